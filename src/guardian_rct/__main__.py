@@ -1,0 +1,3 @@
+from guardian_rct.cli import run
+
+run()

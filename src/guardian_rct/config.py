@@ -1,0 +1,632 @@
+"""The trial configuration (``trial.toml``): load, validate, resolve paths.
+
+Users write this file, so its keys are a contract (DESIGN.md §3). Validation happens
+once, here, at the boundary: unknown keys, wrong types, impossible dates, unknown time
+zones and unparseable patrol windows each raise :class:`~guardian_rct.errors.ConfigError`
+naming the key and saying how to fix it. Relative paths resolve against the directory of
+the config file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import difflib
+import json
+import re
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from guardian_rct.errors import ConfigError
+
+__all__ = [
+    "TrialConfig",
+    "TrialSpec",
+    "HotspotsSpec",
+    "DesignSpec",
+    "ScheduleSpec",
+    "ComplianceSpec",
+    "OutcomeSpec",
+    "HarmSpec",
+    "EvaluationSpec",
+    "PatrolWindow",
+    "load_config",
+    "config_from_dict",
+    "parse_window",
+]
+
+_CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+
+
+@dataclass(frozen=True)
+class PatrolWindow:
+    """A daily window of local clock time in which patrols may be scheduled.
+
+    ``end`` may be earlier than ``start`` for a window that crosses midnight
+    (e.g. ``22:00-02:00``).
+    """
+
+    start: dt.time
+    end: dt.time
+
+    @property
+    def minutes(self) -> int:
+        """Length of the window in (wall-clock) minutes."""
+        start = self.start.hour * 60 + self.start.minute
+        end = self.end.hour * 60 + self.end.minute
+        return (end - start) % (24 * 60)
+
+    def __str__(self) -> str:
+        return f"{self.start:%H:%M}-{self.end:%H:%M}"
+
+
+def _parse_clock(text: str, key: str) -> dt.time:
+    match = _CLOCK.match(text.strip()) if isinstance(text, str) else None
+    if not match:
+        raise ConfigError(
+            "not a clock time",
+            expected="24-hour local time HH:MM such as '06:00'",
+            found=repr(text),
+            where=key,
+            fix=f"write {key} as \"HH:MM\"",
+        )
+    return dt.time(int(match.group(1)), int(match.group(2)))
+
+
+def parse_window(text: str, key: str = "design.windows") -> PatrolWindow:
+    """Parse ``"HH:MM-HH:MM"`` into a :class:`PatrolWindow`."""
+    parts = text.split("-") if isinstance(text, str) else []
+    if len(parts) != 2:
+        raise ConfigError(
+            "patrol window does not parse",
+            expected="'HH:MM-HH:MM' such as '15:00-23:00'",
+            found=repr(text),
+            where=key,
+            fix="write each window as start-end in 24-hour local time",
+        )
+    window = PatrolWindow(_parse_clock(parts[0], key), _parse_clock(parts[1], key))
+    if window.minutes == 0:
+        raise ConfigError(
+            "patrol window is empty",
+            expected="a window with end different from start",
+            found=repr(text),
+            where=key,
+            fix="widen the window",
+        )
+    return window
+
+
+@dataclass(frozen=True)
+class TrialSpec:
+    """``[trial]``: identity, calendar and seed of the trial."""
+
+    name: str
+    start_date: dt.date
+    end_date: dt.date
+    seed: int
+    timezone: str = "Europe/London"
+    day_starts: str = "06:00"
+    store: Path = Path("trial.db")
+
+    @property
+    def tz(self) -> ZoneInfo:
+        """The trial's time zone."""
+        return ZoneInfo(self.timezone)
+
+    @property
+    def day_start_time(self) -> dt.time:
+        """Local clock time at which an experimental day starts."""
+        return _parse_clock(self.day_starts, "trial.day_starts")
+
+    @property
+    def n_days(self) -> int:
+        """Number of experimental days, inclusive of both ends."""
+        return (self.end_date - self.start_date).days + 1
+
+
+@dataclass(frozen=True)
+class HotspotsSpec:
+    """``[hotspots]``: where the hotspot polygons are and how to read them."""
+
+    path: Path
+    id_column: str = "hotspot_id"
+    block_column: str | None = None
+    name_column: str = "name"
+    crs: str = "EPSG:27700"
+    boundary: Path | None = None
+    buffer_rings_m: tuple[float, ...] = (100.0, 200.0)
+
+
+@dataclass(frozen=True)
+class DesignSpec:
+    """``[design]``: how hotspots are randomised to patrol.
+
+    For ``kind = "crossover"`` exactly one of ``treated_per_day``,
+    ``treated_per_block_per_day`` and ``prob_treated`` sets how many are treated each
+    day. For ``kind = "parallel"``, ``assignment`` picks complete, block or matched-pair
+    randomisation, and ``n_treated`` or ``prob_treated`` how many are treated.
+    """
+
+    kind: Literal["crossover", "parallel"] = "crossover"
+    treated_per_day: int | None = None
+    treated_per_block_per_day: int | None = None
+    prob_treated: float | None = None
+    assignment: Literal["complete", "block", "matched_pair"] = "complete"
+    n_treated: int | None = None
+    pair_covariate: str | None = None
+    max_consecutive_control_days: int | None = None
+    min_gap_days: int | None = None
+    windows: tuple[PatrolWindow, ...] = (PatrolWindow(dt.time(15), dt.time(23)),)
+    patrol_minutes: int = 15
+    visits_per_day: int = 1
+    visit_spacing_minutes: int = 120
+
+
+@dataclass(frozen=True)
+class ScheduleSpec:
+    """``[schedule]``: publishing rules for daily schedules."""
+
+    horizon_days: int = 7
+
+
+@dataclass(frozen=True)
+class ComplianceSpec:
+    """``[compliance]``: how location pings are turned into delivered patrols."""
+
+    arrival_within_hours: float = 24.0
+    gps_tolerance_m: float = 0.0
+    max_ping_gap_minutes: float = 5.0
+    min_visit_minutes: float = 0.0
+    koper_minutes: float = 15.0
+    target_rate: float = 0.75
+    max_accuracy_m: float = 100.0
+
+
+@dataclass(frozen=True)
+class OutcomeSpec:
+    """One ``[outcomes.NAME]`` table: which crimes an outcome counts.
+
+    An empty selection counts every crime. ``offence_codes`` are Home Office codes
+    (``"008/01"``; a code without the ``/NN`` part matches every subcode),
+    ``crime_types`` are data.police.uk categories, ``victim_age_below`` keeps crimes
+    whose victim is younger than this (serious youth violence: 25).
+    """
+
+    name: str
+    offence_codes: tuple[str, ...] = ()
+    crime_types: tuple[str, ...] = ()
+    victim_age_below: int | None = None
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class HarmSpec:
+    """``[harm]``: which crime-harm index weights crimes, and which crimes it excludes."""
+
+    index: str = "cchi-default"
+    exclude_proactive: bool = True
+    exclude_historic_days: int | None = 365
+
+
+@dataclass(frozen=True)
+class EvaluationSpec:
+    """``[evaluation]``: outcomes, inference and milestones of the evaluation."""
+
+    outcomes: tuple[str, ...] = ("all_crime",)
+    primary_outcome: str | None = None
+    ri_draws: int = 10_000
+    alpha: float = 0.05
+    milestones: tuple[dt.date, ...] = ()
+    baseline_days: int = 365
+
+
+@dataclass(frozen=True)
+class TrialConfig:
+    """A validated trial configuration.
+
+    Build it with :func:`load_config`; ``source`` is the config file and ``raw`` the
+    parsed TOML, both kept for provenance and for the trial store's registration.
+    """
+
+    trial: TrialSpec
+    hotspots: HotspotsSpec
+    design: DesignSpec = field(default_factory=DesignSpec)
+    schedule: ScheduleSpec = field(default_factory=ScheduleSpec)
+    compliance: ComplianceSpec = field(default_factory=ComplianceSpec)
+    outcomes: tuple[OutcomeSpec, ...] = ()
+    harm: HarmSpec = field(default_factory=HarmSpec)
+    evaluation: EvaluationSpec = field(default_factory=EvaluationSpec)
+    source: Path | None = None
+    raw: types.MappingProxyType = field(default_factory=lambda: types.MappingProxyType({}))
+
+    @property
+    def base_dir(self) -> Path:
+        """Directory relative paths were resolved against."""
+        return self.source.parent if self.source else Path.cwd()
+
+    def outcome(self, name: str) -> OutcomeSpec:
+        """The outcome called ``name``; ``ConfigError`` naming the known ones otherwise."""
+        for spec in self.outcomes:
+            if spec.name == name:
+                return spec
+        raise ConfigError(
+            f"unknown outcome '{name}'",
+            expected="one of " + ", ".join(o.name for o in self.outcomes),
+            found=repr(name),
+            where="outcomes",
+            fix=f"add an [outcomes.{name}] table or use a defined outcome",
+        )
+
+    def canonical_json(self) -> str:
+        """The parsed TOML as canonical JSON (sorted keys), for hashing and the store."""
+        return json.dumps(_plain(dict(self.raw)), sort_keys=True, separators=(",", ":"))
+
+
+# ---------------------------------------------------------------------------
+# Validation machinery
+# ---------------------------------------------------------------------------
+
+_SECTIONS: dict[str, type] = {
+    "trial": TrialSpec,
+    "hotspots": HotspotsSpec,
+    "design": DesignSpec,
+    "schedule": ScheduleSpec,
+    "compliance": ComplianceSpec,
+    "harm": HarmSpec,
+    "evaluation": EvaluationSpec,
+}
+_REQUIRED_SECTIONS = ("trial", "hotspots")
+
+DEFAULT_OUTCOMES: tuple[OutcomeSpec, ...] = (
+    OutcomeSpec("all_crime", description="every recorded crime"),
+    OutcomeSpec(
+        "violence",
+        crime_types=("Violence and sexual offences", "Violent crime"),
+        offence_codes=("001", "002", "003", "004", "005", "008", "037", "104", "105", "106"),
+        description="violence against the person",
+    ),
+    OutcomeSpec(
+        "serious_youth_violence",
+        # West Midlands Police definition: assault with injury (s.47, s.20), GBH with
+        # intent (s.18, incl. attempts), administering poison, assault on police,
+        # racially or religiously aggravated assault; victim under 25.
+        offence_codes=("005/01", "008/01", "008/02", "008/06", "008/10", "008/11", "008/12", "104", "105/01"),
+        victim_age_below=25,
+        description="serious youth violence (WMP definition), victim under 25",
+    ),
+)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (dt.date, dt.time, dt.datetime)):
+        return value.isoformat()
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
+    if origin in (types.UnionType, typing.Union):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return " or ".join(_type_name(a) for a in args)
+    if origin is tuple:
+        inner = typing.get_args(tp)[0]
+        return f"a list of {_type_name(inner)}"
+    return {
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        bool: "true or false",
+        dt.date: "a date such as 2023-05-01",
+        Path: "a file path (string)",
+        PatrolWindow: "a window 'HH:MM-HH:MM'",
+    }.get(tp, getattr(tp, "__name__", str(tp)))
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    """Check ``value`` against the annotation ``tp``; return it converted."""
+    origin = typing.get_origin(tp)
+    if origin in (types.UnionType, typing.Union):
+        args = typing.get_args(tp)
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, key)
+            except ConfigError:
+                continue
+        raise _type_error(value, tp, key)
+    if origin is Literal:
+        if value in typing.get_args(tp):
+            return value
+        raise _type_error(value, tp, key)
+    if origin is tuple:
+        inner = typing.get_args(tp)[0]
+        if not isinstance(value, list):
+            raise _type_error(value, tp, key)
+        return tuple(_coerce(v, inner, f"{key}[{i}]") for i, v in enumerate(value))
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif tp is str:
+        if isinstance(value, str):
+            return value
+    elif tp is Path:
+        if isinstance(value, str) and value.strip():
+            return Path(value)
+    elif tp is dt.date:
+        if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+            return value
+        if isinstance(value, str):
+            try:
+                return dt.date.fromisoformat(value)
+            except ValueError:
+                pass
+    elif tp is PatrolWindow:
+        if isinstance(value, str):
+            return parse_window(value, key)
+    raise _type_error(value, tp, key)
+
+
+def _type_error(value: Any, tp: Any, key: str) -> ConfigError:
+    shown = repr(value) if not isinstance(value, (dict, list)) else type(value).__name__
+    return ConfigError(
+        "wrong type or value",
+        expected=_type_name(tp),
+        found=f"{shown} ({type(value).__name__})",
+        where=key,
+        fix=f"set {key} to {_type_name(tp)}",
+    )
+
+
+def _unknown_key(key: str, known: list[str], where: str) -> ConfigError:
+    close = difflib.get_close_matches(key, known, n=1)
+    hint = f"did you mean '{close[0]}'? " if close else ""
+    return ConfigError(
+        f"unknown key '{key}'",
+        expected="one of " + ", ".join(sorted(known)),
+        found=repr(key),
+        where=where,
+        fix=f"{hint}remove or rename it",
+    )
+
+
+def _build_section(name: str, cls: type, raw: Any) -> Any:
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            f"[{name}] must be a table",
+            found=type(raw).__name__,
+            where=name,
+            fix=f"write it as a [{name}] section",
+        )
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key in raw:
+        if key not in fields:
+            raise _unknown_key(key, list(fields), f"{name}.{key}")
+    kwargs = {}
+    for fname, fld in fields.items():
+        if fname in raw:
+            kwargs[fname] = _coerce(raw[fname], hints[fname], f"{name}.{fname}")
+        elif fld.default is dataclasses.MISSING and fld.default_factory is dataclasses.MISSING:
+            raise ConfigError(
+                f"missing required key '{fname}'",
+                expected=_type_name(hints[fname]),
+                found="nothing",
+                where=f"{name}.{fname}",
+                fix=f"add {fname} = ... to the [{name}] section",
+            )
+    return cls(**kwargs)
+
+
+def _build_outcomes(raw: Any) -> tuple[OutcomeSpec, ...]:
+    if raw is None:
+        return DEFAULT_OUTCOMES
+    if not isinstance(raw, dict):
+        raise ConfigError("[outcomes] must be a table of named outcomes", where="outcomes",
+                          fix="write [outcomes.violence] tables")
+    specs = []
+    for name, table in raw.items():
+        if not isinstance(table, dict):
+            raise ConfigError(f"outcome '{name}' must be a table", where=f"outcomes.{name}",
+                              fix=f"write it as [outcomes.{name}]")
+        specs.append(_build_section(f"outcomes.{name}", OutcomeSpec, {**table, "name": name}))
+    return tuple(specs)
+
+
+def _check_rules(cfg: TrialConfig) -> None:
+    trial, design = cfg.trial, cfg.design
+    try:
+        ZoneInfo(trial.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"unknown time zone '{trial.timezone}'",
+            expected="an IANA time zone name such as 'Europe/London'",
+            found=repr(trial.timezone),
+            where="trial.timezone",
+            fix="use a name from the IANA tz database",
+        ) from None
+    trial.day_start_time  # noqa: B018 - validates the clock format
+    if trial.end_date < trial.start_date:
+        raise ConfigError(
+            "the trial ends before it starts",
+            expected=f"end_date on or after start_date {trial.start_date}",
+            found=str(trial.end_date),
+            where="trial.end_date",
+            fix="swap or correct the dates",
+        )
+    if trial.seed < 0:
+        raise ConfigError("the seed must not be negative", found=str(trial.seed),
+                          where="trial.seed", fix="use a non-negative integer such as 20221003")
+    if not trial.name.strip():
+        raise ConfigError("the trial needs a name", where="trial.name", fix="set name = \"...\"")
+    _check_design(design)
+    _check_positive(cfg)
+    known = {o.name for o in cfg.outcomes}
+    for i, name in enumerate(cfg.evaluation.outcomes):
+        if name not in known:
+            raise ConfigError(
+                f"evaluation outcome '{name}' is not defined",
+                expected="one of " + ", ".join(sorted(known)),
+                found=repr(name),
+                where=f"evaluation.outcomes[{i}]",
+                fix=f"define [outcomes.{name}] or remove it",
+            )
+
+
+def _check_design(design: DesignSpec) -> None:
+    if design.kind == "crossover":
+        chosen = [k for k in ("treated_per_day", "treated_per_block_per_day", "prob_treated")
+                  if getattr(design, k) is not None]
+        if len(chosen) != 1:
+            raise ConfigError(
+                "a crossover design needs exactly one way to set how many are treated each day",
+                expected="one of treated_per_day, treated_per_block_per_day, prob_treated",
+                found=", ".join(chosen) or "none",
+                where="design",
+                fix="keep exactly one of those keys",
+            )
+    if design.prob_treated is not None and not 0 < design.prob_treated < 1:
+        raise ConfigError("probability of treatment out of range", expected="0 < p < 1",
+                          found=str(design.prob_treated), where="design.prob_treated",
+                          fix="use a probability strictly between 0 and 1")
+    if design.assignment == "matched_pair" and design.kind == "parallel" and not design.pair_covariate:
+        raise ConfigError("matched-pair assignment needs a baseline covariate to pair on",
+                          where="design.pair_covariate",
+                          fix="name a hotspot column such as 'prior_violence'")
+    for key in ("treated_per_day", "treated_per_block_per_day", "n_treated"):
+        value = getattr(design, key)
+        if value is not None and value < 1:
+            raise ConfigError("must be at least 1", found=str(value), where=f"design.{key}",
+                              fix="treat at least one hotspot")
+    if not design.windows:
+        raise ConfigError("no patrol windows", where="design.windows",
+                          fix='give at least one, e.g. windows = ["15:00-23:00"]')
+    for i, window in enumerate(design.windows):
+        if window.minutes < design.patrol_minutes:
+            raise ConfigError(
+                "patrol window shorter than a patrol",
+                expected=f"at least patrol_minutes = {design.patrol_minutes} minutes",
+                found=f"{window} ({window.minutes} minutes)",
+                where=f"design.windows[{i}]",
+                fix="widen the window or shorten patrol_minutes",
+            )
+
+
+def _check_positive(cfg: TrialConfig) -> None:
+    checks = {
+        "design.patrol_minutes": cfg.design.patrol_minutes,
+        "design.visits_per_day": cfg.design.visits_per_day,
+        "schedule.horizon_days": cfg.schedule.horizon_days,
+        "compliance.arrival_within_hours": cfg.compliance.arrival_within_hours,
+        "compliance.max_ping_gap_minutes": cfg.compliance.max_ping_gap_minutes,
+        "evaluation.ri_draws": cfg.evaluation.ri_draws,
+    }
+    nonneg = {
+        "compliance.gps_tolerance_m": cfg.compliance.gps_tolerance_m,
+        "compliance.min_visit_minutes": cfg.compliance.min_visit_minutes,
+        "compliance.koper_minutes": cfg.compliance.koper_minutes,
+        "design.visit_spacing_minutes": cfg.design.visit_spacing_minutes,
+    }
+    for key, value in checks.items():
+        if value <= 0:
+            raise ConfigError("must be positive", found=str(value), where=key,
+                              fix="use a value greater than zero")
+    for key, value in nonneg.items():
+        if value < 0:
+            raise ConfigError("must not be negative", found=str(value), where=key,
+                              fix="use zero or a positive value")
+    for key in ("target_rate",):
+        value = getattr(cfg.compliance, key)
+        if not 0 <= value <= 1:
+            raise ConfigError("must be a proportion", expected="0 to 1", found=str(value),
+                              where=f"compliance.{key}", fix="write e.g. 0.75 for 75%")
+    if not 0 < cfg.evaluation.alpha < 1:
+        raise ConfigError("alpha must be between 0 and 1", found=str(cfg.evaluation.alpha),
+                          where="evaluation.alpha", fix="use e.g. 0.05")
+
+
+def _resolve(path: Path | None, base: Path) -> Path | None:
+    if path is None:
+        return None
+    path = path.expanduser()
+    return path if path.is_absolute() else (base / path).resolve()
+
+
+def config_from_dict(raw: dict[str, Any], *, source: Path | None = None) -> TrialConfig:
+    """Validate an already-parsed config mapping (as TOML would give) into a TrialConfig."""
+    known = [*_SECTIONS, "outcomes"]
+    for key in raw:
+        if key not in known:
+            raise _unknown_key(key, known, key)
+    for name in _REQUIRED_SECTIONS:
+        if name not in raw:
+            raise ConfigError(f"missing [{name}] section", where=name,
+                              fix=f"add a [{name}] section (see README, 'Trial config')")
+    sections = {name: _build_section(name, cls, raw[name]) for name, cls in _SECTIONS.items()
+                if name in raw}
+    base = source.parent if source else Path.cwd()
+    trial = sections["trial"]
+    trial = dataclasses.replace(trial, store=_resolve(trial.store, base))
+    hotspots = sections["hotspots"]
+    hotspots = dataclasses.replace(hotspots, path=_resolve(hotspots.path, base),
+                                   boundary=_resolve(hotspots.boundary, base))
+    sections["trial"], sections["hotspots"] = trial, hotspots
+    cfg = TrialConfig(
+        **sections,
+        outcomes=_build_outcomes(raw.get("outcomes")),
+        source=source,
+        raw=types.MappingProxyType(raw),
+    )
+    _check_rules(cfg)
+    return cfg
+
+
+def load_config(path: str | Path) -> TrialConfig:
+    """Read and validate a ``trial.toml``.
+
+    Raises
+    ------
+    ConfigError
+        If the file is missing, is not TOML, or breaks a rule; the message names the key.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(
+            "config file not found",
+            expected="a trial.toml file",
+            found="no such file" if not path.exists() else "a directory",
+            where=path,
+            fix="check the path given to --config",
+        )
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"not valid TOML: {exc}", where=path,
+                          fix="check quoting and brackets near the line named") from None
+    except UnicodeDecodeError:
+        raise ConfigError("not a text file", expected="UTF-8 TOML", where=path,
+                          fix="save the config as UTF-8 text") from None
+    try:
+        return config_from_dict(raw, source=path.resolve())
+    except ConfigError as exc:
+        raise ConfigError(exc.problem, expected=exc.expected, found=exc.found,
+                          where=f"{path}: {exc.where}" if exc.where else path, fix=exc.fix) from None
