@@ -1,0 +1,61 @@
+"""Render report data into self-contained HTML with Jinja2 templates.
+
+Templates live in ``reports/templates``; they extend ``base.html`` (print-friendly,
+no external assets, so a report opens offline and prints cleanly). Templates only format
+numbers that the report's data object already holds.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+__all__ = ["render_html", "write_html", "write_json", "environment"]
+
+_ENV: jinja2.Environment | None = None
+
+
+def _fmt_pct(value: float | None, digits: int = 1) -> str:
+    return "–" if value is None else f"{100 * value:.{digits}f}%"
+
+
+def _fmt_num(value: float | None, digits: int = 2) -> str:
+    return "–" if value is None else f"{value:,.{digits}f}"
+
+
+def environment() -> jinja2.Environment:
+    """The shared Jinja environment (autoescaping on, strict undefined)."""
+    global _ENV
+    if _ENV is None:
+        _ENV = jinja2.Environment(
+            loader=jinja2.PackageLoader("guardian_rct.reports", "templates"),
+            autoescape=jinja2.select_autoescape(["html"]),
+            undefined=jinja2.StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        _ENV.filters["pct"] = _fmt_pct
+        _ENV.filters["num"] = _fmt_num
+    return _ENV
+
+
+def render_html(template: str, **context: Any) -> str:
+    """Render ``template`` (a file name in ``reports/templates``) with ``context``."""
+    return environment().get_template(template).render(**context)
+
+
+def write_html(path: str | Path, template: str, **context: Any) -> Path:
+    """Render and write an HTML report; returns the path."""
+    path = Path(path)
+    path.write_text(render_html(template, **context), encoding="utf-8")
+    return path
+
+
+def write_json(path: str | Path, data: Any) -> Path:
+    """Write report data as pretty JSON (dates and paths as strings)."""
+    path = Path(path)
+    path.write_text(json.dumps(data, indent=2, default=str, allow_nan=False) + "\n", encoding="utf-8")
+    return path
