@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from evaluation_fixtures import OUTCOMES, synthetic_panel
 
+from evaluation_fixtures import OUTCOMES, synthetic_panel
 from guardian_rct.baseline_balance import baseline_balance
 from guardian_rct.errors import DataError
 from guardian_rct.trial_flow import trial_flow

@@ -6,8 +6,8 @@ import math
 
 import pandas as pd
 import pytest
-from evaluation_fixtures import synthetic_panel
 
+from evaluation_fixtures import synthetic_panel
 from guardian_rct.displacement import (
     ALL_RINGS,
     before_after_displacement,
