@@ -253,7 +253,7 @@ def _sequential(config: TrialConfig, look: dt.date, primary: dict[str, Any] | No
 
 def _timeseries(frame: pd.DataFrame, outcomes: Sequence[str]) -> list[dict[str, Any]]:
     dates = pd.to_datetime(frame["date"])
-    week = (dates - pd.to_timedelta(dates.dt.weekday, unit="D")).dt.date
+    week = (dates - pd.to_timedelta(dates.dt.day_of_week, unit="D")).dt.date
     treated = frame["treated"].to_numpy() == 1
     rows = []
     for o in outcomes:
