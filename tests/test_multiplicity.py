@@ -95,3 +95,13 @@ def test_bad_fractions_are_config_errors():
 def test_information_fractions_from_dates():
     start, end = dt.date(2023, 1, 1), dt.date(2023, 1, 10)
     assert information_fractions(start, end, [dt.date(2023, 1, 5), end]) == [0.5, 1.0]
+
+
+def test_very_early_look_spends_nothing_and_serialises():
+    b = obf_boundaries([1 / 365, 0.5, 1.0])
+    assert np.isinf(b.z_boundaries[0]) and b.nominal_p[0] == 0.0
+    np.testing.assert_allclose(b.z_boundaries[1:], obf_boundaries([0.5, 1.0]).z_boundaries, atol=1e-6)
+    looks = b.to_dict()["looks"]
+    assert looks[0]["z_boundary"] is None
+    import json
+    json.dumps(b.to_dict(), allow_nan=False)

@@ -98,7 +98,8 @@ class SequentialBoundaries:
         ``t_1 < ... < t_k`` of the looks made so far (1 at the planned end).
     z_boundaries
         Reject at look ``j`` when ``|Z_j| >= z_boundaries[j]`` (two-sided) or
-        ``Z_j >= z_boundaries[j]`` (one-sided).
+        ``Z_j >= z_boundaries[j]`` (one-sided). ``inf`` when the spending function spends
+        nothing by that look (a very early look); ``None`` in :meth:`to_dict`.
     nominal_p
         The same boundaries as nominal p-value thresholds (two-sided when ``sides=2``).
     cumulative_alpha
@@ -122,8 +123,8 @@ class SequentialBoundaries:
             "alpha": self.alpha,
             "sides": self.sides,
             "looks": [
-                {"look": i + 1, "information_fraction": t, "z_boundary": z, "nominal_p": p,
-                 "cumulative_alpha": a}
+                {"look": i + 1, "information_fraction": t,
+                 "z_boundary": z if np.isfinite(z) else None, "nominal_p": p, "cumulative_alpha": a}
                 for i, (t, z, p, a) in enumerate(zip(self.information_fractions, self.z_boundaries,
                                                      self.nominal_p, self.cumulative_alpha,
                                                      strict=True))

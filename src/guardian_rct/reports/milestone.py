@@ -132,8 +132,14 @@ def _outcome_totals(frame: pd.DataFrame, outcomes: Sequence[str]) -> list[dict[s
 
 def _ri_record(outcome: str, result: Any) -> dict[str, Any]:
     """Read an RITestResult-like object (attribute names tolerated, see evaluation docs)."""
-    data = result.to_dict() if hasattr(result, "to_dict") else dict(vars(result)) if hasattr(result, "__dict__") \
-        else dict(result)
+    if hasattr(result, "to_dict"):
+        data = result.to_dict()
+    elif dataclasses.is_dataclass(result):
+        data = {f.name: getattr(result, f.name) for f in dataclasses.fields(result)}
+    elif isinstance(result, Mapping):
+        data = dict(result)
+    else:
+        data = dict(vars(result))
 
     def pick(*names: str) -> Any:
         for n in names:
@@ -243,9 +249,13 @@ def _sequential(config: TrialConfig, look: dt.date, primary: dict[str, Any] | No
         out["primary_p"] = p
         out["crossed"] = bool(p is not None and p <= current["nominal_p"])
         verdict = "crosses" if out["crossed"] else "does not cross"
-        out["decision"] = (f"The primary outcome's p-value ({_fmt_p(p)}) {verdict} the nominal "
-                           f"threshold of this look ({_fmt_p(current['nominal_p'])}, |z| ≥ "
-                           f"{current['z_boundary']:.3f}).")
+        if current["z_boundary"] is None:
+            out["decision"] = ("This look is so early that the spending function spends no alpha: "
+                               "no effect can be declared.")
+        else:
+            out["decision"] = (f"The primary outcome's p-value ({_fmt_p(p)}) {verdict} the nominal "
+                               f"threshold of this look ({_fmt_p(current['nominal_p'])}, |z| ≥ "
+                               f"{current['z_boundary']:.3f}).")
     else:
         out["decision"] = "The primary outcome is not estimable at this look; no test is made."
     return out
