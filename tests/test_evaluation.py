@@ -266,3 +266,27 @@ def test_read_compliance_csv(tmp_path):
     path.write_text("date,hotspot_id,delivered\n2023-03-20,H01,1\n", encoding="utf-8")
     with pytest.raises(DataError, match="missing column"):
         read_compliance_csv(path, IDS)
+
+
+def test_report_from_panel_parallel_design_uses_before_after_form(tmp_path):
+    from evaluation_fixtures import OUTCOMES, synthetic_estimates, synthetic_panel
+    from guardian_rct.config import config_from_dict
+    from guardian_rct.evaluation import report_from_panel
+    from guardian_rct.provenance import make_provenance
+
+    config = config_from_dict({
+        "trial": {"name": "Parallel", "start_date": dt.date(2023, 3, 20), "end_date": dt.date(2023, 4, 16),
+                  "seed": 1},
+        "hotspots": {"path": "h.geojson"},
+        "design": {"kind": "parallel", "n_treated": 3},
+        "evaluation": {"outcomes": list(OUTCOMES), "baseline_days": 365},
+    })
+    panel, rings = synthetic_panel(parallel=True)
+    report, paths = report_from_panel(config, (panel, rings), synthetic_estimates(), {}, out_dir=tmp_path,
+                                      provenance=make_provenance(seed=1), figures=False)
+    data = report.to_dict()
+    assert {d["form"] for d in data["displacement"]} == {"before_after"}
+    assert data["displacement"][0]["estimates"][0]["quantities"]["D_before"] is not None
+    assert data["randomisation_inference"] == []
+    assert "model-based p-values" in data["abstract"]["methods"]
+    json.dumps(data, allow_nan=False)
