@@ -1,0 +1,125 @@
+"""The :class:`Estimate` record every estimator returns and the milestone report reads.
+
+The fields are fixed by ``docs/contracts.md`` ("Estimates"): ``estimate`` and
+``conf_low``/``conf_high`` are on the model's scale (log rate ratio for Poisson and
+negative binomial models, a difference for difference-in-means), ``irr = exp(estimate)``
+where a rate ratio is meaningful. The record lives in its own module so that the
+estimators (``estimate.py``, ``iv.py``, ``carryover.py``) and the report
+(``reports/milestone.py``) can both import it without importing each other.
+
+A quantity that could not be estimated (for example an outcome with no events) is carried
+as ``nan``; :meth:`Estimate.to_dict` turns every non-finite number into ``None`` so that the
+report's JSON never holds ``NaN``, and :attr:`Estimate.estimable` says whether it can be
+shown at all.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["Estimate", "ESTIMATE_FIELDS"]
+
+ESTIMATE_FIELDS = (
+    "outcome", "estimand", "model", "estimate", "std_error", "conf_low", "conf_high",
+    "p_value", "ri_p_value", "irr", "n_obs", "n_clusters",
+)
+
+
+def _finite_or_none(value: float | None) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """One effect estimate (contract: ``docs/contracts.md``, "Estimates").
+
+    Attributes
+    ----------
+    outcome
+        Outcome name, e.g. ``"violence"`` (or the estimator's label for a harm outcome).
+    estimand
+        What is estimated, e.g. ``"ITT"`` or ``"CACE"``.
+    model
+        The estimator, e.g. ``"poisson_fe"``, ``"negbin_fe"``, ``"diff_in_means"``.
+    estimate, std_error, conf_low, conf_high
+        Point estimate, standard error and confidence limits on the model's scale.
+    p_value
+        Model-based two-sided p-value.
+    ri_p_value
+        Randomisation-inference p-value, when computed.
+    irr
+        Incidence rate ratio ``exp(estimate)`` for log-linear models, else ``None``.
+    n_obs, n_clusters
+        Number of hotspot-days and of hotspots (clusters) used.
+    """
+
+    outcome: str
+    estimand: str
+    model: str
+    estimate: float
+    std_error: float
+    conf_low: float
+    conf_high: float
+    p_value: float
+    ri_p_value: float | None
+    irr: float | None
+    n_obs: int
+    n_clusters: int
+
+    @property
+    def estimable(self) -> bool:
+        """True when the point estimate and its standard error are finite numbers."""
+        return _finite_or_none(self.estimate) is not None and _finite_or_none(self.std_error) is not None
+
+    @property
+    def pct_change(self) -> float | None:
+        """Percentage change in the rate, ``100 * (irr - 1)``; ``None`` without a rate ratio."""
+        irr = _finite_or_none(self.irr)
+        return None if irr is None else 100.0 * (irr - 1.0)
+
+    @property
+    def irr_conf_low(self) -> float | None:
+        """Lower confidence limit of the rate ratio, ``exp(conf_low)``; ``None`` without one."""
+        return self._exp_limit(self.conf_low)
+
+    @property
+    def irr_conf_high(self) -> float | None:
+        """Upper confidence limit of the rate ratio, ``exp(conf_high)``; ``None`` without one."""
+        return self._exp_limit(self.conf_high)
+
+    def _exp_limit(self, limit: float) -> float | None:
+        if _finite_or_none(self.irr) is None or _finite_or_none(limit) is None:
+            return None
+        try:
+            return math.exp(limit)
+        except OverflowError:
+            return None
+
+    @property
+    def z_value(self) -> float | None:
+        """Wald statistic ``estimate / std_error`` (``None`` when not estimable or SE is 0)."""
+        if not self.estimable or self.std_error == 0:
+            return None
+        return float(self.estimate) / float(self.std_error)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON fields of the milestone report; non-finite numbers become ``None``."""
+        return {
+            "outcome": str(self.outcome),
+            "estimand": str(self.estimand),
+            "model": str(self.model),
+            "estimate": _finite_or_none(self.estimate),
+            "std_error": _finite_or_none(self.std_error),
+            "conf_low": _finite_or_none(self.conf_low),
+            "conf_high": _finite_or_none(self.conf_high),
+            "p_value": _finite_or_none(self.p_value),
+            "ri_p_value": _finite_or_none(self.ri_p_value),
+            "irr": _finite_or_none(self.irr),
+            "n_obs": int(self.n_obs),
+            "n_clusters": int(self.n_clusters),
+        }

@@ -1,0 +1,409 @@
+"""Milestone evaluation: read crimes, build the panel, estimate, and write the report.
+
+:func:`evaluate` is the one public function behind ``guardian-rct evaluate``. It
+
+1. loads the trial's hotspots and the allocation — the schedules published in the trial
+   store, or an allocation CSV made by another tool (checked against the hotspots and the
+   trial's dates, and for complete coverage of every hotspot-day);
+2. reads compliance per hotspot-day from a CSV (``--compliance``) or scores it from
+   location pings (``--pings``), or goes without it;
+3. reads the crimes and builds the hotspot × day panel (with buffer rings);
+4. checks the panel is usable (both arms present, outcome columns present);
+5. runs the intention-to-treat estimators for every declared outcome, randomisation
+   inference that re-draws the trial's own design, and (with compliance) the CACE;
+6. computes displacement, baseline balance and the CONSORT flow, builds the
+   :class:`~guardian_rct.reports.milestone.MilestoneReport` and writes HTML and JSON.
+
+Steps 3 and 5 call modules written on other branches (panel, crimes, estimate,
+inference, iv, design, ledger, compliance); they are imported lazily with
+:func:`importlib.import_module` so that this module imports (and its report half can be
+tested) without them. The calls assumed are listed in ``ASSUMED_CALLS``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from guardian_rct.allocation import Allocation, read_allocation_csv
+from guardian_rct.baseline_balance import baseline_balance
+from guardian_rct.config import TrialConfig
+from guardian_rct.displacement import (
+    DisplacementAnalysis,
+    before_after_displacement,
+    crossover_displacement,
+)
+from guardian_rct.errors import DataError, GuardianError, UsageError, where
+from guardian_rct.estimate_types import Estimate
+from guardian_rct.provenance import Provenance, make_provenance
+from guardian_rct.reports.milestone import (
+    MilestoneReport,
+    build_milestone_report,
+    write_milestone_report,
+)
+from guardian_rct.trial_flow import trial_flow
+
+__all__ = [
+    "EvaluationResult",
+    "evaluate",
+    "report_from_panel",
+    "check_allocation_matches",
+    "check_panel_usable",
+    "read_compliance_csv",
+    "ASSUMED_CALLS",
+    "COMPLIANCE_COLUMNS",
+]
+
+COMPLIANCE_COLUMNS = ("date", "hotspot_id", "delivered", "dosage_minutes", "contaminated")
+
+#: The other branches' functions this module calls, as it calls them (for wiring after merge).
+ASSUMED_CALLS = (
+    "guardian_rct.ledger.published_allocation(config, first=None, last=look_date) -> Allocation",
+    "guardian_rct.crimes.read_crimes(path, config=config, hotspots=hotspots) -> CrimeSet (.frame, .quarantine)",
+    "guardian_rct.compliance.hotspot_day_compliance(config, hotspots, allocation, pings_path) -> DataFrame "
+    "(date, hotspot_id, delivered, dosage_minutes, contaminated)",
+    "guardian_rct.panel.build_panel(config, hotspots=hotspots, allocation=allocation, crimes=crimes, "
+    "compliance=frame_or_None) -> Panel (.frame, .rings, .outcomes)",
+    "guardian_rct.design.design_from_config(config, hotspots) -> Design",
+    "guardian_rct.estimate.itt_estimates(panel, outcome, alpha=alpha) -> list[Estimate]",
+    "guardian_rct.inference.randomisation_test(panel.frame, 'count_<outcome>', design, draws=n, "
+    "rng=stream(seed, 'randomisation_inference', outcome), alpha=alpha) -> RITestResult",
+    "guardian_rct.iv.cace(panel, outcome, alpha=alpha) -> Estimate | list[Estimate]",
+)
+
+
+@dataclass(frozen=True)
+class EvaluationResult:
+    """What :func:`evaluate` produced: the report, where it was written, and notes."""
+
+    report: MilestoneReport
+    paths: dict[str, Path]
+    estimates: tuple[Estimate, ...]
+    quarantined: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = self.report.to_dict()
+        return {"html": str(self.paths["html"]), "json": str(self.paths["json"]),
+                "schema_version": data["schema_version"], "abstract": data["abstract"],
+                "estimates": data["estimates"], "sequential": data["sequential"]["decision"],
+                "quarantined": dict(self.quarantined), "notes": data["notes"]}
+
+    def summary(self) -> str:
+        data = self.report.to_dict()
+        lines = [f"milestone report written to {self.paths['html']} and {self.paths['json']}",
+                 f"findings: {data['abstract']['findings']}",
+                 f"interim look: {data['sequential']['decision']}"]
+        lines += [f"note: {n}" for n in data["notes"]]
+        return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------
+# Input checks
+# ---------------------------------------------------------------------------
+
+def check_allocation_matches(allocation: Allocation, hotspot_ids: Sequence[str], first: dt.date,
+                             last: dt.date) -> None:
+    """An allocation must name exactly the trial's hotspots and cover every hotspot-day.
+
+    Raises
+    ------
+    DataError
+        Naming the first unknown hotspot, the first date outside ``first``–``last``, a
+        trial hotspot the allocation never mentions, or the first missing hotspot-day.
+    """
+    src = allocation.source
+    frame = allocation.frame
+    known = set(map(str, hotspot_ids))
+    unknown = sorted(set(frame["hotspot_id"]) - known)
+    if unknown:
+        raise DataError(f"the allocation names hotspot '{unknown[0]}', which is not in the trial's hotspot file",
+                        where=where(src, None, "hotspot_id"), expected=f"one of the {len(known)} trial hotspots",
+                        found=f"{len(unknown)} unknown id(s): {', '.join(unknown[:5])}",
+                        fix="use the allocation made for these hotspots, or the matching hotspot file")
+    days = sorted(set(frame["date"]))
+    outside = [d for d in days if not first <= d <= last]
+    if outside:
+        raise DataError("the allocation has dates outside the evaluated period", where=where(src, None, "date"),
+                        expected=f"{first} to {last}", found=f"{outside[0]} (and {len(outside) - 1} more)",
+                        fix="check the trial's start_date/end_date or export the allocation for this trial")
+    absent = sorted(known - set(frame["hotspot_id"]))
+    if absent:
+        raise DataError(f"trial hotspot '{absent[0]}' never appears in the allocation",
+                        where=where(src, None, "hotspot_id"), found=f"{len(absent)} hotspot(s) missing",
+                        fix="export an allocation row for every hotspot and day")
+    wanted = pd.MultiIndex.from_product([pd.Index(pd.date_range(first, last).date, name="date"),
+                                         pd.Index(sorted(known), name="hotspot_id")])
+    have = pd.MultiIndex.from_frame(frame[["date", "hotspot_id"]].drop_duplicates())
+    missing = wanted.difference(have)
+    if len(missing):
+        d, h = missing[0]
+        raise DataError("the allocation does not cover every hotspot-day of the evaluated period",
+                        where=where(src, None, "date"), expected=f"{len(wanted)} hotspot-days",
+                        found=f"{len(missing)} missing, first {h} on {d}",
+                        fix="export the allocation for every day from the trial start to the look date")
+
+
+def check_panel_usable(frame: pd.DataFrame, outcomes: Sequence[str]) -> None:
+    """The panel must have both arms and a count column for every outcome.
+
+    Raises
+    ------
+    DataError
+        With a message saying which arm is missing or which column.
+    """
+    for o in outcomes:
+        if f"count_{o}" not in frame.columns:
+            raise DataError(f"the panel has no counts for outcome '{o}'", where="panel",
+                            expected=f"column count_{o}", fix=f"define [outcomes.{o}] before building the panel")
+    if len(frame) == 0:
+        raise DataError("the panel has no hotspot-days", where="panel",
+                        fix="check the trial dates and the look date")
+    treated = pd.to_numeric(frame["treated"], errors="coerce").to_numpy()
+    if not np.any(treated == 1):
+        raise DataError("the panel has no treated hotspot-days: no effect can be estimated", where="panel",
+                        found=f"{len(frame)} hotspot-days, all control",
+                        fix="check the allocation's 'arm' column (treatment/control) and the evaluated dates")
+    if not np.any(treated == 0):
+        raise DataError("the panel has no control hotspot-days: no effect can be estimated", where="panel",
+                        found=f"{len(frame)} hotspot-days, all treated",
+                        fix="check the allocation's 'arm' column (treatment/control) and the evaluated dates")
+
+
+def read_compliance_csv(path: str | Path, hotspot_ids: Sequence[str] | None = None) -> pd.DataFrame:
+    """Read compliance per hotspot-day (contract: ``date, hotspot_id, delivered,
+    dosage_minutes, contaminated``; flags 0/1, dosage in minutes, empty = unknown).
+
+    Raises
+    ------
+    DataError
+        Naming the file, row and column of the first unusable value.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError("compliance file not found", where=where(path), fix="check the path given to --compliance")
+    try:
+        raw = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise DataError(f"cannot read the compliance file as CSV ({exc})", where=where(path),
+                        fix="export it as comma-separated text with a header row") from None
+    missing = [c for c in COMPLIANCE_COLUMNS if c not in raw.columns]
+    if missing:
+        raise DataError(f"compliance file is missing column(s) {', '.join(missing)}", where=where(path),
+                        expected=", ".join(COMPLIANCE_COLUMNS), found=", ".join(raw.columns),
+                        fix="export compliance per hotspot-day with the contract's columns")
+    out = pd.DataFrame({"hotspot_id": raw["hotspot_id"].str.strip()})
+    dates = []
+    for i, text in enumerate(raw["date"]):
+        try:
+            dates.append(dt.date.fromisoformat(text.strip()))
+        except ValueError:
+            raise DataError("date does not parse", where=where(path, i + 1, "date"), expected="YYYY-MM-DD",
+                            found=repr(text), fix="write the experimental day as a date") from None
+    out.insert(0, "date", dates)
+    if hotspot_ids is not None:
+        known = set(map(str, hotspot_ids))
+        bad = np.flatnonzero(~out["hotspot_id"].isin(known).to_numpy())
+        if len(bad):
+            i = int(bad[0])
+            raise DataError(f"hotspot '{out['hotspot_id'].iloc[i]}' is not in the trial's hotspot file",
+                            where=where(path, i + 1, "hotspot_id"), fix="use compliance for these hotspots")
+    for col, allowed in (("delivered", "flag"), ("contaminated", "flag"), ("dosage_minutes", "minutes")):
+        text = raw[col].str.strip()
+        values = pd.to_numeric(text.replace("", np.nan), errors="coerce")
+        bad = (text != "") & values.isna()
+        if allowed == "flag":
+            bad |= values.notna() & ~values.isin([0, 1])
+        else:
+            bad |= values.notna() & (values < 0)
+        if bad.any():
+            i = int(np.flatnonzero(bad.to_numpy())[0])
+            raise DataError(f"unusable {col} value", where=where(path, i + 1, col),
+                            expected="0 or 1 (or empty)" if allowed == "flag" else "minutes >= 0 (or empty)",
+                            found=repr(raw[col].iloc[i]), fix=f"correct the {col} value")
+        out[col] = values.astype(float)
+    dup = out.duplicated(["date", "hotspot_id"])
+    if dup.any():
+        i = int(np.flatnonzero(dup.to_numpy())[0])
+        raise DataError("hotspot-day listed twice", where=where(path, i + 1, "hotspot_id"),
+                        fix="give one compliance row per hotspot and day")
+    return out
+
+
+# ---------------------------------------------------------------------------
+# Report from computed results (testable without the other branches)
+# ---------------------------------------------------------------------------
+
+def _displacement(config: TrialConfig, frame: pd.DataFrame, rings: pd.DataFrame | None,
+                  outcomes: Sequence[str], alpha: float, notes: list[str]) -> list[DisplacementAnalysis]:
+    if rings is None or len(rings) == 0:
+        notes.append("The panel has no buffer rings: displacement was not analysed.")
+        return []
+    out = []
+    for o in outcomes:
+        if config.design.kind == "parallel":
+            out.append(before_after_displacement(frame, rings, o, baseline_days=config.evaluation.baseline_days,
+                                                 alpha=alpha))
+        else:
+            out.append(crossover_displacement(frame, rings, o, alpha=alpha))
+    return out
+
+
+def report_from_panel(config: TrialConfig, panel: Any, estimates: Sequence[Estimate], ri_results: dict[str, Any],
+                      *, out_dir: str | Path, provenance: Provenance, look_date: dt.date | None = None,
+                      ri_draws: int | None = None, notes: Sequence[str] = (),
+                      figures: bool = True) -> tuple[MilestoneReport, dict[str, Path]]:
+    """Displacement, balance and flow from the panel; build and write the report.
+
+    ``panel`` is a ``Panel`` (``.frame``, ``.rings``) or a ``(frame, rings)`` pair.
+    """
+    if isinstance(panel, tuple):
+        frame, rings = panel
+    else:
+        frame, rings = panel.frame, getattr(panel, "rings", None)
+    outcomes = tuple(config.evaluation.outcomes)
+    check_panel_usable(frame, outcomes)
+    all_notes = list(notes)
+    displacement = _displacement(config, frame, rings, outcomes, config.evaluation.alpha, all_notes)
+    balance = baseline_balance(frame, outcomes, baseline_days=config.evaluation.baseline_days)
+    flow = trial_flow(frame)
+    report = build_milestone_report(config, frame, estimates, ri_results, displacement, balance, flow, provenance,
+                                    outcomes=outcomes, look_date=look_date, ri_draws=ri_draws,
+                                    notes=all_notes, figures=figures)
+    return report, write_milestone_report(report, out_dir)
+
+
+# ---------------------------------------------------------------------------
+# Orchestration (calls the other modules; see ASSUMED_CALLS)
+# ---------------------------------------------------------------------------
+
+def _module(name: str):
+    try:
+        return importlib.import_module(f"guardian_rct.{name}")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"guardian_rct.{name}":
+            raise
+        raise GuardianError(f"this installation of guardian_rct lacks the '{name}' module needed for evaluation",
+                            fix="install a complete release of guardian_rct") from None
+
+
+def _load_allocation(config: TrialConfig, allocation: Allocation | str | Path | None, hotspot_ids: list[str],
+                     look: dt.date) -> Allocation:
+    if allocation is None:
+        alloc = _module("ledger").published_allocation(config, first=None, last=look)
+    elif isinstance(allocation, Allocation):
+        alloc = allocation
+    else:
+        alloc = read_allocation_csv(allocation)
+    if not alloc.days:
+        raise DataError("the allocation has no days", where=where(alloc.source), fix="publish or export schedules first")
+    check_allocation_matches(alloc, hotspot_ids, config.trial.start_date, min(look, max(alloc.days)))
+    return alloc
+
+
+def evaluate(config: TrialConfig, *, crimes_path: str | Path, allocation: Allocation | str | Path | None = None,
+             compliance: str | Path | pd.DataFrame | None = None, pings_path: str | Path | None = None,
+             out_dir: str | Path, ri_draws: int | None = None, look_date: dt.date | None = None,
+             figures: bool = True) -> EvaluationResult:
+    """Run the milestone evaluation and write ``milestone_report.html``/``.json`` to ``out_dir``.
+
+    Parameters
+    ----------
+    config
+        The validated trial config.
+    crimes_path
+        Crime records (CSV/Parquet, DESIGN.md §3).
+    allocation
+        An :class:`Allocation` or the path of an allocation CSV made by another tool;
+        default: the schedules published in the trial store.
+    compliance, pings_path
+        Compliance per hotspot-day (CSV path or DataFrame), or location pings to score;
+        at most one. Without either, delivery is "unknown" and no CACE is estimated.
+    ri_draws
+        Randomisation-inference re-draws (default ``[evaluation] ri_draws``; 0 skips it).
+    look_date
+        Last experimental day evaluated (default: the trial's end date or today's
+        experimental day, whichever is earlier).
+
+    Raises
+    ------
+    GuardianError
+        For every bad input (allocation that does not match the hotspots or dates, a
+        panel without treated days, unreadable files), with a one-line message.
+    """
+    if compliance is not None and pings_path is not None:
+        raise UsageError("give compliance or pings, not both", where="--compliance/--pings",
+                         fix="use --compliance for a scored CSV or --pings to score raw pings")
+    from guardian_rct.store import load_trial_hotspots
+
+    crimes_path = Path(crimes_path)
+    if not crimes_path.is_file():
+        raise DataError("crimes file not found", where=where(crimes_path), fix="check the path given to --crimes")
+    look = look_date or min(config.trial.end_date, dt.date.today())
+    if look < config.trial.start_date:
+        raise UsageError("the look date is before the trial starts", found=str(look), where="--look-date",
+                         fix=f"use a date on or after {config.trial.start_date}")
+    hotspots = load_trial_hotspots(config)
+    ids = [str(h) for h in hotspots.ids]
+    alloc = _load_allocation(config, allocation, ids, look)
+    look = min(look, max(alloc.days))
+    comp_frame = None
+    if isinstance(compliance, pd.DataFrame):
+        comp_frame = compliance
+    elif compliance is not None:
+        comp_frame = read_compliance_csv(compliance, ids)
+    elif pings_path is not None:
+        comp_frame = _module("compliance").hotspot_day_compliance(config, hotspots, alloc, Path(pings_path))
+    crimes = _module("crimes").read_crimes(crimes_path, config=config, hotspots=hotspots)
+    panel = _module("panel").build_panel(config, hotspots=hotspots, allocation=alloc, crimes=crimes,
+                                         compliance=comp_frame)
+    outcomes = tuple(config.evaluation.outcomes)
+    check_panel_usable(panel.frame, outcomes)
+    alpha = config.evaluation.alpha
+    estimates: list[Estimate] = []
+    estimator = _module("estimate")
+    for o in outcomes:
+        estimates.extend(estimator.itt_estimates(panel, o, alpha=alpha))
+    if comp_frame is not None:
+        iv = _module("iv")
+        for o in outcomes:
+            result = iv.cace(panel, o, alpha=alpha)
+            estimates.extend(result if isinstance(result, (list, tuple)) else [result])
+    draws = config.evaluation.ri_draws if ri_draws is None else int(ri_draws)
+    ri_results: dict[str, Any] = {}
+    if draws > 0:
+        from guardian_rct.rng import stream
+
+        design = _module("design").design_from_config(config, hotspots)
+        inference = _module("inference")
+        for o in outcomes:
+            if float(panel.frame[f"count_{o}"].sum()) == 0:
+                continue  # no events: not estimable, nothing to randomise
+            ri_results[o] = inference.randomisation_test(
+                panel.frame, f"count_{o}", design, draws=draws,
+                rng=stream(config.trial.seed, "randomisation_inference", o), alpha=alpha)
+    inputs: dict[str, str | Path] = {"crimes": crimes_path}
+    if config.source is not None:
+        inputs["config"] = config.source
+    if alloc.source is not None:
+        inputs["allocation"] = alloc.source
+    if isinstance(compliance, (str, Path)):
+        inputs["compliance"] = compliance
+    if pings_path is not None:
+        inputs["pings"] = pings_path
+    provenance = make_provenance(seed=config.trial.seed, inputs=inputs, hashes={"hotspots": hotspots.sha256})
+    quarantine = getattr(crimes, "quarantine", None)
+    quarantined = quarantine.counts() if quarantine is not None else {}
+    notes = [f"{n:,} crime record(s) set aside: {reason}" for reason, n in quarantined.items()]
+    if allocation is not None:
+        notes.append("The allocation was imported from a file, not read from the trial store.")
+    report, paths = report_from_panel(config, panel, estimates, ri_results, out_dir=out_dir,
+                                      provenance=provenance, look_date=look,
+                                      ri_draws=draws if ri_results else None, notes=notes, figures=figures)
+    return EvaluationResult(report, paths, tuple(estimates), quarantined)

@@ -1,0 +1,241 @@
+"""The milestone report: data schema (golden), no NaN, Holm/sequential wiring, HTML = JSON."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import os
+import re
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from evaluation_fixtures import OUTCOMES, synthetic_estimates, synthetic_panel
+from guardian_rct.baseline_balance import baseline_balance
+from guardian_rct.config import config_from_dict
+from guardian_rct.displacement import crossover_displacement
+from guardian_rct.multiplicity import holm_adjust, obf_boundaries
+from guardian_rct.provenance import make_provenance
+from guardian_rct.reports.milestone import (
+    NO_EVENTS,
+    SCHEMA_VERSION,
+    build_milestone_report,
+    write_milestone_report,
+)
+from guardian_rct.trial_flow import trial_flow
+
+GOLDEN = Path(__file__).parent / "golden" / "milestone_report_schema.json"
+TEMPLATE = Path(__file__).parents[1] / "src/guardian_rct/reports/templates/milestone.html"
+START = dt.date(2023, 3, 20)
+
+
+def make_config(*, milestones=(), end=dt.date(2023, 4, 16)):
+    raw = {"trial": {"name": "Test trial", "start_date": START, "end_date": end, "seed": 5},
+           "hotspots": {"path": "hotspots.geojson"},
+           "design": {"kind": "crossover", "treated_per_day": 3},
+           "evaluation": {"outcomes": list(OUTCOMES), "milestones": list(milestones), "ri_draws": 500}}
+    return config_from_dict(raw)
+
+
+def make_report(*, zero_outcome=None, figures=False, milestones=(), ri_p=0.02, end=dt.date(2023, 4, 16)):
+    config = make_config(milestones=milestones, end=end)
+    panel, rings = synthetic_panel(zero_outcome=zero_outcome)
+    estimates = synthetic_estimates(zero_outcome=zero_outcome)
+    ri = {o: SimpleNamespace(p_value=ri_p, mc_error=0.006, ci=(ri_p - 0.01, ri_p + 0.01), draws=500,
+                             observed=-0.3) for o in OUTCOMES if o != zero_outcome}
+    disp = [crossover_displacement(panel, rings, o) for o in OUTCOMES]
+    report = build_milestone_report(config, panel, estimates, ri, disp,
+                                    baseline_balance(panel, OUTCOMES, baseline_days=365), trial_flow(panel),
+                                    make_provenance(seed=5, now=dt.datetime(2023, 4, 17, tzinfo=dt.UTC)),
+                                    ri_draws=500, figures=figures)
+    return report, panel
+
+
+def shape(value):
+    """Structure of report data: dict keys (recursively), list element shape, leaf types."""
+    if isinstance(value, dict):
+        return {k: shape(v) for k, v in sorted(value.items())}
+    if isinstance(value, list):
+        return [shape(value[0])] if value else []
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, (int, float)):
+        return "number"
+    return "string"
+
+
+def _merge_nulls(a, b):
+    """Golden shapes allow 'null' wherever either side has a number/string (optional values)."""
+    return a == b or "null" in (a, b)
+
+
+def _compare(golden, actual, path="report"):
+    if isinstance(golden, dict):
+        assert isinstance(actual, dict), path
+        assert sorted(golden) == sorted(actual), f"{path}: keys changed: {sorted(set(golden) ^ set(actual))}"
+        for k in golden:
+            _compare(golden[k], actual[k], f"{path}.{k}")
+    elif isinstance(golden, list):
+        assert isinstance(actual, list), path
+        if golden and actual:
+            _compare(golden[0], actual[0], f"{path}[0]")
+    else:
+        assert _merge_nulls(golden, actual), f"{path}: {golden} became {actual}"
+
+
+def test_report_schema_matches_golden_file():
+    report, _ = make_report()
+    data = report.to_dict()
+    assert data["schema_version"] == SCHEMA_VERSION
+    if os.environ.get("UPDATE_GOLDEN"):
+        GOLDEN.parent.mkdir(exist_ok=True)
+        GOLDEN.write_text(json.dumps(shape(data), indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    golden = json.loads(GOLDEN.read_text(encoding="utf-8"))
+    _compare(golden, shape(data))
+    for row in data["estimates"]:
+        for key in ("outcome", "estimand", "model", "estimate", "std_error", "conf_low", "conf_high",
+                    "p_value", "ri_p_value", "irr", "n_obs", "n_clusters"):
+            assert key in row
+
+
+def test_json_has_no_nan_and_zero_outcome_is_not_estimable(tmp_path):
+    report, _ = make_report(zero_outcome="violence")
+    data = report.to_dict()
+    json.dumps(data, allow_nan=False)  # raises on NaN/inf
+    rows = [r for r in data["estimates"] if r["outcome"] == "violence"]
+    assert rows and all(r["status"] == NO_EVENTS and r["estimate"] is None for r in rows)
+    family = {f["outcome"]: f for f in data["multiplicity"]["family"]}
+    assert family["violence"]["p_source"] == "not tested" and family["violence"]["p_holm"] is None
+    assert any("no events" in n for n in data["notes"])
+    paths = write_milestone_report(report, tmp_path)
+    html = paths["html"].read_text(encoding="utf-8")
+    assert NO_EVENTS in html
+    assert not re.search(r"\bnan\b", html, flags=re.IGNORECASE)
+    assert not re.search(r"\binf\b", html)
+
+
+def test_holm_uses_design_based_p_and_fills_ri():
+    report, _ = make_report(ri_p=0.02)
+    data = report.to_dict()
+    family = data["multiplicity"]["family"]
+    assert [f["outcome"] for f in family] == list(OUTCOMES)
+    raw = [f["p_raw"] for f in family]
+    # all_crime's ITT estimate carries its own ri_p_value (0.015); violence's is filled from ri (0.02)
+    assert raw == [pytest.approx(0.015), pytest.approx(0.115)]
+    np.testing.assert_allclose([f["p_holm"] for f in family], holm_adjust(raw))
+    primary = next(r for r in data["estimates"] if r["in_holm_family"] and r["outcome"] == "all_crime")
+    assert primary["holm_p_value"] == pytest.approx(holm_adjust(raw)[0])
+    non_family = [r for r in data["estimates"] if not r["in_holm_family"]]
+    assert non_family and all(r["holm_p_value"] is None for r in non_family)
+
+
+def test_sequential_boundaries_for_looks_so_far():
+    end = dt.date(2023, 4, 16)
+    report, _ = make_report(milestones=[dt.date(2023, 4, 2)], end=end)
+    seq = report.to_dict()["sequential"]
+    assert seq["look_dates"] == ["2023-04-02", "2023-04-16"]
+    expected = obf_boundaries([14 / 28, 1.0])
+    assert [lk["z_boundary"] for lk in seq["looks"]] == pytest.approx(expected.z_boundaries)
+    assert seq["current_look"]["z_boundary"] == pytest.approx(1.9686, abs=1e-3)
+    assert seq["crossed"] == (seq["primary_p"] <= seq["current_look"]["nominal_p"])
+
+
+def test_abstract_has_the_five_parts_and_the_primary_numbers():
+    report, _ = make_report()
+    abstract = report.to_dict()["abstract"]
+    assert list(abstract) == ["research_question", "data", "methods", "findings", "conclusions"]
+    primary = next(r for r in report.estimates if r["in_holm_family"] and r["outcome"] == "all_crime")
+    assert f"rate ratio {primary['irr']:.2f}" in abstract["findings"]
+    assert "168 hotspot-days" in abstract["data"]
+
+
+def test_figures_are_png_data_uris():
+    report, _ = make_report(figures=True)
+    for key in ("forest", "timeseries"):
+        assert report.figures[key].startswith("data:image/png;base64,")
+    assert "figures" not in report.to_dict()
+
+
+def test_template_does_no_arithmetic():
+    text = TEMPLATE.read_text(encoding="utf-8")
+    expressions = re.findall(r"{{(.*?)}}|{%(.*?)%}", text, flags=re.S)
+    for expr in (a or b for a, b in expressions):
+        code = re.sub(r'"[^"]*"|\'[^\']*\'', "", expr)  # drop string literals
+        assert not re.search(r"[+*/%]|\s-\s", code), f"arithmetic in template: {expr.strip()}"
+
+
+class _Cells(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.cells, self._key, self._digits, self._text = [], None, None, []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if "data-key" in attrs:
+            self._key, self._digits, self._text = attrs["data-key"], int(attrs["data-digits"]), []
+
+    def handle_data(self, data):
+        if self._key is not None:
+            self._text.append(data)
+
+    def handle_endtag(self, tag):
+        if self._key is not None and tag == "td":
+            self.cells.append((self._key, self._digits, "".join(self._text).strip()))
+            self._key = None
+
+
+def _lookup(data, key):
+    for part in key.split("."):
+        data = data[int(part)] if isinstance(data, list) else data[part]
+    return data
+
+
+def check_numbers_match(html: str, data: dict) -> int:
+    parser = _Cells()
+    parser.feed(html)
+    assert parser.cells, "no numeric cells found"
+    for key, digits, text in parser.cells:
+        value = _lookup(data, key)
+        if value is None:
+            assert text == "–", f"{key}: JSON null shown as {text!r}"
+            continue
+        shown = float(text.replace(",", ""))
+        assert math.isclose(shown, value, abs_tol=0.5 * 10 ** -digits + 1e-12), f"{key}: {text} vs {value}"
+    return len(parser.cells)
+
+
+def test_html_numbers_equal_json(tmp_path):
+    report, _ = make_report(zero_outcome="violence")
+    paths = write_milestone_report(report, tmp_path)
+    data = json.loads(paths["json"].read_text(encoding="utf-8"))
+    n = check_numbers_match(paths["html"].read_text(encoding="utf-8"), data)
+    assert n > 50
+
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not (os.path.exists(CHROMIUM) and shutil.which(CHROMIUM)),
+                    reason="Chromium is not installed at /usr/bin/chromium")
+def test_html_in_headless_chromium_numbers_equal_json(tmp_path):
+    report, _ = make_report(figures=True)
+    paths = write_milestone_report(report, tmp_path / "out")
+    profile = tmp_path / "profile"
+    profile.mkdir()
+    result = subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={profile}",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--no-first-run", "--disable-quic", "--dump-dom", paths["html"].as_uri()],
+        capture_output=True, text=True, timeout=60, check=True)
+    data = json.loads(paths["json"].read_text(encoding="utf-8"))
+    assert check_numbers_match(result.stdout, data) > 50
+    assert "Structured abstract" in result.stdout
