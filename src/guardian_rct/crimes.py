@@ -34,7 +34,7 @@ import pandas as pd
 from pyproj import Transformer
 
 from guardian_rct.errors import DataError, where
-from guardian_rct.harm_tables import normalise_offence_codes, offence_table
+from guardian_rct.harm_tables import codes_to_categories, normalise_offence_codes
 from guardian_rct.provenance import sha256_file
 from guardian_rct.quarantine import Quarantine, concat_quarantines, quarantine_rows
 
@@ -255,8 +255,7 @@ def _validate(raw: pd.DataFrame, *, source: str | Path | None, crs: str, assume_
                   if "crime_type" in raw.columns else pd.Series(pd.NA, index=raw.index, dtype="object"))
     flag(code_text.isna() & given_type.isna(), "missing offence code")
     flag(code_text.notna() & codes.isna() & type_from_code.isna(), "unparseable offence code")
-    table = offence_table().drop_duplicates("offence_code").set_index("offence_code")["policeuk_category"]
-    derived = codes.map(table).replace("", pd.NA)
+    derived = codes_to_categories(codes)
     crime_type = derived.fillna(type_from_code).fillna(given_type)
 
     # --- time ------------------------------------------------------------------------

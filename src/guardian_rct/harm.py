@@ -100,7 +100,8 @@ class HarmIndex:
         SHA-256 of the file(s) the weights came from; recorded with every harm result.
     code_weights
         ``offence_code`` (``NNN/SS``), ``weight``, ``n_offences``, ``min``, ``max``,
-        ``ambiguous``, ``basis``.
+        ``ambiguous``, ``basis``; a row keyed by a bare class (``"049"``) weighs the
+        class's subcodes that have no row of their own (the default index only).
     type_weights
         ``crime_type``, ``weight``: used for records that carry only a data.police.uk
         crime type. The CCHI indexes use the shipped category-level weights
@@ -121,9 +122,8 @@ class HarmIndex:
 
     def weight_of(self, offence_code: str) -> float:
         """The weight of one Home Office code (``NaN`` when the index has none)."""
-        code = normalise_offence_codes(pd.Series([offence_code])).iloc[0]
-        hit = self.code_weights.loc[self.code_weights["offence_code"] == code, "weight"]
-        return float(hit.iloc[0]) if len(hit) else float("nan")
+        code = normalise_offence_codes(pd.Series([offence_code]))
+        return float(self.weigh(code, pd.Series([pd.NA], dtype="string")).iloc[0])
 
     def weigh(self, offence_codes: pd.Series, crime_types: pd.Series) -> pd.Series:
         """Harm of each crime: by offence code where it has one, else by crime type.
@@ -139,6 +139,8 @@ class HarmIndex:
                    if str(k).strip().lower() not in _NO_HARM_LOWER}
         codes = offence_codes.astype("string")
         harm = codes.map(by_code).astype(float)
+        # a code missing from the index takes a class-level row ("049") if the index has one
+        harm = harm.fillna(codes.str.slice(0, 3).map(by_code).astype(float))
         no_code = codes.isna().to_numpy()
         types = crime_types.astype("string").str.strip().str.lower()
         harm[no_code] = types[no_code].map(by_type).astype(float)

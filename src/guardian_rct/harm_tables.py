@@ -41,6 +41,8 @@ __all__ = [
     "normalise_offence_codes",
     "offence_table",
     "default_code_weights",
+    "class_table",
+    "codes_to_categories",
     "read_cchi",
     "read_harm_table",
     "Aggregate",
@@ -87,6 +89,33 @@ def offence_table() -> pd.DataFrame:
     return codes.merge(classes, on="classification", how="left").fillna("")
 
 
+def class_table() -> pd.DataFrame:
+    """Home Office offence class (``"049"``) → subgroup and category, where unambiguous.
+
+    The listed codes do not cover every subcode a force may record (e.g. ``049/01``). A
+    class whose listed codes all share one subgroup gives that subgroup to unlisted
+    subcodes; classes that mix subgroups (e.g. ``008``: wounding, harassment, weapon
+    possession) give none. Columns: ``offence_class, subgroup, policeuk_category``.
+    """
+    table = offence_table()
+    table = table[table["subgroup"] != ""].assign(offence_class=table["offence_code"].str.slice(0, 3))
+    per = table.groupby("offence_class").agg(subgroup=("subgroup", "unique"),
+                                             policeuk_category=("policeuk_category", "unique"))
+    single = per["subgroup"].map(len) == 1
+    out = per[single].reset_index()
+    out["subgroup"] = out["subgroup"].map(lambda v: v[0])
+    out["policeuk_category"] = out["policeuk_category"].map(lambda v: v[0])
+    return out
+
+
+def codes_to_categories(codes: pd.Series) -> pd.Series:
+    """data.police.uk category of each ``NNN/SS`` code (listed code, else its class)."""
+    exact = offence_table().drop_duplicates("offence_code").set_index("offence_code")["policeuk_category"]
+    by_class = class_table().set_index("offence_class")["policeuk_category"]
+    out = codes.map(exact).replace("", pd.NA)
+    return out.fillna(codes.str.slice(0, 3).map(by_class))
+
+
 def _aggregate(frame: pd.DataFrame, value: str, how: Aggregate) -> pd.DataFrame:
     grouped = frame.groupby("offence_code", sort=True)[value]
     out = pd.DataFrame({
@@ -116,7 +145,13 @@ def default_code_weights(how: Aggregate = "median") -> tuple[pd.DataFrame, str]:
     weights = _aggregate(table, "cchi_days", how)
     basis = table.groupby("offence_code")["subgroup"].agg(lambda s: "; ".join(sorted(set(s))))
     weights["basis"] = "CCHI 2026 median of subgroup " + weights["offence_code"].map(basis)
-    return weights, digest
+    classes = class_table().merge(medians[["subgroup", "cchi_days"]], on="subgroup", how="inner")
+    class_rows = pd.DataFrame({"offence_code": classes["offence_class"], "weight": classes["cchi_days"],
+                               "n_offences": 0, "min": classes["cchi_days"], "max": classes["cchi_days"],
+                               "ambiguous": False,
+                               "basis": "CCHI 2026 median of subgroup " + classes["subgroup"]
+                               + " (class-level: every listed code of the class is in it)"})
+    return pd.concat([weights, class_rows], ignore_index=True), digest
 
 
 def _norm_header(name: object) -> str:

@@ -66,7 +66,7 @@ def outcome_mask(crimes: pd.DataFrame, spec: OutcomeSpec) -> np.ndarray:
             filled = codes.fillna("")
             by_code = filled.isin(exact).to_numpy(dtype=bool)
             if prefixes:
-                by_code |= filled.str.startswith(prefixes).to_numpy(dtype=bool)
+                by_code = by_code | filled.str.startswith(prefixes).to_numpy(dtype=bool)
             mask = np.where(has_code, by_code, by_type)
         else:
             mask = by_type

@@ -294,7 +294,7 @@ def build_panel(
         "block": np.tile(blocks, n_days).astype(object),
         "date": dates,
         "day_index": np.repeat(np.arange(n_days), n_hot),
-        "dow": dates.dayofweek.to_numpy(),
+        "dow": dates.day_of_week.to_numpy(),
         "arm": arm.ravel(),
         "treated": (arm.ravel() == "treatment").astype(np.int64),
         "p_treated": p_treated.ravel(),
