@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
-from conftest import make_hotspots, write_trial
 
+from conftest import make_hotspots, write_trial
 from guardian_rct.allocation import allocation_from_frame
 from guardian_rct.config import load_config
 from guardian_rct.crimes import crimes_from_frame
