@@ -261,21 +261,37 @@ def test_panel_matches_a_brute_force_loop(trial):
                           "victim_age": ages})
     crimes = crimes_from_frame(frame, now=NOW)
     index = default_harm_index()
-    panel = build_panel(config, hotspots, make_allocation(hotspots, days), crimes, harm_index=index)
+    rings = make_rings(hotspots)
+    alloc = make_allocation(hotspots, days[::2])  # non-contiguous days
+    panel = build_panel(config, hotspots, alloc, crimes, harm_index=index, rings=rings)
     expected_count: dict[tuple, int] = {}
     expected_harm: dict[tuple, float] = {}
+    expected_ring: dict[tuple, int] = {}
     spec = config.outcome("serious_youth_violence")
     syv = outcome_mask(crimes.frame, spec)
+    own_rings = {h: [(g, geom) for g, geom in zip(part["ring"], part.geometry, strict=True)]
+                 for h, part in rings.sort_values("inner_m").groupby("hotspot_id")}
     for i, row in crimes.frame.iterrows():
         day = experimental_day(row["occurred_at"].to_pydatetime(), LONDON, dt.time(6))
-        if day not in days:
+        if day not in days[::2]:
             continue
         point = shapely.Point(row["x"], row["y"])
         for hid, geom in zip(hotspots.ids, hotspots.frame.geometry, strict=True):
-            if geom.covers(point) and syv[i]:
-                key = (day, hid)
-                expected_count[key] = expected_count.get(key, 0) + 1
-                expected_harm[key] = expected_harm.get(key, 0.0) + index.weight_of(row["offence_code"])
+            if geom.covers(point):
+                if syv[i]:
+                    key = (day, hid)
+                    expected_count[key] = expected_count.get(key, 0) + 1
+                    expected_harm[key] = expected_harm.get(key, 0.0) + index.weight_of(row["offence_code"])
+                continue
+            for label, ring in own_rings[hid]:
+                if ring.covers(point):
+                    key = (day, hid, label)
+                    expected_ring[key] = expected_ring.get(key, 0) + 1
+                    break
+    r = panel.rings
+    got_ring = {(d.date(), h, g): c for d, h, g, c in zip(r["date"], r["hotspot_id"], r["ring"],
+                                                          r["count_all_crime"], strict=True) if c}
+    assert got_ring == expected_ring and sum(got_ring.values()) > 50
     f = panel.frame
     got = {(d.date(), h): c for d, h, c in zip(f["date"], f["hotspot_id"],
                                                 f["count_serious_youth_violence"], strict=True) if c}

@@ -232,6 +232,8 @@ def _validate(raw: pd.DataFrame, *, source: str | Path | None, crs: str, assume_
     def num(col: str) -> pd.Series:
         if col not in raw.columns:
             return pd.Series(np.nan, index=raw.index)
+        if pd.api.types.is_numeric_dtype(raw[col]):
+            return raw[col].astype(float)
         return pd.to_numeric(raw[col].astype("string").str.strip().replace("", pd.NA), errors="coerce").astype(float)
 
     x, y = num("x"), num("y")

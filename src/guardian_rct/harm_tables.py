@@ -59,6 +59,14 @@ def normalise_offence_codes(values: pd.Series) -> pd.Series:
     Accepts ``N/S`` with ``/``, ``.`` or ``-`` as separator and five bare digits
     (``"00801"``, as some exports write them). Anything else gives ``<NA>``.
     """
+    uniques = pd.Series(pd.unique(values.astype("string").fillna("")))
+    if len(uniques) < len(values):  # crime files repeat few codes: parse each once
+        table = dict(zip(uniques, _normalise(uniques), strict=True))
+        return values.astype("string").fillna("").map(table).astype("string")
+    return _normalise(values)
+
+
+def _normalise(values: pd.Series) -> pd.Series:
     text = values.astype("string").str.strip()
     five = text.str.fullmatch(r"\d{5}").fillna(False)
     text = text.where(~five, text.str.slice(0, 3) + "/" + text.str.slice(3))

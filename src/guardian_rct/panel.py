@@ -275,8 +275,9 @@ def build_panel(
     crime_day = experimental_days(frame["occurred_at"], tz, day_start) if len(frame) else \
         np.array([], dtype="datetime64[D]")
     first = np.datetime64(config.trial.start_date, "D")
-    day_pos = {np.datetime64(d, "D"): i for i, d in enumerate(days)}
-    d_idx = np.array([day_pos.get(d, -1) for d in crime_day], dtype=np.int64)
+    day_arr = np.array(days, dtype="datetime64[D]")
+    pos = np.clip(np.searchsorted(day_arr, crime_day), 0, n_days - 1)
+    d_idx = np.where(day_arr[pos] == crime_day, pos, -1).astype(np.int64)
     base = (crime_day >= first - np.timedelta64(baseline_days, "D")) & (crime_day < first)
 
     points = shapely.points(frame["x"].to_numpy(dtype=float), frame["y"].to_numpy(dtype=float))
