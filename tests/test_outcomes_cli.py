@@ -124,3 +124,20 @@ def test_panel_command_writes_csv_parquet_quarantine_and_json(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 1 and "not a crime-records file" in err and len(err.strip().splitlines()) == 1
     assert np.isfinite(data["outcomes"]["all_crime"]["harm"])
+
+
+def test_config_names_the_official_spreadsheet(tmp_path):
+    from guardian_rct.config import load_config
+    from guardian_rct.panel import build_panel
+    from test_harm_index import write_cchi_xlsx
+
+    write_cchi_xlsx(tmp_path / "cchi.xlsx")
+    config = load_config(write_trial(tmp_path, extra='[harm]\nindex = "cchi.xlsx"\n'))
+    hotspots = hotspots_from_frame(make_hotspots(), block_column="block")
+    crimes = crimes_from_frame(pd.DataFrame([
+        {"crime_id": "m", "offence_code": "001/01", "occurred_at": "2023-03-21T12:00Z", "x": 406100, "y": 286100},
+        {"crime_id": "w", "offence_code": "008/01", "occurred_at": "2023-03-21T12:00Z", "x": 406100, "y": 286100},
+    ]), now=NOW)
+    panel = build_panel(config, hotspots, make_allocation(hotspots, [dt.date(2023, 3, 21)]), crimes)
+    assert panel.harm["version"] == "CCHI 2020" and panel.harm["ambiguous_codes"] == ["008/01"]
+    assert panel.frame["harm_all_crime"].sum() == 5475 + 547.5

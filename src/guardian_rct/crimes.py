@@ -261,8 +261,9 @@ def _validate(raw: pd.DataFrame, *, source: str | Path | None, crs: str, assume_
     crime_type = derived.fillna(type_from_code).fillna(given_type)
 
     # --- time ------------------------------------------------------------------------
-    latest = pd.Timestamp(now or dt.datetime.now(dt.UTC)).tz_convert("UTC") if (
-        now is None or now.tzinfo) else pd.Timestamp(now, tz="UTC")
+    if now is not None and now.tzinfo is None:
+        raise ValueError("now must be time-zone aware")
+    latest = pd.Timestamp(now or dt.datetime.now(dt.UTC)).tz_convert("UTC")
     if has_at and (not has_window or raw["occurred_at"].astype("string").str.strip().ne("").any()):
         at, why = _parse_times(raw["occurred_at"], assume_tz)
     else:
