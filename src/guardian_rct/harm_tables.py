@@ -25,6 +25,7 @@ Home Office (2024). *Home Office Counting Rules for Recorded Crime* (offence cla
 
 from __future__ import annotations
 
+import functools
 import io
 import re
 from importlib import resources
@@ -92,6 +93,11 @@ def offence_table() -> pd.DataFrame:
     (e.g. ``008/01`` is ``8N`` s.20 wounding and ``8S`` the same on a constable).
     Columns: ``offence_code, classification, offence_group, subgroup, policeuk_category``.
     """
+    return _offence_table().copy()
+
+
+@functools.cache
+def _offence_table() -> pd.DataFrame:
     codes = _data_csv("ho_codes.csv").drop(columns="source")
     classes = _data_csv("ho_classifications.csv").drop(columns=["source", "description"])
     return codes.merge(classes, on="classification", how="left").fillna("")
@@ -105,6 +111,11 @@ def class_table() -> pd.DataFrame:
     subcodes; classes that mix subgroups (e.g. ``008``: wounding, harassment, weapon
     possession) give none. Columns: ``offence_class, subgroup, policeuk_category``.
     """
+    return _class_table().copy()
+
+
+@functools.cache
+def _class_table() -> pd.DataFrame:
     table = offence_table()
     table = table[table["subgroup"] != ""].assign(offence_class=table["offence_code"].str.slice(0, 3))
     per = table.groupby("offence_class").agg(subgroup=("subgroup", "unique"),
