@@ -74,7 +74,9 @@ def test_monthly_description_of_street_crimes():
         "crime_type": ["Robbery", "Anti-social behaviour", "Robbery", "Burglary", "Robbery", "Robbery"],
         "location": "On or near X", "lsoa_code": "E01",
     }, geometry=[shapely.Point(p) for p in pts], crs="EPSG:27700")
-    out = monthly_hotspot_crimes(street, hotspots).set_index(["hotspot_id", "month", "crime_type"])
+    result = monthly_hotspot_crimes(street, hotspots)
+    assert len(result.harm["sha256"]) == 64 and result.to_dict()["unweighted"] == 1
+    out = result.frame.set_index(["hotspot_id", "month", "crime_type"])
     w = policeuk_category_weights().as_dict()
     assert out.loc[("H01", "2023-01", "Robbery"), "count"] == 2
     assert out.loc[("H01", "2023-01", "Robbery"), "harm"] == pytest.approx(2 * w["Robbery"])
@@ -85,7 +87,7 @@ def test_monthly_description_of_street_crimes():
     assert out["count"].sum() == 5
     # WGS84 input is reprojected (the boundary point is left out: reprojection moves it by nanometres)
     old = street.drop(index=2).assign(crime_type="Violent crime").to_crs("EPSG:4326")
-    out11 = monthly_hotspot_crimes(old, hotspots, era="2011")
+    out11 = monthly_hotspot_crimes(old, hotspots, era="2011").frame
     assert out11["count"].sum() == 4
     assert out11["harm"].sum() == pytest.approx(4 * policeuk_category_weights("2011").as_dict()["Violent crime"])
 

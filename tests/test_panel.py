@@ -230,6 +230,10 @@ def test_probabilities_compliance_and_export(trial, tmp_path):
     csv = pd.read_csv(paths["panel_csv"])
     assert csv["date"].iloc[0] == "2023-03-20" and len(csv) == 12
     assert len(pd.read_parquet(paths["rings_parquet"])) == 24
+    full = np.tile(np.linspace(0.1, 0.9, config.trial.n_days)[:, None], (1, 6))  # every trial day
+    again = build_panel(config, hotspots, make_allocation(hotspots, days[1:]), crimes, probabilities=full)
+    assert again.frame["p_treated"].iloc[0] == pytest.approx(full[1, 0])
+    assert panel.counts["detection_unknown"] == 1
     with pytest.raises(DataError, match="wrong shape"):
         build_panel(config, hotspots, make_allocation(hotspots, days), crimes, probabilities=p[:1])
 

@@ -12,7 +12,9 @@ but has no harm weight; it is reported in ``unweighted``, never given a weight s
 
 from __future__ import annotations
 
-from typing import Literal
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any, Literal
 
 import geopandas as gpd
 import numpy as np
@@ -22,13 +24,39 @@ import shapely
 from guardian_rct.errors import DataError
 from guardian_rct.harm import CategoryWeights, policeuk_category_weights
 from guardian_rct.hotspots import HotspotSet
+from guardian_rct.provenance import sha256_bytes
 
-__all__ = ["monthly_hotspot_crimes"]
+__all__ = ["monthly_hotspot_crimes", "MonthlyHotspotCrimes"]
+
+
+@dataclass(frozen=True)
+class MonthlyHotspotCrimes:
+    """Crimes and harm per hotspot, month and crime type, with the weights used.
+
+    Attributes
+    ----------
+    frame
+        ``hotspot_id, month, crime_type, count, harm, unweighted``.
+    harm
+        ``name, version, era, sha256`` of the category weights.
+    """
+
+    frame: pd.DataFrame
+    harm: dict[str, Any]
+
+    def to_frame(self) -> pd.DataFrame:
+        """The table."""
+        return self.frame
+
+    def to_dict(self) -> dict[str, Any]:
+        """Totals and the harm weights' version and checksum."""
+        return {"crimes": int(self.frame["count"].sum()), "harm": float(self.frame["harm"].sum()),
+                "unweighted": int(self.frame["unweighted"].sum()), "harm_index": self.harm}
 
 
 def monthly_hotspot_crimes(street: gpd.GeoDataFrame, hotspots: HotspotSet, *,
                            era: Literal["current", "2011"] = "current",
-                           weights: CategoryWeights | None = None) -> pd.DataFrame:
+                           weights: CategoryWeights | None = None) -> MonthlyHotspotCrimes:
     """Crimes and CCHI harm per hotspot, month and crime type.
 
     A point on a hotspot boundary counts as inside (as in the panel).
@@ -45,10 +73,11 @@ def monthly_hotspot_crimes(street: gpd.GeoDataFrame, hotspots: HotspotSet, *,
 
     Returns
     -------
-    DataFrame
-        ``hotspot_id, month, crime_type, count, harm, unweighted`` (``unweighted`` counts
-        crimes of types without a weight, whose harm is not in ``harm``); hotspot-months
-        with no crimes are not listed.
+    MonthlyHotspotCrimes
+        ``frame``: ``hotspot_id, month, crime_type, count, harm, unweighted``
+        (``unweighted`` counts crimes of types without a weight, whose harm is not in
+        ``harm``; hotspot-months with no crimes are not listed); ``harm``: the weights'
+        version and SHA-256.
     """
     for col in ("month", "crime_type", "geometry"):
         if col not in street.columns:
@@ -58,7 +87,15 @@ def monthly_hotspot_crimes(street: gpd.GeoDataFrame, hotspots: HotspotSet, *,
                             fix="read the files with guardian_rct.policeuk.read_street_crimes")
     if street.crs is None:
         raise DataError("street crimes have no CRS", fix="set the CRS of the geometry")
-    weights = weights or policeuk_category_weights(era)
+    if weights is None:
+        weights = policeuk_category_weights(era)
+        shipped = (resources.files("guardian_rct") / "data" / "cchi_policeuk_categories.csv").read_bytes()
+        harm = {"name": "cchi-default categories", "era": era, "sha256": sha256_bytes(shipped),
+                "version": "CCHI 2026 subgroup medians, count-weighted by category (shipped)"}
+    else:
+        table = weights.table.to_csv(index=False).encode()
+        harm = {"name": "user categories", "era": weights.era, "sha256": sha256_bytes(table),
+                "version": "user-supplied CategoryWeights"}
     frame = street.to_crs(hotspots.crs) if not street.crs.equals(hotspots.crs) else street
     tree = shapely.STRtree(hotspots.frame.geometry.to_numpy())
     pt, hot = tree.query(frame.geometry.to_numpy(), predicate="intersects")
@@ -73,4 +110,4 @@ def monthly_hotspot_crimes(street: gpd.GeoDataFrame, hotspots: HotspotSet, *,
     })
     out = pairs.groupby(["hotspot_id", "month", "crime_type"], sort=True).agg(
         count=("harm", "size"), harm=("harm", "sum"), unweighted=("unweighted", "sum")).reset_index()
-    return out
+    return MonthlyHotspotCrimes(frame=out, harm=harm)

@@ -162,7 +162,8 @@ def _arms(allocation: Allocation, days: list[dt.date], ids: np.ndarray) -> tuple
     return arm, window
 
 
-def _probabilities(p: np.ndarray | pd.DataFrame | None, days: list[dt.date], ids: np.ndarray) -> np.ndarray:
+def _probabilities(p: np.ndarray | pd.DataFrame | None, days: list[dt.date], ids: np.ndarray,
+                   config: TrialConfig) -> np.ndarray:
     shape = (len(days), len(ids))
     if p is None:
         return np.full(shape, np.nan)
@@ -171,6 +172,14 @@ def _probabilities(p: np.ndarray | pd.DataFrame | None, days: list[dt.date], ids
         index = pd.MultiIndex.from_product([days, list(ids)])
         return table.reindex(index).to_numpy(dtype=float).reshape(shape)
     p = np.asarray(p, dtype=float)
+    if p.shape == (config.trial.n_days, len(ids)) and p.shape != shape:
+        # Design.probabilities() covers every trial day; keep the allocated ones
+        rows = np.array([(d - config.trial.start_date).days for d in days])
+        if rows.min() < 0 or rows.max() >= config.trial.n_days:
+            raise DataError("allocated days fall outside the trial's calendar",
+                            expected=f"{config.trial.start_date} to {config.trial.end_date}",
+                            found=f"{days[0]} to {days[-1]}", fix="use the allocation of this trial")
+        p = p[rows]
     if p.shape != shape:
         raise DataError("assignment probabilities have the wrong shape",
                         expected=f"(days, hotspots) = {shape}", found=str(p.shape),
@@ -241,8 +250,9 @@ def build_panel(
         Buffer rings ``hotspot_id, ring, inner_m, outer_m, geometry`` (the schema of
         ``hotspots.buffer_rings``) in the hotspots' CRS; ``None`` for no ring panel.
     probabilities
-        P(treated) as a (day × hotspot) array over the allocated days, or a frame with
-        ``date, hotspot_id, p_treated``; ``NaN`` when not given.
+        P(treated) as a (day × hotspot) array over the allocated days or over every
+        trial day (``Design.probabilities()``), or a frame with ``date, hotspot_id,
+        p_treated``; ``NaN`` when not given.
     compliance
         ``date, hotspot_id, delivered, dosage_minutes, contaminated`` (docs/contracts.md).
     baseline_days
@@ -264,7 +274,7 @@ def build_panel(
     ids = hotspots.ids
     n_days, n_hot = len(days), len(ids)
     arm, window = _arms(allocation, days, ids)
-    p_treated = _probabilities(probabilities, days, ids)
+    p_treated = _probabilities(probabilities, days, ids, config)
 
     frame = crimes.frame.reset_index(drop=True)
     excluded = exclusions(frame, config.harm)
@@ -331,6 +341,8 @@ def build_panel(
     crime_counts = {
         **crimes.summary(),
         "excluded": {str(k): int(v) for k, v in excluded.dropna().value_counts().items()},
+        "detection_unknown": int(crimes.frame["detection"].isna().sum()),
+        "reported_at_unknown": int(crimes.frame["reported_at"].isna().sum()),
         "in_hotspots_trial": int(in_panel.sum()),
         "in_hotspots_baseline": int(np.unique(pt[base_cell >= 0]).size),
         "outside_hotspots_and_rings": int((~placed).sum()),
@@ -369,8 +381,9 @@ def _ring_panel(out: pd.DataFrame, rings: gpd.GeoDataFrame, ring_pairs: np.ndarr
     baseline = _accumulate(n_rings, np.where(base[pt], r, -1), pt, masks, np.nan_to_num(harm))
     day_rows = np.repeat(np.arange(n_days), n_rings) * n_hot + np.tile(ring_hot.astype(int), n_days)
     keys = out.loc[day_rows, list(PANEL_KEYS)].reset_index(drop=True)
-    keys["ring"] = np.tile([ring_label(a, b) for a, b in zip(rings["inner_m"], rings["outer_m"], strict=True)],
-                           n_days)
+    labels = (rings["ring"].astype(str).to_numpy() if "ring" in rings.columns else
+              [ring_label(a, b) for a, b in zip(rings["inner_m"], rings["outer_m"], strict=True)])
+    keys["ring"] = np.tile(labels, n_days)
     keys["inner_m"] = np.tile(rings["inner_m"].to_numpy(dtype=float), n_days)
     keys["outer_m"] = np.tile(rings["outer_m"].to_numpy(dtype=float), n_days)
     for o in outcomes:
