@@ -90,11 +90,11 @@ def monthly_hotspot_crimes(street: gpd.GeoDataFrame, hotspots: HotspotSet, *,
     if weights is None:
         weights = policeuk_category_weights(era)
         shipped = (resources.files("guardian_rct") / "data" / "cchi_policeuk_categories.csv").read_bytes()
-        harm = {"name": "cchi-default categories", "era": era, "sha256": sha256_bytes(shipped),
+        info = {"name": "cchi-default categories", "era": era, "sha256": sha256_bytes(shipped),
                 "version": "CCHI 2026 subgroup medians, count-weighted by category (shipped)"}
     else:
         table = weights.table.to_csv(index=False).encode()
-        harm = {"name": "user categories", "era": weights.era, "sha256": sha256_bytes(table),
+        info = {"name": "user categories", "era": weights.era, "sha256": sha256_bytes(table),
                 "version": "user-supplied CategoryWeights"}
     frame = street.to_crs(hotspots.crs) if not street.crs.equals(hotspots.crs) else street
     tree = shapely.STRtree(hotspots.frame.geometry.to_numpy())
@@ -110,4 +110,4 @@ def monthly_hotspot_crimes(street: gpd.GeoDataFrame, hotspots: HotspotSet, *,
     })
     out = pairs.groupby(["hotspot_id", "month", "crime_type"], sort=True).agg(
         count=("harm", "size"), harm=("harm", "sum"), unweighted=("unweighted", "sum")).reset_index()
-    return MonthlyHotspotCrimes(frame=out, harm=harm)
+    return MonthlyHotspotCrimes(frame=out, harm=info)
