@@ -303,3 +303,14 @@ def test_panel_matches_a_brute_force_loop(trial):
     got_h = {(d.date(), h): v for d, h, v in zip(f["date"], f["hotspot_id"],
                                                   f["harm_serious_youth_violence"], strict=True) if v}
     assert got_h == pytest.approx(expected_harm)
+
+
+def test_no_usable_crimes_gives_an_all_zero_panel(trial):
+    config, hotspots = trial
+    crimes = crimes_from_frame(pd.DataFrame([crime("a", "2023-03-20T12:00:00Z", x="", y="")]), now=NOW)
+    assert len(crimes) == 0
+    panel = build_panel(config, hotspots, make_allocation(hotspots, [dt.date(2023, 3, 20)]), crimes,
+                        rings=make_rings(hotspots))
+    assert len(panel.frame) == 6 and panel.frame["count_all_crime"].eq(0).all()
+    assert panel.rings["harm_violence"].eq(0).all()
+    assert panel.counts["quarantined"] == 1 and panel.counts["in_hotspots_trial"] == 0

@@ -68,7 +68,9 @@ class Panel:
     Attributes
     ----------
     frame
-        One row per hotspot-day, sorted by ``date, hotspot_id``.
+        One row per hotspot-day, sorted by ``date, hotspot_id``. ``window_start`` is the
+        UTC start of the first scheduled window (NaT on control days); ``harm_*`` are in
+        the index's unit (CCHI days).
     rings
         One row per hotspot-day-ring (``ring`` such as ``"0-100"``, ``inner_m``,
         ``outer_m``) with the same columns; ``None`` when no rings were given.
