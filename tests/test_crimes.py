@@ -145,3 +145,18 @@ def test_duplicates_across_files_are_quarantined(tmp_path):
     q = crimes.quarantine.frame
     assert q["reason"].tolist() == ["duplicate crime_id"]
     assert q["source"].tolist() == [str(tmp_path / "b.csv")] and q["source_row"].tolist() == [1]
+
+
+def test_parquet_timestamps_and_all_naive_times(tmp_path):
+    frame = pd.DataFrame({"crime_id": ["a", "b"], "offence_code": ["008/01", "008/06"],
+                          "occurred_at": pd.to_datetime(["2023-05-01T12:00:00+01:00",
+                                                         "2023-05-01T13:30:00+01:00"], utc=True),
+                          "x": [1.0, 2.0], "y": [1.0, 2.0]})
+    frame.to_parquet(tmp_path / "aware.parquet")
+    crimes = read_crimes(tmp_path / "aware.parquet", now=NOW)
+    assert crimes.frame["occurred_at"].tolist() == frame["occurred_at"].tolist()
+    frame.assign(occurred_at=frame["occurred_at"].dt.tz_localize(None)).to_parquet(tmp_path / "naive.parquet")
+    with pytest.raises(DataError, match="--crimes-timezone"):
+        read_crimes(tmp_path / "naive.parquet", now=NOW)
+    local = read_crimes(tmp_path / "naive.parquet", now=NOW, assume_tz="Europe/London")
+    assert local.frame["occurred_at"].iloc[0] == pd.Timestamp("2023-05-01T10:00:00Z")

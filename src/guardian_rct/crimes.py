@@ -164,6 +164,9 @@ def _dedupe(frame: pd.DataFrame, quarantine: Quarantine) -> tuple[pd.DataFrame, 
 
 def _parse_times(values: pd.Series, assume_tz: str | None) -> tuple[pd.Series, pd.Series]:
     """UTC times and a reason per row (``<NA>`` where the time is fine or absent)."""
+    if isinstance(values.dtype, pd.DatetimeTZDtype):  # Parquet timestamps with a zone
+        return (values.dt.tz_convert("UTC").astype("datetime64[ns, UTC]"),
+                pd.Series(pd.NA, index=values.index, dtype="string"))
     text = values.astype("string").str.strip().replace("", pd.NA)
     reason = pd.Series(pd.NA, index=values.index, dtype="string")
     out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns, UTC]")
@@ -283,6 +286,12 @@ def _validate(raw: pd.DataFrame, *, source: str | Path | None, crs: str, assume_
         mid = start + (end - start) / 2
         at = at.where(~use, mid)
         window_h = window_h.where(~use, length)
+    offset_free = why.eq("time without UTC offset").fillna(False)
+    if offset_free.all():
+        raise DataError("crime times have no UTC offset", where=where(path, 1, "occurred_at"),
+                        expected="ISO 8601 with offset or Z, e.g. 2023-05-01T14:00:00+01:00",
+                        found="times without an offset on every row",
+                        fix="name their zone (--crimes-timezone Europe/London, or assume_tz=)")
     fill = why.notna() & reason.isna()
     reason[fill] = why[fill]
     flag(at.isna(), "missing time")
