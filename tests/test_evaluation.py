@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import guardian_rct
 from conftest import write_trial
 from guardian_rct.cli import main
 from guardian_rct.config import load_config
@@ -143,11 +144,17 @@ def fakes(monkeypatch):
         "inference": {"randomisation_test": randomisation_test},
         "compliance": {"hotspot_day_compliance": hotspot_day_compliance},
     }
+    # Import every CLI verb module first, so none binds a fake at import time.
+    from guardian_rct.cli import build_parser
+
+    build_parser()
     for name, attrs in modules.items():
         module = types.ModuleType(f"guardian_rct.{name}")
         for k, v in attrs.items():
             setattr(module, k, v)
         monkeypatch.setitem(sys.modules, f"guardian_rct.{name}", module)
+        # the package attribute too, so that real modules imported later are not shadowed
+        monkeypatch.setattr(guardian_rct, name, module, raising=False)
     calls.zero = zero
     return calls
 

@@ -282,20 +282,43 @@ _SECTIONS: dict[str, type] = {
 }
 _REQUIRED_SECTIONS = ("trial", "hotspots")
 
+# Home Office offence codes below are checked against the Home Office Counting Rules
+# classification as listed (code → classification, e.g. 008/01 → 8N/8S) in the CCHI 2020
+# values table (Cambridge Centre for Evidence-Based Policing) and the offence-group mapping
+# of crime-sim-toolkit (MIT); see src/guardian_rct/data/ho_codes.csv and
+# scripts/build_harm_tables.py.
+_VIOLENCE_CODES = (
+    # violence against the person (Home Office offence group): whole classes ...
+    "001", "002", "003", "004", "005", "011", "013", "014", "036", "105", "106",
+    # ... and the VAP subcodes of mixed classes (class 008 also holds weapon possession
+    # 008/11, 008/26 etc. and public order 008/32, 008/55; 037/02 is vehicle taking;
+    # 104/33 and up are non-notifiable obstruction and ASB notices)
+    "008/01", "008/02", "008/04", "008/06", "008/20", "008/21", "008/22", "008/29", "008/30",
+    "008/31", "008/52", "008/56", "008/57", "008/58", "008/59", "008/60", "008/65", "008/66",
+    "008/67", "008/69", "008/71", "008/72", "008/73",
+    "037/01", "104/23", "104/25", "104/30", "104/31",
+)
+# Serious youth violence, West Midlands Police definition (victim under 25):
+#   s.18 wounding/GBH with intent, incl. attempts and s.18 on a constable  005/01 (5D, 8S)
+#   s.20 wounding/GBH without intent, incl. on a constable                 008/01 (8N, 8S)
+#   s.47 assault occasioning ABH, incl. on a constable                     008/06 (8N, 8S)
+#   administering poison: to endanger life (s.23) / to injure (s.24)       005/10 (5E), 008/02 (8N)
+#   assault on police with injury (class 8S) is inside 005/01, 008/01, 008/06
+#   racially or religiously aggravated wounding/GBH, and assault/ABH       008/59, 008/60 (8P)
+# Robbery is sometimes added: add "034/01" (robbery) and "034/02" (assault with intent to rob).
+_SYV_CODES = ("005/01", "005/10", "008/01", "008/02", "008/06", "008/59", "008/60")
+
 DEFAULT_OUTCOMES: tuple[OutcomeSpec, ...] = (
     OutcomeSpec("all_crime", description="every recorded crime"),
     OutcomeSpec(
         "violence",
         crime_types=("Violence and sexual offences", "Violent crime"),
-        offence_codes=("001", "002", "003", "004", "005", "008", "037", "104", "105", "106"),
+        offence_codes=_VIOLENCE_CODES,
         description="violence against the person",
     ),
     OutcomeSpec(
         "serious_youth_violence",
-        # West Midlands Police definition: assault with injury (s.47, s.20), GBH with
-        # intent (s.18, incl. attempts), administering poison, assault on police,
-        # racially or religiously aggravated assault; victim under 25.
-        offence_codes=("005/01", "008/01", "008/02", "008/06", "008/10", "008/11", "008/12", "104", "105/01"),
+        offence_codes=_SYV_CODES,
         victim_age_below=25,
         description="serious youth violence (WMP definition), victim under 25",
     ),

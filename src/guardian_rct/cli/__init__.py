@@ -28,6 +28,7 @@ _COMMAND_MODULES = (
     "guardian_rct.cli.init_cmd",
     "guardian_rct.cli.hotspots_cmd",
     "guardian_rct.cli.evaluate_cmd",
+    "guardian_rct.cli.panel_cmd",
 )
 
 

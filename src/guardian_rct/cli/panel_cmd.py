@@ -1,0 +1,84 @@
+"""``guardian-rct panel``: build the hotspot × experimental-day panel from crime records."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+from pathlib import Path
+
+import pandas as pd
+
+from guardian_rct.allocation import read_allocation_csv
+from guardian_rct.cli._common import Output, add_common, add_config, config_from_args
+from guardian_rct.crimes import read_crimes
+from guardian_rct.errors import DataError, UsageError
+from guardian_rct.panel import build_panel
+from guardian_rct.store import load_trial_hotspots
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``panel`` verb."""
+    parser = sub.add_parser(
+        "panel",
+        help="build the hotspot × day panel of crime counts and harm",
+        description="Read force crime records, place them on hotspots (and buffer rings) and "
+        "experimental days, weigh them with the configured harm index, and write the panel as "
+        "CSV and Parquet with a quarantine CSV of unusable crime rows and panel.json (counts, "
+        "harm index version and SHA-256, provenance).",
+    )
+    add_config(parser)
+    parser.add_argument("--crimes", type=Path, nargs="+", required=True, metavar="FILE",
+                        help="crime records (CSV or Parquet, the crimes contract)")
+    parser.add_argument("--allocation", type=Path, metavar="FILE",
+                        help="allocation CSV (date, hotspot_id, arm, window_start, window_end)")
+    parser.add_argument("--compliance", type=Path, metavar="FILE",
+                        help="compliance per hotspot-day CSV (date, hotspot_id, delivered, "
+                        "dosage_minutes, contaminated)")
+    parser.add_argument("--crimes-timezone", metavar="ZONE", default=None,
+                        help="zone of crime times written without an offset (default: refuse them)")
+    parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder")
+    add_common(parser)
+    parser.set_defaults(handler=_run)
+
+
+def _rings(config, hotspots):
+    """Buffer rings from ``hotspots.buffer_rings`` when that function is available."""
+    module = importlib.import_module("guardian_rct.hotspots")
+    make = getattr(module, "buffer_rings", None)
+    if make is None or not config.hotspots.buffer_rings_m:
+        return None
+    return make(hotspots, list(config.hotspots.buffer_rings_m))
+
+
+def _run(args: argparse.Namespace) -> Output:
+    config = config_from_args(args)
+    if args.allocation is None:
+        raise UsageError("no allocation given", where="--allocation",
+                         fix="pass --allocation FILE (reading the published allocation from the "
+                         "trial store is not available in this version)")
+    hotspots = load_trial_hotspots(config)
+    allocation = read_allocation_csv(args.allocation, hotspot_ids=hotspots.ids)
+    crimes = read_crimes(args.crimes, crs=config.hotspots.crs, assume_tz=args.crimes_timezone)
+    compliance = None
+    if args.compliance is not None:
+        if not args.compliance.is_file():
+            raise DataError("compliance file not found", where=args.compliance,
+                            fix="check the path given to --compliance")
+        compliance = pd.read_csv(args.compliance)
+    rings = _rings(config, hotspots)
+    panel = build_panel(config, hotspots, allocation, crimes, rings=rings, compliance=compliance)
+    paths = panel.write(args.out)
+    quarantine = crimes.quarantine.write_csv(Path(args.out) / "quarantine.csv")
+    data = panel.to_dict()
+    data["files"] = {k: str(v) for k, v in {**paths, "quarantine_csv": quarantine}.items()}
+    data["rings"] = "built" if rings is not None else "not built (hotspots.buffer_rings not available)"
+    c = panel.counts
+    lines = [f"panel: {len(panel.frame)} hotspot-days ({data['days']} days × {data['hotspots']} hotspots) "
+             f"→ {args.out}",
+             f"crimes: {c['read']} read, {c['used']} used, {c['quarantined']} quarantined"
+             + (f" ({', '.join(f'{k}: {v}' for k, v in c['quarantine_reasons'].items())})"
+                if c["quarantined"] else ""),
+             f"harm index: {panel.harm['version']} (sha256 {panel.harm['sha256'][:12]}…)"]
+    for name, total in data["outcomes"].items():
+        lines.append(f"  {name}: {total['count']} crimes, {total['harm']:.1f} {panel.harm['unit']}")
+    return Output("\n".join(lines), data)
