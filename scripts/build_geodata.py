@@ -38,7 +38,7 @@ def main(shared: Path, out: Path) -> None:
 def _write(frame: gpd.GeoDataFrame, path: Path) -> None:
     if path.exists():
         path.unlink()
-    frame.to_crs("EPSG:4326").to_file(path, driver="GeoJSON", COORDINATE_PRECISION=7, WRITE_NAME="NO")
+    frame.to_crs("EPSG:4326").to_file(path, driver="GeoJSON", WRITE_NAME="NO")
     print(f"wrote {path} ({path.stat().st_size / 1024:.0f} KiB)")
 
 

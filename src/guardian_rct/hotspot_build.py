@@ -108,7 +108,7 @@ class BuildResult:
         frame["area_m2"] = frame["area_m2"].round(1)
         frame["harm_cchi_days"] = frame["harm_cchi_days"].round(2)
         if path.suffix.lower() in (".geojson", ".json"):
-            frame.to_crs("EPSG:4326").to_file(path, driver="GeoJSON", COORDINATE_PRECISION=7,
+            frame.to_crs("EPSG:4326").to_file(path, driver="GeoJSON",
                                               WRITE_NAME="NO")
         elif path.suffix.lower() == ".gpkg":
             frame.to_file(path, driver="GPKG", layer="hotspots")

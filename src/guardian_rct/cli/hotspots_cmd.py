@@ -14,6 +14,7 @@ The boundary is, in order: ``--boundary``; ``[hotspots] boundary`` of ``--config
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import pyogrio
@@ -151,6 +152,8 @@ def _boundary(args: argparse.Namespace, config: TrialConfig | None, hotspots: Ho
     if hotspots is not None and hotspots.source is not None:
         sibling = hotspots.source.parent / SIBLING_BOUNDARY
         if sibling.is_file():
+            print(f"using the boundary {sibling} found next to the hotspot file "
+                  "(--boundary or --no-boundary to change)", file=sys.stderr)
             return read_boundary(sibling, crs=crs)
     return None
 
