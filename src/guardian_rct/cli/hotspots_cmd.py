@@ -14,7 +14,6 @@ The boundary is, in order: ``--boundary``; ``[hotspots] boundary`` of ``--config
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import pyogrio
@@ -34,7 +33,7 @@ SIBLING_BOUNDARY = "force_boundary.geojson"
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``hotspots`` verb group."""
     parser = sub.add_parser("hotspots", help="validate, summarise and build hotspot polygons",
-                            description=__doc__.split("\n\n", 1)[1])
+                            description=__doc__.split("\n\n", 1)[1].replace("``", ""))
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     verbs = parser.add_subparsers(dest="hotspots_command", metavar="VERB")
 
@@ -152,8 +151,6 @@ def _boundary(args: argparse.Namespace, config: TrialConfig | None, hotspots: Ho
     if hotspots is not None and hotspots.source is not None:
         sibling = hotspots.source.parent / SIBLING_BOUNDARY
         if sibling.is_file():
-            print(f"using the boundary {sibling} found next to the hotspot file "
-                  "(--boundary or --no-boundary to change)", file=sys.stderr)
             return read_boundary(sibling, crs=crs)
     return None
 
@@ -195,9 +192,13 @@ def _validate(args: argparse.Namespace) -> Output:
                         where=where, expected=f"every hotspot inside {boundary.source}",
                         fix="check the CRS and the hotspot polygons, or pass --allow-outside")
     text = check.summary()
+    data = check.to_dict()
+    if boundary is not None and not args.boundary and not (config and config.hotspots.boundary):
+        text += f"\n(boundary {SIBLING_BOUNDARY} found next to the hotspot file; --boundary or --no-boundary to change)"
+        data["boundary_found_next_to_file"] = True
     if boundary is None:
         text += "\n(no boundary: pass --boundary to check hotspots against the force area)"
-    return Output(text, check.to_dict())
+    return Output(text, data)
 
 
 def _summary(args: argparse.Namespace) -> Output:
