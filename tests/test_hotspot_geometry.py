@@ -67,7 +67,7 @@ def test_isolated_ring_areas_match_the_analytic_buffer():
 def test_split_rings_partition_the_overlapping_rings():
     # Two squares 150 m apart: their 0-200 m rings overlap; split gives each place to the nearer.
     hs = _set([shapely.box(0, 0, 100, 100), shapely.box(250, 0, 350, 100), shapely.box(5000, 0, 5100, 100)])
-    split = buffer_rings(hs, (100, 200))
+    split = buffer_rings(hs, (100, 200), split_spacing_m=2.0)
     keep = buffer_rings(hs, (100, 200), neighbours="overlap")
     every_hotspot = shapely.union_all(hs.frame.geometry.to_numpy())
     geoms = split.geometry.to_numpy()
@@ -83,6 +83,23 @@ def test_split_rings_partition_the_overlapping_rings():
     # the isolated hotspot is untouched
     iso = split[split.hotspot_id == "H03"].area.to_numpy()
     assert iso == pytest.approx(keep[keep.hotspot_id == "H03"].area.to_numpy())
+
+
+def test_split_rings_stay_valid_for_grid_aligned_neighbours():
+    # Evenly spaced points on parallel, axis-aligned edges are co-circular: the case that
+    # makes a naive Voronoi split produce invalid cells.
+    geoms = [shapely.box(x, y, x + 150, y + 150) for x in (0, 300, 600) for y in (0, 300, 600)]
+    hs = _set(geoms)
+    split = buffer_rings(hs, (100, 200))
+    keep = buffer_rings(hs, (100, 200), neighbours="overlap")
+    g = split.geometry.to_numpy()
+    assert shapely.is_valid(g).all()
+    assert sum(shapely.area(g)) == pytest.approx(shapely.union_all(g).area, rel=1e-6)
+    assert shapely.union_all(g).area == pytest.approx(shapely.union_all(keep.geometry.to_numpy()).area, rel=1e-6)
+    # by symmetry the four corner hotspots get equal rings
+    corners = split[split.hotspot_id.isin(["H01", "H03", "H07", "H09"])].groupby("ring").apply(
+        lambda f: f.area.std() / f.area.mean(), include_groups=False)
+    assert (corners < 0.01).all()
 
 
 def test_rings_exclude_a_hotspot_inside_another_ring():
@@ -122,3 +139,15 @@ def test_coverage_refuses_types_without_harm_weight(tmp_path):
     with pytest.raises(DataError, match="'Anti-social behaviour' has no harm weight"):
         coverage(hotspots_from_frame(make_hotspots(1)), boundary, crimes,
                  crime_types=["Violent crime", "Anti-social behaviour"])
+
+
+def test_shipped_hotspots_rings_are_disjoint_and_valid():
+    from pathlib import Path
+
+    from guardian_rct.hotspots import read_hotspots
+
+    hs = read_hotspots(Path(__file__).resolve().parents[1] / "geodata" / "hotspots.geojson")
+    rings = buffer_rings(hs, (100, 200))
+    g = rings.geometry.to_numpy()
+    assert len(rings) == 2 * len(hs) and shapely.is_valid(g).all()
+    assert sum(shapely.area(g)) == pytest.approx(shapely.union_all(g).area, rel=1e-6)

@@ -254,7 +254,7 @@ def buffer_rings(
     distances_m: Sequence[float] = (100, 200),
     *,
     neighbours: Literal["split", "overlap"] = "split",
-    split_spacing_m: float = 2.0,
+    split_spacing_m: float = 5.0,
 ) -> gpd.GeoDataFrame:
     """Catchment rings around each hotspot, for spatial displacement analysis.
 
@@ -327,12 +327,20 @@ def _nearest_zones(geoms: np.ndarray, reach: float, spacing: float) -> np.ndarra
         return zones
     edges = shapely.segmentize(shapely.boundary(geoms[near]), spacing)
     coords, owner = shapely.get_coordinates(edges, return_index=True)
-    coords, first = np.unique(np.round(coords, 6), axis=0, return_index=True)
+    # Work near the origin (GEOS loses precision at BNG magnitudes) and break the exact
+    # co-circularity of evenly spaced points on parallel edges, which makes Delaunay
+    # degenerate and Voronoi cells invalid, with a deterministic sub-centimetre offset
+    # (Weyl sequences; no random numbers).
+    origin = coords.mean(axis=0)
+    coords, first = np.unique(np.round(coords - origin, 3), axis=0, return_index=True)
     owner = near[owner[first]]
-    extent = shapely.box(*shapely.total_bounds(zones[near])).buffer(reach)
+    k = np.arange(len(coords))
+    coords = coords + 0.01 * np.column_stack([(k * 0.6180339887) % 1 - 0.5, (k * 0.7548776662) % 1 - 0.5])
+    local = shapely.transform(zones[near], lambda xy: xy - origin)
+    extent = shapely.box(*shapely.total_bounds(local)).buffer(reach)
     cells = shapely.get_parts(shapely.voronoi_polygons(shapely.multipoints(coords), extend_to=extent,
                                                        ordered=True))
-    for i in near:
-        region = shapely.coverage_union_all(cells[owner == i])
-        zones[i] = shapely.intersection(zones[i], region)
+    for j, i in enumerate(near):
+        region = shapely.union_all(cells[owner == i])
+        zones[i] = shapely.transform(shapely.intersection(local[j], region), lambda xy: xy + origin)
     return zones
