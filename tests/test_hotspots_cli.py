@@ -262,3 +262,26 @@ def test_shipped_geodata_validates(capsys):
     assert 895 < data["boundary_area_km2"] < 910
     assert data["overlaps"] == [] and data["outside_boundary"] == []
     assert len({r["block"] for r in data["table"]}) >= 5
+
+
+SHARED_2011 = Path("/work/shared/data/police_uk/wm_2011-02_street_legacy.csv")
+
+
+@pytest.mark.skipif(not SHARED_2011.exists(), reason="shared data absent")
+def test_shipped_hotspots_are_what_the_documented_command_builds(tmp_path, capsys):
+    code, out, err = _run(capsys, ["hotspots", "build", "--crimes", SHARED_2011, "--boundary",
+                                   GEODATA / "force_boundary.geojson", "--districts", GEODATA / "districts.geojson",
+                                   "-n", "57", "--share", "1.4%", "--cell-size", "150", "--max-radius", "2",
+                                   "--min-separation", "4", "--out", tmp_path / "h.geojson"])
+    assert code == 0, err
+    rebuilt, shipped = gpd.read_file(tmp_path / "h.geojson"), gpd.read_file(GEODATA / "hotspots.geojson")
+    cols = ["hotspot_id", "name", "block", "cells", "violent_crimes"]
+    assert rebuilt[cols].equals(shipped[cols])
+    assert shapely.equals_exact(rebuilt.geometry.to_numpy(), shipped.geometry.to_numpy(), tolerance=1e-9).all()
+    assert "57 hotspots cover 1.40% of the force area" in out
+
+
+def test_validate_table_lists_every_hotspot(capsys):
+    code, out, _ = _run(capsys, ["hotspots", "validate", GEODATA / "hotspots.geojson", "--table"])
+    assert code == 0
+    assert all(f"H{i:02d}" in out for i in range(1, 58))

@@ -50,6 +50,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                           help="report overlapping hotspots without failing")
     validate.add_argument("--allow-outside", action="store_true",
                           help="report hotspots outside the boundary without failing")
+    validate.add_argument("--table", action="store_true",
+                          help="also list each hotspot's name, block, area and centroid")
     validate.set_defaults(handler=_validate)
 
     summary = verbs.add_parser(
@@ -192,6 +194,10 @@ def _validate(args: argparse.Namespace) -> Output:
                         where=where, expected=f"every hotspot inside {boundary.source}",
                         fix="check the CRS and the hotspot polygons, or pass --allow-outside")
     text = check.summary()
+    if args.table:
+        table = check.table.assign(area_km2=check.table["area_m2"] / 1e6)
+        text += "\n" + table[["hotspot_id", "name", "block", "area_km2", "centroid_x", "centroid_y"]].to_string(
+            index=False, float_format=lambda v: f"{v:.3f}" if v < 1000 else f"{v:.0f}")
     data = check.to_dict()
     if boundary is not None and not args.boundary and not (config and config.hotspots.boundary):
         text += f"\n(boundary {SIBLING_BOUNDARY} found next to the hotspot file; --boundary or --no-boundary to change)"
