@@ -105,3 +105,12 @@ def test_districts_column_detection(tmp_path):
     assert read_districts(tmp_path / "d.gpkg")["name"].tolist() == ["Town"]
     with pytest.raises(DataError, match="no 'NAME' column"):
         read_districts(tmp_path / "d.gpkg", name_column="NAME")
+
+
+def test_shared_street_names_are_told_apart(tmp_path):
+    boundary = read_boundary(write_boundary(tmp_path / "b.gpkg"))
+    pts = clustered_points([(402_075.0, 282_075.0, 6, "High Street"), (402_080.0, 282_080.0, 2, "Union Street"),
+                            (407_075.0, 287_075.0, 5, "High Street"), (407_080.0, 287_080.0, 1, "Mill Lane")])
+    crimes = read_street_crimes(write_legacy(tmp_path / "c.csv", pts))
+    names = build_hotspots(crimes, boundary, n=2, area_share=0.0005).frame["name"].tolist()
+    assert names == ["High Street & Union Street", "High Street & Mill Lane"]

@@ -34,11 +34,12 @@ carry no segment key. The steps, all deterministic (no random numbers):
    and the result is clipped to the boundary.
 6. **Labels.** ``hotspot_id`` is ``H01``, ``H02``, … in descending order of harm;
    ``name`` is the most frequent data.police.uk street ("On or near X") of the violent
-   crimes inside (generic places such as "Supermarket" only when there is no street),
-   made unique with a number; ``block`` is the district holding most of its area.
+   crimes inside (generic places such as "Supermarket" only when there is no street);
+   a name several hotspots share gets each one's second street ("High Street & Union
+   Street"), then a number if still shared; ``block`` is the district holding most of its area.
 
-These hotspots are *illustrative*: built from public, anonymised, month-level data
-they approximate, and are not, any force's operational hotspots.
+Hotspots built this way from data.police.uk are *illustrative*: made from public,
+anonymised, month-level data, they are not any force's operational hotspots.
 """
 
 from __future__ import annotations
@@ -407,10 +408,8 @@ def _label(frame: gpd.GeoDataFrame, violent: gpd.GeoDataFrame, harm: np.ndarray,
     counts = np.bincount(poly_idx, minlength=n)
     harm_in = np.bincount(poly_idx, weights=harm[point_idx], minlength=n)
     locations = violent["location"].to_numpy()
-    names = []
-    for h in range(n):
-        names.append(_street_name(locations[point_idx[poly_idx == h]]))
-    out = gpd.GeoDataFrame({"violent_crimes": counts, "harm_cchi_days": harm_in, "name": names,
+    ranked = [_street_names(locations[point_idx[poly_idx == h]]) for h in range(n)]
+    out = gpd.GeoDataFrame({"violent_crimes": counts, "harm_cchi_days": harm_in, "_ranked": ranked,
                             "cells": frame["cells"].to_numpy()}, geometry=geoms, crs=frame.crs)
     out["area_m2"] = out.geometry.area
     out["block"] = _blocks(geoms, districts, frame.crs)
@@ -421,27 +420,34 @@ def _label(frame: gpd.GeoDataFrame, violent: gpd.GeoDataFrame, harm: np.ndarray,
     width = max(2, len(str(len(out))))
     out["rank"] = np.arange(1, len(out) + 1)
     out["hotspot_id"] = [f"H{r:0{width}d}" for r in out["rank"]]
-    out["name"] = _unique(out["name"].tolist())
+    out["name"] = _unique(out["_ranked"].tolist())
     cols = ["hotspot_id", "name", "block", "rank", "cells", "violent_crimes", "harm_cchi_days",
             "area_m2", "geometry"]
     return out[cols]
 
 
-def _street_name(locations: np.ndarray) -> str:
+def _street_names(locations: np.ndarray) -> list[str]:
+    """Streets of the crimes, most frequent first (ties alphabetical); generic places last."""
     names = pd.Series(locations, dtype=object).str.replace(r"^On or near\s+", "", regex=True).str.strip()
     names = names[names != ""]
     if names.empty:
-        return "Unnamed"
-    streets = names[~names.str.contains(_GENERIC)]
-    pool = streets if not streets.empty else names
-    counts = pool.value_counts()
-    best = counts[counts == counts.iloc[0]].index
-    return str(sorted(best)[0])
+        return ["Unnamed"]
+    counts = names.value_counts()
+    table = pd.DataFrame({"name": counts.index.astype(str), "n": counts.to_numpy()})
+    table["generic"] = table["name"].str.contains(_GENERIC)
+    table = table.sort_values(["generic", "n", "name"], ascending=[True, False, True])
+    return table["name"].tolist()
 
 
-def _unique(names: list[str]) -> list[str]:
-    seen: dict[str, int] = {}
+def _unique(ranked: list[list[str]]) -> list[str]:
+    """First street of each hotspot; a name shared by several gets its second street
+    ("High Street & Union Street"), and any name still shared a number."""
+    names = [r[0] for r in ranked]
+    shared = pd.Series(names).duplicated(keep=False).to_numpy()
+    names = [f"{r[0]} & {r[1]}" if dup and len(r) > 1 else r[0]
+             for r, dup in zip(ranked, shared, strict=True)]
     total = pd.Series(names).value_counts().to_dict()
+    seen: dict[str, int] = {}
     out = []
     for name in names:
         seen[name] = seen.get(name, 0) + 1
