@@ -160,6 +160,11 @@ def _unknown_option(t):
     return ["hotspots", "validate", "--colour", "red", t / "h.gpkg"]
 
 
+def _ring_distances(t):
+    return ["hotspots", "rings", _write(make_hotspots(3), t / "h.gpkg"), "--distances", "100,fifty",
+            "--out", t / "r.geojson"]
+
+
 CORPUS = [
     (_dup_ids, 1, r"duplicate hotspot id 'H01'"),
     (_no_id_column, 1, r"no 'hotspot_id' column"),
@@ -185,6 +190,7 @@ CORPUS = [
     (_share, 2, r"--share out of range"),
     (_too_many, 1, r"too few for 57 hotspots"),
     (_unknown_option, 2, r"unrecognized arguments: --colour"),
+    (_ring_distances, 2, r"--distances does not parse"),
 ]
 
 
@@ -285,3 +291,14 @@ def test_validate_table_lists_every_hotspot(capsys):
     code, out, _ = _run(capsys, ["hotspots", "validate", GEODATA / "hotspots.geojson", "--table"])
     assert code == 0
     assert all(f"H{i:02d}" in out for i in range(1, 58))
+
+
+def test_rings_verb_writes_rings_for_every_hotspot(tmp_path, capsys):
+    toml = write_trial(tmp_path, extra="")
+    toml.write_text(toml.read_text().replace('block_column = "block"', 'block_column = "block"\nbuffer_rings_m = [50, 150]'))
+    code, out, err = _run(capsys, ["hotspots", "rings", "--config", toml, "--out", tmp_path / "r.gpkg", "--json"])
+    assert code == 0, err
+    assert json.loads(out)["distances_m"] == [50.0, 150.0]
+    rings = gpd.read_file(tmp_path / "r.gpkg")
+    assert len(rings) == 12 and set(rings["ring"]) == {"0-50", "50-150"}
+    assert rings.crs.to_epsg() == 27700

@@ -4,6 +4,7 @@
   outside the force boundary) and report area, centroids and coverage of the boundary.
 * ``summary FILE --crimes CSV``: "N hotspots cover X% of the force area, Y% of violence
   and Z% of harm" from data.police.uk street crimes.
+* ``rings FILE --out rings.geojson``: displacement buffer rings (0-100 m, 100-200 m, ...).
 * ``build --crimes CSV --boundary B --out FILE``: build hotspots from street crimes.
 
 The boundary is, in order: ``--boundary``; ``[hotspots] boundary`` of ``--config``; a
@@ -24,7 +25,7 @@ from guardian_rct.coverage import coverage
 from guardian_rct.errors import DataError, UsageError
 from guardian_rct.hotspot_build import build_hotspots, read_districts
 from guardian_rct.hotspot_geometry import Boundary, check_hotspots, read_boundary
-from guardian_rct.hotspots import DEFAULT_CRS, HotspotSet, read_hotspots
+from guardian_rct.hotspots import DEFAULT_CRS, HotspotSet, buffer_rings, read_hotspots
 from guardian_rct.policeuk import StreetCrimes, read_street_crimes
 
 SIBLING_BOUNDARY = "force_boundary.geojson"
@@ -62,6 +63,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     _add_crime_options(summary)
     summary.set_defaults(handler=_summary)
 
+    rings = verbs.add_parser(
+        "rings", help="write displacement buffer rings around each hotspot",
+        description="Write the rings around each hotspot used for displacement analysis "
+        "(e.g. 0-100 m and 100-200 m), excluding every hotspot; where rings of neighbouring "
+        "hotspots meet, each place goes to the nearer hotspot unless --neighbours overlap.")
+    _add_hotspot_options(rings, boundary=False)
+    rings.add_argument("--distances", default=None,
+                       help="outer ring distances in metres, e.g. 100,200 "
+                       "(default: [hotspots] buffer_rings_m of the config, else 100,200)")
+    rings.add_argument("--neighbours", choices=("split", "overlap"), default="split",
+                       help="split rings between neighbours by nearness, or let them overlap")
+    rings.add_argument("--out", type=Path, required=True, help="output .geojson or .gpkg")
+    rings.set_defaults(handler=_rings)
+
     build = verbs.add_parser(
         "build", help="build hotspots from data.police.uk street crimes",
         description="Rank equal-sized grid cells by violent harm (CCHI) and grow N compact, "
@@ -87,18 +102,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     build.set_defaults(handler=_build)
 
 
-def _add_hotspot_options(parser: argparse.ArgumentParser) -> None:
+def _add_hotspot_options(parser: argparse.ArgumentParser, *, boundary: bool = True) -> None:
     parser.add_argument("file", type=Path, nargs="?",
                         help="GeoJSON, GeoPackage or Shapefile (default: [hotspots] path of --config)")
+    if boundary:
+        _add_boundary_options(parser)
+    parser.add_argument("--id-column", default=None, help="id column (default hotspot_id)")
+    parser.add_argument("--block-column", default=None, help="block column (default: block if present)")
+    parser.add_argument("--crs", default=None, help=f"metric CRS to work in (default {DEFAULT_CRS})")
+    add_config(parser, required=False)
+    add_common(parser)
+
+
+def _add_boundary_options(parser: argparse.ArgumentParser) -> None:
     boundary = parser.add_mutually_exclusive_group()
     boundary.add_argument("--boundary", type=Path,
                           help=f"force boundary (default: the config's, or {SIBLING_BOUNDARY} next to FILE)")
     boundary.add_argument("--no-boundary", action="store_true", help="skip the boundary checks")
-    parser.add_argument("--id-column", default=None, help="id column (default hotspot_id)")
-    parser.add_argument("--block-column", default=None, help="block column (default: none)")
-    parser.add_argument("--crs", default=None, help=f"metric CRS to work in (default {DEFAULT_CRS})")
-    add_config(parser, required=False)
-    add_common(parser)
 
 
 def _add_crime_options(parser: argparse.ArgumentParser) -> None:
@@ -220,6 +240,41 @@ def _summary(args: argparse.Namespace) -> Output:
     data = cov.to_dict()
     data["crimes_quarantined"] = crimes.quarantine.counts()
     return Output(cov.summary() + "\n" + note, data)
+
+
+def _rings(args: argparse.Namespace) -> Output:
+    config = _config(args)
+    hotspots = _read_hotspots(args, config)
+    if args.distances:
+        try:
+            distances = tuple(float(d) for d in args.distances.split(","))
+        except ValueError:
+            raise UsageError("--distances does not parse", expected="metres separated by commas, e.g. 100,200",
+                             found=repr(args.distances), where="--distances", fix="write e.g. --distances 100,200") from None
+    else:
+        distances = config.hotspots.buffer_rings_m if config else (100.0, 200.0)
+    if not distances or any(d <= 0 for d in distances) or list(distances) != sorted(set(distances)):
+        raise UsageError("ring distances must be positive and increasing", found=repr(distances),
+                         where="--distances", fix="write e.g. --distances 100,200")
+    rings = buffer_rings(hotspots, distances, neighbours=args.neighbours)
+    suffix = args.out.suffix.lower()
+    if suffix not in (".geojson", ".json", ".gpkg"):
+        raise UsageError("unsupported output format", where=str(args.out), expected=".geojson or .gpkg",
+                         found=suffix or "no suffix", fix="name the output rings.geojson or rings.gpkg")
+    if args.out.exists():
+        args.out.unlink()
+    out = rings.assign(area_m2=rings.area.round(1))
+    if suffix == ".gpkg":
+        out.to_file(args.out, driver="GPKG", layer="rings")
+    else:
+        out.to_crs("EPSG:4326").to_file(args.out, driver="GeoJSON", WRITE_NAME="NO")
+    by_ring = out.groupby("ring", sort=False)["area_m2"].sum() / 1e6
+    text = (f"wrote {len(out)} rings ({len(hotspots)} hotspots × {len(distances)}) to {args.out}; "
+            + ", ".join(f"{r} m: {a:.3f} km²" for r, a in by_ring.items())
+            + f"; neighbours {args.neighbours}")
+    data = {"output": str(args.out), "hotspots": len(hotspots), "distances_m": list(distances),
+            "neighbours": args.neighbours, "area_km2_by_ring": {r: round(a, 6) for r, a in by_ring.items()}}
+    return Output(text, data)
 
 
 def _build(args: argparse.Namespace) -> Output:
