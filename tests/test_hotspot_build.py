@@ -2,6 +2,8 @@ import geopandas as gpd
 import numpy as np
 import pytest
 import shapely
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from guardian_rct.errors import DataError, UsageError
 from guardian_rct.hotspot_build import build_hotspots, read_districts
@@ -114,3 +116,26 @@ def test_shared_street_names_are_told_apart(tmp_path):
     crimes = read_street_crimes(write_legacy(tmp_path / "c.csv", pts))
     names = build_hotspots(crimes, boundary, n=2, area_share=0.0005).frame["name"].tolist()
     assert names == ["High Street & Union Street", "High Street & Mill Lane"]
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.integers(0, 39), st.integers(0, 39), st.integers(1, 12)), min_size=12, max_size=40),
+       st.integers(1, 6), st.sampled_from([100.0, 150.0, 250.0]))
+def test_invariants_hold_for_any_crime_pattern(tmp_path, spots, n, cell):
+    boundary = read_boundary(write_boundary(tmp_path / "b.gpkg"))
+    pts = clustered_points([(400_000 + 250 * i + 125, 280_000 + 250 * j + 125, k, f"S{i}-{j}")
+                            for i, j, k in spots])
+    crimes = read_street_crimes(write_legacy(tmp_path / "c.csv", pts))
+    share = 0.002
+    try:
+        result = build_hotspots(crimes, boundary, n=n, area_share=share, cell_size_m=cell)
+    except DataError as exc:  # too few separated peaks for n: must say so, not misbehave
+        assert "too few" in str(exc) or "cannot reach" in str(exc)
+        return
+    frame = result.frame
+    assert len(frame) == n and frame["hotspot_id"].is_unique
+    assert frame["harm_cchi_days"].is_monotonic_decreasing
+    geoms = frame.geometry.to_numpy()
+    assert all(shapely.distance(a, b) >= cell - 1e-6 for k, a in enumerate(geoms) for b in geoms[k + 1:])
+    assert abs(frame.geometry.area.sum() - share * 1e8) <= cell * cell / 2 + 1e-6
+    assert 0 <= result.coverage.crime_share <= 1 and 0 <= result.coverage.harm_share <= 1

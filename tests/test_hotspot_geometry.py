@@ -1,4 +1,5 @@
 import math
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -142,8 +143,6 @@ def test_coverage_refuses_types_without_harm_weight(tmp_path):
 
 
 def test_shipped_hotspots_rings_are_disjoint_and_valid():
-    from pathlib import Path
-
     from guardian_rct.hotspots import read_hotspots
 
     hs = read_hotspots(Path(__file__).resolve().parents[1] / "geodata" / "hotspots.geojson")
@@ -151,3 +150,25 @@ def test_shipped_hotspots_rings_are_disjoint_and_valid():
     g = rings.geometry.to_numpy()
     assert len(rings) == 2 * len(hs) and shapely.is_valid(g).all()
     assert sum(shapely.area(g)) == pytest.approx(shapely.union_all(g).area, rel=1e-6)
+
+
+@pytest.mark.skipif(not Path("/work/shared/data/police_uk/wm_2011-02_street_legacy.csv").exists(),
+                    reason="shared data absent")
+def test_coverage_of_shipped_hotspots_matches_a_geopandas_spatial_join():
+    from guardian_rct.hotspots import read_hotspots
+
+    geodata = Path(__file__).resolve().parents[1] / "geodata"
+    hs = read_hotspots(geodata / "hotspots.geojson")
+    boundary = read_boundary(geodata / "force_boundary.geojson")
+    crimes = read_street_crimes("/work/shared/data/police_uk/wm_2011-02_street_legacy.csv")
+    cov = coverage(hs, boundary, crimes)
+    # independent reference: geopandas sjoin against the hotspot and boundary layers
+    violent = crimes.frame[crimes.frame["crime_type"].isin(["Violent crime", "Robbery"])]
+    force = gpd.GeoDataFrame(geometry=[boundary.geometry], crs=hs.crs)
+    inside = gpd.sjoin(violent, force, predicate="intersects", how="inner")
+    hot = gpd.sjoin(inside.drop(columns="index_right"), hs.frame, predicate="intersects", how="inner")
+    weight = {"Violent crime": 194.21, "Robbery": 365.0}
+    assert cov.crimes_total == len(inside) and cov.crimes_in_hotspots == hot.index.nunique()
+    hot = hot[~hot.index.duplicated()]
+    assert cov.harm_in_hotspots == pytest.approx(hot["crime_type"].map(weight).sum())
+    assert cov.area_share == pytest.approx(hs.frame.area.sum() / boundary.geometry.area, rel=1e-6)
