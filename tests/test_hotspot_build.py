@@ -98,6 +98,8 @@ def test_too_few_cells_and_bad_parameters(inputs):
         build_hotspots(crimes, boundary, area_share=1.4)
     with pytest.raises(DataError, match="cannot reach the target area"):
         build_hotspots(crimes, boundary, n=2, area_share=0.2, max_radius_cells=1)
+    with pytest.raises(UsageError, match="more than the target"):
+        build_hotspots(crimes, boundary, n=4, area_share=0.0001, cell_size_m=250)
 
 
 def test_districts_column_detection(tmp_path):
@@ -129,8 +131,8 @@ def test_invariants_hold_for_any_crime_pattern(tmp_path, spots, n, cell):
     share = 0.002
     try:
         result = build_hotspots(crimes, boundary, n=n, area_share=share, cell_size_m=cell)
-    except DataError as exc:  # too few separated peaks for n: must say so, not misbehave
-        assert "too few" in str(exc) or "cannot reach" in str(exc)
+    except (DataError, UsageError) as exc:  # impossible for this n: must say so, not misbehave
+        assert any(s in str(exc) for s in ("too few", "cannot reach", "more than the target"))
         return
     frame = result.frame
     assert len(frame) == n and frame["hotspot_id"].is_unique

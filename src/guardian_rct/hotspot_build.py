@@ -335,6 +335,11 @@ def _grow(harm: np.ndarray, area: np.ndarray, seeds: list[tuple[int, int]], targ
     for h, (i, j) in enumerate(seeds):
         owner[i, j] = h
     total = float(sum(area[s] for s in seeds))
+    cell = float(np.nanmax(area))
+    if total - target > cell / 2:
+        raise UsageError(f"{len(seeds)} hotspots of one cell each already cover {total / 1e6:.3f} km², "
+                         f"more than the target {target / 1e6:.3f} km²", where="hotspots build",
+                         fix="use smaller cells, fewer hotspots or a larger area share")
     heap: list[tuple] = []
 
     def allowed(h: int, i: int, j: int) -> bool:
