@@ -141,3 +141,11 @@ def test_invariants_hold_for_any_crime_pattern(tmp_path, spots, n, cell):
     assert all(shapely.distance(a, b) >= cell - 1e-6 for k, a in enumerate(geoms) for b in geoms[k + 1:])
     assert abs(frame.geometry.area.sum() - share * 1e8) <= cell * cell / 2 + 1e-6
     assert 0 <= result.coverage.crime_share <= 1 and 0 <= result.coverage.harm_share <= 1
+
+
+def test_unweighted_or_absent_crime_types_are_refused_before_building(inputs):
+    boundary, crimes = inputs
+    with pytest.raises(DataError, match="'Anti-social behaviour' has no harm weight"):
+        build_hotspots(crimes, boundary, n=2, crime_types=["Anti-social behaviour"])
+    with pytest.raises(DataError, match="no crimes of the chosen types.*found types Violent crime"):
+        build_hotspots(crimes, boundary, n=2, crime_types=["Robbery"])

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import geopandas as gpd
 import numpy as np
 import shapely
 
@@ -24,7 +25,7 @@ from guardian_rct.hotspots import HotspotSet
 from guardian_rct.policeuk import VIOLENT_TYPES, StreetCrimes
 from guardian_rct.provenance import Provenance, make_provenance
 
-__all__ = ["Coverage", "coverage", "points_in"]
+__all__ = ["Coverage", "coverage", "points_in", "violent_crimes"]
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,35 @@ def points_in(points: np.ndarray, polygons: np.ndarray) -> np.ndarray:
     return mask
 
 
+def violent_crimes(crimes: StreetCrimes, crime_types: Sequence[str] | None = None,
+                   ) -> tuple[gpd.GeoDataFrame, np.ndarray, tuple[str, ...]]:
+    """The crimes of the chosen types, their harm (CCHI days) and the types.
+
+    ``crime_types`` defaults to the era's :data:`~guardian_rct.policeuk.VIOLENT_TYPES`.
+
+    Raises
+    ------
+    DataError
+        A chosen type without a harm weight (e.g. anti-social behaviour), or no crime of
+        the chosen types in the data.
+    """
+    types = tuple(crime_types) if crime_types else VIOLENT_TYPES[crimes.era]
+    weights = policeuk_category_weights(crimes.era).as_dict()
+    unweighted = [t for t in types if t not in weights]
+    if unweighted:
+        raise DataError(f"crime type '{unweighted[0]}' has no harm weight in the {crimes.era} layout",
+                        expected="one of " + ", ".join(weights), found=repr(unweighted[0]),
+                        where="crime types", fix="choose crime types that carry a CCHI weight")
+    chosen = crimes.of_types(types)
+    if chosen.empty:
+        present = ", ".join(sorted(crimes.frame["crime_type"].unique())) or "none"
+        raise DataError("no crimes of the chosen types", where=", ".join(crimes.sources),
+                        expected=", ".join(types), found=f"types {present}",
+                        fix="choose crime types present in the data")
+    harm = chosen["crime_type"].map(weights).to_numpy(dtype=float)
+    return chosen, harm, types
+
+
 def coverage(hotspots: HotspotSet, boundary: Boundary, crimes: StreetCrimes, *,
              crime_types: Sequence[str] | None = None) -> Coverage:
     """Share of the force area, of violence and of its harm inside the hotspots.
@@ -138,21 +168,9 @@ def coverage(hotspots: HotspotSet, boundary: Boundary, crimes: StreetCrimes, *,
         raise DataError("hotspots, boundary and crimes are in different CRSs", where="coverage",
                         expected=str(hotspots.crs), found=f"{boundary.crs} / {crimes.frame.crs}",
                         fix="read all three with the same crs")
-    types = tuple(crime_types) if crime_types else VIOLENT_TYPES[crimes.era]
-    weights = policeuk_category_weights(crimes.era)
-    unweighted = [t for t in types if t not in weights.as_dict()]
-    if unweighted:
-        raise DataError(f"crime type '{unweighted[0]}' has no harm weight in the {crimes.era} layout",
-                        expected="one of " + ", ".join(weights.as_dict()), found=repr(unweighted[0]),
-                        where="crime types", fix="choose crime types that carry a CCHI weight")
-    chosen = crimes.of_types(types)
-    if chosen.empty:
-        raise DataError("no crimes of the chosen types", where=", ".join(crimes.sources),
-                        expected=", ".join(types), found=f"types {', '.join(sorted(crimes.frame.crime_type.unique()))}",
-                        fix="choose crime types present in the data")
+    chosen, harm, types = violent_crimes(crimes, crime_types)
     points = chosen.geometry.to_numpy()
     inside = points_in(points, np.array([boundary.geometry]))
-    harm = weights.weigh(chosen["crime_type"]).to_numpy()
     in_hot = points_in(points, hotspots.frame.geometry.to_numpy()) & inside
     union = shapely.union_all(hotspots.frame.geometry.to_numpy())
     area = float(shapely.intersection(union, boundary.geometry).area) / 1e6

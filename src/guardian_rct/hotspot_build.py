@@ -57,12 +57,11 @@ import pandas as pd
 import shapely
 from scipy import ndimage
 
-from guardian_rct.coverage import Coverage, coverage, points_in
+from guardian_rct.coverage import Coverage, coverage, points_in, violent_crimes
 from guardian_rct.errors import DataError, UsageError
-from guardian_rct.harm import policeuk_category_weights
 from guardian_rct.hotspot_geometry import Boundary
 from guardian_rct.hotspots import HotspotSet, hotspots_from_frame
-from guardian_rct.policeuk import VIOLENT_TYPES, StreetCrimes
+from guardian_rct.policeuk import StreetCrimes
 from guardian_rct.provenance import Provenance, make_provenance
 
 __all__ = ["BuildResult", "build_hotspots", "read_districts"]
@@ -216,11 +215,9 @@ def build_hotspots(
         hotspots cannot reach within their size limit.
     """
     _check_parameters(n, area_share, cell_size_m, max_radius_cells, min_separation_cells)
-    types = tuple(crime_types) if crime_types else VIOLENT_TYPES[crimes.era]
-    weights = policeuk_category_weights(crimes.era)
-    violent = crimes.of_types(types)
-    violent = violent[points_in(violent.geometry.to_numpy(), np.array([boundary.geometry]))]
-    harm = weights.weigh(violent["crime_type"]).fillna(0.0).to_numpy()
+    violent, harm, types = violent_crimes(crimes, crime_types)
+    inside = points_in(violent.geometry.to_numpy(), np.array([boundary.geometry]))
+    violent, harm = violent[inside], harm[inside]
     grid = _Grid(boundary, cell_size_m)
     cell_of = grid.cell_index(shapely.get_coordinates(violent.geometry.to_numpy()))
     harm_grid = np.zeros(grid.shape)
