@@ -361,7 +361,7 @@ def simulate_crimes(
     rng_times = stream(seed, "simulate_crimes", "times")
     hours = rng_times.choice(24, size=n, p=cal.hour_profile)
     minute = hours * 60.0 + rng_times.uniform(0, 60, n)
-    occurred = local_clock_instants(day_arr[cd], minute, config.trial.tz, config.trial.day_start_time)
+    occurred = local_clock_instants(day_arr[cd], minute, config.trial.tz, config.trial.day_start_time).floor("s")
 
     # Places: uniform in the unit's polygon.
     rng_place = stream(seed, "simulate_crimes", "places")

@@ -1,0 +1,356 @@
+"""Synthetic officer location pings for a trial, with the truth of every patrol.
+
+For each scheduled patrol (a treatment row of the allocation) the officer arrives within
+the compliance window with probability ``compliance`` (the reference trial: about 75%
+arrive within 24 hours of the scheduled start); of the rest, a share ``late_share``
+arrives later and the others never come. Arriving officers travel in from 0.8–2.5 km
+away, stay a Koper-length time (log-normal around ``koper_minutes``, Koper 1995, "Just
+enough police presence", *Justice Quarterly* 12(4)), wandering within about 40 m, and
+leave. On control hotspot-days an officer passes through with probability
+``contamination`` (a short stay at a random time of the experimental day).
+
+Devices report a fix every 30–60 s while on these legs (no 24-hour tracks, so the volume
+stays small) with Gaussian GPS noise whose scale matches the reported ``accuracy_m``
+(about 68% of fixes within that radius). Pings are written in the pings contract
+(DESIGN.md §3): ``device_id, timestamp, x, y, officer_id, team, accuracy_m``.
+
+The truth of each visit (``visits``) is computed from the *noise-free* track: the true
+arrival is the first fix whose true position lies inside the hotspot.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import shapely
+
+from guardian_rct.allocation import Allocation
+from guardian_rct.config import TrialConfig
+from guardian_rct.days import experimental_days
+from guardian_rct.errors import DataError, UsageError, where
+from guardian_rct.hotspots import HotspotSet
+from guardian_rct.provenance import Provenance, make_provenance
+from guardian_rct.rng import stream
+from guardian_rct.simulate_common import day_starts_utc, random_points_in
+
+__all__ = ["SimulatedPings", "simulate_pings", "PING_OUTPUT_COLUMNS"]
+
+PING_OUTPUT_COLUMNS = ("device_id", "timestamp", "x", "y", "officer_id", "team", "accuracy_m")
+_WANDER_M = 40.0
+_NS = 1_000_000_000
+
+
+@dataclass(frozen=True)
+class SimulatedPings:
+    """Synthetic pings and the truth of every visit.
+
+    Attributes
+    ----------
+    frame
+        The pings contract: ``device_id, timestamp`` (UTC Timestamp), ``x, y`` (trial
+        CRS, with GPS noise), ``officer_id, team, accuracy_m``; sorted by device and time.
+    visits
+        One row per scheduled patrol and per contamination visit: ``visit_id, kind``
+        (``scheduled``/``contamination``), ``date, hotspot_id, window_start, status``
+        (``on_time``/``late``/``never``/``contamination``), ``arrived_at, left_at``
+        (true, from noise-free positions; NaT when never), ``stay_minutes, officer_id,
+        device_id, team``.
+    compliance
+        The compliance contract per allocation hotspot-day: ``date, hotspot_id, arm,
+        delivered, dosage_minutes, contaminated``.
+    truth
+        JSON-ready summary (parameters, rates, seed, provenance).
+    """
+
+    frame: pd.DataFrame
+    visits: pd.DataFrame
+    compliance: pd.DataFrame
+    truth: dict[str, Any]
+    provenance: Provenance
+
+    def to_dict(self) -> dict[str, Any]:
+        """The truth (JSON-ready)."""
+        return self.truth
+
+    def to_frame(self) -> pd.DataFrame:
+        """The pings (contract columns)."""
+        return self.frame
+
+    def summary(self) -> str:
+        """A few lines for the command line."""
+        t = self.truth
+        return (f"{t['n_pings']} pings from {t['n_devices']} devices; {t['n_scheduled']} scheduled patrols, "
+                f"{t['delivered_share']:.1%} delivered within {t['arrival_within_hours']:g} h; "
+                f"{t['n_contamination']} contamination visits")
+
+
+def _check_share(name: str, value: float) -> float:
+    if not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise UsageError(f"{name} must be a proportion", expected="a number from 0 to 1 such as 0.75",
+                         found=repr(value), where=name, fix=f"give {name} as a proportion")
+    return float(value)
+
+
+def _teams(hotspots: HotspotSet, officers_per_team: int) -> tuple[np.ndarray, dict[str, list[str]]]:
+    blocks = hotspots.blocks.astype(str)
+    if len(set(blocks)) > 1:
+        team = np.array([f"Team {b}" for b in blocks], dtype=object)
+    else:
+        n_teams = max(1, int(np.ceil(len(blocks) / 10)))
+        team = np.array([f"Team {chr(65 + i % 26)}{'' if i < 26 else i // 26}" for i in np.arange(len(blocks)) % n_teams],
+                        dtype=object)
+    roster = {t: [f"{t.replace('Team ', 'T')}-PC{j + 1:02d}" for j in range(officers_per_team)]
+              for t in sorted(set(team))}
+    return team, roster
+
+
+def _cores(hotspots: HotspotSet) -> list:
+    """Where an officer's wander can be centred so that it stays inside the hotspot."""
+    cores = []
+    for g in hotspots.frame.geometry:
+        core = g
+        for inset in (_WANDER_M + 30.0, _WANDER_M):
+            candidate = g.buffer(-inset)
+            if not candidate.is_empty and candidate.area > 1.0:
+                core = candidate
+                break
+        cores.append(core)
+    return cores
+
+
+def simulate_pings(
+    config: TrialConfig,
+    hotspots: HotspotSet,
+    allocation: Allocation,
+    *,
+    compliance: float = 0.75,
+    contamination: float = 0.05,
+    seed: int | None = None,
+    late_share: float = 0.3,
+    officers_per_team: int = 6,
+    cadence_s: tuple[float, float] = (30.0, 60.0),
+    accuracy_m: tuple[float, float] = (4.0, 20.0),
+) -> SimulatedPings:
+    """Simulate officers' location pings for the allocation's patrols.
+
+    Parameters
+    ----------
+    config, hotspots, allocation
+        The trial, its hotspots and the schedule (never drawn here).
+    compliance
+        Probability that a scheduled patrol's officer first arrives within
+        ``[compliance] arrival_within_hours`` of the window start.
+    contamination
+        Probability that a control hotspot-day gets a (short) visit.
+    seed
+        Root seed (default: the trial seed); streams ``simulate_pings/...``.
+    late_share
+        Share of the non-compliant patrols that arrive late (the rest never arrive).
+    officers_per_team
+        Officers per team; teams are the hotspot blocks (or groups of ten hotspots).
+    cadence_s
+        Range of seconds between fixes.
+    accuracy_m
+        Range of the reported accuracy (metres); the noise's scale follows it.
+
+    Returns
+    -------
+    SimulatedPings
+    """
+    compliance = _check_share("compliance", compliance)
+    contamination = _check_share("contamination", contamination)
+    late_share = _check_share("late_share", late_share)
+    if not (0 < cadence_s[0] <= cadence_s[1]):
+        raise UsageError("cadence_s must be (min, max) seconds with 0 < min <= max", found=repr(cadence_s),
+                         where="cadence_s", fix="use e.g. (30, 60)")
+    seed = config.trial.seed if seed is None else int(seed)
+    tz, day_start = config.trial.tz, config.trial.day_start_time
+    within_h = config.compliance.arrival_within_hours
+    koper = config.compliance.koper_minutes or 15.0
+    ids = hotspots.ids.astype(str)
+    index = {h: i for i, h in enumerate(ids)}
+    alloc = allocation.frame
+    h_all = alloc["hotspot_id"].map(index)
+    if h_all.isna().any():
+        bad = alloc["hotspot_id"][h_all.isna()].iloc[0]
+        raise DataError(f"the allocation names hotspot '{bad}', which is not in the hotspot file",
+                        where=where(allocation.source, int(np.flatnonzero(h_all.isna())[0]) + 1, "hotspot_id"),
+                        fix="use the allocation made for these hotspots")
+    team_of, roster = _teams(hotspots, officers_per_team)
+
+    # Scheduled patrols: status and target arrival.
+    sched = alloc[alloc["arm"] == "treatment"].reset_index(drop=True)
+    n_s = len(sched)
+    rng = stream(seed, "simulate_pings", "delivery")
+    u = rng.random(n_s)
+    status = np.where(u < compliance, "on_time",
+                      np.where(u < compliance + (1 - compliance) * late_share, "late", "never"))
+    win_start = sched["window_start"].to_numpy(dtype="datetime64[ns]").view("int64")
+    win_len = (sched["window_end"] - sched["window_start"]).dt.total_seconds().to_numpy()
+    in_window = rng.random(n_s) < 0.8
+    delay_s = np.where(in_window, rng.uniform(120.0, np.maximum(win_len, 180.0)),
+                       win_len + rng.exponential(2 * 3600.0, n_s))
+    delay_s = np.minimum(delay_s, within_h * 3600.0 - 30 * 60.0)
+    late_delay = within_h * 3600.0 + rng.uniform(0.25, 12.0, n_s) * 3600.0
+    delay_s = np.where(status == "late", late_delay, np.maximum(delay_s, 120.0))
+    target = win_start + (delay_s * _NS).astype("int64")
+
+    # Contamination visits on control hotspot-days.
+    ctrl = alloc[alloc["arm"] == "control"].reset_index(drop=True)
+    rng_c = stream(seed, "simulate_pings", "contamination")
+    hit = rng_c.random(len(ctrl)) < contamination
+    ctrl = ctrl[hit].reset_index(drop=True)
+    c_days = sorted(set(ctrl["date"]))
+    starts, ends = day_starts_utc(c_days, tz, day_start) if c_days else (pd.DatetimeIndex([]), pd.DatetimeIndex([]))
+    pos = {d: i for i, d in enumerate(c_days)}
+    di = np.array([pos[d] for d in ctrl["date"]], dtype=int)
+    c_start = starts.as_unit("ns").asi8[di] if len(ctrl) else np.zeros(0, "int64")
+    c_len = (ends.as_unit("ns").asi8[di] - c_start) if len(ctrl) else np.zeros(0, "int64")
+    c_target = c_start + (rng_c.random(len(ctrl)) * (c_len - 3600 * _NS)).astype("int64")
+
+    visits = pd.DataFrame({
+        "kind": np.r_[np.full(n_s, "scheduled"), np.full(len(ctrl), "contamination")],
+        "date": np.r_[sched["date"].to_numpy(dtype=object), ctrl["date"].to_numpy(dtype=object)],
+        "hotspot_id": np.r_[sched["hotspot_id"].to_numpy(dtype=object), ctrl["hotspot_id"].to_numpy(dtype=object)],
+        "window_start": pd.concat([sched["window_start"], pd.Series(pd.NaT, index=range(len(ctrl)),
+                                                                     dtype="datetime64[ns, UTC]")],
+                                  ignore_index=True),
+        "status": np.r_[status, np.full(len(ctrl), "contamination")],
+    })
+    target_all = np.r_[target, c_target]
+    n_v = len(visits)
+    vh = visits["hotspot_id"].map(index).to_numpy(dtype=int)
+    visits.insert(0, "visit_id", pd.Index(np.arange(1, n_v + 1)).map("V{:06d}".format).to_numpy())
+
+    # Officers.
+    rng_o = stream(seed, "simulate_pings", "officers")
+    teams = team_of[vh]
+    officer = np.array([roster[t][j] for t, j in zip(teams, rng_o.integers(0, officers_per_team, n_v), strict=True)],
+                       dtype=object)
+    visits["officer_id"] = officer
+    visits["device_id"] = np.array([f"DEV-{o}" for o in officer], dtype=object)
+    visits["team"] = teams
+
+    # Tracks for the visits that happen.
+    rng_t = stream(seed, "simulate_pings", "tracks")
+    goes = visits["status"].to_numpy() != "never"
+    stay_mean = np.where(visits["kind"].to_numpy() == "scheduled", koper, 5.0)
+    sigma = 0.4
+    stay_s = np.clip(rng_t.lognormal(np.log(stay_mean) - sigma ** 2 / 2, sigma), 3.0, 60.0) * 60.0
+    approach_s = rng_t.uniform(300.0, 900.0, n_v)
+    leave_s = rng_t.uniform(180.0, 600.0, n_v)
+    entry = np.zeros((n_v, 2))
+    cores = _cores(hotspots)
+    for h in np.unique(vh[goes]):
+        sel = np.flatnonzero(goes & (vh == h))
+        entry[sel] = random_points_in(cores[h], len(sel), rng_t)
+    far = rng_t.uniform(800.0, 2500.0, (n_v, 2))
+    angle = rng_t.uniform(0, 2 * np.pi, (n_v, 2))
+    start_pt = entry + far[:, :1] * np.c_[np.cos(angle[:, 0]), np.sin(angle[:, 0])]
+    exit_pt = entry + far[:, 1:] * np.c_[np.cos(angle[:, 1]), np.sin(angle[:, 1])]
+
+    live = np.flatnonzero(goes)
+    duration = approach_s[live] + stay_s[live] + leave_s[live]
+    n_max = np.ceil(duration / cadence_s[0]).astype(int) + 1
+    owner = np.repeat(live, n_max)
+    gaps = rng_t.uniform(cadence_s[0], cadence_s[1], len(owner))
+    first = np.r_[0, np.cumsum(n_max)[:-1]]
+    gaps[first] = rng_t.uniform(0, cadence_s[0], len(live))
+    csum = np.cumsum(gaps)
+    offset = csum - np.repeat(csum[first] - gaps[first], n_max)
+    keep = offset <= np.repeat(duration, n_max)
+    owner, offset = owner[keep], offset[keep]
+    t_rel = offset - approach_s[owner]  # seconds after the target arrival
+    phase_in = (t_rel >= 0) & (t_rel < stay_s[owner])
+    frac_in = np.clip(offset / approach_s[owner], 0, 1)[:, None]
+    frac_out = np.clip((t_rel - stay_s[owner]) / leave_s[owner], 0, 1)[:, None]
+    ent = entry[owner]
+    wander_r = _WANDER_M * np.sqrt(rng_t.random(len(owner)))
+    wander_a = rng_t.uniform(0, 2 * np.pi, len(owner))
+    wander = ent + np.c_[wander_r * np.cos(wander_a), wander_r * np.sin(wander_a)]
+    geoms = hotspots.frame.geometry.to_numpy()
+    ph = vh[owner]
+    inside_w = shapely.contains_xy(geoms[ph], wander[:, 0], wander[:, 1])
+    wander = np.where(inside_w[:, None], wander, ent)
+    xy = np.where((t_rel < 0)[:, None], start_pt[owner] + (ent - start_pt[owner]) * frac_in,
+                  np.where(phase_in[:, None], wander, ent + (exit_pt[owner] - ent) * frac_out))
+    t_ns = target_all[owner] - (approach_s[owner] * _NS).astype("int64") + (offset * _NS).astype("int64")
+    t_ns = t_ns // _NS * _NS  # devices report whole seconds
+    acc = np.round(rng_t.uniform(accuracy_m[0], accuracy_m[1], len(owner)), 1)
+    noisy = xy + rng_t.normal(0.0, 1.0, (len(owner), 2)) * (acc / 1.5)[:, None]
+
+    # Truth from noise-free positions: first and last fix inside the hotspot.
+    inside = shapely.contains_xy(geoms[ph], xy[:, 0], xy[:, 1])
+    arrived = np.full(n_v, np.iinfo("int64").max)
+    np.minimum.at(arrived, owner[inside], t_ns[inside])
+    left = np.full(n_v, np.iinfo("int64").min)
+    np.maximum.at(left, owner[inside], t_ns[inside])
+    seen = arrived != np.iinfo("int64").max
+    visits["arrived_at"] = pd.to_datetime(np.where(seen, arrived, np.iinfo("int64").min), utc=True)
+    visits.loc[~seen, "arrived_at"] = pd.NaT
+    visits["left_at"] = pd.to_datetime(np.where(seen, left, 0), utc=True)
+    visits.loc[~seen, "left_at"] = pd.NaT
+    visits["stay_minutes"] = np.where(seen, (left - np.where(seen, arrived, 0)) / _NS / 60.0, 0.0).round(2)
+    lateness_h = (visits["arrived_at"] - visits["window_start"]).dt.total_seconds() / 3600.0
+    sched_mask = visits["kind"] == "scheduled"
+    visits.loc[sched_mask, "status"] = np.where(~seen[sched_mask.to_numpy()], "never",
+                                                np.where(lateness_h[sched_mask] <= within_h, "on_time", "late"))
+
+    frame = pd.DataFrame({
+        "device_id": visits["device_id"].to_numpy()[owner],
+        "timestamp": pd.to_datetime(t_ns, utc=True),
+        "x": np.round(noisy[:, 0], 1),
+        "y": np.round(noisy[:, 1], 1),
+        "officer_id": visits["officer_id"].to_numpy()[owner],
+        "team": visits["team"].to_numpy()[owner],
+        "accuracy_m": acc,
+    }).sort_values(["device_id", "timestamp"], kind="stable").reset_index(drop=True)
+
+    comp = _compliance_table(alloc, visits, tz, day_start)
+    n_sched = int(sched_mask.sum())
+    delivered_share = float((visits.loc[sched_mask, "status"] == "on_time").mean()) if n_sched else 0.0
+    digest = hashlib.sha256(allocation.frame.to_csv(index=False).encode()).hexdigest()
+    provenance = make_provenance(seed=seed, hashes={"hotspots": hotspots.sha256, "allocation": digest})
+    truth = {
+        "kind": "simulated_pings",
+        "seed": seed,
+        "compliance": compliance,
+        "contamination": contamination,
+        "late_share": late_share,
+        "arrival_within_hours": within_h,
+        "koper_minutes": koper,
+        "cadence_s": list(cadence_s),
+        "accuracy_m": list(accuracy_m),
+        "n_scheduled": n_sched,
+        "delivered_share": round(delivered_share, 6),
+        "status_counts": {str(k): int(v) for k, v in visits.loc[sched_mask, "status"].value_counts().items()},
+        "n_contamination": int((~sched_mask).sum()),
+        "n_pings": len(frame),
+        "n_devices": int(frame["device_id"].nunique()),
+        "teams": {t: r for t, r in roster.items()},
+        "note": ("visits are the simulator's intended visits; a travel leg that crosses another hotspot "
+                 "is real presence in the pings but is not listed as a visit"),
+        "provenance": provenance.to_dict(),
+    }
+    return SimulatedPings(frame=frame, visits=visits, compliance=comp, truth=truth, provenance=provenance)
+
+
+def _compliance_table(alloc: pd.DataFrame, visits: pd.DataFrame, tz, day_start) -> pd.DataFrame:
+    """True delivered / dosage / contaminated per allocation hotspot-day."""
+    keys = alloc.drop_duplicates(["date", "hotspot_id"])[["date", "hotspot_id", "arm"]].reset_index(drop=True)
+    seen = visits[visits["arrived_at"].notna()].copy()
+    seen["day"] = [d.item() for d in experimental_days(seen["arrived_at"], tz, day_start)] if len(seen) else []
+    on_time = visits[(visits["kind"] == "scheduled") & (visits["status"] == "on_time")]
+    delivered = set(zip(on_time["date"], on_time["hotspot_id"], strict=True))
+    dosage = seen.groupby(["day", "hotspot_id"])["stay_minutes"].sum().to_dict() if len(seen) else {}
+    pairs = list(zip(keys["date"], keys["hotspot_id"], strict=True))
+    out = keys.copy()
+    out["delivered"] = [int(p in delivered) for p in pairs]
+    out["dosage_minutes"] = [round(float(dosage.get(p, 0.0)), 2) for p in pairs]
+    present = set(dosage)
+    out["contaminated"] = [int(arm == "control" and p in present) for p, arm in zip(pairs, keys["arm"], strict=True)]
+    return out
