@@ -94,12 +94,13 @@ def load_calibration() -> Calibration:
     return Calibration(profiles=profiles, offences=offences, meta=meta)
 
 
-def random_points_in(geometry, n: int, rng: np.random.Generator) -> np.ndarray:
+def random_points_in(geometry, n: int, rng: np.random.Generator, *, decimals: int = 1) -> np.ndarray:
     """``n`` points uniformly distributed inside a polygon, as an ``(n, 2)`` array.
 
     Rejection sampling in the bounding box, vectorised with ``shapely.contains_xy``;
     the acceptance rate is the polygon's share of its box, so the loop runs a few
-    rounds at most for hotspot-like shapes.
+    rounds at most for hotspot-like shapes. Coordinates are rounded to ``decimals``
+    *before* the test, so that written (rounded) points are still inside.
     """
     out = np.empty((n, 2))
     if n == 0:
@@ -113,8 +114,8 @@ def random_points_in(geometry, n: int, rng: np.random.Generator) -> np.ndarray:
     while filled < n:
         need = n - filled
         batch = int(need / max(share, 0.01) * 1.2) + 16
-        xs = rng.uniform(xmin, xmax, batch)
-        ys = rng.uniform(ymin, ymax, batch)
+        xs = np.round(rng.uniform(xmin, xmax, batch), decimals)
+        ys = np.round(rng.uniform(ymin, ymax, batch), decimals)
         keep = shapely.contains_xy(geometry, xs, ys)
         take = min(int(keep.sum()), need)
         out[filled:filled + take, 0] = xs[keep][:take]
@@ -148,23 +149,26 @@ def local_clock_instants(days: np.ndarray, minute_of_day: np.ndarray, tz: ZoneIn
     date = days.astype("datetime64[D]") + (minute_of_day < start_min).astype("timedelta64[D]")
     naive = pd.DatetimeIndex(date.astype("datetime64[ns]")) + pd.to_timedelta(minute_of_day * 60.0, unit="s")
     # Ambiguous (fall-back) times take the first, summer-time instant; non-existent
-    # (spring-forward) times move forward by the gap, as days.local_instant does.
-    local = naive.tz_localize(tz, ambiguous=np.ones(len(naive), dtype=bool), nonexistent="shift_forward")
+    # (spring-forward) times move forward by the gap (one hour in every zone that uses
+    # summer time bar Lord Howe Island), as days.local_instant does.
+    local = naive.tz_localize(tz, ambiguous=np.ones(len(naive), dtype=bool), nonexistent=pd.Timedelta(hours=1))
     return local.tz_convert("UTC")
 
 
 def iso_with_offset(instants: pd.Series | pd.DatetimeIndex, tz: ZoneInfo | str) -> np.ndarray:
     """ISO 8601 strings in local time with a ``+HH:MM`` offset, to the second (vectorised)."""
     utc = pd.DatetimeIndex(instants).tz_convert("UTC")
-    local = utc.tz_convert(tz)
-    offset_min = ((local.tz_localize(None) - utc.tz_localize(None)) / pd.Timedelta(minutes=1)).astype(int)
-    sign = np.where(offset_min < 0, "-", "+")
-    mag = np.abs(offset_min)
-    suffix = pd.Index(sign) + pd.Index(mag // 60).map("{:02d}".format) + ":" + pd.Index(mag % 60).map("{:02d}".format)
-    text = local.strftime("%Y-%m-%dT%H:%M:%S")
-    return np.asarray(pd.Index(text) + suffix, dtype=object)
+    local = utc.tz_convert(tz).tz_localize(None)
+    offset_min = ((local - utc.tz_localize(None)) // pd.Timedelta(minutes=1)).to_numpy()
+    text = np.datetime_as_string(local.to_numpy().astype("datetime64[s]"), unit="s")
+    suffix = {int(m): f"{'-' if m < 0 else '+'}{abs(m) // 60:02d}:{abs(m) % 60:02d}" for m in np.unique(offset_min)}
+    codes = np.array([suffix[int(m)] for m in np.unique(offset_min)], dtype=object)
+    which = np.searchsorted(np.unique(offset_min), offset_min)
+    return np.char.add(text.astype(str), codes[which].astype(str)).astype(object)
 
 
 def iso_utc(instants: pd.Series | pd.DatetimeIndex) -> np.ndarray:
     """ISO 8601 strings in UTC with a ``Z`` suffix, to the second (vectorised)."""
-    return np.asarray(pd.DatetimeIndex(instants).tz_convert("UTC").strftime("%Y-%m-%dT%H:%M:%SZ"), dtype=object)
+    utc = pd.DatetimeIndex(instants).tz_convert("UTC").tz_localize(None)
+    text = np.datetime_as_string(utc.to_numpy().astype("datetime64[s]"), unit="s")
+    return np.char.add(text.astype(str), "Z").astype(object)

@@ -391,8 +391,8 @@ def simulate_crimes(
     frame = pd.DataFrame({
         "offence_code": off["offence_code"].to_numpy()[code_k],
         "occurred_at": occurred,
-        "x": np.round(xy[:, 0], 1),
-        "y": np.round(xy[:, 1], 1),
+        "x": xy[:, 0],
+        "y": xy[:, 1],
         "victim_age": pd.array(np.where(age >= 0, age, 0), dtype="Int64"),
         "detection": np.where(proactive, "proactive", "reactive"),
     })

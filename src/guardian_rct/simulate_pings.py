@@ -56,9 +56,12 @@ class SimulatedPings:
     visits
         One row per scheduled patrol and per contamination visit: ``visit_id, kind``
         (``scheduled``/``contamination``), ``date, hotspot_id, window_start, status``
-        (``on_time``/``late``/``never``/``contamination``), ``arrived_at, left_at``
-        (true, from noise-free positions; NaT when never), ``stay_minutes, officer_id,
-        device_id, team``.
+        (``on_time``/``late``/``never``/``contamination``) and ``intended_status`` (what
+        the simulator planned; a travel leg crossing the hotspot can make a planned
+        ``never`` truly ``on_time``), ``arrived_at, arrived_by`` (the first true presence
+        of any officer within the arrival window, else the visit's own arrival; NaT when
+        never), ``stay_start, stay_end, stay_minutes`` (the visit's own stay, from
+        noise-free positions), ``officer_id, device_id, team``.
     compliance
         The compliance contract per allocation hotspot-day: ``date, hotspot_id, arm,
         delivered, dosage_minutes, contaminated``.
@@ -258,7 +261,7 @@ def simulate_pings(
     n_max = np.ceil(duration / cadence_s[0]).astype(int) + 1
     owner = np.repeat(live, n_max)
     gaps = rng_t.uniform(cadence_s[0], cadence_s[1], len(owner))
-    first = np.r_[0, np.cumsum(n_max)[:-1]]
+    first = np.cumsum(n_max) - n_max
     gaps[first] = rng_t.uniform(0, cadence_s[0], len(live))
     csum = np.cumsum(gaps)
     offset = csum - np.repeat(csum[first] - gaps[first], n_max)
@@ -283,22 +286,42 @@ def simulate_pings(
     acc = np.round(rng_t.uniform(accuracy_m[0], accuracy_m[1], len(owner)), 1)
     noisy = xy + rng_t.normal(0.0, 1.0, (len(owner), 2)) * (acc / 1.5)[:, None]
 
-    # Truth from noise-free positions: first and last fix inside the hotspot.
-    inside = shapely.contains_xy(geoms[ph], xy[:, 0], xy[:, 1])
-    arrived = np.full(n_v, np.iinfo("int64").max)
-    np.minimum.at(arrived, owner[inside], t_ns[inside])
-    left = np.full(n_v, np.iinfo("int64").min)
-    np.maximum.at(left, owner[inside], t_ns[inside])
-    seen = arrived != np.iinfo("int64").max
-    visits["arrived_at"] = pd.to_datetime(np.where(seen, arrived, np.iinfo("int64").min), utc=True)
-    visits.loc[~seen, "arrived_at"] = pd.NaT
-    visits["left_at"] = pd.to_datetime(np.where(seen, left, 0), utc=True)
-    visits.loc[~seen, "left_at"] = pd.NaT
+    # Truth from noise-free positions. Each visit's own track: first and last fix inside
+    # its hotspot (the stay).
+    own = shapely.contains_xy(geoms[ph], xy[:, 0], xy[:, 1])
+    big, small = np.iinfo("int64").max, np.iinfo("int64").min
+    arrived = np.full(n_v, big)
+    np.minimum.at(arrived, owner[own], t_ns[own])
+    left = np.full(n_v, small)
+    np.maximum.at(left, owner[own], t_ns[own])
+    seen = arrived != big
+    visits["intended_status"] = visits["status"]
+    visits["stay_start"] = _instants(arrived, seen)
+    visits["stay_end"] = _instants(left, seen)
     visits["stay_minutes"] = np.where(seen, (left - np.where(seen, arrived, 0)) / _NS / 60.0, 0.0).round(2)
-    lateness_h = (visits["arrived_at"] - visits["window_start"]).dt.total_seconds() / 3600.0
+    # Presence of any officer in any hotspot: a travel leg may cross another hotspot, and
+    # that is a real arrival there.
+    pres_pt, pres_h = _presence(geoms, xy)
+    sched_idx = np.flatnonzero(visits["kind"].to_numpy() == "scheduled")
+    ws = win_start
+    first_in, first_pt = _first_presence(pres_h, t_ns[pres_pt], pres_pt, vh[sched_idx], ws,
+                                         ws + int(within_h * 3600) * _NS)
+    found = first_in != big
+    sched_status = np.where(found, "on_time", np.where(seen[sched_idx], "late", "never"))
+    visits.loc[sched_idx, "status"] = sched_status
+    arrival = np.where(seen, arrived, big)
+    arrival[sched_idx] = np.where(found, first_in, arrival[sched_idx])
+    visits["arrived_at"] = _instants(arrival, arrival != big)
+    devices = visits["device_id"].to_numpy()
+    by = np.where(seen, devices, None)
+    by[sched_idx] = np.where(found, devices[owner[np.maximum(first_pt, 0)]] if len(owner) else None,
+                             by[sched_idx])
+    visits["arrived_by"] = by
+    visits = visits[["visit_id", "kind", "date", "hotspot_id", "window_start", "intended_status", "status",
+                     "arrived_at", "arrived_by", "stay_start", "stay_end", "stay_minutes", "officer_id", "device_id", "team"]]
+    present_days = (set(zip([d.item() for d in experimental_days(pd.to_datetime(t_ns[pres_pt], utc=True), tz, day_start)],
+                            ids[pres_h], strict=True)) if len(pres_pt) else set())
     sched_mask = visits["kind"] == "scheduled"
-    visits.loc[sched_mask, "status"] = np.where(~seen[sched_mask.to_numpy()], "never",
-                                                np.where(lateness_h[sched_mask] <= within_h, "on_time", "late"))
 
     frame = pd.DataFrame({
         "device_id": visits["device_id"].to_numpy()[owner],
@@ -310,7 +333,7 @@ def simulate_pings(
         "accuracy_m": acc,
     }).sort_values(["device_id", "timestamp"], kind="stable").reset_index(drop=True)
 
-    comp = _compliance_table(alloc, visits, tz, day_start)
+    comp = _compliance_table(alloc, visits, present_days, tz, day_start)
     n_sched = int(sched_mask.sum())
     delivered_share = float((visits.loc[sched_mask, "status"] == "on_time").mean()) if n_sched else 0.0
     digest = hashlib.sha256(allocation.frame.to_csv(index=False).encode()).hexdigest()
@@ -339,18 +362,59 @@ def simulate_pings(
     return SimulatedPings(frame=frame, visits=visits, compliance=comp, truth=truth, provenance=provenance)
 
 
-def _compliance_table(alloc: pd.DataFrame, visits: pd.DataFrame, tz, day_start) -> pd.DataFrame:
-    """True delivered / dosage / contaminated per allocation hotspot-day."""
+def _instants(values: np.ndarray, ok: np.ndarray) -> pd.Series:
+    out = pd.Series(pd.to_datetime(np.where(ok, values, 0), utc=True))
+    out[~ok] = pd.NaT
+    return out
+
+
+def _presence(geoms: np.ndarray, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(fix index, hotspot index) of every fix that lies inside a hotspot."""
+    if len(xy) == 0:
+        return np.zeros(0, int), np.zeros(0, int)
+    tree = shapely.STRtree(geoms)
+    pts, hot = tree.query(shapely.points(xy[:, 0], xy[:, 1]), predicate="within")
+    return pts, hot
+
+
+def _first_presence(pres_h: np.ndarray, pres_t: np.ndarray, pres_pt: np.ndarray, visit_h: np.ndarray,
+                    start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """First presence time in ``[start, end]`` in each visit's hotspot (and its fix)."""
+    first = np.full(len(visit_h), np.iinfo("int64").max)
+    fix = np.full(len(visit_h), -1)
+    for h in np.unique(visit_h):
+        sel = np.flatnonzero(visit_h == h)
+        mine = np.flatnonzero(pres_h == h)
+        if len(mine) == 0:
+            continue
+        order = mine[np.argsort(pres_t[mine], kind="stable")]
+        times = pres_t[order]
+        i = np.searchsorted(times, start[sel], side="left")
+        ok = i < len(times)
+        ok[ok] = times[i[ok]] <= end[sel][ok]
+        first[sel[ok]] = times[i[ok]]
+        fix[sel[ok]] = pres_pt[order[i[ok]]]
+    return first, fix
+
+
+def _compliance_table(alloc: pd.DataFrame, visits: pd.DataFrame, present: set, tz, day_start) -> pd.DataFrame:
+    """True delivered / dosage / contaminated per allocation hotspot-day.
+
+    ``delivered``: a scheduled visit that day is on time (any officer truly inside the
+    hotspot within the arrival window); ``contaminated``: on a control day, some officer
+    was truly inside the hotspot during the experimental day; ``dosage_minutes``: the
+    stays of the simulated visits that arrived on that experimental day (time spent
+    crossing it on a travel leg is not counted).
+    """
     keys = alloc.drop_duplicates(["date", "hotspot_id"])[["date", "hotspot_id", "arm"]].reset_index(drop=True)
-    seen = visits[visits["arrived_at"].notna()].copy()
-    seen["day"] = [d.item() for d in experimental_days(seen["arrived_at"], tz, day_start)] if len(seen) else []
+    own = visits[visits["stay_start"].notna()]
+    days = [d.item() for d in experimental_days(own["stay_start"], tz, day_start)] if len(own) else []
+    dosage = own.assign(day=days).groupby(["day", "hotspot_id"])["stay_minutes"].sum().to_dict() if len(own) else {}
     on_time = visits[(visits["kind"] == "scheduled") & (visits["status"] == "on_time")]
     delivered = set(zip(on_time["date"], on_time["hotspot_id"], strict=True))
-    dosage = seen.groupby(["day", "hotspot_id"])["stay_minutes"].sum().to_dict() if len(seen) else {}
     pairs = list(zip(keys["date"], keys["hotspot_id"], strict=True))
     out = keys.copy()
     out["delivered"] = [int(p in delivered) for p in pairs]
     out["dosage_minutes"] = [round(float(dosage.get(p, 0.0)), 2) for p in pairs]
-    present = set(dosage)
     out["contaminated"] = [int(arm == "control" and p in present) for p, arm in zip(pairs, keys["arm"], strict=True)]
     return out
