@@ -47,9 +47,10 @@ def hotspot_set(frame: gpd.GeoDataFrame) -> HotspotSet:
 
 
 def crossover_allocation(config: TrialConfig, hotspots: HotspotSet, *, treated: int = 3,
-                         seed: int = 7) -> Allocation:
+                         seed: int = 7, jitter: bool = False) -> Allocation:
     """Each day ``treated`` hotspots get a patrol window 15:00-23:00 local (numpy rng,
-    not the package's design module, which lives on another branch)."""
+    not the package's design module, which lives on another branch); with ``jitter``,
+    a 15-minute window starting at a random time between 15:00 and 23:00."""
     rng = np.random.default_rng(seed)
     rows = []
     tz = config.trial.tz
@@ -58,7 +59,10 @@ def crossover_allocation(config: TrialConfig, hotspots: HotspotSet, *, treated: 
         start = pd.Timestamp(local_instant(day, dt.time(15), tz))
         end = pd.Timestamp(local_instant(day, dt.time(23), tz))
         for j, hid in enumerate(hotspots.ids):
-            if j in chosen:
+            if j in chosen and jitter:
+                s = start + pd.Timedelta(minutes=int(rng.integers(0, 465)))
+                rows.append((day, hid, "treatment", s, s + pd.Timedelta(minutes=15)))
+            elif j in chosen:
                 rows.append((day, hid, "treatment", start, end))
             else:
                 rows.append((day, hid, "control", pd.NaT, pd.NaT))

@@ -44,6 +44,21 @@ def test_delivered_share_within_binomial_error(sim):
     assert sim.truth["delivered_share"] == pytest.approx(share)
 
 
+def test_other_visits_within_the_window_are_counted_and_compensated(trial):
+    """With varied patrol times the next day's patrol can arrive within a missed patrol's
+    24 h; the scheduled officer's own arrival probability is lowered so that the share
+    truly delivered is still the chosen compliance."""
+    config, hotspots, _ = trial
+    allocation = crossover_allocation(config, hotspots, treated=3, jitter=True, seed=8)
+    sim = simulate_pings(config, hotspots, allocation, compliance=0.5, contamination=0.05, seed=9)
+    sched = sim.visits[sim.visits["kind"] == "scheduled"]
+    share = (sched["status"] == "on_time").mean()
+    assert abs(share - 0.5) < 4 * math.sqrt(0.25 / len(sched))
+    assert sim.truth["own_arrival_probability"] < 0.48
+    rescued = sched[(sched["status"] == "on_time") & (sched["intended_status"] != "on_time")]
+    assert len(rescued) > 0 and (rescued["arrived_by"].notna()).all()
+
+
 def test_status_agrees_with_true_arrival_times(trial, sim):
     config = trial[0]
     sched = sim.visits[sim.visits["kind"] == "scheduled"]

@@ -185,23 +185,6 @@ def simulate_pings(
                         fix="use the allocation made for these hotspots")
     team_of, roster = _teams(hotspots, officers_per_team)
 
-    # Scheduled patrols: status and target arrival.
-    sched = alloc[alloc["arm"] == "treatment"].reset_index(drop=True)
-    n_s = len(sched)
-    rng = stream(seed, "simulate_pings", "delivery")
-    u = rng.random(n_s)
-    status = np.where(u < compliance, "on_time",
-                      np.where(u < compliance + (1 - compliance) * late_share, "late", "never"))
-    win_start = sched["window_start"].to_numpy(dtype="datetime64[ns]").view("int64")
-    win_len = (sched["window_end"] - sched["window_start"]).dt.total_seconds().to_numpy()
-    in_window = rng.random(n_s) < 0.8
-    delay_s = np.where(in_window, rng.uniform(120.0, np.maximum(win_len, 180.0)),
-                       win_len + rng.exponential(2 * 3600.0, n_s))
-    delay_s = np.minimum(delay_s, within_h * 3600.0 - 30 * 60.0)
-    late_delay = within_h * 3600.0 + rng.uniform(0.25, 12.0, n_s) * 3600.0
-    delay_s = np.where(status == "late", late_delay, np.maximum(delay_s, 120.0))
-    target = win_start + (delay_s * _NS).astype("int64")
-
     # Contamination visits on control hotspot-days.
     ctrl = alloc[alloc["arm"] == "control"].reset_index(drop=True)
     rng_c = stream(seed, "simulate_pings", "contamination")
@@ -215,8 +198,38 @@ def simulate_pings(
     c_len = (ends.as_unit("ns").asi8[di] - c_start) if len(ctrl) else np.zeros(0, "int64")
     c_target = c_start + (rng_c.random(len(ctrl)) * (c_len - 3600 * _NS)).astype("int64")
 
+    # Scheduled patrols: arrival times if on time and if late, and every stay.
+    sched = alloc[alloc["arm"] == "treatment"].reset_index(drop=True)
+    n_s = len(sched)
+    rng = stream(seed, "simulate_pings", "delivery")
+    u = rng.random(n_s)
+    win_start = sched["window_start"].to_numpy(dtype="datetime64[ns]").view("int64")
+    win_len = (sched["window_end"] - sched["window_start"]).dt.total_seconds().to_numpy()
+    in_window = rng.random(n_s) < 0.8
+    delay_s = np.where(in_window, rng.uniform(120.0, np.maximum(win_len, 180.0)),
+                       win_len + rng.exponential(2 * 3600.0, n_s))
+    delay_s = np.maximum(np.minimum(delay_s, within_h * 3600.0 - 30 * 60.0), 120.0)
+    late_delay = within_h * 3600.0 + rng.uniform(0.25, 12.0, n_s) * 3600.0
+    on_target = win_start + (delay_s * _NS).astype("int64")
+    late_target = win_start + (late_delay * _NS).astype("int64")
+    kinds = np.r_[np.full(n_s, "scheduled"), np.full(len(ctrl), "contamination")]
+    rng_s = stream(seed, "simulate_pings", "stays")
+    sigma = 0.4
+    stay_mean = np.where(kinds == "scheduled", koper, 5.0)
+    stay_s = np.clip(rng_s.lognormal(np.log(stay_mean) - sigma ** 2 / 2, sigma), 3.0, 60.0) * 60.0
+    # Another visit to the same hotspot (the next day's patrol, a passing officer) can
+    # also arrive within a missed patrol's window; choose the scheduled officer's own
+    # probability of arriving so that the share truly delivered is ``compliance``.
+    h_s = sched["hotspot_id"].map(index).to_numpy(dtype=int)
+    h_c = ctrl["hotspot_id"].map(index).to_numpy(dtype=int)
+    window_end_ns = win_start + int(within_h * 3600) * _NS
+    p_own = _own_arrival_probability(compliance, late_share, u, on_target, late_target, stay_s, h_s, h_c,
+                                     c_target, win_start, window_end_ns)
+    status = np.where(u < p_own, "on_time", np.where(u < p_own + (1 - p_own) * late_share, "late", "never"))
+    target = np.where(status == "late", late_target, on_target)
+
     visits = pd.DataFrame({
-        "kind": np.r_[np.full(n_s, "scheduled"), np.full(len(ctrl), "contamination")],
+        "kind": kinds,
         "date": np.r_[sched["date"].to_numpy(dtype=object), ctrl["date"].to_numpy(dtype=object)],
         "hotspot_id": np.r_[sched["hotspot_id"].to_numpy(dtype=object), ctrl["hotspot_id"].to_numpy(dtype=object)],
         "window_start": pd.concat([sched["window_start"], pd.Series(pd.NaT, index=range(len(ctrl)),
@@ -241,9 +254,6 @@ def simulate_pings(
     # Tracks for the visits that happen.
     rng_t = stream(seed, "simulate_pings", "tracks")
     goes = visits["status"].to_numpy() != "never"
-    stay_mean = np.where(visits["kind"].to_numpy() == "scheduled", koper, 5.0)
-    sigma = 0.4
-    stay_s = np.clip(rng_t.lognormal(np.log(stay_mean) - sigma ** 2 / 2, sigma), 3.0, 60.0) * 60.0
     approach_s = rng_t.uniform(300.0, 900.0, n_v)
     leave_s = rng_t.uniform(180.0, 600.0, n_v)
     entry = np.zeros((n_v, 2))
@@ -251,10 +261,10 @@ def simulate_pings(
     for h in np.unique(vh[goes]):
         sel = np.flatnonzero(goes & (vh == h))
         entry[sel] = random_points_in(cores[h], len(sel), rng_t)
-    far = rng_t.uniform(800.0, 2500.0, (n_v, 2))
-    angle = rng_t.uniform(0, 2 * np.pi, (n_v, 2))
-    start_pt = entry + far[:, :1] * np.c_[np.cos(angle[:, 0]), np.sin(angle[:, 0])]
-    exit_pt = entry + far[:, 1:] * np.c_[np.cos(angle[:, 1]), np.sin(angle[:, 1])]
+    geoms = hotspots.frame.geometry.to_numpy()
+    tree = shapely.STRtree(geoms)
+    start_pt = _clear_leg(entry, vh, tree, rng_t)
+    exit_pt = _clear_leg(entry, vh, tree, rng_t)
 
     live = np.flatnonzero(goes)
     duration = approach_s[live] + stay_s[live] + leave_s[live]
@@ -275,7 +285,6 @@ def simulate_pings(
     wander_r = _WANDER_M * np.sqrt(rng_t.random(len(owner)))
     wander_a = rng_t.uniform(0, 2 * np.pi, len(owner))
     wander = ent + np.c_[wander_r * np.cos(wander_a), wander_r * np.sin(wander_a)]
-    geoms = hotspots.frame.geometry.to_numpy()
     ph = vh[owner]
     inside_w = shapely.contains_xy(geoms[ph], wander[:, 0], wander[:, 1])
     wander = np.where(inside_w[:, None], wander, ent)
@@ -342,6 +351,7 @@ def simulate_pings(
         "kind": "simulated_pings",
         "seed": seed,
         "compliance": compliance,
+        "own_arrival_probability": round(float(p_own), 6),
         "contamination": contamination,
         "late_share": late_share,
         "arrival_within_hours": within_h,
@@ -360,6 +370,70 @@ def simulate_pings(
         "provenance": provenance.to_dict(),
     }
     return SimulatedPings(frame=frame, visits=visits, compliance=comp, truth=truth, provenance=provenance)
+
+
+def _delivered_given(p_own: float, late_share: float, u: np.ndarray, on_target: np.ndarray,
+                     late_target: np.ndarray, stay_s: np.ndarray, h_s: np.ndarray, h_c: np.ndarray,
+                     c_target: np.ndarray, win_start: np.ndarray, win_end: np.ndarray) -> np.ndarray:
+    """Which scheduled patrols some visit reaches within their window, for a given ``p_own``."""
+    status_on = u < p_own
+    goes = status_on | (u < p_own + (1 - p_own) * late_share)
+    start = np.r_[np.where(status_on, on_target, late_target)[goes], c_target]
+    end = start + (np.r_[stay_s[:len(u)][goes], stay_s[len(u):]] * _NS).astype("int64")
+    hot = np.r_[h_s[goes], h_c]
+    out = np.zeros(len(u), dtype=bool)
+    for h in np.unique(h_s):
+        q = np.flatnonzero(h_s == h)
+        mine = np.flatnonzero(hot == h)
+        if len(mine) == 0:
+            continue
+        order = mine[np.argsort(start[mine], kind="stable")]
+        s_sorted, e_max = start[order], np.maximum.accumulate(end[order])
+        i = np.searchsorted(s_sorted, win_end[q], side="right") - 1
+        ok = i >= 0
+        out[q[ok]] = e_max[i[ok]] >= win_start[q[ok]]
+    return out
+
+
+def _own_arrival_probability(compliance: float, late_share: float, u: np.ndarray, *args) -> float:
+    """Bisection for the scheduled officer's arrival probability that delivers ``compliance``."""
+    if len(u) == 0:
+        return compliance
+    lo, hi = 0.0, compliance
+    if _delivered_given(lo, late_share, u, *args).mean() >= compliance:
+        return lo
+    for _ in range(25):
+        mid = (lo + hi) / 2
+        if _delivered_given(mid, late_share, u, *args).mean() < compliance:
+            lo = mid
+        else:
+            hi = mid
+    return hi
+
+
+def _clear_leg(entry: np.ndarray, own: np.ndarray, tree: shapely.STRtree, rng: np.random.Generator,
+               *, tries: int = 8) -> np.ndarray:
+    """Far ends (0.8-2.5 km away) of straight travel legs that cross no other hotspot.
+
+    Officers do not drive through a control hotspot on their way to a scheduled one in
+    the simulation unless no direction of the ``tries`` drawn avoids every other hotspot
+    (then the last direction is kept), so that the chosen compliance and contamination
+    rates are what the pings show.
+    """
+    far = np.empty_like(entry)
+    todo = np.arange(len(entry))
+    for attempt in range(tries):
+        dist = rng.uniform(800.0, 2500.0, len(todo))
+        angle = rng.uniform(0, 2 * np.pi, len(todo))
+        far[todo] = entry[todo] + dist[:, None] * np.c_[np.cos(angle), np.sin(angle)]
+        if attempt == tries - 1 or len(todo) == 0:
+            break
+        legs = shapely.linestrings(np.stack([entry[todo], far[todo]], axis=1))
+        leg_i, hot_i = tree.query(legs, predicate="intersects")
+        crosses = np.zeros(len(todo), dtype=bool)
+        crosses[leg_i[hot_i != own[todo][leg_i]]] = True
+        todo = todo[crosses]
+    return far
 
 
 def _instants(values: np.ndarray, ok: np.ndarray) -> pd.Series:
