@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pandas as pd
+import pytest
 
 from conftest import make_hotspots
 from guardian_rct.allocation import write_allocation_csv
@@ -48,6 +49,26 @@ def test_simulate_writes_contract_files_and_truth(tmp_path, capsys):
     assert pings["timestamp"].str.endswith("Z").all() and len(pings) == truth["pings"]["n_pings"]
     comp = pd.read_csv(out / "truth_compliance.csv")
     assert {"date", "hotspot_id", "delivered", "dosage_minutes", "contaminated"} <= set(comp.columns)
+    # truth.json lists every scheduled patrol with its true status and arrival.
+    patrols = pd.DataFrame(truth["pings"]["patrols"])
+    assert len(patrols) == truth["pings"]["n_scheduled"]
+    assert set(patrols["status"]) <= {"on_time", "late", "never"}
+    on = patrols[patrols["status"] == "on_time"]
+    assert on["arrived_at"].notna().all() and patrols.loc[patrols["status"] == "never", "arrived_at"].isna().all()
+    lag = pd.to_datetime(on["arrived_at"], utc=True) - pd.to_datetime(on["window_start"], utc=True)
+    assert (lag.dt.total_seconds().between(0, 24 * 3600)).all()
+    delivered = comp[comp["arm"] == "treatment"]["delivered"].mean()
+    assert delivered == pytest.approx((patrols["status"] == "on_time").mean())
+
+
+def test_simulate_latlon(tmp_path):
+    _setup(tmp_path)
+    assert main(["simulate", "--config", str(tmp_path / "trial.toml"), "--allocation", str(tmp_path / "allocation.csv"),
+                 "--out", str(tmp_path / "ll"), "--latlon", "--pings-format", "csv", "--baseline-days", "0",
+                 "--months", "1"]) == 0
+    pings = pd.read_csv(tmp_path / "ll" / "pings.csv")
+    assert {"lat", "lon"} <= set(pings.columns) and "x" not in pings.columns
+    assert pings["lat"].between(52.3, 52.6).all()
 
 
 def test_simulate_crimes_only_and_bad_input(tmp_path, capsys):

@@ -245,3 +245,40 @@ def test_allocation_for_other_hotspots_is_refused(trial):
     bad_rings = simple_rings(hotspots).assign(hotspot_id="nope")
     with pytest.raises(DataError, match="unknown hotspot"):
         simulate_crimes(config, hotspots, allocation, rings=bad_rings)
+
+
+def test_baseline_rates_replace_the_calibrated_totals(trial):
+    config, hotspots, allocation = trial
+    wanted = {h: 0.5 + i for i, h in enumerate(hotspots.ids)}
+    sim = simulate_crimes(config, hotspots, allocation, baseline_rates=wanted, effect_volume=1.0, seed=12)
+    for h in sim.truth["hotspots"]:
+        assert h["baseline_daily_count"] == pytest.approx(wanted[h["hotspot_id"]], abs=1e-4)
+    with pytest.raises(UsageError, match="no rate"):
+        simulate_crimes(config, hotspots, allocation, baseline_rates={"H01": 1.0})
+    with pytest.raises(UsageError, match="positive"):
+        simulate_crimes(config, hotspots, allocation, baseline_rates={h: -1.0 for h in hotspots.ids})
+
+
+def test_contamination_can_have_an_effect(trial):
+    config, hotspots, allocation = trial
+    comp = allocation.frame.drop_duplicates(["date", "hotspot_id"])[["date", "hotspot_id", "arm"]].copy()
+    comp["delivered"] = (comp["arm"] == "treatment").astype(int)
+    comp["contaminated"] = ((comp["arm"] == "control") & (np.arange(len(comp)) % 5 == 0)).astype(int)
+    plain = simulate_crimes(config, hotspots, allocation, effect_volume=0.5, delivered=comp, seed=13)
+    diluted = simulate_crimes(config, hotspots, allocation, effect_volume=0.5, delivered=comp, seed=13,
+                              contamination_has_effect=True)
+    assert plain.truth["control_days_rate_ratio_count"] == pytest.approx(1.0)
+    share = comp.loc[comp["arm"] == "control", "contaminated"].mean()
+    assert diluted.truth["control_days_rate_ratio_count"] == pytest.approx(1 - 0.5 * share, abs=0.02)
+    assert diluted.truth["itt_rate_ratio_count"] == pytest.approx(0.5)
+
+
+def test_latlon_output(trial, tmp_path):
+    config, hotspots, allocation = trial
+    sim = simulate_crimes(config, hotspots, allocation, seed=14)
+    path = write_crimes(sim, tmp_path / "c.csv", coords="latlon")
+    back = pd.read_csv(path)
+    assert list(back.columns) == ["crime_id", "offence_code", "occurred_at", "lat", "lon", "victim_age", "detection"]
+    assert back["lat"].between(52.3, 52.6).all() and back["lon"].between(-2.0, -1.7).all()
+    with pytest.raises(UsageError):
+        write_crimes(sim, tmp_path / "d.csv", coords="utm")

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -108,8 +109,8 @@ def _check_ratio(name: str, value: float) -> float:
 
 
 def _delivered_matrix(delivered: pd.DataFrame, days: list[dt.date], ids: np.ndarray,
-                      treated: np.ndarray) -> np.ndarray:
-    missing = [c for c in ("date", "hotspot_id", "delivered") if c not in delivered.columns]
+                      treated: np.ndarray, *, column: str = "delivered", required: bool = True) -> np.ndarray:
+    missing = [c for c in ("date", "hotspot_id", column) if c not in delivered.columns]
     if missing:
         raise UsageError("the delivered table lacks columns " + ", ".join(missing),
                          expected="date, hotspot_id, delivered", found=", ".join(map(str, delivered.columns)),
@@ -122,14 +123,26 @@ def _delivered_matrix(delivered: pd.DataFrame, days: list[dt.date], ids: np.ndar
     ok = (rows >= 0) & (cols >= 0)
     out = np.zeros_like(treated)
     known = np.zeros_like(treated)
-    out[rows[ok], cols[ok]] = delivered["delivered"].to_numpy()[ok].astype(bool)
+    out[rows[ok], cols[ok]] = delivered[column].to_numpy()[ok].astype(bool)
     known[rows[ok], cols[ok]] = True
     gap = treated & ~known
-    if gap.any():
+    if required and gap.any():
         d, h = np.argwhere(gap)[0]
         raise UsageError(f"no delivered value for treated hotspot {ids[h]} on {days[d]}",
                          where="delivered", fix="give every treated hotspot-day a delivered value (0/1)")
     return out & treated
+
+
+def _baseline_targets(baseline_rates: Mapping[str, float], ids: np.ndarray) -> np.ndarray:
+    missing = [h for h in ids if h not in baseline_rates]
+    if missing:
+        raise UsageError(f"baseline_rates has no rate for hotspot(s) {', '.join(missing[:5])}",
+                         where="baseline_rates", fix="give a daily crime rate for every hotspot")
+    target = np.array([baseline_rates[h] for h in ids], dtype=float)
+    if not np.all(np.isfinite(target)) or np.any(target <= 0):
+        raise UsageError("baseline_rates must be positive daily crime counts", found=str(target.min()),
+                         where="baseline_rates", fix="use each hotspot's mean crimes per day, e.g. 1.7")
+    return target
 
 
 def _harm_multipliers(rates: np.ndarray, weights: np.ndarray, high: np.ndarray,
@@ -232,7 +245,9 @@ def simulate_crimes(
     seed: int | None = None,
     baseline_days: int = 0,
     delivered: pd.DataFrame | None = None,
+    contamination_has_effect: bool = False,
     rate_scale: float = 1.0,
+    baseline_rates: Mapping[str, float] | None = None,
     ring_density: float = 0.5,
     harm_threshold_days: float = 100.0,
 ) -> SimulatedCrimes:
@@ -262,8 +277,15 @@ def simulate_crimes(
     delivered
         Optional table ``date, hotspot_id, delivered`` (the compliance contract; e.g.
         :attr:`SimulatedPings.compliance`); without it every scheduled patrol counts.
+    contamination_has_effect
+        With ``delivered`` holding a ``contaminated`` column (the compliance contract), a
+        patrol on a control day has the same effect as a scheduled one (presence deters
+        whoever sent it), which dilutes the effect of assignment.
     rate_scale
         Multiplies every baseline rate (1 = the calibrated West Midlands rates).
+    baseline_rates
+        Hotspot id → mean crimes per day, to replace the calibrated totals (e.g. from the
+        force's own pre-trial counts); the offence mix of the drawn profile is kept.
     harm_threshold_days
         CCHI days at and above which an offence counts as serious for ``effect_harm``.
 
@@ -298,6 +320,10 @@ def simulate_crimes(
     active = treated.copy()
     if delivered is not None:
         active[nb:] = _delivered_matrix(delivered, list(trial_days), ids, treat)
+        if contamination_has_effect:
+            control = ~treat
+            active[nb:] |= _delivered_matrix(delivered, list(trial_days), ids, control, column="contaminated",
+                                             required=False)
     consecutive = np.r_[False, np.diff(np.array(days, dtype="datetime64[D]")).astype(int) == 1]
     residual = np.zeros_like(active)
     residual[1:] = active[:-1] & ~active[1:] & consecutive[1:, None]
@@ -307,6 +333,8 @@ def simulate_crimes(
     n_prof = len(cal.profiles)
     pick = rng_profiles.permutation(n_prof)[:n_hot] if n_hot <= n_prof else rng_profiles.integers(0, n_prof, n_hot)
     cat_rates = cal.profiles.loc[pick, cal.crime_types].to_numpy(dtype=float) * rate_scale
+    if baseline_rates is not None:
+        cat_rates *= (_baseline_targets(baseline_rates, ids) / cat_rates.sum(axis=1))[:, None]
     off = cal.offences
     cat_index = {c: i for i, c in enumerate(cal.crime_types)}
     k_cat = off["crime_type"].map(cat_index).to_numpy()
@@ -427,7 +455,9 @@ def simulate_crimes(
                                        "residual_deterrence": residual_deterrence,
                                        "displacement": displacement,
                                        "harm_threshold_days": harm_threshold_days,
-                                       "rate_scale": rate_scale, "ring_density": ring_density},
+                                       "rate_scale": rate_scale, "ring_density": ring_density,
+                                       "contamination_has_effect": bool(contamination_has_effect and delivered is not None),
+                                       "baseline_rates_given": baseline_rates is not None},
                    days=days, nb=nb, delivered_given=delivered is not None, rings_given=bool(is_ring.any()))
     digest = hashlib.sha256(allocation.frame.to_csv(index=False).encode()).hexdigest()
     provenance = make_provenance(seed=seed, hashes={"hotspots": hotspots.sha256, "allocation": digest})
@@ -462,8 +492,11 @@ def _truth(config: TrialConfig, cal: Calibration, ids: np.ndarray, pick: np.ndar
         }
     hot_exp = expected[(expected["ring"] == HOTSPOT_UNIT) & (expected["period"] == "trial")]
     on = hot_exp[hot_exp["treated"] == 1]
+    off_days = hot_exp[hot_exp["treated"] == 0]
     itt = (float(on["expected_count"].sum() / on["counterfactual_count"].sum()) if len(on) else None)
     itt_h = (float(on["expected_harm"].sum() / on["counterfactual_harm"].sum()) if len(on) else None)
+    ctl = (float(off_days["expected_count"].sum() / off_days["counterfactual_count"].sum()) if len(off_days) else None)
+    ctl_h = (float(off_days["expected_harm"].sum() / off_days["counterfactual_harm"].sum()) if len(off_days) else None)
     return {
         "kind": "simulated_crimes",
         "seed": seed,
@@ -471,6 +504,11 @@ def _truth(config: TrialConfig, cal: Calibration, ids: np.ndarray, pick: np.ndar
         "effect_applies_to": "delivered patrols" if delivered_given else "every scheduled patrol",
         "itt_rate_ratio_count": None if itt is None else round(itt, 6),
         "itt_rate_ratio_harm": None if itt_h is None else round(itt_h, 6),
+        "control_days_rate_ratio_count": None if ctl is None else round(ctl, 6),
+        "control_days_rate_ratio_harm": None if ctl_h is None else round(ctl_h, 6),
+        "note": ("itt_rate_ratio_* = expected / no-effect expectation on treated hotspot-days; "
+                 "control_days_* the same on control days (below 1 with residual deterrence or "
+                 "effective contamination); their ratio is the expected treated-vs-control rate ratio"),
         "outcomes": outcomes,
         "days": {"baseline_first": str(days[0]) if nb else None, "n_baseline": nb,
                  "trial_first": str(days[nb]), "trial_last": str(days[-1]), "n_trial": len(days) - nb},

@@ -53,6 +53,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="multiply the calibrated crime rates (default %(default)s)")
     parser.add_argument("--seed", type=int, default=None, help="root seed (default: the trial seed)")
     parser.add_argument("--pings-format", choices=("parquet", "csv"), default="parquet")
+    parser.add_argument("--latlon", action="store_true",
+                        help="write WGS84 lat/lon instead of x/y in the trial CRS")
+    parser.add_argument("--contamination-effect", action="store_true",
+                        help="patrol visits on control days reduce crime too")
     parser.add_argument("--no-pings", action="store_true",
                         help="crimes only; every scheduled patrol then counts as delivered")
     add_common(parser)
@@ -99,9 +103,11 @@ def _run(args: argparse.Namespace) -> Output:
     crimes = simulate_crimes(config, hotspots, allocation, effect_volume=args.effect, effect_harm=harm_effect,
                              residual_deterrence=args.residual, displacement=args.displacement, rings=rings,
                              seed=args.seed, baseline_days=baseline_days,
-                             delivered=None if pings is None else pings.compliance, rate_scale=args.rate_scale)
+                             delivered=None if pings is None else pings.compliance, rate_scale=args.rate_scale,
+                             contamination_has_effect=args.contamination_effect)
     written = write_simulation(args.out, crimes=crimes, pings=pings, tz=config.trial.timezone,
-                               pings_format=args.pings_format)
+                               pings_format=args.pings_format, coords="latlon" if args.latlon else "xy",
+                               crs=str(hotspots.crs.to_string()))
     lines = [f"simulated {len(allocation.days)} trial days ({allocation.days[0]} to {allocation.days[-1]}) "
              f"and {baseline_days} baseline days for {len(hotspots)} hotspots", crimes.summary()]
     if pings is not None:
