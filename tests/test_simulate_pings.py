@@ -185,3 +185,16 @@ def test_teams_without_blocks_and_large_polygons(tmp_path):
     sim = simulate_pings(config, hotspots, crossover_allocation(config, hotspots), compliance=1.0, seed=3)
     assert set(sim.frame["team"]) == {"Team A"}
     assert np.isfinite(sim.frame[["x", "y"]].to_numpy()).all()
+
+
+def test_no_officer_is_in_two_places_at_once(trial):
+    config, hotspots, _ = trial
+    allocation = crossover_allocation(config, hotspots, treated=5, jitter=True, seed=3)
+    sim = simulate_pings(config, hotspots, allocation, officers_per_team=1, contamination=0.2, seed=4)
+    going = sim.visits[sim.visits["stay_start"].notna()]
+    for device, group in sim.frame.groupby("device_id"):
+        # Fixes of one device are ordered and never closer than the cadence allows.
+        gaps = group["timestamp"].diff().dt.total_seconds().dropna()
+        assert (gaps >= 0).all() and (gaps[gaps < 29].size == 0), device
+    assert going["officer_id"].nunique() > 2  # extra officers joined the one-officer teams
+    assert sum(len(v) for v in sim.truth["teams"].values()) == sim.visits["officer_id"].nunique()

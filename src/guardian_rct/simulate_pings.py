@@ -217,6 +217,8 @@ def simulate_pings(
     sigma = 0.4
     stay_mean = np.where(kinds == "scheduled", koper, 5.0)
     stay_s = np.clip(rng_s.lognormal(np.log(stay_mean) - sigma ** 2 / 2, sigma), 3.0, 60.0) * 60.0
+    approach_s = rng_s.uniform(300.0, 900.0, len(kinds))
+    leave_s = rng_s.uniform(180.0, 600.0, len(kinds))
     # Another visit to the same hotspot (the next day's patrol, a passing officer) can
     # also arrive within a missed patrol's window; choose the scheduled officer's own
     # probability of arriving so that the share truly delivered is ``compliance``.
@@ -242,20 +244,19 @@ def simulate_pings(
     vh = visits["hotspot_id"].map(index).to_numpy(dtype=int)
     visits.insert(0, "visit_id", pd.Index(np.arange(1, n_v + 1)).map("V{:06d}".format).to_numpy())
 
-    # Officers.
+    # Officers: nobody is in two places at once.
     rng_o = stream(seed, "simulate_pings", "officers")
     teams = team_of[vh]
-    officer = np.array([roster[t][j] for t, j in zip(teams, rng_o.integers(0, officers_per_team, n_v), strict=True)],
-                       dtype=object)
+    goes = visits["status"].to_numpy() != "never"
+    busy_from = target_all - (approach_s * _NS).astype("int64")
+    busy_to = target_all + ((stay_s + leave_s) * _NS).astype("int64")
+    officer = _assign_officers(teams, goes, busy_from, busy_to, roster, rng_o)
     visits["officer_id"] = officer
     visits["device_id"] = np.array([f"DEV-{o}" for o in officer], dtype=object)
     visits["team"] = teams
 
     # Tracks for the visits that happen.
     rng_t = stream(seed, "simulate_pings", "tracks")
-    goes = visits["status"].to_numpy() != "never"
-    approach_s = rng_t.uniform(300.0, 900.0, n_v)
-    leave_s = rng_t.uniform(180.0, 600.0, n_v)
     entry = np.zeros((n_v, 2))
     cores = _cores(hotspots)
     for h in np.unique(vh[goes]):
@@ -370,6 +371,34 @@ def simulate_pings(
         "provenance": provenance.to_dict(),
     }
     return SimulatedPings(frame=frame, visits=visits, compliance=comp, truth=truth, provenance=provenance)
+
+
+def _assign_officers(teams: np.ndarray, goes: np.ndarray, busy_from: np.ndarray, busy_to: np.ndarray,
+                     roster: dict[str, list[str]], rng: np.random.Generator) -> np.ndarray:
+    """Give each visit an officer of its hotspot's team who is free for the whole trip.
+
+    Visits are taken in time order and each goes to a random free officer; when the
+    whole team is busy an extra officer joins the team's roster (and ``roster`` is
+    updated), so that no device is in two places at once.
+    """
+    officer = np.empty(len(teams), dtype=object)
+    free_at = {t: dict.fromkeys(names, np.iinfo("int64").min) for t, names in roster.items()}
+    draws = rng.random(len(teams))
+    for i in np.argsort(busy_from, kind="stable"):
+        team = teams[i]
+        if not goes[i]:  # a patrol never made: the officer who should have gone
+            names = roster[team]
+            officer[i] = names[int(draws[i] * len(names))]
+            continue
+        free = [o for o, t in free_at[team].items() if t <= busy_from[i]]
+        if not free:
+            name = f"{roster[team][0].rsplit('-PC', 1)[0]}-PC{len(roster[team]) + 1:02d}"
+            roster[team].append(name)
+            free = [name]
+        chosen = free[int(draws[i] * len(free))]
+        free_at[team][chosen] = busy_to[i]
+        officer[i] = chosen
+    return officer
 
 
 def _delivered_given(p_own: float, late_share: float, u: np.ndarray, on_target: np.ndarray,
