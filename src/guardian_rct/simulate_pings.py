@@ -1,9 +1,9 @@
 """Synthetic officer location pings for a trial, with the truth of every patrol.
 
-For each scheduled patrol (a treatment row of the allocation) the officer arrives within
-the compliance window with probability ``compliance`` (the reference trial: about 75%
-arrive within 24 hours of the scheduled start); of the rest, a share ``late_share``
-arrives later and the others never come. Arriving officers travel in from 0.8–2.5 km
+For each scheduled patrol (a treatment row of the allocation) an officer is truly inside
+the hotspot within the compliance window for a share ``compliance`` of patrols (the
+reference trial: about 75% arrive within 24 hours of the scheduled start); of the rest,
+a share ``late_share`` arrives later and the others never come. Arriving officers travel in from 0.8–2.5 km
 away, stay a Koper-length time (log-normal around ``koper_minutes``, Koper 1995, "Just
 enough police presence", *Justice Quarterly* 12(4)), wandering within about 40 m, and
 leave. On control hotspot-days an officer passes through with probability
@@ -145,8 +145,12 @@ def simulate_pings(
     config, hotspots, allocation
         The trial, its hotspots and the schedule (never drawn here).
     compliance
-        Probability that a scheduled patrol's officer first arrives within
-        ``[compliance] arrival_within_hours`` of the window start.
+        Share of scheduled patrols truly delivered: some officer inside the hotspot within
+        ``[compliance] arrival_within_hours`` of the window start. Because another visit
+        (the next day's patrol, a contamination visit) can arrive within a missed patrol's
+        window, the scheduled officer's own arrival probability is solved by bisection so
+        that the delivered share equals ``compliance`` (``truth["own_arrival_probability"]``;
+        when other visits alone deliver more than ``compliance`` it is 0).
     contamination
         Probability that a control hotspot-day gets a (short) visit.
     seed
