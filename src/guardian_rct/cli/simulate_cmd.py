@@ -77,7 +77,11 @@ def _rings(args: argparse.Namespace, config, hotspots) -> gpd.GeoDataFrame | Non
     if args.rings is not None:
         if not args.rings.is_file():
             raise DataError("rings file not found", where=where(args.rings), fix="check the path given to --rings")
-        return gpd.read_file(args.rings).to_crs(hotspots.crs)
+        rings = gpd.read_file(args.rings)
+        if rings.crs is None:
+            raise DataError("the rings file has no coordinate reference system", where=where(args.rings),
+                            fix="save it with a CRS (e.g. EPSG:27700)")
+        return rings.to_crs(hotspots.crs)
     if args.displacement == 1.0:
         return None
     builder = getattr(hotspots_module, "buffer_rings", None)
