@@ -121,7 +121,7 @@ def _month_days(ym: int) -> int:
     return pd.Period(f"{ym // 100}-{ym % 100:02d}").days_in_month
 
 
-def build(shared: Path) -> None:
+def build(shared: Path, out: Path = OUT) -> None:
     counts = pd.read_csv(shared / "police_uk" / "wm_lsoa_month_counts_2023-05_2026-03.csv.gz")
     counts = counts[counts["category"] != "Anti-social behaviour"].copy()
     counts["ym"] = counts["year"] * 100 + counts["month"]
@@ -138,7 +138,7 @@ def build(shared: Path) -> None:
              / n_days)
     rates = rates.loc[top].reset_index()
     rates.insert(0, "rank", np.arange(1, len(rates) + 1))
-    rates.round(5).to_csv(OUT / "sim_hotspot_profiles.csv", index=False)
+    rates.round(5).to_csv(out / "sim_hotspot_profiles.csv", index=False)
 
     # Month-of-year factors from force-wide crimes per day.
     per_month = counts.groupby("ym")["crime_count"].sum()
@@ -181,7 +181,7 @@ def build(shared: Path) -> None:
                      "about 40% of victims of violence are under 25), not calibrated values"),
         },
     }
-    (OUT / "sim_calibration.json").write_text(json.dumps(calibration, indent=2) + "\n", encoding="utf-8")
+    (out / "sim_calibration.json").write_text(json.dumps(calibration, indent=2) + "\n", encoding="utf-8")
 
     # Offence table with subgroup shares and CCHI-like weights.
     medians = pd.read_csv(shared / "harm" / "cchi2026_subgroup_medians.csv")
@@ -203,7 +203,7 @@ def build(shared: Path) -> None:
     if not np.allclose(sums, 1.0):
         raise SystemExit(f"shares within a category do not sum to 1: {sums.to_dict()}")
     table["share_in_category"] = table["share_in_category"].round(6)
-    table.drop(columns="share_in_subgroup").to_csv(OUT / "sim_offences.csv", index=False)
+    table.drop(columns="share_in_subgroup").to_csv(out / "sim_offences.csv", index=False)
     print(f"wrote {len(rates)} profiles ({share_top:.1%} of force violence), {len(table)} offences; "
           f"gamma shape per day {gamma_shape_day:.2f}; month factors {month_factor.round(2).tolist()}")
 
