@@ -29,6 +29,7 @@ _COMMAND_MODULES = (
     "guardian_rct.cli.hotspots_cmd",
     "guardian_rct.cli.evaluate_cmd",
     "guardian_rct.cli.panel_cmd",
+    "guardian_rct.cli.simulate_cmd",
 )
 
 

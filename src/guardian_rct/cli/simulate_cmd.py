@@ -1,0 +1,125 @@
+"""``guardian-rct simulate``: a synthetic trial (crimes, pings, truth) for an allocation."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+
+from guardian_rct import hotspots as hotspots_module
+from guardian_rct.allocation import Allocation, read_allocation_csv
+from guardian_rct.cli._common import Output, add_common, add_config, config_from_args
+from guardian_rct.errors import DataError, UsageError, where
+from guardian_rct.simulate import simulate_crimes, simulate_pings, write_simulation
+from guardian_rct.store import load_trial_hotspots
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``simulate`` verb."""
+    parser = sub.add_parser(
+        "simulate",
+        help="write a synthetic trial (crimes, pings, truth) for an allocation",
+        description="Simulate force crime records and officer location pings for the trial's "
+        "hotspots and a published allocation, in the same file contracts real data use, and "
+        "write the truth (effects, baselines, delivered patrols) beside them. Crimes are "
+        "calibrated to West Midlands data.police.uk counts (OGL v3.0).",
+    )
+    add_config(parser)
+    parser.add_argument("--allocation", type=Path, required=True, metavar="CSV",
+                        help="allocation CSV (date, hotspot_id, arm, window_start, window_end)")
+    parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="folder to write into")
+    parser.add_argument("--effect", type=float, default=0.8,
+                        help="rate ratio of crime volume on a day with a delivered patrol (default %(default)s)")
+    parser.add_argument("--harm-effect", type=float, default=None,
+                        help="rate ratio of crime harm (default: the same as --effect)")
+    parser.add_argument("--compliance", type=float, default=0.75,
+                        help="share of scheduled patrols that arrive in time (default %(default)s)")
+    parser.add_argument("--contamination", type=float, default=0.05,
+                        help="share of control hotspot-days with a patrol visit (default %(default)s)")
+    parser.add_argument("--residual", type=float, default=1.0,
+                        help="rate ratio on the day after a patrol (residual deterrence; default none)")
+    parser.add_argument("--displacement", type=float, default=1.0,
+                        help="rate ratio in the buffer rings on patrol days (default none)")
+    parser.add_argument("--rings", type=Path, default=None, metavar="FILE",
+                        help="buffer rings (hotspot_id, ring, geometry); default: built from [hotspots] buffer_rings_m")
+    parser.add_argument("--baseline-days", type=int, default=None,
+                        help="pre-trial days to simulate (default: [evaluation] baseline_days)")
+    parser.add_argument("--months", type=int, default=None,
+                        help="simulate only the allocation's first N months")
+    parser.add_argument("--rate-scale", type=float, default=1.0,
+                        help="multiply the calibrated crime rates (default %(default)s)")
+    parser.add_argument("--seed", type=int, default=None, help="root seed (default: the trial seed)")
+    parser.add_argument("--pings-format", choices=("parquet", "csv"), default="parquet")
+    parser.add_argument("--latlon", action="store_true",
+                        help="write WGS84 lat/lon instead of x/y in the trial CRS")
+    parser.add_argument("--contamination-effect", action="store_true",
+                        help="patrol visits on control days reduce crime too")
+    parser.add_argument("--no-pings", action="store_true",
+                        help="crimes only; every scheduled patrol then counts as delivered")
+    add_common(parser)
+    parser.set_defaults(handler=_run)
+
+
+def _first_months(allocation: Allocation, months: int) -> Allocation:
+    if months < 1:
+        raise UsageError("--months must be at least 1", found=str(months), where="--months",
+                         fix="give a whole number of months such as 6")
+    first = min(allocation.frame["date"])
+    stop = (pd.Timestamp(first) + pd.DateOffset(months=months)).date()
+    frame = allocation.frame[allocation.frame["date"] < stop].reset_index(drop=True)
+    return Allocation(frame, source=allocation.source)
+
+
+def _rings(args: argparse.Namespace, config, hotspots) -> gpd.GeoDataFrame | None:
+    if args.rings is not None:
+        if not args.rings.is_file():
+            raise DataError("rings file not found", where=where(args.rings), fix="check the path given to --rings")
+        rings = gpd.read_file(args.rings)
+        if rings.crs is None:
+            raise DataError("the rings file has no coordinate reference system", where=where(args.rings),
+                            fix="save it with a CRS (e.g. EPSG:27700)")
+        return rings.to_crs(hotspots.crs)
+    if args.displacement == 1.0:
+        return None
+    builder = getattr(hotspots_module, "buffer_rings", None)
+    if builder is None:
+        raise UsageError("displacement needs buffer rings", where="--displacement",
+                         fix="give --rings FILE with hotspot_id, ring, geometry")
+    return builder(hotspots, config.hotspots.buffer_rings_m)
+
+
+def _run(args: argparse.Namespace) -> Output:
+    config = config_from_args(args)
+    hotspots = load_trial_hotspots(config)
+    allocation = read_allocation_csv(args.allocation, hotspot_ids=hotspots.ids)
+    if args.months is not None:
+        allocation = _first_months(allocation, args.months)
+    baseline_days = config.evaluation.baseline_days if args.baseline_days is None else args.baseline_days
+    harm_effect = args.effect if args.harm_effect is None else args.harm_effect
+    rings = _rings(args, config, hotspots)
+    pings = None
+    if not args.no_pings:
+        pings = simulate_pings(config, hotspots, allocation, compliance=args.compliance,
+                               contamination=args.contamination, seed=args.seed)
+    crimes = simulate_crimes(config, hotspots, allocation, effect_volume=args.effect, effect_harm=harm_effect,
+                             residual_deterrence=args.residual, displacement=args.displacement, rings=rings,
+                             seed=args.seed, baseline_days=baseline_days,
+                             delivered=None if pings is None else pings.compliance, rate_scale=args.rate_scale,
+                             contamination_has_effect=args.contamination_effect)
+    written = write_simulation(args.out, crimes=crimes, pings=pings, tz=config.trial.timezone,
+                               pings_format=args.pings_format, coords="latlon" if args.latlon else "xy",
+                               crs=str(hotspots.crs.to_string()))
+    lines = [f"simulated {len(allocation.days)} trial days ({allocation.days[0]} to {allocation.days[-1]}) "
+             f"and {baseline_days} baseline days for {len(hotspots)} hotspots", crimes.summary()]
+    if pings is not None:
+        lines.append(pings.summary())
+    lines += [f"  {name}: {path}" for name, path in written.items()]
+    data = {"out": str(args.out), "files": {k: str(v) for k, v in written.items()},
+            "crimes": {k: crimes.truth[k] for k in ("n_crimes", "effects", "itt_rate_ratio_count", "outcomes")},
+            "pings": None if pings is None else {k: pings.truth[k] for k in
+                                                  ("n_pings", "n_scheduled", "delivered_share", "n_contamination")},
+            "generated": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
+    return Output("\n".join(lines), data)
