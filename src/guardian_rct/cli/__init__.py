@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
 import traceback
 import warnings
@@ -88,6 +89,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             traceback.print_exc()
         _report(f"error: {exc}", exc.to_dict(), as_json)
         return exc.exit_code
+    except BrokenPipeError:
+        # The reader (e.g. `| head`) closed the pipe: not an error of ours. Point stdout
+        # at devnull so that Python's exit-time flush does not raise again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 1

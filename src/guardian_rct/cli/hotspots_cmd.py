@@ -57,7 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     summary = verbs.add_parser(
         "summary", help="share of force area, violence and harm the hotspots cover",
-        description="Print 'N hotspots cover X%% of the force area, Y%% of violence and Z%% of harm' "
+        description="Print 'N hotspots cover X% of the force area, Y% of violence and Z% of harm' "
         "from data.police.uk street crimes (harm: category-level CCHI days).")
     _add_hotspot_options(summary)
     _add_crime_options(summary)
