@@ -362,11 +362,7 @@ class CrossoverDesign:
                     expected=f"n_b >= treated_per_day_b x (min_gap_days + 1) = {high * (g + 1)}",
                     found=f"{n_b} hotspots", where="design.min_gap_days",
                     fix="shorten the washout or treat fewer per day")
-        if L is not None and g is not None and g > L:
-            raise ConfigError("the washout is longer than the longest allowed control run",
-                              expected="min_gap_days <= max_consecutive_control_days",
-                              found=f"{g} > {L}", where="design.min_gap_days",
-                              fix="shorten the washout or allow longer control runs")
+        # together the two conditions imply min_gap_days <= max_consecutive_control_days
 
 
 def simulated_probabilities(design: Design, rng: np.random.Generator, *, draws: int = 2000,
