@@ -586,11 +586,19 @@ def verify(config: TrialConfig, *, expected_head: str | None = None,
     hotspots = load_trial_hotspots(config)
     reg = open_trial(config, hotspots=hotspots)
     with connect(config.trial.store) as conn:
-        records = _read_records(conn)
         try:
+            rows = conn.execute(f"SELECT {', '.join(_COLUMNS)} FROM ledger ORDER BY seq").fetchall()
             head = conn.execute("SELECT seq, hash FROM ledger_head WHERE id = 1").fetchone()
         except sqlite3.OperationalError:
-            head = None
+            rows, head = [], None
+    records = []
+    for row in rows:
+        try:
+            records.append(_record_from_row(row))
+        except (ValueError, TypeError):
+            return VerifyResult(False, len(rows), 0, head[1] if head else None, row[0], None,
+                                f"its day {row[1]!r} is not a date (the record was edited or "
+                                "inserted)")
     ids = tuple(str(h) for h in hotspots.ids)
     design = design_from_config(config, hotspots) if redraw else None
     constrained = getattr(design, "constrained", False)
