@@ -174,3 +174,22 @@ def test_daily_cron_script_is_idempotent_and_logs(tmp_path):
     heads = [line.split("ledger head ")[1] for line in lines if "ledger head" in line]
     assert len(heads) == 2 and heads[0] == heads[1]
     assert len(published(load_config(path))) == 4  # the two days before today were filled in
+
+
+def test_tasking_map_draws_a_boundary_when_named(tmp_path):
+    import shapely
+
+    gpd.GeoDataFrame({"name": ["Birmingham"]}, geometry=[shapely.box(405000, 285000, 409000, 289000)],
+                     crs="EPSG:27700").to_file(tmp_path / "district.geojson", driver="GeoJSON")
+    path = write_trial(tmp_path)
+    path.write_text(path.read_text().replace('block_column = "block"',
+                                             'block_column = "block"\nboundary = "district.geojson"'))
+    cfg = load_config(path)
+    init_trial(cfg)
+    (tmp_path / "plain").mkdir()
+    plain = _trial(tmp_path / "plain")
+    with_boundary = run_daily(cfg, START, out_dir=tmp_path / "a", now=NOW).outputs[0].html.read_text()
+    without = run_daily(plain, START, out_dir=tmp_path / "b", now=NOW).outputs[0].html.read_text()
+    assert with_boundary.count("data:image/png;base64,") == 1
+    image = with_boundary.split("base64,")[1].split('"')[0]
+    assert image != without.split("base64,")[1].split('"')[0]

@@ -75,11 +75,11 @@ def initial_state(reps: int, n: int) -> ConstraintState:
     return ConstraintState(np.full((reps, n), NEVER, dtype=np.int64))
 
 
-def _rank(keys: np.ndarray) -> np.ndarray:
-    order = np.argsort(keys, axis=1, kind="stable")
-    rank = np.empty_like(order)
-    np.put_along_axis(rank, order, np.arange(keys.shape[1])[None, :], axis=1)
-    return rank
+def _smallest(keys: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """Per row, True for the ``k`` smallest keys (``k`` may differ by row; keys distinct)."""
+    ordered = np.sort(keys, axis=1)
+    thr = np.take_along_axis(ordered, np.clip(k - 1, 0, keys.shape[1] - 1)[:, None], axis=1)
+    return (keys <= thr) & (k > 0)[:, None]
 
 
 def draw_constrained_day(rng: np.random.Generator, d: int, last: np.ndarray, counts: np.ndarray, *,
@@ -99,23 +99,30 @@ def draw_constrained_day(rng: np.random.Generator, d: int, last: np.ndarray, cou
     reps, n_b = last.shape
     eligible = (d - last) > min_gap if min_gap is not None else np.ones((reps, n_b), dtype=bool)
     forced = np.zeros((reps, n_b), dtype=bool)
-    need = None
     if max_control is not None:
-        deadline = np.maximum(last, -1) + max_control + 1 - d  # days left, 0 = today
-        horizon = np.arange(max_control + 1)
-        within = deadline[:, :, None] <= horizon  # (reps, n_b, L+1)
-        need = within.sum(axis=1) - capacity * horizon  # (reps, L+1)
-        n_forced = np.clip(need.max(axis=1), 0, None)
+        deadline = np.maximum(last, -1) + (max_control + 1 - d)  # days left, 0 = today
+        # max over t of c_t - capacity t, evaluated where c_t jumps: at the j-th smallest
+        # deadline (0-based) c_t >= j + 1
+        ordered = np.sort(deadline, axis=1)
+        jumps = np.arange(1, n_b + 1)[None, :] - capacity * ordered
+        jumps = np.where(ordered <= max_control, jumps, 0)
+        n_forced = np.clip(jumps.max(axis=1), 0, None)
         key = np.where(eligible, deadline + rng.random((reps, n_b)), np.inf)
-        forced = _rank(key) < n_forced[:, None]
+        forced = _smallest(key, n_forced)
         if (deadline < 0).any() or (forced & ~eligible).any() or (n_forced > counts).any():
             _infeasible(day, block)
     priority = np.where(forced, 0.0, np.where(eligible, 1.0, 2.0)) + rng.random((reps, n_b))
-    treated = _rank(priority) < counts[:, None]
+    treated = _smallest(priority, counts)
     if (treated & ~eligible).any():
         _infeasible(day, block)
-    if need is not None and ((treated[:, :, None] & within).sum(axis=1) < need).any():
-        _infeasible(day, block)
+    if max_control is not None and min_gap is not None:
+        # with a washout some early-deadline hotspots may be ineligible today: check that
+        # every later day stays feasible (without a washout this holds by construction)
+        horizon = np.arange(max_control + 1)
+        within = deadline[:, :, None] <= horizon
+        need = within.sum(axis=1) - capacity * horizon
+        if ((treated[:, :, None] & within).sum(axis=1) < need).any():
+            _infeasible(day, block)
     return treated
 
 

@@ -20,10 +20,13 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
+import geopandas as gpd
 import pandas as pd
+from shapely import box
 
 from guardian_rct.config import TrialConfig
 from guardian_rct.days import day_bounds
+from guardian_rct.errors import DataError
 from guardian_rct.hotspots import HotspotSet
 from guardian_rct.ledger import PublishedSchedule, publish_range, published
 from guardian_rct.provenance import make_provenance
@@ -127,7 +130,7 @@ def _write_sheet(config: TrialConfig, record: PublishedSchedule, hotspots: Hotsp
     treated = frame[frame["hotspot_id"].isin(record.treated)]
     map_uri = None
     if len(treated):
-        png = hotspot_map_png(treated, labels=list(treated["hotspot_id"]),
+        png = hotspot_map_png(treated, labels=list(treated["hotspot_id"]), context=_context(config, treated),
                               title=f"Patrols on {record.day:%a %d %b %Y}", size_inches=(7.5, 5.5))
         map_uri = png_data_uri(png)
     provenance = make_provenance(seed=None, hashes={"ledger record": record.hash},
@@ -148,6 +151,19 @@ def _write_sheet(config: TrialConfig, record: PublishedSchedule, hotspots: Hotsp
         note=record.note,
         provenance=provenance.to_dict(),
     )
+
+
+def _context(config: TrialConfig, treated: gpd.GeoDataFrame) -> gpd.GeoDataFrame | None:
+    """``[hotspots] boundary`` lines near the day's hotspots (1 km around them), if named."""
+    path = config.hotspots.boundary
+    if path is None:
+        return None
+    if not path.exists():
+        raise DataError("boundary file not found", where=path,
+                        fix="fix [hotspots] boundary or remove it")
+    minx, miny, maxx, maxy = treated.total_bounds
+    frame = gpd.read_file(path).to_crs(treated.crs)
+    return frame.clip(box(minx - 1000, miny - 1000, maxx + 1000, maxy + 1000))
 
 
 @dataclass(frozen=True)
