@@ -35,7 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", type=Path, required=True, help="trial.toml")
     parser.add_argument("--out", type=Path, required=True, help="folder for the tasking files")
     parser.add_argument("--days", type=int, default=1,
-                        help="days to publish from today (default 1; at most the horizon)")
+                        help="days to publish from today (default 1; capped at the publishing "
+                        "horizon and the trial's end)")
     parser.add_argument("--log", type=Path, default=None, help="append the log here (default stderr)")
     args = parser.parse_args(argv)
     handlers = [logging.FileHandler(args.log, encoding="utf-8")] if args.log else [logging.StreamHandler()]
@@ -51,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
             log.info("today's experimental day %s is outside the trial (%s to %s); nothing to do",
                      today, trial.start_date, trial.end_date)
             return 0
-        days = min(max(args.days, 1), (trial.end_date - today).days + 1)
+        days = min(max(args.days, 1), (trial.end_date - today).days + 1,
+                   config.schedule.horizon_days + 1)
         result = run_daily(config, today, days=days, out_dir=args.out, now=now)
     except GuardianError as exc:
         log.error("%s", exc)

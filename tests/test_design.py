@@ -6,6 +6,8 @@ import datetime as dt
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import make_hotspots, write_trial
 from guardian_rct.config import load_config
@@ -247,3 +249,16 @@ def test_replace_keeps_checks():
     design = CrossoverDesign(_ids(8), ("A",) * 8, DAYS, treated_per_block=(("A", 2),))
     with pytest.raises(ConfigError):
         dataclasses.replace(design, max_consecutive_control_days=1)
+
+
+@settings(max_examples=60, deadline=None)
+@given(sizes=st.lists(st.integers(1, 12), min_size=1, max_size=5), data=st.data())
+def test_block_subsets_always_exact(sizes, data):
+    counts = [data.draw(st.integers(0, s)) for s in sizes]
+    block_of = np.repeat(np.arange(len(sizes)), sizes)
+    block_of = block_of[np.random.default_rng(len(sizes)).permutation(len(block_of))]
+    seed = data.draw(st.integers(0, 2**32 - 1))
+    out = block_subsets(np.random.default_rng(seed), (50, 3), block_of, np.array(counts))
+    assert out.shape == (50, 3, len(block_of))
+    for b, k in enumerate(counts):
+        assert (out[..., block_of == b].sum(-1) == k).all()
