@@ -33,7 +33,6 @@ import hashlib
 import json
 import sqlite3
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -42,13 +41,11 @@ import pandas as pd
 from guardian_rct.allocation import (
     Allocation,
     allocation_from_frame,
-    read_allocation_csv,
-    write_allocation_csv,
 )
 from guardian_rct.config import TrialConfig
 from guardian_rct.days import date_range, experimental_day
 from guardian_rct.design import Design, design_from_config
-from guardian_rct.errors import DataError, StoreError, UsageError
+from guardian_rct.errors import StoreError, UsageError
 from guardian_rct.hotspots import HotspotSet
 from guardian_rct.patrol_times import check_windows, draw_patrol_times
 from guardian_rct.provenance import package_version
@@ -423,237 +420,10 @@ def published_allocation(config: TrialConfig, *, first: dt.date | None = None,
     return allocation_from_frame(frame, source=config.trial.store, hotspot_ids=hotspots.ids)
 
 
-@dataclass(frozen=True)
-class ExportResult:
-    """What :func:`export_allocation` wrote."""
-
-    path: Path
-    evaluator: str
-    first_day: dt.date
-    last_day: dt.date
-    rows: int
-    head_hash: str
-
-    def to_dict(self) -> dict:
-        """JSON-ready summary."""
-        return {"path": str(self.path), "evaluator": self.evaluator,
-                "first_day": self.first_day.isoformat(), "last_day": self.last_day.isoformat(),
-                "rows": self.rows, "head_hash": self.head_hash}
-
-
-def export_allocation(config: TrialConfig, path: str | Path, *, evaluator: str,
-                      now: dt.datetime | None = None) -> ExportResult:
-    """Write the full published allocation (controls included) for an evaluator.
-
-    The export, the evaluator's name and the ledger head it covers are recorded in the
-    store's ``ledger_exports`` table. Windows are written with the trial's UTC offset.
-    """
-    if not evaluator or not evaluator.strip():
-        raise UsageError("an export needs the evaluator's name", where="--evaluator",
-                         fix="give --evaluator 'Name, organisation'")
-    allocation = published_allocation(config)
-    path = Path(path)
-    write_allocation_csv(allocation, path, tz=config.trial.timezone)
-    days = allocation.days
-    stamp = _now_utc(now).isoformat(timespec="seconds")
-    with connect(config.trial.store) as conn:
-        conn.execute("BEGIN IMMEDIATE")
-        head = conn.execute("SELECT hash FROM ledger_head WHERE id = 1").fetchone()[0]
-        conn.execute("INSERT INTO ledger_exports (evaluator, exported_at, first_day, last_day, "
-                     "head_hash, path) VALUES (?, ?, ?, ?, ?, ?)",
-                     (evaluator.strip(), stamp, days[0].isoformat(), days[-1].isoformat(), head,
-                      str(path.resolve())))
-        conn.execute("COMMIT")
-    return ExportResult(path, evaluator.strip(), days[0], days[-1], len(allocation.frame), head)
-
-
-def import_allocation(config: TrialConfig, path: str | Path, *,
-                      now: dt.datetime | None = None) -> tuple[PublishedSchedule, ...]:
-    """Append an allocation made by another tool to the ledger (source ``imported``).
-
-    The file follows the allocation contract. Its days must continue the ledger without
-    a gap, each listing every trial hotspot once (treated hotspots with their windows).
-    Days already in the ledger must match it exactly and are skipped. Returns the
-    records written.
-    """
-    hotspots = load_trial_hotspots(config)
-    reg = open_trial(config, hotspots=hotspots)
-    allocation = read_allocation_csv(path, hotspot_ids=hotspots.ids,
-                                     first_day=config.trial.start_date,
-                                     last_day=config.trial.end_date)
-    ids = tuple(str(h) for h in hotspots.ids)
-    kind = config.design.kind
-    payloads = {}
-    for day, group in allocation.frame.groupby("date", sort=True):
-        missing = sorted(set(ids) - set(group["hotspot_id"]))
-        if missing:
-            raise DataError(f"the allocation of {day} does not list every hotspot", where=path,
-                            expected=f"all {len(ids)} trial hotspots", found=f"{missing[0]} "
-                            f"and {len(missing) - 1} more missing" if len(missing) > 1 else
-                            f"{missing[0]} missing", fix="give every hotspot a row on every day")
-        treated = {}
-        for h, rows in group[group["arm"] == "treatment"].groupby("hotspot_id", sort=True):
-            treated[str(h)] = [[_ts_iso(s), _ts_iso(e)] for s, e in
-                               zip(rows["window_start"], rows["window_end"], strict=True)]
-        control = sorted(str(h) for h in group.loc[group["arm"] == "control", "hotspot_id"])
-        payloads[day] = _canonical({"day": day.isoformat(), "design": kind, "treated": treated,
-                                    "control": control})
-    stamp = _now_utc(now).isoformat(timespec="seconds")
-    written = []
-    with connect(config.trial.store) as conn:
-        _ensure_schema(conn)
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            records = _read_records(conn)
-            stored = {r.day: r for r in records}
-            for day, payload in payloads.items():
-                if day in stored:
-                    if stored[day].payload != payload:
-                        raise StoreError(f"{day} is already published with a different schedule",
-                                         where=path, fix="import only days not yet published")
-                    continue
-                expected = records[-1].day + dt.timedelta(days=1) if records else config.trial.start_date
-                if day != expected:
-                    raise DataError(f"the imported days leave a gap before {day}", where=path,
-                                    expected=f"the next day to publish, {expected}", found=str(day),
-                                    fix="import a contiguous run of days")
-                record = _insert(conn, reg, records, day, "imported", payload, stamp, IMPORTED_NOTE)
-                records.append(record)
-                written.append(record)
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-    return tuple(written)
-
-
-def _ts_iso(value: pd.Timestamp) -> str:
-    return value.tz_convert("UTC").strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-# ---------------------------------------------------------------------------
-# Verification
-# ---------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class VerifyResult:
-    """Outcome of :func:`verify`.
-
-    ``ok`` is False when a record fails; ``bad_seq``/``bad_day`` name the first bad
-    record and ``problem`` says what is wrong with it.
-    """
-
-    ok: bool
-    records: int
-    redrawn: int
-    head_hash: str | None
-    bad_seq: int | None = None
-    bad_day: dt.date | None = None
-    problem: str | None = None
-    notes: tuple[str, ...] = ()
-
-    def to_dict(self) -> dict:
-        """JSON-ready summary."""
-        return {"ok": self.ok, "records": self.records, "redrawn": self.redrawn,
-                "head_hash": self.head_hash, "bad_seq": self.bad_seq,
-                "bad_day": self.bad_day.isoformat() if self.bad_day else None,
-                "problem": self.problem, "notes": list(self.notes)}
-
-    def summary(self) -> str:
-        """One readable paragraph."""
-        if self.ok:
-            text = (f"ledger OK: {self.records} records, chain intact, {self.redrawn} draws "
-                    f"re-derived from the seed; head {self.head_hash}")
-        else:
-            text = f"ledger FAILED at record {self.bad_seq} (day {self.bad_day}): {self.problem}"
-        return "\n".join([text, *self.notes])
-
-
-def verify(config: TrialConfig, *, expected_head: str | None = None,
-           redraw: bool = True) -> VerifyResult:
-    """Re-check the ledger: chain, head, hashes, days and draws.
-
-    Parameters
-    ----------
-    expected_head
-        A head hash noted earlier (e.g. from the daily log); the ledger must still
-        contain it, which detects deletion of the latest records.
-    redraw
-        Re-derive every drawn record from the seed and the records before it.
-        Draws made with another numpy version are not re-derived (a note says so).
-    """
-    hotspots = load_trial_hotspots(config)
-    reg = open_trial(config, hotspots=hotspots)
-    with connect(config.trial.store) as conn:
-        try:
-            rows = conn.execute(f"SELECT {', '.join(_COLUMNS)} FROM ledger ORDER BY seq").fetchall()
-            head = conn.execute("SELECT seq, hash FROM ledger_head WHERE id = 1").fetchone()
-        except sqlite3.OperationalError:
-            rows, head = [], None
-    records = []
-    for row in rows:
-        try:
-            records.append(_record_from_row(row))
-        except (ValueError, TypeError):
-            return VerifyResult(False, len(rows), 0, head[1] if head else None, row[0], None,
-                                f"its day {row[1]!r} is not a date (the record was edited or "
-                                "inserted)")
-    ids = tuple(str(h) for h in hotspots.ids)
-    design = design_from_config(config, hotspots) if redraw else None
-    constrained = getattr(design, "constrained", False)
-    prev = genesis_hash(reg)
-    history: list[np.ndarray] = []
-    redrawn, notes = 0, []
-    skipped_versions = set()
-
-    def fail(i: int, problem: str) -> VerifyResult:
-        record = records[i] if i < len(records) else None
-        return VerifyResult(False, len(records), redrawn, head[1] if head else None,
-                            record.seq if record else i + 1, record.day if record else None, problem)
-
-    for i, r in enumerate(records):
-        if r.seq != i + 1:
-            return fail(i, f"expected record number {i + 1}, found {r.seq} (a record was deleted "
-                           "or inserted)")
-        expected_day = config.trial.start_date + dt.timedelta(days=i)
-        if r.day != expected_day:
-            return fail(i, f"expected day {expected_day}, found {r.day}")
-        if r.prev_hash != prev:
-            return fail(i, "does not chain to the record before it (prev_hash differs; a record "
-                           "was edited, deleted or inserted before it)")
-        values = {c: getattr(r, c) for c in _COLUMNS}
-        if record_hash(values) != r.hash:
-            return fail(i, "its contents do not match its hash (the record was edited)")
-        if r.config_sha256 != reg.protected_sha256 or r.hotspots_sha256 != reg.hotspots_sha256:
-            return fail(i, "it was published under another config or hotspot file")
-        try:
-            content = r.content
-            arms = _arms(r.payload, ids)
-        except (ValueError, KeyError, TypeError):
-            return fail(i, "its schedule is not readable")
-        listed = sorted([*content["treated"], *content["control"]])
-        if listed != sorted(ids):
-            return fail(i, "its schedule does not list every trial hotspot exactly once")
-        if redraw and r.source == "drawn":
-            if r.numpy_version != np.__version__:
-                skipped_versions.add(r.numpy_version)
-            else:
-                hist = np.array(history, dtype=bool).reshape(i, len(ids)) if constrained else None
-                if draw_schedule_payload(config, design, r.day, hist) != r.payload:
-                    return fail(i, "its schedule differs from the draw the seed gives for that day")
-                redrawn += 1
-        history.append(arms)
-        prev = r.hash
-    if records:
-        if head is None or head[0] != records[-1].seq or head[1] != records[-1].hash:
-            return fail(len(records) - 1, "the ledger head does not point at the last record "
-                        "(records after it were deleted, or the head was edited)")
-    if expected_head is not None and expected_head not in {r.hash for r in records}:
-        return VerifyResult(False, len(records), redrawn, head[1] if head else None,
-                            None, None, f"the noted head {expected_head[:16]}… is no longer in "
-                            "the ledger (records were deleted or rewritten)")
-    if skipped_versions:
-        notes.append("draws made with numpy " + ", ".join(sorted(skipped_versions)) +
-                     f" were not re-derived (this is numpy {np.__version__}); the chain was checked")
-    return VerifyResult(True, len(records), redrawn, head[1] if head else None, notes=tuple(notes))
+# Verification and exchange live in their own modules and are re-exported here.
+from guardian_rct.ledger_exchange import (  # noqa: E402
+    ExportResult,
+    export_allocation,
+    import_allocation,
+)
+from guardian_rct.ledger_verify import VerifyResult, verify  # noqa: E402
