@@ -253,6 +253,17 @@ def test_verify_detects_an_edit_with_recomputed_hashes(tmp_path):
     assert not noted.ok and "no longer in the ledger" in noted.problem
 
 
+def test_verify_detects_a_wiped_ledger_after_an_export(tmp_path):
+    cfg = _trial(tmp_path)
+    publish_range(cfg, START, START + dt.timedelta(days=2), now=NOW)
+    export_allocation(cfg, tmp_path / "a.csv", evaluator="Dr E", now=NOW)
+    with sqlite3.connect(cfg.trial.store) as conn:
+        conn.execute("DELETE FROM ledger")
+        conn.execute("DELETE FROM ledger_head")
+    result = verify(cfg)
+    assert not result.ok and "exported to Dr E" in result.problem
+
+
 def test_verify_detects_a_deleted_record(tmp_path):
     cfg = _tampered(tmp_path, "DELETE FROM ledger WHERE seq = 2")
     result = verify(cfg)

@@ -60,7 +60,9 @@ class VerifyResult:
             text = (f"ledger OK: {self.records} records, chain intact, {self.redrawn} draws "
                     f"re-derived from the seed; head {self.head_hash}")
         else:
-            text = f"ledger FAILED at record {self.bad_seq} (day {self.bad_day}): {self.problem}"
+            where = f" at record {self.bad_seq}" if self.bad_seq else ""
+            where += f" (day {self.bad_day})" if self.bad_day else ""
+            text = f"ledger FAILED{where}: {self.problem}"
         return "\n".join([text, *self.notes])
 
 
@@ -83,8 +85,10 @@ def verify(config: TrialConfig, *, expected_head: str | None = None,
         try:
             rows = conn.execute(f"SELECT {', '.join(_COLUMNS)} FROM ledger ORDER BY seq").fetchall()
             head = conn.execute("SELECT seq, hash FROM ledger_head WHERE id = 1").fetchone()
+            exports = conn.execute("SELECT evaluator, exported_at, head_hash FROM ledger_exports "
+                                   "ORDER BY id").fetchall()
         except sqlite3.OperationalError:
-            rows, head = [], None
+            rows, head, exports = [], None, []
     records = []
     for row in rows:
         try:
@@ -143,7 +147,14 @@ def verify(config: TrialConfig, *, expected_head: str | None = None,
         if head is None or head[0] != records[-1].seq or head[1] != records[-1].hash:
             return fail(len(records) - 1, "the ledger head does not point at the last record "
                         "(records after it were deleted, or the head was edited)")
-    if expected_head is not None and expected_head not in {r.hash for r in records}:
+    hashes = {r.hash for r in records}
+    for evaluator, exported_at, exported_head in exports:
+        if exported_head not in hashes:
+            return VerifyResult(False, len(records), redrawn, head[1] if head else None,
+                                None, None, f"the allocation exported to {evaluator} at "
+                                f"{exported_at} covered head {exported_head[:16]}…, which is no "
+                                "longer in the ledger (records were deleted or rewritten)")
+    if expected_head is not None and expected_head not in hashes:
         return VerifyResult(False, len(records), redrawn, head[1] if head else None,
                             None, None, f"the noted head {expected_head[:16]}… is no longer in "
                             "the ledger (records were deleted or rewritten)")
