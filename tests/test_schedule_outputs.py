@@ -84,11 +84,11 @@ def test_rerun_rewrites_identical_files(tmp_path):
     again = run_daily(load_config(cfg.source), START, out_dir=tmp_path / "b",
                       now=NOW + dt.timedelta(hours=3))
     assert again.new_days == () and again.head_hash == first.head_hash
-    for suffix in ("csv", "geojson", "html"):
+    for suffix in ("csv", "xlsx", "geojson", "html"):
         a = (tmp_path / "a" / f"tasking_2023-03-20.{suffix}").read_bytes()
         b = (tmp_path / "b" / f"tasking_2023-03-20.{suffix}").read_bytes()
         assert a == b, suffix
-    assert pd.read_excel(first.outputs[0].xlsx).equals(pd.read_excel(again.outputs[0].xlsx))
+    assert len(pd.read_excel(first.outputs[0].xlsx)) == 3
 
 
 def test_cli_schedule_balance_and_ledger(tmp_path, capsys):

@@ -11,12 +11,14 @@ never appears in officer-facing outputs) with their scheduled windows in local t
 
 The outputs are made from the stored record, never from a new draw, and carry no seed
 (the seed would let a reader compute later days' allocations); they are the same every
-time they are written for a published day (the XLSX's internal timestamps aside).
+time they are written for a published day, byte for byte (the XLSX zip members carry
+the record's publication time).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -109,6 +111,19 @@ def _write_xlsx(table: pd.DataFrame, path: Path, record: PublishedSchedule) -> N
         sheet = writer.sheets["Tasking"]
         for column, width in zip("ABCDEFGHIJ", (11, 11, 28, 6, 10, 10, 26, 26, 11, 11), strict=True):
             sheet.column_dimensions[column].width = width
+    _pin_zip_times(path, stamp)
+
+
+def _pin_zip_times(path: Path, stamp: dt.datetime) -> None:
+    """Give every member of the XLSX zip the record's time, so rewrites are byte-identical."""
+    with zipfile.ZipFile(path) as source:
+        members = [(info, source.read(info)) for info in source.infolist()]
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as target:
+        for info, data in members:
+            pinned = zipfile.ZipInfo(info.filename, date_time=stamp.timetuple()[:6])
+            pinned.compress_type = zipfile.ZIP_DEFLATED
+            pinned.external_attr = info.external_attr
+            target.writestr(pinned, data)
 
 
 def _write_geojson(table: pd.DataFrame, hotspots: HotspotSet, path: Path) -> None:
