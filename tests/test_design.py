@@ -262,3 +262,22 @@ def test_block_subsets_always_exact(sizes, data):
     assert out.shape == (50, 3, len(block_of))
     for b, k in enumerate(counts):
         assert (out[..., block_of == b].sum(-1) == k).all()
+
+
+def test_tied_keys_are_redrawn():
+    class TiesFirst:
+        """A generator whose first batch of keys is all tied."""
+
+        def __init__(self):
+            self.inner, self.calls = np.random.default_rng(0), 0
+
+        def random(self, shape, dtype=np.float64):
+            self.calls += 1
+            if self.calls == 1:
+                return np.zeros(shape, dtype=dtype)
+            return self.inner.random(shape, dtype=dtype)
+
+    rng = TiesFirst()
+    out = block_subsets(rng, (100,), np.array([0, 0, 0, 1, 1]), np.array([1, 1]))
+    assert rng.calls == 2
+    assert (out[:, :3].sum(1) == 1).all() and (out[:, 3:].sum(1) == 1).all()
