@@ -31,6 +31,8 @@ _COMMAND_MODULES = (
     "guardian_rct.cli.evaluate_cmd",
     "guardian_rct.cli.panel_cmd",
     "guardian_rct.cli.simulate_cmd",
+    "guardian_rct.cli.schedule_cmd",
+    "guardian_rct.cli.ledger_cmd",
 )
 
 
