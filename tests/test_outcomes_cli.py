@@ -115,10 +115,22 @@ def test_panel_command_writes_csv_parquet_quarantine_and_json(tmp_path, capsys):
     assert pd.read_csv(out / "quarantine.csv")["reason"].tolist() == ["missing coordinates"]
     assert len(pd.read_parquet(out / "panel.parquet")) == len(pd.read_csv(out / "panel.csv")) == 18
     assert json.loads((out / "panel.json").read_text())["provenance"]["inputs"]
-    # no allocation: a usage error (exit 2) that says what to do
+    # no allocation and no trial store yet: a clear error saying how to create it
     code = main(["panel", "--config", str(config), "--crimes", str(tmp_path / "crimes.csv"),
                  "--out", str(out)])
-    assert code == 2 and "--allocation" in capsys.readouterr().err
+    assert code == 1 and "guardian-rct init" in capsys.readouterr().err
+    # ... and with a store, the published schedules are the allocation
+    assert main(["init", "--config", str(config)]) == 0
+    from guardian_rct.config import load_config
+    from guardian_rct.ledger import publish_range
+
+    publish_range(load_config(config), dt.date(2023, 3, 20), dt.date(2023, 3, 22), simulated=True)
+    capsys.readouterr()
+    code = main(["panel", "--config", str(config), "--crimes", str(tmp_path / "crimes.csv"),
+                 "--out", str(out / "from_store"), "--json"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert json.loads(captured.out)["rows"] == 18
     # a wrong crime file: exit 1 with a one-line message
     (tmp_path / "bad.csv").write_text("a,b\n1,2\n")
     code = main(["panel", "--config", str(config), "--crimes", str(tmp_path / "bad.csv"),

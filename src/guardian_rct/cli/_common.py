@@ -7,9 +7,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from guardian_rct.allocation import Allocation, read_allocation_csv
 from guardian_rct.config import TrialConfig, load_config
+from guardian_rct.hotspots import HotspotSet
 
-__all__ = ["Output", "UsageExit", "add_common", "add_config", "config_from_args"]
+__all__ = ["Output", "UsageExit", "add_common", "add_config", "config_from_args", "add_allocation",
+           "allocation_from_args"]
 
 
 class UsageExit(Exception):
@@ -40,3 +43,26 @@ def add_config(parser: argparse.ArgumentParser, *, required: bool = True) -> Non
 def config_from_args(args: argparse.Namespace) -> TrialConfig:
     """Load and validate the config named by ``--config``."""
     return load_config(args.config)
+
+
+def add_allocation(parser: argparse.ArgumentParser) -> None:
+    """Add ``--allocation FILE`` (default: the schedules published in the trial store)."""
+    parser.add_argument("--allocation", type=Path, metavar="CSV", default=None,
+                        help="allocation CSV (date, hotspot_id, arm, window_start, window_end), e.g. "
+                        "made by another tool; default: the schedules published in the trial store")
+
+
+def allocation_from_args(args: argparse.Namespace, config: TrialConfig, hotspots: HotspotSet) -> Allocation:
+    """The allocation named by ``--allocation``, or the one published in the trial store.
+
+    An imported file is checked against the trial's hotspots and dates; the store is
+    checked to hold this trial before it is read.
+    """
+    if getattr(args, "allocation", None) is not None:
+        return read_allocation_csv(args.allocation, hotspot_ids=hotspots.ids,
+                                   first_day=config.trial.start_date, last_day=config.trial.end_date)
+    from guardian_rct.ledger import published_allocation
+    from guardian_rct.store import open_trial
+
+    open_trial(config, hotspots=hotspots)
+    return published_allocation(config)

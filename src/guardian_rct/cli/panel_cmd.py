@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 from pathlib import Path
 
 import pandas as pd
 
-from guardian_rct.allocation import read_allocation_csv
-from guardian_rct.cli._common import Output, add_common, add_config, config_from_args
+from guardian_rct.cli._common import (
+    Output,
+    add_allocation,
+    add_common,
+    add_config,
+    allocation_from_args,
+    config_from_args,
+)
 from guardian_rct.crimes import read_crimes
-from guardian_rct.errors import DataError, UsageError
+from guardian_rct.errors import DataError
+from guardian_rct.hotspots import buffer_rings
 from guardian_rct.panel import build_panel
 from guardian_rct.store import load_trial_hotspots
 
@@ -29,8 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_config(parser)
     parser.add_argument("--crimes", type=Path, nargs="+", required=True, metavar="FILE",
                         help="crime records (CSV or Parquet, the crimes contract)")
-    parser.add_argument("--allocation", type=Path, metavar="FILE",
-                        help="allocation CSV (date, hotspot_id, arm, window_start, window_end)")
+    add_allocation(parser)
     parser.add_argument("--compliance", type=Path, metavar="FILE",
                         help="compliance per hotspot-day CSV (date, hotspot_id, delivered, "
                         "dosage_minutes, contaminated)")
@@ -42,22 +47,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _rings(config, hotspots):
-    """Buffer rings from ``hotspots.buffer_rings`` when that function is available."""
-    module = importlib.import_module("guardian_rct.hotspots")
-    make = getattr(module, "buffer_rings", None)
-    if make is None or not config.hotspots.buffer_rings_m:
+    """Buffer rings at the configured distances (none when ``buffer_rings_m = []``)."""
+    if not config.hotspots.buffer_rings_m:
         return None
-    return make(hotspots, list(config.hotspots.buffer_rings_m))
+    return buffer_rings(hotspots, list(config.hotspots.buffer_rings_m))
 
 
 def _run(args: argparse.Namespace) -> Output:
     config = config_from_args(args)
-    if args.allocation is None:
-        raise UsageError("no allocation given", where="--allocation",
-                         fix="pass --allocation FILE (reading the published allocation from the "
-                         "trial store is not available in this version)")
     hotspots = load_trial_hotspots(config)
-    allocation = read_allocation_csv(args.allocation, hotspot_ids=hotspots.ids)
+    allocation = allocation_from_args(args, config, hotspots)
     crimes = read_crimes(args.crimes, crs=config.hotspots.crs, assume_tz=args.crimes_timezone)
     compliance = None
     if args.compliance is not None:
@@ -71,7 +70,7 @@ def _run(args: argparse.Namespace) -> Output:
     quarantine = crimes.quarantine.write_csv(Path(args.out) / "quarantine.csv")
     data = panel.to_dict()
     data["files"] = {k: str(v) for k, v in {**paths, "quarantine_csv": quarantine}.items()}
-    data["rings"] = "built" if rings is not None else "not built (hotspots.buffer_rings not available)"
+    data["rings"] = "built" if rings is not None else "not built ([hotspots] buffer_rings_m is empty)"
     c = panel.counts
     lines = [f"panel: {len(panel.frame)} hotspot-days ({data['days']} days × {data['hotspots']} hotspots) "
              f"→ {args.out}",

@@ -9,10 +9,17 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 
-from guardian_rct import hotspots as hotspots_module
-from guardian_rct.allocation import Allocation, read_allocation_csv
-from guardian_rct.cli._common import Output, add_common, add_config, config_from_args
+from guardian_rct.allocation import Allocation
+from guardian_rct.cli._common import (
+    Output,
+    add_allocation,
+    add_common,
+    add_config,
+    allocation_from_args,
+    config_from_args,
+)
 from guardian_rct.errors import DataError, UsageError, where
+from guardian_rct.hotspots import buffer_rings
 from guardian_rct.simulate import simulate_crimes, simulate_pings, write_simulation
 from guardian_rct.store import load_trial_hotspots
 
@@ -28,8 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "calibrated to West Midlands data.police.uk counts (OGL v3.0).",
     )
     add_config(parser)
-    parser.add_argument("--allocation", type=Path, required=True, metavar="CSV",
-                        help="allocation CSV (date, hotspot_id, arm, window_start, window_end)")
+    add_allocation(parser)
     parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="folder to write into")
     parser.add_argument("--effect", type=float, default=0.8,
                         help="rate ratio of crime volume on a day with a delivered patrol (default %(default)s)")
@@ -84,17 +90,16 @@ def _rings(args: argparse.Namespace, config, hotspots) -> gpd.GeoDataFrame | Non
         return rings.to_crs(hotspots.crs)
     if args.displacement == 1.0:
         return None
-    builder = getattr(hotspots_module, "buffer_rings", None)
-    if builder is None:
+    if not config.hotspots.buffer_rings_m:
         raise UsageError("displacement needs buffer rings", where="--displacement",
-                         fix="give --rings FILE with hotspot_id, ring, geometry")
-    return builder(hotspots, config.hotspots.buffer_rings_m)
+                         fix="give --rings FILE, or set [hotspots] buffer_rings_m")
+    return buffer_rings(hotspots, list(config.hotspots.buffer_rings_m))
 
 
 def _run(args: argparse.Namespace) -> Output:
     config = config_from_args(args)
     hotspots = load_trial_hotspots(config)
-    allocation = read_allocation_csv(args.allocation, hotspot_ids=hotspots.ids)
+    allocation = allocation_from_args(args, config, hotspots)
     if args.months is not None:
         allocation = _first_months(allocation, args.months)
     baseline_days = config.evaluation.baseline_days if args.baseline_days is None else args.baseline_days
