@@ -18,6 +18,7 @@ the record's publication time).
 from __future__ import annotations
 
 import datetime as dt
+import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -115,9 +116,16 @@ def _write_xlsx(table: pd.DataFrame, path: Path, record: PublishedSchedule) -> N
 
 
 def _pin_zip_times(path: Path, stamp: dt.datetime) -> None:
-    """Give every member of the XLSX zip the record's time, so rewrites are byte-identical."""
+    """Give every member of the XLSX zip, and its document properties, the record's time.
+
+    openpyxl stamps ``dcterms:modified`` with the wall clock when it saves, whatever the
+    workbook says, so the property is rewritten here too; rewrites are then byte-identical.
+    """
+    iso = stamp.strftime("%Y-%m-%dT%H:%M:%SZ").encode()
     with zipfile.ZipFile(path) as source:
         members = [(info, source.read(info)) for info in source.infolist()]
+    members = [(info, re.sub(rb"(<dcterms:(?:created|modified)[^>]*>)[^<]*", rb"\g<1>" + iso, data)
+                if info.filename == "docProps/core.xml" else data) for info, data in members]
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as target:
         for info, data in members:
             pinned = zipfile.ZipInfo(info.filename, date_time=stamp.timetuple()[:6])
