@@ -27,6 +27,7 @@ __all__ = ["main", "run", "build_parser", "Output"]
 _COMMAND_MODULES = (
     "guardian_rct.cli.init_cmd",
     "guardian_rct.cli.hotspots_cmd",
+    "guardian_rct.cli.compliance_cmd",
 )
 
 
