@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import write_trial
 
+from conftest import write_trial
 from guardian_rct.allocation import allocation_from_frame
 from guardian_rct.compliance import compliance_by_hotspot_day, score_compliance
 from guardian_rct.config import load_config
