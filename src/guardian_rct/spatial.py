@@ -47,39 +47,45 @@ def _many(n: int) -> int:
 
 @dataclass(frozen=True, eq=False)
 class HotspotIndex:
-    """A raster classification of hotspot polygons for fast exact point assignment.
+    """A two-level raster classification of hotspot polygons for exact point assignment.
+
+    The fine raster (cell ``cell`` metres) is stored sparsely: a coarse table of
+    ``block`` × ``block`` fine cells says, per coarse cell, "outside every hotspot"
+    (``-1``), "strictly inside hotspot k" (``k >= 0``) or "see fine block b"
+    (``-(b + 2)``); fine blocks hold the same codes per fine cell, plus ``-(k + 2)`` for
+    a cell near the boundary of hotspot ``k`` only and ``-(n + 2)`` for a cell that
+    several hotspots touch. Boundary fine cells get the exact GEOS test.
 
     Attributes
     ----------
     geometries
-        The (grown) hotspot polygons, in the order of the hotspot set.
-    x0, y0, cell
-        Lower-left corner of the raster and its cell size (metres).
-    table
-        ``int16`` array (ny + 2, nx + 2): ``-1`` outside every hotspot, ``k >= 0``
-        strictly inside hotspot ``k`` only, ``-(k + 2)`` near the boundary of hotspot
-        ``k`` only (exact test against ``k``), ``-(n + 2)`` touched by several hotspots
-        (exact test against every hotspot whose bounding box holds the point). A
-        one-cell ring of ``-1`` surrounds the raster so that clipped coordinates land
-        outside.
+        The (grown) hotspot polygons, in the order of the hotspot set (prepared).
+    x0, y0, cell, block
+        Lower-left corner, fine cell size (metres) and fine cells per coarse side.
+    coarse
+        ``int32`` (ny + 2, nx + 2) coarse table with a one-cell ring of ``-1`` around it.
+    blocks
+        ``int16`` (n_blocks, block * block) fine codes.
     bounds
         (n, 4) bounding boxes of the grown polygons, grown by ``margin``.
     margin
-        Distance (metres) within which an edge makes a cell a boundary cell.
+        Distance (metres) within which an edge makes a fine cell a boundary cell.
     """
 
     geometries: np.ndarray
     x0: float
     y0: float
     cell: float
-    table: np.ndarray
+    block: int
+    coarse: np.ndarray
+    blocks: np.ndarray
     bounds: np.ndarray
     margin: float
 
     @property
     def boundary_fraction(self) -> float:
-        """Share of raster cells that are boundary cells (a diagnostic)."""
-        return float(np.mean(self.table <= -2))
+        """Share of fine cells in fine blocks that are boundary cells (a diagnostic)."""
+        return float(np.mean(self.blocks <= -2)) if self.blocks.size else 0.0
 
 
 def grow_hotspots(geometries: np.ndarray, tolerance_m: float) -> np.ndarray:
@@ -92,7 +98,7 @@ def grow_hotspots(geometries: np.ndarray, tolerance_m: float) -> np.ndarray:
 
 
 def build_index(geometries, *, tolerance_m: float = 0.0, cell_m: float | None = None,
-                max_cells: int = 16_000_000) -> HotspotIndex:
+                block: int = 16, max_coarse_cells: int = 4_000_000) -> HotspotIndex:
     """Classify a raster over the hotspots once, for :func:`assign_points`.
 
     Parameters
@@ -103,14 +109,18 @@ def build_index(geometries, *, tolerance_m: float = 0.0, cell_m: float | None = 
     tolerance_m
         Grow every hotspot by this distance first (``[compliance] gps_tolerance_m``).
     cell_m
-        Raster cell size; by default the smallest of 4 m and whatever keeps the raster
-        within ``max_cells`` cells.
+        Fine cell size; by default 2 m, or larger when the hotspots spread so far that
+        the coarse table would exceed ``max_coarse_cells``.
+    block
+        Fine cells per side of a coarse cell.
     """
     geoms = grow_hotspots(np.asarray(geometries, dtype=object), tolerance_m)
     if len(geoms) == 0:
         raise ValueError("build_index needs at least one hotspot polygon")
-    if len(geoms) > np.iinfo(np.int16).max:
-        raise ValueError("at most 32767 hotspots are supported")
+    if block < 1 or block & (block - 1):
+        raise ValueError("block must be a power of two")
+    if len(geoms) > np.iinfo(np.int16).max - 2:
+        raise ValueError("at most 32765 hotspots are supported")
     bounds = shapely.bounds(geoms)
     xmin, ymin = bounds[:, 0].min(), bounds[:, 1].min()
     xmax, ymax = bounds[:, 2].max(), bounds[:, 3].max()
@@ -119,32 +129,59 @@ def build_index(geometries, *, tolerance_m: float = 0.0, cell_m: float | None = 
     margin = max(1e-3, scale * 1e-9)
     width, height = xmax - xmin + 4 * margin, ymax - ymin + 4 * margin
     if cell_m is None:
-        cell_m = max(4.0, math.sqrt(width * height / max_cells))
+        cell_m = max(2.0, math.sqrt(width * height / max_coarse_cells) / block)
     cell = float(cell_m)
-    nx = max(1, math.ceil(width / cell) + 1)
-    ny = max(1, math.ceil(height / cell) + 1)
+    ncx = max(1, math.ceil(width / (cell * block)) + 1)
+    ncy = max(1, math.ceil(height / (cell * block)) + 1)
+    nx, ny = ncx * block, ncy * block
     x0, y0 = xmin - 2 * margin, ymin - 2 * margin
-    table = np.full((ny + 2, nx + 2), _OUTSIDE, dtype=np.int16)
-    inner = table[1:-1, 1:-1]
     many = _many(len(geoms))
+    cids, tiles_all = [], []
     for k, geom in enumerate(geoms):
         edges = _edges(geom)
         by, bx = _boundary_cells(edges, x0, y0, cell, margin, nx, ny)
-        flat = np.unique(by * nx + bx)
-        by, bx = flat // nx, flat % nx
-        rows, cols, inside = _interior_cells(edges, bounds[k], x0, y0, cell, nx, ny)
-        inside[by - rows[0], bx - cols[0]] = False
-        rr, cc = np.nonzero(inside)
-        rr, cc = rows[rr], cols[cc]
-        current = inner[rr, cc]
-        inner[rr, cc] = np.where(current == _OUTSIDE, k, many).astype(np.int16)
-        current = inner[by, bx]
-        inner[by, bx] = np.where(current == _OUTSIDE, -(k + 2), many).astype(np.int16)
+        r0 = max(0, (int(math.floor((bounds[k, 1] - y0) / cell)) - 1) // block * block)
+        c0 = max(0, (int(math.floor((bounds[k, 0] - x0) / cell)) - 1) // block * block)
+        r1 = min(ny, -(-(int(math.floor((bounds[k, 3] - y0) / cell)) + 2) // block) * block)
+        c1 = min(nx, -(-(int(math.floor((bounds[k, 2] - x0) / cell)) + 2) // block) * block)
+        inside = _interior_cells(edges, r0, r1, c0, c1, x0, y0, cell)
+        local = np.where(inside, np.int16(k), np.int16(_OUTSIDE))
+        local[by - r0, bx - c0] = -(k + 2)
+        nr, nc = (r1 - r0) // block, (c1 - c0) // block
+        tiles = local.reshape(nr, block, nc, block).transpose(0, 2, 1, 3).reshape(nr * nc, block * block)
+        ids = ((r0 // block + np.arange(nr))[:, None] * ncx + (c0 // block + np.arange(nc))[None, :]).ravel()
+        touched = np.any(tiles != _OUTSIDE, axis=1)
+        cids.append(ids[touched])
+        tiles_all.append(tiles[touched])
+    cid = np.concatenate(cids)
+    tiles = np.concatenate(tiles_all)
+    # A coarse cell touched by several hotspots: merge their tiles (overlaps -> "many").
+    order = np.argsort(cid, kind="stable")
+    cid, tiles = cid[order], tiles[order]
+    dup = np.flatnonzero(cid[1:] == cid[:-1]) + 1
+    if len(dup):
+        keep = np.ones(len(cid), dtype=bool)
+        for i in dup[::-1]:
+            j = i - 1
+            both = (tiles[j] != _OUTSIDE) & (tiles[i] != _OUTSIDE)
+            tiles[j] = np.where(tiles[j] == _OUTSIDE, tiles[i], tiles[j])
+            tiles[j][both] = many
+            keep[i] = False
+        cid, tiles = cid[keep], tiles[keep]
+    first = tiles[:, :1]
+    uniform = np.all(tiles == first, axis=1) & (first[:, 0] >= 0)
+    coarse = np.full((ncy + 2, ncx + 2), _OUTSIDE, dtype=np.int32)
+    inner = np.full(ncy * ncx, _OUTSIDE, dtype=np.int32)
+    inner[cid[uniform]] = first[uniform, 0]
+    mixed = np.flatnonzero(~uniform)
+    inner[cid[mixed]] = -(np.arange(len(mixed)) + 2)
+    blocks = np.ascontiguousarray(tiles[mixed])
+    coarse[1:-1, 1:-1] = inner.reshape(ncy, ncx)
     for g in geoms:
         shapely.prepare(g)
     grown = bounds + np.array([-margin, -margin, margin, margin])
-    return HotspotIndex(geometries=geoms, x0=float(x0), y0=float(y0), cell=cell, table=table,
-                        bounds=grown, margin=margin)
+    return HotspotIndex(geometries=geoms, x0=float(x0), y0=float(y0), cell=cell, block=block,
+                        coarse=coarse, blocks=blocks, bounds=grown, margin=margin)
 
 
 def _edges(geom) -> np.ndarray:
@@ -185,21 +222,16 @@ def _boundary_cells(edges: np.ndarray, x0: float, y0: float, cell: float, margin
     return np.concatenate(out_y), np.concatenate(out_x)
 
 
-def _interior_cells(edges: np.ndarray, bbox: np.ndarray, x0: float, y0: float, cell: float,
-                    nx: int, ny: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Rows, columns and a boolean (rows × columns) grid: cell centre inside the polygon
-    by the even-odd crossing rule (only trusted away from edges)."""
-    c0 = max(0, int(math.floor((bbox[0] - x0) / cell)) - 1)
-    c1 = min(nx - 1, int(math.floor((bbox[2] - x0) / cell)) + 1)
-    r0 = max(0, int(math.floor((bbox[1] - y0) / cell)) - 1)
-    r1 = min(ny - 1, int(math.floor((bbox[3] - y0) / cell)) + 1)
-    rows, cols = np.arange(r0, r1 + 1), np.arange(c0, c1 + 1)
-    toggles = np.zeros((len(rows), len(cols) + 1), dtype=np.int32)
+def _interior_cells(edges: np.ndarray, r0: int, r1: int, c0: int, c1: int, x0: float, y0: float,
+                    cell: float) -> np.ndarray:
+    """Boolean grid over rows ``r0:r1`` and columns ``c0:c1``: cell centre inside the
+    polygon by the even-odd crossing rule (only trusted away from edges)."""
+    toggles = np.zeros((r1 - r0, c1 - c0 + 1), dtype=np.uint8)
     x1, y1, x2, y2 = edges.T
     lo, hi = np.minimum(y1, y2), np.maximum(y1, y2)
     # Row r's centre is y0 + (r + 0.5) * cell; an edge crosses it when lo <= yc < hi.
     first = np.maximum(np.ceil((lo - y0) / cell - 0.5), r0).astype(np.int64)
-    last = np.minimum(np.ceil((hi - y0) / cell - 0.5) - 1, r1).astype(np.int64)
+    last = np.minimum(np.ceil((hi - y0) / cell - 0.5) - 1, r1 - 1).astype(np.int64)
     count = np.maximum(last - first + 1, 0)
     e = np.repeat(np.arange(len(edges)), count)
     if len(e):
@@ -210,10 +242,10 @@ def _interior_cells(edges: np.ndarray, bbox: np.ndarray, x0: float, y0: float, c
         xc = x1[e] + (yc - y1[e]) * (x2[e] - x1[e]) / (y2[e] - y1[e])
         # Cells whose centre lies right of the crossing see one more crossing to their left.
         col = np.ceil((xc - x0) / cell - 0.5).astype(np.int64)
-        col = np.clip(col - c0, 0, len(cols))
+        col = np.clip(col - c0, 0, c1 - c0)
         np.add.at(toggles, (r - r0, col), 1)
-    inside = (np.cumsum(toggles, axis=1)[:, :-1] % 2).astype(bool)
-    return rows, cols, inside
+    # Parity only: uint8 sums may wrap, which keeps them even or odd.
+    return (np.cumsum(toggles, axis=1, dtype=np.uint8)[:, :-1] & 1).astype(bool)
 
 
 def assign_points(index: HotspotIndex, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -252,25 +284,34 @@ def assign_points(index: HotspotIndex, x: np.ndarray, y: np.ndarray) -> tuple[np
 
 
 def _cell_codes(index: HotspotIndex, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    table = index.table
-    ny2, nx2 = table.shape
+    coarse = index.coarse
+    ncy2, ncx2 = coarse.shape
+    shift = int(index.block).bit_length() - 1
+    bmask = index.block - 1
+    nx, ny = (ncx2 - 2) * index.block, (ncy2 - 2) * index.block
     inv = 1.0 / index.cell
     fx = np.subtract(x, index.x0)
     fx *= inv
-    np.clip(fx, -1.0, nx2 - 2, out=fx)
-    ix = fx.astype(np.int32)
+    np.clip(fx, -1.0, nx, out=fx)
+    gx = fx.astype(np.int32)
     fy = np.subtract(y, index.y0, out=fx)
     fy *= inv
-    np.clip(fy, -1.0, ny2 - 2, out=fy)
-    iy = fy.astype(np.int32)
-    # Padded table: raster cell (r, c) is table[r + 1, c + 1]; clipping sends far points to
-    # the outside ring. astype truncates toward zero, so a point up to one cell left of
-    # (below) the raster reads cell 0; that cell holds x < min x of every hotspot, so it is
-    # never "inside" (only outside or boundary, which is tested exactly): still correct.
-    iy *= nx2
-    iy += ix
-    iy += nx2 + 1
-    return table.ravel().take(iy)
+    np.clip(fy, -1.0, ny, out=fy)
+    gy = fy.astype(np.int32)
+    # Fine column -1 (and nx) fall in the outside ring of the padded coarse table once
+    # shifted by one block. astype truncates toward zero, so a point up to one cell left
+    # of (below) the raster reads fine cell 0, which lies beyond every hotspot's bounding
+    # box and so is never "inside" (outside or boundary only): still correct.
+    gx += index.block
+    gy += index.block
+    cell = (gy >> shift) * ncx2 + (gx >> shift)
+    code = coarse.ravel().take(cell)
+    fine = np.flatnonzero(code <= -2)
+    if len(fine):
+        b = -(code[fine] + 2)
+        local = (gy[fine] & bmask) * index.block + (gx[fine] & bmask)
+        code[fine] = index.blocks.ravel().take(b * (index.block * index.block) + local)
+    return code.astype(np.int16)
 
 
 def _exact(index: HotspotIndex, x: np.ndarray, y: np.ndarray,
