@@ -12,6 +12,7 @@ from guardian_rct.errors import DataError, UsageError
 from guardian_rct.pings import REASONS, PingOptions, area_around, read_pings
 
 AREA = area_around((405000, 285000, 408000, 288000))
+AREA_LL = (-2.6, 52.0, -1.2, 53.0)  # roughly the same 50 km around Birmingham
 HEADER = "device_id,timestamp,lat,lon,officer_id,team,accuracy_m"
 GOOD = "R1,2023-05-01T10:00:00+01:00,52.48,-1.90,PC1,Alpha,5"
 
@@ -45,7 +46,7 @@ def _write(tmp_path: Path, lines: list[str], name: str = "pings.csv") -> Path:
 
 def test_bad_input_corpus_each_row_quarantined_with_its_reason(tmp_path):
     path = _write(tmp_path, [HEADER, GOOD] + [row for row, _ in CORPUS] + ["R3,2023-05-01T10:00:00Z,52.49,-1.91,,,"])
-    pings = read_pings(path, PingOptions(area=AREA))
+    pings = read_pings(path, PingOptions(area=AREA, area_lonlat=AREA_LL))
     assert pings.n_read == len(CORPUS) + 2
     assert pings.n_read == pings.n_used + len(pings.quarantine)
     assert pings.n_used == 2
@@ -63,7 +64,7 @@ def test_bad_input_corpus_each_row_quarantined_with_its_reason(tmp_path):
 def test_naive_timestamps_are_used_when_a_zone_is_named(tmp_path):
     path = _write(tmp_path, [HEADER, "R2,2023-05-01T10:00:00,52.48,-1.90,PC1,Alpha,5",
                              "R2,2023-03-26T01:30:00,52.48,-1.90,PC1,Alpha,5"])
-    pings = read_pings(path, PingOptions(area=AREA, timezone="Europe/London"))
+    pings = read_pings(path, PingOptions(area=AREA, area_lonlat=AREA_LL, timezone="Europe/London"))
     assert pings.frame["time"].iloc[0] == pd.Timestamp("2023-05-01T09:00:00Z")
     # 01:30 on the spring-forward night does not exist in London.
     assert pings.quarantine.frame["reason"].tolist() == ["nonexistent or ambiguous local time"]
@@ -73,7 +74,7 @@ def test_naive_timestamps_are_used_when_a_zone_is_named(tmp_path):
 
 def test_lat_lon_projected_to_bng(tmp_path):
     path = _write(tmp_path, [HEADER, GOOD])
-    frame = read_pings(path, PingOptions(area=AREA)).frame
+    frame = read_pings(path, PingOptions(area=AREA, area_lonlat=AREA_LL)).frame
     # Birmingham: about (406 900, 286 900) in British National Grid.
     assert 406_000 < frame["x"].iloc[0] < 408_000
     assert 286_000 < frame["y"].iloc[0] < 288_000

@@ -33,9 +33,9 @@ from guardian_rct.pings import (
     ping_files,
     validate_chunk,
 )
-from guardian_rct.presence import Codes, PingScore, track_labels, visits_from_compact
+from guardian_rct.presence import Codes, PingScore, assign_chunk, track_labels, visits_from_compact
 from guardian_rct.quarantine import Quarantine, concat_quarantines
-from guardian_rct.spatial import HotspotIndex, assign_points, build_index
+from guardian_rct.spatial import HotspotIndex, build_index
 from guardian_rct.visits import empty_visits, sort_visits
 
 __all__ = ["score_pings_dask"]
@@ -88,10 +88,11 @@ def _stage_assign(file: str, options: PingOptions, index: HotspotIndex, n_bucket
         frame = chunk.frame
         if frame.empty:
             continue
-        row, hot = assign_points(index, frame["x"].to_numpy(), frame["y"].to_numpy())
-        n_in += len(np.unique(row))
+        row, hot = assign_chunk(index, frame)
+        n_in += int(np.count_nonzero(np.diff(row, prepend=-1)))
         sub = frame.iloc[row]
-        compact.append(pd.DataFrame({"track": track_labels(sub), "team": sub["team"].to_numpy(dtype=object),
+        compact.append(pd.DataFrame({"track": track_labels(sub).to_numpy(dtype=object),
+                                     "team": sub["team"].to_numpy(dtype=object),
                                      "hotspot": hot.astype(np.int16),
                                      "t": sub["time"].astype("int64").to_numpy()}))
     pings = pd.concat(compact, ignore_index=True) if compact else pd.DataFrame(

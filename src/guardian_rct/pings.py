@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from pyproj import Transformer
@@ -50,6 +51,7 @@ __all__ = [
     "iter_ping_chunks",
     "read_pings",
     "area_around",
+    "LonLatGrid",
 ]
 
 #: Quarantine reasons, in the order they are checked (the first that applies is given).
@@ -77,6 +79,46 @@ _OPTIONAL = ("officer_id", "team", "accuracy_m")
 _SUFFIXES = {".csv": "csv", ".txt": "csv", ".parquet": "parquet", ".pq": "parquet"}
 
 
+@dataclass(frozen=True, eq=False)
+class LonLatGrid:
+    """Cells of a longitude/latitude grid that lie near a hotspot (a projection filter).
+
+    Built conservatively from each hotspot's longitude/latitude bounding box grown by a
+    margin far larger than the curvature of projected edges, so a ping outside every
+    marked cell is certainly outside every hotspot.
+    """
+
+    lon0: float
+    lat0: float
+    step: float
+    mask: np.ndarray
+
+    @classmethod
+    def from_bounds(cls, bounds: np.ndarray, *, margin_deg: float = 0.002, step: float = 0.002) -> LonLatGrid:
+        """From (n, 4) longitude/latitude boxes of the (grown) hotspots."""
+        b = np.asarray(bounds, dtype=float)
+        lon0, lat0 = b[:, 0].min() - 2 * margin_deg, b[:, 1].min() - 2 * margin_deg
+        nx = int(np.ceil((b[:, 2].max() + 2 * margin_deg - lon0) / step)) + 1
+        ny = int(np.ceil((b[:, 3].max() + 2 * margin_deg - lat0) / step)) + 1
+        mask = np.zeros((ny, nx), dtype=bool)
+        for x1, y1, x2, y2 in b:
+            c0, c1 = int((x1 - margin_deg - lon0) // step), int((x2 + margin_deg - lon0) // step)
+            r0, r1 = int((y1 - margin_deg - lat0) // step), int((y2 + margin_deg - lat0) // step)
+            mask[max(r0, 0):r1 + 1, max(c0, 0):c1 + 1] = True
+        return cls(lon0=float(lon0), lat0=float(lat0), step=float(step), mask=mask)
+
+    def contains(self, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+        """True where (lon, lat) falls in a marked cell."""
+        ny, nx = self.mask.shape
+        fx = np.floor((lon - self.lon0) / self.step)
+        fy = np.floor((lat - self.lat0) / self.step)
+        ok = (fx >= 0) & (fx < nx) & (fy >= 0) & (fy < ny)
+        out = np.zeros(len(lon), dtype=bool)
+        idx = np.flatnonzero(ok)
+        out[idx] = self.mask[fy[idx].astype(np.int64), fx[idx].astype(np.int64)]
+        return out
+
+
 @dataclass(frozen=True)
 class PingOptions:
     """How pings are read and checked.
@@ -91,7 +133,14 @@ class PingOptions:
         Fixes with a reported accuracy worse (larger) than this are quarantined.
     area
         ``(xmin, ymin, xmax, ymax)`` in the trial CRS where pings are plausible (the
-        hotspots' extent grown by 50 km); used to recognise swapped coordinates.
+        hotspots' extent grown by 50 km); used to recognise swapped ``x``/``y``.
+    area_lonlat
+        The same area as ``(lon_min, lat_min, lon_max, lat_max)``; used to recognise
+        swapped latitude and longitude.
+    near
+        Where hotspots are, in longitude/latitude (:class:`LonLatGrid`). ``lat``/``lon``
+        pings elsewhere cannot be in any hotspot and are not projected: their ``x``/``y``
+        stay NaN. ``None`` projects every ping.
     chunk_rows
         Rows per chunk (Parquet exactly; CSV approximately, by bytes).
     """
@@ -100,6 +149,8 @@ class PingOptions:
     timezone: str | None = None
     max_accuracy_m: float = 100.0
     area: tuple[float, float, float, float] | None = None
+    area_lonlat: tuple[float, float, float, float] | None = None
+    near: LonLatGrid | None = None
     chunk_rows: int = 1_000_000
 
 
@@ -243,9 +294,26 @@ def _transformer(crs: str) -> Transformer:
     return Transformer.from_crs("EPSG:4326", crs, always_xy=True)
 
 
+def _arrow_text(values: pd.Series) -> pa.Array:
+    """Column as trimmed Arrow strings, missing values as ``""`` (fast, no Python objects)."""
+    if not isinstance(values.dtype, pd.StringDtype):
+        values = values.astype("string")
+    arr = pa.array(values, from_pandas=True)
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        arr = pc.cast(arr, pa.large_string())
+    return pc.fill_null(pc.utf8_trim_whitespace(arr), "")
+
+
 def _text(values: pd.Series) -> pd.Series:
-    text = values.astype("string").str.strip()
-    return text.fillna("")
+    """Column as trimmed strings (Arrow-backed), missing values as ``""``."""
+    out = _arrow_text(values).to_pandas()
+    out.index = values.index
+    return out
+
+
+_NUMBER = r"^[-+]?((\d+\.?\d*|\.\d+)([eE][-+]?\d+)?|[iI][nN][fF]([iI][nN][iI][tT][yY])?|[nN][aA][nN])$"
 
 
 def _numbers(values: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -253,10 +321,18 @@ def _numbers(values: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
         out = values.to_numpy(dtype=np.float64, na_value=np.nan)
         return out, np.isnan(out), np.zeros(len(out), dtype=bool)
-    text = _text(values)
-    missing = (text == "").to_numpy()
-    out = pd.to_numeric(text.where(~missing), errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-    return out, missing, np.isnan(out) & ~missing
+    text = _arrow_text(values)
+    missing = pc.equal(text, "").to_numpy(zero_copy_only=False)
+    numeric = pc.match_substring_regex(text, _NUMBER).to_numpy(zero_copy_only=False)
+    out = np.full(len(text), np.nan)
+    idx = np.flatnonzero(numeric)
+    if len(idx):
+        sub = text.take(pa.array(idx))
+        try:
+            out[idx] = pc.cast(sub, pa.float64()).to_numpy(zero_copy_only=False)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            out[idx] = pd.to_numeric(sub.to_pandas(), errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    return out, missing, ~missing & ~numeric
 
 
 def _times(values: pd.Series, tz: str | None, code: np.ndarray) -> np.ndarray:
@@ -326,18 +402,29 @@ def _in_area(x: np.ndarray, y: np.ndarray, area) -> np.ndarray:
 
 
 def _mix(h: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Combine 64-bit values into a running hash (splitmix64 finaliser; Steele et al. 2014)."""
-    z = h ^ v.astype(np.uint64, copy=False)
-    z = z + np.uint64(0x9E3779B97F4A7C15)
+    """Fold a 64-bit value into a running hash (multiply-xorshift step)."""
+    z = h * np.uint64(0x9E3779B97F4A7C15)
+    z ^= v.astype(np.uint64, copy=False)
+    z ^= z >> np.uint64(29)
+    return z
+
+
+def _finish(z: np.ndarray) -> np.ndarray:
+    """splitmix64 finaliser (Steele, Lea & Flood 2014): full avalanche of the running hash."""
     z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
     z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
     return z ^ (z >> np.uint64(31))
 
 
 def _string_hash(values: pd.Series) -> np.ndarray:
-    codes, uniques = pd.factorize(values, sort=False)
-    hashed = pd.util.hash_array(np.asarray(uniques, dtype=object), categorize=False)
-    return hashed[codes]
+    """Deterministic 64-bit hash of each string (same in every process and run)."""
+    arr = pa.array(values, from_pandas=True)
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    encoded = arr.dictionary_encode()
+    uniques = np.asarray(encoded.dictionary.to_pylist(), dtype=object)
+    hashed = pd.util.hash_array(uniques, categorize=False) if len(uniques) else np.empty(0, np.uint64)
+    return hashed[encoded.indices.to_numpy(zero_copy_only=False)]
 
 
 def validate_chunk(raw: pd.DataFrame, columns: dict[str, str], *, source: Path, first_row: int,
@@ -367,18 +454,17 @@ def validate_chunk(raw: pd.DataFrame, columns: dict[str, str], *, source: Path, 
     if geographic:
         lat, lon = a, b
         in_range = (np.abs(lat) <= 90) & (np.abs(lon) <= 180)
-        swapped_range = (np.abs(lon) <= 90) & (np.abs(lat) <= 180)
-        todo = np.flatnonzero(code == 0)
-        ok = todo[in_range[todo]]
-        if len(ok):
-            x[ok], y[ok] = _transformer(options.crs).transform(lon[ok], lat[ok])
-        if options.area is not None:
-            out = todo[~in_range[todo] | ~_in_area(x[todo], y[todo], options.area)]
-            out = out[swapped_range[out]]
-            if len(out):
-                sx, sy = _transformer(options.crs).transform(lat[out], lon[out])
-                _flag(code, _mask(n, out[_in_area(sx, sy, options.area)]), 11)
+        if options.area_lonlat is not None:
+            ll = options.area_lonlat
+            outside = ~in_range | ~_in_area(lon, lat, ll)
+            _flag(code, outside & (np.abs(lon) <= 90) & _in_area(lat, lon, ll), 11)
         _flag(code, ~in_range, 9)
+        todo = code == 0
+        if options.near is not None:
+            todo &= options.near.contains(lon, lat)
+        idx = np.flatnonzero(todo)
+        if len(idx):
+            x[idx], y[idx] = _transformer(options.crs).transform(lon[idx], lat[idx])
     else:
         x, y = a.copy(), b.copy()
         if options.area is not None:
@@ -393,8 +479,9 @@ def validate_chunk(raw: pd.DataFrame, columns: dict[str, str], *, source: Path, 
     else:
         acc = np.full(n, np.nan)
     ok = code == 0
-    officer = _text(raw[columns["officer_id"]]) if "officer_id" in columns else pd.Series("", index=raw.index)
-    team = _text(raw[columns["team"]]) if "team" in columns else pd.Series("", index=raw.index)
+    blank = pd.Series("", index=raw.index, dtype=device.dtype)
+    officer = _text(raw[columns["officer_id"]]) if "officer_id" in columns else blank
+    team = _text(raw[columns["team"]]) if "team" in columns else blank
     rows = np.arange(first_row, first_row + n, dtype=np.int64)
     dev_ok, off_ok, team_ok = device[ok], officer[ok], team[ok]
     key = np.full(int(ok.sum()), 0x2545F4914F6CDD1D, dtype=np.uint64)
@@ -402,11 +489,12 @@ def validate_chunk(raw: pd.DataFrame, columns: dict[str, str], *, source: Path, 
                  a[ok].view(np.uint64), b[ok].view(np.uint64),
                  np.nan_to_num(acc[ok], nan=-1.0).view(np.uint64)):
         key = _mix(key, part)
+    key = _finish(key)
     frame = pd.DataFrame({
-        "device_id": dev_ok.to_numpy(dtype=object),
-        "officer_id": off_ok.to_numpy(dtype=object),
-        "team": team_ok.to_numpy(dtype=object),
-        "time": pd.to_datetime(ns[ok], utc=True).as_unit("ns"),
+        "device_id": dev_ok.reset_index(drop=True),
+        "officer_id": off_ok.reset_index(drop=True),
+        "team": team_ok.reset_index(drop=True),
+        "time": pd.DatetimeIndex(ns[ok].view("datetime64[ns]")).tz_localize("UTC"),
         "x": x[ok], "y": y[ok], "accuracy_m": acc[ok],
         "source_row": rows[ok], "key": key,
     })
@@ -420,15 +508,46 @@ def validate_chunk(raw: pd.DataFrame, columns: dict[str, str], *, source: Path, 
     return PingChunk(frame=frame, quarantine=quarantine, n_read=n)
 
 
+def _member(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
+    """``values`` in the sorted array ``sorted_set`` (one binary search each)."""
+    pos = np.searchsorted(sorted_set, values)
+    return sorted_set[np.minimum(pos, len(sorted_set) - 1)] == values
+
+
 class Deduplicator:
     """Moves exact duplicates (same :func:`validate_chunk` key as an earlier row) to the
     quarantine, keeping the first occurrence in reading order.
 
-    Holds a sorted array of the keys seen so far (8 bytes per used ping).
+    The keys seen so far (8 bytes per used ping) are kept sorted in ``partitions``
+    arrays split by the keys' top bits, so that adding a chunk never needs more than one
+    small partition's worth of temporary memory.
     """
 
-    def __init__(self) -> None:
-        self._seen = np.empty(0, dtype=np.uint64)
+    def __init__(self, partitions: int = 256) -> None:
+        self._shift = np.uint64(64 - int(np.log2(partitions)))
+        self._parts: list[np.ndarray] = [np.empty(0, dtype=np.uint64) for _ in range(partitions)]
+
+    def _split(self, sorted_keys: np.ndarray) -> np.ndarray:
+        """Start and stop positions of each partition's keys in a sorted key array."""
+        top = (sorted_keys >> self._shift).astype(np.int64)
+        return np.searchsorted(top, np.arange(len(self._parts) + 1), side="left")
+
+    def _seen(self, keys: np.ndarray) -> np.ndarray:
+        hit = np.zeros(len(keys), dtype=bool)
+        cut = self._split(keys)
+        for p, part in enumerate(self._parts):
+            lo, hi = cut[p], cut[p + 1]
+            if hi > lo and len(part):
+                hit[lo:hi] = _member(keys[lo:hi], part)
+        return hit
+
+    def _add(self, keys: np.ndarray) -> None:
+        cut = self._split(keys)
+        for p in np.flatnonzero(np.diff(cut)):
+            new = keys[cut[p]:cut[p + 1]]
+            merged = np.concatenate([self._parts[p], new])
+            merged.sort(kind="stable")  # two sorted runs: a linear merge
+            self._parts[p] = merged
 
     def __call__(self, chunk: PingChunk, raw: pd.DataFrame | None = None, *,
                  source: Path | None = None) -> PingChunk:
@@ -436,15 +555,23 @@ class Deduplicator:
         if frame.empty:
             return chunk
         key = frame["key"].to_numpy()
-        uniq, first = np.unique(key, return_index=True)
-        dup = np.ones(len(key), dtype=bool)
-        dup[first] = False
-        if len(self._seen):
-            pos = np.searchsorted(self._seen, uniq)
-            hit = (pos < len(self._seen)) & (self._seen[np.minimum(pos, len(self._seen) - 1)] == uniq)
-            dup[first[hit]] = True
-            uniq = uniq[~hit]
-        self._seen = np.sort(np.concatenate([self._seen, uniq]), kind="stable")
+        sk = np.sort(key)
+        repeated = sk[1:] == sk[:-1]
+        dup = np.zeros(len(key), dtype=bool)
+        if repeated.any():
+            # Later copies of a key repeated inside this chunk (rare: look at those rows only).
+            rows = np.flatnonzero(_member(key, np.unique(sk[1:][repeated])))
+            _, first = np.unique(key[rows], return_index=True)
+            later = np.ones(len(rows), dtype=bool)
+            later[first] = False
+            dup[rows[later]] = True
+            sk = sk[np.r_[True, ~repeated]]
+        hit = self._seen(sk)
+        if hit.any():
+            dup |= _member(key, sk[hit])
+        new = sk[~hit]
+        if len(new):
+            self._add(new)
         if not dup.any():
             return chunk
         return _move_to_quarantine(chunk, dup, raw, source)

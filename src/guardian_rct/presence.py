@@ -13,12 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 
 from guardian_rct.config import ComplianceSpec
 from guardian_rct.hotspots import HotspotSet
-from guardian_rct.pings import PingOptions, area_around, iter_ping_chunks
+from guardian_rct.pings import LonLatGrid, PingOptions, area_around, iter_ping_chunks
 from guardian_rct.quarantine import Quarantine, concat_quarantines
 from guardian_rct.spatial import HotspotIndex, assign_points, build_index
 from guardian_rct.visits import Visits, visit_kernel, visits_from_arrays
@@ -57,7 +59,7 @@ class Codes:
         self.values: list[str] = []
 
     def encode(self, values: np.ndarray) -> np.ndarray:
-        codes, uniques = pd.factorize(np.asarray(values, dtype=object), sort=False)
+        codes, uniques = pd.factorize(values, sort=False)
         mapping = np.empty(len(uniques), dtype=np.int64)
         for i, value in enumerate(uniques):
             code = self._index.get(value)
@@ -73,15 +75,30 @@ _SEP = "\x1f"
 
 def ping_options_for(hotspots: HotspotSet, rules: ComplianceSpec, *, timezone: str | None = None,
                      chunk_rows: int = 1_000_000) -> PingOptions:
-    """Ping options for a trial: its CRS, accuracy threshold and plausible area."""
+    """Ping options for a trial: its CRS, accuracy threshold, plausible area, and the
+    longitude/latitude cells near its (grown) hotspots, outside which pings are not
+    projected (they cannot be in a hotspot)."""
+    area = area_around(hotspots.frame.total_bounds)
+    grown = hotspots.frame.geometry.buffer(rules.gps_tolerance_m + 50.0)
+    lonlat = grown.to_crs("EPSG:4326").bounds.to_numpy()
+    box = gpd.GeoSeries([shapely.box(*area)], crs=hotspots.crs).to_crs("EPSG:4326").total_bounds
     return PingOptions(crs=hotspots.crs.to_string(), timezone=timezone,
-                       max_accuracy_m=rules.max_accuracy_m,
-                       area=area_around(hotspots.frame.total_bounds), chunk_rows=chunk_rows)
+                       max_accuracy_m=rules.max_accuracy_m, area=area,
+                       area_lonlat=tuple(float(v) for v in box), near=LonLatGrid.from_bounds(lonlat),
+                       chunk_rows=chunk_rows)
 
 
 def assign_chunk(index: HotspotIndex, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """(row, hotspot) pairs of a validated chunk."""
-    return assign_points(index, frame["x"].to_numpy(), frame["y"].to_numpy())
+    """(row, hotspot) pairs of a validated chunk (rows without x/y are far from every
+    hotspot and skipped)."""
+    x = frame["x"].to_numpy()
+    y = frame["y"].to_numpy()
+    known = np.isfinite(x)
+    if known.all():
+        return assign_points(index, x, y)
+    rows = np.flatnonzero(known)
+    point, hotspot = assign_points(index, x[rows], y[rows])
+    return rows[point], hotspot
 
 
 def visits_from_compact(tracks: np.ndarray, teams: np.ndarray, hotspot: np.ndarray, t: np.ndarray,
@@ -104,7 +121,7 @@ def visits_from_compact(tracks: np.ndarray, teams: np.ndarray, hotspot: np.ndarr
 
 def track_labels(frame: pd.DataFrame) -> np.ndarray:
     """``device<US>officer`` per row (the track identity)."""
-    return (frame["device_id"].astype(str) + _SEP + frame["officer_id"].astype(str)).to_numpy(dtype=object)
+    return frame["device_id"].astype(str) + _SEP + frame["officer_id"].astype(str)
 
 
 def score_pings(path: str | Path, hotspots: HotspotSet, rules: ComplianceSpec, *,
@@ -146,9 +163,9 @@ def score_pings(path: str | Path, hotspots: HotspotSet, rules: ComplianceSpec, *
         if frame.empty:
             continue
         row, hot = assign_chunk(index, frame)
-        n_in += len(np.unique(row))
+        n_in += int(np.count_nonzero(np.diff(row, prepend=-1)))
         sub = frame.iloc[row]
-        parts.append((tracks.encode(track_labels(sub)), teams.encode(sub["team"].to_numpy(dtype=object)),
+        parts.append((tracks.encode(track_labels(sub)), teams.encode(sub["team"]),
                       hot.astype(np.int16), sub["time"].astype("int64").to_numpy()))
     if parts:
         track_code, team_code, hot, t = (np.concatenate(p) for p in zip(*parts, strict=True))

@@ -182,8 +182,8 @@ def visits_from_arrays(kernel: dict[str, np.ndarray], *, devices: np.ndarray, of
         "officer": officer_key(dev, off),
         "team": np.asarray(teams, dtype=object)[team_of_first],
         "hotspot_id": np.asarray(hotspot_ids, dtype=object)[kernel["hotspot"]],
-        "start": pd.to_datetime(kernel["start"], utc=True).as_unit("ns"),
-        "end": pd.to_datetime(kernel["end"], utc=True).as_unit("ns"),
+        "start": pd.DatetimeIndex(kernel["start"].view("datetime64[ns]")).tz_localize("UTC"),
+        "end": pd.DatetimeIndex(kernel["end"].view("datetime64[ns]")).tz_localize("UTC"),
         "minutes": (kernel["end"] - kernel["start"]) / _NS_PER_MIN,
         "n_pings": kernel["n_pings"],
     })
