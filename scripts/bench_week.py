@@ -28,8 +28,8 @@ import os
 import re
 import subprocess
 import sys
-import time
 import textwrap
+import time
 from pathlib import Path
 
 import numpy as np
@@ -43,8 +43,9 @@ import pandas as pd  # noqa: E402
 import pyarrow as pa  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 import shapely  # noqa: E402
-from bench_pings import synthetic_hotspots  # noqa: E402
 from pyproj import Transformer  # noqa: E402
+
+from bench_pings import synthetic_hotspots  # noqa: E402
 
 WEEK_START = pd.Timestamp("2023-05-01T05:00:00Z")  # Monday 06:00 BST
 WEEK_SECONDS = 7 * 86_400

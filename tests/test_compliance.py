@@ -222,3 +222,26 @@ def test_hotspot_day_table_and_rates(tmp_path):
     with pytest.raises(DataError, match="no hotspot-days in the period"):
         score_compliance(alloc, visits, hotspots=hotspots, config=config, first=dt.date(2024, 1, 1),
                          last=dt.date(2024, 1, 7))
+
+
+def test_lat_lon_pings_score_like_grid_pings(tmp_path):
+    """WGS84 input goes through the projection filter (only pings near hotspots are
+    projected); it must find the same in-hotspot pings and visits as BNG input."""
+    from pyproj import Transformer
+
+    config, hotspots = _setup(tmp_path, "gps_tolerance_m = 20")
+    rng = np.random.default_rng(9)
+    n = 3000
+    t = pd.Timestamp("2023-05-01T10:00:00Z") + pd.to_timedelta(np.sort(rng.integers(0, 20_000, n)), unit="s")
+    x = 406000 + rng.uniform(-400, 1600, n)   # around and between H01-H03, and beyond
+    y = 286000 + rng.uniform(-400, 1400, n)
+    frame = pd.DataFrame({"device_id": rng.choice(["R1", "R2"], n), "officer_id": "PC",
+                          "timestamp": t.strftime("%Y-%m-%dT%H:%M:%SZ"), "x": x, "y": y, "team": "A"})
+    frame.to_csv(tmp_path / "bng.csv", index=False)
+    lon, lat = Transformer.from_crs("EPSG:27700", "EPSG:4326", always_xy=True).transform(x, y)
+    frame.drop(columns=["x", "y"]).assign(lat=lat, lon=lon).to_csv(tmp_path / "wgs.csv", index=False)
+    bng = score_pings(tmp_path / "bng.csv", hotspots, config.compliance)
+    wgs = score_pings(tmp_path / "wgs.csv", hotspots, config.compliance)
+    assert bng.n_in_hotspots == wgs.n_in_hotspots > 100
+    cols = ["device_id", "hotspot_id", "start", "end", "n_pings"]
+    pd.testing.assert_frame_equal(bng.visits.frame[cols], wgs.visits.frame[cols])

@@ -266,3 +266,33 @@ def test_html_report_renders_in_headless_chromium(trial, tmp_path):
         assert (int(got["data-scheduled"]), int(got["data-compliant"])) == (row["scheduled"], row["compliant"])
     assert "map" in page.ids and "missed" in page.ids and "trend" in page.ids
     assert all(src.startswith("data:image/png;base64,") for src in page.imgs) and len(page.imgs) == 2
+
+
+def _weekly_script():
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "weekly_compliance.py"
+    spec = importlib.util.spec_from_file_location("weekly_compliance", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_cron_wrapper_finds_the_week_and_passes_exit_codes(trial, tmp_path):
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    script = _weekly_script()
+    london = ZoneInfo("Europe/London")
+    monday_7am = dt.datetime(2023, 5, 8, 7, 0, tzinfo=london)
+    assert script.last_complete_week(monday_7am, london, dt.time(6)) == "2023-W18"
+    # Before 06:00 on Monday, Sunday's experimental day is still running.
+    assert script.last_complete_week(monday_7am.replace(hour=5), london, dt.time(6)) == "2023-W17"
+    folder = tmp_path / "pings"
+    folder.mkdir()
+    shutil.copy(trial["pings"], folder / "2023-W18.csv")
+    args = ["--config", str(trial["config"]), "--pings-dir", str(folder), "--out-root", str(tmp_path / "reports"),
+            "--allocation", str(trial["allocation"])]
+    assert script.main([*args, "--week", "2023-W18"]) == 0
+    assert (tmp_path / "reports" / "2023-W18" / "weekly_compliance.html").is_file()
+    assert script.main([*args, "--week", "2023-W17"]) == 1  # no pings for that week
