@@ -296,3 +296,18 @@ def test_cron_wrapper_finds_the_week_and_passes_exit_codes(trial, tmp_path):
     assert script.main([*args, "--week", "2023-W18"]) == 0
     assert (tmp_path / "reports" / "2023-W18" / "weekly_compliance.html").is_file()
     assert script.main([*args, "--week", "2023-W17"]) == 1  # no pings for that week
+
+
+def test_teams_file_names_the_answerable_team(trial, tmp_path, capsys):
+    (tmp_path / "teams.csv").write_text("hotspot_id,team\nH01,Zulu\nH02,Zulu\n")
+    args = ["compliance", "--config", str(trial["config"]), "--pings", str(trial["pings"]),
+            "--allocation", str(trial["allocation"]), "--week", "2023-W18"]
+    assert main([*args, "--teams", str(tmp_path / "teams.csv"), "--out", str(tmp_path / "o")]) == 0
+    report = json.loads((tmp_path / "o" / "weekly_compliance.json").read_text())
+    teams = {r["hotspot_id"]: r["team"] for r in report["by_hotspot"]}
+    assert teams["H01"] == teams["H02"] == "Zulu" != teams["H03"]
+    zulu = next(r for r in report["by_team"] if r["team"] == "Zulu")
+    assert zulu["scheduled"] == sum(r["scheduled"] for r in report["by_hotspot"] if r["team"] == "Zulu")
+    (tmp_path / "bad.csv").write_text("hotspot,squad\nH01,Zulu\n")
+    assert main([*args, "--teams", str(tmp_path / "bad.csv"), "--out", str(tmp_path / "o2")]) == 1
+    assert "teams file needs columns hotspot_id and team" in capsys.readouterr().err

@@ -63,7 +63,7 @@ class HotspotIndex:
     x0, y0, cell, block
         Lower-left corner, fine cell size (metres) and fine cells per coarse side.
     coarse
-        ``int32`` (ny + 2, nx + 2) coarse table with a one-cell ring of ``-1`` around it.
+        ``int16`` (``int32`` beyond 32 765 blocks) (ny + 2, nx + 2) coarse table with a one-cell ring of ``-1`` around it.
     blocks
         ``int16`` (n_blocks, block * block) fine codes.
     bounds
@@ -170,7 +170,8 @@ def build_index(geometries, *, tolerance_m: float = 0.0, cell_m: float | None = 
         cid, tiles = cid[keep], tiles[keep]
     first = tiles[:, :1]
     uniform = np.all(tiles == first, axis=1) & (first[:, 0] >= 0)
-    coarse = np.full((ncy + 2, ncx + 2), _OUTSIDE, dtype=np.int32)
+    small = len(tiles) + 2 < np.iinfo(np.int16).max
+    coarse = np.full((ncy + 2, ncx + 2), _OUTSIDE, dtype=np.int16 if small else np.int32)
     inner = np.full(ncy * ncx, _OUTSIDE, dtype=np.int32)
     inner[cid[uniform]] = first[uniform, 0]
     mixed = np.flatnonzero(~uniform)
@@ -213,10 +214,21 @@ def _boundary_cells(edges: np.ndarray, x0: float, y0: float, cell: float, margin
     cy0 = np.floor((np.minimum(ay, by) - margin - y0) / cell).astype(np.int64)
     cy1 = np.floor((np.maximum(ay, by) + margin - y0) / cell).astype(np.int64)
     span = int(max((cx1 - cx0).max(), (cy1 - cy0).max())) + 1
+    ex1, ey1, edx, edy = x1[e], y1[e], (x2 - x1)[e], (y2 - y1)[e]
+    # A cell whose (margin-grown) corners all lie strictly on one side of the edge's line
+    # cannot be near the edge (separating-axis test); 1 µm of slack covers rounding.
+    slack = 1e-6 * length[e]
     for dx in range(span):
         for dy in range(span):
             cx, cy = cx0 + dx, cy0 + dy
             ok = (cx <= cx1) & (cy <= cy1) & (cx >= 0) & (cx < nx) & (cy >= 0) & (cy < ny)
+            lo_x = x0 + cx * cell - margin - ex1
+            hi_x = lo_x + cell + 2 * margin
+            lo_y = y0 + cy * cell - margin - ey1
+            hi_y = lo_y + cell + 2 * margin
+            d = np.stack([lo_x * edy - lo_y * edx, hi_x * edy - lo_y * edx,
+                          lo_x * edy - hi_y * edx, hi_x * edy - hi_y * edx])
+            ok &= ~((d.min(axis=0) > slack) | (d.max(axis=0) < -slack))
             out_y.append(cy[ok])
             out_x.append(cx[ok])
     return np.concatenate(out_y), np.concatenate(out_x)
@@ -271,47 +283,50 @@ def assign_points(index: HotspotIndex, x: np.ndarray, y: np.ndarray) -> tuple[np
     code = np.empty(n, dtype=np.int16)
     for lo in range(0, n, _CHUNK):
         hi = min(n, lo + _CHUNK)
-        code[lo:hi] = _cell_codes(index, x[lo:hi], y[lo:hi])
+        code[lo:hi] = _cell_codes(index, x[lo:hi], y[lo:hi])  # int16 or int32 table values
     extra_p, extra_h = _exact(index, x, y, code)
     point = np.flatnonzero(code >= 0)
     hotspot = code[point].astype(np.int32)
     if len(extra_p):
-        point = np.concatenate([point, extra_p])
-        hotspot = np.concatenate([hotspot, extra_h])
-        order = np.lexsort((hotspot, point))
-        point, hotspot = point[order], hotspot[order]
+        # Points in several hotspots are not in ``point``; insert their pairs in order.
+        order = np.lexsort((extra_h, extra_p))
+        extra_p, extra_h = extra_p[order], extra_h[order]
+        at = np.searchsorted(point, extra_p)
+        point = np.insert(point, at, extra_p)
+        hotspot = np.insert(hotspot, at, extra_h)
     return point.astype(np.int64, copy=False), hotspot
 
 
 def _cell_codes(index: HotspotIndex, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     coarse = index.coarse
     ncy2, ncx2 = coarse.shape
-    shift = int(index.block).bit_length() - 1
-    bmask = index.block - 1
-    nx, ny = (ncx2 - 2) * index.block, (ncy2 - 2) * index.block
+    block = index.block
+    shift = block.bit_length() - 1
     inv = 1.0 / index.cell
-    fx = np.subtract(x, index.x0)
+    # Fine coordinates shifted by one block, so that the padded coarse table's outside
+    # ring is fine column/row block - 1 (and (nc + 1) * block): clipping sends far points
+    # there. astype truncates toward zero, but every clipped value is >= block - 1 >= 0,
+    # so truncation is the floor. A point up to one fine cell left of (below) the raster
+    # reads fine cell 0, which lies beyond every hotspot's bounding box and so is never
+    # "inside" (only outside or boundary, tested exactly): still correct.
+    fx = np.subtract(x, index.x0 - block * index.cell)
     fx *= inv
-    np.clip(fx, -1.0, nx, out=fx)
+    np.clip(fx, block - 1, (ncx2 - 1) * block, out=fx)
     gx = fx.astype(np.int32)
-    fy = np.subtract(y, index.y0, out=fx)
+    fy = np.subtract(y, index.y0 - block * index.cell, out=fx)
     fy *= inv
-    np.clip(fy, -1.0, ny, out=fy)
+    np.clip(fy, block - 1, (ncy2 - 1) * block, out=fy)
     gy = fy.astype(np.int32)
-    # Fine column -1 (and nx) fall in the outside ring of the padded coarse table once
-    # shifted by one block. astype truncates toward zero, so a point up to one cell left
-    # of (below) the raster reads fine cell 0, which lies beyond every hotspot's bounding
-    # box and so is never "inside" (outside or boundary only): still correct.
-    gx += index.block
-    gy += index.block
-    cell = (gy >> shift) * ncx2 + (gx >> shift)
+    cell = gy >> shift
+    cell *= ncx2
+    cell += gx >> shift
     code = coarse.ravel().take(cell)
     fine = np.flatnonzero(code <= -2)
     if len(fine):
-        b = -(code[fine] + 2)
-        local = (gy[fine] & bmask) * index.block + (gx[fine] & bmask)
-        code[fine] = index.blocks.ravel().take(b * (index.block * index.block) + local)
-    return code.astype(np.int16)
+        b = -(code[fine].astype(np.int32) + 2)
+        local = (gy[fine] & (block - 1)) * block + (gx[fine] & (block - 1))
+        code[fine] = index.blocks.ravel().take(b * (block * block) + local)
+    return code
 
 
 def _exact(index: HotspotIndex, x: np.ndarray, y: np.ndarray,
