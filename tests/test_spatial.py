@@ -113,3 +113,24 @@ def test_property_agrees_with_sjoin_at_any_cell_size(points, cell):
     sp, sh = _sjoin_pairs(index.geometries, x, y)
     np.testing.assert_array_equal(p, sp)
     np.testing.assert_array_equal(h, sh)
+
+
+def test_lonlat_filter_keeps_every_point_of_every_grown_hotspot():
+    import geopandas as gpd
+
+    from guardian_rct.spatial import LonLatGrid
+
+    rng = np.random.default_rng(4)
+    hotspots = gpd.GeoSeries([SQUARE, DONUT, shapely.box(420000, 300000, 420050, 300400)], crs="EPSG:27700")
+    grown = hotspots.buffer(25.0 + 50.0)
+    grid = LonLatGrid.from_bounds(grown.to_crs("EPSG:4326").bounds.to_numpy())
+    # Points on and inside the 25 m-grown hotspots, and far away.
+    inner = hotspots.buffer(25.0)
+    pts = shapely.get_coordinates(inner.segmentize(1.0))
+    bx0, by0, bx1, by1 = inner.total_bounds
+    cand = np.c_[rng.uniform(bx0, bx1, 20000), rng.uniform(by0, by1, 20000)]
+    inside = cand[shapely.intersects_xy(shapely.union_all(inner.to_numpy()), cand[:, 0], cand[:, 1])]
+    pts = np.r_[pts, inside]
+    lonlat = gpd.GeoSeries(gpd.points_from_xy(pts[:, 0], pts[:, 1]), crs="EPSG:27700").to_crs("EPSG:4326")
+    assert grid.contains(lonlat.x.to_numpy(), lonlat.y.to_numpy()).all()
+    assert not grid.contains(np.array([-1.0, 0.0]), np.array([52.0, 51.5])).any()

@@ -114,6 +114,10 @@ class ComplianceResult:
             out["scheduled"] > 0, 1), np.nan)
         return out.reset_index()
 
+    def to_frame(self) -> pd.DataFrame:
+        """One row per scheduled patrol (``patrols``)."""
+        return self.patrols.copy()
+
     def to_dict(self) -> dict:
         """Headline numbers, JSON-ready."""
         controls = len(self.controls)

@@ -38,6 +38,7 @@ from pyproj import Transformer
 
 from guardian_rct.errors import DataError, UsageError, where
 from guardian_rct.quarantine import Quarantine, concat_quarantines, quarantine_rows
+from guardian_rct.spatial import LonLatGrid
 
 __all__ = [
     "REASONS",
@@ -51,7 +52,6 @@ __all__ = [
     "iter_ping_chunks",
     "read_pings",
     "area_around",
-    "LonLatGrid",
 ]
 
 #: Quarantine reasons, in the order they are checked (the first that applies is given).
@@ -77,46 +77,6 @@ _EARLIEST = pd.Timestamp("2000-01-01", tz="UTC")
 _OFFSET = r"(?:[zZ]|[+-]\d\d(?::?\d\d)?)$"
 _OPTIONAL = ("officer_id", "team", "accuracy_m")
 _SUFFIXES = {".csv": "csv", ".txt": "csv", ".parquet": "parquet", ".pq": "parquet"}
-
-
-@dataclass(frozen=True, eq=False)
-class LonLatGrid:
-    """Cells of a longitude/latitude grid that lie near a hotspot (a projection filter).
-
-    Built conservatively from each hotspot's longitude/latitude bounding box grown by a
-    margin far larger than the curvature of projected edges, so a ping outside every
-    marked cell is certainly outside every hotspot.
-    """
-
-    lon0: float
-    lat0: float
-    step: float
-    mask: np.ndarray
-
-    @classmethod
-    def from_bounds(cls, bounds: np.ndarray, *, margin_deg: float = 0.002, step: float = 0.002) -> LonLatGrid:
-        """From (n, 4) longitude/latitude boxes of the (grown) hotspots."""
-        b = np.asarray(bounds, dtype=float)
-        lon0, lat0 = b[:, 0].min() - 2 * margin_deg, b[:, 1].min() - 2 * margin_deg
-        nx = int(np.ceil((b[:, 2].max() + 2 * margin_deg - lon0) / step)) + 1
-        ny = int(np.ceil((b[:, 3].max() + 2 * margin_deg - lat0) / step)) + 1
-        mask = np.zeros((ny, nx), dtype=bool)
-        for x1, y1, x2, y2 in b:
-            c0, c1 = int((x1 - margin_deg - lon0) // step), int((x2 + margin_deg - lon0) // step)
-            r0, r1 = int((y1 - margin_deg - lat0) // step), int((y2 + margin_deg - lat0) // step)
-            mask[max(r0, 0):r1 + 1, max(c0, 0):c1 + 1] = True
-        return cls(lon0=float(lon0), lat0=float(lat0), step=float(step), mask=mask)
-
-    def contains(self, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
-        """True where (lon, lat) falls in a marked cell."""
-        ny, nx = self.mask.shape
-        fx = np.floor((lon - self.lon0) / self.step)
-        fy = np.floor((lat - self.lat0) / self.step)
-        ok = (fx >= 0) & (fx < nx) & (fy >= 0) & (fy < ny)
-        out = np.zeros(len(lon), dtype=bool)
-        idx = np.flatnonzero(ok)
-        out[idx] = self.mask[fy[idx].astype(np.int64), fx[idx].astype(np.int64)]
-        return out
 
 
 @dataclass(frozen=True)

@@ -20,12 +20,13 @@ import shapely
 
 from guardian_rct.config import ComplianceSpec
 from guardian_rct.hotspots import HotspotSet
-from guardian_rct.pings import LonLatGrid, PingOptions, area_around, iter_ping_chunks
+from guardian_rct.pings import PingOptions, area_around, iter_ping_chunks, ping_files
 from guardian_rct.quarantine import Quarantine, concat_quarantines
-from guardian_rct.spatial import HotspotIndex, assign_points, build_index
+from guardian_rct.spatial import HotspotIndex, LonLatGrid, assign_points, build_index
 from guardian_rct.visits import Visits, visit_kernel, visits_from_arrays
 
-__all__ = ["PingScore", "score_pings", "ping_options_for", "Codes", "visits_from_compact"]
+__all__ = ["PingScore", "score_pings", "ping_options_for", "assign_chunk", "Codes", "visits_from_compact",
+           "track_labels"]
 
 _NS_PER_MIN = 60_000_000_000
 
@@ -174,8 +175,6 @@ def score_pings(path: str | Path, hotspots: HotspotSet, rules: ComplianceSpec, *
         hot = np.empty(0, dtype=np.int16)
     visits = visits_from_compact(np.array(tracks.values, dtype=object), np.array(teams.values, dtype=object),
                                  hot, t, team_code, track_code, hotspots.ids, rules)
-    from guardian_rct.pings import ping_files
-
     return PingScore(visits=visits, quarantine=concat_quarantines(quarantines), n_read=n_read,
                      n_used=n_used, n_in_hotspots=n_in,
                      sources=tuple(str(p) for p in ping_files(path)))
