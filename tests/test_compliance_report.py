@@ -243,8 +243,11 @@ def test_html_report_renders_in_headless_chromium(trial, tmp_path):
     flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
              "--disable-background-networking", "--disable-component-update", "--disable-sync",
              f"--user-data-dir={tmp_path / 'profile'}"]
-    dom = subprocess.run([browser, *flags, "--dump-dom", html.as_uri()], capture_output=True, text=True,
-                         timeout=120, check=True).stdout
+    run = subprocess.run([browser, *flags, "--enable-logging=stderr", "--v=0", "--dump-dom", html.as_uri()],
+                         capture_output=True, text=True, timeout=120, check=True)
+    dom = run.stdout
+    # Page errors (script errors, console errors) appear as CONSOLE lines in the log.
+    assert [line for line in run.stderr.splitlines() if ":CONSOLE" in line] == []
     shot = tmp_path / "page.png"
     subprocess.run([browser, *flags, "--window-size=1200,3000", f"--screenshot={shot}", html.as_uri()],
                    capture_output=True, timeout=120, check=True)
