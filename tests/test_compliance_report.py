@@ -314,3 +314,15 @@ def test_teams_file_names_the_answerable_team(trial, tmp_path, capsys):
     (tmp_path / "bad.csv").write_text("hotspot,squad\nH01,Zulu\n")
     assert main([*args, "--teams", str(tmp_path / "bad.csv"), "--out", str(tmp_path / "o2")]) == 1
     assert "teams file needs columns hotspot_id and team" in capsys.readouterr().err
+
+
+def test_unusable_pings_give_a_warning_in_the_report(trial, tmp_path, capsys):
+    (tmp_path / "bad.csv").write_text("device_id,timestamp,x,y\nR1,2023-05-01T10:00:00,406100,286100\n")
+    code = main(["compliance", "--config", str(trial["config"]), "--pings", str(tmp_path / "bad.csv"),
+                 "--allocation", str(trial["allocation"]), "--week", "2023-W18", "--out", str(tmp_path / "o")])
+    assert code == 0
+    assert "no usable location rows" in capsys.readouterr().err
+    report = json.loads((tmp_path / "o" / "weekly_compliance.json").read_text())
+    assert report["headline"]["compliant"] == 0
+    assert report["notes"] and "no usable location rows" in report["notes"][0]
+    assert "Data warning" in (tmp_path / "o" / "weekly_compliance.html").read_text()

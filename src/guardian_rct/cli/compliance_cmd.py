@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import re
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -13,13 +14,18 @@ from guardian_rct.allocation import Allocation, read_allocation_csv
 from guardian_rct.cli._common import Output, add_common, add_config, config_from_args
 from guardian_rct.compliance import score_compliance
 from guardian_rct.config import TrialConfig
-from guardian_rct.errors import DataError, UsageError, where
+from guardian_rct.errors import DataError, DataQualityWarning, UsageError, where
 from guardian_rct.hotspots import HotspotSet
 from guardian_rct.pings import ping_files
 from guardian_rct.presence import ping_options_for, score_pings
 from guardian_rct.provenance import make_provenance
 from guardian_rct.pseudonym import Pseudonymiser, pseudonym_key
-from guardian_rct.reports.weekly import build_weekly_report, record_trend, write_weekly_report
+from guardian_rct.reports.weekly import (
+    build_weekly_report,
+    data_quality_notes,
+    record_trend,
+    write_weekly_report,
+)
 from guardian_rct.store import load_trial_hotspots, open_trial
 
 __all__ = ["register", "parse_week", "load_allocation"]
@@ -146,6 +152,8 @@ def _run(args: argparse.Namespace) -> Output:
         score = read_patrol_log(args.patrol_log, hotspots, rules, timezone=args.ping_timezone)
         source = "officer patrol logs (self-reported, no GPS)"
         inputs = {"patrol_log": args.patrol_log}
+    for note in data_quality_notes(score.counts()):
+        warnings.warn(f"{args.pings or args.patrol_log}: {note}", DataQualityWarning, stacklevel=2)
     if allocation.source is not None:
         inputs["allocation"] = allocation.source
     if config.source is not None:

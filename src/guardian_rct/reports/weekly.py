@@ -33,7 +33,7 @@ from guardian_rct.reports.render import write_html, write_json
 from guardian_rct.store import connect
 
 __all__ = ["SCHEMA_VERSION", "rag", "build_weekly_report", "write_weekly_report", "record_trend",
-           "AMBER_BAND"]
+           "AMBER_BAND", "data_quality_notes"]
 
 SCHEMA_VERSION = 1
 AMBER_BAND = 0.15
@@ -141,6 +141,18 @@ def record_trend(store: Path, result: ComplianceResult, *, weeks: int = 12) -> l
     return rows
 
 
+def data_quality_notes(counts: dict) -> list[str]:
+    """Plain-language warnings when the location data cannot support the numbers."""
+    notes = []
+    if counts["used"] == 0:
+        notes.append(f"no usable location rows ({counts['quarantined']} quarantined): every scheduled "
+                     "patrol shows as missed; check quarantine.csv")
+    elif counts["quarantined"] > 0.05 * counts["read"]:
+        notes.append(f"{counts['quarantined']} of {counts['read']} location rows were quarantined "
+                     "(over 5%); check quarantine.csv before trusting the rates")
+    return notes
+
+
 def _week_of(day: dt.date) -> str:
     year, week, _ = day.isocalendar()
     return f"{year}-W{week:02d}"
@@ -205,6 +217,7 @@ def build_weekly_report(result: ComplianceResult, *, config: TrialConfig, hotspo
                                "patrol_minutes": _num(r.patrol_minutes)}
                               for r in contaminated.itertuples(index=False)],
         "pings": score.counts(),
+        "notes": data_quality_notes(score.counts()),
         "visits": {k: _num(v) for k, v in visits.summary().items()},
         "officers": officer_rows,
         "provenance": head["provenance"],
