@@ -169,3 +169,12 @@ def test_folder_of_files_read_in_name_order(tmp_path):
     with pytest.raises(DataError, match="no ping files"):
         (tmp_path / "empty").mkdir()
         read_pings(tmp_path / "empty")
+
+
+def test_parquet_numeric_ids_and_column_names_in_any_case(tmp_path):
+    frame = pd.DataFrame({"Device_ID": [1, 2, None], "TimeStamp": ["2023-05-01T10:00:00Z"] * 3,
+                          " X ": [406100.0, 406200.0, 406300.0], "Y": [286100.0, 286100.0, 286100.0]})
+    frame.to_parquet(tmp_path / "p.parquet")
+    pings = read_pings(tmp_path / "p.parquet")
+    assert pings.frame["device_id"].tolist() == ["1", "2"]
+    assert pings.quarantine.counts() == {"missing device id": 1}

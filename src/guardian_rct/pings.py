@@ -256,6 +256,10 @@ def _transformer(crs: str) -> Transformer:
 
 def _arrow_text(values: pd.Series) -> pa.Array:
     """Column as trimmed Arrow strings, missing values as ``""`` (fast, no Python objects)."""
+    if pd.api.types.is_float_dtype(values.dtype):
+        finite = values.dropna()
+        if (finite == np.floor(finite)).all():  # ids stored as float (a null among ints)
+            values = values.astype("Int64")
     if not isinstance(values.dtype, pd.StringDtype):
         values = values.astype("string")
     arr = pa.array(values, from_pandas=True)
