@@ -261,7 +261,9 @@ def test_html_report_renders_in_headless_chromium(trial, tmp_path):
     assert int(page.ids["headline-compliant"]["text"]) == head["compliant"]
     assert int(page.ids["headline-scheduled"]["text"]) == head["scheduled"]
     assert int(page.ids["headline-missed"]["text"]) == head["missed"]
-    assert int(page.ids["pings-read"]["text"]) == report["pings"]["read"]
+    assert int(page.ids["pings-read"]["data-value"]) == report["pings"]["read"]
+    assert page.ids["pings-read"]["text"] == f"{report['pings']['read']:,}"
+    assert int(page.ids["pings-quarantined"]["data-value"]) == report["pings"]["quarantined"]
     assert float(page.ids["target-rate"]["data-value"]) == report["target_rate"]
     hotspot_rows = {r["data-key"]: r for r in page.rows if r["data-key"].startswith("H")}
     for row in report["by_hotspot"]:
