@@ -3,18 +3,23 @@
 The obvious way, ``geopandas.sjoin(points, hotspots, predicate="intersects")``, first
 builds one shapely Point per ping and then queries an STR-tree; for tens of millions of
 pings the Point objects alone dominate. :class:`HotspotIndex` works on the coordinate
-arrays directly with a uniform raster over the hotspots' bounding box (a "cell
-classification" point-in-polygon method; Haines 1994, "Point in polygon strategies",
-Graphics Gems IV, §"grid method"; Žalik & Kolingerová 2001):
+arrays directly with a raster over the hotspots' bounding box (a "cell classification"
+point-in-polygon method; Haines 1994, "Point in polygon strategies", Graphics Gems IV,
+§"grid method"; Žalik & Kolingerová 2001), stored in two levels so that the tables stay
+in the CPU cache: a coarse table (32 m cells by default) and 16 × 16 fine blocks (2 m
+cells) only where a coarse cell is not wholly inside one hotspot or outside all:
 
-1. every cell is classified once as *outside every hotspot*, *strictly inside exactly one
-   hotspot* or *boundary* (a hotspot edge passes within ``margin`` of the cell, or two
-   hotspots overlap there). Boundary cells are found conservatively by cutting every
-   polygon edge into pieces no longer than a cell and marking every cell that a piece's
-   bounding box (grown by ``margin``) touches; the remaining cells of a hotspot's
-   bounding box are inside or outside by the even-odd crossing rule at the cell centre,
-   which is exact there because no edge comes near a non-boundary cell;
-2. a ping takes its cell's class with a few vectorised array operations;
+1. every fine cell is classified once as *outside every hotspot*, *strictly inside
+   exactly one hotspot* or *boundary* (a hotspot edge passes within ``margin`` of the
+   cell, or two hotspots overlap there). Boundary cells are found conservatively by
+   cutting every polygon edge into pieces no longer than half a cell, taking the cells
+   each piece's bounding box (grown by ``margin``) touches, and dropping those whose
+   grown corners all lie strictly on one side of the edge's line (separating-axis
+   test); the remaining cells of a hotspot's bounding box are inside or outside by the
+   even-odd crossing rule at the cell centre, which is exact there because no edge
+   comes near a non-boundary cell;
+2. a ping takes its cell's class with a few vectorised array operations, in blocks of
+   points that fit in the cache;
 3. only pings in boundary cells are tested exactly, with GEOS
    (``shapely.intersects_xy`` on a prepared polygon) — the same predicate
    ``sjoin(..., predicate="intersects")`` evaluates.
