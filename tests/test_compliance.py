@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import write_trial
 from guardian_rct.allocation import allocation_from_frame
@@ -245,3 +247,42 @@ def test_lat_lon_pings_score_like_grid_pings(tmp_path):
     assert bng.n_in_hotspots == wgs.n_in_hotspots > 100
     cols = ["device_id", "hotspot_id", "start", "end", "n_pings"]
     pd.testing.assert_frame_equal(bng.visits.frame[cols], wgs.visits.frame[cols])
+
+
+def test_two_scheduled_patrols_in_a_day_both_needed_for_delivered(tmp_path):
+    rows = _track("R1", "PC1", "2023-05-01T16:00:00+01:00", 5)      # after the first start only
+    visits, config, hotspots = _visits(tmp_path, rows, "arrival_within_hours = 1")
+    alloc = _alloc([("2023-05-01", "H01", "treatment", WS, "2023-05-01T15:15:00+01:00"),
+                    ("2023-05-01", "H01", "treatment", "2023-05-01T18:00:00+01:00", "2023-05-01T18:15:00+01:00")])
+    result = score_compliance(alloc, visits, hotspots=hotspots, config=config)
+    assert result.patrols["compliant"].tolist() == [True, False]
+    table = compliance_by_hotspot_day(result)
+    assert table["delivered"].tolist() == [0]
+    assert table["dosage_minutes"].tolist() == [5.0]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 500), st.integers(0, 60)), min_size=1, max_size=25))
+def test_presence_minutes_match_a_minute_by_minute_count(intervals):
+    """Union of visits against brute force on a one-minute lattice (integer endpoints)."""
+    from guardian_rct.visits import Visits, sort_visits
+
+    t0 = pd.Timestamp("2023-05-01T00:00:00Z")
+    frame = pd.DataFrame({
+        "device_id": [f"R{o}" for o, _, _ in intervals], "officer_id": [f"PC{o}" for o, _, _ in intervals],
+        "officer": [f"PC{o}" for o, _, _ in intervals], "team": "A", "hotspot_id": "H01",
+        "start": [t0 + pd.Timedelta(minutes=s) for _, s, _ in intervals],
+        "end": [t0 + pd.Timedelta(minutes=s + d) for _, s, d in intervals],
+        "minutes": [float(d) for _, _, d in intervals], "n_pings": 2})
+    frame["start"] = frame["start"].dt.as_unit("ns")
+    frame["end"] = frame["end"].dt.as_unit("ns")
+    visits: Visits = sort_visits(frame)
+    summary = visits.summary()
+    covered = np.zeros(600, dtype=bool)
+    per_officer = {}
+    for o, s, d in intervals:
+        covered[s:s + d] = True
+        per_officer.setdefault(o, np.zeros(600, dtype=bool))[s:s + d] = True
+    assert summary["patrol_minutes"] == covered.sum()
+    assert summary["officer_minutes"] == sum(v.sum() for v in per_officer.values())
+    assert summary["patrol_minutes"] <= summary["officer_minutes"] <= frame["minutes"].sum()
