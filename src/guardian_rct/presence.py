@@ -1,7 +1,7 @@
 """From a ping file to visits: read in chunks, validate, assign to hotspots, group.
 
 :func:`score_pings` is the one entry point; ``engine="local"`` streams the file(s) in
-this process (memory: the in-hotspot pings, 18 bytes each, plus 8 bytes per used ping
+this process (memory: the in-hotspot pings, 22 bytes each, plus 8 bytes per used ping
 for duplicate detection, plus one chunk), ``engine="dask"`` runs the same kernels over
 the partitions of a Parquet dataset on a Dask cluster (:mod:`guardian_rct.dask_engine`).
 Both give identical visits, counts and quarantine.
@@ -61,14 +61,14 @@ class Codes:
 
     def encode(self, values: np.ndarray) -> np.ndarray:
         codes, uniques = pd.factorize(values, sort=False)
-        mapping = np.empty(len(uniques), dtype=np.int64)
+        mapping = np.empty(len(uniques), dtype=np.int32)
         for i, value in enumerate(uniques):
             code = self._index.get(value)
             if code is None:
                 code = self._index[value] = len(self.values)
                 self.values.append(value)
             mapping[i] = code
-        return mapping[codes] if len(codes) else np.empty(0, dtype=np.int64)
+        return mapping[codes] if len(codes) else np.empty(0, dtype=np.int32)
 
 
 _SEP = "\x1f"
@@ -171,7 +171,8 @@ def score_pings(path: str | Path, hotspots: HotspotSet, rules: ComplianceSpec, *
     if parts:
         track_code, team_code, hot, t = (np.concatenate(p) for p in zip(*parts, strict=True))
     else:
-        track_code = team_code = t = np.empty(0, dtype=np.int64)
+        track_code = team_code = np.empty(0, dtype=np.int32)
+        t = np.empty(0, dtype=np.int64)
         hot = np.empty(0, dtype=np.int16)
     visits = visits_from_compact(np.array(tracks.values, dtype=object), np.array(teams.values, dtype=object),
                                  hot, t, team_code, track_code, hotspots.ids, rules)
