@@ -102,6 +102,10 @@ def test_csv_outputs_agree_with_the_json(trial):
     assert int(patrols["compliant"].sum()) == report["headline"]["compliant"]
     by_hotspot = pd.read_csv(out / "compliance_by_hotspot.csv")
     assert by_hotspot["compliant"].tolist() == [r["compliant"] for r in report["by_hotspot"]]
+    for key in ("by_team", "by_block", "by_dow", "by_week"):
+        table = pd.read_csv(out / f"compliance_{key}.csv")
+        assert table["scheduled"].tolist() == [r["scheduled"] for r in report[key]]
+        assert int(table["compliant"].sum()) == report["headline"]["compliant"]
     days = pd.read_csv(out / "compliance_hotspot_days.csv")
     assert list(days.columns) == ["date", "hotspot_id", "delivered", "dosage_minutes", "contaminated"]
     assert len(days) == 7 * 6

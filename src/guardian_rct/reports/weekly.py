@@ -279,7 +279,7 @@ def write_weekly_report(report: dict, result: ComplianceResult, out_dir: str | P
     paths["patrols"] = _csv(patrols, out / "compliance_patrols.csv")
     paths["controls"] = _csv(result.controls, out / "compliance_controls.csv")
     paths["hotspot_days"] = _csv(compliance_by_hotspot_day(result), out / "compliance_hotspot_days.csv")
-    for key in ("by_hotspot", "by_team"):
+    for key in ("by_hotspot", "by_team", "by_block", "by_dow", "by_week", "trend"):
         paths[key] = _csv(pd.DataFrame(report[key]), out / f"compliance_{key}.csv")
     visits = result.visits.frame.copy()
     visits["officer_id"] = pseudonymiser.many(visits["officer_id"].astype(str))
