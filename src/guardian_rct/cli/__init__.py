@@ -33,6 +33,7 @@ _COMMAND_MODULES = (
     "guardian_rct.cli.simulate_cmd",
     "guardian_rct.cli.schedule_cmd",
     "guardian_rct.cli.ledger_cmd",
+    "guardian_rct.cli.compliance_cmd",
 )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,11 +53,13 @@ def add_allocation(parser: argparse.ArgumentParser) -> None:
                         "made by another tool; default: the schedules published in the trial store")
 
 
-def allocation_from_args(args: argparse.Namespace, config: TrialConfig, hotspots: HotspotSet) -> Allocation:
+def allocation_from_args(args: argparse.Namespace, config: TrialConfig, hotspots: HotspotSet, *,
+                         first: dt.date | None = None, last: dt.date | None = None) -> Allocation:
     """The allocation named by ``--allocation``, or the one published in the trial store.
 
     An imported file is checked against the trial's hotspots and dates; the store is
-    checked to hold this trial before it is read.
+    checked to hold this trial before it is read, and only days ``first..last`` are read
+    from it.
     """
     if getattr(args, "allocation", None) is not None:
         return read_allocation_csv(args.allocation, hotspot_ids=hotspots.ids,
@@ -65,4 +68,4 @@ def allocation_from_args(args: argparse.Namespace, config: TrialConfig, hotspots
     from guardian_rct.store import open_trial
 
     open_trial(config, hotspots=hotspots)
-    return published_allocation(config)
+    return published_allocation(config, first=first, last=last)

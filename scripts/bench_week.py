@@ -1,0 +1,185 @@
+#!/usr/bin/env python
+"""Benchmark: score a force-week of location pings end to end, measuring time and memory.
+
+Generates (once, into --workdir) a synthetic trial: 57 irregular hotspots (as in
+bench_pings.py), a crossover allocation for ISO week 2023-W18 (28 of 57 treated per
+day, patrol start times drawn in 15:00-23:00 local), and N pings in one Parquet file:
+--devices radios reporting every few seconds all week (WGS84 lat/lon, a Parquet
+timestamp column in UTC, accuracy), each spending about 15% of its half-hour slots
+patrolling a hotspot and the rest elsewhere in the force area, with a sprinkling of bad
+rows (missing coordinates, poor accuracy, exact duplicates) that must be quarantined.
+
+Then runs the real command line once under ``/usr/bin/time -v``:
+
+    guardian-rct compliance --config trial.toml --pings pings.parquet \\
+        --allocation allocation.csv --week 2023-W18 --out report
+
+and prints its wall-clock time, peak resident memory (maximum RSS of the process) and
+the report's row counts (read = used + quarantined).
+
+Usage: python scripts/bench_week.py [--n 50000000] [--devices 600] [--workdir DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import geopandas as gpd  # noqa: E402
+import pandas as pd  # noqa: E402
+import pyarrow as pa  # noqa: E402
+import pyarrow.parquet as pq  # noqa: E402
+import shapely  # noqa: E402
+from pyproj import Transformer  # noqa: E402
+
+from bench_pings import synthetic_hotspots  # noqa: E402
+
+WEEK_START = pd.Timestamp("2023-05-01T05:00:00Z")  # Monday 06:00 BST
+WEEK_SECONDS = 7 * 86_400
+
+
+def write_trial(work: Path, rng: np.random.Generator) -> np.ndarray:
+    polys = synthetic_hotspots(rng)
+    frame = gpd.GeoDataFrame({"hotspot_id": [f"H{i + 1:02d}" for i in range(len(polys))],
+                              "block": ["A" if i % 2 else "B" for i in range(len(polys))]},
+                             geometry=list(polys), crs="EPSG:27700")
+    frame.to_file(work / "hotspots.gpkg", driver="GPKG")
+    (work / "trial.toml").write_text(textwrap.dedent("""\
+        [trial]
+        name = "Benchmark week"
+        timezone = "Europe/London"
+        day_starts = "06:00"
+        start_date = 2023-04-01
+        end_date = 2023-09-30
+        seed = 1
+        store = "trial.db"
+
+        [hotspots]
+        path = "hotspots.gpkg"
+        block_column = "block"
+
+        [design]
+        kind = "crossover"
+        treated_per_day = 28
+        windows = ["15:00-23:00"]
+        """), encoding="utf-8")
+    rows = []
+    ids = frame["hotspot_id"].tolist()
+    for d in pd.date_range("2023-05-01", "2023-05-07").date:
+        treated = set(rng.choice(ids, 28, replace=False))
+        for h in ids:
+            if h in treated:
+                ws = pd.Timestamp(f"{d} 15:00", tz="Europe/London") + pd.Timedelta(minutes=int(rng.integers(0, 465)))
+                rows.append((d.isoformat(), h, "treatment", ws.isoformat(), (ws + pd.Timedelta(minutes=15)).isoformat()))
+            else:
+                rows.append((d.isoformat(), h, "control", "", ""))
+    pd.DataFrame(rows, columns=["date", "hotspot_id", "arm", "window_start", "window_end"]).to_csv(
+        work / "allocation.csv", index=False)
+    return polys
+
+
+def write_pings(path: Path, polys: np.ndarray, n: int, devices: int, rng: np.random.Generator) -> int:
+    step = devices * WEEK_SECONDS / n  # seconds between one device's fixes
+    per_device = int(WEEK_SECONDS / step)
+    centroids = shapely.centroid(polys)
+    cx, cy = shapely.get_x(centroids), shapely.get_y(centroids)
+    to_ll = Transformer.from_crs("EPSG:27700", "EPSG:4326", always_xy=True)
+    schema = pa.schema([("device_id", pa.string()), ("officer_id", pa.string()), ("team", pa.string()),
+                        ("timestamp", pa.timestamp("us", tz="UTC")), ("lat", pa.float64()),
+                        ("lon", pa.float64()), ("accuracy_m", pa.float64())])
+    written = 0
+    group = max(1, 2_000_000 // per_device)
+    with pq.ParquetWriter(path, schema, compression="snappy") as writer:
+        for d0 in range(0, devices, group):
+            ds = np.arange(d0, min(devices, d0 + group))
+            dev = np.repeat(ds, per_device)
+            t = np.tile(np.arange(per_device) * step, len(ds)) + rng.uniform(0, step / 2, len(dev))
+            slot = (t // 1800).astype(np.int64)
+            key = dev * 10_000 + slot
+            uniq, inv = np.unique(key, return_inverse=True)
+            patrol = rng.random(len(uniq)) < 0.15
+            target = rng.integers(0, len(polys), len(uniq))
+            ex = np.where(patrol, cx[target], rng.uniform(398000, 427000, len(uniq)))
+            ey = np.where(patrol, cy[target], rng.uniform(278000, 307000, len(uniq)))
+            spread = np.where(patrol[inv], 120.0, 400.0)
+            x = ex[inv] + rng.normal(0, 1, len(dev)) * spread
+            y = ey[inv] + rng.normal(0, 1, len(dev)) * spread
+            lon, lat = to_ll.transform(x, y)
+            acc = rng.choice([4.0, 8.0, 15.0, 30.0], len(dev))
+            bad = rng.random(len(dev))
+            lat[bad < 0.0005] = np.nan
+            acc[(bad >= 0.0005) & (bad < 0.001)] = 500.0
+            ts = (WEEK_START.value // 1000 + (t * 1e6).astype(np.int64))
+            order = np.argsort(ts, kind="stable")
+            dup = np.flatnonzero(rng.random(len(dev)) < 0.0002)
+            order = np.insert(order, np.searchsorted(order, order[dup]), order[dup])
+            names = np.array([f"R{i:04d}" for i in ds], dtype=object)[dev - d0]
+            officers = np.array([f"PC{i:05d}" for i in ds], dtype=object)[dev - d0]
+            teams = np.array([f"Team {i % 6 + 1}" for i in ds], dtype=object)[dev - d0]
+            table = pa.table({"device_id": names[order], "officer_id": officers[order], "team": teams[order],
+                              "timestamp": pa.array(ts[order], type=pa.timestamp("us", tz="UTC")),
+                              "lat": lat[order], "lon": lon[order], "accuracy_m": acc[order]}, schema=schema)
+            writer.write_table(table, row_group_size=1_000_000)
+            written += len(table)
+    return written
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=50_000_000, help="pings (default 50,000,000)")
+    parser.add_argument("--devices", type=int, default=600)
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/guardian-bench-week"))
+    parser.add_argument("--engine", choices=("local", "dask"), default="local")
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    work = args.workdir / f"n{args.n}"
+    work.mkdir(parents=True, exist_ok=True)
+    pings = work / "pings.parquet"
+    if not pings.exists():
+        rng = np.random.default_rng(args.seed)
+        t0 = time.perf_counter()
+        polys = write_trial(work, rng)
+        rows = write_pings(work / "pings.tmp", polys, args.n, args.devices, rng)
+        (work / "pings.tmp").rename(pings)
+        print(f"generated {rows:,} pings in {time.perf_counter() - t0:.0f} s "
+              f"({pings.stat().st_size / 2**20:.0f} MiB Parquet)")
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    subprocess.run([sys.executable, "-m", "guardian_rct", "init", "--config", str(work / "trial.toml")],
+                   env=env, check=True, capture_output=True)
+    out = work / "report"
+    command = ["/usr/bin/time", "-v", sys.executable, "-m", "guardian_rct", "compliance",
+               "--config", str(work / "trial.toml"), "--pings", str(pings), "--allocation",
+               str(work / "allocation.csv"), "--week", "2023-W18", "--out", str(out), "--engine", args.engine]
+    print("running:", " ".join(command[2:]))
+    run = subprocess.run(command, env=env, capture_output=True, text=True)
+    print(run.stdout.strip())
+    if run.returncode != 0:
+        print(run.stderr)
+        return 1
+    wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (\S+)", run.stderr).group(1)
+    rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", run.stderr).group(1))
+    cpu = re.search(r"Percent of CPU this job got: (\S+)", run.stderr).group(1)
+    report = json.loads((out / "weekly_compliance.json").read_text())
+    p = report["pings"]
+    print(f"pings read {p['read']:,} = used {p['used']:,} + quarantined {p['quarantined']:,}; "
+          f"in hotspots {p['in_hotspots']:,}; visits {report['visits']['visits']:,}")
+    print(f"wall clock {wall}; peak RSS {rss / 2**20:.2f} GiB ({rss:,} kB); CPU {cpu} "
+          f"(/usr/bin/time -v, {os.cpu_count()} cores)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

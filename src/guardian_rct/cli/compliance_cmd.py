@@ -1,0 +1,167 @@
+"""``guardian-rct compliance``: score a week of patrols and write the weekly report."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import re
+import warnings
+from pathlib import Path
+
+import pandas as pd
+
+from guardian_rct.cli._common import (
+    Output,
+    add_allocation,
+    add_common,
+    add_config,
+    allocation_from_args,
+    config_from_args,
+)
+from guardian_rct.compliance import score_compliance
+from guardian_rct.errors import DataError, DataQualityWarning, UsageError, where
+from guardian_rct.pings import ping_files
+from guardian_rct.presence import ping_options_for, score_pings
+from guardian_rct.provenance import make_provenance
+from guardian_rct.pseudonym import Pseudonymiser, pseudonym_key
+from guardian_rct.reports.weekly import (
+    build_weekly_report,
+    data_quality_notes,
+    record_trend,
+    write_weekly_report,
+)
+from guardian_rct.store import load_trial_hotspots, open_trial
+
+__all__ = ["register", "parse_week"]
+
+_WEEK = re.compile(r"^(\d{4})-?W(\d{2})$")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``compliance`` verb."""
+    parser = sub.add_parser(
+        "compliance",
+        help="score patrol compliance from location pings (or patrol logs) and write the weekly report",
+        description="Decide for every scheduled patrol whether an officer arrived in the hotspot "
+        "within [compliance] arrival_within_hours of the scheduled time, how long they stayed, "
+        "and whether patrols reached control hotspots; write an HTML report with CSV and JSON "
+        "of the same numbers into --out.",
+    )
+    add_config(parser)
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--pings", type=Path, metavar="FILE",
+                        help="pings: CSV or Parquet file, or a folder of them (partitioned Parquet)")
+    source.add_argument("--patrol-log", type=Path, metavar="FILE",
+                        help="officer-reported arrivals/departures (CSV) instead of pings")
+    parser.add_argument("--week", help="ISO week to report, e.g. 2023-W18 (Monday to Sunday)")
+    parser.add_argument("--from", dest="first", type=dt.date.fromisoformat, metavar="DATE",
+                        help="first experimental day (YYYY-MM-DD), with --to instead of --week")
+    parser.add_argument("--to", dest="last", type=dt.date.fromisoformat, metavar="DATE",
+                        help="last experimental day (inclusive)")
+    parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="folder for the report files")
+    add_allocation(parser)
+    parser.add_argument("--ping-timezone", metavar="ZONE",
+                        help="IANA zone of timestamps written without an offset (default: such rows "
+                        "are quarantined)")
+    parser.add_argument("--teams", type=Path, metavar="FILE",
+                        help="CSV hotspot_id,team naming the team answerable for each hotspot "
+                        "(default: the team that visited it most)")
+    parser.add_argument("--engine", choices=("local", "dask"), default="local",
+                        help="local: stream in this process; dask: partitions on a Dask cluster")
+    parser.add_argument("--scheduler", metavar="ADDRESS",
+                        help="Dask scheduler address (default: start a local cluster)")
+    parser.add_argument("--workers", type=int, default=2, help="local Dask cluster workers (default 2)")
+    parser.add_argument("--chunk-rows", type=int, default=1_000_000, help="rows per chunk (default 1,000,000)")
+    add_common(parser)
+    parser.set_defaults(handler=_run)
+
+
+def parse_week(text: str) -> tuple[dt.date, dt.date]:
+    """Monday and Sunday of ISO week ``YYYY-Www``."""
+    match = _WEEK.match(text.strip()) if text else None
+    if not match:
+        raise UsageError("--week does not parse", expected="an ISO week such as 2023-W18",
+                         found=repr(text), where="--week", fix="write the week as YYYY-Www")
+    try:
+        monday = dt.date.fromisocalendar(int(match.group(1)), int(match.group(2)), 1)
+    except ValueError:
+        raise UsageError("no such ISO week", found=repr(text), where="--week",
+                         fix="use a week number from 01 to 52 (53 in long years)") from None
+    return monday, monday + dt.timedelta(days=6)
+
+
+def _period(args: argparse.Namespace) -> tuple[dt.date, dt.date, str]:
+    if args.week and (args.first or args.last):
+        raise UsageError("give either --week or --from/--to, not both", where="--week",
+                         fix="drop one of them")
+    if args.week:
+        first, last = parse_week(args.week)
+        return first, last, args.week.strip()
+    if not (args.first and args.last):
+        raise UsageError("no reporting period", expected="--week 2023-W18, or --from DATE --to DATE",
+                         where="compliance", fix="name the week or the first and last day")
+    if args.last < args.first:
+        raise UsageError("--to is before --from", found=f"{args.first} to {args.last}", where="--to",
+                         fix="swap the dates")
+    return args.first, args.last, f"{args.first} to {args.last}"
+
+
+def _teams(path: Path | None) -> dict[str, str] | None:
+    if path is None:
+        return None
+    if not path.is_file():
+        raise DataError("teams file not found", where=where(path), fix="check the path given to --teams")
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    if not {"hotspot_id", "team"} <= set(frame.columns):
+        raise DataError("teams file needs columns hotspot_id and team", where=where(path),
+                        found="columns " + ", ".join(frame.columns), fix="add a header hotspot_id,team")
+    return dict(zip(frame["hotspot_id"].str.strip(), frame["team"].str.strip(), strict=True))
+
+
+def _run(args: argparse.Namespace) -> Output:
+    config = config_from_args(args)
+    first, last, label = _period(args)
+    if args.chunk_rows < 1000:
+        raise UsageError("--chunk-rows is too small", expected="at least 1000", found=str(args.chunk_rows),
+                         where="--chunk-rows", fix="use the default or a larger number")
+    hotspots = load_trial_hotspots(config)
+    open_trial(config, hotspots=hotspots)
+    allocation = allocation_from_args(args, config, hotspots, first=first, last=last)
+    rules = config.compliance
+    if args.pings is not None:
+        options = ping_options_for(hotspots, rules, timezone=args.ping_timezone, chunk_rows=args.chunk_rows)
+        score = score_pings(args.pings, hotspots, rules, options=options, engine=args.engine,
+                            scheduler=args.scheduler, n_workers=args.workers)
+        source = f"location pings ({args.engine} engine)"
+        inputs = {f"pings:{p.name}": p for p in ping_files(args.pings)}
+    else:
+        from guardian_rct.patrol_logs import read_patrol_log
+
+        score = read_patrol_log(args.patrol_log, hotspots, rules, timezone=args.ping_timezone)
+        source = "officer patrol logs (self-reported, no GPS)"
+        inputs = {"patrol_log": args.patrol_log}
+    for note in data_quality_notes(score.counts()):
+        warnings.warn(f"{args.pings or args.patrol_log}: {note}", DataQualityWarning, stacklevel=2)
+    if allocation.source is not None:
+        inputs["allocation"] = allocation.source
+    if config.source is not None:
+        inputs["config"] = config.source
+    provenance = make_provenance(seed=config.trial.seed, inputs=inputs,
+                                 hashes={"hotspots": hotspots.sha256})
+    result = score_compliance(allocation, score.visits, hotspots=hotspots, config=config, first=first,
+                              last=last, teams=_teams(args.teams), provenance=provenance)
+    pseudonymiser = Pseudonymiser(pseudonym_key(config.trial.store))
+    trend = record_trend(config.trial.store, result)
+    report = build_weekly_report(result, config=config, hotspots=hotspots, score=score, period_label=label,
+                                 source=source, pseudonymiser=pseudonymiser, trend=trend)
+    paths = write_weekly_report(report, result, args.out, hotspots=hotspots, score=score,
+                                pseudonymiser=pseudonymiser)
+    counts = score.counts()
+    text = (f"{result.summary()}\n"
+            f"rows read {counts['read']} = used {counts['used']} + quarantined {counts['quarantined']}"
+            + (f" ({', '.join(f'{k}: {v}' for k, v in counts['quarantine_reasons'].items())})"
+               if counts["quarantine_reasons"] else "")
+            + f"\nreport: {paths['html']}")
+    data = {"period": report["period"], "headline": report["headline"], "target_rate": report["target_rate"],
+            "pings": report["pings"], "files": {k: str(v) for k, v in paths.items()}}
+    return Output(text, data)
