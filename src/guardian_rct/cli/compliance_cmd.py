@@ -18,19 +18,12 @@ from guardian_rct.cli._common import (
     allocation_from_args,
     config_from_args,
 )
-from guardian_rct.compliance import score_compliance
 from guardian_rct.errors import DataError, DataQualityWarning, UsageError, where
 from guardian_rct.pings import ping_files
 from guardian_rct.presence import ping_options_for, score_pings
-from guardian_rct.provenance import make_provenance
-from guardian_rct.pseudonym import Pseudonymiser, pseudonym_key
-from guardian_rct.reports.weekly import (
-    build_weekly_report,
-    data_quality_notes,
-    record_trend,
-    write_weekly_report,
-)
+from guardian_rct.reports.weekly import data_quality_notes
 from guardian_rct.store import load_trial_hotspots, open_trial
+from guardian_rct.weekly_job import weekly_compliance_report
 
 __all__ = ["register", "parse_week"]
 
@@ -142,20 +135,10 @@ def _run(args: argparse.Namespace) -> Output:
         inputs = {"patrol_log": args.patrol_log}
     for note in data_quality_notes(score.counts()):
         warnings.warn(f"{args.pings or args.patrol_log}: {note}", DataQualityWarning, stacklevel=2)
-    if allocation.source is not None:
-        inputs["allocation"] = allocation.source
-    if config.source is not None:
-        inputs["config"] = config.source
-    provenance = make_provenance(seed=config.trial.seed, inputs=inputs,
-                                 hashes={"hotspots": hotspots.sha256})
-    result = score_compliance(allocation, score.visits, hotspots=hotspots, config=config, first=first,
-                              last=last, teams=_teams(args.teams), provenance=provenance)
-    pseudonymiser = Pseudonymiser(pseudonym_key(config.trial.store))
-    trend = record_trend(config.trial.store, result)
-    report = build_weekly_report(result, config=config, hotspots=hotspots, score=score, period_label=label,
-                                 source=source, pseudonymiser=pseudonymiser, trend=trend)
-    paths = write_weekly_report(report, result, args.out, hotspots=hotspots, score=score,
-                                pseudonymiser=pseudonymiser)
+    weekly = weekly_compliance_report(config, hotspots, allocation, score, first=first, last=last,
+                                      out_dir=args.out, period_label=label, source=source, inputs=inputs,
+                                      teams=_teams(args.teams))
+    result, report, paths = weekly.result, weekly.report, weekly.paths
     counts = score.counts()
     text = (f"{result.summary()}\n"
             f"rows read {counts['read']} = used {counts['used']} + quarantined {counts['quarantined']}"
