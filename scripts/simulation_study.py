@@ -11,7 +11,7 @@ Usage::
 
     PYTHONPATH=src python scripts/simulation_study.py --trials 500 --null-trials 1000 --draws 500
 
-The synthetic trials come from ``tests/synthetic.py`` (a contract-shaped stand-in for
+The synthetic trials come from ``tests/estimate_fixtures.py`` (a contract-shaped stand-in for
 ``guardian_rct.simulate``). A fast version runs as a normal test
 (tests/test_simulation_fast.py).
 """
@@ -31,8 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "src"))
 
-from synthetic import CrossoverDesign, make_panel  # noqa: E402
-
+from estimate_fixtures import CrossoverDesign, make_panel  # noqa: E402
 from guardian_rct.estimate import diff_in_means, negbin_fe, poisson_fe  # noqa: E402
 from guardian_rct.inference import randomisation_test  # noqa: E402
 from guardian_rct.rng import stream  # noqa: E402
@@ -103,13 +102,16 @@ def summarise(results: list[dict], truth_log: float) -> list[dict]:
     return rows
 
 
+ALL_MODELS = ("poisson_fe", "poisson_fe_harm", "negbin_fe", "diff_in_means")
+
+
 def run(trials: int, null_trials: int, draws: int, *, n_hotspots: int = 57, n_days: int = 365,
-        treated: int = 28, ri_ci_trials: int = 0, seed: int = 2024) -> dict:
+        treated: int = 28, ri_ci_trials: int = 0, seed: int = 2024,
+        models: tuple[str, ...] = ALL_MODELS) -> dict:
     design = CrossoverDesign(n_hotspots, n_days, treated_per_block=treated)
     t0 = time.perf_counter()
     effect = [one_trial(design, seed + i, IRR, ri_draws=draws if i < ri_ci_trials else 0,
-                        ri_ci=True, models=("poisson_fe", "poisson_fe_harm", "negbin_fe",
-                                            "diff_in_means"))
+                        ri_ci=True, models=models)
               for i in range(trials)]
     t1 = time.perf_counter()
     null = [one_trial(design, seed + 10**6 + i, 1.0, ri_draws=draws, ri_ci=False,

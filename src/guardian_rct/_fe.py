@@ -25,15 +25,34 @@ the model with explicit dummies).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg
 from scipy import special
+from threadpoolctl import threadpool_limits
 
-__all__ = ["Absorber", "GLMFit", "fit_glm_fe", "cluster_vcov", "ipf_null_fit", "encode"]
+__all__ = ["Absorber", "GLMFit", "fit_glm_fe", "cluster_vcov", "ipf_null_fit", "encode",
+           "single_threaded"]
 
 _THETA_MAX = 1e8
+
+
+def single_threaded(fn):
+    """Run ``fn`` with single-threaded BLAS.
+
+    The products here are tall and thin (N × ~60); multi-threaded OpenBLAS spends more on
+    thread hand-offs than on arithmetic, and on a shared 2-core machine it was measured
+    15 times slower than one thread (threadpoolctl, Varoquaux et al.).
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with threadpool_limits(limits=1, user_api="blas"):
+            return fn(*args, **kwargs)
+
+    return wrapper
 
 
 def encode(values: np.ndarray) -> tuple[np.ndarray, int]:
@@ -181,11 +200,12 @@ def _kept_columns(X: np.ndarray, D: np.ndarray, absorber: Absorber, w: np.ndarra
     rank = int(np.sum(diag > 1e-7 * max(diag[0], 1e-300))) if diag.size else 0
     keep = np.r_[np.arange(p), p + np.sort(piv[:rank])]
     if p:
-        full = np.hstack([Xt, absorber.demean(D, w)[:, keep[p:] - p] * sw])
+        # X last: a small diagonal there means X lies in the span of the kept dummies
+        full = np.hstack([absorber.demean(D, w)[:, keep[p:] - p] * sw, Xt])
         rr = np.linalg.qr(_gram_factor(full), mode="r")
-        dg = np.abs(np.diag(rr))
-        if np.any(dg[:p] <= 1e-7 * dg.max()):
-            raise np.linalg.LinAlgError(int(np.argmin(dg[:p])))
+        dg = np.abs(np.diag(rr))[-p:]
+        if np.any(dg <= 1e-7 * np.maximum(scale, 1e-300)):
+            raise np.linalg.LinAlgError(int(np.argmin(dg / np.maximum(scale, 1e-300))))
     return keep
 
 
@@ -200,6 +220,7 @@ def _wls(Zt: np.ndarray, zt: np.ndarray, w: np.ndarray) -> np.ndarray:
         return np.linalg.lstsq(A, b, rcond=None)[0]
 
 
+@single_threaded
 def fit_glm_fe(
     y: np.ndarray,
     X: np.ndarray,
@@ -291,6 +312,7 @@ def _theta_start(y, mu, prior):
     return float(min(prior.sum() / s, _THETA_MAX)) if s > 0 else _THETA_MAX
 
 
+@single_threaded
 def cluster_vcov(xt: np.ndarray, score_w: np.ndarray, work_w: np.ndarray, clusters: np.ndarray,
                  n_params: int) -> tuple[np.ndarray, int]:
     """CR1 cluster-robust covariance of the kept coefficients and the cluster count G.
@@ -300,8 +322,7 @@ def cluster_vcov(xt: np.ndarray, score_w: np.ndarray, work_w: np.ndarray, cluste
     codes, G = encode(clusters)
     n = xt.shape[0]
     bread = np.linalg.inv(xt.T @ (xt * work_w[:, None]))
-    sums = np.zeros((G, xt.shape[1]))
-    np.add.at(sums, codes, xt * score_w[:, None])
+    sums = Absorber(codes, G).group_sums(xt * score_w[:, None])
     meat = sums.T @ sums
     adj = G / (G - 1) * (n - 1) / (n - n_params)
     return bread @ meat @ bread * adj, G

@@ -311,6 +311,7 @@ def poisson_parallel(panel_frame: pd.DataFrame, outcome_column: str, *, treatmen
     """
     _check_alpha(alpha)
     base_col = baseline or _baseline_column(outcome_column)
+    require_columns(panel_frame, [outcome_column], purpose=f"outcome '{outcome_column}'")
     require_columns(panel_frame, [base_col], purpose="the parallel-design model (baseline)")
     mf = model_frame(panel_frame, outcome_column, treatment=treatment, fe=tuple(fe),
                      cluster=cluster, weights=weights)

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from guardian_rct._fe import _design, _kept_columns, cluster_vcov
+from guardian_rct._fe import _design, _kept_columns, cluster_vcov, single_threaded
 from guardian_rct._panelcheck import model_frame, require_columns
 from guardian_rct.errors import DataError, where
 from guardian_rct.estimate import SE_TYPE, Estimate, estimate_from_fit
@@ -78,6 +78,7 @@ def _endogenous(frame: pd.DataFrame, endogenous: str, treatment: str) -> tuple[n
     return v, endogenous.replace("_", " ")
 
 
+@single_threaded
 def cace(panel_frame: pd.DataFrame, outcome_column: str, *,
          endogenous: Literal["delivered", "dosage_minutes"] | str = "delivered",
          treatment: str = "treated", fe: Sequence[str] = ("hotspot", "day"),
@@ -114,13 +115,18 @@ def cace(panel_frame: pd.DataFrame, outcome_column: str, *,
     z = mf.treated
     absorber, D = _design(np.zeros((n, 0)), mf.fe)
     try:
-        keep = _kept_columns(np.column_stack([d, z]), D, absorber, w)
+        keep = _kept_columns(z[:, None], D, absorber, w)
     except np.linalg.LinAlgError:
-        raise DataError(f"{label} or the assignment does not vary within the fixed effects",
+        raise DataError("the assignment does not vary within the fixed effects",
                         where="panel", expected="variation within hotspots and days",
-                        found="a constant column", fix="check the compliance columns") from None
-    exog = absorber.demean(D[:, keep[2:] - 2], w)
-    Xt = np.column_stack([absorber.demean(d, w), exog])
+                        found="a constant column", fix="use a crossover panel") from None
+    exog = absorber.demean(D[:, keep[1:] - 1], w)
+    dt = absorber.demean(d, w)
+    if not np.any(np.abs(dt) > 1e-12 * max(1.0, float(np.abs(d).max()))):
+        raise DataError(f"{label} does not vary within the fixed effects (no compliers)",
+                        where="panel", expected="patrols delivered on some days and not others",
+                        found="a constant column", fix="check the compliance columns")
+    Xt = np.column_stack([dt, exog])
     Zt = np.column_stack([absorber.demean(z, w), exog])
     yt = absorber.demean(mf.y, w)
     # first stage: d on z (and exogenous dummies)

@@ -14,7 +14,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from synthetic import CrossoverDesign, ParallelDesign, make_panel  # noqa: E402
+from estimate_fixtures import CrossoverDesign, ParallelDesign, make_panel  # noqa: E402
 
 COLUMNS = ["hotspot_id", "block", "date", "day_index", "dow", "treated", "p_treated",
            "count_violence", "harm_violence", "baseline_count_violence", "delivered",

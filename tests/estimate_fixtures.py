@@ -109,7 +109,7 @@ def make_panel(design, rng: np.random.Generator, *, irr: float = 0.8, mean_rate:
         "block": np.tile(design.blocks, n_days),
         "date": days,
         "day_index": np.repeat(np.arange(n_days), n_hot),
-        "dow": days.dayofweek,
+        "dow": days.day_of_week,
         "arm": np.where(T.ravel(), "treatment", "control"),
         "treated": T.ravel().astype(int),
         "p_treated": probs.ravel(),
