@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from guardian_rct._fe import cluster_vcov, fit_glm_fe, ipf_null_fit
+from guardian_rct._fe import cluster_vcov, fit_glm_fe, ipf_null_fit, single_threaded
 from guardian_rct._panelcheck import model_frame, require_columns
 from guardian_rct.errors import DataError
 from guardian_rct.provenance import Provenance, make_provenance
@@ -136,6 +136,7 @@ def _null_residuals(y, treated, taus, fe, covariates):
     return out
 
 
+@single_threaded
 def _pass(design, rng, draws, batch, flat, size, resid, offset, observed):
     """Count redraws with |S* − Σp·r| ≥ |S_obs| per column of ``resid``; one pass over draws."""
     exceed = np.zeros(resid.shape[1], dtype=np.int64)
