@@ -195,3 +195,12 @@ def test_panel_as_object_with_frame(panel):
         outcomes = ("violence",)
     assert len(itt_estimates(P(), "violence")) == 5
     assert isinstance(pd.DataFrame(), pd.DataFrame)
+
+
+def test_events_in_one_hotspot_only(panel):
+    frame = panel.copy()
+    frame.loc[frame["hotspot_id"] != "H001", "count_violence"] = 0
+    with pytest.raises(DataError, match="at least two hotspots"):
+        poisson_fe(frame, "count_violence")
+    with pytest.raises(DataError, match="at least two hotspots"):
+        diff_in_means(frame.assign(hotspot_id="H001"), "count_violence")

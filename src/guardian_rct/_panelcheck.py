@@ -157,6 +157,11 @@ def model_frame(frame: pd.DataFrame, outcome: str, *, treatment: str = "treated"
                             "rate ratio is not finite", where="panel",
                             expected=f"at least one event on {arm} days", found="0 events",
                             fix="use a longer evaluation period or a broader outcome")
+    n_clusters = len(pd.unique(frame[cluster].to_numpy()[keep]))
+    if n_clusters < 2:
+        raise DataError("clustered standard errors need at least two hotspots with events",
+                        where=where("panel", None, cluster), expected=">= 2 clusters",
+                        found=f"{n_clusters}", fix="use more hotspots or a longer period")
     fe_kept = [encode(c[keep]) for c, _ in fe_codes]
     return ModelFrame(y=y_k, treated=t_k, fe=fe_kept, clusters=frame[cluster].to_numpy()[keep],
                       weights=None if w is None else w[keep], rows=rows, notes=tuple(notes))

@@ -165,7 +165,8 @@ def dose_response(panel_frame: pd.DataFrame, outcome_column: str, *,
     Returns one row per band: ``band``, ``hotspot_days``, ``events`` (sum of the
     outcome), ``rate`` (per hotspot-day), ``conf_low``/``conf_high`` (exact Poisson limits
     for counts, Garwood 1936; for harm they treat harm as a count and are indicative
-    only) and ``rate_ratio`` against the zero-dosage band. Dosage is not randomised, so
+    only) and ``rate_ratio`` against the zero-dosage band (``None`` if that band has no
+    events). Dosage is not randomised, so
     the gradient mixes the effect of presence with where and when officers chose to stay
     (Koper 1995).
     """
@@ -198,6 +199,9 @@ def dose_response(panel_frame: pd.DataFrame, outcome_column: str, *,
                      "conf_low": lo / days if days else float("nan"),
                      "conf_high": hi / days if days else float("nan")})
     table = pd.DataFrame(rows)
-    base = table.loc[0, "rate"]
-    table["rate_ratio"] = table["rate"] / base if base and np.isfinite(base) else np.nan
-    return table
+    if table.loc[0, "hotspot_days"] == 0:
+        raise DataError("no hotspot-day without patrol dosage", where=f"panel, column '{dosage}'",
+                        expected="zero minutes on (most) control days", found="none",
+                        fix="check the dosage column of the compliance file")
+    table["rate_ratio"] = table["rate"] / table.loc[0, "rate"] if table.loc[0, "rate"] > 0 else None
+    return table[table["hotspot_days"] > 0].reset_index(drop=True)
