@@ -109,8 +109,10 @@ def test_parallel_design_uses_block_day_and_baseline():
 def test_bad_input(trial):
     design, frame = trial
     rng = np.random.default_rng(0)
-    with pytest.raises(DataError, match="not in the design"):
-        randomisation_test(frame.assign(hotspot_id="X1"), "count_violence", design, draws=10, rng=rng)
+    stranger = frame.copy()
+    stranger.loc[3, "hotspot_id"] = "X1"
+    with pytest.raises(DataError, match="row 4, column 'hotspot_id'.*not in the design"):
+        randomisation_test(stranger, "count_violence", design, draws=10, rng=rng)
     with pytest.raises(DataError, match="outside the design's days"):
         randomisation_test(frame.assign(day_index=frame["day_index"] + 100), "count_violence",
                            design, draws=10, rng=rng)

@@ -213,8 +213,8 @@ def randomisation_test(panel_frame: pd.DataFrame, outcome_column: str, design: A
                         fix="use e.g. 0.05")
     parallel = getattr(design, "kind", "crossover") == "parallel"
     fe = tuple(fe) if fe is not None else (("block", "day") if parallel else ("hotspot", "day"))
-    mf = model_frame(panel_frame, outcome_column, treatment=treatment, fe=fe, drop_zero_groups=False)
     flat, size = _alignment(panel_frame, design)
+    mf = model_frame(panel_frame, outcome_column, treatment=treatment, fe=fe, drop_zero_groups=False)
     probs = np.asarray(design.probabilities(), dtype=float).reshape(-1)[flat]
     covariates = None
     if parallel:
