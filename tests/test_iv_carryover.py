@@ -105,3 +105,12 @@ def test_carryover_bad_input(panel):
         carryover(panel[panel["day_index"] == 0], "count_violence")
     with pytest.raises(DataError, match="'count_x' is not in the panel"):
         carryover(panel, "count_x")
+
+
+def test_accepts_panel_object_and_outcome_name(panel):
+    class Panel:
+        frame = panel
+    by_name = cace(Panel(), "violence")
+    assert by_name.outcome == "count_violence"
+    assert by_name.estimate == cace(panel, "count_violence").estimate
+    assert carryover(Panel(), "violence")[0].outcome == "count_violence"

@@ -16,7 +16,8 @@ import pandas as pd
 from guardian_rct._fe import encode
 from guardian_rct.errors import DataError, where
 
-__all__ = ["FE_ALIASES", "ModelFrame", "model_frame", "drop_all_zero_groups", "require_columns"]
+__all__ = ["FE_ALIASES", "ModelFrame", "model_frame", "drop_all_zero_groups", "require_columns",
+           "resolve"]
 
 #: Short names for fixed effects; any other name is taken as a panel column.
 FE_ALIASES = {"hotspot": "hotspot_id", "day": "day_index", "block": "block", "dow": "dow",
@@ -34,6 +35,19 @@ def require_columns(frame: pd.DataFrame, columns: Sequence[str], *, purpose: str
             found="outcome columns " + (", ".join(outcome_cols) if outcome_cols else "none"),
             fix="build the panel with this outcome (panel.frame has count_<o> and harm_<o>) "
                 "or pass one of the columns found")
+
+
+def resolve(panel: object, outcome: str) -> tuple[pd.DataFrame, str]:
+    """Accept a ``Panel`` or its frame, and an outcome column or a bare outcome name.
+
+    ``resolve(panel, "violence")`` gives ``(panel.frame, "count_violence")`` when the frame
+    has no column ``violence`` but has ``count_violence``.
+    """
+    frame = getattr(panel, "frame", panel)
+    if isinstance(frame, pd.DataFrame) and outcome not in frame.columns \
+            and f"count_{outcome}" in frame.columns:
+        outcome = f"count_{outcome}"
+    return frame, outcome
 
 
 @dataclass(frozen=True)

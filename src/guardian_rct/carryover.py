@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from guardian_rct._fe import cluster_vcov, fit_glm_fe
-from guardian_rct._panelcheck import model_frame, require_columns
+from guardian_rct._panelcheck import model_frame, require_columns, resolve
 from guardian_rct.errors import DataError
 from guardian_rct.estimate import SE_TYPE, Estimate, estimate_from_fit
 
@@ -86,6 +86,7 @@ def carryover(panel_frame: pd.DataFrame, outcome_column: str, *, treatment: str 
         (or none yet) versus yesterday, controlling for today's assignment. A rate ratio
         above 1 for longer gaps indicates residual deterrence that decays.
     """
+    panel_frame, outcome_column = resolve(panel_frame, outcome_column)
     require_columns(panel_frame, [outcome_column], purpose=f"carry-over for '{outcome_column}'")
     hist = history_columns(panel_frame, treatment=treatment)
     usable = hist["lag1"].notna().to_numpy()

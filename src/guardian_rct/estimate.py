@@ -32,7 +32,7 @@ import pandas as pd
 from scipy import stats
 
 from guardian_rct._fe import cluster_vcov, fit_glm_fe
-from guardian_rct._panelcheck import ModelFrame, model_frame, require_columns
+from guardian_rct._panelcheck import ModelFrame, model_frame, require_columns, resolve
 from guardian_rct.errors import DataError
 
 __all__ = ["Estimate", "poisson_fe", "negbin_fe", "diff_in_means", "poisson_parallel",
@@ -237,6 +237,7 @@ def poisson_fe(panel_frame: pd.DataFrame, outcome_column: str, *, treatment: str
     Estimate
         Log rate ratio with CR1 clustered standard error (see module notes).
     """
+    panel_frame, outcome_column = resolve(panel_frame, outcome_column)
     _check_alpha(alpha)
     spec = _fe_spec(fe, week_fe)
     mf = model_frame(panel_frame, outcome_column, treatment=treatment, fe=spec, cluster=cluster,
@@ -258,6 +259,7 @@ def negbin_fe(panel_frame: pd.DataFrame, outcome_column: str, *, treatment: str 
     errors clustered by hotspot as for :func:`poisson_fe`. Unlike PPML it is consistent
     only if the NB2 variance is right, hence a sensitivity check, not the primary analysis.
     """
+    panel_frame, outcome_column = resolve(panel_frame, outcome_column)
     _check_alpha(alpha)
     spec = _fe_spec(fe, week_fe)
     mf = model_frame(panel_frame, outcome_column, treatment=treatment, fe=spec, cluster=cluster,
@@ -277,6 +279,7 @@ def diff_in_means(panel_frame: pd.DataFrame, outcome_column: str, *, treatment: 
     hotspot-day when every hotspot-day has the same assignment probability, or with
     inverse-probability weights (Imbens & Rubin 2015, ch. 6).
     """
+    panel_frame, outcome_column = resolve(panel_frame, outcome_column)
     _check_alpha(alpha)
     mf = model_frame(panel_frame, outcome_column, treatment=treatment, fe=(), cluster=cluster,
                      weights=weights, drop_zero_groups=False)
@@ -309,6 +312,7 @@ def poisson_parallel(panel_frame: pd.DataFrame, outcome_column: str, *, treatmen
     gains precision (Gerber & Green 2012, §4.4; Santos Silva & Tenreyro 2006 for PPML).
     Standard errors clustered by hotspot (the unit of assignment).
     """
+    panel_frame, outcome_column = resolve(panel_frame, outcome_column)
     _check_alpha(alpha)
     base_col = baseline or _baseline_column(outcome_column)
     require_columns(panel_frame, [outcome_column], purpose=f"outcome '{outcome_column}'")

@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 
 from guardian_rct._fe import cluster_vcov, fit_glm_fe, ipf_null_fit, single_threaded
-from guardian_rct._panelcheck import model_frame, require_columns
+from guardian_rct._panelcheck import model_frame, require_columns, resolve
 from guardian_rct.errors import DataError
 from guardian_rct.provenance import Provenance, make_provenance
 
@@ -205,6 +205,7 @@ def randomisation_test(panel_frame: pd.DataFrame, outcome_column: str, design: A
     seed
         The trial seed, recorded in the provenance.
     """
+    panel_frame, outcome_column = resolve(panel_frame, outcome_column)
     if draws < 1:
         raise DataError("the number of redraws must be positive", found=str(draws), where="draws",
                         fix="use e.g. 10000")

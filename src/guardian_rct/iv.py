@@ -30,7 +30,7 @@ import pandas as pd
 from scipy import stats
 
 from guardian_rct._fe import _design, _kept_columns, cluster_vcov, single_threaded
-from guardian_rct._panelcheck import model_frame, require_columns
+from guardian_rct._panelcheck import model_frame, require_columns, resolve
 from guardian_rct.errors import DataError, where
 from guardian_rct.estimate import SE_TYPE, Estimate, estimate_from_fit
 
@@ -104,6 +104,7 @@ def cace(panel_frame: pd.DataFrame, outcome_column: str, *,
         ``irr`` is ``None``. ``details`` gives the first-stage coefficient and its
         cluster-robust F statistic (weak instruments: Staiger & Stock 1997).
     """
+    panel_frame, outcome_column = resolve(panel_frame, outcome_column)
     if not 0 < alpha < 1:
         raise DataError("alpha must lie between 0 and 1", found=str(alpha), where="alpha",
                         fix="use e.g. 0.05")
@@ -170,6 +171,7 @@ def dose_response(panel_frame: pd.DataFrame, outcome_column: str, *,
     the gradient mixes the effect of presence with where and when officers chose to stay
     (Koper 1995).
     """
+    panel_frame, outcome_column = resolve(panel_frame, outcome_column)
     require_columns(panel_frame, [outcome_column, dosage], purpose="the dose-response table")
     y = pd.to_numeric(panel_frame[outcome_column], errors="coerce").to_numpy(dtype=float)
     m = pd.to_numeric(panel_frame[dosage], errors="coerce").to_numpy(dtype=float)
