@@ -125,3 +125,12 @@ def test_bad_input(trial):
                            rng=rng)
     with pytest.raises(DataError, match="'count_x' is not in the panel"):
         randomisation_test(frame, "count_x", design, draws=10, rng=rng)
+
+
+def test_hotspot_without_events_is_harmless(trial):
+    design, frame = trial
+    quiet = frame.copy()
+    quiet.loc[quiet["hotspot_id"] == "H001", "count_violence"] = 0
+    res = randomisation_test(quiet, "count_violence", design, draws=200,
+                             rng=np.random.default_rng(4))
+    assert 0 < res.p_value <= 1 and res.rr_conf_low < res.rr_conf_high

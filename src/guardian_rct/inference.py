@@ -39,8 +39,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from guardian_rct._fe import cluster_vcov, fit_glm_fe, ipf_null_fit, single_threaded
-from guardian_rct._panelcheck import model_frame, require_columns, resolve
+from guardian_rct._fe import cluster_vcov, encode, fit_glm_fe, ipf_null_fit, single_threaded
+from guardian_rct._panelcheck import drop_all_zero_groups, model_frame, require_columns, resolve
 from guardian_rct.errors import DataError
 from guardian_rct.provenance import Provenance, make_provenance
 
@@ -155,9 +155,11 @@ def _pass(design, rng, draws, batch, flat, size, resid, offset, observed):
 
 
 def _ppml_centre(y, treated, fe, covariates, clusters):
+    """PPML estimate and clustered SE, to centre the inversion grid (zero groups left out)."""
+    keep = drop_all_zero_groups(y, fe)
     X = treated[:, None] if covariates is None else np.column_stack([treated, covariates])
-    fit = fit_glm_fe(y, X, fe)
-    vcov, _ = cluster_vcov(fit.xt, fit.score_w, fit.work_w, clusters, fit.n_params)
+    fit = fit_glm_fe(y[keep], X[keep], [encode(c[keep]) for c, _ in fe])
+    vcov, _ = cluster_vcov(fit.xt, fit.score_w, fit.work_w, clusters[keep], fit.n_params)
     return float(fit.coef[0]), float(math.sqrt(vcov[0, 0]))
 
 
