@@ -21,10 +21,8 @@ Hotspots and patrol dosage: Sherman & Weisburd 1995; Koper 1995.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -34,100 +32,12 @@ from scipy import stats
 from guardian_rct._fe import cluster_vcov, fit_glm_fe
 from guardian_rct._panelcheck import ModelFrame, model_frame, require_columns, resolve
 from guardian_rct.errors import DataError
+from guardian_rct.estimate_types import Estimate
 
 __all__ = ["Estimate", "poisson_fe", "negbin_fe", "diff_in_means", "poisson_parallel",
            "itt_estimates", "ipw_weights", "estimate_from_fit"]
 
 SE_TYPE = "CR1 clustered by hotspot: G/(G-1)*(N-1)/(N-K), K incl. fixed effects; t(G-1)"
-
-
-@dataclass(frozen=True)
-class Estimate:
-    """One estimated effect, on the model's scale.
-
-    Attributes
-    ----------
-    outcome
-        Panel column, e.g. ``count_violence`` or ``harm_violence``.
-    estimand
-        What is estimated, e.g. ``"ITT"`` or ``"CACE (delivered)"``.
-    model
-        Estimator key: ``poisson_fe``, ``negbin_fe``, ``diff_in_means``,
-        ``poisson_parallel``, ``iv_2sls_fe``, ``poisson_fe_carryover`` ...
-    estimate, std_error, conf_low, conf_high, p_value
-        Log rate ratio for Poisson and negative binomial, a difference otherwise.
-    ri_p_value
-        Randomisation-inference p-value when computed (see :mod:`guardian_rct.inference`).
-    irr
-        ``exp(estimate)`` for log-linear models, else ``None``.
-    n_obs, n_clusters
-        Hotspot-days used and hotspots (clusters).
-    term, details, notes
-        The coefficient's name, the specification in words, and caveats.
-    """
-
-    outcome: str
-    estimand: str
-    model: str
-    estimate: float
-    std_error: float
-    conf_low: float
-    conf_high: float
-    p_value: float
-    ri_p_value: float | None
-    irr: float | None
-    n_obs: int
-    n_clusters: int
-    term: str = "treated"
-    details: str = ""
-    notes: tuple[str, ...] = ()
-
-    @property
-    def irr_conf_low(self) -> float | None:
-        """Lower confidence limit of the rate ratio."""
-        return math.exp(self.conf_low) if self.irr is not None else None
-
-    @property
-    def irr_conf_high(self) -> float | None:
-        """Upper confidence limit of the rate ratio."""
-        return math.exp(self.conf_high) if self.irr is not None else None
-
-    @property
-    def pct_change(self) -> float | None:
-        """Percentage change in the rate, ``100·(IRR − 1)``."""
-        return 100.0 * (self.irr - 1.0) if self.irr is not None else None
-
-    def with_ri(self, ri_p_value: float) -> Estimate:
-        """A copy carrying a randomisation-inference p-value."""
-        return dataclasses.replace(self, ri_p_value=float(ri_p_value))
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready fields (contract fields, then IRR limits and percentage change)."""
-        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        out["notes"] = list(self.notes)
-        out.update(irr_conf_low=self.irr_conf_low, irr_conf_high=self.irr_conf_high,
-                   pct_change=self.pct_change)
-        return out
-
-    def to_frame(self) -> pd.DataFrame:
-        """A one-row DataFrame of :meth:`to_dict`."""
-        row = self.to_dict()
-        row["notes"] = "; ".join(self.notes)
-        return pd.DataFrame([row])
-
-    def summary(self) -> str:
-        """One line for people: effect, interval and p-value."""
-        if self.irr is not None:
-            text = (f"{self.outcome} {self.estimand} ({self.model}): rate ratio {self.irr:.3f} "
-                    f"[{self.irr_conf_low:.3f}, {self.irr_conf_high:.3f}], "
-                    f"{self.pct_change:+.1f}%")
-        else:
-            text = (f"{self.outcome} {self.estimand} ({self.model}): {self.estimate:.4g} "
-                    f"[{self.conf_low:.4g}, {self.conf_high:.4g}]")
-        text += f", p = {self.p_value:.3g}"
-        if self.ri_p_value is not None:
-            text += f", RI p = {self.ri_p_value:.3g}"
-        return text + f" (N = {self.n_obs}, {self.n_clusters} hotspots)"
 
 
 def _check_alpha(alpha: float) -> None:

@@ -15,9 +15,12 @@ shown at all.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any
+
+import pandas as pd
 
 __all__ = ["Estimate", "ESTIMATE_FIELDS"]
 
@@ -56,6 +59,8 @@ class Estimate:
         Incidence rate ratio ``exp(estimate)`` for log-linear models, else ``None``.
     n_obs, n_clusters
         Number of hotspot-days and of hotspots (clusters) used.
+    term, details, notes
+        The coefficient's name, the specification in words, and caveats (optional).
     """
 
     outcome: str
@@ -70,6 +75,9 @@ class Estimate:
     irr: float | None
     n_obs: int
     n_clusters: int
+    term: str = "treated"
+    details: str = ""
+    notes: tuple[str, ...] = ()
 
     @property
     def estimable(self) -> bool:
@@ -122,4 +130,36 @@ class Estimate:
             "irr": _finite_or_none(self.irr),
             "n_obs": int(self.n_obs),
             "n_clusters": int(self.n_clusters),
+            "term": self.term,
+            "details": self.details,
+            "notes": list(self.notes),
+            "irr_conf_low": self.irr_conf_low,
+            "irr_conf_high": self.irr_conf_high,
+            "pct_change": self.pct_change,
         }
+
+    def with_ri(self, ri_p_value: float) -> Estimate:
+        """A copy carrying a randomisation-inference p-value."""
+        return dataclasses.replace(self, ri_p_value=float(ri_p_value))
+
+    def to_frame(self) -> pd.DataFrame:
+        """A one-row DataFrame of :meth:`to_dict`."""
+        row = self.to_dict()
+        row["notes"] = "; ".join(self.notes)
+        return pd.DataFrame([row])
+
+    def summary(self) -> str:
+        """One line for people: effect, interval and p-value."""
+        if not self.estimable:
+            return f"{self.outcome} {self.estimand} ({self.model}): not estimable"
+        if self.irr is not None:
+            text = (f"{self.outcome} {self.estimand} ({self.model}): rate ratio {self.irr:.3f} "
+                    f"[{self.irr_conf_low:.3f}, {self.irr_conf_high:.3f}], "
+                    f"{self.pct_change:+.1f}%")
+        else:
+            text = (f"{self.outcome} {self.estimand} ({self.model}): {self.estimate:.4g} "
+                    f"[{self.conf_low:.4g}, {self.conf_high:.4g}]")
+        text += f", p = {self.p_value:.3g}"
+        if self.ri_p_value is not None:
+            text += f", RI p = {self.ri_p_value:.3g}"
+        return text + f" (N = {self.n_obs}, {self.n_clusters} hotspots)"
