@@ -14,16 +14,14 @@
 6. computes displacement, baseline balance and the CONSORT flow, builds the
    :class:`~guardian_rct.reports.milestone.MilestoneReport` and writes HTML and JSON.
 
-Steps 3 and 5 call modules written on other branches (panel, crimes, estimate,
-inference, iv, design, ledger, compliance); they are imported lazily with
-:func:`importlib.import_module` so that this module imports (and its report half can be
-tested) without them. The calls assumed are listed in ``ASSUMED_CALLS``.
+The heavy modules (panel, estimators, inference) are imported inside :func:`evaluate`
+so that building a report from already-computed results stays light.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-import importlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,7 +38,7 @@ from guardian_rct.displacement import (
     before_after_displacement,
     crossover_displacement,
 )
-from guardian_rct.errors import DataError, GuardianError, UsageError, where
+from guardian_rct.errors import DataError, UsageError, where
 from guardian_rct.estimate_types import Estimate
 from guardian_rct.provenance import Provenance, make_provenance
 from guardian_rct.reports.milestone import (
@@ -57,27 +55,11 @@ __all__ = [
     "check_allocation_matches",
     "check_panel_usable",
     "read_compliance_csv",
-    "ASSUMED_CALLS",
+    "compliance_from_pings",
     "COMPLIANCE_COLUMNS",
 ]
 
 COMPLIANCE_COLUMNS = ("date", "hotspot_id", "delivered", "dosage_minutes", "contaminated")
-
-#: The other branches' functions this module calls, as it calls them (for wiring after merge).
-ASSUMED_CALLS = (
-    "guardian_rct.ledger.published_allocation(config, first=None, last=look_date) -> Allocation",
-    "guardian_rct.crimes.read_crimes(path, config=config, hotspots=hotspots) -> CrimeSet (.frame, .quarantine)",
-    "guardian_rct.compliance.hotspot_day_compliance(config, hotspots, allocation, pings_path) -> DataFrame "
-    "(date, hotspot_id, delivered, dosage_minutes, contaminated)",
-    "guardian_rct.panel.build_panel(config, hotspots=hotspots, allocation=allocation, crimes=crimes, "
-    "compliance=frame_or_None) -> Panel (.frame, .rings, .outcomes)",
-    "guardian_rct.design.design_from_config(config, hotspots) -> Design",
-    "guardian_rct.estimate.itt_estimates(panel, outcome, alpha=alpha) -> list[Estimate]",
-    "guardian_rct.inference.randomisation_test(panel.frame, 'count_<outcome>', design, draws=n, "
-    "rng=stream(seed, 'randomisation_inference', outcome), alpha=alpha) -> RITestResult",
-    "guardian_rct.iv.cace(panel, outcome, alpha=alpha) -> Estimate | list[Estimate]",
-)
-
 
 @dataclass(frozen=True)
 class EvaluationResult:
@@ -280,23 +262,17 @@ def report_from_panel(config: TrialConfig, panel: Any, estimates: Sequence[Estim
 
 
 # ---------------------------------------------------------------------------
-# Orchestration (calls the other modules; see ASSUMED_CALLS)
+# Orchestration
 # ---------------------------------------------------------------------------
-
-def _module(name: str):
-    try:
-        return importlib.import_module(f"guardian_rct.{name}")
-    except ModuleNotFoundError as exc:
-        if exc.name != f"guardian_rct.{name}":
-            raise
-        raise GuardianError(f"this installation of guardian_rct lacks the '{name}' module needed for evaluation",
-                            fix="install a complete release of guardian_rct") from None
-
 
 def _load_allocation(config: TrialConfig, allocation: Allocation | str | Path | None, hotspot_ids: list[str],
                      look: dt.date) -> Allocation:
     if allocation is None:
-        alloc = _module("ledger").published_allocation(config, first=None, last=look)
+        from guardian_rct.ledger import published_allocation
+        from guardian_rct.store import open_trial
+
+        open_trial(config)
+        alloc = published_allocation(config, first=None, last=look)
     elif isinstance(allocation, Allocation):
         alloc = allocation
     else:
@@ -304,7 +280,57 @@ def _load_allocation(config: TrialConfig, allocation: Allocation | str | Path | 
     if not alloc.days:
         raise DataError("the allocation has no days", where=where(alloc.source), fix="publish or export schedules first")
     check_allocation_matches(alloc, hotspot_ids, config.trial.start_date, min(look, max(alloc.days)))
+    if max(alloc.days) > look:  # an imported allocation may run past the look date
+        frame = alloc.frame[alloc.frame["date"] <= look].reset_index(drop=True)
+        alloc = Allocation(frame, source=alloc.source)
     return alloc
+
+
+def compliance_from_pings(config: TrialConfig, hotspots: Any, allocation: Allocation,
+                          pings_path: str | Path) -> pd.DataFrame:
+    """Score location pings into compliance per hotspot-day (``COMPLIANCE_COLUMNS``)."""
+    from guardian_rct.compliance import compliance_by_hotspot_day, score_compliance
+    from guardian_rct.presence import ping_options_for, score_pings
+
+    options = ping_options_for(hotspots, config.compliance)
+    score = score_pings(pings_path, hotspots, config.compliance, options=options)
+    result = score_compliance(allocation, score.visits, hotspots=hotspots, config=config)
+    return compliance_by_hotspot_day(result)
+
+
+def _label(estimates: Sequence[Estimate], outcome: str) -> list[Estimate]:
+    """Name estimates by outcome: ``count_o`` → ``o``; ``harm_o`` → ``o_harm``."""
+    out = []
+    for e in estimates:
+        name = outcome if e.outcome == f"count_{outcome}" else (
+            f"{outcome}_harm" if e.outcome == f"harm_{outcome}" else e.outcome)
+        out.append(dataclasses.replace(e, outcome=name))
+    return out
+
+
+def _estimates(panel: Any, outcomes: Sequence[str], alpha: float, with_compliance: bool,
+               no_events: set[str]) -> list[Estimate]:
+    from guardian_rct.carryover import carryover
+    from guardian_rct.estimate import itt_estimates
+    from guardian_rct.iv import cace
+
+    out: list[Estimate] = []
+    for o in outcomes:
+        if o in no_events:
+            out.append(_not_estimable(o, panel.frame))
+            continue
+        out.extend(_label(itt_estimates(panel, o, alpha=alpha), o))
+        if with_compliance:
+            for endogenous in ("delivered", "dosage_minutes"):
+                out.extend(_label([cace(panel.frame, f"count_{o}", endogenous=endogenous, alpha=alpha)], o))
+        out.extend(_label(carryover(panel.frame, f"count_{o}", alpha=alpha), o))
+    return out
+
+
+def _not_estimable(outcome: str, frame: pd.DataFrame) -> Estimate:
+    nan = float("nan")
+    return Estimate(outcome, "ITT", "poisson_fe", nan, nan, nan, nan, nan, None, None, len(frame),
+                    int(frame["hotspot_id"].nunique()), notes=("no events: not estimable",))
 
 
 def evaluate(config: TrialConfig, *, crimes_path: str | Path, allocation: Allocation | str | Path | None = None,
@@ -318,7 +344,7 @@ def evaluate(config: TrialConfig, *, crimes_path: str | Path, allocation: Alloca
     config
         The validated trial config.
     crimes_path
-        Crime records (CSV/Parquet, DESIGN.md §3).
+        Crime records (CSV/Parquet, DESIGN.md §3), covering the baseline period too.
     allocation
         An :class:`Allocation` or the path of an allocation CSV made by another tool;
         default: the schedules published in the trial store.
@@ -337,11 +363,17 @@ def evaluate(config: TrialConfig, *, crimes_path: str | Path, allocation: Alloca
         For every bad input (allocation that does not match the hotspots or dates, a
         panel without treated days, unreadable files), with a one-line message.
     """
+    from guardian_rct.crimes import read_crimes
+    from guardian_rct.design import design_from_config
+    from guardian_rct.hotspots import buffer_rings
+    from guardian_rct.inference import randomisation_test
+    from guardian_rct.panel import build_panel
+    from guardian_rct.rng import stream
+    from guardian_rct.store import load_trial_hotspots
+
     if compliance is not None and pings_path is not None:
         raise UsageError("give compliance or pings, not both", where="--compliance/--pings",
                          fix="use --compliance for a scored CSV or --pings to score raw pings")
-    from guardian_rct.store import load_trial_hotspots
-
     crimes_path = Path(crimes_path)
     if not crimes_path.is_file():
         raise DataError("crimes file not found", where=where(crimes_path), fix="check the path given to --crimes")
@@ -359,35 +391,26 @@ def evaluate(config: TrialConfig, *, crimes_path: str | Path, allocation: Alloca
     elif compliance is not None:
         comp_frame = read_compliance_csv(compliance, ids)
     elif pings_path is not None:
-        comp_frame = _module("compliance").hotspot_day_compliance(config, hotspots, alloc, Path(pings_path))
-    crimes = _module("crimes").read_crimes(crimes_path, config=config, hotspots=hotspots)
-    panel = _module("panel").build_panel(config, hotspots=hotspots, allocation=alloc, crimes=crimes,
-                                         compliance=comp_frame)
+        comp_frame = compliance_from_pings(config, hotspots, alloc, pings_path)
+    crimes = read_crimes(crimes_path, crs=config.hotspots.crs)
+    design = design_from_config(config, hotspots)
+    rings = buffer_rings(hotspots, list(config.hotspots.buffer_rings_m)) if config.hotspots.buffer_rings_m else None
+    panel = build_panel(config, hotspots, alloc, crimes, rings=rings, probabilities=design.probabilities(),
+                        compliance=comp_frame, baseline_days=config.evaluation.baseline_days)
     outcomes = tuple(config.evaluation.outcomes)
     check_panel_usable(panel.frame, outcomes)
     alpha = config.evaluation.alpha
-    estimates: list[Estimate] = []
-    estimator = _module("estimate")
-    for o in outcomes:
-        estimates.extend(estimator.itt_estimates(panel, o, alpha=alpha))
-    if comp_frame is not None:
-        iv = _module("iv")
-        for o in outcomes:
-            result = iv.cace(panel, o, alpha=alpha)
-            estimates.extend(result if isinstance(result, (list, tuple)) else [result])
+    no_events = {o for o in outcomes if float(panel.frame[f"count_{o}"].sum()) == 0}
+    estimates = _estimates(panel, outcomes, alpha, comp_frame is not None, no_events)
     draws = config.evaluation.ri_draws if ri_draws is None else int(ri_draws)
     ri_results: dict[str, Any] = {}
     if draws > 0:
-        from guardian_rct.rng import stream
-
-        design = _module("design").design_from_config(config, hotspots)
-        inference = _module("inference")
         for o in outcomes:
-            if float(panel.frame[f"count_{o}"].sum()) == 0:
+            if o in no_events:
                 continue  # no events: not estimable, nothing to randomise
-            ri_results[o] = inference.randomisation_test(
-                panel.frame, f"count_{o}", design, draws=draws,
-                rng=stream(config.trial.seed, "randomisation_inference", o), alpha=alpha)
+            ri_results[o] = randomisation_test(panel.frame, f"count_{o}", design, draws=draws,
+                                               rng=stream(config.trial.seed, "randomisation_inference", o),
+                                               alpha=alpha)
     inputs: dict[str, str | Path] = {"crimes": crimes_path}
     if config.source is not None:
         inputs["config"] = config.source
@@ -398,8 +421,7 @@ def evaluate(config: TrialConfig, *, crimes_path: str | Path, allocation: Alloca
     if pings_path is not None:
         inputs["pings"] = pings_path
     provenance = make_provenance(seed=config.trial.seed, inputs=inputs, hashes={"hotspots": hotspots.sha256})
-    quarantine = getattr(crimes, "quarantine", None)
-    quarantined = quarantine.counts() if quarantine is not None else {}
+    quarantined = crimes.quarantine.counts()
     notes = [f"{n:,} crime record(s) set aside: {reason}" for reason, n in quarantined.items()]
     if allocation is not None:
         notes.append("The allocation was imported from a file, not read from the trial store.")
