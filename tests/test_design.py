@@ -281,3 +281,20 @@ def test_tied_keys_are_redrawn():
     out = block_subsets(rng, (100,), np.array([0, 0, 0, 1, 1]), np.array([1, 1]))
     assert rng.calls == 2
     assert (out[:, :3].sum(1) == 1).all() and (out[:, 3:].sum(1) == 1).all()
+
+
+def test_a_block_that_would_always_or_never_be_treated_is_refused(tmp_path):
+    from conftest import make_hotspots, write_trial
+    from guardian_rct.config import load_config
+    from guardian_rct.design import design_from_config
+    from guardian_rct.errors import ConfigError
+    from guardian_rct.store import load_trial_hotspots
+
+    frame = make_hotspots(6)
+    frame["block"] = ["A", "A", "A", "A", "A", "B"]  # B has one hotspot: p would be 0 or 1
+    cfg = load_config(write_trial(tmp_path, hotspots=frame, design="treated_per_day = 3"))
+    with pytest.raises(ConfigError, match="block 'B' \\(1 hotspot\\) would never be treated"):
+        design_from_config(cfg, load_trial_hotspots(cfg))
+    cfg = load_config(write_trial(tmp_path, hotspots=frame, design="treated_per_block_per_day = 1"))
+    with pytest.raises(ConfigError, match="block 'B'.*would be treated every day"):
+        design_from_config(cfg, load_trial_hotspots(cfg))

@@ -59,6 +59,26 @@ class Design(Protocol):
     def draw(self, rng: np.random.Generator, *, size: int | None = None) -> np.ndarray: ...
 
 
+def _check_block_counts(per_block: dict[str, int], sizes: dict[str, int]) -> None:
+    """Refuse a split that treats a block on every day or on none: it would not be random.
+
+    A hotspot with assignment probability 0 or 1 has no counterfactual, so no design-based
+    estimate can use it (and inverse-probability weights are undefined).
+    """
+    for block, k in sorted(per_block.items()):
+        n = sizes[block]
+        if not 0 < k < n:
+            what = "be treated every day" if k >= n else "never be treated"
+            raise ConfigError(
+                f"block '{block}' ({n} hotspot{'s' if n != 1 else ''}) would {what}",
+                expected="between 1 and n-1 treated hotspots per block and day",
+                found=f"{k} of {n}",
+                where="design",
+                fix="merge small blocks (e.g. neighbouring districts), drop [hotspots] block_column, "
+                "or use treated_per_block_per_day / prob_treated",
+            )
+
+
 def proportional_counts(total: int, sizes: dict[str, int]) -> dict[str, int]:
     """Split ``total`` treated units across blocks in proportion to their sizes.
 
@@ -420,6 +440,8 @@ def design_from_config(config: TrialConfig, hotspots: HotspotSet, *,
         per_block = {b: spec.treated_per_block_per_day for b in sizes}
     else:
         per_block = None
+    if per_block is not None:
+        _check_block_counts(per_block, sizes)
     return CrossoverDesign(
         hotspot_ids=ids,
         blocks=blocks,
