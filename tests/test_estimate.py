@@ -41,6 +41,8 @@ def test_estimate_fields_and_derived_values(panel):
     assert est.n_obs == 30 * 120 and est.n_clusters == 30
     assert est.ri_p_value is None and est.with_ri(0.01).ri_p_value == 0.01
     assert "rate ratio" in est.summary() and len(est.to_frame()) == 1
+    assert (est.outcome_name, est.measure) == ("violence", "count")
+    assert d["outcome_name"] == "violence" and d["measure"] == "count"
     with pytest.raises(dataclasses_error()):
         est.estimate = 0.0  # frozen
 

@@ -48,7 +48,8 @@ class Estimate:
     Attributes
     ----------
     outcome
-        Panel column, e.g. ``count_violence`` or ``harm_violence``.
+        Panel column, e.g. ``count_violence`` or ``harm_violence`` (see
+        :attr:`outcome_name` and :attr:`measure` for its parts).
     estimand
         What is estimated, e.g. ``"ITT"`` or ``"CACE (delivered)"``.
     model
@@ -83,6 +84,17 @@ class Estimate:
     notes: tuple[str, ...] = ()
 
     @property
+    def outcome_name(self) -> str:
+        """The outcome without its measure prefix: ``count_violence`` → ``violence``."""
+        return self.outcome.split("_", 1)[1] if self.measure != "other" else self.outcome
+
+    @property
+    def measure(self) -> str:
+        """``"count"``, ``"harm"`` (from the column prefix) or ``"other"``."""
+        head = self.outcome.split("_", 1)[0]
+        return head if head in ("count", "harm") and "_" in self.outcome else "other"
+
+    @property
     def irr_conf_low(self) -> float | None:
         """Lower confidence limit of the rate ratio."""
         return math.exp(self.conf_low) if self.irr is not None else None
@@ -106,7 +118,8 @@ class Estimate:
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         out["notes"] = list(self.notes)
         out.update(irr_conf_low=self.irr_conf_low, irr_conf_high=self.irr_conf_high,
-                   pct_change=self.pct_change)
+                   pct_change=self.pct_change, outcome_name=self.outcome_name,
+                   measure=self.measure)
         return out
 
     def to_frame(self) -> pd.DataFrame:

@@ -86,6 +86,8 @@ class RITestResult:
         return {
             "outcome": self.outcome, "p_value": self.p_value, "mc_std_error": self.mc_std_error,
             "rr_conf_low": self.rr_conf_low, "rr_conf_high": self.rr_conf_high,
+            # the same limits under the generic names readers look for (rate-ratio scale)
+            "conf_low": self.rr_conf_low, "conf_high": self.rr_conf_high,
             "alpha": self.alpha, "draws": self.draws, "observed": self.observed,
             "statistic": self.statistic,
             "curve": self.curve.to_dict(orient="list"),
