@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -186,6 +187,7 @@ def test_bad_treatment_and_probabilities(panel):
 
 def test_results_are_finite(panel):
     for est in itt_estimates(panel, "violence"):
+        json.dumps(est.to_dict(), allow_nan=False)
         assert isinstance(est, Estimate)
         vals = [est.estimate, est.std_error, est.conf_low, est.conf_high, est.p_value]
         assert np.all(np.isfinite(vals))
