@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -41,6 +42,8 @@ def test_estimate_fields_and_derived_values(panel):
     assert est.n_obs == 30 * 120 and est.n_clusters == 30
     assert est.ri_p_value is None and est.with_ri(0.01).ri_p_value == 0.01
     assert "rate ratio" in est.summary() and len(est.to_frame()) == 1
+    assert (est.outcome_name, est.measure) == ("violence", "count")
+    assert d["outcome_name"] == "violence" and d["measure"] == "count"
     with pytest.raises(dataclasses_error()):
         est.estimate = 0.0  # frozen
 
@@ -184,6 +187,7 @@ def test_bad_treatment_and_probabilities(panel):
 
 def test_results_are_finite(panel):
     for est in itt_estimates(panel, "violence"):
+        json.dumps(est.to_dict(), allow_nan=False)
         assert isinstance(est, Estimate)
         vals = [est.estimate, est.std_error, est.conf_low, est.conf_high, est.p_value]
         assert np.all(np.isfinite(vals))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -86,6 +87,8 @@ def test_interval_is_test_inversion(trial):
                         | (res.curve.rate_ratio > res.rr_conf_high)]
     assert (outside.p_value <= res.alpha).all() and len(outside) > 0
     assert "rate ratio" in res.summary() and res.to_dict()["draws"] == 300
+    data = json.loads(json.dumps(res.to_dict(), allow_nan=False))
+    assert data["conf_low"] == res.rr_conf_low and data["provenance"]["seed"] == 123
 
 
 def test_milestone_subset_of_days(trial):

@@ -133,7 +133,6 @@ def _pois_loglik(y, mu, prior):
 
 def _theta_ml(y, mu, prior, theta0, *, maxiter=50):
     """ML estimate of the NB2 shape θ given μ (Newton steps, as MASS::theta.ml)."""
-    n = prior.sum()
     t = max(theta0, 1e-8)
     for _ in range(maxiter):
         score = np.sum(prior * (special.digamma(t + y) - special.digamma(t) + np.log(t) + 1
@@ -149,7 +148,6 @@ def _theta_ml(y, mu, prior, theta0, *, maxiter=50):
         if abs(new - t) <= 1e-12 * max(t, 1.0):
             return float(new)
         t = float(new)
-    del n
     return float(t)
 
 

@@ -80,6 +80,17 @@ class Estimate:
     notes: tuple[str, ...] = ()
 
     @property
+    def outcome_name(self) -> str:
+        """The outcome without a panel-column prefix: ``count_violence`` → ``violence``."""
+        return self.outcome.split("_", 1)[1] if self.measure != "other" else self.outcome
+
+    @property
+    def measure(self) -> str:
+        """``"count"`` or ``"harm"`` when ``outcome`` is a panel column name, else ``"other"``."""
+        head = self.outcome.split("_", 1)[0]
+        return head if head in ("count", "harm") and "_" in self.outcome else "other"
+
+    @property
     def estimable(self) -> bool:
         """True when the point estimate and its standard error are finite numbers."""
         return _finite_or_none(self.estimate) is not None and _finite_or_none(self.std_error) is not None
@@ -136,6 +147,8 @@ class Estimate:
             "irr_conf_low": self.irr_conf_low,
             "irr_conf_high": self.irr_conf_high,
             "pct_change": self.pct_change,
+            "outcome_name": self.outcome_name,
+            "measure": self.measure,
         }
 
     def with_ri(self, ri_p_value: float) -> Estimate:

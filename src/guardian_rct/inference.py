@@ -16,6 +16,12 @@ Statistic
     ``S`` is linear in the allocation, so ``k`` redraws cost one matrix product
     ``(k × N)·(N × m)`` for ``m`` values of τ at once.
 
+    The centring constant ``Σ p·r`` does not depend on the allocation, so the test stays
+    exact even when ``probabilities()`` is only approximate (e.g. simulated for a
+    constrained design); only its power would suffer. The adjusted outcome ``u`` is used
+    rather than an offset ``log(τ)·T`` in the null model because an offset would move with
+    each redrawn ``T`` and force a refit per draw.
+
 p-value
     Two-sided, ``(1 + #{|S*| ≥ |S_obs|}) / (1 + k)`` (Phipson & Smyth 2010), with Monte
     Carlo standard error ``sqrt(p(1 − p)/k)``.
@@ -86,6 +92,8 @@ class RITestResult:
         return {
             "outcome": self.outcome, "p_value": self.p_value, "mc_std_error": self.mc_std_error,
             "rr_conf_low": self.rr_conf_low, "rr_conf_high": self.rr_conf_high,
+            # the same limits under the generic names readers look for (rate-ratio scale)
+            "conf_low": self.rr_conf_low, "conf_high": self.rr_conf_high,
             "alpha": self.alpha, "draws": self.draws, "observed": self.observed,
             "statistic": self.statistic,
             "curve": self.curve.to_dict(orient="list"),
