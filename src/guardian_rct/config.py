@@ -561,13 +561,13 @@ def _check_positive(cfg: TrialConfig) -> None:
         "schedule.horizon_days": cfg.schedule.horizon_days,
         "compliance.arrival_within_hours": cfg.compliance.arrival_within_hours,
         "compliance.max_ping_gap_minutes": cfg.compliance.max_ping_gap_minutes,
-        "evaluation.ri_draws": cfg.evaluation.ri_draws,
     }
     nonneg = {
         "compliance.gps_tolerance_m": cfg.compliance.gps_tolerance_m,
         "compliance.min_visit_minutes": cfg.compliance.min_visit_minutes,
         "compliance.koper_minutes": cfg.compliance.koper_minutes,
         "design.visit_spacing_minutes": cfg.design.visit_spacing_minutes,
+        "evaluation.ri_draws": cfg.evaluation.ri_draws,  # 0 skips randomisation inference
     }
     for key, value in checks.items():
         if value <= 0:

@@ -127,7 +127,8 @@ def _copy_geodata(out_dir: Path) -> None:
 
 
 def run_demo(out_dir: str | Path, *, seed: int = 20231002, ri_draws: int = 2000, effect: float = 0.8,
-             compliance: float = 0.75, progress: TextIO | None = sys.stderr, overwrite: bool = False) -> DemoResult:
+             compliance: float = 0.75, days: int = DEMO_DAYS, progress: TextIO | None = sys.stderr,
+             overwrite: bool = False) -> DemoResult:
     """Run the whole demo into ``out_dir`` (see the module docstring).
 
     Parameters
@@ -141,11 +142,16 @@ def run_demo(out_dir: str | Path, *, seed: int = 20231002, ri_draws: int = 2000,
         delivered.
     compliance
         True share of scheduled patrols delivered within 24 hours.
+    days
+        Trial days to publish, simulate and evaluate (default six months).
     overwrite
         Replace an earlier demo in ``out_dir``; otherwise a non-empty folder is refused.
     """
     from guardian_rct.errors import UsageError
 
+    if not 14 <= days <= 364:
+        raise UsageError("the demo runs 14 to 364 days", found=str(days), where="days",
+                         fix="choose a length within the demo trial's year")
     out = Path(out_dir)
     if out.exists() and any(out.iterdir()):
         if not overwrite:
@@ -157,15 +163,15 @@ def run_demo(out_dir: str | Path, *, seed: int = 20231002, ri_draws: int = 2000,
     bar = _Progress(7, progress)
     config = bar.step("writing the trial config and registering the trial",
                       lambda: _register(out, seed=seed, ri_draws=ri_draws))
-    first, last = DEMO_START, DEMO_START + dt.timedelta(days=DEMO_DAYS - 1)
-    allocation, hotspots, daily = bar.step(f"publishing {DEMO_DAYS} daily schedules ({first} to {last})",
+    first, last = DEMO_START, DEMO_START + dt.timedelta(days=days - 1)
+    allocation, hotspots, daily = bar.step(f"publishing {days} daily schedules ({first} to {last})",
                                            lambda: _publish(config, out, first, last))
     sim = bar.step("simulating crimes (with a year of baseline) and officers' location pings",
                    lambda: _simulate(config, hotspots, allocation, out, effect=effect, compliance=compliance))
     score = bar.step("reading and scoring the pings", lambda: _score(config, hotspots, sim["files"]["pings"]))
     weekly = bar.step("writing the weekly compliance reports",
                       lambda: _weekly(config, hotspots, allocation, score, out, first, last, sim["files"]["pings"]))
-    evaluation = bar.step(f"running the six-month milestone evaluation ({ri_draws:,} randomisation draws)",
+    evaluation = bar.step(f"running the milestone evaluation at day {days} ({ri_draws:,} randomisation draws)",
                           lambda: _evaluate(config, out, sim, weekly, last, ri_draws))
     verified = bar.step("verifying the ledger", lambda: _verify(config))
     headline = _headline(weekly, evaluation, sim, verified)

@@ -54,15 +54,15 @@ from guardian_rct.store import Registration, connect, load_trial_hotspots, open_
 
 __all__ = [
     "PublishedSchedule",
-    "VerifyResult",
-    "ExportResult",
+    "VerifyResult",  # noqa: F822 - lazy re-export, see __getattr__
+    "ExportResult",  # noqa: F822 - lazy re-export, see __getattr__
     "publish",
     "publish_range",
     "published",
     "published_allocation",
-    "verify",
-    "export_allocation",
-    "import_allocation",
+    "verify",  # noqa: F822 - lazy re-export, see __getattr__
+    "export_allocation",  # noqa: F822 - lazy re-export, see __getattr__
+    "import_allocation",  # noqa: F822 - lazy re-export, see __getattr__
     "draw_schedule_payload",
 ]
 
@@ -420,10 +420,21 @@ def published_allocation(config: TrialConfig, *, first: dt.date | None = None,
     return allocation_from_frame(frame, source=config.trial.store, hotspot_ids=hotspots.ids)
 
 
-# Verification and exchange live in their own modules and are re-exported here.
-from guardian_rct.ledger_exchange import (  # noqa: E402
-    ExportResult,
-    export_allocation,
-    import_allocation,
-)
-from guardian_rct.ledger_verify import VerifyResult, verify  # noqa: E402
+# Verification and exchange live in their own modules (which import this one); they are
+# re-exported here lazily (PEP 562), so that importing either module first works too.
+_REEXPORTS = {
+    "ExportResult": "guardian_rct.ledger_exchange",
+    "export_allocation": "guardian_rct.ledger_exchange",
+    "import_allocation": "guardian_rct.ledger_exchange",
+    "VerifyResult": "guardian_rct.ledger_verify",
+    "verify": "guardian_rct.ledger_verify",
+}
+
+
+def __getattr__(name: str):
+    module = _REEXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'guardian_rct.ledger' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)
