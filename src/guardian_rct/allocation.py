@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from guardian_rct.errors import DataError, where
+from guardian_rct.textcsv import read_text_csv
 
 __all__ = ["Allocation", "ALLOCATION_COLUMNS", "read_allocation_csv", "write_allocation_csv",
            "allocation_from_frame"]
@@ -182,14 +183,8 @@ def allocation_from_frame(frame: pd.DataFrame, *, source: Path | None = None,
 def read_allocation_csv(path: str | Path, **kwargs) -> Allocation:
     """Read an allocation CSV in the contract format (see :func:`allocation_from_frame`)."""
     path = Path(path)
-    if not path.is_file():
-        raise DataError("allocation file not found", where=where(path),
-                        fix="check the path given to --allocation")
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise DataError(f"cannot read the allocation as CSV ({exc})", where=where(path),
-                        fix="export it as comma-separated text with a header row") from None
+    frame = read_text_csv(path, what="allocation", option="--allocation",
+                          expected="columns " + ", ".join(ALLOCATION_COLUMNS))
     return allocation_from_frame(frame, source=path, **kwargs)
 
 

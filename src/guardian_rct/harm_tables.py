@@ -37,6 +37,7 @@ import pandas as pd
 
 from guardian_rct.errors import DataError, where
 from guardian_rct.provenance import sha256_bytes, sha256_file
+from guardian_rct.textcsv import read_text_csv
 
 __all__ = [
     "normalise_offence_codes",
@@ -306,14 +307,7 @@ def read_harm_table(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, str]:
     code_weights, type_weights, sha256
     """
     path = Path(path)
-    if not path.is_file():
-        raise DataError("harm table not found", where=where(path),
-                        fix="check [harm] index in trial.toml")
-    try:
-        raw = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise DataError(f"cannot read the harm table as CSV ({exc})", where=where(path),
-                        fix="save it as comma-separated text with a header row") from None
+    raw = read_text_csv(path, what="harm table", option="[harm] index in trial.toml")
     raw.columns = [str(c).strip().lower() for c in raw.columns]
     if "weight" not in raw.columns or not {"offence_code", "crime_type"} & set(raw.columns):
         raise DataError("harm table lacks its columns", where=where(path),

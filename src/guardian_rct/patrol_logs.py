@@ -22,6 +22,7 @@ from guardian_rct.hotspots import HotspotSet
 from guardian_rct.pings import _flag, _text, _times
 from guardian_rct.presence import PingScore
 from guardian_rct.quarantine import concat_quarantines, quarantine_rows
+from guardian_rct.textcsv import read_text_csv
 from guardian_rct.visits import empty_visits, officer_key, sort_visits
 
 __all__ = ["LOG_REASONS", "read_patrol_log"]
@@ -54,13 +55,7 @@ def read_patrol_log(path: str | Path, hotspots: HotspotSet, rules: ComplianceSpe
         The file is missing, unreadable, or lacks a required column.
     """
     path = Path(path)
-    if not path.is_file():
-        raise DataError("patrol log not found", where=where(path), fix="check the path given to --patrol-log")
-    try:
-        raw = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise DataError(f"cannot read the patrol log as CSV ({str(exc).splitlines()[0]})",
-                        where=where(path), fix="export it as UTF-8 comma-separated text with a header") from None
+    raw = read_text_csv(path, what="patrol log", option="--patrol-log")
     lower = {str(c).strip().lower(): c for c in raw.columns}
     missing = [c for c in _REQUIRED if c not in lower]
     if missing:

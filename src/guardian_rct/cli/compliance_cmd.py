@@ -8,8 +8,6 @@ import re
 import warnings
 from pathlib import Path
 
-import pandas as pd
-
 from guardian_rct.cli._common import (
     Output,
     add_allocation,
@@ -23,6 +21,7 @@ from guardian_rct.pings import ping_files
 from guardian_rct.presence import ping_options_for, score_pings
 from guardian_rct.reports.weekly import data_quality_notes
 from guardian_rct.store import load_trial_hotspots, open_trial
+from guardian_rct.textcsv import read_text_csv
 from guardian_rct.weekly_job import weekly_compliance_report
 
 __all__ = ["register", "parse_week"]
@@ -102,9 +101,7 @@ def _period(args: argparse.Namespace) -> tuple[dt.date, dt.date, str]:
 def _teams(path: Path | None) -> dict[str, str] | None:
     if path is None:
         return None
-    if not path.is_file():
-        raise DataError("teams file not found", where=where(path), fix="check the path given to --teams")
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    frame = read_text_csv(path, what="teams", option="--teams", expected="columns hotspot_id, team")
     if not {"hotspot_id", "team"} <= set(frame.columns):
         raise DataError("teams file needs columns hotspot_id and team", where=where(path),
                         found="columns " + ", ".join(frame.columns), fix="add a header hotspot_id,team")
