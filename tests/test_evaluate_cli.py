@@ -20,6 +20,7 @@ from guardian_rct.cli import main
 from guardian_rct.config import load_config
 from guardian_rct.estimate_types import ESTIMATE_FIELDS
 from guardian_rct.evaluation import COMPLIANCE_COLUMNS
+from test_milestone_report import assert_tables_shown, check_numbers_match
 
 EXTRA = """
 [evaluation]
@@ -112,6 +113,7 @@ def test_evaluate_from_trial_store_with_compliance_csv(sim_trial, capsys):
     assert dose["all_crime"]["causal"] is False
     html = (tmp / "out_store" / "milestone_report.html").read_text(encoding="utf-8")
     assert "not causal" in html and 'id="cace"' in html and 'id="carryover"' in html
+    assert_tables_shown(check_numbers_match(html, data), data)  # every shown number equals the JSON
     assert not any(w in html.split() for w in ("nan", "NaN", "inf"))
 
 

@@ -80,7 +80,11 @@ def estimate_section(e: Estimate) -> str:
 
 
 def _comparison(e: Estimate) -> str:
-    """The carry-over contrast in words."""
+    """The CACE or carry-over contrast in words."""
+    if e.term == "delivered":
+        return "a delivered patrol (vs none)"
+    if e.term == "dosage_minutes":
+        return "one more minute of patrol presence"
     if e.term == "treated_lag1":
         return "patrol assigned yesterday vs not (today's assignment held fixed)"
     if e.term.startswith("since_"):
@@ -177,7 +181,7 @@ def estimate_rows(estimates: Sequence[Estimate], outcomes: Sequence[str], no_eve
             "outcome_name": base, "measure": measure, "section": section,
             "label": f"{base.replace('_', ' ')} {measure} · {e.estimand} · {e.model}",
             "model_label": model_label,
-            "comparison": _comparison(e) if section == "carryover" else None,
+            "comparison": _comparison(e) if section in ("cace", "carryover") else None,
             "status": status,
             "pct_change": e.pct_change if status == "ok" else None,
             "irr_conf_low": e.irr_conf_low if status == "ok" else None,
