@@ -216,3 +216,44 @@ def test_first_stage_read_back_from_cace_details():
     assert math.isfinite(f_stat) and f_stat > 10
     assert first_stage_from_details("Poisson PML, fixed effects: hotspot + day") is None
 
+
+
+def test_parallel_design_evaluates_without_carryover(tmp_path, capsys):
+    """A parallel trial: CACE with block and day effects, no carry-over (assignment never
+    changes within a hotspot), and a note saying so."""
+    from test_evaluation import END, IDS, START, write_crimes
+    from test_evaluation import EXTRA as SMALL
+
+    path = write_trial(tmp_path, extra=SMALL, design="n_treated = 3")
+    path.write_text(path.read_text().replace('kind = "crossover"', 'kind = "parallel"'))
+    write_crimes(tmp_path / "crimes.csv")
+    rng = np.random.default_rng(5)
+    rows, day = [], START
+    while day <= END:
+        for h in IDS:
+            t = h in ("H01", "H02", "H06")
+            delivered = int(t and rng.random() < 0.8)
+            rows.append({"date": day.isoformat(), "hotspot_id": h, "arm": "treatment" if t else "control",
+                         "window_start": f"{day}T15:00:00+00:00" if t else "",
+                         "window_end": f"{day}T23:00:00+00:00" if t else "",
+                         "delivered": delivered, "dosage_minutes": 15.0 * delivered, "contaminated": 0})
+        day += dt.timedelta(days=1)
+    frame = pd.DataFrame(rows)
+    frame[["date", "hotspot_id", "arm", "window_start", "window_end"]].to_csv(tmp_path / "alloc.csv", index=False)
+    frame[list(COMPLIANCE_COLUMNS)].to_csv(tmp_path / "comp.csv", index=False)
+    code, out, err = _run(capsys, "--config", path, "--crimes", tmp_path / "crimes.csv", "--allocation",
+                          tmp_path / "alloc.csv", "--compliance", tmp_path / "comp.csv", "--out", tmp_path / "out",
+                          "--ri-draws", 0)
+    assert code == 0, err
+    data = _no_nan((tmp_path / "out" / "milestone_report.json").read_text(encoding="utf-8"))
+    sections = {r["section"] for r in data["estimates"]}
+    assert sections == {"itt", "cace"}
+    assert [r["model"] for r in data["estimates"] if r["in_holm_family"]] == ["poisson_parallel"] * 2
+    cace = next(r for r in data["estimates"] if r["section"] == "cace" and r["term"] == "delivered")
+    assert "block + day" in cace["details"]
+    # first stage with block + day effects: blocks A (H01 of H01, H03, H05 treated) and B (H02, H06 of
+    # H02, H04, H06) have the same assignment variance, so it is the mean of the blocks' delivery rates
+    rate = frame.groupby("hotspot_id")["delivered"].mean()
+    expected = 0.5 * rate["H01"] + 0.5 * rate[["H02", "H06"]].mean()
+    assert cace["first_stage_coef"] == pytest.approx(expected, abs=1e-5)
+    assert any("carry-over" in n for n in data["notes"])
