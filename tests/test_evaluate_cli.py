@@ -92,6 +92,10 @@ def test_evaluate_from_trial_store_with_compliance_csv(sim_trial, capsys):
     cace = [r for r in rows if r["section"] == "cace"]
     assert {r["estimand"] for r in cace} == {"CACE (patrol delivered)", "CACE (dosage minutes)"}
     assert all(r["first_stage_f"] > 10 and 0 < r["first_stage_coef"] for r in cace)
+    # CACE on volume and on harm, for both outcomes and both measures of receipt
+    assert sorted((r["outcome"], r["term"]) for r in cace) == sorted(
+        (f"{o}{m}", t) for o in ("all_crime", "violence") for m in ("", "_harm")
+        for t in ("delivered", "dosage_minutes"))
     # first stage of "delivered" = share delivered on patrol days - share present on control days
     comp = sim_trial["pings"].compliance
     treated = comp["arm"] == "treatment"

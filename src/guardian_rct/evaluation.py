@@ -12,7 +12,7 @@
 5. runs the intention-to-treat estimators for every declared outcome (counts and harm),
    randomisation inference that re-draws the trial's own design (counts), the carry-over
    estimates (crossover designs) and, with compliance, the CACE of a delivered patrol and
-   of a minute of patrol (the report adds the descriptive dose–response table);
+   of a minute of patrol on counts and harm (the report adds the descriptive dose–response table);
 6. computes displacement, baseline balance and the CONSORT flow, builds the
    :class:`~guardian_rct.reports.milestone.MilestoneReport` and writes HTML and JSON.
 
@@ -335,9 +335,11 @@ def _estimates(panel: Any, outcomes: Sequence[str], alpha: float, with_complianc
             out.append(_not_estimable(o, frame))
             continue
         out.extend(_label(itt_estimates(panel, o, alpha=alpha, kind=kind), o))
-        if with_compliance:
-            for endogenous in ("delivered", "dosage_minutes"):
-                out.extend(_label([cace(frame, f"count_{o}", endogenous=endogenous, fe=iv_fe, alpha=alpha)], o))
+        if with_compliance:  # volume and harm (DESIGN.md: CACE on crime volume and the CCHI)
+            columns = [f"count_{o}"] + ([f"harm_{o}"] if f"harm_{o}" in frame.columns else [])
+            for col in columns:
+                for endogenous in ("delivered", "dosage_minutes"):
+                    out.extend(_label([cace(frame, col, endogenous=endogenous, fe=iv_fe, alpha=alpha)], o))
         if kind != "parallel":
             out.extend(_label(carryover(frame, f"count_{o}", alpha=alpha), o))
     return out
