@@ -348,3 +348,18 @@ def test_abstract_reads_with_real_numbers():
     interim, _ = make_report(end=dt.date(2023, 6, 30))
     text = interim.to_dict()["abstract"]["conclusions"]
     assert text.startswith("This is an interim look") and "should continue" in text
+
+
+def test_weak_instrument_is_flagged(tmp_path):
+    import dataclasses
+
+    config = make_config()
+    panel, rings = synthetic_panel()
+    estimates = [dataclasses.replace(e, details="2SLS; first stage 0.05 (F = 3.2); CR1")
+                 if e.estimand.startswith("CACE") else e for e in synthetic_estimates()]
+    report = build_milestone_report(config, panel, estimates, {}, [], baseline_balance(panel, OUTCOMES),
+                                    trial_flow(panel), make_provenance(seed=5), figures=False)
+    cace = [r for r in report.to_dict()["estimates"] if r["section"] == "cace"]
+    assert cace and all(r["weak_instrument"] and r["first_stage_f"] == pytest.approx(3.2) for r in cace)
+    html = write_milestone_report(report, tmp_path)["html"].read_text(encoding="utf-8")
+    assert html.count("Weak instrument:") == len(cace)
