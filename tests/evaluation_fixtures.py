@@ -85,6 +85,12 @@ def synthetic_estimates(zero_outcome: str | None = None) -> list[Estimate]:
         out.append(Estimate(o, "ITT", "negbin_fe", est * 0.9, se * 1.1, est * 0.9 - 1.96 * se * 1.1,
                             est * 0.9 + 1.96 * se * 1.1, 0.03 + 0.1 * k, None, float(np.exp(est * 0.9)),
                             168, 6))
-        out.append(Estimate(o, "CACE", "iv_2sls", est / 0.8, se / 0.8, (est - 1.96 * se) / 0.8,
-                            (est + 1.96 * se) / 0.8, 0.02 + 0.1 * k, None, float(np.exp(est / 0.8)), 168, 6))
+        out.append(Estimate(o, "CACE (patrol delivered)", "iv_2sls_fe", est / 0.8 * 0.5, se / 0.8 * 0.5,
+                            (est - 1.96 * se) / 0.8 * 0.5, (est + 1.96 * se) / 0.8 * 0.5, 0.02 + 0.1 * k, None,
+                            None, 168, 6, term="delivered",
+                            details="2SLS, instrument: assignment; first stage 0.8 (F = 45.25); CR1"))
+        out.append(Estimate(o, "carry-over: patrol assigned yesterday", "poisson_fe_carryover", 0.05, 0.1,
+                            0.05 - 0.2, 0.05 + 0.2, 0.6, None, float(np.exp(0.05)), 162, 6, term="treated_lag1"))
+        out.append(Estimate(o, "days since last assigned patrol: 2 vs 1", "poisson_fe_days_since", -0.1, 0.15,
+                            -0.4, 0.2, 0.5, None, float(np.exp(-0.1)), 162, 6, term="since_2"))
     return out

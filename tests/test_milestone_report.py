@@ -198,7 +198,8 @@ def _lookup(data, key):
     return data
 
 
-def check_numbers_match(html: str, data: dict) -> int:
+def check_numbers_match(html: str, data: dict) -> list[str]:
+    """Every numeric cell shows its JSON value; returns the keys checked."""
     parser = _Cells()
     parser.feed(html)
     assert parser.cells, "no numeric cells found"
@@ -207,17 +208,40 @@ def check_numbers_match(html: str, data: dict) -> int:
         if value is None:
             assert text == "–", f"{key}: JSON null shown as {text!r}"
             continue
+        if text.startswith("<"):  # a p-value below the shown precision, e.g. "<0.0001"
+            assert value < float(text[1:]), f"{key}: {text} vs {value}"
+            continue
         shown = float(text.replace(",", ""))
         assert math.isclose(shown, value, abs_tol=0.5 * 10 ** -digits + 1e-12), f"{key}: {text} vs {value}"
-    return len(parser.cells)
+    return [key for key, _, _ in parser.cells]
+
+
+def assert_tables_shown(keys: list[str], data: dict) -> None:
+    """The effects, CACE (with first stage), carry-over and dose-response cells are all shown."""
+    shown = set(keys)
+    sections = data["estimate_sections"]
+    for i in sections["itt"]:
+        assert f"estimates.{i}.n_obs" in shown
+    for i in sections["cace"]:
+        if data["estimates"][i]["status"] == "ok":
+            assert {f"estimates.{i}.estimate", f"estimates.{i}.first_stage_f"} <= shown
+    for g in sections["carryover"]:
+        for i in g["rows"] + [g["main"]]:
+            if data["estimates"][i]["status"] == "ok":
+                assert {f"estimates.{i}.irr", f"estimates.{i}.irr_conf_low"} <= shown
+    for d, table in enumerate(data["dose_response"]):
+        for b in range(len(table["bands"])):
+            assert f"dose_response.{d}.bands.{b}.rate" in shown
+        assert f"dose_response.{d}.control.rate" in shown
 
 
 def test_html_numbers_equal_json(tmp_path):
     report, _ = make_report(zero_outcome="violence")
     paths = write_milestone_report(report, tmp_path)
     data = json.loads(paths["json"].read_text(encoding="utf-8"))
-    n = check_numbers_match(paths["html"].read_text(encoding="utf-8"), data)
-    assert n > 50
+    keys = check_numbers_match(paths["html"].read_text(encoding="utf-8"), data)
+    assert len(keys) > 50
+    assert_tables_shown(keys, data)
 
 
 CHROMIUM = "/usr/bin/chromium"
@@ -237,5 +261,105 @@ def test_html_in_headless_chromium_numbers_equal_json(tmp_path):
          "--no-first-run", "--disable-quic", "--dump-dom", paths["html"].as_uri()],
         capture_output=True, text=True, timeout=60, check=True)
     data = json.loads(paths["json"].read_text(encoding="utf-8"))
-    assert check_numbers_match(result.stdout, data) > 50
-    assert "Structured abstract" in result.stdout
+    keys = check_numbers_match(result.stdout, data)
+    assert len(keys) > 50
+    assert data["dose_response"] and data["estimate_sections"]["cace"] and data["estimate_sections"]["carryover"]
+    assert_tables_shown(keys, data)
+    for table in ('id="estimates"', 'id="cace"', 'id="carryover"', 'id="dose-response"'):
+        assert table in result.stdout
+    assert "Structured abstract" in result.stdout and "not causal" in result.stdout
+
+
+def test_sections_holm_family_and_first_stage():
+    report, _ = make_report()
+    data = report.to_dict()
+    rows, sections = data["estimates"], data["estimate_sections"]
+    # every record is in exactly one table
+    listed = sections["itt"] + sections["cace"] + sections["other"] + [
+        i for g in sections["carryover"] for i in g["rows"]]
+    assert sorted(listed) == list(range(len(rows)))
+    # the Holm family is exactly the first ITT Poisson record of each declared outcome
+    family = [i for i, r in enumerate(rows) if r["in_holm_family"]]
+    assert [(rows[i]["outcome"], rows[i]["estimand"], rows[i]["model"]) for i in family] == [
+        (o, "ITT", "poisson_fe") for o in OUTCOMES]
+    assert [f["estimate_index"] for f in data["multiplicity"]["family"]] == family
+    assert all(rows[i]["section"] in ("cace", "carryover") for i in sections["cace"] + listed[len(sections["itt"]):])
+    for i in sections["cace"]:
+        assert rows[i]["first_stage_coef"] == pytest.approx(0.8) and rows[i]["first_stage_f"] == pytest.approx(45.25)
+        assert rows[i]["weak_instrument"] is False and not rows[i]["in_holm_family"]
+    for g in sections["carryover"]:
+        assert rows[g["main"]]["in_holm_family"] and rows[g["main"]]["outcome"] == g["outcome"]
+        assert [rows[i]["comparison"] for i in g["rows"]] == [
+            "patrol assigned yesterday vs not (today's assignment held fixed)",
+            "last assigned patrol 2 days ago vs yesterday"]
+
+
+def test_dose_response_matches_an_independent_tally():
+    report, panel = make_report()
+    tables = {d["outcome"]: d for d in report.to_dict()["dose_response"]}
+    assert list(tables) == list(OUTCOMES)
+    treated = panel[panel["treated"] == 1]
+    for o in OUTCOMES:
+        # the fixture gives 0 or 15 minutes: bands "0" and "5-15"
+        expected = {("0" if m == 0 else "5-15"): (len(g), g[f"count_{o}"].sum())
+                    for m, g in treated.groupby("dosage_minutes")}
+        bands = {b["band"]: b for b in tables[o]["bands"]}
+        assert set(bands) == set(expected)
+        for band, (days, events) in expected.items():
+            assert bands[band]["hotspot_days"] == days and bands[band]["events"] == events
+            assert bands[band]["rate"] == pytest.approx(events / days)
+            assert bands[band]["conf_low"] <= bands[band]["rate"] <= bands[band]["conf_high"]
+        assert bands["5-15"]["rate_ratio"] == pytest.approx(bands["5-15"]["rate"] / bands["0"]["rate"])
+        control = panel[panel["treated"] == 0]
+        assert tables[o]["control"]["rate"] == pytest.approx(control[f"count_{o}"].mean())
+        assert tables[o]["causal"] is False
+
+
+def test_dose_response_absent_without_compliance():
+    config = make_config()
+    panel, rings = synthetic_panel(compliance=False)
+    report = build_milestone_report(config, panel, synthetic_estimates(), {},
+                                    [crossover_displacement(panel, rings, o) for o in OUTCOMES],
+                                    baseline_balance(panel, OUTCOMES), trial_flow(panel), make_provenance(seed=5),
+                                    figures=False)
+    data = report.to_dict()
+    assert data["dose_response"] == []
+    assert "was not recorded" in data["abstract"]["data"]
+
+
+def test_abstract_reads_with_real_numbers():
+    report, panel = make_report()
+    data = report.to_dict()
+    abstract, flow = data["abstract"], data["flow"]
+    primary = next(r for r in data["estimates"] if r["in_holm_family"] and r["outcome"] == "all_crime")
+    findings = abstract["findings"]
+    assert findings.startswith(f"All crime was {abs(primary['pct_change']):.1f}% lower (rate ratio "
+                               f"{primary['irr']:.2f}, 95% CI {primary['irr_conf_low']:.2f} to "
+                               f"{primary['irr_conf_high']:.2f})")
+    assert "randomisation p = 0.015 from 500 re-draws" in findings
+    cace = next(r for r in data["estimates"] if r["section"] == "cace" and r["outcome"] == "all_crime")
+    assert f"(CACE) was {cace['estimate']:+.3f} crimes per hotspot-day" in findings
+    assert "first-stage F = 45" in findings
+    assert "the WDQ was" in findings and "nan" not in findings.lower()
+    assert f"({flow['delivery_rate']:.1%} compliance)" in abstract["data"]
+    assert "_" not in findings.split("(")[0]  # outcome names in words, not identifiers
+    # final look (information fraction 1) and p = 0.015 < 0.05: the boundary is crossed
+    assert data["sequential"]["crossed"] and "crosses the pre-specified" in abstract["conclusions"]
+    interim, _ = make_report(end=dt.date(2023, 6, 30))
+    text = interim.to_dict()["abstract"]["conclusions"]
+    assert text.startswith("This is an interim look") and "should continue" in text
+
+
+def test_weak_instrument_is_flagged(tmp_path):
+    import dataclasses
+
+    config = make_config()
+    panel, rings = synthetic_panel()
+    estimates = [dataclasses.replace(e, details="2SLS; first stage 0.05 (F = 3.2); CR1")
+                 if e.estimand.startswith("CACE") else e for e in synthetic_estimates()]
+    report = build_milestone_report(config, panel, estimates, {}, [], baseline_balance(panel, OUTCOMES),
+                                    trial_flow(panel), make_provenance(seed=5), figures=False)
+    cace = [r for r in report.to_dict()["estimates"] if r["section"] == "cace"]
+    assert cace and all(r["weak_instrument"] and r["first_stage_f"] == pytest.approx(3.2) for r in cace)
+    html = write_milestone_report(report, tmp_path)["html"].read_text(encoding="utf-8")
+    assert html.count("Weak instrument:") == len(cace)

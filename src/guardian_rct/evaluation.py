@@ -9,8 +9,10 @@
    location pings (``--pings``), or goes without it;
 3. reads the crimes and builds the hotspot × day panel (with buffer rings);
 4. checks the panel is usable (both arms present, outcome columns present);
-5. runs the intention-to-treat estimators for every declared outcome, randomisation
-   inference that re-draws the trial's own design, and (with compliance) the CACE;
+5. runs the intention-to-treat estimators for every declared outcome (counts and harm),
+   randomisation inference that re-draws the trial's own design (counts), the carry-over
+   estimates (crossover designs) and, with compliance, the CACE of a delivered patrol and
+   of a minute of patrol on counts and harm (the report adds the descriptive dose–response table);
 6. computes displacement, baseline balance and the CONSORT flow, builds the
    :class:`~guardian_rct.reports.milestone.MilestoneReport` and writes HTML and JSON.
 
@@ -309,21 +311,37 @@ def _label(estimates: Sequence[Estimate], outcome: str) -> list[Estimate]:
 
 
 def _estimates(panel: Any, outcomes: Sequence[str], alpha: float, with_compliance: bool,
-               no_events: set[str]) -> list[Estimate]:
+               no_events: set[str], kind: str, notes: list[str]) -> list[Estimate]:
+    """ITT, CACE (with compliance) and carry-over estimates of every outcome, labelled.
+
+    A parallel design keeps each hotspot's assignment fixed, so its CACE uses block and day
+    effects (hotspot effects would absorb the instrument) and it has no carry-over contrast.
+    """
     from guardian_rct.carryover import carryover
     from guardian_rct.estimate import itt_estimates
     from guardian_rct.iv import cace
 
+    frame = panel.frame
+    if kind == "parallel":
+        blocks = frame["block"].nunique(dropna=True) if "block" in frame.columns else 0
+        iv_fe: tuple[str, ...] = ("block", "day") if blocks > 1 else ("day",)
+        notes.append("Parallel design: carry-over from one day to the next is not estimated, since a "
+                     "hotspot's assignment does not change between days.")
+    else:
+        iv_fe = ("hotspot", "day")
     out: list[Estimate] = []
     for o in outcomes:
         if o in no_events:
-            out.append(_not_estimable(o, panel.frame))
+            out.append(_not_estimable(o, frame))
             continue
-        out.extend(_label(itt_estimates(panel, o, alpha=alpha), o))
-        if with_compliance:
-            for endogenous in ("delivered", "dosage_minutes"):
-                out.extend(_label([cace(panel.frame, f"count_{o}", endogenous=endogenous, alpha=alpha)], o))
-        out.extend(_label(carryover(panel.frame, f"count_{o}", alpha=alpha), o))
+        out.extend(_label(itt_estimates(panel, o, alpha=alpha, kind=kind), o))
+        if with_compliance:  # volume and harm (DESIGN.md: CACE on crime volume and the CCHI)
+            columns = [f"count_{o}"] + ([f"harm_{o}"] if f"harm_{o}" in frame.columns else [])
+            for col in columns:
+                for endogenous in ("delivered", "dosage_minutes"):
+                    out.extend(_label([cace(frame, col, endogenous=endogenous, fe=iv_fe, alpha=alpha)], o))
+        if kind != "parallel":
+            out.extend(_label(carryover(frame, f"count_{o}", alpha=alpha), o))
     return out
 
 
@@ -401,7 +419,9 @@ def evaluate(config: TrialConfig, *, crimes_path: str | Path, allocation: Alloca
     check_panel_usable(panel.frame, outcomes)
     alpha = config.evaluation.alpha
     no_events = {o for o in outcomes if float(panel.frame[f"count_{o}"].sum()) == 0}
-    estimates = _estimates(panel, outcomes, alpha, comp_frame is not None, no_events)
+    design_notes: list[str] = []
+    estimates = _estimates(panel, outcomes, alpha, comp_frame is not None, no_events, config.design.kind,
+                           design_notes)
     draws = config.evaluation.ri_draws if ri_draws is None else int(ri_draws)
     ri_results: dict[str, Any] = {}
     if draws > 0:
@@ -423,6 +443,7 @@ def evaluate(config: TrialConfig, *, crimes_path: str | Path, allocation: Alloca
     provenance = make_provenance(seed=config.trial.seed, inputs=inputs, hashes={"hotspots": hotspots.sha256})
     quarantined = crimes.quarantine.counts()
     notes = [f"{n:,} crime record(s) set aside: {reason}" for reason, n in quarantined.items()]
+    notes += design_notes
     if allocation is not None:
         notes.append("The allocation was imported from a file, not read from the trial store.")
     report, paths = report_from_panel(config, panel, estimates, ri_results, out_dir=out_dir,

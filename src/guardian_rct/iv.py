@@ -22,6 +22,7 @@ Dose–response (:func:`dose_response`) is descriptive only: dosage is not rando
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from typing import Literal
 
@@ -34,7 +35,7 @@ from guardian_rct._panelcheck import model_frame, require_columns, resolve
 from guardian_rct.errors import DataError, where
 from guardian_rct.estimate import SE_TYPE, Estimate, estimate_from_fit
 
-__all__ = ["cace", "dose_response", "patrol_present", "DOSAGE_BANDS"]
+__all__ = ["cace", "dose_response", "patrol_present", "first_stage_from_details", "DOSAGE_BANDS"]
 
 #: Dosage bands in minutes: (lower, upper] except the first, which is exactly zero.
 DOSAGE_BANDS: tuple[float, ...] = (0.0, 5.0, 15.0, 30.0, math.inf)
@@ -76,6 +77,24 @@ def _endogenous(frame: pd.DataFrame, endogenous: str, treatment: str) -> tuple[n
                         expected="minutes >= 0", found=repr(frame[endogenous].iloc[i]),
                         fix="rebuild the panel with the compliance file (0 when no visit)")
     return v, endogenous.replace("_", " ")
+
+
+#: How :func:`cace` writes the first stage into ``Estimate.details``; read back by
+#: :func:`first_stage_from_details` (the milestone report shows both numbers).
+_FIRST_STAGE_FORMAT = "first stage {coef:.6g} (F = {f:.6g})"
+_FIRST_STAGE_PATTERN = re.compile(r"first stage (\S+) \(F = (\S+)\)")
+
+
+def first_stage_from_details(details: str) -> tuple[float, float] | None:
+    """The first-stage coefficient and its cluster-robust F from a :func:`cace` estimate's
+    ``details`` (``None`` when the text has no first stage, e.g. for an ITT estimate)."""
+    found = _FIRST_STAGE_PATTERN.search(details or "")
+    if found is None:
+        return None
+    try:
+        return float(found.group(1)), float(found.group(2))
+    except ValueError:
+        return None
 
 
 @single_threaded
@@ -153,8 +172,8 @@ def cace(panel_frame: pd.DataFrame, outcome_column: str, *,
         beta[0], math.sqrt(vcov[0, 0]), G - 1, alpha=alpha, log_scale=False,
         outcome=outcome_column, estimand=f"CACE ({label})", model="iv_2sls_fe", n_obs=int(n),
         n_clusters=G, term=endogenous,
-        details=(f"2SLS, instrument: assignment; fixed effects: {' + '.join(fe)}; first stage "
-                 f"{first:.4g} (F = {f_stat:.1f}); " + SE_TYPE),
+        details=(f"2SLS, instrument: assignment; fixed effects: {' + '.join(fe)}; "
+                 + _FIRST_STAGE_FORMAT.format(coef=first, f=f_stat) + "; " + SE_TYPE),
         notes=notes)
 
 

@@ -5,9 +5,11 @@
 displacement analyses, the balance table and the CONSORT flow — and the panel, and
 assembles a :class:`MilestoneReport`: a structured abstract (research question, data,
 methods, findings, conclusions, as the *Cambridge Journal of Evidence-Based Policing*
-asks), outcome totals by arm, the estimates with Holm-adjusted p-values, the
-O'Brien–Fleming boundary of the current look, displacement, balance, flow, a weekly
-time series by arm and two figures. :meth:`MilestoneReport.to_dict` is the JSON;
+asks), outcome totals by arm, the estimates with Holm-adjusted p-values (shown in three
+tables: effects of assignment, effects of patrols delivered, carry-over beside the main
+estimate; :mod:`guardian_rct.reports.milestone_tables`), the descriptive dose–response
+table, the O'Brien–Fleming boundary of the current look, displacement, balance, flow, a
+weekly time series by arm and two figures. :meth:`MilestoneReport.to_dict` is the JSON;
 :func:`write_milestone_report` renders ``milestone.html`` from the same object (templates
 only format numbers; DESIGN.md rule 7).
 
@@ -24,23 +26,32 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from guardian_rct.baseline_balance import BalanceTable
 from guardian_rct.config import TrialConfig
 from guardian_rct.displacement import DisplacementAnalysis
 from guardian_rct.estimate_types import Estimate
-from guardian_rct.multiplicity import holm_adjust, information_fractions, obf_boundaries
+from guardian_rct.multiplicity import information_fractions, obf_boundaries
 from guardian_rct.provenance import Provenance
+from guardian_rct.reports.milestone_tables import (
+    NO_EVENTS,
+    NOT_ESTIMABLE,
+    dose_response_tables,
+    estimate_rows,
+    estimate_section,
+    holm_family,
+    outcome_totals,
+    ri_record,
+    section_index,
+    timeseries,
+)
 from guardian_rct.trial_flow import TrialFlow
 
 __all__ = ["SCHEMA_VERSION", "MilestoneReport", "build_milestone_report", "write_milestone_report",
            "NO_EVENTS", "NOT_ESTIMABLE"]
 
-SCHEMA_VERSION = "1.0"
-NO_EVENTS = "no events: not estimable"
-NOT_ESTIMABLE = "not estimable"
+SCHEMA_VERSION = "1.1"  # 1.1: estimate sections, first stage, dose_response
 
 
 @dataclass(frozen=True)
@@ -56,6 +67,8 @@ class MilestoneReport:
     abstract: dict[str, str]
     outcome_totals: tuple[dict[str, Any], ...]
     estimates: tuple[dict[str, Any], ...]
+    estimate_sections: dict[str, Any]
+    dose_response: tuple[dict[str, Any], ...]
     multiplicity: dict[str, Any]
     sequential: dict[str, Any]
     randomisation_inference: tuple[dict[str, Any], ...]
@@ -75,6 +88,8 @@ class MilestoneReport:
             "abstract": dict(self.abstract),
             "outcome_totals": [dict(r) for r in self.outcome_totals],
             "estimates": [dict(r) for r in self.estimates],
+            "estimate_sections": dict(self.estimate_sections),
+            "dose_response": [dict(r) for r in self.dose_response],
             "multiplicity": dict(self.multiplicity),
             "sequential": dict(self.sequential),
             "randomisation_inference": [dict(r) for r in self.randomisation_inference],
@@ -99,138 +114,6 @@ def _frame_of(panel: Any) -> pd.DataFrame:
     if not isinstance(frame, pd.DataFrame):
         raise TypeError("panel must be a Panel or its frame (a pandas DataFrame)")
     return frame
-
-
-def _finite(value: Any) -> float | None:
-    if value is None:
-        return None
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        return None
-    return value if np.isfinite(value) else None
-
-
-def _outcome_totals(frame: pd.DataFrame, outcomes: Sequence[str]) -> list[dict[str, Any]]:
-    treated = frame["treated"].to_numpy() == 1
-    rows = []
-    for o in outcomes:
-        count = frame[f"count_{o}"].to_numpy(dtype=float)
-        harm_col = f"harm_{o}"
-        harm = frame[harm_col].to_numpy(dtype=float) if harm_col in frame.columns else None
-        for arm, mask in (("treatment", treated), ("control", ~treated)):
-            n = int(mask.sum())
-            events = float(count[mask].sum())
-            harm_total = float(harm[mask].sum()) if harm is not None else None
-            rows.append({
-                "outcome": o, "arm": arm, "hotspot_days": n, "events": events,
-                "count_per_day": events / n if n else None, "harm": harm_total,
-                "harm_per_day": harm_total / n if (n and harm_total is not None) else None,
-            })
-    return rows
-
-
-def _ri_record(outcome: str, result: Any) -> dict[str, Any]:
-    """Read an RITestResult-like object (attribute names tolerated, see evaluation docs)."""
-    if hasattr(result, "to_dict"):
-        data = result.to_dict()
-    elif dataclasses.is_dataclass(result):
-        data = {f.name: getattr(result, f.name) for f in dataclasses.fields(result)}
-    elif isinstance(result, Mapping):
-        data = dict(result)
-    else:
-        data = dict(vars(result))
-
-    def pick(*names: str) -> Any:
-        for n in names:
-            if n in data and data[n] is not None:
-                return data[n]
-        return None
-
-    ci = pick("ci", "conf_int", "p_value_ci")
-    low = pick("conf_low", "ci_low", "p_value_ci_low")
-    high = pick("conf_high", "ci_high", "p_value_ci_high")
-    if ci is not None and low is None and high is None:
-        low, high = ci
-    draws = pick("draws", "n_draws")
-    return {"outcome": outcome, "statistic": pick("statistic_name", "statistic"),
-            "observed": _finite(pick("observed", "observed_statistic")),
-            "p_value": _finite(pick("p_value", "pvalue")),
-            "mc_error": _finite(pick("mc_error", "mc_se", "monte_carlo_error", "mc_std_error")),
-            "conf_low": _finite(low), "conf_high": _finite(high),
-            "draws": int(draws) if draws is not None else None}
-
-
-def _label(e: Estimate) -> str:
-    return f"{e.outcome.replace('_', ' ')} · {e.estimand} · {e.model}"
-
-
-def _estimate_rows(estimates: Sequence[Estimate], no_events: set[str],
-                   family: dict[int, float | None], p_source: dict[int, str]) -> list[dict[str, Any]]:
-    rows = []
-    for i, e in enumerate(estimates):
-        row = e.to_dict()
-        if e.outcome in no_events:
-            status = NO_EVENTS
-        elif not e.estimable:
-            status = NOT_ESTIMABLE
-        else:
-            status = "ok"
-        if status != "ok":
-            for key in ("estimate", "std_error", "conf_low", "conf_high", "p_value", "ri_p_value", "irr"):
-                row[key] = None
-        row.update({
-            "label": _label(e), "status": status,
-            "pct_change": e.pct_change if status == "ok" else None,
-            "irr_conf_low": e.irr_conf_low if status == "ok" else None,
-            "irr_conf_high": e.irr_conf_high if status == "ok" else None,
-            "z_value": e.z_value if status == "ok" else None,
-            "in_holm_family": i in family,
-            "holm_p_value": family.get(i),
-            "holm_p_source": p_source.get(i),
-        })
-        rows.append(row)
-    return rows
-
-
-def _holm_family(estimates: Sequence[Estimate], outcomes: Sequence[str], no_events: set[str],
-                 alpha: float) -> tuple[dict[int, float | None], dict[int, str], dict[str, Any]]:
-    """Primary ITT estimate of each declared outcome (first listed), Holm-adjusted.
-
-    The design-based p-value is used where it exists, the model p-value otherwise. An
-    outcome that could not be tested stays in the family with p = 1 (conservative: the
-    family size is the number of declared outcomes, fixed in advance).
-    """
-    chosen: dict[str, int] = {}
-    for i, e in enumerate(estimates):
-        if e.estimand.upper().startswith("ITT") and e.outcome in outcomes and e.outcome not in chosen:
-            chosen[e.outcome] = i
-    members, p_raw, sources = [], [], {}
-    for o in outcomes:
-        if o not in chosen:
-            continue
-        i = chosen[o]
-        e = estimates[i]
-        ri, mp = _finite(e.ri_p_value), _finite(e.p_value)
-        testable = e.outcome not in no_events and e.estimable
-        p = (ri if ri is not None else mp) if testable else None
-        sources[i] = ("ri_p_value" if ri is not None else "p_value") if p is not None else "not tested"
-        members.append(i)
-        p_raw.append(1.0 if p is None else min(max(p, 0.0), 1.0))
-    adjusted = holm_adjust(p_raw) if members else np.array([])
-    family = {i: (float(a) if sources[i] != "not tested" else None)
-              for i, a in zip(members, adjusted, strict=True)}
-    summary = {
-        "method": "Holm (1979) step-down, family-wise error rate",
-        "alpha": alpha,
-        "family": [{"outcome": estimates[i].outcome, "model": estimates[i].model,
-                    "p_source": sources[i], "p_raw": (None if sources[i] == "not tested" else p),
-                    "p_holm": family[i],
-                    "rejected": (family[i] is not None and family[i] <= alpha)}
-                   for i, p in zip(members, p_raw, strict=True)],
-        "family_size": len(members),
-    }
-    return family, sources, summary
 
 
 def _sequential(config: TrialConfig, look: dt.date, primary: dict[str, Any] | None,
@@ -261,111 +144,196 @@ def _sequential(config: TrialConfig, look: dt.date, primary: dict[str, Any] | No
     return out
 
 
-def _timeseries(frame: pd.DataFrame, outcomes: Sequence[str]) -> list[dict[str, Any]]:
-    dates = pd.to_datetime(frame["date"])
-    week = (dates - pd.to_timedelta(dates.dt.day_of_week, unit="D")).dt.date
-    treated = frame["treated"].to_numpy() == 1
-    rows = []
-    for o in outcomes:
-        data = pd.DataFrame({"week": week, "arm": np.where(treated, "treatment", "control"),
-                             "count": frame[f"count_{o}"].to_numpy(dtype=float)})
-        agg = data.groupby(["week", "arm"])["count"].agg(["sum", "size"])
-        for wk in sorted(set(week)):
-            for arm in ("treatment", "control"):
-                if (wk, arm) in agg.index:
-                    s, n = agg.loc[(wk, arm)]
-                    rows.append({"outcome": o, "week_start": wk.isoformat(), "arm": arm,
-                                 "hotspot_days": int(n), "events": float(s), "count_per_day": float(s) / n})
-                else:
-                    rows.append({"outcome": o, "week_start": wk.isoformat(), "arm": arm,
-                                 "hotspot_days": 0, "events": 0.0, "count_per_day": None})
-    return rows
-
-
 def _fmt_p(p: float) -> str:
     """p-values: three decimals, or two significant digits below 0.001."""
     return f"{p:.3f}" if p >= 0.001 else f"{p:.2g}"
 
 
-def _fmt_pct_change(x: float) -> str:
-    return f"{x:+.1f}%"
+def _ci(low: float, high: float, level: int, digits: int = 2) -> str:
+    return f"{level}% CI {low:.{digits}f} to {high:.{digits}f}"
+
+
+def _ratio_phrase(row: dict[str, Any], level: int) -> str:
+    """"13.9% lower (rate ratio 0.86, 95% CI 0.76 to 0.98" — left open for p-values."""
+    pct = row["pct_change"]
+    size = f"{abs(pct):.1f}% {'lower' if pct < 0 else 'higher'}" if round(abs(pct), 1) else "no different"
+    return (f"{size} (rate ratio {row['irr']:.2f}, "
+            f"{_ci(row['irr_conf_low'], row['irr_conf_high'], level)}")
+
+
+def _find(rows: Sequence[dict[str, Any]], **match: Any) -> dict[str, Any] | None:
+    return next((r for r in rows if all(r.get(k) == v for k, v in match.items()) and r["status"] == "ok"), None)
+
+
+def _data_text(config: TrialConfig, trial: dict[str, Any], flow: TrialFlow, totals: list[dict[str, Any]]) -> str:
+    outcome = trial["primary_outcome"]
+    by_arm = {r["arm"]: r["events"] for r in totals if r["outcome"] == outcome}
+    text = (f"{trial['n_hotspots']} hotspots observed over {trial['n_days']} experimental days "
+            f"({trial['first_day']} to {trial['last_day']}): {flow.assigned:,} hotspot-days, "
+            f"{flow.treatment:,} assigned to patrol and {flow.control:,} to no patrol. "
+            f"{sum(by_arm.values()):,.0f} {outcome.replace('_', ' ')} crimes were recorded in the hotspots "
+            f"({by_arm.get('treatment', 0):,.0f} on patrol days, {by_arm.get('control', 0):,.0f} on "
+            f"no-patrol days).")
+    known = flow.treatment - flow.delivery_unknown
+    if known == 0:
+        return text + " Whether patrols arrived was not recorded."
+    hours = config.compliance.arrival_within_hours
+    text += (f" An officer arrived within {hours:g} hours of the scheduled time on {flow.delivered:,} of "
+             f"{known:,} patrol-assigned hotspot-days with a record ({flow.delivery_rate:.1%} compliance)")
+    if flow.control - flow.contamination_unknown:
+        text += (f"; a patrol was present on {flow.contaminated:,} no-patrol hotspot-days "
+                 f"({flow.contamination_rate:.1%})")
+    return text + "."
+
+
+def _methods_text(trial: dict[str, Any], rows: Sequence[dict[str, Any]], sequential: dict[str, Any],
+                  ri_draws: int | None, holm: dict[str, Any]) -> str:
+    design = ("each hotspot was randomly assigned to patrol or no patrol every experimental day "
+              "(repeat crossover), so each hotspot is its own control"
+              if trial["design"] == "crossover" else "hotspots were randomly assigned to patrol or "
+              "control for the whole trial (parallel design)")
+    models = {r["model"] for r in rows if r["section"] == "itt"}
+    primary = ("Poisson regression with hotspot and day fixed effects" if "poisson_fe" in models else
+               "Poisson regression with block and day effects and the baseline count"
+               if "poisson_parallel" in models else ", ".join(sorted(models)) or "no model")
+    checks = [t for m, t in (("negbin_fe", "negative binomial"), ("diff_in_means", "difference in means"))
+              if m in models]
+    text = (f"Randomised controlled trial: {design}. The effect of assignment (intention to treat) was "
+            f"estimated by {primary} (standard errors clustered by hotspot)")
+    if checks:
+        text += f", with {' and '.join(checks)} models as sensitivity checks"
+    text += (f"; randomisation-inference p-values come from {ri_draws:,} re-draws of the trial's own design"
+             if ri_draws else "; model-based p-values only (randomisation inference not run)")
+    text += "."
+    if any(r["section"] == "cace" for r in rows):
+        text += (" The effect of patrols actually delivered (complier average causal effect) was estimated "
+                 "by two-stage least squares with random assignment as the instrument.")
+    if any(r["section"] == "carryover" for r in rows):
+        text += (" Carry-over (residual deterrence) was estimated from yesterday's assignment and the days "
+                 "since the last assigned patrol.")
+    look = sequential["current_look"]
+    text += (f" Holm adjustment across the {holm['family_size']} declared outcomes; O'Brien–Fleming alpha "
+             f"spending (Lan–DeMets), look {len(sequential['looks'])} at information fraction "
+             f"{look['information_fraction']:.2f}; displacement into the buffer rings by the Weighted "
+             f"Displacement Quotient (WDQ) and Difference (WDD).")
+    return text
+
+
+def _findings_text(trial: dict[str, Any], rows: Sequence[dict[str, Any]], primary: dict[str, Any],
+                   displacement: Sequence[DisplacementAnalysis], totals: list[dict[str, Any]],
+                   ri: dict[str, Any] | None, level: int) -> str:
+    outcome = trial["primary_outcome"]
+    name = outcome.replace("_", " ")
+    if primary["irr"] is not None and primary["irr_conf_low"] is not None:
+        text = (f"{name[:1].upper() + name[1:]} was {_ratio_phrase(primary, level)}) on hotspot-days "
+                f"assigned to patrol than on hotspot-days without")
+    else:
+        text = (f"The difference in {name} per hotspot-day, patrol minus no patrol, was "
+                f"{primary['estimate']:.3f} ({_ci(primary['conf_low'], primary['conf_high'], level, 3)})")
+    ri_p = primary["ri_p_value"]
+    if ri_p is not None:
+        ri_p_text = f"randomisation p = {_fmt_p(ri_p)}"
+        if ri and ri.get("draws"):
+            ri_p_text += f" from {ri['draws']:,} re-draws"
+        if ri and ri.get("conf_low") is not None and ri.get("conf_high") is not None:
+            ri_p_text += f", randomisation {_ci(ri['conf_low'], ri['conf_high'], level)}"
+    p_parts = [f"model p = {_fmt_p(primary['p_value'])}" if primary["p_value"] is not None else None,
+               ri_p_text if ri_p is not None else None,
+               f"Holm-adjusted p = {_fmt_p(primary['holm_p_value'])}" if primary["holm_p_value"] is not None
+               else None]
+    text += f" ({'; '.join(p for p in p_parts if p)})."
+    harm = _find(rows, outcome=f"{outcome}_harm", model=primary["model"], section="itt")
+    if harm is not None and harm["irr"] is not None and harm["irr_conf_low"] is not None:
+        text += (f" Crime harm (CCHI) on patrol days was {_ratio_phrase(harm, level)}; "
+                 f"p = {_fmt_p(harm['p_value'])}).")
+    cace = _find(rows, outcome=outcome, section="cace", term="delivered")
+    if cace is not None:
+        control = next((r["count_per_day"] for r in totals if r["outcome"] == outcome and r["arm"] == "control"),
+                       None)
+        text += (f" The effect of a delivered patrol (CACE) was {cace['estimate']:+.3f} crimes per hotspot-day "
+                 f"({_ci(cace['conf_low'], cace['conf_high'], level, 3)}")
+        if cace["first_stage_f"] is not None:
+            text += f"; first-stage F = {cace['first_stage_f']:,.0f}"
+        text += ")"
+        text += f", against {control:.3f} per no-patrol hotspot-day." if control is not None else "."
+    elif not any(r["section"] == "cace" for r in rows):
+        text += " Patrol delivery was not recorded, so the effect of patrols delivered was not estimated."
+    lag = _find(rows, outcome=outcome, section="carryover", term="treated_lag1")
+    if lag is not None and lag["irr"] is not None:
+        text += (f" A patrol assigned the day before changed the rate by a ratio of {lag['irr']:.2f} "
+                 f"({_ci(lag['irr_conf_low'], lag['irr_conf_high'], level)}; p = {_fmt_p(lag['p_value'])}).")
+    wdq = _primary_wdq(displacement, outcome)
+    if wdq:
+        text += f" {wdq}"
+    return text
+
+
+def _conclusion_text(trial: dict[str, Any], primary: dict[str, Any], sequential: dict[str, Any]) -> str:
+    name = trial["primary_outcome"].replace("_", " ")
+    look = sequential["current_look"]
+    final = look["information_fraction"] >= 1.0 - 1e-9
+    if look["z_boundary"] is None:
+        return ("This look is so early that the pre-specified O'Brien–Fleming plan spends no alpha: no effect "
+                "can be declared, and the trial should continue as planned.")
+    if sequential["crossed"]:
+        direction = "reduction" if primary["estimate"] < 0 else "increase"
+        return (f"The {direction} in {name} on patrol days crosses the pre-specified O'Brien–Fleming "
+                f"boundary at this look (which needs p ≤ {_fmt_p(look['nominal_p'])}): the evidence supports "
+                f"{'an effect' if final else 'an effect, declared at an interim look'} of assigning patrols.")
+    if final:
+        return (f"At the final look the result does not cross the pre-specified boundary "
+                f"(which needs p ≤ {_fmt_p(look['nominal_p'])}): the trial does not establish an effect of patrols on {name}.")
+    favours = "favours patrols" if primary["estimate"] < 0 else "does not favour patrols"
+    return (f"This is an interim look (information fraction {look['information_fraction']:.2f}). The estimate "
+            f"{favours} but does not cross the pre-specified O'Brien–Fleming boundary for this look "
+            f"(which needs p ≤ {_fmt_p(look['nominal_p'])}), so no effect can be declared yet: the trial should continue as "
+            f"planned and the estimate should not be acted on.")
 
 
 def _abstract(config: TrialConfig, trial: dict[str, Any], flow: TrialFlow, totals: list[dict[str, Any]],
               rows: list[dict[str, Any]], primary: dict[str, Any] | None, sequential: dict[str, Any],
               displacement: Sequence[DisplacementAnalysis], ri_draws: int | None, holm: dict[str, Any],
-              alpha: float) -> dict[str, str]:
+              alpha: float, ri_records: Sequence[dict[str, Any]] = ()) -> dict[str, str]:
+    """The five parts of the structured abstract, in plain words with the headline numbers."""
     outcome = trial["primary_outcome"]
     spec = next((o for o in config.outcomes if o.name == outcome), None)
     described = spec.description if spec and spec.description else outcome.replace("_", " ")
     level = round(100 * (1 - alpha))
-    design = ("each hotspot was randomly assigned to patrol or no patrol every experimental day "
-              "(repeat crossover), so each hotspot is its own control"
-              if trial["design"] == "crossover" else "hotspots were randomly assigned to patrol or "
-              "control for the whole trial (parallel design)")
-    question = (f"Did assigning {config.trial.name} patrols to crime hotspots reduce {described} "
-                f"(crime count and Cambridge Crime Harm Index) compared with no patrol?")
-    events = sum(r["events"] for r in totals if r["outcome"] == outcome)
-    delivery = (f"patrols were recorded as delivered on {flow.delivered:,} of {flow.treatment:,} "
-                f"treatment hotspot-days" if flow.delivery_unknown < flow.treatment
-                else "patrol delivery was not recorded")
-    data = (f"{trial['n_hotspots']} hotspots observed over {trial['n_days']} experimental days "
-            f"({trial['first_day']} to {trial['last_day']}): {flow.assigned:,} hotspot-days, "
-            f"{flow.treatment:,} assigned to patrol and {flow.control:,} to no patrol; "
-            f"{events:,.0f} crimes of the primary outcome ({outcome}) recorded in the hotspots; "
-            f"{delivery}.")
-    models = sorted({r["model"] for r in rows if r["estimand"].upper().startswith("ITT")})
-    ri = (f"randomisation-inference p-values from {ri_draws:,} re-draws of the trial's own design"
-          if ri_draws else "model-based p-values (randomisation inference not run)")
-    methods = (f"Randomised controlled trial: {design}. Effects of assignment (intention to treat) "
-               f"were estimated with {', '.join(models) or 'no model'}; {ri}; Holm adjustment across "
-               f"the {holm['family_size']} declared outcomes; O'Brien–Fleming alpha spending "
-               f"(Lan–DeMets) for look {len(sequential['looks'])} at information fraction "
-               f"{sequential['current_look']['information_fraction']:.2f}; displacement into buffer "
-               f"rings by the Weighted Displacement Quotient and Difference.")
+    question = (f"In the {config.trial.name} trial, did assigning high-visibility patrols to crime hotspots "
+                f"reduce {described}, measured as crime counts and by the Cambridge Crime Harm Index, "
+                f"compared with no assigned patrol?")
     if primary is None:
-        findings = f"No intention-to-treat estimate was supplied for {outcome}."
+        findings = f"No intention-to-treat estimate was supplied for {outcome.replace('_', ' ')}."
         conclusion = "No conclusion can be drawn about the primary outcome."
     elif primary["status"] != "ok":
         findings = f"{outcome.replace('_', ' ')}: {primary['status']}."
         conclusion = "No conclusion can be drawn about the primary outcome at this look."
     else:
-        if primary["irr"] is not None and primary["irr_conf_low"] is not None:
-            effect = (f"{_fmt_pct_change(primary['pct_change'])} change in {outcome.replace('_', ' ')} on "
-                      f"patrol hotspot-days (rate ratio {primary['irr']:.2f}, {level}% CI "
-                      f"{primary['irr_conf_low']:.2f} to {primary['irr_conf_high']:.2f}")
-        else:
-            effect = (f"difference of {primary['estimate']:.3f} in {outcome.replace('_', ' ')} "
-                      f"({level}% CI {primary['conf_low']:.3f} to {primary['conf_high']:.3f}")
-        p_parts = [f"p = {_fmt_p(primary['p_value'])}" if primary["p_value"] is not None else None,
-                   f"randomisation p = {_fmt_p(primary['ri_p_value'])}" if primary["ri_p_value"] is not None else None,
-                   f"Holm-adjusted p = {_fmt_p(primary['holm_p_value'])}" if primary["holm_p_value"] is not None else None]
-        findings = f"A {effect}; {'; '.join(p for p in p_parts if p)})."
-        wdq = _primary_wdq(displacement, outcome)
-        if wdq:
-            findings += f" Displacement: {wdq}."
-        if sequential["crossed"]:
-            direction = "a reduction" if primary["estimate"] < 0 else "an increase"
-            conclusion = (f"The evidence at this look shows {direction} in {outcome.replace('_', ' ')} "
-                          f"on patrol days that crosses the pre-specified O'Brien–Fleming boundary.")
-        else:
-            conclusion = (f"At this look the evidence does not establish an effect of patrols on "
-                          f"{outcome.replace('_', ' ')}: the result does not cross the pre-specified "
-                          f"O'Brien–Fleming boundary, so the trial should continue as planned and "
-                          f"the estimate should not be acted on yet.")
-    return {"research_question": question, "data": data, "methods": methods, "findings": findings,
+        ri = next((r for r in ri_records if r["outcome"] == outcome), None)
+        findings = _findings_text(trial, rows, primary, displacement, totals, ri, level)
+        conclusion = _conclusion_text(trial, primary, sequential)
+    return {"research_question": question, "data": _data_text(config, trial, flow, totals),
+            "methods": _methods_text(trial, rows, sequential, ri_draws, holm), "findings": findings,
             "conclusions": conclusion}
 
 
 def _primary_wdq(displacement: Sequence[DisplacementAnalysis], outcome: str) -> str | None:
+    """The all-rings WDQ (and WDD test) of the primary outcome, in a sentence."""
     for analysis in displacement:
         if analysis.outcome != outcome:
             continue
+        rings = [e.ring for e in analysis.estimates if e.ring != "all rings"]
         for e in analysis.estimates:
-            if e.ring == "all rings":
-                if e.wdq.wdq is None:
-                    return f"WDQ not estimable ({e.wdq.note})"
-                return f"WDQ {e.wdq.wdq:.2f} for all rings ({e.wdq.interpretation})"
+            if e.ring != "all rings":
+                continue
+            where = f"In the buffer rings around the hotspots ({', '.join(rings)} m)" if rings else "Around the hotspots"
+            if e.wdq.wdq is None:
+                return f"Displacement: the WDQ could not be computed ({e.wdq.note or 'undefined'})."
+            text = f"{where} the WDQ was {e.wdq.wdq:.2f}, read as {e.wdq.interpretation}"
+            if e.wdd.p_value is not None:
+                text += (f" (WDD: net change of {e.wdd.wdd:+,.0f} crimes in hotspots and rings together, "
+                         f"p = {_fmt_p(e.wdd.p_value)})")
+            return text + "."
     return None
 
 
@@ -422,19 +390,19 @@ def build_milestone_report(
     first = pd.Timestamp(frame["date"].min()).date()
     last = pd.Timestamp(frame["date"].max()).date()
     look = look_date or last
-    totals = _outcome_totals(frame, outcomes)
+    totals = outcome_totals(frame, outcomes)
     no_events = {o for o in outcomes if sum(r["events"] for r in totals if r["outcome"] == o) == 0}
-    ri_records = [_ri_record(o, ri_results[o]) for o in outcomes if o in ri_results]
+    ri_records = [ri_record(o, ri_results[o]) for o in outcomes if o in ri_results]
     ri_p = {r["outcome"]: r["p_value"] for r in ri_records}
     filled, seen = [], set()
     for e in estimates:
-        if e.estimand.upper().startswith("ITT") and e.outcome not in seen:
+        if estimate_section(e) == "itt" and e.outcome not in seen:
             seen.add(e.outcome)
             if e.ri_p_value is None and ri_p.get(e.outcome) is not None:
                 e = dataclasses.replace(e, ri_p_value=ri_p[e.outcome])
         filled.append(e)
-    family, sources, holm = _holm_family(filled, outcomes, no_events, alpha)
-    rows = _estimate_rows(filled, no_events, family, sources)
+    family, sources, holm = holm_family(filled, outcomes, no_events, alpha)
+    rows = estimate_rows(filled, outcomes, no_events, family, sources)
     primary_name = config.evaluation.primary_outcome or outcomes[0]
     primary = next((r for r in rows if r["outcome"] == primary_name and r["in_holm_family"]), None)
     sequential = _sequential(config, look, primary, alpha)
@@ -449,21 +417,23 @@ def build_milestone_report(
     for o in sorted(no_events):
         all_notes.append(f"Outcome '{o}' has no events in the evaluated period: its effects are "
                          f"not estimable and it enters the Holm family with p = 1.")
+    doses = dose_response_tables(frame, [o for o in outcomes if o not in no_events], alpha, all_notes)
     abstract = _abstract(config, trial, flow, totals, rows, primary, sequential, displacement,
-                         ri_draws, holm, alpha)
-    series = _timeseries(frame, outcomes)
+                         ri_draws, holm, alpha, ri_records)
+    series = timeseries(frame, outcomes)
     figs: dict[str, str | None] = {"forest": None, "timeseries": None}
     if figures:
         from guardian_rct.reports.maps import png_data_uri
         from guardian_rct.reports.milestone_figures import forest_plot_png, timeseries_png
 
-        forest = forest_plot_png(rows)
+        forest = forest_plot_png([r for r in rows if r["section"] == "itt"])
         ts = timeseries_png(series, outcomes)
         figs = {"forest": png_data_uri(forest) if forest else None,
                 "timeseries": png_data_uri(ts) if ts else None}
     return MilestoneReport(
         schema_version=SCHEMA_VERSION, trial=trial, abstract=abstract, outcome_totals=tuple(totals),
-        estimates=tuple(rows), multiplicity=holm, sequential=sequential,
+        estimates=tuple(rows), estimate_sections=section_index(rows, outcomes),
+        dose_response=tuple(doses), multiplicity=holm, sequential=sequential,
         randomisation_inference=tuple(ri_records),
         displacement=tuple(d.to_dict() for d in displacement), balance=balance.to_dict(),
         flow=flow.to_dict(), timeseries=tuple(series), notes=tuple(all_notes),

@@ -26,6 +26,14 @@ def _fmt_num(value: float | None, digits: int = 2) -> str:
     return "–" if value is None else f"{value:,.{digits}f}"
 
 
+def _fmt_pvalue(value: float | None, digits: int = 4) -> str:
+    """A p-value with ``digits`` decimals; below half the last digit, ``<0.0001`` (not ``0.0000``)."""
+    if value is None:
+        return "–"
+    floor = 10.0 ** -digits
+    return f"<{floor:.{digits}f}" if value < floor / 2 else f"{value:.{digits}f}"
+
+
 def environment() -> jinja2.Environment:
     """The shared Jinja environment (autoescaping on, strict undefined)."""
     global _ENV
@@ -39,6 +47,7 @@ def environment() -> jinja2.Environment:
         )
         _ENV.filters["pct"] = _fmt_pct
         _ENV.filters["num"] = _fmt_num
+        _ENV.filters["pvalue"] = _fmt_pvalue
     return _ENV
 
 
