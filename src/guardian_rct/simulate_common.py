@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -23,6 +24,21 @@ from guardian_rct.days import day_bounds
 
 __all__ = ["Calibration", "load_calibration", "random_points_in", "local_clock_instants",
            "iso_with_offset", "iso_utc", "day_starts_utc"]
+
+
+class SimulatedOutput:
+    """Shared accessors of a simulated file and its truth (``frame``, ``truth``)."""
+
+    frame: pd.DataFrame
+    truth: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The truth (JSON-ready)."""
+        return self.truth
+
+    def to_frame(self) -> pd.DataFrame:
+        """The simulated records, in their file contract's columns."""
+        return self.frame
 
 
 @dataclass(frozen=True)

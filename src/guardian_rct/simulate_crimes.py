@@ -45,6 +45,7 @@ from guardian_rct.provenance import Provenance, make_provenance
 from guardian_rct.rng import stream
 from guardian_rct.simulate_common import (
     Calibration,
+    SimulatedOutput,
     load_calibration,
     local_clock_instants,
     random_points_in,
@@ -57,7 +58,7 @@ HOTSPOT_UNIT = "hotspot"
 
 
 @dataclass(frozen=True)
-class SimulatedCrimes:
+class SimulatedCrimes(SimulatedOutput):
     """A synthetic crime file and its truth.
 
     Attributes
@@ -83,14 +84,6 @@ class SimulatedCrimes:
     expected: pd.DataFrame
     truth: dict[str, Any]
     provenance: Provenance
-
-    def to_dict(self) -> dict[str, Any]:
-        """The truth (JSON-ready)."""
-        return self.truth
-
-    def to_frame(self) -> pd.DataFrame:
-        """The crimes (contract columns)."""
-        return self.frame
 
     def summary(self) -> str:
         """A few lines for the command line."""

@@ -35,7 +35,7 @@ from guardian_rct.errors import DataError, UsageError, where
 from guardian_rct.hotspots import HotspotSet
 from guardian_rct.provenance import Provenance, make_provenance
 from guardian_rct.rng import stream
-from guardian_rct.simulate_common import day_starts_utc, random_points_in
+from guardian_rct.simulate_common import SimulatedOutput, day_starts_utc, random_points_in
 
 __all__ = ["SimulatedPings", "simulate_pings", "PING_OUTPUT_COLUMNS"]
 
@@ -45,7 +45,7 @@ _NS = 1_000_000_000
 
 
 @dataclass(frozen=True)
-class SimulatedPings:
+class SimulatedPings(SimulatedOutput):
     """Synthetic pings and the truth of every visit.
 
     Attributes
@@ -74,14 +74,6 @@ class SimulatedPings:
     compliance: pd.DataFrame
     truth: dict[str, Any]
     provenance: Provenance
-
-    def to_dict(self) -> dict[str, Any]:
-        """The truth (JSON-ready)."""
-        return self.truth
-
-    def to_frame(self) -> pd.DataFrame:
-        """The pings (contract columns)."""
-        return self.frame
 
     def summary(self) -> str:
         """A few lines for the command line."""
