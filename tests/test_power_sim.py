@@ -48,6 +48,7 @@ def test_simulated_power_agrees_with_the_closed_form_for_complete_randomisation(
         bound = 3.5 * math.sqrt(closed * (1 - closed) / sims)
         assert abs(row.power - closed) < bound, (row.effect, row.power, closed, bound)
         assert row.mc_se == pytest.approx(math.sqrt(row.power * (1 - row.power) / sims))
+    assert "30 days: 0." in result.summary() and "no reduction" in result.summary()
     null = result.grid[result.grid["effect"] == 1.0].iloc[0]
     assert null["label"] == "no reduction" and null["itt_rate_ratio"] == 1.0
     # the clustered SE is on average the sampling SD of the estimate
@@ -157,6 +158,9 @@ def test_power_analysis_extends_the_trial_design_to_longer_lengths(tmp_path):
     result = power_analysis(config, hotspots, constant_rates(1.0, hotspots), effects=[0.7], days=[14, 40],
                             sims=20, overdispersion=0.0, progress=None)
     assert list(result.grid["days"]) == [14, 40] and result.settings["treated_per_day"] == 3
+    null_only = power_analysis(config, hotspots, constant_rates(1.0, hotspots), effects=[1.0], days=[14],
+                               sims=20, overdispersion=0.0, progress=None)
+    assert "not computed (the grid has no effect below 1)" in null_only.summary()
     assert (result.grid["failed"] == 0).all()
 
 

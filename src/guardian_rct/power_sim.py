@@ -103,8 +103,13 @@ class PowerResult:
                  f"rate {s['mean_rate']:.4g} crimes per hotspot-day ({s['rate_source']}).",
                  "Minimum detectable effect at 80% power (rate ratio of a delivered patrol; ITT in brackets):"]
         for r in self.mde.itertuples():
-            text = "not detectable (would need more than a 100% reduction)" if not math.isfinite(r.mde_patrol) \
-                else f"{r.mde_patrol:.3f} ({100 * (1 - r.mde_patrol):.1f}% reduction; ITT {r.mde_itt:.3f})"
+            if not math.isfinite(r.mde_itt):
+                text = "not computed (the grid has no effect below 1)"
+            elif not math.isfinite(r.mde_patrol):
+                text = (f"not detectable at this compliance (ITT {r.mde_itt:.3f} would need more than "
+                        "a 100% reduction on delivered patrol days)")
+            else:
+                text = f"{r.mde_patrol:.3f} ({100 * (1 - r.mde_patrol):.1f}% reduction; ITT {r.mde_itt:.3f})"
             if math.isfinite(r.mde_patrol_curve):
                 text += f"; from the power curve {r.mde_patrol_curve:.3f}"
             lines.append(f"  {r.days:>4} days: {text}")
@@ -194,9 +199,11 @@ def _mde(grid: pd.DataFrame, compliance: float, alpha: float, n_clusters: int) -
                     break
                 rr = new
             mde_itt = rr
-            p = g["power"].to_numpy()
+            # a power of 0 or 1 has no probit: use half a trial from the edge (continuity)
+            sims = float(g["sims"].iloc[0])
+            p = np.clip(g["power"].to_numpy(), 0.5 / sims, 1 - 0.5 / sims)
             for i in range(len(g) - 1):  # x increasing: power decreasing towards RR = 1
-                if p[i] >= TARGET_POWER > p[i + 1] and 0 < p[i + 1] and p[i] < 1:
+                if p[i] >= TARGET_POWER > p[i + 1]:
                     a, b = stats.norm.ppf(p[i]), stats.norm.ppf(p[i + 1])
                     z = stats.norm.ppf(TARGET_POWER)
                     itt = math.exp(x[i] + (z - a) / (b - a) * (x[i + 1] - x[i]))
