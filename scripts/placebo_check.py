@@ -63,7 +63,7 @@ HEADER = ("# West Midlands Police: crimes per LSOA (2021 codes) and month, for t
           "# Built by scripts/placebo_check.py --build-extract.\n")
 
 
-def build_extract(raw: Path = RAW, out: Path = EXTRACT) -> pd.DataFrame:
+def extract_table(raw: Path = RAW) -> pd.DataFrame:
     """The chosen LSOAs' monthly violence and all-crime counts (every month, gaps flagged)."""
     data = pd.read_csv(raw, dtype={"lsoa_code": str})
     data["month"] = data["year"].astype(int).astype(str) + "-" + data["month"].astype(int).map("{:02d}".format)
@@ -78,6 +78,12 @@ def build_extract(raw: Path = RAW, out: Path = EXTRACT) -> pd.DataFrame:
     table = pd.DataFrame({"violence": viol.reindex(index, fill_value=0),
                           "all_crime": allc.reindex(index, fill_value=0)}).reset_index()
     table["partial_month"] = table["month"].isin(PARTIAL_MONTHS).astype(int)
+    return table
+
+
+def build_extract(raw: Path = RAW, out: Path = EXTRACT) -> pd.DataFrame:
+    """Write :func:`extract_table` with its source and licence header."""
+    table = extract_table(raw)
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w", encoding="utf-8") as handle:
         handle.write(HEADER)
@@ -91,7 +97,7 @@ def load_panel(path: Path) -> pd.DataFrame:
     Reads the extract, or the raw LSOA-month file (choosing the LSOAs as the extract does).
     """
     if path.name.endswith(".csv.gz") and "lsoa_month_counts" in path.name:
-        table = build_extract(path, Path("/tmp/placebo_extract.csv"))
+        table = extract_table(path)
     else:
         table = pd.read_csv(path, comment="#", dtype={"lsoa_code": str, "month": str})
     table = table[table["partial_month"] == 0]

@@ -68,3 +68,11 @@ def test_placebo_design_treats_28_each_month(placebo):
     design = placebo.placebo_design(panel)
     draws = design.draw(np.random.default_rng(1), size=50)
     assert (draws.sum(axis=2) == 28).all()
+
+
+def test_extract_matches_the_real_file_when_present(placebo):
+    if not placebo.RAW.exists():
+        pytest.skip("the shared West Midlands LSOA-month file is not on this machine")
+    import pandas as pd
+
+    pd.testing.assert_frame_equal(placebo.load_panel(placebo.RAW), placebo.load_panel(EXTRACT))
