@@ -183,3 +183,12 @@ def test_cli_power_bad_grid_exits_2_with_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert code == 2 and "--effects" in err and len(err.splitlines()) == 1
     assert main(["power", "--config", str(toml), "--effects", "0.8", "--out", str(tmp_path / "o")]) == 2
+
+
+def test_cli_power_no_crimes_in_hotspots_exits_1_with_one_line(tmp_path, capsys):
+    toml = write_trial(tmp_path)
+    _crimes_csv(tmp_path / "crimes.csv", [("a", "Robbery", "2023-01-01T12:00:00Z", 300000, 200000)])
+    code = main(["power", "--config", str(toml), "--crimes", str(tmp_path / "crimes.csv"),
+                 "--outcome", "all_crime", "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and len(err.splitlines()) == 1 and "no 'all_crime' crimes fall in any hotspot" in err
