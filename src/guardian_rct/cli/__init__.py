@@ -35,6 +35,7 @@ _COMMAND_MODULES = (
     "guardian_rct.cli.schedule_cmd",
     "guardian_rct.cli.ledger_cmd",
     "guardian_rct.cli.compliance_cmd",
+    "guardian_rct.cli.power_cmd",
 )
 
 
