@@ -34,6 +34,8 @@ quad_segs=16)``; the benchmark compares against ``sjoin`` on the same grown poly
 from __future__ import annotations
 
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -142,9 +144,16 @@ def build_index(geometries, *, tolerance_m: float = 0.0, cell_m: float | None = 
     x0, y0 = xmin - 2 * margin, ymin - 2 * margin
     many = _many(len(geoms))
     cids, tiles_all = [], []
-    for k, geom in enumerate(geoms):
-        edges = _edges(geom)
-        by, bx = _boundary_cells(edges, x0, y0, cell, margin, nx, ny)
+    # Boundary cells of every hotspot in one vectorised pass, then grouped by hotspot.
+    edge_sets = [_edges(geom) for geom in geoms]
+    owner = np.repeat(np.arange(len(geoms)), [len(e) for e in edge_sets])
+    all_by, all_bx, all_edge = _boundary_cells(np.concatenate(edge_sets), x0, y0, cell, margin, nx, ny)
+    all_owner = owner[all_edge]
+    order = np.argsort(all_owner, kind="stable")
+    all_by, all_bx = all_by[order], all_bx[order]
+    cut = np.searchsorted(all_owner[order], np.arange(len(geoms) + 1))
+    for k, edges in enumerate(edge_sets):
+        by, bx = all_by[cut[k]:cut[k + 1]], all_bx[cut[k]:cut[k + 1]]
         r0 = max(0, (int(math.floor((bounds[k, 1] - y0) / cell)) - 1) // block * block)
         c0 = max(0, (int(math.floor((bounds[k, 0] - x0) / cell)) - 1) // block * block)
         r1 = min(ny, -(-(int(math.floor((bounds[k, 3] - y0) / cell)) + 2) // block) * block)
@@ -199,10 +208,10 @@ def _edges(geom) -> np.ndarray:
 
 
 def _boundary_cells(edges: np.ndarray, x0: float, y0: float, cell: float, margin: float,
-                    nx: int, ny: int) -> tuple[np.ndarray, np.ndarray]:
-    """Rows and columns of the cells a polygon edge passes within ``margin`` of
-    (conservative: a cell may be listed although no edge is that close, never missed)."""
-    out_y, out_x = [], []
+                    nx: int, ny: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows, columns and edge numbers of the cells polygon edges pass within ``margin``
+    of (conservative: a cell may be listed although no edge is that close, never missed)."""
+    out_y, out_x, out_e = [], [], []
     x1, y1, x2, y2 = edges.T
     length = np.hypot(x2 - x1, y2 - y1)
     pieces = np.maximum(1, np.ceil(length / (0.5 * cell))).astype(np.int64)
@@ -236,7 +245,8 @@ def _boundary_cells(edges: np.ndarray, x0: float, y0: float, cell: float, margin
             ok &= ~((d.min(axis=0) > slack) | (d.max(axis=0) < -slack))
             out_y.append(cy[ok])
             out_x.append(cx[ok])
-    return np.concatenate(out_y), np.concatenate(out_x)
+            out_e.append(e[ok])
+    return np.concatenate(out_y), np.concatenate(out_x), np.concatenate(out_e)
 
 
 def _interior_cells(edges: np.ndarray, r0: int, r1: int, c0: int, c1: int, x0: float, y0: float,
@@ -286,9 +296,21 @@ def assign_points(index: HotspotIndex, x: np.ndarray, y: np.ndarray) -> tuple[np
     y = np.asarray(y, dtype=np.float64)
     n = len(x)
     code = np.empty(n, dtype=np.int16)
-    for lo in range(0, n, _CHUNK):
+
+    def classify(lo: int) -> None:
         hi = min(n, lo + _CHUNK)
         code[lo:hi] = _cell_codes(index, x[lo:hi], y[lo:hi])  # int16 or int32 table values
+
+    starts = range(0, n, _CHUNK)
+    workers = min(os.cpu_count() or 1, 4, len(starts))
+    if workers > 1:
+        # numpy's array kernels release the GIL, so cache-sized chunks scale across cores;
+        # each thread writes its own slice of ``code``.
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(classify, starts))
+    else:
+        for lo in starts:
+            classify(lo)
     extra_p, extra_h = _exact(index, x, y, code)
     point = np.flatnonzero(code >= 0)
     hotspot = code[point].astype(np.int32)
