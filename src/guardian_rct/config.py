@@ -4,25 +4,26 @@ Users write this file, so its keys are a contract (DESIGN.md §3). Validation ha
 once, here, at the boundary: unknown keys, wrong types, impossible dates, unknown time
 zones and unparseable patrol windows each raise :class:`~guardian_rct.errors.ConfigError`
 naming the key and saying how to fix it. Relative paths resolve against the directory of
-the config file.
+the config file. The sections' dataclasses below are the schema; the generic checking
+lives in :mod:`guardian_rct.config_schema` and patrol windows in
+:mod:`guardian_rct.patrol_window`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import difflib
 import json
-import re
 import tomllib
 import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from guardian_rct.config_schema import build_section, plain, unknown_key
 from guardian_rct.errors import ConfigError
+from guardian_rct.patrol_window import PatrolWindow, parse_clock, parse_window
 
 __all__ = [
     "TrialConfig",
@@ -39,66 +40,6 @@ __all__ = [
     "config_from_dict",
     "parse_window",
 ]
-
-_CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
-
-
-@dataclass(frozen=True)
-class PatrolWindow:
-    """A daily window of local clock time in which patrols may be scheduled.
-
-    ``end`` may be earlier than ``start`` for a window that crosses midnight
-    (e.g. ``22:00-02:00``).
-    """
-
-    start: dt.time
-    end: dt.time
-
-    @property
-    def minutes(self) -> int:
-        """Length of the window in (wall-clock) minutes."""
-        start = self.start.hour * 60 + self.start.minute
-        end = self.end.hour * 60 + self.end.minute
-        return (end - start) % (24 * 60)
-
-    def __str__(self) -> str:
-        return f"{self.start:%H:%M}-{self.end:%H:%M}"
-
-
-def _parse_clock(text: str, key: str) -> dt.time:
-    match = _CLOCK.match(text.strip()) if isinstance(text, str) else None
-    if not match:
-        raise ConfigError(
-            "not a clock time",
-            expected="24-hour local time HH:MM such as '06:00'",
-            found=repr(text),
-            where=key,
-            fix=f"write {key} as \"HH:MM\"",
-        )
-    return dt.time(int(match.group(1)), int(match.group(2)))
-
-
-def parse_window(text: str, key: str = "design.windows") -> PatrolWindow:
-    """Parse ``"HH:MM-HH:MM"`` into a :class:`PatrolWindow`."""
-    parts = text.split("-") if isinstance(text, str) else []
-    if len(parts) != 2:
-        raise ConfigError(
-            "patrol window does not parse",
-            expected="'HH:MM-HH:MM' such as '15:00-23:00'",
-            found=repr(text),
-            where=key,
-            fix="write each window as start-end in 24-hour local time",
-        )
-    window = PatrolWindow(_parse_clock(parts[0], key), _parse_clock(parts[1], key))
-    if window.minutes == 0:
-        raise ConfigError(
-            "patrol window is empty",
-            expected="a window with end different from start",
-            found=repr(text),
-            where=key,
-            fix="widen the window",
-        )
-    return window
 
 
 @dataclass(frozen=True)
@@ -121,7 +62,7 @@ class TrialSpec:
     @property
     def day_start_time(self) -> dt.time:
         """Local clock time at which an experimental day starts."""
-        return _parse_clock(self.day_starts, "trial.day_starts")
+        return parse_clock(self.day_starts, "trial.day_starts")
 
     @property
     def n_days(self) -> int:
@@ -264,7 +205,7 @@ class TrialConfig:
 
     def canonical_json(self) -> str:
         """The parsed TOML as canonical JSON (sorted keys), for hashing and the store."""
-        return json.dumps(_plain(dict(self.raw)), sort_keys=True, separators=(",", ":"))
+        return json.dumps(plain(dict(self.raw)), sort_keys=True, separators=(",", ":"))
 
 
 # ---------------------------------------------------------------------------
@@ -325,141 +266,6 @@ DEFAULT_OUTCOMES: tuple[OutcomeSpec, ...] = (
 )
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, (dt.date, dt.time, dt.datetime)):
-        return value.isoformat()
-    if isinstance(value, Path):
-        return str(value)
-    return value
-
-
-def _type_name(tp: Any) -> str:
-    origin = typing.get_origin(tp)
-    if origin is Literal:
-        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
-    if origin in (types.UnionType, typing.Union):
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        return " or ".join(_type_name(a) for a in args)
-    if origin is tuple:
-        inner = typing.get_args(tp)[0]
-        return f"a list of {_type_name(inner)}"
-    return {
-        int: "an integer",
-        float: "a number",
-        str: "a string",
-        bool: "true or false",
-        dt.date: "a date such as 2023-05-01",
-        Path: "a file path (string)",
-        PatrolWindow: "a window 'HH:MM-HH:MM'",
-    }.get(tp, getattr(tp, "__name__", str(tp)))
-
-
-def _coerce(value: Any, tp: Any, key: str) -> Any:
-    """Check ``value`` against the annotation ``tp``; return it converted."""
-    origin = typing.get_origin(tp)
-    if origin in (types.UnionType, typing.Union):
-        args = typing.get_args(tp)
-        for arg in args:
-            if arg is type(None):
-                continue
-            try:
-                return _coerce(value, arg, key)
-            except ConfigError:
-                continue
-        raise _type_error(value, tp, key)
-    if origin is Literal:
-        if value in typing.get_args(tp):
-            return value
-        raise _type_error(value, tp, key)
-    if origin is tuple:
-        inner = typing.get_args(tp)[0]
-        if not isinstance(value, list):
-            raise _type_error(value, tp, key)
-        return tuple(_coerce(v, inner, f"{key}[{i}]") for i, v in enumerate(value))
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-    elif tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-    elif tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-    elif tp is str:
-        if isinstance(value, str):
-            return value
-    elif tp is Path:
-        if isinstance(value, str) and value.strip():
-            return Path(value)
-    elif tp is dt.date:
-        if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
-            return value
-        if isinstance(value, str):
-            try:
-                return dt.date.fromisoformat(value)
-            except ValueError:
-                pass
-    elif tp is PatrolWindow:
-        if isinstance(value, str):
-            return parse_window(value, key)
-    raise _type_error(value, tp, key)
-
-
-def _type_error(value: Any, tp: Any, key: str) -> ConfigError:
-    shown = repr(value) if not isinstance(value, (dict, list)) else type(value).__name__
-    return ConfigError(
-        "wrong type or value",
-        expected=_type_name(tp),
-        found=f"{shown} ({type(value).__name__})",
-        where=key,
-        fix=f"set {key} to {_type_name(tp)}",
-    )
-
-
-def _unknown_key(key: str, known: list[str], where: str) -> ConfigError:
-    close = difflib.get_close_matches(key, known, n=1)
-    hint = f"did you mean '{close[0]}'? " if close else ""
-    return ConfigError(
-        f"unknown key '{key}'",
-        expected="one of " + ", ".join(sorted(known)),
-        found=repr(key),
-        where=where,
-        fix=f"{hint}remove or rename it",
-    )
-
-
-def _build_section(name: str, cls: type, raw: Any) -> Any:
-    if not isinstance(raw, dict):
-        raise ConfigError(
-            f"[{name}] must be a table",
-            found=type(raw).__name__,
-            where=name,
-            fix=f"write it as a [{name}] section",
-        )
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    for key in raw:
-        if key not in fields:
-            raise _unknown_key(key, list(fields), f"{name}.{key}")
-    kwargs = {}
-    for fname, fld in fields.items():
-        if fname in raw:
-            kwargs[fname] = _coerce(raw[fname], hints[fname], f"{name}.{fname}")
-        elif fld.default is dataclasses.MISSING and fld.default_factory is dataclasses.MISSING:
-            raise ConfigError(
-                f"missing required key '{fname}'",
-                expected=_type_name(hints[fname]),
-                found="nothing",
-                where=f"{name}.{fname}",
-                fix=f"add {fname} = ... to the [{name}] section",
-            )
-    return cls(**kwargs)
-
-
 def _build_outcomes(raw: Any) -> tuple[OutcomeSpec, ...]:
     if raw is None:
         return DEFAULT_OUTCOMES
@@ -471,7 +277,7 @@ def _build_outcomes(raw: Any) -> tuple[OutcomeSpec, ...]:
         if not isinstance(table, dict):
             raise ConfigError(f"outcome '{name}' must be a table", where=f"outcomes.{name}",
                               fix=f"write it as [outcomes.{name}]")
-        specs.append(_build_section(f"outcomes.{name}", OutcomeSpec, {**table, "name": name}))
+        specs.append(build_section(f"outcomes.{name}", OutcomeSpec, {**table, "name": name}))
     return tuple(specs)
 
 
@@ -599,12 +405,12 @@ def config_from_dict(raw: dict[str, Any], *, source: Path | None = None) -> Tria
     known = [*_SECTIONS, "outcomes"]
     for key in raw:
         if key not in known:
-            raise _unknown_key(key, known, key)
+            raise unknown_key(key, known, key)
     for name in _REQUIRED_SECTIONS:
         if name not in raw:
             raise ConfigError(f"missing [{name}] section", where=name,
                               fix=f"add a [{name}] section (see README, 'Trial config')")
-    sections = {name: _build_section(name, cls, raw[name]) for name, cls in _SECTIONS.items()
+    sections = {name: build_section(name, cls, raw[name]) for name, cls in _SECTIONS.items()
                 if name in raw}
     base = source.parent if source else Path.cwd()
     trial = sections["trial"]
