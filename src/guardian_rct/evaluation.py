@@ -221,7 +221,7 @@ def read_compliance_csv(path: str | Path, hotspot_ids: Sequence[str] | None = No
 
 
 # ---------------------------------------------------------------------------
-# Report from computed results (testable without the other branches)
+# Report from computed results (testable without crimes or estimators)
 # ---------------------------------------------------------------------------
 
 def _displacement(config: TrialConfig, frame: pd.DataFrame, rings: pd.DataFrame | None,
