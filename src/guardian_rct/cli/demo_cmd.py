@@ -15,7 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "demo",
         help="run every job on a synthetic six-month trial of the shipped West Midlands hotspots",
         description="Create a trial on the 57 shipped hotspots, publish six months of daily "
-        "schedules, simulate six months of crimes and officers' pings (known effect, ~75%% "
+        "schedules, simulate six months of crimes and officers' pings (known effect, ~75% "
         "compliance), write the weekly compliance reports and the six-month milestone "
         "evaluation, and print where each report is with the headline numbers. Everything "
         "but the hotspot polygons is synthetic.",
