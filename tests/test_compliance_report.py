@@ -120,7 +120,8 @@ def test_officer_identifiers_are_pseudonymised_everywhere(trial):
     texts = {p.name: p.read_text(encoding="utf-8") for p in out.iterdir()}
     for name, text in texts.items():
         for officer in OFFICERS:
-            assert officer not in text.replace(f"R-{officer}", ""), (name, officer)
+            # neither the officer id nor the radio's device id (R-<officer>) appears
+            assert officer not in text, (name, officer)
     report = json.loads(texts["weekly_compliance.json"])
     assert report["officers"] and all(r["officer"].startswith("O-") for r in report["officers"])
     with sqlite3.connect(load_config(trial["config"]).trial.store) as conn:
@@ -132,6 +133,8 @@ def test_officer_identifiers_are_pseudonymised_everywhere(trial):
     visits = pd.read_csv(out / "compliance_visits.csv")
     expected = {"O-" + hmac.new(key, o.encode(), hashlib.sha256).hexdigest()[:16] for o in OFFICERS}
     assert set(visits["officer_id"]) <= expected
+    devices = {"D-" + hmac.new(key, f"device:R-{o}".encode(), hashlib.sha256).hexdigest()[:16] for o in OFFICERS}
+    assert set(visits["device_id"]) <= devices and len(set(visits["device_id"])) > 1
 
 
 def test_second_run_keeps_pseudonyms_and_records_the_trend(trial, tmp_path):

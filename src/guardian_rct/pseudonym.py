@@ -17,6 +17,7 @@ import hmac
 import secrets
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Literal
 
 from guardian_rct.store import connect
 
@@ -50,24 +51,38 @@ def pseudonym_key(store: Path) -> bytes:
     return key
 
 
-def pseudonymise(value: str, key: bytes) -> str:
-    """``O-`` and the first 16 hex digits of HMAC-SHA256(key, value); ``""`` stays ``""``."""
+_KINDS = {"officer": ("O-", ""), "device": ("D-", "device:")}
+
+
+def pseudonymise(value: str, key: bytes, *, kind: Literal["officer", "device"] = "officer") -> str:
+    """A keyed pseudonym: ``O-`` (officers) or ``D-`` (devices) and the first 16 hex digits
+    of HMAC-SHA256(key, value); ``""`` stays ``""``.
+
+    Device ids are hashed with a ``device:`` domain prefix, so an officer id and a device
+    id that happen to be equal get unrelated pseudonyms.
+    """
     if value == "" or value is None:
         return ""
-    return "O-" + hmac.new(key, str(value).encode("utf-8"), hashlib.sha256).hexdigest()[:16]
+    prefix, domain = _KINDS[kind]
+    return prefix + hmac.new(key, (domain + str(value)).encode("utf-8"), hashlib.sha256).hexdigest()[:16]
 
 
 class Pseudonymiser:
-    """Caches pseudonyms of the officers in a report."""
+    """Caches pseudonyms of the officers (prefix ``O-``) or devices (``D-``) in a report."""
 
-    def __init__(self, key: bytes) -> None:
+    def __init__(self, key: bytes, *, kind: Literal["officer", "device"] = "officer") -> None:
         self._key = key
+        self._kind = kind
         self._cache: dict[str, str] = {}
+
+    def for_devices(self) -> Pseudonymiser:
+        """A pseudonymiser for device (radio, vehicle, phone) ids under the same key."""
+        return Pseudonymiser(self._key, kind="device")
 
     def __call__(self, value: str) -> str:
         out = self._cache.get(value)
         if out is None:
-            out = self._cache[value] = pseudonymise(value, self._key)
+            out = self._cache[value] = pseudonymise(value, self._key, kind=self._kind)
         return out
 
     def many(self, values: Iterable[str]) -> list[str]:

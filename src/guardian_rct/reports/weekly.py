@@ -281,14 +281,20 @@ def write_weekly_report(report: dict, result: ComplianceResult, out_dir: str | P
     paths["hotspot_days"] = _csv(compliance_by_hotspot_day(result), out / "compliance_hotspot_days.csv")
     for key in ("by_hotspot", "by_team", "by_block", "by_dow", "by_week", "trend"):
         paths[key] = _csv(pd.DataFrame(report[key]), out / f"compliance_{key}.csv")
+    # Device ids (radios, vehicles, phones) identify officers too: pseudonymise them as well.
+    devices = pseudonymiser.for_devices()
     visits = result.visits.frame.copy()
     visits["officer_id"] = pseudonymiser.many(visits["officer_id"].astype(str))
     visits["officer"] = pseudonymiser.many(visits["officer"].astype(str))
+    if "device_id" in visits.columns:
+        visits["device_id"] = devices.many(visits["device_id"].astype(str))
     paths["visits"] = _csv(visits, out / "compliance_visits.csv")
     quarantine = score.quarantine.frame.copy()
     for col in quarantine.columns:
-        if str(col).strip().lower() == "officer_id":
-            quarantine[col] = pseudonymiser.many(quarantine[col].fillna("").astype(str))
+        name = str(col).strip().lower()
+        if name in ("officer_id", "device_id"):
+            who = pseudonymiser if name == "officer_id" else devices
+            quarantine[col] = who.many(quarantine[col].fillna("").astype(str))
     paths["quarantine"] = _csv(quarantine, out / "quarantine.csv")
     return paths
 
