@@ -5,7 +5,7 @@ outcomes, two buffer rings. Prints the panel build time, and the time of our STR
 placement against ``geopandas.sjoin(predicate="intersects")`` on the same points (the
 peer), with their ratio and a check that both place the same pairs.
 
-Run: PYTHONPATH=src /work/venv/bin/python scripts/bench_panel.py [N]
+Run: PYTHONPATH=src python scripts/bench_panel.py [N]
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ There is no peer tool to compare with, so this prints absolute times only.
 
 Usage::
 
-    PYTHONPATH=src /work/venv/bin/python scripts/bench_simulate.py [--months 6]
+    PYTHONPATH=src python scripts/bench_simulate.py [--months 6]
 """
 
 from __future__ import annotations

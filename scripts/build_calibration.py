@@ -1,6 +1,6 @@
 """Build the simulation's calibration tables in ``src/guardian_rct/data/`` from real data.
 
-Reads ``/work/shared/data`` (or the folder given with ``--shared``) and writes three small
+Reads ``../shared/data`` (or the folder given with ``--shared``) and writes three small
 derived tables that :mod:`guardian_rct.simulate_crimes` ships with, so that tests and
 users never need the raw data:
 
@@ -29,7 +29,7 @@ Policing, CCHI 2026 update, as summarised medians.
 
 Usage::
 
-    /work/venv/bin/python scripts/build_calibration.py [--shared /work/shared/data]
+    python scripts/build_calibration.py [--shared ../shared/data]
 """
 
 from __future__ import annotations
@@ -210,7 +210,7 @@ def build(shared: Path, out: Path = OUT) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--shared", type=Path, default=Path("/work/shared/data"))
+    parser.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
     build(parser.parse_args().shared)
 
 

@@ -13,7 +13,7 @@ Writes
   the two code columns of the CCHI 2020 values table. No CCHI score, title or other
   column of that copyright table is copied.
 
-Run: ``/work/venv/bin/python scripts/build_harm_tables.py /work/shared/data/harm``
+Run: ``python scripts/build_harm_tables.py ../shared/data/harm``
 """
 
 from __future__ import annotations
@@ -93,4 +93,4 @@ def main(src: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1] if len(sys.argv) > 1 else "/work/shared/data/harm"))
+    main(Path(sys.argv[1] if len(sys.argv) > 1 else str(Path(__file__).resolve().parents[2] / "shared" / "data" / "harm")))

@@ -48,7 +48,8 @@ from guardian_rct import estimate, inference  # noqa: E402
 from guardian_rct.design import CrossoverDesign  # noqa: E402
 from guardian_rct.rng import stream  # noqa: E402
 
-RAW = Path("/work/shared/data/police_uk/wm_lsoa_month_counts_2023-05_2026-03.csv.gz")
+# The shared public data sits beside the repository (../shared/data).
+RAW = ROOT.parent / "shared" / "data" / "police_uk" / "wm_lsoa_month_counts_2023-05_2026-03.csv.gz"
 EXTRACT = ROOT / "tests" / "data" / "wm_placebo_lsoa_months.csv"
 VIOLENCE = "Violence and sexual offences"
 PARTIAL_MONTHS = ("2023-05", "2023-06", "2023-07", "2023-08", "2024-09", "2025-03")

@@ -73,3 +73,8 @@ def hotspot_frame() -> gpd.GeoDataFrame:
 @pytest.fixture
 def trial_toml(tmp_path: Path) -> Path:
     return write_trial(tmp_path)
+
+
+# The project's shared public data sits beside the repository (../shared/data) on
+# developer machines and in CI; tests that read it skip when it is absent.
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"

@@ -10,12 +10,13 @@ import openpyxl
 import pandas as pd
 import pytest
 
+from conftest import SHARED_DATA
 from guardian_rct.errors import DataError
 from guardian_rct.harm import default_harm_index, load_harm_index, policeuk_category_weights
 from guardian_rct.harm_tables import normalise_offence_codes, offence_table
 
-REAL = Path("/work/shared/data/harm/cchi2020.xlsx")
-REAL_CSV = Path("/work/shared/data/harm/cchi2020_values.csv")
+REAL = SHARED_DATA / "harm" / "cchi2020.xlsx"
+REAL_CSV = SHARED_DATA / "harm" / "cchi2020_values.csv"
 HEADER = ["ATHENA URN", "FULL_OFFENCE_TITLE", "SHORT_TITLE", "CCHI Score",
           "Sentencing data from actual offence available: ", "Starting Point", "GROUP", "SUB_GROUP",
           "CLASSIFICATION_CODE", "HOME_OFFICE_CLASSIFICATION", "HO_CODE", "HO_SUB_CODE",

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import shapely
 
-from conftest import make_hotspots
+from conftest import SHARED_DATA, make_hotspots
 from guardian_rct.coverage import coverage
 from guardian_rct.errors import DataError
 from guardian_rct.hotspot_geometry import check_hotspots, read_boundary
@@ -152,7 +152,7 @@ def test_shipped_hotspots_rings_are_disjoint_and_valid():
     assert sum(shapely.area(g)) == pytest.approx(shapely.union_all(g).area, rel=1e-6)
 
 
-@pytest.mark.skipif(not Path("/work/shared/data/police_uk/wm_2011-02_street_legacy.csv").exists(),
+@pytest.mark.skipif(not (SHARED_DATA / "police_uk/wm_2011-02_street_legacy.csv").exists(),
                     reason="shared data absent")
 def test_coverage_of_shipped_hotspots_matches_a_geopandas_spatial_join():
     from guardian_rct.hotspots import read_hotspots
@@ -160,7 +160,7 @@ def test_coverage_of_shipped_hotspots_matches_a_geopandas_spatial_join():
     geodata = Path(__file__).resolve().parents[1] / "geodata"
     hs = read_hotspots(geodata / "hotspots.geojson")
     boundary = read_boundary(geodata / "force_boundary.geojson")
-    crimes = read_street_crimes("/work/shared/data/police_uk/wm_2011-02_street_legacy.csv")
+    crimes = read_street_crimes(SHARED_DATA / "police_uk/wm_2011-02_street_legacy.csv")
     cov = coverage(hs, boundary, crimes)
     # independent reference: geopandas sjoin against the hotspot and boundary layers
     violent = crimes.frame[crimes.frame["crime_type"].isin(["Violent crime", "Robbery"])]

@@ -8,7 +8,7 @@ import geopandas as gpd
 import pytest
 import shapely
 
-from conftest import make_hotspots, write_trial
+from conftest import SHARED_DATA, make_hotspots, write_trial
 from guardian_rct.cli import main
 from hotspot_fixtures import clustered_points, write_boundary, write_legacy
 
@@ -270,7 +270,7 @@ def test_shipped_geodata_validates(capsys):
     assert len({r["block"] for r in data["table"]}) >= 5
 
 
-SHARED_2011 = Path("/work/shared/data/police_uk/wm_2011-02_street_legacy.csv")
+SHARED_2011 = SHARED_DATA / "police_uk" / "wm_2011-02_street_legacy.csv"
 
 
 @pytest.mark.skipif(not SHARED_2011.exists(), reason="shared data absent")

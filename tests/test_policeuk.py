@@ -1,15 +1,15 @@
-from pathlib import Path
 
 import numpy as np
 import pytest
 import shapely
 from pyproj import Transformer
 
+from conftest import SHARED_DATA
 from guardian_rct.errors import DataError
 from guardian_rct.policeuk import find_street_files, read_street_crimes
 from hotspot_fixtures import LEGACY_HEADER, write_current, write_legacy
 
-SHARED = Path("/work/shared/data/police_uk")
+SHARED = SHARED_DATA / "police_uk"
 
 
 def test_legacy_layout_reads_eastings_as_bng(tmp_path):

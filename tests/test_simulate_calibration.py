@@ -1,5 +1,5 @@
 """The shipped calibration tables are what scripts/build_calibration.py makes from the
-real data (skipped when /work/shared/data is absent, e.g. on a fresh clone)."""
+real data (skipped when ../shared/data is absent, e.g. on a fresh clone)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-SHARED = Path("/work/shared/data")
+from conftest import SHARED_DATA
+
+SHARED = SHARED_DATA
 ROOT = Path(__file__).resolve().parents[1]
 
 
