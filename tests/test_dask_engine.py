@@ -1,4 +1,5 @@
-"""The Dask engine on a real local cluster gives the same answer as the in-process engine."""
+"""The Dask engine on a real local cluster (two worker processes) gives the same answer as
+the in-process engine."""
 
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ def test_dask_local_cluster_matches_in_process_engine(tmp_path):
     frame.iloc[1500:3000].to_parquet(folder / "part-1.parquet")
     pd.concat([frame.iloc[3000:], frame.iloc[[1, 2, 1600]]]).to_parquet(folder / "part-2.parquet")
     local = score_pings(folder, hotspots, config.compliance)
-    dask = score_pings(folder, hotspots, config.compliance, engine="dask", n_workers=2, processes=False)
+    dask = score_pings(folder, hotspots, config.compliance, engine="dask", n_workers=2, processes=True)
     assert local.counts() == dask.counts()
     assert local.counts()["quarantine_reasons"]["exact duplicate"] == 3
     assert local.n_read == n + 3 == local.n_used + len(local.quarantine)
