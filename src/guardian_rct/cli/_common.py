@@ -13,7 +13,7 @@ from guardian_rct.config import TrialConfig, load_config
 from guardian_rct.hotspots import HotspotSet
 
 __all__ = ["Output", "UsageExit", "add_common", "add_config", "config_from_args", "add_allocation",
-           "allocation_from_args"]
+           "allocation_from_args", "date_arg"]
 
 
 class UsageExit(Exception):
@@ -27,6 +27,14 @@ class Output:
     text: str
     data: dict[str, Any] = field(default_factory=dict)
     exit_code: int = 0
+
+
+def date_arg(text: str) -> dt.date:
+    """``argparse`` type for a calendar date, with a message that says the format."""
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date: {text!r} (expected YYYY-MM-DD)") from None
 
 
 def add_common(parser: argparse.ArgumentParser) -> None:

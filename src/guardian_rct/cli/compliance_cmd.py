@@ -15,6 +15,7 @@ from guardian_rct.cli._common import (
     add_config,
     allocation_from_args,
     config_from_args,
+    date_arg,
 )
 from guardian_rct.errors import DataError, DataQualityWarning, UsageError, where
 from guardian_rct.pings import ping_files
@@ -46,9 +47,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     source.add_argument("--patrol-log", type=Path, metavar="FILE",
                         help="officer-reported arrivals/departures (CSV) instead of pings")
     parser.add_argument("--week", help="ISO week to report, e.g. 2023-W18 (Monday to Sunday)")
-    parser.add_argument("--from", dest="first", type=dt.date.fromisoformat, metavar="DATE",
+    parser.add_argument("--from", dest="first", type=date_arg, metavar="DATE",
                         help="first experimental day (YYYY-MM-DD), with --to instead of --week")
-    parser.add_argument("--to", dest="last", type=dt.date.fromisoformat, metavar="DATE",
+    parser.add_argument("--to", dest="last", type=date_arg, metavar="DATE",
                         help="last experimental day (inclusive)")
     parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="folder for the report files")
     add_allocation(parser)

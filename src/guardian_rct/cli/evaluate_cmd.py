@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 from pathlib import Path
 
-from guardian_rct.cli._common import Output, UsageExit, add_common, add_config, config_from_args
-
-
-def _date(text: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a date: {text!r} (expected YYYY-MM-DD)") from None
+from guardian_rct.cli._common import (
+    Output,
+    UsageExit,
+    add_common,
+    add_config,
+    config_from_args,
+    date_arg,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -37,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="directory for the report")
     parser.add_argument("--ri-draws", type=int, default=None, metavar="N",
                         help="randomisation-inference re-draws (default: [evaluation] ri_draws; 0 skips)")
-    parser.add_argument("--look-date", type=_date, default=None, metavar="YYYY-MM-DD",
+    parser.add_argument("--look-date", type=date_arg, default=None, metavar="YYYY-MM-DD",
                         help="last experimental day to evaluate (default: trial end or today)")
     add_common(parser)
     parser.set_defaults(handler=_run)

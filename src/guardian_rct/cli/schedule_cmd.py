@@ -6,17 +6,16 @@
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 from pathlib import Path
 
-from guardian_rct.cli._common import Output, UsageExit, add_common, add_config, config_from_args
-
-
-def _date(text: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a date: {text!r} (expected YYYY-MM-DD)") from None
+from guardian_rct.cli._common import (
+    Output,
+    UsageExit,
+    add_common,
+    add_config,
+    config_from_args,
+    date_arg,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -31,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "With --balance, show the balance of the published allocation instead.",
     )
     add_config(parser)
-    parser.add_argument("--date", type=_date, metavar="YYYY-MM-DD", help="first experimental day")
+    parser.add_argument("--date", type=date_arg, metavar="YYYY-MM-DD", help="first experimental day")
     parser.add_argument("--days", type=int, default=1, metavar="N",
                         help="number of days to publish from --date (default 1)")
     parser.add_argument("--out", type=Path, metavar="DIR", help="folder for the tasking files")
