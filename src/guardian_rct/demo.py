@@ -204,7 +204,7 @@ def _publish(config: TrialConfig, out: Path, first: dt.date, last: dt.date):
     hotspots = load_trial_hotspots(config)
     records = publish_range(config, first, last, hotspots=hotspots, simulated=True)
     outputs = write_daily_outputs(config, records[0], hotspots, out / "daily")
-    return published_allocation(config, first=first, last=last), hotspots, outputs.html
+    return published_allocation(config, first=first, last=last, hotspots=hotspots), hotspots, outputs.html
 
 
 def _simulate(config, hotspots, allocation, out: Path, *, effect: float, compliance: float) -> dict[str, Any]:

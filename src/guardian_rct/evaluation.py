@@ -267,14 +267,15 @@ def report_from_panel(config: TrialConfig, panel: Any, estimates: Sequence[Estim
 # Orchestration
 # ---------------------------------------------------------------------------
 
-def _load_allocation(config: TrialConfig, allocation: Allocation | str | Path | None, hotspot_ids: list[str],
+def _load_allocation(config: TrialConfig, allocation: Allocation | str | Path | None, hotspots: Any,
                      look: dt.date) -> Allocation:
+    hotspot_ids = [str(h) for h in hotspots.ids]
     if allocation is None:
         from guardian_rct.ledger import published_allocation
         from guardian_rct.store import open_trial
 
-        open_trial(config)
-        alloc = published_allocation(config, first=None, last=look)
+        open_trial(config, hotspots=hotspots)  # hotspots already read: do not read the file again
+        alloc = published_allocation(config, first=None, last=look, hotspots=hotspots)
     elif isinstance(allocation, Allocation):
         alloc = allocation
     else:
@@ -401,7 +402,7 @@ def evaluate(config: TrialConfig, *, crimes_path: str | Path, allocation: Alloca
                          fix=f"use a date on or after {config.trial.start_date}")
     hotspots = load_trial_hotspots(config)
     ids = [str(h) for h in hotspots.ids]
-    alloc = _load_allocation(config, allocation, ids, look)
+    alloc = _load_allocation(config, allocation, hotspots, look)
     look = min(look, max(alloc.days))
     comp_frame = None
     if isinstance(compliance, pd.DataFrame):

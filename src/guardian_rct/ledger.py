@@ -397,15 +397,17 @@ def published(config: TrialConfig, *, first: dt.date | None = None, last: dt.dat
 
 
 def published_allocation(config: TrialConfig, *, first: dt.date | None = None,
-                         last: dt.date | None = None) -> Allocation:
+                         last: dt.date | None = None, hotspots: HotspotSet | None = None) -> Allocation:
     """The published schedules as an :class:`~guardian_rct.allocation.Allocation` (never redrawn).
+
+    ``hotspots`` saves re-reading the hotspot file when the caller has it already.
 
     Raises
     ------
     StoreError
         Nothing published in the range (or the store checks of :func:`open_trial`).
     """
-    hotspots = load_trial_hotspots(config)
+    hotspots = hotspots or load_trial_hotspots(config)
     records = published(config, first=first, last=last, hotspots=hotspots)
     if not records:
         raise StoreError("no published schedules in the range", where=config.trial.store,

@@ -76,4 +76,4 @@ def allocation_from_args(args: argparse.Namespace, config: TrialConfig, hotspots
     from guardian_rct.store import open_trial
 
     open_trial(config, hotspots=hotspots)
-    return published_allocation(config, first=first, last=last)
+    return published_allocation(config, first=first, last=last, hotspots=hotspots)
