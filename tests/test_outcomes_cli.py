@@ -155,3 +155,26 @@ def test_config_names_the_official_spreadsheet(tmp_path):
     panel = build_panel(config, hotspots, make_allocation(hotspots, [dt.date(2023, 3, 21)]), crimes)
     assert panel.harm["version"] == "CCHI 2020" and panel.harm["ambiguous_codes"] == ["008/01"]
     assert panel.frame["harm_all_crime"].sum() == 5475 + 547.5
+
+
+def test_panel_command_validates_the_compliance_file(tmp_path, capsys):
+    config = write_trial(tmp_path)
+    hotspots = hotspots_from_frame(make_hotspots(), block_column="block")
+    days = date_range(dt.date(2023, 3, 20), dt.date(2023, 3, 21))
+    write_allocation_csv(make_allocation(hotspots, days), tmp_path / "alloc.csv", tz="Europe/London")
+    pd.DataFrame([{"crime_id": "a", "offence_code": "008/06", "occurred_at": "2023-03-20T12:00:00Z",
+                   "x": 406100, "y": 286100}]).to_csv(tmp_path / "crimes.csv", index=False)
+    rows = [{"date": d.isoformat(), "hotspot_id": h, "delivered": 1, "dosage_minutes": 20, "contaminated": 0}
+            for d in days for h in hotspots.ids]
+    pd.DataFrame(rows).to_csv(tmp_path / "comp.csv", index=False)
+    args = ["panel", "--config", str(config), "--crimes", str(tmp_path / "crimes.csv"),
+            "--allocation", str(tmp_path / "alloc.csv"), "--out", str(tmp_path / "out")]
+    assert main([*args, "--compliance", str(tmp_path / "comp.csv")]) == 0
+    panel = pd.read_csv(tmp_path / "out" / "panel.csv")
+    assert panel["dosage_minutes"].eq(20).all()
+    rows[3]["delivered"] = 2  # not a 0/1 flag
+    pd.DataFrame(rows).to_csv(tmp_path / "comp.csv", index=False)
+    capsys.readouterr()
+    assert main([*args, "--compliance", str(tmp_path / "comp.csv")]) == 1
+    err = capsys.readouterr().err
+    assert "row 4, column 'delivered'" in err and len(err.strip().splitlines()) == 1

@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import pandas as pd
-
 from guardian_rct.cli._common import (
     Output,
     add_allocation,
@@ -15,8 +13,8 @@ from guardian_rct.cli._common import (
     allocation_from_args,
     config_from_args,
 )
+from guardian_rct.compliance_io import read_compliance_csv
 from guardian_rct.crimes import read_crimes
-from guardian_rct.errors import DataError
 from guardian_rct.hotspots import buffer_rings
 from guardian_rct.panel import build_panel
 from guardian_rct.store import load_trial_hotspots
@@ -60,10 +58,7 @@ def _run(args: argparse.Namespace) -> Output:
     crimes = read_crimes(args.crimes, crs=config.hotspots.crs, assume_tz=args.crimes_timezone)
     compliance = None
     if args.compliance is not None:
-        if not args.compliance.is_file():
-            raise DataError("compliance file not found", where=args.compliance,
-                            fix="check the path given to --compliance")
-        compliance = pd.read_csv(args.compliance)
+        compliance = read_compliance_csv(args.compliance, hotspots.ids)
     rings = _rings(config, hotspots)
     panel = build_panel(config, hotspots, allocation, crimes, rings=rings, compliance=compliance)
     paths = panel.write(args.out)
