@@ -19,12 +19,12 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from guardian_rct.allocation import allocation_from_frame
-from guardian_rct.config import config_from_dict
-from guardian_rct.crimes import crimes_from_frame
-from guardian_rct.days import date_range
-from guardian_rct.hotspots import hotspots_from_frame
-from guardian_rct.panel import _place, build_panel
+from guardian_rct._core.days import date_range
+from guardian_rct.config.trial_config import config_from_dict
+from guardian_rct.crimes.panel import _place, build_panel
+from guardian_rct.crimes.records import crimes_from_frame
+from guardian_rct.design.allocation import allocation_from_frame
+from guardian_rct.geo.hotspots import hotspots_from_frame
 
 
 def main(n: int) -> None:

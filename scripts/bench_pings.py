@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 import geopandas as gpd  # noqa: E402
 import shapely  # noqa: E402
 
-from guardian_rct.spatial import assign_points, build_index  # noqa: E402
+from guardian_rct.geo.point_index import assign_points, build_index  # noqa: E402
 
 
 def synthetic_hotspots(rng: np.random.Generator, n: int = 57) -> np.ndarray:

@@ -1,6 +1,6 @@
 """Benchmark: randomisation inference without refitting vs refitting the model per draw.
 
-Times :func:`guardian_rct.inference.randomisation_test` with 10,000 redraws of a daily
+Times :func:`guardian_rct.estimation.randomisation.randomisation_test` with 10,000 redraws of a daily
 crossover design (57 hotspots × 365 days, 28 patrolled per day), once for the p-value
 only and once with the test-inversion confidence interval, and compares it with the
 usual approach of refitting the Poisson fixed-effects model for every redraw (what
@@ -9,7 +9,7 @@ a few refits and extrapolates linearly (stated in the output):
 
 * statsmodels ``GLM(Poisson)`` with explicit hotspot and day dummies (a well-known peer;
   run with single-threaded BLAS, which is faster than threaded BLAS on this shared box),
-* our own PPML with absorbed fixed effects (``guardian_rct._fe.fit_glm_fe``), which is
+* our own PPML with absorbed fixed effects (``guardian_rct.estimation.fixed_effects.fit_glm_fe``), which is
   the fastest refit available here.
 
 Usage::
@@ -39,9 +39,9 @@ import statsmodels.api as sm  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
 from estimate_fixtures import CrossoverDesign, make_panel  # noqa: E402
-from guardian_rct._fe import encode, fit_glm_fe  # noqa: E402
-from guardian_rct.inference import randomisation_test  # noqa: E402
-from guardian_rct.rng import stream  # noqa: E402
+from guardian_rct._core.rng import stream  # noqa: E402
+from guardian_rct.estimation.fixed_effects import encode, fit_glm_fe  # noqa: E402
+from guardian_rct.estimation.randomisation import randomisation_test  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,11 +23,11 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from guardian_rct.allocation import allocation_from_frame
-from guardian_rct.config import config_from_dict
-from guardian_rct.days import date_range, local_instant
-from guardian_rct.hotspots import hotspots_from_frame
-from guardian_rct.simulate import simulate_crimes, simulate_pings, write_simulation
+from guardian_rct._core.days import date_range, local_instant
+from guardian_rct.config.trial_config import config_from_dict
+from guardian_rct.design.allocation import allocation_from_frame
+from guardian_rct.geo.hotspots import hotspots_from_frame
+from guardian_rct.simulation.writers import simulate_crimes, simulate_pings, write_simulation
 
 
 def main() -> None:

@@ -1,7 +1,7 @@
 """Build the simulation's calibration tables in ``src/guardian_rct/data/`` from real data.
 
 Reads ``../shared/data`` (or the folder given with ``--shared``) and writes three small
-derived tables that :mod:`guardian_rct.simulate_crimes` ships with, so that tests and
+derived tables that :mod:`guardian_rct.simulation.crimes` ships with, so that tests and
 users never need the raw data:
 
 ``sim_hotspot_profiles.csv``

@@ -24,10 +24,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from guardian_rct.config import load_config  # noqa: E402
-from guardian_rct.days import experimental_day  # noqa: E402
-from guardian_rct.errors import GuardianError  # noqa: E402
-from guardian_rct.schedule import run_daily  # noqa: E402
+from guardian_rct._core.days import experimental_day  # noqa: E402
+from guardian_rct._core.errors import GuardianError  # noqa: E402
+from guardian_rct.config.trial_config import load_config  # noqa: E402
+from guardian_rct.jobs.daily import run_daily  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,15 +3,15 @@
 Real crimes, fake treatment. The 57 LSOAs with most "Violence and sexual offences" in
 the West Midlands (data.police.uk, May 2023 to March 2026) stand in for the hotspots and
 calendar months for the experimental days. Each month a crossover design (the package's
-:class:`guardian_rct.design.CrossoverDesign`, complete random assignment of 28 of the 57
+:class:`guardian_rct.design.crossover.CrossoverDesign`, complete random assignment of 28 of the 57
 each month) "treats" half of them. Nothing was done to those LSOAs, so every rejection of
 "no effect" at the 5% level is a false positive; over many placebo trials the rate
 should be close to 5%.
 
 Each placebo trial is evaluated with the evaluation's estimator,
-:func:`guardian_rct.estimate.poisson_fe` (LSOA and month fixed effects, CR1 standard
+:func:`guardian_rct.estimation.itt.poisson_fe` (LSOA and month fixed effects, CR1 standard
 errors clustered by LSOA, t(G − 1) test), for violence and for all crime; a subset is
-also tested with :func:`guardian_rct.inference.randomisation_test` (redrawing the same
+also tested with :func:`guardian_rct.estimation.randomisation.randomisation_test` (redrawing the same
 design object). The rates are printed with their binomial standard errors
 ``sqrt(p(1 − p)/n)``.
 
@@ -44,9 +44,10 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from guardian_rct import estimate, inference  # noqa: E402
-from guardian_rct.design import CrossoverDesign  # noqa: E402
-from guardian_rct.rng import stream  # noqa: E402
+from guardian_rct._core.rng import stream  # noqa: E402
+from guardian_rct.design.crossover import CrossoverDesign  # noqa: E402
+from guardian_rct.estimation import itt as estimate  # noqa: E402
+from guardian_rct.estimation import randomisation as inference  # noqa: E402
 
 # The shared public data sits beside the repository (../shared/data).
 RAW = ROOT.parent / "shared" / "data" / "police_uk" / "wm_lsoa_month_counts_2023-05_2026-03.csv.gz"
@@ -159,7 +160,7 @@ def run_placebo(panel: pd.DataFrame, *, trials: int, ri_trials: int = 0, ri_draw
             "seed": seed, "seconds": round(time.perf_counter() - began, 1),
             "crimes": {o: int(panel[f"count_{o}"].sum()) for o in OUTCOMES},
             "wald": {o: rate(wald[o]) for o in OUTCOMES}, "randomisation": {o: rate(ri[o]) for o in OUTCOMES},
-            "ri_draws": ri_draws, "estimator": "guardian_rct.estimate.poisson_fe (LSOA + month FE, CR1 by LSOA)"}
+            "ri_draws": ri_draws, "estimator": "guardian_rct.estimation.itt.poisson_fe (LSOA + month FE, CR1 by LSOA)"}
 
 
 def _print(result: dict) -> None:

@@ -12,7 +12,7 @@ Usage::
     PYTHONPATH=src python scripts/simulation_study.py --trials 500 --null-trials 1000 --draws 500
 
 The synthetic trials come from ``tests/estimate_fixtures.py`` (a contract-shaped stand-in for
-``guardian_rct.simulate``). A fast version runs as a normal test
+``guardian_rct.simulation.writers``). A fast version runs as a normal test
 (tests/test_simulation_fast.py).
 """
 
@@ -32,9 +32,9 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "src"))
 
 from estimate_fixtures import CrossoverDesign, make_panel  # noqa: E402
-from guardian_rct.estimate import diff_in_means, negbin_fe, poisson_fe  # noqa: E402
-from guardian_rct.inference import randomisation_test  # noqa: E402
-from guardian_rct.rng import stream  # noqa: E402
+from guardian_rct._core.rng import stream  # noqa: E402
+from guardian_rct.estimation.itt import diff_in_means, negbin_fe, poisson_fe  # noqa: E402
+from guardian_rct.estimation.randomisation import randomisation_test  # noqa: E402
 
 IRR = 0.8  # effect of a delivered patrol on the crime rate
 DELIVERED, CONTAMINATED = 0.8, 0.05

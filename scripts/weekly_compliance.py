@@ -23,9 +23,9 @@ from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+from guardian_rct._core.errors import GuardianError  # noqa: E402
 from guardian_rct.cli import main as cli_main  # noqa: E402
-from guardian_rct.config import load_config  # noqa: E402
-from guardian_rct.errors import GuardianError  # noqa: E402
+from guardian_rct.config.trial_config import load_config  # noqa: E402
 
 
 def last_complete_week(now: dt.datetime, tz: ZoneInfo, day_starts: dt.time) -> str:

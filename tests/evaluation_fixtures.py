@@ -10,7 +10,7 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-from guardian_rct.estimate_types import Estimate
+from guardian_rct.estimation.results import Estimate
 
 OUTCOMES = ("all_crime", "violence")
 RINGS = ("0-100", "100-200")

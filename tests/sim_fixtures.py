@@ -11,10 +11,10 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from guardian_rct.allocation import Allocation, allocation_from_frame
-from guardian_rct.config import TrialConfig, load_config
-from guardian_rct.days import date_range, local_instant
-from guardian_rct.hotspots import HotspotSet, hotspots_from_frame
+from guardian_rct._core.days import date_range, local_instant
+from guardian_rct.config.trial_config import TrialConfig, load_config
+from guardian_rct.design.allocation import Allocation, allocation_from_frame
+from guardian_rct.geo.hotspots import HotspotSet, hotspots_from_frame
 
 
 def year_trial(tmp_path: Path, hotspots: gpd.GeoDataFrame, *, start: str = "2023-01-02",

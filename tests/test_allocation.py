@@ -3,8 +3,12 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from guardian_rct.allocation import allocation_from_frame, read_allocation_csv, write_allocation_csv
-from guardian_rct.errors import DataError
+from guardian_rct._core.errors import DataError
+from guardian_rct.design.allocation import (
+    allocation_from_frame,
+    read_allocation_csv,
+    write_allocation_csv,
+)
 
 
 def _frame():

@@ -10,17 +10,17 @@ import numpy as np
 import pytest
 
 from estimate_fixtures import CrossoverDesign, make_panel
-from guardian_rct.carryover import carryover
-from guardian_rct.errors import DataError
-from guardian_rct.estimate import (
+from guardian_rct._core.errors import DataError
+from guardian_rct.estimation.carryover import carryover
+from guardian_rct.estimation.itt import (
     diff_in_means,
     itt_estimates,
     negbin_fe,
     poisson_fe,
     poisson_parallel,
 )
-from guardian_rct.inference import randomisation_test
-from guardian_rct.iv import cace
+from guardian_rct.estimation.iv import cace
+from guardian_rct.estimation.randomisation import randomisation_test
 
 DESIGN = CrossoverDesign(10, 20, treated_per_block=5)
 PANEL = make_panel(DESIGN, np.random.default_rng(0), mean_rate=0.8, delivered_rate=0.8)

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from evaluation_fixtures import OUTCOMES, synthetic_panel
-from guardian_rct.baseline_balance import baseline_balance
-from guardian_rct.errors import DataError
-from guardian_rct.trial_flow import trial_flow
+from guardian_rct._core.errors import DataError
+from guardian_rct.estimation.balance import baseline_balance
+from guardian_rct.estimation.flow import trial_flow
 
 
 def test_balance_means_match_direct_computation():

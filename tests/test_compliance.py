@@ -16,13 +16,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import write_trial
-from guardian_rct.allocation import allocation_from_frame
-from guardian_rct.compliance import compliance_by_hotspot_day, score_compliance
-from guardian_rct.config import load_config
-from guardian_rct.errors import DataError
-from guardian_rct.presence import score_pings
-from guardian_rct.store import load_trial_hotspots
-from guardian_rct.visits import union_blocks
+from guardian_rct._core.errors import DataError
+from guardian_rct.compliance.presence import score_pings
+from guardian_rct.compliance.scoring import compliance_by_hotspot_day, score_compliance
+from guardian_rct.compliance.visits import union_blocks
+from guardian_rct.config.trial_config import load_config
+from guardian_rct.design.allocation import allocation_from_frame
+from guardian_rct.ledger.store import load_trial_hotspots
 
 INSIDE = (406100.0, 286100.0)
 OUTSIDE = (406300.0, 286100.0)
@@ -265,7 +265,7 @@ def test_two_scheduled_patrols_in_a_day_both_needed_for_delivered(tmp_path):
 @given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 500), st.integers(0, 60)), min_size=1, max_size=25))
 def test_presence_minutes_match_a_minute_by_minute_count(intervals):
     """Union of visits against brute force on a one-minute lattice (integer endpoints)."""
-    from guardian_rct.visits import Visits, sort_visits
+    from guardian_rct.compliance.visits import Visits, sort_visits
 
     t0 = pd.Timestamp("2023-05-01T00:00:00Z")
     frame = pd.DataFrame({

@@ -17,8 +17,8 @@ import pytest
 
 from conftest import write_trial
 from guardian_rct.cli import main
-from guardian_rct.config import load_config
-from guardian_rct.store import init_trial
+from guardian_rct.config.trial_config import load_config
+from guardian_rct.ledger.store import init_trial
 
 ORIGINS = {"H01": (406000, 286000), "H02": (406500, 286000), "H03": (407000, 286000),
            "H04": (406000, 287000), "H05": (406500, 287000), "H06": (407000, 287000)}

@@ -4,8 +4,8 @@ import textwrap
 import pytest
 
 from conftest import write_trial
-from guardian_rct.config import load_config, parse_window
-from guardian_rct.errors import ConfigError
+from guardian_rct._core.errors import ConfigError
+from guardian_rct.config.trial_config import load_config, parse_window
 
 
 def test_loads_reference_keys_and_resolves_paths(trial_toml):

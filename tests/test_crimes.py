@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from pyproj import Transformer
 
-from guardian_rct.crimes import crimes_from_frame, read_crimes
-from guardian_rct.errors import DataError
+from guardian_rct._core.errors import DataError
+from guardian_rct.crimes.records import crimes_from_frame, read_crimes
 
 NOW = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
 

@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 
 from conftest import write_trial
-from guardian_rct.config import load_config
-from guardian_rct.presence import score_pings
-from guardian_rct.store import load_trial_hotspots
+from guardian_rct.compliance.presence import score_pings
+from guardian_rct.config.trial_config import load_config
+from guardian_rct.ledger.store import load_trial_hotspots
 
 pytest.importorskip("distributed", reason="dask[distributed] is not installed (pip install '.[dask]')")
 

@@ -9,11 +9,11 @@ import json
 
 import pytest
 
+from guardian_rct._core.errors import UsageError
 from guardian_rct.cli import main
-from guardian_rct.config import load_config
-from guardian_rct.demo import run_demo
-from guardian_rct.errors import UsageError
-from guardian_rct.ledger_verify import verify
+from guardian_rct.config.trial_config import load_config
+from guardian_rct.jobs.demo import run_demo
+from guardian_rct.ledger.verify import verify
 
 
 def test_short_demo_runs_every_job(tmp_path):

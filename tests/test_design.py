@@ -10,8 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import make_hotspots, write_trial
-from guardian_rct.config import load_config
-from guardian_rct.design import (
+from guardian_rct._core.errors import ConfigError, DataError
+from guardian_rct.config.trial_config import load_config
+from guardian_rct.design.constraints import check_constraints
+from guardian_rct.design.crossover import (
     CrossoverDesign,
     Design,
     block_subsets,
@@ -19,10 +21,8 @@ from guardian_rct.design import (
     proportional_counts,
     simulated_probabilities,
 )
-from guardian_rct.design_constraints import check_constraints
-from guardian_rct.design_parallel import ParallelDesign, form_pairs
-from guardian_rct.errors import ConfigError, DataError
-from guardian_rct.hotspots import hotspots_from_frame
+from guardian_rct.design.parallel import ParallelDesign, form_pairs
+from guardian_rct.geo.hotspots import hotspots_from_frame
 
 DAYS = tuple(dt.date(2023, 3, 1) + dt.timedelta(days=i) for i in range(40))
 
@@ -285,10 +285,10 @@ def test_tied_keys_are_redrawn():
 
 def test_a_block_that_would_always_or_never_be_treated_is_refused(tmp_path):
     from conftest import make_hotspots, write_trial
-    from guardian_rct.config import load_config
-    from guardian_rct.design import design_from_config
-    from guardian_rct.errors import ConfigError
-    from guardian_rct.store import load_trial_hotspots
+    from guardian_rct._core.errors import ConfigError
+    from guardian_rct.config.trial_config import load_config
+    from guardian_rct.design.crossover import design_from_config
+    from guardian_rct.ledger.store import load_trial_hotspots
 
     frame = make_hotspots(6)
     frame["block"] = ["A", "A", "A", "A", "A", "B"]  # B has one hotspot: p would be 0 or 1

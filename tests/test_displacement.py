@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from evaluation_fixtures import synthetic_panel
-from guardian_rct.displacement import (
+from guardian_rct._core.errors import DataError
+from guardian_rct.estimation.displacement import (
     ALL_RINGS,
     before_after_displacement,
     crossover_displacement,
@@ -16,7 +17,6 @@ from guardian_rct.displacement import (
     weighted_displacement_difference,
     weighted_displacement_quotient,
 )
-from guardian_rct.errors import DataError
 
 
 def test_wdq_hand_computed():
@@ -151,7 +151,7 @@ def test_crossover_wdd_test_has_nominal_size_under_no_effect():
     """Poisson counts with no effect and unequal exposure: the WDD z-test rejects ~5%."""
     import numpy as np
 
-    from guardian_rct.displacement import _wdd_from_terms
+    from guardian_rct.estimation.displacement import _wdd_from_terms
 
     rng = np.random.default_rng(42)
     n1, n0, lam_a, lam_b = 30, 50, 0.8, 1.5

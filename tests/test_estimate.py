@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from estimate_fixtures import CrossoverDesign, ParallelDesign, make_panel
-from guardian_rct.errors import DataError
-from guardian_rct.estimate import (
+from guardian_rct._core.errors import DataError
+from guardian_rct.estimation.itt import (
     Estimate,
     diff_in_means,
     ipw_weights,

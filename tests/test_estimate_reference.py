@@ -13,16 +13,16 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from guardian_rct._fe import encode, fit_glm_fe
-from guardian_rct.carryover import carryover
-from guardian_rct.estimate import (
+from guardian_rct.estimation.carryover import carryover
+from guardian_rct.estimation.fixed_effects import encode, fit_glm_fe
+from guardian_rct.estimation.itt import (
     diff_in_means,
     ipw_weights,
     negbin_fe,
     poisson_fe,
     poisson_parallel,
 )
-from guardian_rct.iv import cace
+from guardian_rct.estimation.iv import cace
 
 REF = Path(__file__).parent / "reference"
 CROSS = pd.read_csv(REF / "crossover_panel.csv")

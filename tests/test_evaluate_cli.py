@@ -17,9 +17,9 @@ import pytest
 
 from conftest import write_trial
 from guardian_rct.cli import main
-from guardian_rct.config import load_config
-from guardian_rct.estimate_types import ESTIMATE_FIELDS
-from guardian_rct.evaluation import COMPLIANCE_COLUMNS
+from guardian_rct.config.trial_config import load_config
+from guardian_rct.estimation.results import ESTIMATE_FIELDS
+from guardian_rct.jobs.milestone import COMPLIANCE_COLUMNS
 from test_milestone_report import assert_tables_shown, check_numbers_match
 
 EXTRA = """
@@ -40,9 +40,14 @@ def _no_nan(text: str) -> dict:
 @pytest.fixture(scope="module")
 def sim_trial(tmp_path_factory):
     """Six hotspots, 22 days (2023-03-20 to 04-10), schedules published in the store."""
-    from guardian_rct.ledger import publish_range, published_allocation
-    from guardian_rct.simulate import simulate_crimes, simulate_pings, write_crimes, write_pings
-    from guardian_rct.store import init_trial, load_trial_hotspots
+    from guardian_rct.ledger.publish import publish_range, published_allocation
+    from guardian_rct.ledger.store import init_trial, load_trial_hotspots
+    from guardian_rct.simulation.writers import (
+        simulate_crimes,
+        simulate_pings,
+        write_crimes,
+        write_pings,
+    )
 
     tmp = tmp_path_factory.mktemp("evaluate_cli")
     config_path = write_trial(tmp, extra=EXTRA)
@@ -177,8 +182,8 @@ def test_bad_input_is_one_line(sim_trial, capsys, kind, message, tmp_path):
 
 def test_outcome_without_events_is_reported_not_estimable(sim_trial, capsys, tmp_path):
     tmp = sim_trial["dir"]
-    from guardian_rct.crimes import read_crimes
-    from guardian_rct.outcomes import outcome_mask
+    from guardian_rct.crimes.outcomes import outcome_mask
+    from guardian_rct.crimes.records import read_crimes
 
     config = load_config(sim_trial["config"])
     spec = next(o for o in config.outcomes if o.name == "violence")
@@ -207,7 +212,7 @@ def test_outcome_without_events_is_reported_not_estimable(sim_trial, capsys, tmp
 
 def test_first_stage_read_back_from_cace_details():
     from evaluation_fixtures import synthetic_panel
-    from guardian_rct.iv import cace, first_stage_from_details
+    from guardian_rct.estimation.iv import cace, first_stage_from_details
 
     panel, _ = synthetic_panel(n_days=40)
     est = cace(panel, "count_all_crime", endogenous="delivered")

@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 
 from conftest import write_trial
+from guardian_rct._core.errors import DataError
 from guardian_rct.cli import main
-from guardian_rct.config import load_config
-from guardian_rct.errors import DataError
-from guardian_rct.evaluation import (
+from guardian_rct.config.trial_config import load_config
+from guardian_rct.jobs.milestone import (
     check_allocation_matches,
     check_panel_usable,
     evaluate,
@@ -155,7 +155,7 @@ def test_cli_rejects_pings_and_compliance_together(trial, capsys):
 
 
 def test_check_allocation_hotspot_never_present(trial):
-    from guardian_rct.allocation import allocation_from_frame
+    from guardian_rct.design.allocation import allocation_from_frame
 
     frame = allocation_frame()
     frame = frame[frame["hotspot_id"] != "H06"]
@@ -193,9 +193,9 @@ def test_read_compliance_csv(tmp_path):
 
 def test_report_from_panel_parallel_design_uses_before_after_form(tmp_path):
     from evaluation_fixtures import OUTCOMES, synthetic_estimates, synthetic_panel
-    from guardian_rct.config import config_from_dict
-    from guardian_rct.evaluation import report_from_panel
-    from guardian_rct.provenance import make_provenance
+    from guardian_rct._core.provenance import make_provenance
+    from guardian_rct.config.trial_config import config_from_dict
+    from guardian_rct.jobs.milestone import report_from_panel
 
     config = config_from_dict({
         "trial": {"name": "Parallel", "start_date": dt.date(2023, 3, 20), "end_date": dt.date(2023, 4, 16),

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import statsmodels.api as sm
 
-from guardian_rct._fe import encode, fit_glm_fe, ipf_null_fit
+from guardian_rct.estimation.fixed_effects import encode, fit_glm_fe, ipf_null_fit
 
 
 def _unbalanced(seed=0):

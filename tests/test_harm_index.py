@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 
 from conftest import SHARED_DATA
-from guardian_rct.errors import DataError
-from guardian_rct.harm import default_harm_index, load_harm_index, policeuk_category_weights
-from guardian_rct.harm_tables import normalise_offence_codes, offence_table
+from guardian_rct._core.errors import DataError
+from guardian_rct.harm.index import default_harm_index, load_harm_index, policeuk_category_weights
+from guardian_rct.harm.tables import normalise_offence_codes, offence_table
 
 REAL = SHARED_DATA / "harm" / "cchi2020.xlsx"
 REAL_CSV = SHARED_DATA / "harm" / "cchi2020_values.csv"

@@ -5,11 +5,11 @@ import shapely
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from guardian_rct.errors import DataError, UsageError
-from guardian_rct.hotspot_build import build_hotspots, read_districts
-from guardian_rct.hotspot_geometry import check_hotspots, read_boundary
-from guardian_rct.hotspots import read_hotspots
-from guardian_rct.policeuk import read_street_crimes
+from guardian_rct._core.errors import DataError, UsageError
+from guardian_rct.crimes.policeuk import read_street_crimes
+from guardian_rct.geo.build import build_hotspots, read_districts
+from guardian_rct.geo.checks import check_hotspots, read_boundary
+from guardian_rct.geo.hotspots import read_hotspots
 from hotspot_fixtures import clustered_points, write_boundary, write_current, write_legacy
 
 # Five clusters of violence (strongest first) and a thin, even background.

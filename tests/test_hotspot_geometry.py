@@ -7,11 +7,11 @@ import pytest
 import shapely
 
 from conftest import SHARED_DATA, make_hotspots
-from guardian_rct.coverage import coverage
-from guardian_rct.errors import DataError
-from guardian_rct.hotspot_geometry import check_hotspots, read_boundary
-from guardian_rct.hotspots import buffer_rings, hotspots_from_frame
-from guardian_rct.policeuk import read_street_crimes
+from guardian_rct._core.errors import DataError
+from guardian_rct.crimes.policeuk import read_street_crimes
+from guardian_rct.geo.checks import check_hotspots, read_boundary
+from guardian_rct.geo.coverage import coverage
+from guardian_rct.geo.hotspots import buffer_rings, hotspots_from_frame
 from hotspot_fixtures import write_boundary, write_legacy
 
 
@@ -143,7 +143,7 @@ def test_coverage_refuses_types_without_harm_weight(tmp_path):
 
 
 def test_shipped_hotspots_rings_are_disjoint_and_valid():
-    from guardian_rct.hotspots import read_hotspots
+    from guardian_rct.geo.hotspots import read_hotspots
 
     hs = read_hotspots(Path(__file__).resolve().parents[1] / "geodata" / "hotspots.geojson")
     rings = buffer_rings(hs, (100, 200))
@@ -155,7 +155,7 @@ def test_shipped_hotspots_rings_are_disjoint_and_valid():
 @pytest.mark.skipif(not (SHARED_DATA / "police_uk/wm_2011-02_street_legacy.csv").exists(),
                     reason="shared data absent")
 def test_coverage_of_shipped_hotspots_matches_a_geopandas_spatial_join():
-    from guardian_rct.hotspots import read_hotspots
+    from guardian_rct.geo.hotspots import read_hotspots
 
     geodata = Path(__file__).resolve().parents[1] / "geodata"
     hs = read_hotspots(geodata / "hotspots.geojson")

@@ -11,9 +11,9 @@ import pytest
 import statsmodels.api as sm
 
 from estimate_fixtures import CrossoverDesign, ParallelDesign, make_panel
-from guardian_rct.errors import DataError
-from guardian_rct.estimate import poisson_fe, poisson_parallel
-from guardian_rct.inference import randomisation_test
+from guardian_rct._core.errors import DataError
+from guardian_rct.estimation.itt import poisson_fe, poisson_parallel
+from guardian_rct.estimation.randomisation import randomisation_test
 
 
 @pytest.fixture(scope="module")

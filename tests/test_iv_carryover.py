@@ -10,9 +10,9 @@ import pytest
 import statsmodels.formula.api as smf
 
 from estimate_fixtures import CrossoverDesign, make_panel
-from guardian_rct.carryover import carryover, history_columns
-from guardian_rct.errors import DataError
-from guardian_rct.iv import cace, dose_response, patrol_present
+from guardian_rct._core.errors import DataError
+from guardian_rct.estimation.carryover import carryover, history_columns
+from guardian_rct.estimation.iv import cace, dose_response, patrol_present
 
 
 @pytest.fixture(scope="module")

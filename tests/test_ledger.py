@@ -17,12 +17,12 @@ import pandas as pd
 import pytest
 
 from conftest import write_trial
-from guardian_rct.allocation import read_allocation_csv
-from guardian_rct.config import load_config
-from guardian_rct.design import design_from_config
-from guardian_rct.design_constraints import check_constraints
-from guardian_rct.errors import DataError, StoreError, UsageError
-from guardian_rct.ledger import (
+from guardian_rct._core.errors import DataError, StoreError, UsageError
+from guardian_rct.config.trial_config import load_config
+from guardian_rct.design.allocation import read_allocation_csv
+from guardian_rct.design.constraints import check_constraints
+from guardian_rct.design.crossover import design_from_config
+from guardian_rct.ledger.publish import (
     SIMULATED_NOTE,
     draw_schedule_payload,
     export_allocation,
@@ -33,7 +33,7 @@ from guardian_rct.ledger import (
     published_allocation,
     verify,
 )
-from guardian_rct.store import init_trial, load_trial_hotspots
+from guardian_rct.ledger.store import init_trial, load_trial_hotspots
 
 ROOT = Path(__file__).resolve().parents[1]
 NOW = dt.datetime(2023, 3, 20, 7, 0, tzinfo=dt.UTC)  # experimental day 2023-03-20
@@ -98,10 +98,10 @@ def test_any_day_regenerates_independently_in_another_process(tmp_path):
     records = publish_range(cfg, START, START + dt.timedelta(days=6), now=NOW)
     proc = _python("""
         import sys, datetime as dt
-        from guardian_rct.config import load_config
-        from guardian_rct.design import design_from_config
-        from guardian_rct.ledger import draw_schedule_payload
-        from guardian_rct.store import load_trial_hotspots
+        from guardian_rct.config.trial_config import load_config
+        from guardian_rct.design.crossover import design_from_config
+        from guardian_rct.ledger.publish import draw_schedule_payload
+        from guardian_rct.ledger.store import load_trial_hotspots
         cfg = load_config(sys.argv[1])
         design = design_from_config(cfg, load_trial_hotspots(cfg))
         print(draw_schedule_payload(cfg, design, dt.date(2023, 3, 25), None))
@@ -132,8 +132,8 @@ def test_concurrent_processes_publish_one_schedule(tmp_path):
     code = """
         import sys, time, datetime as dt
         from pathlib import Path
-        from guardian_rct.config import load_config
-        from guardian_rct.ledger import publish_range
+        from guardian_rct.config.trial_config import load_config
+        from guardian_rct.ledger.publish import publish_range
         cfg = load_config(sys.argv[1])
         now = dt.datetime(2023, 3, 20, 7, tzinfo=dt.UTC)
         Path(sys.argv[3]).write_text("ready")
@@ -166,8 +166,8 @@ def test_a_killed_publisher_leaves_no_partial_record(tmp_path):
     proc = _python("""
         import sys, time, datetime as dt
         from pathlib import Path
-        import guardian_rct.ledger as ledger
-        from guardian_rct.config import load_config
+        import guardian_rct.ledger.publish as ledger
+        from guardian_rct.config.trial_config import load_config
         original = ledger._insert
         count = 0
         def slow_insert(*args, **kwargs):
@@ -219,7 +219,7 @@ def test_verify_detects_an_edited_record(tmp_path):
 def test_verify_detects_an_edit_with_recomputed_hashes(tmp_path):
     """A careful forger rewrites record 3 and re-chains every later record and the head:
     the chain then holds, but the draw no longer matches the seed."""
-    from guardian_rct.ledger import _COLUMNS, record_hash
+    from guardian_rct.ledger.publish import _COLUMNS, record_hash
 
     cfg = _trial(tmp_path)
     records = publish_range(cfg, START, START + dt.timedelta(days=5), now=NOW)
@@ -291,7 +291,7 @@ def test_verify_detects_an_inserted_record(tmp_path):
 
 
 def test_verify_detects_an_appended_forgery_with_a_valid_chain(tmp_path):
-    from guardian_rct.ledger import _COLUMNS, record_hash
+    from guardian_rct.ledger.publish import _COLUMNS, record_hash
 
     cfg = _trial(tmp_path)
     records = publish_range(cfg, START, START + dt.timedelta(days=3), now=NOW)

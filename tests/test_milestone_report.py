@@ -17,18 +17,18 @@ import numpy as np
 import pytest
 
 from evaluation_fixtures import OUTCOMES, synthetic_estimates, synthetic_panel
-from guardian_rct.baseline_balance import baseline_balance
-from guardian_rct.config import config_from_dict
-from guardian_rct.displacement import crossover_displacement
-from guardian_rct.multiplicity import holm_adjust, obf_boundaries
-from guardian_rct.provenance import make_provenance
+from guardian_rct._core.provenance import make_provenance
+from guardian_rct.config.trial_config import config_from_dict
+from guardian_rct.estimation.balance import baseline_balance
+from guardian_rct.estimation.displacement import crossover_displacement
+from guardian_rct.estimation.flow import trial_flow
+from guardian_rct.estimation.multiplicity import holm_adjust, obf_boundaries
 from guardian_rct.reports.milestone import (
     NO_EVENTS,
     SCHEMA_VERSION,
     build_milestone_report,
     write_milestone_report,
 )
-from guardian_rct.trial_flow import trial_flow
 
 GOLDEN = Path(__file__).parent / "golden" / "milestone_report_schema.json"
 TEMPLATE = Path(__file__).parents[1] / "src/guardian_rct/reports/templates/milestone.html"

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from statsmodels.stats.multitest import multipletests
 
-from guardian_rct.errors import ConfigError
-from guardian_rct.multiplicity import (
+from guardian_rct._core.errors import ConfigError
+from guardian_rct.estimation.multiplicity import (
     holm_adjust,
     information_fractions,
     obf_boundaries,

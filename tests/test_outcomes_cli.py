@@ -12,17 +12,17 @@ import pytest
 import shapely
 
 from conftest import make_hotspots, write_trial
-from guardian_rct.allocation import write_allocation_csv
+from guardian_rct._core.days import date_range
+from guardian_rct._core.errors import ConfigError
 from guardian_rct.cli import main
-from guardian_rct.config import DEFAULT_OUTCOMES, OutcomeSpec
-from guardian_rct.crime_months import monthly_hotspot_crimes
-from guardian_rct.crimes import crimes_from_frame
-from guardian_rct.days import date_range
-from guardian_rct.errors import ConfigError
-from guardian_rct.harm import policeuk_category_weights
-from guardian_rct.harm_tables import offence_table
-from guardian_rct.hotspots import hotspots_from_frame
-from guardian_rct.outcomes import outcome_mask
+from guardian_rct.config.trial_config import DEFAULT_OUTCOMES, OutcomeSpec
+from guardian_rct.crimes.months import monthly_hotspot_crimes
+from guardian_rct.crimes.outcomes import outcome_mask
+from guardian_rct.crimes.records import crimes_from_frame
+from guardian_rct.design.allocation import write_allocation_csv
+from guardian_rct.geo.hotspots import hotspots_from_frame
+from guardian_rct.harm.index import policeuk_category_weights
+from guardian_rct.harm.tables import offence_table
 from test_panel import make_allocation
 
 NOW = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
@@ -121,8 +121,8 @@ def test_panel_command_writes_csv_parquet_quarantine_and_json(tmp_path, capsys):
     assert code == 1 and "guardian-rct init" in capsys.readouterr().err
     # ... and with a store, the published schedules are the allocation
     assert main(["init", "--config", str(config)]) == 0
-    from guardian_rct.config import load_config
-    from guardian_rct.ledger import publish_range
+    from guardian_rct.config.trial_config import load_config
+    from guardian_rct.ledger.publish import publish_range
 
     publish_range(load_config(config), dt.date(2023, 3, 20), dt.date(2023, 3, 22), simulated=True)
     capsys.readouterr()
@@ -141,8 +141,8 @@ def test_panel_command_writes_csv_parquet_quarantine_and_json(tmp_path, capsys):
 
 
 def test_config_names_the_official_spreadsheet(tmp_path):
-    from guardian_rct.config import load_config
-    from guardian_rct.panel import build_panel
+    from guardian_rct.config.trial_config import load_config
+    from guardian_rct.crimes.panel import build_panel
     from test_harm_index import write_cchi_xlsx
 
     write_cchi_xlsx(tmp_path / "cchi.xlsx")

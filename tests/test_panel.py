@@ -12,15 +12,15 @@ import pytest
 import shapely
 
 from conftest import make_hotspots, write_trial
-from guardian_rct.allocation import allocation_from_frame
-from guardian_rct.config import load_config
-from guardian_rct.crimes import crimes_from_frame
-from guardian_rct.days import date_range, experimental_day
-from guardian_rct.errors import DataError, DataQualityWarning
-from guardian_rct.harm import default_harm_index
-from guardian_rct.hotspots import hotspots_from_frame
-from guardian_rct.outcomes import outcome_mask
-from guardian_rct.panel import PANEL_KEYS, build_panel
+from guardian_rct._core.days import date_range, experimental_day
+from guardian_rct._core.errors import DataError, DataQualityWarning
+from guardian_rct.config.trial_config import load_config
+from guardian_rct.crimes.outcomes import outcome_mask
+from guardian_rct.crimes.panel import PANEL_KEYS, build_panel
+from guardian_rct.crimes.records import crimes_from_frame
+from guardian_rct.design.allocation import allocation_from_frame
+from guardian_rct.geo.hotspots import hotspots_from_frame
+from guardian_rct.harm.index import default_harm_index
 
 NOW = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
 LONDON = ZoneInfo("Europe/London")

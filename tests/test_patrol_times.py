@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from guardian_rct.config import DesignSpec, parse_window
-from guardian_rct.errors import ConfigError
-from guardian_rct.patrol_times import check_windows, draw_patrol_times, window_intervals
+from guardian_rct._core.errors import ConfigError
+from guardian_rct.config.trial_config import DesignSpec, parse_window
+from guardian_rct.design.patrol_times import check_windows, draw_patrol_times, window_intervals
 
 LONDON = ZoneInfo("Europe/London")
 SIX = dt.time(6)

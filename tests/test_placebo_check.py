@@ -36,8 +36,8 @@ def test_extract_excludes_the_partial_months(placebo):
 
 
 def test_placebo_false_positive_rate_is_near_five_percent(placebo, monkeypatch):
-    import guardian_rct.estimate as est
-    import guardian_rct.inference as inf
+    import guardian_rct.estimation.itt as est
+    import guardian_rct.estimation.randomisation as inf
 
     calls = {"fe": 0, "ri": 0}
     real_fe, real_ri = est.poisson_fe, inf.randomisation_test

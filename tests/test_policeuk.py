@@ -5,8 +5,8 @@ import shapely
 from pyproj import Transformer
 
 from conftest import SHARED_DATA
-from guardian_rct.errors import DataError
-from guardian_rct.policeuk import find_street_files, read_street_crimes
+from guardian_rct._core.errors import DataError
+from guardian_rct.crimes.policeuk import find_street_files, read_street_crimes
 from hotspot_fixtures import LEGACY_HEADER, write_current, write_legacy
 
 SHARED = SHARED_DATA / "police_uk"

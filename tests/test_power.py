@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from guardian_rct.power import log_rate_ratio_se, poisson_mde, poisson_power
+from guardian_rct.simulation.power_analytic import log_rate_ratio_se, poisson_mde, poisson_power
 
 
 def _mc_power(rate, n_t, n_c, rr, reps, rng, alpha_nb=0.0):

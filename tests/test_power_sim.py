@@ -12,14 +12,18 @@ import pytest
 from scipy import stats
 
 from conftest import write_trial
+from guardian_rct._core.errors import DataError, UsageError
 from guardian_rct.cli import main
-from guardian_rct.config import load_config
-from guardian_rct.design import CrossoverDesign
-from guardian_rct.errors import DataError, UsageError
-from guardian_rct.power import poisson_power
-from guardian_rct.power_inputs import BaselineRates, baseline_rates_from_crimes, constant_rates
-from guardian_rct.power_sim import check_grid, power_analysis, simulate_power
-from guardian_rct.store import load_trial_hotspots
+from guardian_rct.config.trial_config import load_config
+from guardian_rct.design.crossover import CrossoverDesign
+from guardian_rct.ledger.store import load_trial_hotspots
+from guardian_rct.simulation.power_analytic import poisson_power
+from guardian_rct.simulation.power_inputs import (
+    BaselineRates,
+    baseline_rates_from_crimes,
+    constant_rates,
+)
+from guardian_rct.simulation.power_sim import check_grid, power_analysis, simulate_power
 
 
 def _complete_design(n_hot: int, n_days: int, treated: int) -> CrossoverDesign:

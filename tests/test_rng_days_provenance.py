@@ -5,9 +5,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from guardian_rct.days import day_bounds, experimental_day, experimental_days
-from guardian_rct.provenance import make_provenance, sha256_file
-from guardian_rct.rng import stream
+from guardian_rct._core.days import day_bounds, experimental_day, experimental_days
+from guardian_rct._core.provenance import make_provenance, sha256_file
+from guardian_rct._core.rng import stream
 
 LONDON = ZoneInfo("Europe/London")
 SIX = dt.time(6)

@@ -14,12 +14,12 @@ import pandas as pd
 import pytest
 
 from conftest import write_trial
-from guardian_rct.balance import balance_summary
 from guardian_rct.cli import main
-from guardian_rct.config import load_config
-from guardian_rct.ledger import publish_range, published
-from guardian_rct.schedule import run_daily, tasking_frame
-from guardian_rct.store import init_trial, load_trial_hotspots
+from guardian_rct.config.trial_config import load_config
+from guardian_rct.jobs.daily import run_daily, tasking_frame
+from guardian_rct.ledger.balance import balance_summary
+from guardian_rct.ledger.publish import publish_range, published
+from guardian_rct.ledger.store import init_trial, load_trial_hotspots
 
 ROOT = Path(__file__).resolve().parents[1]
 NOW = dt.datetime(2023, 3, 20, 7, 0, tzinfo=dt.UTC)

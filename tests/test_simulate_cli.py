@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from conftest import make_hotspots
-from guardian_rct.allocation import write_allocation_csv
 from guardian_rct.cli import main
+from guardian_rct.design.allocation import write_allocation_csv
 from sim_fixtures import crossover_allocation, hotspot_set, simple_rings, year_trial
 
 

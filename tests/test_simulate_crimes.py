@@ -11,11 +11,11 @@ import pytest
 import shapely
 
 from conftest import make_hotspots
-from guardian_rct.days import experimental_days
-from guardian_rct.errors import DataError, UsageError
-from guardian_rct.harm import policeuk_category_weights
-from guardian_rct.simulate import simulate_crimes, write_crimes
-from guardian_rct.simulate_common import load_calibration, local_clock_instants
+from guardian_rct._core.days import experimental_days
+from guardian_rct._core.errors import DataError, UsageError
+from guardian_rct.harm.index import policeuk_category_weights
+from guardian_rct.simulation.common import load_calibration, local_clock_instants
+from guardian_rct.simulation.writers import simulate_crimes, write_crimes
 from sim_fixtures import crossover_allocation, hotspot_set, simple_rings, year_trial
 
 

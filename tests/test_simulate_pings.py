@@ -10,9 +10,9 @@ import pytest
 import shapely
 
 from conftest import make_hotspots
-from guardian_rct.days import experimental_days
-from guardian_rct.errors import DataError, UsageError
-from guardian_rct.simulate import simulate_pings, write_pings
+from guardian_rct._core.days import experimental_days
+from guardian_rct._core.errors import DataError, UsageError
+from guardian_rct.simulation.writers import simulate_pings, write_pings
 from sim_fixtures import crossover_allocation, hotspot_set, year_trial
 
 
@@ -144,7 +144,7 @@ def test_written_pings_follow_the_contract(sim, tmp_path):
 def test_determinism_and_seed(trial):
     config, hotspots, allocation = trial
     small = allocation.frame[allocation.frame["date"] < config.trial.start_date + pd.Timedelta(days=30).to_pytimedelta()]
-    from guardian_rct.allocation import Allocation
+    from guardian_rct.design.allocation import Allocation
 
     alloc = Allocation(small.reset_index(drop=True))
     a = simulate_pings(config, hotspots, alloc, seed=5)

@@ -11,9 +11,9 @@ import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from guardian_rct.errors import UsageError
-from guardian_rct.simulate_common import iso_utc, iso_with_offset, random_points_in
-from guardian_rct.simulate_crimes import _harm_multipliers
+from guardian_rct._core.errors import UsageError
+from guardian_rct.simulation.common import iso_utc, iso_with_offset, random_points_in
+from guardian_rct.simulation.crimes import _harm_multipliers
 
 
 @settings(max_examples=60, deadline=None)

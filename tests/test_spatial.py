@@ -9,7 +9,7 @@ import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from guardian_rct.spatial import assign_points, build_index
+from guardian_rct.geo.point_index import assign_points, build_index
 
 
 def _sjoin_pairs(geoms, x, y):
@@ -118,7 +118,7 @@ def test_property_agrees_with_sjoin_at_any_cell_size(points, cell):
 def test_lonlat_filter_keeps_every_point_of_every_grown_hotspot():
     import geopandas as gpd
 
-    from guardian_rct.spatial import LonLatGrid
+    from guardian_rct.geo.point_index import LonLatGrid
 
     rng = np.random.default_rng(4)
     hotspots = gpd.GeoSeries([SQUARE, DONUT, shapely.box(420000, 300000, 420050, 300400)], crs="EPSG:27700")

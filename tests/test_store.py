@@ -3,10 +3,10 @@ import sqlite3
 import pytest
 
 from conftest import make_hotspots, write_trial
+from guardian_rct._core.errors import StoreError
 from guardian_rct.cli import main
-from guardian_rct.config import load_config
-from guardian_rct.errors import StoreError
-from guardian_rct.store import init_trial, open_trial
+from guardian_rct.config.trial_config import load_config
+from guardian_rct.ledger.store import init_trial, open_trial
 
 
 def test_init_creates_then_is_a_no_op(trial_toml):

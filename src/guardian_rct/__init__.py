@@ -17,39 +17,35 @@ The three jobs and their main functions:
 from __future__ import annotations
 
 import importlib
-from importlib.metadata import PackageNotFoundError, version
 
-try:
-    __version__ = version("guardian-rct")
-except PackageNotFoundError:  # running from a source tree
-    __version__ = "0.1.0+src"
+from guardian_rct._core.version import __version__
 
 _API: dict[str, str] = {
     # foundation
-    "GuardianError": "errors", "ConfigError": "errors", "DataError": "errors", "StoreError": "errors",
-    "UsageError": "errors", "GuardianWarning": "errors",
-    "TrialConfig": "config", "load_config": "config",
-    "stream": "rng",
-    "Provenance": "provenance", "make_provenance": "provenance",
-    "init_trial": "store", "open_trial": "store",
+    "GuardianError": "_core.errors", "ConfigError": "_core.errors", "DataError": "_core.errors", "StoreError": "_core.errors",
+    "UsageError": "_core.errors", "GuardianWarning": "_core.errors",
+    "TrialConfig": "config.trial_config", "load_config": "config.trial_config",
+    "stream": "_core.rng",
+    "Provenance": "_core.provenance", "make_provenance": "_core.provenance",
+    "init_trial": "ledger.store", "open_trial": "ledger.store",
     # hotspots
-    "HotspotSet": "hotspots", "read_hotspots": "hotspots", "buffer_rings": "hotspots",
-    "build_hotspots": "hotspot_build", "coverage": "coverage", "read_street_crimes": "policeuk",
+    "HotspotSet": "geo.hotspots", "read_hotspots": "geo.hotspots", "buffer_rings": "geo.hotspots",
+    "build_hotspots": "geo.build", "coverage": "geo.coverage", "read_street_crimes": "crimes.policeuk",
     # schedule
-    "Allocation": "allocation", "read_allocation_csv": "allocation", "write_allocation_csv": "allocation",
-    "design_from_config": "design", "publish": "ledger", "publish_range": "ledger",
-    "published_allocation": "ledger", "verify": "ledger_verify",
+    "Allocation": "design.allocation", "read_allocation_csv": "design.allocation", "write_allocation_csv": "design.allocation",
+    "design_from_config": "design.crossover", "publish": "ledger.publish", "publish_range": "ledger.publish",
+    "published_allocation": "ledger.publish", "verify": "ledger.verify",
     # compliance
-    "read_pings": "pings", "score_pings": "presence", "score_compliance": "compliance",
-    "weekly_compliance_report": "weekly_job",
+    "read_pings": "compliance.pings", "score_pings": "compliance.presence", "score_compliance": "compliance.scoring",
+    "weekly_compliance_report": "jobs.weekly",
     # crimes, harm, panel
-    "CrimeSet": "crimes", "read_crimes": "crimes", "HarmIndex": "harm", "load_harm_index": "harm",
-    "Panel": "panel", "build_panel": "panel",
+    "CrimeSet": "crimes.records", "read_crimes": "crimes.records", "HarmIndex": "harm.index", "load_harm_index": "harm.index",
+    "Panel": "crimes.panel", "build_panel": "crimes.panel",
     # evaluation
-    "Estimate": "estimate_types", "poisson_fe": "estimate", "itt_estimates": "estimate",
-    "randomisation_test": "inference", "cace": "iv", "carryover": "carryover", "evaluate": "evaluation",
+    "Estimate": "estimation.results", "poisson_fe": "estimation.itt", "itt_estimates": "estimation.itt",
+    "randomisation_test": "estimation.randomisation", "cace": "estimation.iv", "carryover": "estimation.carryover", "evaluate": "jobs.milestone",
     # simulation and demo
-    "simulate_crimes": "simulate", "simulate_pings": "simulate", "run_demo": "demo",
+    "simulate_crimes": "simulation.writers", "simulate_pings": "simulation.writers", "run_demo": "jobs.demo",
 }
 
 __all__ = ["__version__", *sorted(_API)]

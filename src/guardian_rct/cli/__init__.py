@@ -18,9 +18,9 @@ import traceback
 import warnings
 from collections.abc import Sequence
 
-from guardian_rct import __version__
+from guardian_rct._core.errors import GuardianError, GuardianWarning
+from guardian_rct._core.version import __version__
 from guardian_rct.cli._common import Output, UsageExit
-from guardian_rct.errors import GuardianError, GuardianWarning
 
 __all__ = ["main", "run", "build_parser", "Output"]
 

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from guardian_rct.allocation import Allocation, read_allocation_csv
-from guardian_rct.config import TrialConfig, load_config
-from guardian_rct.hotspots import HotspotSet
+from guardian_rct.config.trial_config import TrialConfig, load_config
+from guardian_rct.design.allocation import Allocation, read_allocation_csv
+from guardian_rct.geo.hotspots import HotspotSet
 
 __all__ = ["Output", "UsageExit", "add_common", "add_config", "config_from_args", "add_allocation",
            "allocation_from_args", "date_arg"]
@@ -72,8 +72,8 @@ def allocation_from_args(args: argparse.Namespace, config: TrialConfig, hotspots
     if getattr(args, "allocation", None) is not None:
         return read_allocation_csv(args.allocation, hotspot_ids=hotspots.ids,
                                    first_day=config.trial.start_date, last_day=config.trial.end_date)
-    from guardian_rct.ledger import published_allocation
-    from guardian_rct.store import open_trial
+    from guardian_rct.ledger.publish import published_allocation
+    from guardian_rct.ledger.store import open_trial
 
     open_trial(config, hotspots=hotspots)
     return published_allocation(config, first=first, last=last, hotspots=hotspots)

@@ -8,6 +8,8 @@ import re
 import warnings
 from pathlib import Path
 
+from guardian_rct._core.errors import DataError, DataQualityWarning, UsageError, where
+from guardian_rct._core.textcsv import read_text_csv
 from guardian_rct.cli._common import (
     Output,
     add_allocation,
@@ -17,13 +19,11 @@ from guardian_rct.cli._common import (
     config_from_args,
     date_arg,
 )
-from guardian_rct.errors import DataError, DataQualityWarning, UsageError, where
-from guardian_rct.pings import ping_files
-from guardian_rct.presence import ping_options_for, score_pings
+from guardian_rct.compliance.pings import ping_files
+from guardian_rct.compliance.presence import ping_options_for, score_pings
+from guardian_rct.jobs.weekly import weekly_compliance_report
+from guardian_rct.ledger.store import load_trial_hotspots, open_trial
 from guardian_rct.reports.weekly import data_quality_notes
-from guardian_rct.store import load_trial_hotspots, open_trial
-from guardian_rct.textcsv import read_text_csv
-from guardian_rct.weekly_job import weekly_compliance_report
 
 __all__ = ["register", "parse_week"]
 
@@ -126,7 +126,7 @@ def _run(args: argparse.Namespace) -> Output:
         source = f"location pings ({args.engine} engine)"
         inputs = {f"pings:{p.name}": p for p in ping_files(args.pings)}
     else:
-        from guardian_rct.patrol_logs import read_patrol_log
+        from guardian_rct.compliance.patrol_logs import read_patrol_log
 
         score = read_patrol_log(args.patrol_log, hotspots, rules, timezone=args.ping_timezone)
         source = "officer patrol logs (self-reported, no GPS)"

@@ -48,8 +48,8 @@ def _exp(value: float) -> float:
 
 
 def _run(args: argparse.Namespace) -> Output:
-    from guardian_rct.demo import run_demo
-    from guardian_rct.errors import UsageError
+    from guardian_rct._core.errors import UsageError
+    from guardian_rct.jobs.demo import run_demo
 
     if args.ri_draws < 0:
         raise UsageError("--ri-draws must not be negative", found=str(args.ri_draws), where="--ri-draws",

@@ -43,7 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> Output:
-    from guardian_rct.evaluation import evaluate
+    from guardian_rct.jobs.milestone import evaluate
 
     if args.ri_draws is not None and args.ri_draws < 0:
         raise UsageExit("guardian-rct evaluate: --ri-draws must be 0 or more")

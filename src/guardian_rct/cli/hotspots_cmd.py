@@ -19,14 +19,14 @@ from pathlib import Path
 
 import pyogrio
 
+from guardian_rct._core.errors import DataError, UsageError
 from guardian_rct.cli._common import Output, add_common, add_config
-from guardian_rct.config import TrialConfig, load_config
-from guardian_rct.coverage import coverage
-from guardian_rct.errors import DataError, UsageError
-from guardian_rct.hotspot_build import build_hotspots, read_districts
-from guardian_rct.hotspot_geometry import Boundary, check_hotspots, read_boundary
-from guardian_rct.hotspots import DEFAULT_CRS, HotspotSet, buffer_rings, read_hotspots
-from guardian_rct.policeuk import StreetCrimes, read_street_crimes
+from guardian_rct.config.trial_config import TrialConfig, load_config
+from guardian_rct.crimes.policeuk import StreetCrimes, read_street_crimes
+from guardian_rct.geo.build import build_hotspots, read_districts
+from guardian_rct.geo.checks import Boundary, check_hotspots, read_boundary
+from guardian_rct.geo.coverage import coverage
+from guardian_rct.geo.hotspots import DEFAULT_CRS, HotspotSet, buffer_rings, read_hotspots
 
 SIBLING_BOUNDARY = "force_boundary.geojson"
 
@@ -81,7 +81,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "build", help="build hotspots from data.police.uk street crimes",
         description="Rank equal-sized grid cells by violent harm (CCHI) and grow N compact, "
         "non-overlapping hotspots covering a target share of the force area; see "
-        "guardian_rct.hotspot_build for the method and its sources.")
+        "guardian_rct.geo.build for the method and its sources.")
     _add_crime_options(build)
     build.add_argument("--boundary", type=Path, help="force boundary (required unless in the config)")
     build.add_argument("--districts", type=Path, help="district polygons used as blocks")

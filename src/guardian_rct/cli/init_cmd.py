@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from guardian_rct.cli._common import Output, add_common, add_config, config_from_args
-from guardian_rct.store import init_trial
+from guardian_rct.ledger.store import init_trial
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -13,11 +13,11 @@ from guardian_rct.cli._common import (
     allocation_from_args,
     config_from_args,
 )
-from guardian_rct.compliance_io import read_compliance_csv
-from guardian_rct.crimes import read_crimes
-from guardian_rct.hotspots import buffer_rings
-from guardian_rct.panel import build_panel
-from guardian_rct.store import load_trial_hotspots
+from guardian_rct.compliance.hotspot_day_csv import read_compliance_csv
+from guardian_rct.crimes.panel import build_panel
+from guardian_rct.crimes.records import read_crimes
+from guardian_rct.geo.hotspots import buffer_rings
+from guardian_rct.ledger.store import load_trial_hotspots
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -61,9 +61,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> Output:
-    from guardian_rct.power_inputs import baseline_rates_from_crimes, constant_rates
-    from guardian_rct.power_sim import power_analysis
-    from guardian_rct.store import load_trial_hotspots
+    from guardian_rct.ledger.store import load_trial_hotspots
+    from guardian_rct.simulation.power_inputs import baseline_rates_from_crimes, constant_rates
+    from guardian_rct.simulation.power_sim import power_analysis
 
     if args.sims < 1:
         raise UsageExit("guardian-rct power: --sims must be positive")

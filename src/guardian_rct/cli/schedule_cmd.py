@@ -44,7 +44,7 @@ def _run(args: argparse.Namespace) -> Output:
     if args.balance:
         if args.date or args.out:
             raise UsageExit("schedule: --balance takes no --date or --out")
-        from guardian_rct.balance import balance_summary
+        from guardian_rct.ledger.balance import balance_summary
 
         result = balance_summary(config_from_args(args))
         return Output(result.summary(), result.to_dict())
@@ -52,7 +52,7 @@ def _run(args: argparse.Namespace) -> Output:
         raise UsageExit("schedule: give --date YYYY-MM-DD and --out DIR (or --balance)")
     if args.days < 1:
         raise UsageExit(f"schedule: --days must be at least 1, not {args.days}")
-    from guardian_rct.schedule import run_daily
+    from guardian_rct.jobs.daily import run_daily
 
     config = config_from_args(args)
     result = run_daily(config, args.date, days=args.days, out_dir=args.out)

@@ -9,7 +9,7 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 
-from guardian_rct.allocation import Allocation
+from guardian_rct._core.errors import DataError, UsageError, where
 from guardian_rct.cli._common import (
     Output,
     add_allocation,
@@ -18,10 +18,10 @@ from guardian_rct.cli._common import (
     allocation_from_args,
     config_from_args,
 )
-from guardian_rct.errors import DataError, UsageError, where
-from guardian_rct.hotspots import buffer_rings
-from guardian_rct.simulate import simulate_crimes, simulate_pings, write_simulation
-from guardian_rct.store import load_trial_hotspots
+from guardian_rct.design.allocation import Allocation
+from guardian_rct.geo.hotspots import buffer_rings
+from guardian_rct.ledger.store import load_trial_hotspots
+from guardian_rct.simulation.writers import simulate_crimes, simulate_pings, write_simulation
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -1,7 +1,7 @@
 """The milestone evaluation report as data: every number the HTML shows, with a schema version.
 
 :func:`build_milestone_report` takes results that are already computed — effect
-:class:`~guardian_rct.estimate_types.Estimate` records, randomisation-inference results,
+:class:`~guardian_rct.estimation.results.Estimate` records, randomisation-inference results,
 displacement analyses, the balance table and the CONSORT flow — and the panel, and
 assembles a :class:`MilestoneReport`: a structured abstract (research question, data,
 methods, findings, conclusions, as the *Cambridge Journal of Evidence-Based Policing*
@@ -28,12 +28,13 @@ from typing import Any
 
 import pandas as pd
 
-from guardian_rct.baseline_balance import BalanceTable
-from guardian_rct.config import TrialConfig
-from guardian_rct.displacement import DisplacementAnalysis
-from guardian_rct.estimate_types import Estimate
-from guardian_rct.multiplicity import information_fractions, obf_boundaries
-from guardian_rct.provenance import Provenance
+from guardian_rct._core.provenance import Provenance
+from guardian_rct.config.trial_config import TrialConfig
+from guardian_rct.estimation.balance import BalanceTable
+from guardian_rct.estimation.displacement import DisplacementAnalysis
+from guardian_rct.estimation.flow import TrialFlow
+from guardian_rct.estimation.multiplicity import information_fractions, obf_boundaries
+from guardian_rct.estimation.results import Estimate
 from guardian_rct.reports.milestone_tables import (
     NO_EVENTS,
     NOT_ESTIMABLE,
@@ -46,7 +47,6 @@ from guardian_rct.reports.milestone_tables import (
     section_index,
     timeseries,
 )
-from guardian_rct.trial_flow import TrialFlow
 
 __all__ = ["SCHEMA_VERSION", "MilestoneReport", "build_milestone_report", "write_milestone_report",
            "NO_EVENTS", "NOT_ESTIMABLE"]
@@ -375,8 +375,8 @@ def build_milestone_report(
         p-value fills ``ri_p_value`` of the outcome's primary ITT estimate when that is
         empty.
     displacement, balance, flow
-        From :mod:`guardian_rct.displacement`, :mod:`guardian_rct.baseline_balance`,
-        :mod:`guardian_rct.trial_flow`.
+        From :mod:`guardian_rct.estimation.displacement`, :mod:`guardian_rct.estimation.balance`,
+        :mod:`guardian_rct.estimation.flow`.
     outcomes
         Declared outcomes (default ``config.evaluation.outcomes``).
     look_date

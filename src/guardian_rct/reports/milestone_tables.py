@@ -30,9 +30,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from guardian_rct.errors import GuardianError
-from guardian_rct.estimate_types import Estimate
-from guardian_rct.multiplicity import holm_adjust
+from guardian_rct._core.errors import GuardianError
+from guardian_rct.estimation.multiplicity import holm_adjust
+from guardian_rct.estimation.results import Estimate
 
 __all__ = ["NO_EVENTS", "NOT_ESTIMABLE", "SECTIONS", "estimate_section", "outcome_totals", "ri_record",
            "estimate_rows", "holm_family", "section_index", "dose_response_tables", "timeseries",
@@ -157,7 +157,7 @@ def _measure(outcome: str, outcomes: Sequence[str]) -> tuple[str, str]:
 def estimate_rows(estimates: Sequence[Estimate], outcomes: Sequence[str], no_events: set[str],
                   family: dict[int, float | None], p_source: dict[int, str]) -> list[dict[str, Any]]:
     """The report's ``estimates`` records: the contract fields plus display fields."""
-    from guardian_rct.iv import first_stage_from_details
+    from guardian_rct.estimation.iv import first_stage_from_details
 
     rows = []
     for i, e in enumerate(estimates):
@@ -264,13 +264,13 @@ def dose_response_tables(frame: pd.DataFrame, outcomes: Sequence[str], alpha: fl
                          notes: list[str]) -> list[dict[str, Any]]:
     """Crimes per hotspot-day by band of patrol minutes on patrol-assigned hotspot-days.
 
-    Uses :func:`guardian_rct.iv.dose_response` on the treated hotspot-days whose dosage is
+    Uses :func:`guardian_rct.estimation.iv.dose_response` on the treated hotspot-days whose dosage is
     known (the 0-minute band is scheduled patrols that never arrived), with the control
     hotspot-days' rate as a reference. Empty when the panel has no dosage (compliance not
     given). Descriptive only: officers choose how long to stay, so a gradient mixes the
     effect of presence with where and when they stayed (Koper 1995).
     """
-    from guardian_rct.iv import dose_response
+    from guardian_rct.estimation.iv import dose_response
 
     if "dosage_minutes" not in frame.columns:
         return []

@@ -1,13 +1,13 @@
 """The weekly compliance report: data first (JSON, schema version), then HTML and CSV.
 
-:func:`build_weekly_report` turns a :class:`~guardian_rct.compliance.ComplianceResult`
+:func:`build_weekly_report` turns a :class:`~guardian_rct.compliance.scoring.ComplianceResult`
 into plain data: the headline rate against the trial's target, red/amber/green rows
 by hotspot and team, rates by block, day of week and week, the trend over past weeks
 (kept in the trial store), the missed patrols and the contaminated control days, and
 the ping counts (read = used + quarantined). :func:`write_weekly_report` writes it as
 ``weekly_compliance.json``, ``weekly_compliance.html`` (template
 ``weekly_compliance.html``, which does no arithmetic) and CSV tables. Officer
-identifiers appear only as keyed pseudonyms (:mod:`guardian_rct.pseudonym`).
+identifiers appear only as keyed pseudonyms (:mod:`guardian_rct.ledger.pseudonym`).
 
 RAG rule: green when the rate reaches the target (``[compliance] target_rate``), amber
 within 15 percentage points below it, red further below; grey when nothing was scheduled.
@@ -23,14 +23,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from guardian_rct.compliance import ComplianceResult, compliance_by_hotspot_day
-from guardian_rct.config import TrialConfig
-from guardian_rct.hotspots import HotspotSet
-from guardian_rct.presence import PingScore
-from guardian_rct.pseudonym import Pseudonymiser
+from guardian_rct.compliance.presence import PingScore
+from guardian_rct.compliance.scoring import ComplianceResult, compliance_by_hotspot_day
+from guardian_rct.config.trial_config import TrialConfig
+from guardian_rct.geo.hotspots import HotspotSet
+from guardian_rct.ledger.pseudonym import Pseudonymiser
+from guardian_rct.ledger.store import connect
 from guardian_rct.reports.maps import hotspot_map_png, png_data_uri
 from guardian_rct.reports.render import write_html, write_json
-from guardian_rct.store import connect
 
 __all__ = ["SCHEMA_VERSION", "rag", "build_weekly_report", "write_weekly_report", "record_trend",
            "AMBER_BAND", "data_quality_notes"]

@@ -1,0 +1,1 @@
+"""Foundations every stage uses: errors, random streams, experimental days, provenance, quarantine tables, text CSV."""

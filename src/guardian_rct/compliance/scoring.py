@@ -1,0 +1,326 @@
+"""Compliance with the published schedule: arrival within the window, dosage, contamination.
+
+For every scheduled patrol (a treatment row of the :class:`~guardian_rct.design.allocation.
+Allocation`) and the hotspot's :class:`~guardian_rct.compliance.visits.Visits`:
+
+* **first arrival** is the first instant at or after the window start at which an officer
+  is present in the hotspot (an officer already there at the window start arrives at the
+  window start); **lag** is arrival minus window start;
+* **compliant** when the first arrival falls in the closed interval
+  [window start, window start + ``arrival_within_hours``]. The hours are elapsed hours
+  (UTC), so across a clock change the deadline's local clock time moves by an hour
+  (a 15:00 GMT start on the Saturday before British Summer Time has its deadline at
+  16:00 BST on the Sunday);
+* **minutes delivered** are patrol-minutes (time with at least one officer present) and
+  officer-minutes (summed over officers) inside that interval;
+* the **Koper dose** is met when one continuous presence inside that interval lasts at
+  least ``koper_minutes`` (Koper 1995, "Just enough police presence", Justice Quarterly
+  12(4): 649–672: about 10–15 minutes per visit maximises residual deterrence).
+
+For every control hotspot-day, **contamination** is any patrol presence during the
+experimental day (``[trial] day_starts`` to the next day's, local time).
+
+:func:`compliance_by_hotspot_day` gives the panel's per hotspot-day table
+(docs/contracts.md): ``delivered`` is 1 when every patrol scheduled for that
+hotspot-day was compliant, ``dosage_minutes`` the patrol-minutes inside the
+experimental day, ``contaminated`` 1 on a control day with any presence.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from guardian_rct._core.days import day_bounds
+from guardian_rct._core.errors import DataError
+from guardian_rct._core.provenance import Provenance
+from guardian_rct.compliance.visits import Visits
+from guardian_rct.config.trial_config import ComplianceSpec, TrialConfig
+from guardian_rct.design.allocation import Allocation
+from guardian_rct.geo.hotspots import HotspotSet
+
+__all__ = ["ComplianceResult", "score_compliance", "compliance_by_hotspot_day", "responsible_teams",
+           "HOTSPOT_DAY_COLUMNS"]
+
+HOTSPOT_DAY_COLUMNS = ("date", "hotspot_id", "delivered", "dosage_minutes", "contaminated")
+_NS_PER_MIN = 60_000_000_000
+Grouping = Literal["hotspot_id", "block", "team", "dow", "week"]
+_DOW = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+@dataclass(frozen=True)
+class ComplianceResult:
+    """Compliance of every scheduled patrol and contamination of every control day.
+
+    Attributes
+    ----------
+    patrols
+        One row per scheduled patrol: ``date, hotspot_id, block, team, window_start,
+        deadline, first_arrival, lag_minutes, compliant, patrol_minutes,
+        officer_minutes, koper_met, first_officer, arrival_team, dow, week``.
+        ``team`` is the hotspot's responsible team (see :func:`responsible_teams`);
+        ``first_officer`` is the raw officer identity (pseudonymise before output).
+    controls
+        One row per control hotspot-day: ``date, hotspot_id, block, team, day_start,
+        day_end, contaminated, patrol_minutes, officer_minutes, dow, week``.
+    hotspot_days
+        The per hotspot-day table of :func:`compliance_by_hotspot_day`.
+    visits
+        The visits scored.
+    rules
+        The ``[compliance]`` settings used.
+    """
+
+    patrols: pd.DataFrame
+    controls: pd.DataFrame
+    hotspot_days: pd.DataFrame
+    visits: Visits
+    rules: ComplianceSpec
+    first_day: dt.date
+    last_day: dt.date
+    provenance: Provenance | None = None
+
+    @property
+    def n_scheduled(self) -> int:
+        return len(self.patrols)
+
+    @property
+    def n_compliant(self) -> int:
+        return int(self.patrols["compliant"].sum())
+
+    @property
+    def rate(self) -> float | None:
+        """Share of scheduled patrols that were compliant (``None`` if none scheduled)."""
+        return self.n_compliant / self.n_scheduled if self.n_scheduled else None
+
+    def rates(self, by: Grouping) -> pd.DataFrame:
+        """Compliance by ``by``: ``scheduled, compliant, rate, koper_met, patrol_minutes``
+        (treatment) and ``control_days, contaminated`` (control), sorted by ``by``."""
+        p = self.patrols.groupby(by, sort=True).agg(
+            scheduled=("compliant", "size"), compliant=("compliant", "sum"),
+            koper_met=("koper_met", "sum"), patrol_minutes=("patrol_minutes", "sum"),
+            officer_minutes=("officer_minutes", "sum"))
+        c = self.controls.groupby(by, sort=True).agg(control_days=("contaminated", "size"),
+                                                     contaminated=("contaminated", "sum"))
+        out = p.join(c, how="outer").fillna(0)
+        for col in ("scheduled", "compliant", "koper_met", "control_days", "contaminated"):
+            out[col] = out[col].astype(np.int64)
+        out["rate"] = np.where(out["scheduled"] > 0, out["compliant"] / out["scheduled"].where(
+            out["scheduled"] > 0, 1), np.nan)
+        return out.reset_index()
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per scheduled patrol (``patrols``)."""
+        return self.patrols.copy()
+
+    def to_dict(self) -> dict:
+        """Headline numbers, JSON-ready."""
+        controls = len(self.controls)
+        contaminated = int(self.controls["contaminated"].sum()) if controls else 0
+        return {
+            "first_day": self.first_day.isoformat(), "last_day": self.last_day.isoformat(),
+            "scheduled": self.n_scheduled, "compliant": self.n_compliant, "rate": self.rate,
+            "koper_met": int(self.patrols["koper_met"].sum()),
+            "patrol_minutes": float(self.patrols["patrol_minutes"].sum()),
+            "officer_minutes": float(self.patrols["officer_minutes"].sum()),
+            "control_days": controls, "contaminated": contaminated,
+            "contamination_rate": contaminated / controls if controls else None,
+            "rules": {k: getattr(self.rules, k) for k in self.rules.__dataclass_fields__},
+            "provenance": self.provenance.to_dict() if self.provenance else None,
+        }
+
+    def summary(self) -> str:
+        """A few lines for the command line."""
+        rate = "n/a" if self.rate is None else f"{100 * self.rate:.1f}%"
+        d = self.to_dict()
+        return (f"{self.first_day} to {self.last_day}: {self.n_compliant} of {self.n_scheduled} "
+                f"scheduled patrols compliant ({rate}); {d['contaminated']} of {d['control_days']} "
+                f"control hotspot-days had patrol presence")
+
+
+def responsible_teams(visits: Visits, hotspot_ids: np.ndarray,
+                      teams: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The team answerable for each hotspot: ``teams[hotspot]`` when given, else the team
+    that made most visits there, else ``"unassigned"``."""
+    out = {str(h): "unassigned" for h in hotspot_ids}
+    frame = visits.frame
+    if len(frame):
+        named = frame[frame["team"].astype(str) != ""]
+        if len(named):
+            counts = named.groupby(["hotspot_id", "team"]).size().reset_index(name="n")
+            counts = counts.sort_values(["hotspot_id", "n", "team"], ascending=[True, False, True])
+            for h, t in counts.drop_duplicates("hotspot_id")[["hotspot_id", "team"]].itertuples(index=False):
+                out[str(h)] = str(t)
+    if teams:
+        out.update({str(k): str(v) for k, v in teams.items()})
+    return out
+
+
+class _HotspotTimeline:
+    """Presence blocks and visits of one hotspot as sorted int64 arrays."""
+
+    def __init__(self, blocks: pd.DataFrame, officer_blocks: pd.DataFrame, visits: pd.DataFrame):
+        self.s = blocks["start"].to_numpy(np.int64)
+        self.e = blocks["end"].to_numpy(np.int64)
+        self.os = officer_blocks["start"].to_numpy(np.int64)
+        self.oe = officer_blocks["end"].to_numpy(np.int64)
+        self.vs = visits["start"].astype("int64").to_numpy()
+        self.ve = visits["end"].astype("int64").to_numpy()
+        self.vofficer = visits["officer"].to_numpy(dtype=object)
+        self.vteam = visits["team"].to_numpy(dtype=object)
+
+    def arrival(self, a: int) -> tuple[int | None, str, str]:
+        """First presence at or after ``a``; the officer and team arriving then."""
+        i = int(np.searchsorted(self.e, a, side="left"))
+        if i >= len(self.e):
+            return None, "", ""
+        at = max(int(self.s[i]), a)
+        cand = np.flatnonzero((self.ve >= a) & (np.maximum(self.vs, a) == at))
+        if len(cand) == 0:  # cannot happen: the block starts with some visit
+            return at, "", ""
+        best = min(cand, key=lambda k: str(self.vofficer[k]))
+        return at, str(self.vofficer[best]), str(self.vteam[best])
+
+    def overlap(self, a: int, b: int) -> tuple[float, float, float]:
+        """Patrol-minutes, officer-minutes and the longest continuous presence in [a, b]."""
+        pe = np.clip(np.minimum(self.e, b) - np.maximum(self.s, a), 0, None)
+        oe = np.clip(np.minimum(self.oe, b) - np.maximum(self.os, a), 0, None)
+        longest = float(pe.max()) / _NS_PER_MIN if len(pe) else 0.0
+        return float(pe.sum()) / _NS_PER_MIN, float(oe.sum()) / _NS_PER_MIN, longest
+
+    def present(self, a: int, b: int) -> bool:
+        """Any presence in the half-open day [a, b)."""
+        return bool(np.any((self.s < b) & (self.e >= a)))
+
+
+def _timelines(visits: Visits, hotspot_ids) -> dict[str, _HotspotTimeline]:
+    blocks = visits.presence()
+    officer_blocks = visits.presence(by_officer=True)
+    frame = visits.frame
+    out = {}
+    by_b = dict(tuple(blocks.groupby("hotspot_id", sort=False))) if len(blocks) else {}
+    by_o = dict(tuple(officer_blocks.groupby("hotspot_id", sort=False))) if len(officer_blocks) else {}
+    by_v = dict(tuple(frame.groupby("hotspot_id", sort=False))) if len(frame) else {}
+    empty_b = blocks.iloc[:0]
+    empty_v = frame.iloc[:0]
+    for h in hotspot_ids:
+        out[str(h)] = _HotspotTimeline(by_b.get(h, empty_b), by_o.get(h, officer_blocks.iloc[:0]),
+                                       by_v.get(h, empty_v))
+    return out
+
+
+def _week(day: dt.date) -> str:
+    year, week, _ = day.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def score_compliance(allocation: Allocation, visits: Visits, *, hotspots: HotspotSet,
+                     config: TrialConfig, first: dt.date | None = None, last: dt.date | None = None,
+                     teams: Mapping[str, str] | None = None,
+                     provenance: Provenance | None = None) -> ComplianceResult:
+    """Score the scheduled patrols of ``allocation`` between ``first`` and ``last``
+    (inclusive; default: all its days) against ``visits``.
+
+    Raises
+    ------
+    DataError
+        The allocation names hotspots that are not in the hotspot file, or has no rows in
+        the period.
+    """
+    rules = config.compliance
+    frame = allocation.frame
+    days = sorted(set(frame["date"]))
+    first = first or days[0]
+    last = last or days[-1]
+    frame = frame[(frame["date"] >= first) & (frame["date"] <= last)]
+    if frame.empty:
+        raise DataError("the allocation has no hotspot-days in the period",
+                        where=str(allocation.source or "allocation"),
+                        expected=f"rows dated {first} to {last}", found=f"days {days[0]} to {days[-1]}",
+                        fix="choose a period the published schedule covers (--week or --from/--to)")
+    known = set(map(str, hotspots.ids))
+    unknown = sorted(set(frame["hotspot_id"]) - known)
+    if unknown:
+        raise DataError(f"the allocation names hotspots not in the hotspot file: {', '.join(unknown[:5])}",
+                        where=str(allocation.source or "allocation"),
+                        fix="use the allocation made for this trial's hotspots")
+    block = dict(zip(hotspots.ids, hotspots.blocks, strict=True))
+    team_of = responsible_teams(visits, hotspots.ids, teams)
+    lines = _timelines(visits, hotspots.ids)
+    tz, day_start = config.trial.tz, config.trial.day_start_time
+    within = int(round(rules.arrival_within_hours * 3600 * 1e9))
+    patrol_rows, control_rows = [], []
+    for row in frame.itertuples(index=False):
+        line = lines[row.hotspot_id]
+        common = {"date": row.date, "hotspot_id": row.hotspot_id, "block": block[row.hotspot_id],
+                  "team": team_of[row.hotspot_id], "dow": _DOW[row.date.weekday()], "week": _week(row.date)}
+        if row.arm == "treatment":
+            a = int(row.window_start.value)
+            b = a + within
+            arrival, officer, arrival_team = line.arrival(a)
+            patrol_min, officer_min, longest = line.overlap(a, b)
+            compliant = arrival is not None and arrival <= b
+            patrol_rows.append({
+                **common, "window_start": row.window_start, "deadline": pd.Timestamp(b, tz="UTC"),
+                "first_arrival": pd.Timestamp(arrival, tz="UTC") if arrival is not None else pd.NaT,
+                "lag_minutes": (arrival - a) / _NS_PER_MIN if arrival is not None else np.nan,
+                "compliant": bool(compliant), "patrol_minutes": patrol_min,
+                "officer_minutes": officer_min, "koper_met": bool(longest >= rules.koper_minutes and compliant),
+                "first_officer": officer if compliant else "", "arrival_team": arrival_team if compliant else ""})
+        else:
+            ds, de = day_bounds(row.date, tz, day_start)
+            a, b = pd.Timestamp(ds).value, pd.Timestamp(de).value
+            patrol_min, officer_min, _ = line.overlap(a, b)
+            control_rows.append({**common, "day_start": pd.Timestamp(ds), "day_end": pd.Timestamp(de),
+                                 "contaminated": line.present(a, b), "patrol_minutes": patrol_min,
+                                 "officer_minutes": officer_min})
+    patrols = _frame(patrol_rows, ["date", "hotspot_id", "block", "team", "window_start", "deadline",
+                                   "first_arrival", "lag_minutes", "compliant", "patrol_minutes",
+                                   "officer_minutes", "koper_met", "first_officer", "arrival_team",
+                                   "dow", "week"])
+    controls = _frame(control_rows, ["date", "hotspot_id", "block", "team", "day_start", "day_end",
+                                     "contaminated", "patrol_minutes", "officer_minutes", "dow", "week"])
+    hotspot_days = _hotspot_days(frame, patrols, controls, lines, tz, day_start)
+    return ComplianceResult(patrols=patrols, controls=controls, hotspot_days=hotspot_days,
+                            visits=visits, rules=rules, first_day=first, last_day=last,
+                            provenance=provenance)
+
+
+def _frame(rows: list[dict], columns: list[str]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=columns)
+    for col in ("compliant", "koper_met", "contaminated"):
+        if col in frame:
+            frame[col] = frame[col].astype(bool)
+    for col in ("patrol_minutes", "officer_minutes", "lag_minutes"):
+        if col in frame:
+            frame[col] = frame[col].astype(float)
+    return frame
+
+
+def _hotspot_days(alloc: pd.DataFrame, patrols: pd.DataFrame, controls: pd.DataFrame,
+                  lines: dict[str, _HotspotTimeline], tz, day_start) -> pd.DataFrame:
+    keys = alloc[["date", "hotspot_id", "arm"]].drop_duplicates(["date", "hotspot_id"])
+    delivered = (patrols.groupby(["date", "hotspot_id"])["compliant"].all()
+                 if len(patrols) else pd.Series(dtype=bool))
+    rows = []
+    for d, h, arm in keys.itertuples(index=False):
+        ds, de = day_bounds(d, tz, day_start)
+        a, b = pd.Timestamp(ds).value, pd.Timestamp(de).value
+        dosage, _, _ = lines[h].overlap(a, b)
+        rows.append({"date": d, "hotspot_id": h,
+                     "delivered": int(arm == "treatment" and bool(delivered.get((d, h), False))),
+                     "dosage_minutes": dosage,
+                     "contaminated": int(arm == "control" and lines[h].present(a, b))})
+    out = pd.DataFrame(rows, columns=list(HOTSPOT_DAY_COLUMNS))
+    return out.sort_values(["date", "hotspot_id"], kind="stable").reset_index(drop=True)
+
+
+def compliance_by_hotspot_day(result: ComplianceResult) -> pd.DataFrame:
+    """``date, hotspot_id, delivered (0/1), dosage_minutes, contaminated (0/1)`` per
+    hotspot-day of the period (docs/contracts.md; read by ``evaluate --compliance``)."""
+    return result.hotspot_days.copy()

@@ -1,0 +1,1 @@
+"""The trial configuration: ``TrialConfig`` from TOML (schema checks, patrol windows, loading)."""

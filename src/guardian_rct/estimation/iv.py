@@ -1,0 +1,233 @@
+"""Effect of patrols delivered: instrumental variables and dose–response.
+
+Random assignment is an instrument for whether a patrol actually arrived (or for the
+minutes of patrol presence): two-stage least squares with hotspot and day fixed effects
+estimates the complier average causal effect, the effect of a delivered patrol among
+hotspot-days whose patrol status followed the assignment (Angrist, Imbens & Rubin 1996;
+Imbens & Rubin 2015, ch. 23–24). With two-sided non-compliance (patrols on control days)
+the endogenous "patrol present" variable is ``delivered`` on treated days and
+``contaminated`` on control days.
+
+The fixed effects are handled as in :mod:`guardian_rct.estimation.fixed_effects`: the day factor is absorbed
+by demeaning, the hotspot factor enters both stages as dummies, which gives exactly the
+2SLS with explicit dummies (R ``estimatr::iv_robust(y ~ d + factors | z + factors,
+se_type = "stata")``, against which it is tested). Standard errors are clustered by
+hotspot, CR1 ``G/(G−1)·(N−1)/(N−K)`` with K counting every fixed-effect level
+(Cameron & Miller 2015).
+
+Dose–response (:func:`dose_response`) is descriptive only: dosage is not randomised
+(Koper 1995 on patrol duration and residual deterrence; Sherman & Weisburd 1995).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from guardian_rct._core.errors import DataError, where
+from guardian_rct.estimation.fixed_effects import (
+    _design,
+    _kept_columns,
+    cluster_vcov,
+    single_threaded,
+)
+from guardian_rct.estimation.itt import SE_TYPE, Estimate, estimate_from_fit
+from guardian_rct.estimation.panel_checks import model_frame, require_columns, resolve
+
+__all__ = ["cace", "dose_response", "patrol_present", "first_stage_from_details", "DOSAGE_BANDS"]
+
+#: Dosage bands in minutes: (lower, upper] except the first, which is exactly zero.
+DOSAGE_BANDS: tuple[float, ...] = (0.0, 5.0, 15.0, 30.0, math.inf)
+
+
+def patrol_present(frame: pd.DataFrame, *, treatment: str = "treated") -> np.ndarray:
+    """0/1 patrol presence: ``delivered`` on treated days, ``contaminated`` on control days.
+
+    ``contaminated`` is optional (taken as 0 when absent).
+    """
+    require_columns(frame, ["delivered"], purpose="the effect of delivered patrols")
+    t = pd.to_numeric(frame[treatment], errors="coerce").to_numpy(dtype=float)
+    out = []
+    for col in ("delivered", "contaminated"):
+        if col not in frame.columns:
+            out.append(np.zeros(len(frame)))
+            continue
+        v = pd.to_numeric(frame[col], errors="coerce").to_numpy(dtype=float)
+        relevant = (t == 1) if col == "delivered" else (t == 0)
+        bad = np.flatnonzero(relevant & ~np.isin(v, (0.0, 1.0)))
+        if bad.size:
+            i = int(bad[0])
+            raise DataError(f"'{col}' is not 0 or 1", where=where("panel", i + 1, col),
+                            expected="0 or 1", found=repr(frame[col].iloc[i]),
+                            fix="rebuild the panel with the compliance file")
+        out.append(np.where(relevant, v, 0.0))
+    return np.where(t == 1, out[0], out[1])
+
+
+def _endogenous(frame: pd.DataFrame, endogenous: str, treatment: str) -> tuple[np.ndarray, str]:
+    if endogenous == "delivered":
+        return patrol_present(frame, treatment=treatment), "patrol delivered"
+    require_columns(frame, [endogenous], purpose=f"the effect of {endogenous}")
+    v = pd.to_numeric(frame[endogenous], errors="coerce").to_numpy(dtype=float)
+    bad = np.flatnonzero(~np.isfinite(v) | (v < 0))
+    if bad.size:
+        i = int(bad[0])
+        raise DataError(f"'{endogenous}' is missing or negative", where=where("panel", i + 1, endogenous),
+                        expected="minutes >= 0", found=repr(frame[endogenous].iloc[i]),
+                        fix="rebuild the panel with the compliance file (0 when no visit)")
+    return v, endogenous.replace("_", " ")
+
+
+#: How :func:`cace` writes the first stage into ``Estimate.details``; read back by
+#: :func:`first_stage_from_details` (the milestone report shows both numbers).
+_FIRST_STAGE_FORMAT = "first stage {coef:.6g} (F = {f:.6g})"
+_FIRST_STAGE_PATTERN = re.compile(r"first stage (\S+) \(F = (\S+)\)")
+
+
+def first_stage_from_details(details: str) -> tuple[float, float] | None:
+    """The first-stage coefficient and its cluster-robust F from a :func:`cace` estimate's
+    ``details`` (``None`` when the text has no first stage, e.g. for an ITT estimate)."""
+    found = _FIRST_STAGE_PATTERN.search(details or "")
+    if found is None:
+        return None
+    try:
+        return float(found.group(1)), float(found.group(2))
+    except ValueError:
+        return None
+
+
+@single_threaded
+def cace(panel_frame: pd.DataFrame, outcome_column: str, *,
+         endogenous: Literal["delivered", "dosage_minutes"] | str = "delivered",
+         treatment: str = "treated", fe: Sequence[str] = ("hotspot", "day"),
+         weights: np.ndarray | str | None = None, cluster: str = "hotspot_id",
+         alpha: float = 0.05) -> Estimate:
+    """Complier average causal effect by 2SLS, assignment instrumenting patrol receipt.
+
+    Parameters
+    ----------
+    panel_frame
+        ``Panel.frame`` with compliance columns (``delivered``, ``dosage_minutes``,
+        optionally ``contaminated``).
+    outcome_column
+        e.g. ``"count_violence"``.
+    endogenous
+        ``"delivered"`` (patrol present, 0/1: effect per delivered patrol, in outcome
+        units per hotspot-day) or ``"dosage_minutes"`` (effect per minute of presence).
+
+    Returns
+    -------
+    Estimate
+        ``estimate`` is on the outcome's scale (crimes or harm per hotspot-day);
+        ``irr`` is ``None``. ``details`` gives the first-stage coefficient and its
+        cluster-robust F statistic (weak instruments: Staiger & Stock 1997).
+    """
+    panel_frame, outcome_column = resolve(panel_frame, outcome_column)
+    if not 0 < alpha < 1:
+        raise DataError("alpha must lie between 0 and 1", found=str(alpha), where="alpha",
+                        fix="use e.g. 0.05")
+    mf = model_frame(panel_frame, outcome_column, treatment=treatment, fe=tuple(fe),
+                     cluster=cluster, weights=weights, drop_zero_groups=False)
+    d, label = _endogenous(panel_frame, endogenous, treatment)
+    n = mf.y.size
+    w = np.ones(n) if mf.weights is None else mf.weights
+    z = mf.treated
+    absorber, D = _design(np.zeros((n, 0)), mf.fe)
+    try:
+        keep = _kept_columns(z[:, None], D, absorber, w)
+    except np.linalg.LinAlgError:
+        raise DataError("the assignment does not vary within the fixed effects",
+                        where="panel", expected="variation within hotspots and days",
+                        found="a constant column", fix="use a crossover panel") from None
+    exog = absorber.demean(D[:, keep[1:] - 1], w)
+    dt = absorber.demean(d, w)
+    if not np.any(np.abs(dt) > 1e-12 * max(1.0, float(np.abs(d).max()))):
+        raise DataError(f"{label} does not vary within the fixed effects (no compliers)",
+                        where="panel", expected="patrols delivered on some days and not others",
+                        found="a constant column", fix="check the compliance columns")
+    Xt = np.column_stack([dt, exog])
+    Zt = np.column_stack([absorber.demean(z, w), exog])
+    yt = absorber.demean(mf.y, w)
+    # first stage: d on z (and exogenous dummies)
+    zw = Zt * w[:, None]
+    pi = np.linalg.solve(zw.T @ Zt, zw.T @ Xt)
+    Xhat = Zt @ pi
+    xw = Xhat * w[:, None]
+    beta = np.linalg.solve(xw.T @ Xt, xw.T @ yt)
+    resid = yt - Xt @ beta
+    n_params = Xt.shape[1] + absorber.n_levels
+    vcov, G = cluster_vcov(Xhat, w * resid, w, mf.clusters, n_params)
+    fs_resid = Xt[:, 0] - Zt @ pi[:, 0]
+    fs_vcov, _ = cluster_vcov(Zt, w * fs_resid, w, mf.clusters, n_params)
+    first = float(pi[0, 0])
+    f_stat = first**2 / fs_vcov[0, 0] if fs_vcov[0, 0] > 0 else float("inf")
+    if not np.isfinite(first) or abs(first) < 1e-12:
+        raise DataError("assignment does not change patrol receipt (no compliers)",
+                        where=f"panel, column '{endogenous}'", expected="a first-stage effect",
+                        found=f"first-stage coefficient {first:.3g}",
+                        fix="check that the compliance file matches the allocation")
+    notes = mf.notes + ((f"weak instrument: first-stage F = {f_stat:.1f} < 10",) if f_stat < 10 else ())
+    return estimate_from_fit(
+        beta[0], math.sqrt(vcov[0, 0]), G - 1, alpha=alpha, log_scale=False,
+        outcome=outcome_column, estimand=f"CACE ({label})", model="iv_2sls_fe", n_obs=int(n),
+        n_clusters=G, term=endogenous,
+        details=(f"2SLS, instrument: assignment; fixed effects: {' + '.join(fe)}; "
+                 + _FIRST_STAGE_FORMAT.format(coef=first, f=f_stat) + "; " + SE_TYPE),
+        notes=notes)
+
+
+def dose_response(panel_frame: pd.DataFrame, outcome_column: str, *,
+                  dosage: str = "dosage_minutes", bands: Sequence[float] = DOSAGE_BANDS,
+                  alpha: float = 0.05) -> pd.DataFrame:
+    """Outcome rate per hotspot-day by band of patrol dosage (descriptive).
+
+    Returns one row per band: ``band``, ``hotspot_days``, ``events`` (sum of the
+    outcome), ``rate`` (per hotspot-day), ``conf_low``/``conf_high`` (exact Poisson limits
+    for counts, Garwood 1936; for harm they treat harm as a count and are indicative
+    only) and ``rate_ratio`` against the zero-dosage band (``None`` if that band has no
+    events). Dosage is not randomised, so
+    the gradient mixes the effect of presence with where and when officers chose to stay
+    (Koper 1995).
+    """
+    panel_frame, outcome_column = resolve(panel_frame, outcome_column)
+    require_columns(panel_frame, [outcome_column, dosage], purpose="the dose-response table")
+    y = pd.to_numeric(panel_frame[outcome_column], errors="coerce").to_numpy(dtype=float)
+    m = pd.to_numeric(panel_frame[dosage], errors="coerce").to_numpy(dtype=float)
+    bad = np.flatnonzero(~np.isfinite(y) | ~np.isfinite(m) | (m < 0) | (y < 0))
+    if bad.size:
+        i = int(bad[0])
+        col = dosage if not (np.isfinite(m[i]) and m[i] >= 0) else outcome_column
+        raise DataError("value is missing or negative", where=where("panel", i + 1, col),
+                        expected="a number >= 0", found=repr(panel_frame[col].iloc[i]),
+                        fix="rebuild the panel")
+    edges = list(bands)
+    if edges[0] != 0 or any(b <= a for a, b in zip(edges, edges[1:], strict=False)):
+        raise DataError("dosage bands must start at 0 and increase", where="bands",
+                        found=str(edges), fix="use e.g. (0, 5, 15, 30, inf)")
+    labels = ["0"] + [f"{a:g}-{b:g}" if np.isfinite(b) else f">{a:g}"
+                      for a, b in zip(edges, edges[1:], strict=False)]
+    idx = np.where(m <= 0, 0, np.searchsorted(edges, m, side="left"))
+    rows = []
+    for k, lab in enumerate(labels):
+        sel = idx == k
+        days, events = int(sel.sum()), float(y[sel].sum())
+        lo = stats.chi2.ppf(alpha / 2, 2 * events) / 2 if events > 0 else 0.0
+        hi = stats.chi2.ppf(1 - alpha / 2, 2 * events + 2) / 2
+        rows.append({"band": lab, "min_minutes": 0.0 if k == 0 else edges[k - 1],
+                     "max_minutes": 0.0 if k == 0 else edges[k], "hotspot_days": days,
+                     "events": events, "rate": events / days if days else float("nan"),
+                     "conf_low": lo / days if days else float("nan"),
+                     "conf_high": hi / days if days else float("nan")})
+    table = pd.DataFrame(rows)
+    if table.loc[0, "hotspot_days"] == 0:
+        raise DataError("no hotspot-day without patrol dosage", where=f"panel, column '{dosage}'",
+                        expected="zero minutes on (most) control days", found="none",
+                        fix="check the dosage column of the compliance file")
+    table["rate_ratio"] = table["rate"] / table.loc[0, "rate"] if table.loc[0, "rate"] > 0 else None
+    return table[table["hotspot_days"] > 0].reset_index(drop=True)

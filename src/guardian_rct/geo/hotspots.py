@@ -1,0 +1,346 @@
+"""Read and validate hotspot polygons into a :class:`HotspotSet`.
+
+Hotspots come as GeoJSON, GeoPackage or Shapefile with a unique string ``hotspot_id``
+and optional ``name`` and ``block`` columns, in any CRS; they are reprojected once, on
+load, to the trial's projected CRS (British National Grid, EPSG:27700, by default) so
+that every area, distance and buffer is in metres (DESIGN.md §3 and rule 4).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from pyproj import CRS
+
+from guardian_rct._core.errors import DataError, DataQualityWarning, where
+from guardian_rct._core.provenance import sha256_file
+
+__all__ = ["HotspotSet", "read_hotspots", "hotspots_from_frame", "buffer_rings", "DEFAULT_CRS"]
+
+DEFAULT_CRS = "EPSG:27700"
+_SUFFIXES = {".geojson", ".json", ".gpkg", ".shp", ".zip"}
+
+
+@dataclass(frozen=True)
+class HotspotSet:
+    """Validated hotspots in a metric CRS.
+
+    Attributes
+    ----------
+    frame
+        GeoDataFrame indexed 0..n-1 with columns ``hotspot_id`` (str), ``name`` (str),
+        ``block`` (str) and ``geometry`` (Polygon or MultiPolygon) in ``crs``; sorted by
+        ``hotspot_id`` so that every array over hotspots has one fixed order.
+    source
+        The file read, if any.
+    sha256
+        SHA-256 of the source file's bytes (of the frame's WKB when built in memory).
+    repaired
+        Ids of hotspots whose invalid geometry was repaired with ``shapely.make_valid``.
+    """
+
+    frame: gpd.GeoDataFrame
+    source: Path | None
+    sha256: str
+    repaired: tuple[str, ...] = ()
+
+    @property
+    def ids(self) -> np.ndarray:
+        """Hotspot ids in the set's fixed order."""
+        return self.frame["hotspot_id"].to_numpy(dtype=object)
+
+    @property
+    def blocks(self) -> np.ndarray:
+        """Block label of each hotspot (``"all"`` when no block column was named)."""
+        return self.frame["block"].to_numpy(dtype=object)
+
+    @property
+    def crs(self) -> CRS:
+        """The metric CRS of the geometry."""
+        return self.frame.crs
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+
+def _fail(path: Path | None, problem: str, fix: str, *, row: int | None = None,
+          column: str | None = None, expected: str | None = None, found: str | None = None) -> DataError:
+    return DataError(problem, expected=expected, found=found, where=where(path, row, column), fix=fix)
+
+
+def read_hotspots(
+    path: str | Path,
+    *,
+    id_column: str = "hotspot_id",
+    block_column: str | None = None,
+    name_column: str = "name",
+    crs: str = DEFAULT_CRS,
+    repair: bool = True,
+) -> HotspotSet:
+    """Read a hotspot file and validate it.
+
+    Parameters
+    ----------
+    path
+        GeoJSON, GeoPackage or Shapefile.
+    id_column
+        Column holding the unique hotspot id (read as a string).
+    block_column
+        Optional column holding the randomisation block.
+    name_column
+        Optional column with a readable name (falls back to the id).
+    crs
+        Projected CRS to work in (metres).
+    repair
+        Repair invalid polygons with ``shapely.make_valid`` (with a warning naming
+        them) rather than refuse them.
+
+    Raises
+    ------
+    DataError
+        Missing or unreadable file, no CRS, missing or duplicate ids, empty or
+        non-polygon geometry, coordinates that look like swapped latitude/longitude.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise _fail(path, "hotspot file not found", "check the path (relative paths in "
+                    "trial.toml resolve against the config file's folder)")
+    if path.is_dir() or path.suffix.lower() not in _SUFFIXES:
+        raise _fail(path, "not a hotspot file", "give a GeoJSON, GeoPackage or Shapefile",
+                    expected="a .geojson, .gpkg or .shp file", found=path.suffix or "a folder")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            frame = gpd.read_file(path)
+    except Exception as exc:  # pyogrio raises several types for unreadable files
+        raise _fail(path, f"cannot read the file as vector data ({type(exc).__name__}: "
+                    f"{str(exc).splitlines()[0] if str(exc) else 'no detail'})",
+                    "check that it is a valid GeoJSON, GeoPackage or Shapefile") from None
+    return hotspots_from_frame(frame, source=path, sha256=sha256_file(path), id_column=id_column,
+                               block_column=block_column, name_column=name_column, crs=crs,
+                               repair=repair)
+
+
+def hotspots_from_frame(
+    frame: gpd.GeoDataFrame,
+    *,
+    source: Path | None = None,
+    sha256: str | None = None,
+    id_column: str = "hotspot_id",
+    block_column: str | None = None,
+    name_column: str = "name",
+    crs: str = DEFAULT_CRS,
+    repair: bool = True,
+) -> HotspotSet:
+    """Validate an in-memory GeoDataFrame as hotspots (see :func:`read_hotspots`)."""
+    path = source
+    if len(frame) == 0:
+        raise _fail(path, "the file holds no hotspots", "export the hotspot layer with its polygons",
+                    expected="at least one polygon", found="0 features")
+    if id_column not in frame.columns:
+        cols = ", ".join(c for c in frame.columns if c != "geometry") or "none"
+        raise _fail(path, f"no '{id_column}' column", f"add a unique '{id_column}' to every "
+                    "hotspot, or name the id column with [hotspots] id_column",
+                    column=id_column, expected=f"a column '{id_column}'", found=f"columns {cols}")
+    if block_column and block_column not in frame.columns:
+        raise _fail(path, f"no '{block_column}' column for blocks", "add the column or remove "
+                    "[hotspots] block_column", column=block_column)
+    ids = frame[id_column]
+    for i, value in enumerate(ids):
+        if value is None or (isinstance(value, float) and np.isnan(value)) or str(value).strip() == "":
+            raise _fail(path, "hotspot has no id", f"fill in '{id_column}'", row=i + 1,
+                        column=id_column, found="an empty value")
+    ids = ids.astype(str).str.strip()
+    dup = ids[ids.duplicated(keep=False)]
+    if len(dup):
+        first = dup.iloc[0]
+        rows = [str(i + 1) for i in np.flatnonzero(ids.to_numpy() == first)]
+        raise _fail(path, f"duplicate hotspot id '{first}'", "give every hotspot its own id",
+                    row=int(rows[1]), column=id_column, expected="unique ids",
+                    found=f"'{first}' on rows {', '.join(rows)}")
+    if frame.crs is None:
+        raise _fail(path, "the file has no coordinate reference system",
+                    "save it with a CRS (GeoJSON is WGS84 by definition; set it with "
+                    "GeoDataFrame.set_crs or in QGIS)", expected="a CRS", found="none")
+    geom = frame.geometry
+    for i, g in enumerate(geom):
+        if g is None or g.is_empty:
+            raise _fail(path, f"hotspot '{ids.iloc[i]}' has no geometry", "draw its polygon",
+                        row=i + 1, column="geometry", found="empty geometry")
+        if g.geom_type not in ("Polygon", "MultiPolygon"):
+            raise _fail(path, f"hotspot '{ids.iloc[i]}' is a {g.geom_type}, not a polygon",
+                        "hotspots must be areas: buffer points or lines into polygons first",
+                        row=i + 1, column="geometry", expected="Polygon or MultiPolygon",
+                        found=g.geom_type)
+    _check_axis_order(frame, ids, path)
+    target = CRS.from_user_input(crs)
+    if not target.is_projected:
+        raise DataError("the working CRS is not projected", expected="a metric CRS such as EPSG:27700",
+                        found=target.name, where="hotspots.crs", fix="name a projected CRS")
+    metric = frame.to_crs(target)
+    geometry = metric.geometry.to_numpy()
+    invalid = ~shapely.is_valid(geometry)
+    repaired: list[str] = []
+    if invalid.any():
+        bad = np.flatnonzero(invalid)
+        if not repair:
+            i = int(bad[0])
+            raise _fail(path, f"hotspot '{ids.iloc[i]}' has an invalid polygon "
+                        f"({shapely.is_valid_reason(geometry[i])})",
+                        "fix the polygon in a GIS, or allow repair", row=i + 1, column="geometry")
+        fixed = shapely.make_valid(geometry[bad])
+        fixed = shapely.get_parts(fixed, return_index=True)
+        for j, i in enumerate(bad):
+            parts = [p for p, k in zip(*fixed, strict=True) if k == j and p.geom_type == "Polygon"]
+            if not parts or shapely.area(shapely.union_all(parts)) == 0:
+                raise _fail(path, f"hotspot '{ids.iloc[i]}' has an invalid polygon that cannot "
+                            "be repaired into an area", "redraw it", row=int(i) + 1, column="geometry")
+            geometry[i] = shapely.union_all(parts)
+            repaired.append(str(ids.iloc[i]))
+        warnings.warn(f"{path}: repaired invalid polygons of hotspots {', '.join(repaired)} "
+                      "with shapely.make_valid; check their shapes", DataQualityWarning, stacklevel=2)
+    names = frame[name_column].astype(str) if name_column in frame.columns else ids
+    blocks = frame[block_column].astype(str) if block_column else pd.Series("all", index=frame.index)
+    out = gpd.GeoDataFrame(
+        {"hotspot_id": ids.to_numpy(), "name": names.to_numpy(), "block": blocks.to_numpy()},
+        geometry=geometry,
+        crs=target,
+    ).sort_values("hotspot_id", kind="stable").reset_index(drop=True)
+    digest = sha256 or _frame_digest(out)
+    return HotspotSet(frame=out, source=path, sha256=digest, repaired=tuple(repaired))
+
+
+def _check_axis_order(frame: gpd.GeoDataFrame, ids: pd.Series, path: Path | None) -> None:
+    """Refuse geographic coordinates whose latitude and longitude look swapped.
+
+    In Great Britain latitude is 49–61° and longitude −9–2°; a file whose "longitudes"
+    are all 49–61 was written (lat, lon).
+    """
+    if not frame.crs.is_geographic:
+        return
+    xmin, ymin, xmax, ymax = frame.total_bounds
+    if (abs(xmin) > 180 or abs(xmax) > 180 or abs(ymin) > 90 or abs(ymax) > 90):
+        raise _fail(path, "coordinates out of range for a geographic CRS",
+                    "set the right CRS: projected coordinates (metres) labelled as WGS84?",
+                    expected="longitude −180..180, latitude −90..90",
+                    found=f"bounds {xmin:.1f}, {ymin:.1f}, {xmax:.1f}, {ymax:.1f}")
+    if 49 <= xmin and xmax <= 61 and -9 <= ymin and ymax <= 2.5:
+        raise _fail(path, "latitude and longitude look swapped",
+                    "write coordinates as (longitude, latitude), as GeoJSON requires",
+                    expected="x = longitude (−9..2 in Great Britain), y = latitude (49..61)",
+                    found=f"x from {xmin:.2f} to {xmax:.2f}, y from {ymin:.2f} to {ymax:.2f}")
+
+
+def _frame_digest(frame: gpd.GeoDataFrame) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    for hid, geom in zip(frame["hotspot_id"], frame.geometry, strict=True):
+        digest.update(str(hid).encode())
+        digest.update(shapely.to_wkb(geom))
+    return digest.hexdigest()
+
+
+def buffer_rings(
+    hotspots: HotspotSet,
+    distances_m: Sequence[float] = (100, 200),
+    *,
+    neighbours: Literal["split", "overlap"] = "split",
+    split_spacing_m: float = 5.0,
+) -> gpd.GeoDataFrame:
+    """Catchment rings around each hotspot, for spatial displacement analysis.
+
+    Ring ``k`` of a hotspot holds the places whose distance to it lies in
+    ``(distances_m[k-1], distances_m[k]]`` (the first ring starts at the hotspot's edge),
+    with every hotspot removed from every ring, following the buffer-zone design of
+    Weisburd et al. (2006), "Does crime just move around the corner?", *Criminology*
+    44(3), and Bowers & Johnson (2003) for the weighted displacement quotient.
+
+    Parameters
+    ----------
+    hotspots
+        The validated hotspots (metric CRS).
+    distances_m
+        Increasing outer distances of the rings in metres, e.g. ``(100, 200)`` for the
+        rings ``0-100`` and ``100-200``.
+    neighbours
+        Where rings of neighbouring hotspots overlap: ``"split"`` (default) gives each
+        place to the *nearest* hotspot, so the rings of all hotspots are disjoint and a
+        crime is counted in one ring at most; ``"overlap"`` keeps each ring whole, so a
+        crime between two hotspots counts for both.
+    split_spacing_m
+        With ``"split"``, the nearest-hotspot division is the Voronoi diagram of points
+        placed every ``split_spacing_m`` metres along the hotspot edges (dissolved per
+        hotspot), which puts the dividing line within about that distance of the exact
+        equidistance line.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        ``hotspot_id, ring, inner_m, outer_m, geometry``, one row per hotspot and ring,
+        sorted by hotspot then ring; a ring wholly taken by other hotspots is empty.
+    """
+    dist = [float(d) for d in distances_m]
+    if not dist or any(d <= 0 for d in dist) or any(b <= a for a, b in zip(dist, dist[1:], strict=False)):
+        raise ValueError(f"distances_m must be positive and increasing, not {tuple(distances_m)}")
+    if neighbours not in ("split", "overlap"):
+        raise ValueError(f"neighbours must be 'split' or 'overlap', not {neighbours!r}")
+    geoms = hotspots.frame.geometry.to_numpy()
+    every = shapely.union_all(geoms)
+    zones = (_nearest_zones(geoms, dist[-1], split_spacing_m) if neighbours == "split"
+             else np.full(len(geoms), None, dtype=object))
+    rows = []
+    inner = [0.0, *dist[:-1]]
+    outer_buffers = [shapely.buffer(geoms, d, quad_segs=16) for d in dist]
+    for k, (lo, hi) in enumerate(zip(inner, dist, strict=True)):
+        ring = outer_buffers[k] if k == 0 else shapely.difference(outer_buffers[k], outer_buffers[k - 1])
+        ring = shapely.difference(ring, every)
+        if neighbours == "split":
+            ring = shapely.intersection(ring, zones)
+        label = f"{lo:g}-{hi:g}"
+        for hid, g in zip(hotspots.ids, ring, strict=True):
+            rows.append((str(hid), label, lo, hi, g))
+    out = gpd.GeoDataFrame(rows, columns=["hotspot_id", "ring", "inner_m", "outer_m", "geometry"],
+                           geometry="geometry", crs=hotspots.crs)
+    return out.sort_values(["hotspot_id", "inner_m"], kind="stable").reset_index(drop=True)
+
+
+def _nearest_zones(geoms: np.ndarray, reach: float, spacing: float) -> np.ndarray:
+    """For each polygon, the region nearer to it than to any other (within ``reach``).
+
+    Hotspots with no other hotspot within ``2 * reach`` get their whole buffer; the rest
+    get the dissolved Voronoi cells of points spaced ``spacing`` along their edges.
+    """
+    zones = shapely.buffer(geoms, reach * 1.01, quad_segs=16)
+    tree = shapely.STRtree(zones)
+    left, right = tree.query(zones, predicate="intersects")
+    near = np.unique(left[left != right])
+    if len(near) == 0:
+        return zones
+    edges = shapely.segmentize(shapely.boundary(geoms[near]), spacing)
+    coords, owner = shapely.get_coordinates(edges, return_index=True)
+    # Work near the origin (GEOS loses precision at BNG magnitudes) and break the exact
+    # co-circularity of evenly spaced points on parallel edges, which makes Delaunay
+    # degenerate and Voronoi cells invalid, with a deterministic sub-centimetre offset
+    # (Weyl sequences; no random numbers).
+    origin = coords.mean(axis=0)
+    coords, first = np.unique(np.round(coords - origin, 3), axis=0, return_index=True)
+    owner = near[owner[first]]
+    k = np.arange(len(coords))
+    coords = coords + 0.01 * np.column_stack([(k * 0.6180339887) % 1 - 0.5, (k * 0.7548776662) % 1 - 0.5])
+    local = shapely.transform(zones[near], lambda xy: xy - origin)
+    extent = shapely.box(*shapely.total_bounds(local)).buffer(reach)
+    cells = shapely.get_parts(shapely.voronoi_polygons(shapely.multipoints(coords), extend_to=extent,
+                                                       ordered=True))
+    for j, i in enumerate(near):
+        region = shapely.union_all(cells[owner == i])
+        zones[i] = shapely.transform(shapely.intersection(local[j], region), lambda xy: xy + origin)
+    return zones

@@ -1,0 +1,81 @@
+"""The weekly compliance job: score one period's patrols and write its report.
+
+One function, :func:`weekly_compliance_report`, does what ``guardian-rct compliance``
+does after the pings (or patrol logs) have been read into visits: score every scheduled
+patrol of the period, record the week in the trial's trend table, pseudonymise officers
+with the store's key, and write HTML, JSON and CSV. The command line and the end-to-end
+demo both call it, so a week scored in the demo is scored exactly as in production.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from guardian_rct._core.provenance import make_provenance
+from guardian_rct.compliance.presence import PingScore
+from guardian_rct.compliance.scoring import ComplianceResult, score_compliance
+from guardian_rct.config.trial_config import TrialConfig
+from guardian_rct.design.allocation import Allocation
+from guardian_rct.geo.hotspots import HotspotSet
+from guardian_rct.ledger.pseudonym import Pseudonymiser, pseudonym_key
+from guardian_rct.reports.weekly import build_weekly_report, record_trend, write_weekly_report
+
+__all__ = ["WeeklyReport", "weekly_compliance_report"]
+
+
+@dataclass(frozen=True)
+class WeeklyReport:
+    """A written weekly report: its data, its files and the scored patrols."""
+
+    report: dict[str, Any]
+    paths: dict[str, Path]
+    result: ComplianceResult
+
+
+def weekly_compliance_report(
+    config: TrialConfig,
+    hotspots: HotspotSet,
+    allocation: Allocation,
+    score: PingScore,
+    *,
+    first: dt.date,
+    last: dt.date,
+    out_dir: str | Path,
+    period_label: str,
+    source: str,
+    inputs: Mapping[str, str | Path] | None = None,
+    teams: Mapping[str, str] | None = None,
+) -> WeeklyReport:
+    """Score the patrols scheduled ``first..last`` against ``score.visits`` and write the report.
+
+    Parameters
+    ----------
+    score
+        Visits from :func:`guardian_rct.compliance.presence.score_pings` or
+        :func:`guardian_rct.compliance.patrol_logs.read_patrol_log` (with their row counts).
+    source
+        Plain words for the report on where presence came from.
+    inputs
+        Label → path of input files to hash into the provenance record.
+    teams
+        Optional hotspot → responsible team.
+    """
+    files = dict(inputs or {})
+    if allocation.source is not None:
+        files["allocation"] = allocation.source
+    if config.source is not None:
+        files["config"] = config.source
+    provenance = make_provenance(seed=config.trial.seed, inputs=files, hashes={"hotspots": hotspots.sha256})
+    result = score_compliance(allocation, score.visits, hotspots=hotspots, config=config, first=first,
+                              last=last, teams=teams, provenance=provenance)
+    pseudonymiser = Pseudonymiser(pseudonym_key(config.trial.store))
+    trend = record_trend(config.trial.store, result)
+    report = build_weekly_report(result, config=config, hotspots=hotspots, score=score, period_label=period_label,
+                                 source=source, pseudonymiser=pseudonymiser, trend=trend)
+    paths = write_weekly_report(report, result, out_dir, hotspots=hotspots, score=score,
+                                pseudonymiser=pseudonymiser)
+    return WeeklyReport(report, paths, result)

@@ -1,0 +1,292 @@
+"""The embedded SQLite trial store: registration of a trial and access to it.
+
+``guardian-rct init`` registers a trial: it creates the store and records the config,
+the seed and the SHA-256 of the hotspot file. Running it again on an unchanged trial is
+a no-op; a changed seed, hotspot file, calendar or design is refused, because a
+registered trial must not silently change. Changes to the other sections (compliance
+thresholds, evaluation options) are recorded as amendments with their time.
+
+Other modules (the ledger of published schedules, the pseudonymisation key) add their
+own tables to the same file through :func:`connect`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from guardian_rct._core.errors import StoreError
+from guardian_rct._core.provenance import package_version
+from guardian_rct.config.trial_config import TrialConfig
+from guardian_rct.geo.hotspots import HotspotSet, read_hotspots
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "Registration",
+    "InitResult",
+    "init_trial",
+    "open_trial",
+    "connect",
+    "protected_fingerprint",
+    "load_trial_hotspots",
+]
+
+SCHEMA_VERSION = 1
+_PROTECTED_SECTIONS = ("trial", "design")
+_UNPROTECTED_TRIAL_KEYS = ("store",)  # moving the store file is not a change of trial
+
+
+@dataclass(frozen=True)
+class Registration:
+    """What the store recorded when the trial was registered."""
+
+    name: str
+    seed: int
+    config_json: str
+    protected_sha256: str
+    hotspots_sha256: str
+    hotspot_count: int
+    created_at: str
+    package_version: str
+
+
+@dataclass(frozen=True)
+class InitResult:
+    """Outcome of :func:`init_trial`."""
+
+    status: Literal["created", "unchanged", "amended"]
+    store: Path
+    registration: Registration
+    amendments: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict:
+        """JSON-ready summary."""
+        reg = self.registration
+        return {
+            "status": self.status,
+            "store": str(self.store),
+            "trial": reg.name,
+            "seed": reg.seed,
+            "hotspots_sha256": reg.hotspots_sha256,
+            "hotspot_count": reg.hotspot_count,
+            "registered_at": reg.created_at,
+            "amendments": list(self.amendments),
+        }
+
+
+def protected_fingerprint(config: TrialConfig) -> tuple[str, dict]:
+    """SHA-256 and content of the parts of the config a registered trial may not change."""
+    raw = json.loads(config.canonical_json())
+    protected = {name: raw.get(name, {}) for name in _PROTECTED_SECTIONS}
+    for key in _UNPROTECTED_TRIAL_KEYS:
+        protected["trial"].pop(key, None)
+    text = json.dumps(protected, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest(), protected
+
+
+@contextmanager
+def connect(path: Path, *, create: bool = False) -> Iterator[sqlite3.Connection]:
+    """Open the SQLite store in autocommit mode with a generous busy timeout.
+
+    Callers open transactions explicitly (``BEGIN IMMEDIATE``) so that concurrent
+    writers serialise instead of failing, and a crash rolls back cleanly.
+    """
+    if not create and not path.exists():
+        raise StoreError("trial store not found", expected="a store created by "
+                         "'guardian-rct init'", found="no such file", where=path,
+                         fix="run 'guardian-rct init --config trial.toml' first")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, timeout=60, isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        yield conn
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"the trial store cannot be used ({exc})", where=path,
+                         fix="check that the file is a guardian_rct trial store and not damaged") from None
+    finally:
+        conn.close()
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS registration (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    name TEXT NOT NULL,
+    seed INTEGER NOT NULL,
+    config_json TEXT NOT NULL,
+    protected_sha256 TEXT NOT NULL,
+    hotspots_sha256 TEXT NOT NULL,
+    hotspot_count INTEGER NOT NULL,
+    created_at TEXT NOT NULL,
+    package_version TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS amendments (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    config_json TEXT NOT NULL,
+    changed TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+"""
+
+
+def _read_registration(conn: sqlite3.Connection) -> Registration | None:
+    try:
+        row = conn.execute(
+            "SELECT name, seed, config_json, protected_sha256, hotspots_sha256, hotspot_count, "
+            "created_at, package_version FROM registration WHERE id = 1"
+        ).fetchone()
+    except sqlite3.OperationalError:
+        return None
+    return Registration(*row) if row else None
+
+
+def _latest_config(conn: sqlite3.Connection, reg: Registration) -> str:
+    row = conn.execute("SELECT config_json FROM amendments ORDER BY seq DESC LIMIT 1").fetchone()
+    return row[0] if row else reg.config_json
+
+
+def _diff_keys(old: dict, new: dict, prefix: str = "") -> list[str]:
+    keys = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        name = f"{prefix}{key}"
+        if isinstance(a, dict) and isinstance(b, dict):
+            keys.extend(_diff_keys(a, b, name + "."))
+        elif a != b:
+            keys.append(name)
+    return keys
+
+
+def _refusal(config: TrialConfig, reg: Registration, hotspots: HotspotSet) -> StoreError | None:
+    digest, protected = protected_fingerprint(config)
+    store = config.trial.store
+    if reg.seed != config.trial.seed:
+        return StoreError(
+            "the seed differs from the registered trial's",
+            expected=f"seed = {reg.seed}", found=f"seed = {config.trial.seed}", where=store,
+            fix="restore the registered seed; a new seed is a new trial and needs a new store",
+        )
+    if reg.hotspots_sha256 != hotspots.sha256:
+        return StoreError(
+            "the hotspot file differs from the registered trial's",
+            expected=f"SHA-256 {reg.hotspots_sha256[:12]}… ({reg.hotspot_count} hotspots)",
+            found=f"SHA-256 {hotspots.sha256[:12]}… ({len(hotspots)} hotspots) in {hotspots.source}",
+            where=store,
+            fix="restore the registered hotspot file; changed hotspots are a new trial and need a new store",
+        )
+    if reg.protected_sha256 != digest:
+        registered = json.loads(reg.config_json)
+        old = {name: registered.get(name, {}) for name in _PROTECTED_SECTIONS}
+        for key in _UNPROTECTED_TRIAL_KEYS:
+            old["trial"].pop(key, None)
+        changed = _diff_keys(old, protected)
+        return StoreError(
+            "the trial's calendar or design differs from the registered trial's",
+            expected="the registered [trial] and [design] settings",
+            found="changes to " + ", ".join(changed),
+            where=store,
+            fix="restore those keys; a registered trial must not silently change",
+        )
+    return None
+
+
+def load_trial_hotspots(config: TrialConfig) -> HotspotSet:
+    """Read the hotspot file named by the config with the config's columns and CRS."""
+    spec = config.hotspots
+    return read_hotspots(spec.path, id_column=spec.id_column, block_column=spec.block_column,
+                         name_column=spec.name_column, crs=spec.crs)
+
+
+def init_trial(config: TrialConfig, *, hotspots: HotspotSet | None = None,
+               now: dt.datetime | None = None) -> InitResult:
+    """Create the trial store and register the trial, or check it is unchanged.
+
+    Parameters
+    ----------
+    config
+        The validated trial configuration.
+    hotspots
+        The hotspot set (read from ``config.hotspots.path`` when omitted).
+    now
+        Registration time (UTC); defaults to now.
+
+    Raises
+    ------
+    StoreError
+        The store holds a different trial (seed, hotspot file, calendar or design differ).
+    """
+    hotspots = hotspots or load_trial_hotspots(config)
+    store = config.trial.store
+    stamp = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC).isoformat(timespec="seconds")
+    digest, _ = protected_fingerprint(config)
+    with connect(store, create=True) as conn:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in filter(str.strip, _SCHEMA.split(";")):
+                conn.execute(statement)
+            meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+            if meta.get("kind", "guardian_rct trial store") != "guardian_rct trial store":
+                raise StoreError("this SQLite file is not a guardian_rct trial store", where=store,
+                                 fix="point [trial] store at a new file name")
+            reg = _read_registration(conn)
+            if reg is None:
+                conn.execute("INSERT OR REPLACE INTO meta VALUES ('kind', 'guardian_rct trial store')")
+                conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)",
+                             (str(SCHEMA_VERSION),))
+                reg = Registration(config.trial.name, config.trial.seed, config.canonical_json(),
+                                   digest, hotspots.sha256, len(hotspots), stamp, package_version())
+                conn.execute("INSERT INTO registration VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?)",
+                             (reg.name, reg.seed, reg.config_json, reg.protected_sha256,
+                              reg.hotspots_sha256, reg.hotspot_count, reg.created_at,
+                              reg.package_version))
+                conn.execute("COMMIT")
+                return InitResult("created", store, reg)
+            refusal = _refusal(config, reg, hotspots)
+            if refusal:
+                raise refusal
+            latest = json.loads(_latest_config(conn, reg))
+            current = json.loads(config.canonical_json())
+            changed = [k for k in _diff_keys(latest, current) if k != "trial.store"]
+            if not changed:
+                conn.execute("ROLLBACK")
+                return InitResult("unchanged", store, reg)
+            conn.execute("INSERT INTO amendments (config_json, changed, created_at) VALUES (?, ?, ?)",
+                         (config.canonical_json(), json.dumps(changed), stamp))
+            conn.execute("COMMIT")
+            return InitResult("amended", store, reg, tuple(changed))
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+
+def open_trial(config: TrialConfig, *, hotspots: HotspotSet | None = None) -> Registration:
+    """Check that the store exists and holds this trial; return its registration.
+
+    Every job that reads or writes the store calls this first, so that a store from
+    another trial, a missing store or an edited config is a clear error before anything
+    is written.
+    """
+    hotspots = hotspots or load_trial_hotspots(config)
+    with connect(config.trial.store) as conn:
+        reg = _read_registration(conn)
+    if reg is None:
+        raise StoreError("the trial store has no registered trial", where=config.trial.store,
+                         fix="run 'guardian-rct init --config trial.toml'")
+    if reg.name != config.trial.name:
+        raise StoreError("the trial store belongs to another trial",
+                         expected=f"trial '{config.trial.name}'", found=f"trial '{reg.name}'",
+                         where=config.trial.store, fix="point [trial] store at this trial's store")
+    refusal = _refusal(config, reg, hotspots)
+    if refusal:
+        raise refusal
+    return reg

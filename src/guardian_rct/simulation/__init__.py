@@ -1,0 +1,1 @@
+"""Synthetic crimes and pings with known truth, and power analysis."""

@@ -1,0 +1,519 @@
+"""Synthetic officer location pings for a trial, with the truth of every patrol.
+
+For each scheduled patrol (a treatment row of the allocation) an officer is truly inside
+the hotspot within the compliance window for a share ``compliance`` of patrols (the
+reference trial: about 75% arrive within 24 hours of the scheduled start); of the rest,
+a share ``late_share`` arrives later and the others never come. Arriving officers travel in from 0.8–2.5 km
+away, stay a Koper-length time (log-normal around ``koper_minutes``, Koper 1995, "Just
+enough police presence", *Justice Quarterly* 12(4)), wandering within about 40 m, and
+leave. On control hotspot-days an officer passes through with probability
+``contamination`` (a short stay at a random time of the experimental day).
+
+Devices report a fix every 30–60 s while on these legs (no 24-hour tracks, so the volume
+stays small) with Gaussian GPS noise whose scale matches the reported ``accuracy_m``
+(about 68% of fixes within that radius). Pings are written in the pings contract
+(DESIGN.md §3): ``device_id, timestamp, x, y, officer_id, team, accuracy_m``.
+
+The truth of each visit (``visits``) is computed from the *noise-free* track: the true
+arrival is the first fix whose true position lies inside the hotspot.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import shapely
+
+from guardian_rct._core.days import experimental_days
+from guardian_rct._core.errors import DataError, UsageError, where
+from guardian_rct._core.provenance import Provenance, make_provenance
+from guardian_rct._core.rng import stream
+from guardian_rct.config.trial_config import TrialConfig
+from guardian_rct.design.allocation import Allocation
+from guardian_rct.geo.hotspots import HotspotSet
+from guardian_rct.simulation.common import SimulatedOutput, day_starts_utc, random_points_in
+
+__all__ = ["SimulatedPings", "simulate_pings", "PING_OUTPUT_COLUMNS"]
+
+PING_OUTPUT_COLUMNS = ("device_id", "timestamp", "x", "y", "officer_id", "team", "accuracy_m")
+_WANDER_M = 40.0
+_NS = 1_000_000_000
+
+
+@dataclass(frozen=True)
+class SimulatedPings(SimulatedOutput):
+    """Synthetic pings and the truth of every visit.
+
+    Attributes
+    ----------
+    frame
+        The pings contract: ``device_id, timestamp`` (UTC Timestamp), ``x, y`` (trial
+        CRS, with GPS noise), ``officer_id, team, accuracy_m``; sorted by device and time.
+    visits
+        One row per scheduled patrol and per contamination visit: ``visit_id, kind``
+        (``scheduled``/``contamination``), ``date, hotspot_id, window_start, status``
+        (``on_time``/``late``/``never``/``contamination``) and ``intended_status`` (what
+        the simulator planned; a travel leg crossing the hotspot can make a planned
+        ``never`` truly ``on_time``), ``arrived_at, arrived_by`` (the first true presence
+        of any officer within the arrival window, else the visit's own arrival; NaT when
+        never), ``stay_start, stay_end, stay_minutes`` (the visit's own stay, from
+        noise-free positions), ``officer_id, device_id, team``.
+    compliance
+        The compliance contract per allocation hotspot-day: ``date, hotspot_id, arm,
+        delivered, dosage_minutes, contaminated``.
+    truth
+        JSON-ready summary (parameters, rates, seed, provenance).
+    """
+
+    frame: pd.DataFrame
+    visits: pd.DataFrame
+    compliance: pd.DataFrame
+    truth: dict[str, Any]
+    provenance: Provenance
+
+    def summary(self) -> str:
+        """A few lines for the command line."""
+        t = self.truth
+        return (f"{t['n_pings']} pings from {t['n_devices']} devices; {t['n_scheduled']} scheduled patrols, "
+                f"{t['delivered_share']:.1%} delivered within {t['arrival_within_hours']:g} h; "
+                f"{t['n_contamination']} contamination visits")
+
+
+def _check_share(name: str, value: float) -> float:
+    if not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise UsageError(f"{name} must be a proportion", expected="a number from 0 to 1 such as 0.75",
+                         found=repr(value), where=name, fix=f"give {name} as a proportion")
+    return float(value)
+
+
+def _teams(hotspots: HotspotSet, officers_per_team: int) -> tuple[np.ndarray, dict[str, list[str]]]:
+    blocks = hotspots.blocks.astype(str)
+    if len(set(blocks)) > 1:
+        team = np.array([f"Team {b}" for b in blocks], dtype=object)
+    else:
+        n_teams = max(1, int(np.ceil(len(blocks) / 10)))
+        team = np.array([f"Team {chr(65 + i % 26)}{'' if i < 26 else i // 26}" for i in np.arange(len(blocks)) % n_teams],
+                        dtype=object)
+    roster = {t: [f"{t.replace('Team ', 'T')}-PC{j + 1:02d}" for j in range(officers_per_team)]
+              for t in sorted(set(team))}
+    return team, roster
+
+
+def _cores(hotspots: HotspotSet) -> list:
+    """Where an officer's wander can be centred so that it stays inside the hotspot."""
+    cores = []
+    for g in hotspots.frame.geometry:
+        core = g
+        for inset in (_WANDER_M + 30.0, _WANDER_M):
+            candidate = g.buffer(-inset)
+            if not candidate.is_empty and candidate.area > 1.0:
+                core = candidate
+                break
+        cores.append(core)
+    return cores
+
+
+def simulate_pings(
+    config: TrialConfig,
+    hotspots: HotspotSet,
+    allocation: Allocation,
+    *,
+    compliance: float = 0.75,
+    contamination: float = 0.05,
+    seed: int | None = None,
+    late_share: float = 0.3,
+    officers_per_team: int = 6,
+    cadence_s: tuple[float, float] = (30.0, 60.0),
+    accuracy_m: tuple[float, float] = (4.0, 20.0),
+) -> SimulatedPings:
+    """Simulate officers' location pings for the allocation's patrols.
+
+    Parameters
+    ----------
+    config, hotspots, allocation
+        The trial, its hotspots and the schedule (never drawn here).
+    compliance
+        Share of scheduled patrols truly delivered: some officer inside the hotspot within
+        ``[compliance] arrival_within_hours`` of the window start. Because another visit
+        (the next day's patrol, a contamination visit) can arrive within a missed patrol's
+        window, the scheduled officer's own arrival probability is solved by bisection so
+        that the delivered share equals ``compliance`` (``truth["own_arrival_probability"]``;
+        when other visits alone deliver more than ``compliance`` it is 0).
+    contamination
+        Probability that a control hotspot-day gets a (short) visit.
+    seed
+        Root seed (default: the trial seed); streams ``simulate_pings/...``.
+    late_share
+        Share of the non-compliant patrols that arrive late (the rest never arrive).
+    officers_per_team
+        Officers per team; teams are the hotspot blocks (or groups of ten hotspots).
+    cadence_s
+        Range of seconds between fixes.
+    accuracy_m
+        Range of the reported accuracy (metres); the noise's scale follows it.
+
+    Returns
+    -------
+    SimulatedPings
+    """
+    compliance = _check_share("compliance", compliance)
+    contamination = _check_share("contamination", contamination)
+    late_share = _check_share("late_share", late_share)
+    if not (0 < cadence_s[0] <= cadence_s[1]):
+        raise UsageError("cadence_s must be (min, max) seconds with 0 < min <= max", found=repr(cadence_s),
+                         where="cadence_s", fix="use e.g. (30, 60)")
+    seed = config.trial.seed if seed is None else int(seed)
+    tz, day_start = config.trial.tz, config.trial.day_start_time
+    within_h = config.compliance.arrival_within_hours
+    koper = config.compliance.koper_minutes or 15.0
+    ids = hotspots.ids.astype(str)
+    index = {h: i for i, h in enumerate(ids)}
+    alloc = allocation.frame
+    h_all = alloc["hotspot_id"].map(index)
+    if h_all.isna().any():
+        bad = alloc["hotspot_id"][h_all.isna()].iloc[0]
+        raise DataError(f"the allocation names hotspot '{bad}', which is not in the hotspot file",
+                        where=where(allocation.source, int(np.flatnonzero(h_all.isna())[0]) + 1, "hotspot_id"),
+                        fix="use the allocation made for these hotspots")
+    team_of, roster = _teams(hotspots, officers_per_team)
+
+    # Contamination visits on control hotspot-days.
+    ctrl = alloc[alloc["arm"] == "control"].reset_index(drop=True)
+    rng_c = stream(seed, "simulate_pings", "contamination")
+    hit = rng_c.random(len(ctrl)) < contamination
+    ctrl = ctrl[hit].reset_index(drop=True)
+    c_days = sorted(set(ctrl["date"]))
+    starts, ends = day_starts_utc(c_days, tz, day_start) if c_days else (pd.DatetimeIndex([]), pd.DatetimeIndex([]))
+    pos = {d: i for i, d in enumerate(c_days)}
+    di = np.array([pos[d] for d in ctrl["date"]], dtype=int)
+    c_start = starts.as_unit("ns").asi8[di] if len(ctrl) else np.zeros(0, "int64")
+    c_len = (ends.as_unit("ns").asi8[di] - c_start) if len(ctrl) else np.zeros(0, "int64")
+    c_target = c_start + (rng_c.random(len(ctrl)) * (c_len - 3600 * _NS)).astype("int64")
+
+    # Scheduled patrols: arrival times if on time and if late, and every stay.
+    sched = alloc[alloc["arm"] == "treatment"].reset_index(drop=True)
+    n_s = len(sched)
+    rng = stream(seed, "simulate_pings", "delivery")
+    u = rng.random(n_s)
+    win_start = sched["window_start"].to_numpy(dtype="datetime64[ns]").view("int64")
+    win_len = (sched["window_end"] - sched["window_start"]).dt.total_seconds().to_numpy()
+    in_window = rng.random(n_s) < 0.8
+    delay_s = np.where(in_window, rng.uniform(120.0, np.maximum(win_len, 180.0)),
+                       win_len + rng.exponential(2 * 3600.0, n_s))
+    delay_s = np.maximum(np.minimum(delay_s, within_h * 3600.0 - 30 * 60.0), 120.0)
+    late_delay = within_h * 3600.0 + rng.uniform(0.25, 12.0, n_s) * 3600.0
+    on_target = win_start + (delay_s * _NS).astype("int64")
+    late_target = win_start + (late_delay * _NS).astype("int64")
+    kinds = np.r_[np.full(n_s, "scheduled"), np.full(len(ctrl), "contamination")]
+    rng_s = stream(seed, "simulate_pings", "stays")
+    sigma = 0.4
+    stay_mean = np.where(kinds == "scheduled", koper, 5.0)
+    stay_s = np.clip(rng_s.lognormal(np.log(stay_mean) - sigma ** 2 / 2, sigma), 3.0, 60.0) * 60.0
+    approach_s = rng_s.uniform(300.0, 900.0, len(kinds))
+    leave_s = rng_s.uniform(180.0, 600.0, len(kinds))
+    # Another visit to the same hotspot (the next day's patrol, a passing officer) can
+    # also arrive within a missed patrol's window; choose the scheduled officer's own
+    # probability of arriving so that the share truly delivered is ``compliance``.
+    h_s = sched["hotspot_id"].map(index).to_numpy(dtype=int)
+    h_c = ctrl["hotspot_id"].map(index).to_numpy(dtype=int)
+    window_end_ns = win_start + int(within_h * 3600) * _NS
+    p_own = _own_arrival_probability(compliance, late_share, u, on_target, late_target, stay_s, h_s, h_c,
+                                     c_target, win_start, window_end_ns)
+    status = np.where(u < p_own, "on_time", np.where(u < p_own + (1 - p_own) * late_share, "late", "never"))
+    target = np.where(status == "late", late_target, on_target)
+
+    visits = pd.DataFrame({
+        "kind": kinds,
+        "date": np.r_[sched["date"].to_numpy(dtype=object), ctrl["date"].to_numpy(dtype=object)],
+        "hotspot_id": np.r_[sched["hotspot_id"].to_numpy(dtype=object), ctrl["hotspot_id"].to_numpy(dtype=object)],
+        "window_start": pd.concat([sched["window_start"], pd.Series(pd.NaT, index=range(len(ctrl)),
+                                                                     dtype="datetime64[ns, UTC]")],
+                                  ignore_index=True),
+        "status": np.r_[status, np.full(len(ctrl), "contamination")],
+    })
+    target_all = np.r_[target, c_target]
+    n_v = len(visits)
+    vh = visits["hotspot_id"].map(index).to_numpy(dtype=int)
+    visits.insert(0, "visit_id", pd.Index(np.arange(1, n_v + 1)).map("V{:06d}".format).to_numpy())
+
+    # Officers: nobody is in two places at once.
+    rng_o = stream(seed, "simulate_pings", "officers")
+    teams = team_of[vh]
+    goes = visits["status"].to_numpy() != "never"
+    busy_from = target_all - (approach_s * _NS).astype("int64")
+    busy_to = target_all + ((stay_s + leave_s) * _NS).astype("int64")
+    officer = _assign_officers(teams, goes, busy_from, busy_to, roster, rng_o)
+    visits["officer_id"] = officer
+    visits["device_id"] = np.array([f"DEV-{o}" for o in officer], dtype=object)
+    visits["team"] = teams
+
+    # Tracks for the visits that happen.
+    rng_t = stream(seed, "simulate_pings", "tracks")
+    entry = np.zeros((n_v, 2))
+    cores = _cores(hotspots)
+    for h in np.unique(vh[goes]):
+        sel = np.flatnonzero(goes & (vh == h))
+        entry[sel] = random_points_in(cores[h], len(sel), rng_t)
+    geoms = hotspots.frame.geometry.to_numpy()
+    tree = shapely.STRtree(geoms)
+    start_pt = _clear_leg(entry, vh, tree, rng_t)
+    exit_pt = _clear_leg(entry, vh, tree, rng_t)
+
+    live = np.flatnonzero(goes)
+    duration = approach_s[live] + stay_s[live] + leave_s[live]
+    n_max = np.ceil(duration / cadence_s[0]).astype(int) + 1
+    owner = np.repeat(live, n_max)
+    gaps = rng_t.uniform(cadence_s[0], cadence_s[1], len(owner))
+    first = np.cumsum(n_max) - n_max
+    gaps[first] = rng_t.uniform(0, cadence_s[0], len(live))
+    csum = np.cumsum(gaps)
+    offset = csum - np.repeat(csum[first] - gaps[first], n_max)
+    keep = offset <= np.repeat(duration, n_max)
+    owner, offset = owner[keep], offset[keep]
+    t_rel = offset - approach_s[owner]  # seconds after the target arrival
+    phase_in = (t_rel >= 0) & (t_rel < stay_s[owner])
+    frac_in = np.clip(offset / approach_s[owner], 0, 1)[:, None]
+    frac_out = np.clip((t_rel - stay_s[owner]) / leave_s[owner], 0, 1)[:, None]
+    ent = entry[owner]
+    wander_r = _WANDER_M * np.sqrt(rng_t.random(len(owner)))
+    wander_a = rng_t.uniform(0, 2 * np.pi, len(owner))
+    wander = ent + np.c_[wander_r * np.cos(wander_a), wander_r * np.sin(wander_a)]
+    ph = vh[owner]
+    inside_w = shapely.contains_xy(geoms[ph], wander[:, 0], wander[:, 1])
+    wander = np.where(inside_w[:, None], wander, ent)
+    xy = np.where((t_rel < 0)[:, None], start_pt[owner] + (ent - start_pt[owner]) * frac_in,
+                  np.where(phase_in[:, None], wander, ent + (exit_pt[owner] - ent) * frac_out))
+    t_ns = target_all[owner] - (approach_s[owner] * _NS).astype("int64") + (offset * _NS).astype("int64")
+    t_ns = t_ns // _NS * _NS  # devices report whole seconds
+    acc = np.round(rng_t.uniform(accuracy_m[0], accuracy_m[1], len(owner)), 1)
+    noisy = xy + rng_t.normal(0.0, 1.0, (len(owner), 2)) * (acc / 1.5)[:, None]
+
+    # Truth from noise-free positions. Each visit's own track: first and last fix inside
+    # its hotspot (the stay).
+    own = shapely.contains_xy(geoms[ph], xy[:, 0], xy[:, 1])
+    big, small = np.iinfo("int64").max, np.iinfo("int64").min
+    arrived = np.full(n_v, big)
+    np.minimum.at(arrived, owner[own], t_ns[own])
+    left = np.full(n_v, small)
+    np.maximum.at(left, owner[own], t_ns[own])
+    seen = arrived != big
+    visits["intended_status"] = visits["status"]
+    visits["stay_start"] = _instants(arrived, seen)
+    visits["stay_end"] = _instants(left, seen)
+    visits["stay_minutes"] = np.where(seen, (left - np.where(seen, arrived, 0)) / _NS / 60.0, 0.0).round(2)
+    # Presence of any officer in any hotspot: a travel leg may cross another hotspot, and
+    # that is a real arrival there.
+    pres_pt, pres_h = _presence(geoms, xy)
+    sched_idx = np.flatnonzero(visits["kind"].to_numpy() == "scheduled")
+    ws = win_start
+    first_in, first_pt = _first_presence(pres_h, t_ns[pres_pt], pres_pt, vh[sched_idx], ws,
+                                         ws + int(within_h * 3600) * _NS)
+    found = first_in != big
+    sched_status = np.where(found, "on_time", np.where(seen[sched_idx], "late", "never"))
+    visits.loc[sched_idx, "status"] = sched_status
+    arrival = np.where(seen, arrived, big)
+    arrival[sched_idx] = np.where(found, first_in, arrival[sched_idx])
+    visits["arrived_at"] = _instants(arrival, arrival != big)
+    devices = visits["device_id"].to_numpy()
+    by = np.where(seen, devices, None)
+    by[sched_idx] = np.where(found, devices[owner[np.maximum(first_pt, 0)]] if len(owner) else None,
+                             by[sched_idx])
+    visits["arrived_by"] = by
+    visits = visits[["visit_id", "kind", "date", "hotspot_id", "window_start", "intended_status", "status",
+                     "arrived_at", "arrived_by", "stay_start", "stay_end", "stay_minutes", "officer_id", "device_id", "team"]]
+    present_days = (set(zip([d.item() for d in experimental_days(pd.to_datetime(t_ns[pres_pt], utc=True), tz, day_start)],
+                            ids[pres_h], strict=True)) if len(pres_pt) else set())
+    sched_mask = visits["kind"] == "scheduled"
+
+    frame = pd.DataFrame({
+        "device_id": visits["device_id"].to_numpy()[owner],
+        "timestamp": pd.to_datetime(t_ns, utc=True),
+        "x": np.round(noisy[:, 0], 1),
+        "y": np.round(noisy[:, 1], 1),
+        "officer_id": visits["officer_id"].to_numpy()[owner],
+        "team": visits["team"].to_numpy()[owner],
+        "accuracy_m": acc,
+    }).sort_values(["device_id", "timestamp"], kind="stable").reset_index(drop=True)
+
+    comp = _compliance_table(alloc, visits, present_days, tz, day_start)
+    n_sched = int(sched_mask.sum())
+    delivered_share = float((visits.loc[sched_mask, "status"] == "on_time").mean()) if n_sched else 0.0
+    digest = hashlib.sha256(allocation.frame.to_csv(index=False).encode()).hexdigest()
+    provenance = make_provenance(seed=seed, hashes={"hotspots": hotspots.sha256, "allocation": digest})
+    truth = {
+        "kind": "simulated_pings",
+        "seed": seed,
+        "compliance": compliance,
+        "own_arrival_probability": round(float(p_own), 6),
+        "contamination": contamination,
+        "late_share": late_share,
+        "arrival_within_hours": within_h,
+        "koper_minutes": koper,
+        "cadence_s": list(cadence_s),
+        "accuracy_m": list(accuracy_m),
+        "n_scheduled": n_sched,
+        "delivered_share": round(delivered_share, 6),
+        "status_counts": {str(k): int(v) for k, v in visits.loc[sched_mask, "status"].value_counts().items()},
+        "n_contamination": int((~sched_mask).sum()),
+        "n_pings": len(frame),
+        "n_devices": int(frame["device_id"].nunique()),
+        "teams": {t: r for t, r in roster.items()},
+        "note": ("visits are the simulator's intended visits; a travel leg that crosses another hotspot "
+                 "is real presence in the pings but is not listed as a visit"),
+        "provenance": provenance.to_dict(),
+    }
+    return SimulatedPings(frame=frame, visits=visits, compliance=comp, truth=truth, provenance=provenance)
+
+
+def _assign_officers(teams: np.ndarray, goes: np.ndarray, busy_from: np.ndarray, busy_to: np.ndarray,
+                     roster: dict[str, list[str]], rng: np.random.Generator) -> np.ndarray:
+    """Give each visit an officer of its hotspot's team who is free for the whole trip.
+
+    Visits are taken in time order and each goes to a random free officer; when the
+    whole team is busy an extra officer joins the team's roster (and ``roster`` is
+    updated), so that no device is in two places at once.
+    """
+    officer = np.empty(len(teams), dtype=object)
+    free_at = {t: dict.fromkeys(names, np.iinfo("int64").min) for t, names in roster.items()}
+    draws = rng.random(len(teams))
+    for i in np.argsort(busy_from, kind="stable"):
+        team = teams[i]
+        if not goes[i]:  # a patrol never made: the officer who should have gone
+            names = roster[team]
+            officer[i] = names[int(draws[i] * len(names))]
+            continue
+        free = [o for o, t in free_at[team].items() if t <= busy_from[i]]
+        if not free:
+            name = f"{roster[team][0].rsplit('-PC', 1)[0]}-PC{len(roster[team]) + 1:02d}"
+            roster[team].append(name)
+            free = [name]
+        chosen = free[int(draws[i] * len(free))]
+        free_at[team][chosen] = busy_to[i]
+        officer[i] = chosen
+    return officer
+
+
+def _delivered_given(p_own: float, late_share: float, u: np.ndarray, on_target: np.ndarray,
+                     late_target: np.ndarray, stay_s: np.ndarray, h_s: np.ndarray, h_c: np.ndarray,
+                     c_target: np.ndarray, win_start: np.ndarray, win_end: np.ndarray) -> np.ndarray:
+    """Which scheduled patrols some visit reaches within their window, for a given ``p_own``."""
+    status_on = u < p_own
+    goes = status_on | (u < p_own + (1 - p_own) * late_share)
+    start = np.r_[np.where(status_on, on_target, late_target)[goes], c_target]
+    end = start + (np.r_[stay_s[:len(u)][goes], stay_s[len(u):]] * _NS).astype("int64")
+    hot = np.r_[h_s[goes], h_c]
+    out = np.zeros(len(u), dtype=bool)
+    for h in np.unique(h_s):
+        q = np.flatnonzero(h_s == h)
+        mine = np.flatnonzero(hot == h)
+        if len(mine) == 0:
+            continue
+        order = mine[np.argsort(start[mine], kind="stable")]
+        s_sorted, e_max = start[order], np.maximum.accumulate(end[order])
+        i = np.searchsorted(s_sorted, win_end[q], side="right") - 1
+        ok = i >= 0
+        out[q[ok]] = e_max[i[ok]] >= win_start[q[ok]]
+    return out
+
+
+def _own_arrival_probability(compliance: float, late_share: float, u: np.ndarray, *args) -> float:
+    """Bisection for the scheduled officer's arrival probability that delivers ``compliance``."""
+    if len(u) == 0:
+        return compliance
+    lo, hi = 0.0, compliance
+    if _delivered_given(lo, late_share, u, *args).mean() >= compliance:
+        return lo
+    for _ in range(25):
+        mid = (lo + hi) / 2
+        if _delivered_given(mid, late_share, u, *args).mean() < compliance:
+            lo = mid
+        else:
+            hi = mid
+    return hi
+
+
+def _clear_leg(entry: np.ndarray, own: np.ndarray, tree: shapely.STRtree, rng: np.random.Generator,
+               *, tries: int = 8) -> np.ndarray:
+    """Far ends (0.8-2.5 km away) of straight travel legs that cross no other hotspot.
+
+    Officers do not drive through a control hotspot on their way to a scheduled one in
+    the simulation unless no direction of the ``tries`` drawn avoids every other hotspot
+    (then the last direction is kept), so that the chosen compliance and contamination
+    rates are what the pings show.
+    """
+    far = np.empty_like(entry)
+    todo = np.arange(len(entry))
+    for attempt in range(tries):
+        dist = rng.uniform(800.0, 2500.0, len(todo))
+        angle = rng.uniform(0, 2 * np.pi, len(todo))
+        far[todo] = entry[todo] + dist[:, None] * np.c_[np.cos(angle), np.sin(angle)]
+        if attempt == tries - 1 or len(todo) == 0:
+            break
+        legs = shapely.linestrings(np.stack([entry[todo], far[todo]], axis=1))
+        leg_i, hot_i = tree.query(legs, predicate="intersects")
+        crosses = np.zeros(len(todo), dtype=bool)
+        crosses[leg_i[hot_i != own[todo][leg_i]]] = True
+        todo = todo[crosses]
+    return far
+
+
+def _instants(values: np.ndarray, ok: np.ndarray) -> pd.Series:
+    out = pd.Series(pd.to_datetime(np.where(ok, values, 0), utc=True))
+    out[~ok] = pd.NaT
+    return out
+
+
+def _presence(geoms: np.ndarray, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(fix index, hotspot index) of every fix that lies inside a hotspot."""
+    if len(xy) == 0:
+        return np.zeros(0, int), np.zeros(0, int)
+    tree = shapely.STRtree(geoms)
+    pts, hot = tree.query(shapely.points(xy[:, 0], xy[:, 1]), predicate="within")
+    return pts, hot
+
+
+def _first_presence(pres_h: np.ndarray, pres_t: np.ndarray, pres_pt: np.ndarray, visit_h: np.ndarray,
+                    start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """First presence time in ``[start, end]`` in each visit's hotspot (and its fix)."""
+    first = np.full(len(visit_h), np.iinfo("int64").max)
+    fix = np.full(len(visit_h), -1)
+    for h in np.unique(visit_h):
+        sel = np.flatnonzero(visit_h == h)
+        mine = np.flatnonzero(pres_h == h)
+        if len(mine) == 0:
+            continue
+        order = mine[np.argsort(pres_t[mine], kind="stable")]
+        times = pres_t[order]
+        i = np.searchsorted(times, start[sel], side="left")
+        ok = i < len(times)
+        ok[ok] = times[i[ok]] <= end[sel][ok]
+        first[sel[ok]] = times[i[ok]]
+        fix[sel[ok]] = pres_pt[order[i[ok]]]
+    return first, fix
+
+
+def _compliance_table(alloc: pd.DataFrame, visits: pd.DataFrame, present: set, tz, day_start) -> pd.DataFrame:
+    """True delivered / dosage / contaminated per allocation hotspot-day.
+
+    ``delivered``: a scheduled visit that day is on time (any officer truly inside the
+    hotspot within the arrival window); ``contaminated``: on a control day, some officer
+    was truly inside the hotspot during the experimental day; ``dosage_minutes``: the
+    stays of the simulated visits that arrived on that experimental day (time spent
+    crossing it on a travel leg is not counted).
+    """
+    keys = alloc.drop_duplicates(["date", "hotspot_id"])[["date", "hotspot_id", "arm"]].reset_index(drop=True)
+    own = visits[visits["stay_start"].notna()]
+    days = [d.item() for d in experimental_days(own["stay_start"], tz, day_start)] if len(own) else []
+    dosage = own.assign(day=days).groupby(["day", "hotspot_id"])["stay_minutes"].sum().to_dict() if len(own) else {}
+    on_time = visits[(visits["kind"] == "scheduled") & (visits["status"] == "on_time")]
+    delivered = set(zip(on_time["date"], on_time["hotspot_id"], strict=True))
+    pairs = list(zip(keys["date"], keys["hotspot_id"], strict=True))
+    out = keys.copy()
+    out["delivered"] = [int(p in delivered) for p in pairs]
+    out["dosage_minutes"] = [round(float(dosage.get(p, 0.0)), 2) for p in pairs]
+    out["contaminated"] = [int(arm == "control" and p in present) for p, arm in zip(pairs, keys["arm"], strict=True)]
+    return out
