@@ -17,7 +17,7 @@ with a reason, never dropped (DESIGN.md rule 3).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -30,6 +30,8 @@ from pyproj import CRS
 from guardian_rct._core.errors import DataError
 from guardian_rct._core.provenance import sha256_file
 from guardian_rct._core.quarantine import Quarantine, concat_quarantines, quarantine_rows
+from guardian_rct.geo.harm_points import HarmPoints
+from guardian_rct.harm.index import policeuk_category_weights
 
 __all__ = ["StreetCrimes", "read_street_crimes", "find_street_files", "VIOLENT_TYPES"]
 
@@ -85,6 +87,41 @@ class StreetCrimes:
     def of_types(self, crime_types: Iterable[str]) -> gpd.GeoDataFrame:
         """The rows whose ``crime_type`` is one of ``crime_types``."""
         return self.frame[self.frame["crime_type"].isin(list(crime_types))]
+
+    @property
+    def crs(self) -> CRS:
+        """The CRS of the crime points."""
+        return self.frame.crs
+
+    def harm_points(self, crime_types: Sequence[str] | None = None) -> HarmPoints:
+        """The crimes of the chosen types with their category-level CCHI weight.
+
+        ``crime_types`` defaults to the era's :data:`VIOLENT_TYPES`. The weights are the
+        shipped data.police.uk category weights
+        (:func:`guardian_rct.harm.index.policeuk_category_weights`).
+
+        Raises
+        ------
+        DataError
+            A chosen type without a harm weight (e.g. anti-social behaviour), or no crime
+            of the chosen types in the data.
+        """
+        types = tuple(crime_types) if crime_types else VIOLENT_TYPES[self.era]
+        weights = policeuk_category_weights(self.era).as_dict()
+        unweighted = [t for t in types if t not in weights]
+        if unweighted:
+            raise DataError(f"crime type '{unweighted[0]}' has no harm weight in the {self.era} layout",
+                            expected="one of " + ", ".join(weights), found=repr(unweighted[0]),
+                            where="crime types", fix="choose crime types that carry a CCHI weight")
+        chosen = self.of_types(types)
+        if chosen.empty:
+            present = ", ".join(sorted(self.frame["crime_type"].unique())) or "none"
+            raise DataError("no crimes of the chosen types", where=", ".join(self.sources),
+                            expected=", ".join(types), found=f"types {present}",
+                            fix="choose crime types present in the data")
+        harm = chosen["crime_type"].map(weights).to_numpy(dtype=float)
+        return HarmPoints(frame=chosen, harm=harm, crime_types=types, era=self.era,
+                          sources=dict(self.sources))
 
     def summary(self) -> str:
         """One line: rows used, quarantined, months, era."""

@@ -59,9 +59,9 @@ from scipy import ndimage
 
 from guardian_rct._core.errors import DataError, UsageError
 from guardian_rct._core.provenance import Provenance, make_provenance
-from guardian_rct.crimes.policeuk import StreetCrimes
 from guardian_rct.geo.checks import Boundary
-from guardian_rct.geo.coverage import Coverage, coverage, points_in, violent_crimes
+from guardian_rct.geo.coverage import Coverage, coverage, points_in
+from guardian_rct.geo.harm_points import HarmWeightedCrimes
 from guardian_rct.geo.hotspots import HotspotSet, hotspots_from_frame
 
 __all__ = ["BuildResult", "build_hotspots", "read_districts"]
@@ -169,7 +169,7 @@ def read_districts(path: str | Path, *, name_column: str | None = None,
 
 
 def build_hotspots(
-    crimes: StreetCrimes,
+    crimes: HarmWeightedCrimes,
     boundary: Boundary,
     *,
     districts: gpd.GeoDataFrame | None = None,
@@ -187,7 +187,8 @@ def build_hotspots(
     Parameters
     ----------
     crimes
-        data.police.uk street crimes in the boundary's CRS.
+        Located crimes in the boundary's CRS that give harm-weighted points (e.g.
+        data.police.uk street crimes, :func:`guardian_rct.crimes.policeuk.read_street_crimes`).
     boundary
         The force boundary; the area target is a share of its area.
     districts
@@ -215,7 +216,8 @@ def build_hotspots(
         hotspots cannot reach within their size limit.
     """
     _check_parameters(n, area_share, cell_size_m, max_radius_cells, min_separation_cells)
-    violent, harm, types = violent_crimes(crimes, crime_types)
+    selected = crimes.harm_points(crime_types)
+    violent, harm, types = selected.frame, selected.harm, selected.crime_types
     inside = points_in(violent.geometry.to_numpy(), np.array([boundary.geometry]))
     violent, harm = violent[inside], harm[inside]
     grid = _Grid(boundary, cell_size_m)
@@ -224,7 +226,7 @@ def build_hotspots(
     np.add.at(harm_grid, cell_of, harm)
     if int((harm_grid > 0).sum()) < n:
         raise DataError(f"only {int((harm_grid > 0).sum())} grid cells hold violent crime, too few "
-                        f"for {n} hotspots", where=", ".join(crimes.sources),
+                        f"for {n} hotspots", where=", ".join(selected.sources),
                         fix="ask for fewer hotspots, use smaller cells or more months of data")
     seeds = _seeds(harm_grid, n, min_separation_cells)
     grid.clip_areas(seeds, max_radius_cells)
@@ -236,9 +238,9 @@ def build_hotspots(
     cov = coverage(hotspots, boundary, crimes, crime_types=types)
     parameters = {"n": n, "area_share": area_share, "cell_size_m": cell_size_m,
                   "max_radius_cells": max_radius_cells, "min_separation_cells": min_separation_cells,
-                  "crime_types": list(types), "era": crimes.era,
+                  "crime_types": list(types), "era": selected.era,
                   "cells_with_harm": int((harm_grid > 0).sum()), "crs": boundary.crs.to_string()}
-    prov = make_provenance(hashes={"boundary": boundary.sha256, **crimes.sources})
+    prov = make_provenance(hashes={"boundary": boundary.sha256, **selected.sources})
     return BuildResult(frame=frame, hotspots=hotspots, coverage=cov, parameters=parameters,
                        provenance=prov)
 

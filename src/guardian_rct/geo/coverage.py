@@ -20,12 +20,11 @@ import shapely
 
 from guardian_rct._core.errors import DataError
 from guardian_rct._core.provenance import Provenance, make_provenance
-from guardian_rct.crimes.policeuk import VIOLENT_TYPES, StreetCrimes
 from guardian_rct.geo.checks import Boundary
+from guardian_rct.geo.harm_points import HarmWeightedCrimes
 from guardian_rct.geo.hotspots import HotspotSet
-from guardian_rct.harm.index import policeuk_category_weights
 
-__all__ = ["Coverage", "coverage", "points_in", "violent_crimes"]
+__all__ = ["Coverage", "coverage", "points_in"]
 
 
 @dataclass(frozen=True)
@@ -113,36 +112,7 @@ def points_in(points: np.ndarray, polygons: np.ndarray) -> np.ndarray:
     return mask
 
 
-def violent_crimes(crimes: StreetCrimes, crime_types: Sequence[str] | None = None,
-                   ) -> tuple[gpd.GeoDataFrame, np.ndarray, tuple[str, ...]]:
-    """The crimes of the chosen types, their harm (CCHI days) and the types.
-
-    ``crime_types`` defaults to the era's :data:`~guardian_rct.crimes.policeuk.VIOLENT_TYPES`.
-
-    Raises
-    ------
-    DataError
-        A chosen type without a harm weight (e.g. anti-social behaviour), or no crime of
-        the chosen types in the data.
-    """
-    types = tuple(crime_types) if crime_types else VIOLENT_TYPES[crimes.era]
-    weights = policeuk_category_weights(crimes.era).as_dict()
-    unweighted = [t for t in types if t not in weights]
-    if unweighted:
-        raise DataError(f"crime type '{unweighted[0]}' has no harm weight in the {crimes.era} layout",
-                        expected="one of " + ", ".join(weights), found=repr(unweighted[0]),
-                        where="crime types", fix="choose crime types that carry a CCHI weight")
-    chosen = crimes.of_types(types)
-    if chosen.empty:
-        present = ", ".join(sorted(crimes.frame["crime_type"].unique())) or "none"
-        raise DataError("no crimes of the chosen types", where=", ".join(crimes.sources),
-                        expected=", ".join(types), found=f"types {present}",
-                        fix="choose crime types present in the data")
-    harm = chosen["crime_type"].map(weights).to_numpy(dtype=float)
-    return chosen, harm, types
-
-
-def coverage(hotspots: HotspotSet, boundary: Boundary, crimes: StreetCrimes, *,
+def coverage(hotspots: HotspotSet, boundary: Boundary, crimes: HarmWeightedCrimes, *,
              crime_types: Sequence[str] | None = None) -> Coverage:
     """Share of the force area, of violence and of its harm inside the hotspots.
 
@@ -154,7 +124,8 @@ def coverage(hotspots: HotspotSet, boundary: Boundary, crimes: StreetCrimes, *,
         The force boundary, in the same CRS; its area is the denominator of the area
         share and only crimes inside it are counted.
     crimes
-        data.police.uk street crimes (:func:`guardian_rct.crimes.policeuk.read_street_crimes`).
+        Located crimes that give harm-weighted points, e.g. data.police.uk street crimes
+        (:func:`guardian_rct.crimes.policeuk.read_street_crimes`).
     crime_types
         The crime types counted as violence; default :data:`~guardian_rct.crimes.policeuk.VIOLENT_TYPES`
         of the crimes' era.
@@ -164,11 +135,12 @@ def coverage(hotspots: HotspotSet, boundary: Boundary, crimes: StreetCrimes, *,
     DataError
         Different CRSs, a crime type without a harm weight, or no selected crime at all.
     """
-    if not crimes.frame.crs.equals(hotspots.crs) or not boundary.crs.equals(hotspots.crs):
+    if not crimes.crs.equals(hotspots.crs) or not boundary.crs.equals(hotspots.crs):
         raise DataError("hotspots, boundary and crimes are in different CRSs", where="coverage",
-                        expected=str(hotspots.crs), found=f"{boundary.crs} / {crimes.frame.crs}",
+                        expected=str(hotspots.crs), found=f"{boundary.crs} / {crimes.crs}",
                         fix="read all three with the same crs")
-    chosen, harm, types = violent_crimes(crimes, crime_types)
+    selected = crimes.harm_points(crime_types)
+    chosen, harm, types = selected.frame, selected.harm, selected.crime_types
     points = chosen.geometry.to_numpy()
     inside = points_in(points, np.array([boundary.geometry]))
     in_hot = points_in(points, hotspots.frame.geometry.to_numpy()) & inside
@@ -186,5 +158,5 @@ def coverage(hotspots: HotspotSet, boundary: Boundary, crimes: StreetCrimes, *,
         months=tuple(sorted(chosen["month"].unique())),
         crimes_outside_boundary=int((~inside).sum()),
         provenance=make_provenance(hashes={"hotspots": hotspots.sha256, "boundary": boundary.sha256,
-                                           **crimes.sources}),
+                                           **selected.sources}),
     )
