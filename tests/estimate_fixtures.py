@@ -1,6 +1,6 @@
 """Test helpers: tiny designs and synthetic panels with a known effect.
 
-These stand in for ``guardian_rct.design.crossover.design_from_config`` and ``guardian_rct.crimes.panel``
+These stand in for ``guardian_rct.design.factory.design_from_config`` and ``guardian_rct.crimes.panel``
 (being written on other branches); they follow docs/contracts.md (Design protocol, Panel
 schema) so that the estimators are tested against the contract. The scripts
 ``simulation_study.py`` and ``bench_ri.py`` import them too.

@@ -13,15 +13,15 @@ from conftest import make_hotspots, write_trial
 from guardian_rct._core.errors import ConfigError, DataError
 from guardian_rct.config.trial_config import load_config
 from guardian_rct.design.constraints import check_constraints
-from guardian_rct.design.crossover import (
-    CrossoverDesign,
+from guardian_rct.design.crossover import CrossoverDesign
+from guardian_rct.design.factory import design_from_config
+from guardian_rct.design.parallel import ParallelDesign, form_pairs
+from guardian_rct.design.protocol import (
     Design,
     block_subsets,
-    design_from_config,
     proportional_counts,
     simulated_probabilities,
 )
-from guardian_rct.design.parallel import ParallelDesign, form_pairs
 from guardian_rct.geo.hotspots import hotspots_from_frame
 
 DAYS = tuple(dt.date(2023, 3, 1) + dt.timedelta(days=i) for i in range(40))
@@ -287,7 +287,7 @@ def test_a_block_that_would_always_or_never_be_treated_is_refused(tmp_path):
     from conftest import make_hotspots, write_trial
     from guardian_rct._core.errors import ConfigError
     from guardian_rct.config.trial_config import load_config
-    from guardian_rct.design.crossover import design_from_config
+    from guardian_rct.design.factory import design_from_config
     from guardian_rct.ledger.store import load_trial_hotspots
 
     frame = make_hotspots(6)

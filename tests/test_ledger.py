@@ -21,19 +21,13 @@ from guardian_rct._core.errors import DataError, StoreError, UsageError
 from guardian_rct.config.trial_config import load_config
 from guardian_rct.design.allocation import read_allocation_csv
 from guardian_rct.design.constraints import check_constraints
-from guardian_rct.design.crossover import design_from_config
-from guardian_rct.ledger.publish import (
-    SIMULATED_NOTE,
-    draw_schedule_payload,
-    export_allocation,
-    import_allocation,
-    publish,
-    publish_range,
-    published,
-    published_allocation,
-    verify,
-)
+from guardian_rct.design.daily_draw import draw_schedule_payload
+from guardian_rct.design.factory import design_from_config
+from guardian_rct.ledger.exchange import export_allocation, import_allocation
+from guardian_rct.ledger.publish import publish, publish_range, published, published_allocation
+from guardian_rct.ledger.records import SIMULATED_NOTE
 from guardian_rct.ledger.store import init_trial, load_trial_hotspots
+from guardian_rct.ledger.verify import verify
 
 ROOT = Path(__file__).resolve().parents[1]
 NOW = dt.datetime(2023, 3, 20, 7, 0, tzinfo=dt.UTC)  # experimental day 2023-03-20
@@ -99,8 +93,8 @@ def test_any_day_regenerates_independently_in_another_process(tmp_path):
     proc = _python("""
         import sys, datetime as dt
         from guardian_rct.config.trial_config import load_config
-        from guardian_rct.design.crossover import design_from_config
-        from guardian_rct.ledger.publish import draw_schedule_payload
+        from guardian_rct.design.factory import design_from_config
+        from guardian_rct.design.daily_draw import draw_schedule_payload
         from guardian_rct.ledger.store import load_trial_hotspots
         cfg = load_config(sys.argv[1])
         design = design_from_config(cfg, load_trial_hotspots(cfg))
@@ -168,7 +162,7 @@ def test_a_killed_publisher_leaves_no_partial_record(tmp_path):
         from pathlib import Path
         import guardian_rct.ledger.publish as ledger
         from guardian_rct.config.trial_config import load_config
-        original = ledger._insert
+        original = ledger.insert_record
         count = 0
         def slow_insert(*args, **kwargs):
             global count
@@ -178,7 +172,7 @@ def test_a_killed_publisher_leaves_no_partial_record(tmp_path):
                 Path(sys.argv[2]).write_text("x")
                 time.sleep(600)
             return record
-        ledger._insert = slow_insert
+        ledger.insert_record = slow_insert
         cfg = load_config(sys.argv[1])
         ledger.publish_range(cfg, dt.date(2023, 3, 20), dt.date(2023, 3, 24),
                              now=dt.datetime(2023, 3, 20, 7, tzinfo=dt.UTC))
@@ -219,7 +213,8 @@ def test_verify_detects_an_edited_record(tmp_path):
 def test_verify_detects_an_edit_with_recomputed_hashes(tmp_path):
     """A careful forger rewrites record 3 and re-chains every later record and the head:
     the chain then holds, but the draw no longer matches the seed."""
-    from guardian_rct.ledger.publish import _COLUMNS, record_hash
+    from guardian_rct.ledger.records import record_hash
+    from guardian_rct.ledger.schema import LEDGER_COLUMNS as _COLUMNS
 
     cfg = _trial(tmp_path)
     records = publish_range(cfg, START, START + dt.timedelta(days=5), now=NOW)
@@ -291,7 +286,8 @@ def test_verify_detects_an_inserted_record(tmp_path):
 
 
 def test_verify_detects_an_appended_forgery_with_a_valid_chain(tmp_path):
-    from guardian_rct.ledger.publish import _COLUMNS, record_hash
+    from guardian_rct.ledger.records import record_hash
+    from guardian_rct.ledger.schema import LEDGER_COLUMNS as _COLUMNS
 
     cfg = _trial(tmp_path)
     records = publish_range(cfg, START, START + dt.timedelta(days=3), now=NOW)

@@ -33,7 +33,7 @@ _API: dict[str, str] = {
     "build_hotspots": "geo.build", "coverage": "geo.coverage", "read_street_crimes": "crimes.policeuk",
     # schedule
     "Allocation": "design.allocation", "read_allocation_csv": "design.allocation", "write_allocation_csv": "design.allocation",
-    "design_from_config": "design.crossover", "publish": "ledger.publish", "publish_range": "ledger.publish",
+    "design_from_config": "design.factory", "publish": "ledger.publish", "publish_range": "ledger.publish",
     "published_allocation": "ledger.publish", "verify": "ledger.verify",
     # compliance
     "read_pings": "compliance.pings", "score_pings": "compliance.presence", "score_compliance": "compliance.scoring",

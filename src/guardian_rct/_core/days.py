@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
-__all__ = ["day_bounds", "experimental_day", "experimental_days", "date_range", "local_instant"]
+__all__ = ["day_bounds", "experimental_day", "experimental_days", "date_range", "local_instant", "iso_week"]
 
 
 def local_instant(day: dt.date, clock: dt.time, tz: ZoneInfo) -> dt.datetime:
@@ -74,3 +74,9 @@ def experimental_days(instants: pd.Series | pd.DatetimeIndex, tz: ZoneInfo, day_
 def date_range(start: dt.date, end: dt.date) -> list[dt.date]:
     """Calendar days from ``start`` to ``end`` inclusive."""
     return [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
+
+
+def iso_week(day: dt.date) -> str:
+    """``YYYY-Www``: the ISO 8601 week ``day`` falls in (weeks start on Monday)."""
+    year, week, _ = day.isocalendar()
+    return f"{year}-W{week:02d}"

@@ -19,8 +19,9 @@ from guardian_rct.cli._common import (
     config_from_args,
     date_arg,
 )
+from guardian_rct.compliance.ping_assignment import ping_options_for
 from guardian_rct.compliance.pings import ping_files
-from guardian_rct.compliance.presence import ping_options_for, score_pings
+from guardian_rct.compliance.presence import score_pings
 from guardian_rct.jobs.weekly import weekly_compliance_report
 from guardian_rct.ledger.store import load_trial_hotspots, open_trial
 from guardian_rct.reports.weekly import data_quality_notes

@@ -49,14 +49,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _verify(args: argparse.Namespace) -> Output:
-    from guardian_rct.ledger.publish import verify
+    from guardian_rct.ledger.verify import verify
 
     result = verify(config_from_args(args), expected_head=args.head)
     return Output(result.summary(), result.to_dict(), 0 if result.ok else 1)
 
 
 def _export(args: argparse.Namespace) -> Output:
-    from guardian_rct.ledger.publish import export_allocation
+    from guardian_rct.ledger.exchange import export_allocation
 
     result = export_allocation(config_from_args(args), args.out, evaluator=args.evaluator)
     return Output(f"wrote the allocation of {result.first_day} to {result.last_day} "
@@ -65,7 +65,7 @@ def _export(args: argparse.Namespace) -> Output:
 
 
 def _import(args: argparse.Namespace) -> Output:
-    from guardian_rct.ledger.publish import import_allocation
+    from guardian_rct.ledger.exchange import import_allocation
 
     written = import_allocation(config_from_args(args), args.file)
     days = [r.day for r in written]

@@ -25,19 +25,19 @@ import numpy as np
 import pandas as pd
 
 from guardian_rct._core.quarantine import Quarantine, concat_quarantines
+from guardian_rct.compliance.ping_assignment import (
+    Codes,
+    PingScore,
+    assign_chunk,
+    track_labels,
+    visits_from_compact,
+)
 from guardian_rct.compliance.pings import (
     PingOptions,
     _move_to_quarantine,
     iter_raw_chunks,
     ping_files,
     validate_chunk,
-)
-from guardian_rct.compliance.presence import (
-    Codes,
-    PingScore,
-    assign_chunk,
-    track_labels,
-    visits_from_compact,
 )
 from guardian_rct.compliance.visits import empty_visits, sort_visits
 from guardian_rct.config.trial_config import ComplianceSpec

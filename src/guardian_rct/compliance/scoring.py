@@ -36,7 +36,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from guardian_rct._core.days import day_bounds
+from guardian_rct._core.days import day_bounds, iso_week
 from guardian_rct._core.errors import DataError
 from guardian_rct._core.provenance import Provenance
 from guardian_rct.compliance.visits import Visits
@@ -214,11 +214,6 @@ def _timelines(visits: Visits, hotspot_ids) -> dict[str, _HotspotTimeline]:
     return out
 
 
-def _week(day: dt.date) -> str:
-    year, week, _ = day.isocalendar()
-    return f"{year}-W{week:02d}"
-
-
 def score_compliance(allocation: Allocation, visits: Visits, *, hotspots: HotspotSet,
                      config: TrialConfig, first: dt.date | None = None, last: dt.date | None = None,
                      teams: Mapping[str, str] | None = None,
@@ -258,7 +253,7 @@ def score_compliance(allocation: Allocation, visits: Visits, *, hotspots: Hotspo
     for row in frame.itertuples(index=False):
         line = lines[row.hotspot_id]
         common = {"date": row.date, "hotspot_id": row.hotspot_id, "block": block[row.hotspot_id],
-                  "team": team_of[row.hotspot_id], "dow": _DOW[row.date.weekday()], "week": _week(row.date)}
+                  "team": team_of[row.hotspot_id], "dow": _DOW[row.date.weekday()], "week": iso_week(row.date)}
         if row.arm == "treatment":
             a = int(row.window_start.value)
             b = a + within

@@ -1,4 +1,4 @@
-"""Randomised designs: declare, then draw (DESIGN.md rule 1).
+"""The hotspot-day ("repeat crossover") design: complete assignment within blocks, every day.
 
 A design is an immutable object that knows the trial's hotspots, blocks and experimental
 days and can say, before anything is drawn, how likely each hotspot-day is to be treated
@@ -15,51 +15,24 @@ Designs
     Optional constraints: at most ``max_consecutive_control_days`` control days in a row
     per hotspot, and at least ``min_gap_days`` control days between two treatment days of
     a hotspot (a washout). See :mod:`guardian_rct.design.constraints` for how a
-    constrained day is drawn conditionally on the days before it.
-``parallel`` (:class:`ParallelDesign`, in :mod:`guardian_rct.design.parallel`)
-    Complete, block or matched-pair assignment, fixed for the whole trial.
-"""
+    constrained day is drawn conditionally on the days before it."""
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, runtime_checkable
+from typing import Literal
 
 import numpy as np
 
-from guardian_rct._core.days import date_range
 from guardian_rct._core.errors import ConfigError
-from guardian_rct.config.trial_config import TrialConfig
 from guardian_rct.design.constraints import ConstraintState, draw_constrained_day, initial_state
-from guardian_rct.geo.hotspots import HotspotSet
+from guardian_rct.design.protocol import block_index, block_subsets
 
-__all__ = [
-    "Design",
-    "CrossoverDesign",
-    "design_from_config",
-    "proportional_counts",
-    "complete_subsets",
-    "block_subsets",
-    "simulated_probabilities",
-]
+__all__ = ["CrossoverDesign", "check_block_counts"]
 
 
-@runtime_checkable
-class Design(Protocol):
-    """What every design offers (docs/contracts.md)."""
-
-    kind: Literal["crossover", "parallel"]
-    hotspot_ids: tuple[str, ...]
-    blocks: tuple[str, ...]
-    days: tuple[dt.date, ...]
-
-    def probabilities(self) -> np.ndarray: ...
-
-    def draw(self, rng: np.random.Generator, *, size: int | None = None) -> np.ndarray: ...
-
-
-def _check_block_counts(per_block: dict[str, int], sizes: dict[str, int]) -> None:
+def check_block_counts(per_block: dict[str, int], sizes: dict[str, int]) -> None:
     """Refuse a split that treats a block on every day or on none: it would not be random.
 
     A hotspot with assignment probability 0 or 1 has no counterfactual, so no design-based
@@ -77,109 +50,6 @@ def _check_block_counts(per_block: dict[str, int], sizes: dict[str, int]) -> Non
                 fix="merge small blocks (e.g. neighbouring districts), drop [hotspots] block_column, "
                 "or use treated_per_block_per_day / prob_treated",
             )
-
-
-def proportional_counts(total: int, sizes: dict[str, int]) -> dict[str, int]:
-    """Split ``total`` treated units across blocks in proportion to their sizes.
-
-    Hamilton's largest-remainder method: each block gets ``floor(total * n_b / N)`` and
-    the remaining units go to the blocks with the largest remainders (ties to the block
-    that sorts first), so the counts add up to ``total`` exactly and never exceed a
-    block's size. The split is fixed, not random, so every day has the same count per
-    block.
-    """
-    n = sum(sizes.values())
-    quotas = {b: total * s / n for b, s in sizes.items()}
-    counts = {b: int(np.floor(q)) for b, q in quotas.items()}
-    left = total - sum(counts.values())
-    order = sorted(sizes, key=lambda b: (-(quotas[b] - counts[b]), b))
-    for b in order[:left]:
-        counts[b] += 1
-    return counts
-
-
-def complete_subsets(rng: np.random.Generator, shape: tuple[int, ...], n: int,
-                     k: np.ndarray | int) -> np.ndarray:
-    """Uniformly random k-of-n subsets, vectorised: bool array ``shape + (n,)``.
-
-    ``k`` may vary by row (an array of ``shape``). A single-block case of
-    :func:`block_subsets`.
-    """
-    k = np.broadcast_to(np.asarray(k, dtype=np.int64), shape).reshape(-1, 1)
-    return block_subsets(rng, shape, np.zeros(n, dtype=np.int64), k)
-
-
-def block_subsets(rng: np.random.Generator, shape: tuple[int, ...], block_of: np.ndarray,
-                  counts: np.ndarray) -> np.ndarray:
-    """Complete random assignment within blocks for many rows at once.
-
-    Parameters
-    ----------
-    shape
-        Leading shape of the result (e.g. ``(size, n_days)``).
-    block_of
-        Block number (0..B-1) of each of the ``n`` columns.
-    counts
-        Number treated in each block: ``(B,)`` or one row per result row
-        (``(prod(shape), B)``).
-
-    Returns
-    -------
-    bool array ``shape + (n,)`` with exactly ``counts[b]`` True among block ``b``'s
-    columns in every row.
-
-    Notes
-    -----
-    Each column gets an i.i.d. uniform key shifted by its block number, so one sort of
-    the row orders every block's keys contiguously; block ``b`` treats its ``k_b``
-    smallest keys. The order statistics of i.i.d. keys make every k-subset equally
-    likely (complete random assignment; Gerber & Green 2012, §2.7). Rows with a tie at a
-    threshold (rare with float32 keys) are redrawn; the tie event does not depend on
-    which hotspot holds which key, so conditioning on it keeps the subsets uniform.
-    Rows are processed in chunks of about four million keys to bound memory.
-    """
-    block_of = np.asarray(block_of, dtype=np.int64)
-    n = len(block_of)
-    rows = int(np.prod(shape)) if shape else 1
-    out = np.empty((rows, n), dtype=bool)
-    if n == 0 or rows == 0:
-        return out.reshape(*shape, n)
-    n_blocks = int(block_of.max()) + 1
-    counts = np.asarray(counts, dtype=np.int64)
-    counts = np.broadcast_to(counts.reshape(-1, n_blocks), (rows, n_blocks))
-    sizes = np.bincount(block_of, minlength=n_blocks)
-    start = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-    chunk = max(1, (1 << 22) // n)
-    for lo in range(0, rows, chunk):
-        out[lo:lo + chunk] = _block_chunk(rng, block_of, counts[lo:lo + chunk], start, sizes)
-    return out.reshape(*shape, n)
-
-
-def _block_chunk(rng: np.random.Generator, block_of: np.ndarray, counts: np.ndarray,
-                 start: np.ndarray, sizes: np.ndarray) -> np.ndarray:
-    m = len(counts)
-    keys = rng.random((m, len(block_of)), dtype=np.float32)
-    keys *= np.float32(0.5)  # [0, 0.5) + block number: blocks never overlap after rounding
-    keys += block_of.astype(np.float32)
-    ordered = np.sort(keys, axis=-1)
-    # position of block b's threshold in the sorted row: start_b + k_b - 1
-    pos = start[None, :] + np.clip(counts, 1, None) - 1  # (m, B)
-    thr = np.take_along_axis(ordered, pos, axis=1)  # (m, B)
-    rows = keys <= thr[:, block_of]
-    rows &= (counts > 0)[:, block_of]
-    # a tie at a threshold would treat too many: redraw those rows
-    inside = (counts > 0) & (counts < sizes[None, :])
-    nxt = np.take_along_axis(ordered, np.minimum(pos + 1, len(block_of) - 1), axis=1)
-    bad = (inside & (nxt == thr)).any(axis=1)
-    if bad.any():
-        rows[bad] = _block_chunk(rng, block_of, counts[bad], start, sizes)
-    return rows
-
-
-def _block_index(blocks: tuple[str, ...]) -> dict[str, np.ndarray]:
-    names = sorted(set(blocks))
-    arr = np.asarray(blocks, dtype=object)
-    return {b: np.flatnonzero(arr == b) for b in names}
 
 
 @dataclass(frozen=True)
@@ -218,7 +88,7 @@ class CrossoverDesign:
             raise ValueError("hotspot_ids and blocks must be aligned")
         if (self.treated_per_block is None) == (self.prob_treated is None):
             raise ValueError("give exactly one of treated_per_block and prob_treated")
-        self._index.update(_block_index(self.blocks))
+        self._index.update(block_index(self.blocks))
         self._check()
 
     # -- declared quantities -------------------------------------------------------------
@@ -290,6 +160,10 @@ class CrossoverDesign:
             counts = self._all_counts(rng, reps * n_days)
             out = block_subsets(rng, (reps, n_days), self._block_numbers(), counts)
         return out[0] if size is None else out
+
+    def day_stream_key(self, day: dt.date) -> tuple[str | dt.date, ...]:
+        """Each day has its own allocation stream, ``("allocation", day)``."""
+        return ("allocation", day)
 
     def draw_day(self, rng: np.random.Generator, day: dt.date,
                  history: np.ndarray | None = None) -> np.ndarray:
@@ -382,72 +256,3 @@ class CrossoverDesign:
                     found=f"{n_b} hotspots", where="design.min_gap_days",
                     fix="shorten the washout or treat fewer per day")
         # together the two conditions imply min_gap_days <= max_consecutive_control_days
-
-
-def simulated_probabilities(design: Design, rng: np.random.Generator, *, draws: int = 2000,
-                            batch: int = 500) -> tuple[np.ndarray, np.ndarray]:
-    """Monte-Carlo estimate of P(treated) for each (day, hotspot), with its standard error.
-
-    Returns ``(p_hat, se)`` where ``se = sqrt(p_hat (1 - p_hat) / draws)`` (binomial).
-    Use it to check :meth:`Design.probabilities` or to get probabilities of a design
-    whose assignment probabilities have no closed form.
-    """
-    total = np.zeros((len(design.days), len(design.hotspot_ids)))
-    done = 0
-    while done < draws:
-        size = min(batch, draws - done)
-        total += design.draw(rng, size=size).sum(axis=0)
-        done += size
-    p_hat = total / draws
-    return p_hat, np.sqrt(p_hat * (1 - p_hat) / draws)
-
-
-def _trial_days(config: TrialConfig) -> tuple[dt.date, ...]:
-    return tuple(date_range(config.trial.start_date, config.trial.end_date))
-
-
-def design_from_config(config: TrialConfig, hotspots: HotspotSet, *,
-                       covariate: dict[str, float] | None = None) -> Design:
-    """Declare the trial's design from ``[design]`` and the hotspot set.
-
-    Parameters
-    ----------
-    config
-        The trial config.
-    hotspots
-        The trial's hotspots (their order and blocks fix the columns of every array).
-    covariate
-        For matched-pair parallel designs: hotspot id → baseline value to pair on (e.g.
-        prior violence). When omitted, the hotspot file's ``design.pair_covariate``
-        column is read.
-    """
-    spec = config.design
-    ids = tuple(str(h) for h in hotspots.ids)
-    blocks = tuple(str(b) for b in hotspots.blocks)
-    days = _trial_days(config)
-    if spec.kind == "parallel":
-        from guardian_rct.design.parallel import parallel_design_from_config
-
-        return parallel_design_from_config(config, ids, blocks, days, covariate=covariate)
-    sizes = {b: len(m) for b, m in _block_index(blocks).items()}
-    if spec.treated_per_day is not None:
-        if spec.treated_per_day > len(ids):
-            raise ConfigError("more hotspots treated per day than there are hotspots",
-                              expected=f"at most {len(ids)}", found=str(spec.treated_per_day),
-                              where="design.treated_per_day", fix="lower treated_per_day")
-        per_block = proportional_counts(spec.treated_per_day, sizes)
-    elif spec.treated_per_block_per_day is not None:
-        per_block = {b: spec.treated_per_block_per_day for b in sizes}
-    else:
-        per_block = None
-    if per_block is not None:
-        _check_block_counts(per_block, sizes)
-    return CrossoverDesign(
-        hotspot_ids=ids,
-        blocks=blocks,
-        days=days,
-        treated_per_block=tuple(sorted(per_block.items())) if per_block is not None else None,
-        prob_treated=spec.prob_treated if per_block is None else None,
-        max_consecutive_control_days=spec.max_consecutive_control_days,
-        min_gap_days=spec.min_gap_days,
-    )

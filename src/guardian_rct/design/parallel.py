@@ -32,6 +32,7 @@ import numpy as np
 
 from guardian_rct._core.errors import ConfigError, DataError, where
 from guardian_rct.config.trial_config import TrialConfig
+from guardian_rct.design.protocol import complete_subsets, proportional_counts
 
 __all__ = ["ParallelDesign", "parallel_design_from_config", "form_pairs"]
 
@@ -90,8 +91,6 @@ class ParallelDesign:
 
     def draw_units(self, rng: np.random.Generator, *, size: int | None = None) -> np.ndarray:
         """Draw the fixed assignment per hotspot: bool ``(n,)`` or ``(size, n)``."""
-        from guardian_rct.design.crossover import complete_subsets
-
         reps = 1 if size is None else int(size)
         out = np.empty((reps, len(self.hotspot_ids)), dtype=bool)
         for g, members in enumerate(self.groups):
@@ -105,6 +104,21 @@ class ParallelDesign:
             out[:, list(members)] = complete_subsets(rng, (reps,), n_g, k)
         return out[0] if size is None else out
 
+    @property
+    def constrained(self) -> bool:
+        """A parallel assignment has no history: never constrained."""
+        return False
+
+    def day_stream_key(self, day: dt.date) -> tuple[str | dt.date, ...]:
+        """One stream for the whole trial, ``("allocation", "parallel")``: every day
+        re-draws the same fixed assignment."""
+        return ("allocation", "parallel")
+
+    def draw_day(self, rng: np.random.Generator, day: dt.date,
+                 history: np.ndarray | None = None) -> np.ndarray:
+        """The fixed assignment (the same on every day when drawn from the trial's stream)."""
+        return self.draw_units(rng)
+
     def draw(self, rng: np.random.Generator, *, size: int | None = None) -> np.ndarray:
         """Whole-trial allocations: ``(n_days, n)`` or ``(size, n_days, n)``, rows equal."""
         units = self.draw_units(rng, size=size)
@@ -115,8 +129,6 @@ class ParallelDesign:
 
 
 def _split(total: int, sizes: list[int]) -> list[int]:
-    from guardian_rct.design.crossover import proportional_counts
-
     counts = proportional_counts(total, {f"{i:09d}": s for i, s in enumerate(sizes)})
     return [counts[f"{i:09d}"] for i in range(len(sizes))]
 

@@ -32,7 +32,8 @@ from guardian_rct._core.errors import DataError
 from guardian_rct._core.provenance import make_provenance
 from guardian_rct.config.trial_config import TrialConfig
 from guardian_rct.geo.hotspots import HotspotSet
-from guardian_rct.ledger.publish import PublishedSchedule, publish_range, published
+from guardian_rct.ledger.publish import publish_range, published
+from guardian_rct.ledger.records import PublishedSchedule
 from guardian_rct.ledger.store import load_trial_hotspots
 from guardian_rct.reports.maps import hotspot_map_png, png_data_uri
 from guardian_rct.reports.render import write_html

@@ -222,7 +222,8 @@ def _simulate(config, hotspots, allocation, out: Path, *, effect: float, complia
 
 
 def _score(config, hotspots, pings_path: Path):
-    from guardian_rct.compliance.presence import ping_options_for, score_pings
+    from guardian_rct.compliance.ping_assignment import ping_options_for
+    from guardian_rct.compliance.presence import score_pings
 
     options = ping_options_for(hotspots, config.compliance)
     return score_pings(pings_path, hotspots, config.compliance, options=options)
@@ -264,7 +265,7 @@ def _evaluate(config, out: Path, sim: dict[str, Any], weekly: dict[str, Any], lo
 
 
 def _verify(config):
-    from guardian_rct.ledger.publish import verify
+    from guardian_rct.ledger.verify import verify
 
     return verify(config)
 

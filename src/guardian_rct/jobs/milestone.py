@@ -232,7 +232,8 @@ def _load_allocation(config: TrialConfig, allocation: Allocation | str | Path | 
 def compliance_from_pings(config: TrialConfig, hotspots: Any, allocation: Allocation,
                           pings_path: str | Path) -> pd.DataFrame:
     """Score location pings into compliance per hotspot-day (``COMPLIANCE_COLUMNS``)."""
-    from guardian_rct.compliance.presence import ping_options_for, score_pings
+    from guardian_rct.compliance.ping_assignment import ping_options_for
+    from guardian_rct.compliance.presence import score_pings
     from guardian_rct.compliance.scoring import compliance_by_hotspot_day, score_compliance
 
     options = ping_options_for(hotspots, config.compliance)
@@ -325,7 +326,7 @@ def evaluate(config: TrialConfig, *, crimes_path: str | Path, allocation: Alloca
     from guardian_rct._core.rng import stream
     from guardian_rct.crimes.panel import build_panel
     from guardian_rct.crimes.records import read_crimes
-    from guardian_rct.design.crossover import design_from_config
+    from guardian_rct.design.factory import design_from_config
     from guardian_rct.estimation.randomisation import randomisation_test
     from guardian_rct.geo.hotspots import buffer_rings
     from guardian_rct.ledger.store import load_trial_hotspots

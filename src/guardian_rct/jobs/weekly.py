@@ -15,14 +15,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from guardian_rct._core.days import iso_week
 from guardian_rct._core.provenance import make_provenance
-from guardian_rct.compliance.presence import PingScore
+from guardian_rct._core.pseudonyms import Pseudonymiser
+from guardian_rct.compliance.ping_assignment import PingScore
 from guardian_rct.compliance.scoring import ComplianceResult, score_compliance
+from guardian_rct.compliance.weeks import week_totals
 from guardian_rct.config.trial_config import TrialConfig
 from guardian_rct.design.allocation import Allocation
 from guardian_rct.geo.hotspots import HotspotSet
-from guardian_rct.ledger.pseudonym import Pseudonymiser, pseudonym_key
-from guardian_rct.reports.weekly import build_weekly_report, record_trend, write_weekly_report
+from guardian_rct.ledger.compliance_weeks import store_weeks, stored_weeks
+from guardian_rct.ledger.pseudonym import pseudonym_key
+from guardian_rct.reports.weekly import build_weekly_report, trend_rows, write_weekly_report
 
 __all__ = ["WeeklyReport", "weekly_compliance_report"]
 
@@ -73,7 +77,9 @@ def weekly_compliance_report(
     result = score_compliance(allocation, score.visits, hotspots=hotspots, config=config, first=first,
                               last=last, teams=teams, provenance=provenance)
     pseudonymiser = Pseudonymiser(pseudonym_key(config.trial.store))
-    trend = record_trend(config.trial.store, result)
+    complete, partial = week_totals(result)
+    store_weeks(config.trial.store, complete)
+    trend = trend_rows(stored_weeks(config.trial.store), partial, iso_week(result.last_day))
     report = build_weekly_report(result, config=config, hotspots=hotspots, score=score, period_label=period_label,
                                  source=source, pseudonymiser=pseudonymiser, trend=trend)
     paths = write_weekly_report(report, result, out_dir, hotspots=hotspots, score=score,

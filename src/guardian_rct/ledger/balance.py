@@ -18,7 +18,7 @@ import pandas as pd
 
 from guardian_rct._core.errors import StoreError
 from guardian_rct.config.trial_config import TrialConfig
-from guardian_rct.design.crossover import design_from_config
+from guardian_rct.design.factory import design_from_config
 from guardian_rct.ledger.publish import published
 from guardian_rct.ledger.store import load_trial_hotspots
 

@@ -14,19 +14,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from guardian_rct._core.canonical import canonical_json
 from guardian_rct._core.errors import DataError, StoreError, UsageError
 from guardian_rct.config.trial_config import TrialConfig
 from guardian_rct.design.allocation import read_allocation_csv, write_allocation_csv
-from guardian_rct.ledger.publish import (
-    IMPORTED_NOTE,
-    PublishedSchedule,
-    _canonical,
-    _ensure_schema,
-    _insert,
-    _now_utc,
-    _read_records,
-    published_allocation,
-)
+from guardian_rct.ledger.publish import insert_record, now_utc, published_allocation
+from guardian_rct.ledger.records import IMPORTED_NOTE, PublishedSchedule, read_records
+from guardian_rct.ledger.schema import ensure_schema
 from guardian_rct.ledger.store import connect, load_trial_hotspots, open_trial
 
 __all__ = ["ExportResult", "export_allocation", "import_allocation"]
@@ -64,7 +58,7 @@ def export_allocation(config: TrialConfig, path: str | Path, *, evaluator: str,
     path = Path(path)
     write_allocation_csv(allocation, path, tz=config.trial.timezone)
     days = allocation.days
-    stamp = _now_utc(now).isoformat(timespec="seconds")
+    stamp = now_utc(now).isoformat(timespec="seconds")
     with connect(config.trial.store) as conn:
         conn.execute("BEGIN IMMEDIATE")
         head = conn.execute("SELECT hash FROM ledger_head WHERE id = 1").fetchone()[0]
@@ -105,15 +99,15 @@ def import_allocation(config: TrialConfig, path: str | Path, *,
             treated[str(h)] = [[_ts_iso(s), _ts_iso(e)] for s, e in
                                zip(rows["window_start"], rows["window_end"], strict=True)]
         control = sorted(str(h) for h in group.loc[group["arm"] == "control", "hotspot_id"])
-        payloads[day] = _canonical({"day": day.isoformat(), "design": kind, "treated": treated,
+        payloads[day] = canonical_json({"day": day.isoformat(), "design": kind, "treated": treated,
                                     "control": control})
-    stamp = _now_utc(now).isoformat(timespec="seconds")
+    stamp = now_utc(now).isoformat(timespec="seconds")
     written = []
     with connect(config.trial.store) as conn:
-        _ensure_schema(conn)
+        ensure_schema(conn)
         conn.execute("BEGIN IMMEDIATE")
         try:
-            records = _read_records(conn)
+            records = read_records(conn)
             stored = {r.day: r for r in records}
             for day, payload in payloads.items():
                 if day in stored:
@@ -126,7 +120,7 @@ def import_allocation(config: TrialConfig, path: str | Path, *,
                     raise DataError(f"the imported days leave a gap before {day}", where=path,
                                     expected=f"the next day to publish, {expected}", found=str(day),
                                     fix="import a contiguous run of days")
-                record = _insert(conn, reg, records, day, "imported", payload, stamp, IMPORTED_NOTE)
+                record = insert_record(conn, reg, records, day, "imported", payload, stamp, IMPORTED_NOTE)
                 records.append(record)
                 written.append(record)
             conn.execute("COMMIT")

@@ -26,6 +26,7 @@ from guardian_rct._core.errors import StoreError
 from guardian_rct._core.provenance import package_version
 from guardian_rct.config.trial_config import TrialConfig
 from guardian_rct.geo.hotspots import HotspotSet, read_hotspots
+from guardian_rct.ledger.schema import SCHEMA_VERSION, ensure_schema
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -38,7 +39,6 @@ __all__ = [
     "load_trial_hotspots",
 ]
 
-SCHEMA_VERSION = 1
 _PROTECTED_SECTIONS = ("trial", "design")
 _UNPROTECTED_TRIAL_KEYS = ("store",)  # moving the store file is not a change of trial
 
@@ -116,26 +116,6 @@ def connect(path: Path, *, create: bool = False) -> Iterator[sqlite3.Connection]
         conn.close()
 
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS registration (
-    id INTEGER PRIMARY KEY CHECK (id = 1),
-    name TEXT NOT NULL,
-    seed INTEGER NOT NULL,
-    config_json TEXT NOT NULL,
-    protected_sha256 TEXT NOT NULL,
-    hotspots_sha256 TEXT NOT NULL,
-    hotspot_count INTEGER NOT NULL,
-    created_at TEXT NOT NULL,
-    package_version TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS amendments (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    config_json TEXT NOT NULL,
-    changed TEXT NOT NULL,
-    created_at TEXT NOT NULL
-);
-"""
 
 
 def _read_registration(conn: sqlite3.Connection) -> Registration | None:
@@ -231,8 +211,7 @@ def init_trial(config: TrialConfig, *, hotspots: HotspotSet | None = None,
     with connect(store, create=True) as conn:
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for statement in filter(str.strip, _SCHEMA.split(";")):
-                conn.execute(statement)
+            ensure_schema(conn)
             meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
             if meta.get("kind", "guardian_rct trial store") != "guardian_rct trial store":
                 raise StoreError("this SQLite file is not a guardian_rct trial store", where=store,

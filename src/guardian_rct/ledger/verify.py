@@ -16,15 +16,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from guardian_rct.config.trial_config import TrialConfig
-from guardian_rct.design.crossover import design_from_config
-from guardian_rct.ledger.publish import (
-    _COLUMNS,
-    _arms,
-    _record_from_row,
-    draw_schedule_payload,
-    genesis_hash,
-    record_hash,
-)
+from guardian_rct.design.daily_draw import arms_from_payload, draw_schedule_payload
+from guardian_rct.design.factory import design_from_config
+from guardian_rct.ledger.records import genesis_hash, record_from_row, record_hash
+from guardian_rct.ledger.schema import LEDGER_COLUMNS
 from guardian_rct.ledger.store import connect, load_trial_hotspots, open_trial
 
 __all__ = ["VerifyResult", "verify"]
@@ -83,7 +78,7 @@ def verify(config: TrialConfig, *, expected_head: str | None = None,
     reg = open_trial(config, hotspots=hotspots)
     with connect(config.trial.store) as conn:
         try:
-            rows = conn.execute(f"SELECT {', '.join(_COLUMNS)} FROM ledger ORDER BY seq").fetchall()
+            rows = conn.execute(f"SELECT {', '.join(LEDGER_COLUMNS)} FROM ledger ORDER BY seq").fetchall()
             head = conn.execute("SELECT seq, hash FROM ledger_head WHERE id = 1").fetchone()
             exports = conn.execute("SELECT evaluator, exported_at, head_hash FROM ledger_exports "
                                    "ORDER BY id").fetchall()
@@ -92,7 +87,7 @@ def verify(config: TrialConfig, *, expected_head: str | None = None,
     records = []
     for row in rows:
         try:
-            records.append(_record_from_row(row))
+            records.append(record_from_row(row))
         except (ValueError, TypeError):
             return VerifyResult(False, len(rows), 0, head[1] if head else None, row[0], None,
                                 f"its day {row[1]!r} is not a date (the record was edited or "
@@ -120,14 +115,14 @@ def verify(config: TrialConfig, *, expected_head: str | None = None,
         if r.prev_hash != prev:
             return fail(i, "does not chain to the record before it (prev_hash differs; a record "
                            "was edited, deleted or inserted before it)")
-        values = {c: getattr(r, c) for c in _COLUMNS}
+        values = {c: getattr(r, c) for c in LEDGER_COLUMNS}
         if record_hash(values) != r.hash:
             return fail(i, "its contents do not match its hash (the record was edited)")
         if r.config_sha256 != reg.protected_sha256 or r.hotspots_sha256 != reg.hotspots_sha256:
             return fail(i, "it was published under another config or hotspot file")
         try:
             content = r.content
-            arms = _arms(r.payload, ids)
+            arms = arms_from_payload(r.payload, ids)
         except (ValueError, KeyError, TypeError):
             return fail(i, "its schedule is not readable")
         listed = sorted([*content["treated"], *content["control"]])

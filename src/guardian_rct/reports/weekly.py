@@ -3,11 +3,11 @@
 :func:`build_weekly_report` turns a :class:`~guardian_rct.compliance.scoring.ComplianceResult`
 into plain data: the headline rate against the trial's target, red/amber/green rows
 by hotspot and team, rates by block, day of week and week, the trend over past weeks
-(kept in the trial store), the missed patrols and the contaminated control days, and
+(kept in the trial store by the weekly job), the missed patrols and the contaminated control days, and
 the ping counts (read = used + quarantined). :func:`write_weekly_report` writes it as
 ``weekly_compliance.json``, ``weekly_compliance.html`` (template
 ``weekly_compliance.html``, which does no arithmetic) and CSV tables. Officer
-identifiers appear only as keyed pseudonyms (:mod:`guardian_rct.ledger.pseudonym`).
+identifiers appear only as keyed pseudonyms (:mod:`guardian_rct._core.pseudonyms`).
 
 RAG rule: green when the rate reaches the target (``[compliance] target_rate``), amber
 within 15 percentage points below it, red further below; grey when nothing was scheduled.
@@ -15,37 +15,29 @@ within 15 percentage points below it, red further below; grey when nothing was s
 
 from __future__ import annotations
 
-import datetime as dt
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from guardian_rct.compliance.presence import PingScore
+from guardian_rct._core.pseudonyms import Pseudonymiser
+from guardian_rct.compliance.ping_assignment import PingScore
 from guardian_rct.compliance.scoring import ComplianceResult, compliance_by_hotspot_day
 from guardian_rct.config.trial_config import TrialConfig
 from guardian_rct.geo.hotspots import HotspotSet
-from guardian_rct.ledger.pseudonym import Pseudonymiser
-from guardian_rct.ledger.store import connect
+from guardian_rct.ledger.records import WeekTotals
 from guardian_rct.reports.maps import hotspot_map_png, png_data_uri
 from guardian_rct.reports.render import write_html, write_json
 
-__all__ = ["SCHEMA_VERSION", "rag", "build_weekly_report", "write_weekly_report", "record_trend",
+__all__ = ["SCHEMA_VERSION", "rag", "build_weekly_report", "write_weekly_report", "trend_rows",
            "AMBER_BAND", "data_quality_notes"]
 
 SCHEMA_VERSION = 1
 AMBER_BAND = 0.15
 RAG_COLOURS = {"green": "#1a9850", "amber": "#fdae61", "red": "#d73027", "none": "#bdbdbd"}
-_TABLE = """CREATE TABLE IF NOT EXISTS compliance_weeks (
-    week TEXT PRIMARY KEY,
-    scheduled INTEGER NOT NULL,
-    compliant INTEGER NOT NULL,
-    control_days INTEGER NOT NULL,
-    contaminated INTEGER NOT NULL,
-    updated_at TEXT NOT NULL
-)"""
 
 
 def rag(rate: float | None, target: float) -> str:
@@ -97,47 +89,18 @@ def _rate_rows(frame: pd.DataFrame, key: str, target: float, names: dict | None 
     return rows
 
 
-def record_trend(store: Path, result: ComplianceResult, *, weeks: int = 12) -> list[dict]:
-    """Store this report's complete ISO weeks in the trial store and return the trend.
-
-    A week is stored only when the report covers all seven of its days (re-running a
-    week replaces its row); partial weeks of this report are appended, marked
-    ``partial``. Returns the last ``weeks`` weeks up to the report's last week.
-    """
-    by_week = result.rates("week")
-    days = pd.Series(sorted(set(result.patrols["date"]) | set(result.controls["date"])))
-    covered = {}
-    for d in days:
-        covered.setdefault(_week_of(d), set()).add(d)
-    complete = {w for w, ds in covered.items() if len(ds) == 7}
-    stamp = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    with connect(Path(store)) as conn:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            conn.execute(_TABLE)
-            for rec in by_week.to_dict("records"):
-                if rec["week"] in complete:
-                    conn.execute("INSERT OR REPLACE INTO compliance_weeks VALUES (?, ?, ?, ?, ?, ?)",
-                                 (rec["week"], int(rec["scheduled"]), int(rec["compliant"]),
-                                  int(rec["control_days"]), int(rec["contaminated"]), stamp))
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        stored = conn.execute("SELECT week, scheduled, compliant, control_days, contaminated "
-                              "FROM compliance_weeks ORDER BY week").fetchall()
-    last_week = _week_of(result.last_day)
-    trend = {w: {"week": w, "scheduled": s, "compliant": c, "control_days": cd, "contaminated": ct,
-                 "partial": False} for w, s, c, cd, ct in stored if w <= last_week}
-    for rec in by_week.to_dict("records"):
-        if rec["week"] not in complete:
-            trend[rec["week"]] = {"week": rec["week"], "scheduled": int(rec["scheduled"]),
-                                  "compliant": int(rec["compliant"]), "control_days": int(rec["control_days"]),
-                                  "contaminated": int(rec["contaminated"]), "partial": True}
-    rows = [trend[w] for w in sorted(trend)][-weeks:]
-    for row in rows:
-        row["rate"] = round(row["compliant"] / row["scheduled"], 4) if row["scheduled"] else None
+def trend_rows(stored: Sequence[WeekTotals], partial: Sequence[WeekTotals], last_week: str, *,
+               weeks: int = 12) -> list[dict]:
+    """The trend table: stored complete weeks up to ``last_week`` and this report's partial
+    weeks (marked ``partial``), the last ``weeks`` of them, each with its rate."""
+    trend = {s.week: s for s in stored if s.week <= last_week}
+    trend.update({p.week: p for p in partial})
+    rows = []
+    for key in sorted(trend)[-weeks:]:
+        t = trend[key]
+        rows.append({"week": t.week, "scheduled": t.scheduled, "compliant": t.compliant,
+                     "control_days": t.control_days, "contaminated": t.contaminated,
+                     "partial": t.partial, "rate": t.rate})
     return rows
 
 
@@ -151,11 +114,6 @@ def data_quality_notes(counts: dict) -> list[str]:
         notes.append(f"{counts['quarantined']} of {counts['read']} location rows were quarantined "
                      "(over 5%); check quarantine.csv before trusting the rates")
     return notes
-
-
-def _week_of(day: dt.date) -> str:
-    year, week, _ = day.isocalendar()
-    return f"{year}-W{week:02d}"
 
 
 def build_weekly_report(result: ComplianceResult, *, config: TrialConfig, hotspots: HotspotSet,

@@ -332,7 +332,7 @@ def power_analysis(config: Any, hotspots: Any, rates: BaselineRates, *, effects:
     shape, from West Midlands data.police.uk counts); ``seed`` to the trial seed.
     """
     from guardian_rct._core.rng import stream
-    from guardian_rct.design.crossover import design_from_config
+    from guardian_rct.design.factory import design_from_config
     from guardian_rct.simulation.common import load_calibration
 
     start = config.trial.start_date
