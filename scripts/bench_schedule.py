@@ -32,10 +32,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from guardian_rct.config.trial_config import load_config  # noqa: E402
 from guardian_rct.design.factory import design_from_config  # noqa: E402
-from guardian_rct.jobs.daily import write_daily_outputs  # noqa: E402
 from guardian_rct.ledger.publish import publish_range  # noqa: E402
 from guardian_rct.ledger.store import init_trial, load_trial_hotspots  # noqa: E402
 from guardian_rct.ledger.verify import verify  # noqa: E402
+from guardian_rct.reports.tasking import write_daily_outputs  # noqa: E402
 
 
 def _trial(folder: Path) -> Path:

@@ -12,13 +12,10 @@ import pytest
 from conftest import write_trial
 from guardian_rct._core.errors import DataError
 from guardian_rct.cli import main
+from guardian_rct.compliance.hotspot_day_csv import read_compliance_csv
 from guardian_rct.config.trial_config import load_config
-from guardian_rct.jobs.milestone import (
-    check_allocation_matches,
-    check_panel_usable,
-    evaluate,
-    read_compliance_csv,
-)
+from guardian_rct.jobs.milestone import evaluate
+from guardian_rct.jobs.milestone_inputs import check_allocation_matches, check_panel_usable
 
 IDS = [f"H{i:02d}" for i in range(1, 7)]
 START, END = dt.date(2023, 3, 20), dt.date(2023, 4, 10)

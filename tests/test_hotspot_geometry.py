@@ -11,7 +11,8 @@ from guardian_rct._core.errors import DataError
 from guardian_rct.crimes.policeuk import read_street_crimes
 from guardian_rct.geo.checks import check_hotspots, read_boundary
 from guardian_rct.geo.coverage import coverage
-from guardian_rct.geo.hotspots import buffer_rings, hotspots_from_frame
+from guardian_rct.geo.hotspots import hotspots_from_frame
+from guardian_rct.geo.rings import buffer_rings
 from hotspot_fixtures import write_boundary, write_legacy
 
 

@@ -16,10 +16,11 @@ import pytest
 from conftest import write_trial
 from guardian_rct.cli import main
 from guardian_rct.config.trial_config import load_config
-from guardian_rct.jobs.daily import run_daily, tasking_frame
+from guardian_rct.jobs.daily import run_daily
 from guardian_rct.ledger.balance import balance_summary
 from guardian_rct.ledger.publish import publish_range, published
 from guardian_rct.ledger.store import init_trial, load_trial_hotspots
+from guardian_rct.reports.tasking import tasking_frame
 
 ROOT = Path(__file__).resolve().parents[1]
 NOW = dt.datetime(2023, 3, 20, 7, 0, tzinfo=dt.UTC)

@@ -29,7 +29,7 @@ _API: dict[str, str] = {
     "Provenance": "_core.provenance", "make_provenance": "_core.provenance",
     "init_trial": "ledger.store", "open_trial": "ledger.store",
     # hotspots
-    "HotspotSet": "geo.hotspots", "read_hotspots": "geo.hotspots", "buffer_rings": "geo.hotspots",
+    "HotspotSet": "geo.hotspots", "read_hotspots": "geo.hotspots", "buffer_rings": "geo.rings",
     "build_hotspots": "geo.build", "coverage": "geo.coverage", "read_street_crimes": "crimes.policeuk",
     # schedule
     "Allocation": "design.allocation", "read_allocation_csv": "design.allocation", "write_allocation_csv": "design.allocation",

@@ -20,8 +20,9 @@ __all__ = [
 ]
 
 
-class GuardianError(Exception):
-    """Base class of every error guardian_rct raises on purpose.
+class GuardianError(ValueError):
+    """Base class of every error guardian_rct raises on purpose (a ``ValueError``, so callers
+    that catch bad values generically catch these too).
 
     Parameters
     ----------

@@ -26,7 +26,8 @@ from guardian_rct.crimes.policeuk import StreetCrimes, read_street_crimes
 from guardian_rct.geo.build import build_hotspots, read_districts
 from guardian_rct.geo.checks import Boundary, check_hotspots, read_boundary
 from guardian_rct.geo.coverage import coverage
-from guardian_rct.geo.hotspots import DEFAULT_CRS, HotspotSet, buffer_rings, read_hotspots
+from guardian_rct.geo.hotspots import DEFAULT_CRS, HotspotSet, read_hotspots
+from guardian_rct.geo.rings import buffer_rings
 
 SIBLING_BOUNDARY = "force_boundary.geojson"
 

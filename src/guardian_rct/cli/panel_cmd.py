@@ -16,7 +16,7 @@ from guardian_rct.cli._common import (
 from guardian_rct.compliance.hotspot_day_csv import read_compliance_csv
 from guardian_rct.crimes.panel import build_panel
 from guardian_rct.crimes.records import read_crimes
-from guardian_rct.geo.hotspots import buffer_rings
+from guardian_rct.geo.rings import buffer_rings
 from guardian_rct.ledger.store import load_trial_hotspots
 
 

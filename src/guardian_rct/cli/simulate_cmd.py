@@ -19,7 +19,7 @@ from guardian_rct.cli._common import (
     config_from_args,
 )
 from guardian_rct.design.allocation import Allocation
-from guardian_rct.geo.hotspots import buffer_rings
+from guardian_rct.geo.rings import buffer_rings
 from guardian_rct.ledger.store import load_trial_hotspots
 from guardian_rct.simulation.writers import simulate_crimes, simulate_pings, write_simulation
 

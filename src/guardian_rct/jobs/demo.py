@@ -197,9 +197,9 @@ def _register(out: Path, *, seed: int, ri_draws: int) -> TrialConfig:
 
 
 def _publish(config: TrialConfig, out: Path, first: dt.date, last: dt.date):
-    from guardian_rct.jobs.daily import write_daily_outputs
     from guardian_rct.ledger.publish import publish_range, published_allocation
     from guardian_rct.ledger.store import load_trial_hotspots
+    from guardian_rct.reports.tasking import write_daily_outputs
 
     hotspots = load_trial_hotspots(config)
     records = publish_range(config, first, last, hotspots=hotspots, simulated=True)
@@ -208,7 +208,7 @@ def _publish(config: TrialConfig, out: Path, first: dt.date, last: dt.date):
 
 
 def _simulate(config, hotspots, allocation, out: Path, *, effect: float, compliance: float) -> dict[str, Any]:
-    from guardian_rct.geo.hotspots import buffer_rings
+    from guardian_rct.geo.rings import buffer_rings
     from guardian_rct.simulation.writers import simulate_crimes, simulate_pings, write_simulation
 
     seed = config.trial.seed

@@ -16,27 +16,29 @@
 6. computes displacement, baseline balance and the CONSORT flow, builds the
    :class:`~guardian_rct.reports.milestone.MilestoneReport` and writes HTML and JSON.
 
-The heavy modules (panel, estimators, inference) are imported inside :func:`evaluate`
-so that building a report from already-computed results stays light.
+The inputs and their checks are in :mod:`guardian_rct.jobs.milestone_inputs`, the set of
+estimators in :mod:`guardian_rct.estimation.standard_set`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from guardian_rct._core.errors import DataError, UsageError, where
 from guardian_rct._core.provenance import Provenance, make_provenance
+from guardian_rct._core.rng import stream
 from guardian_rct.compliance.hotspot_day_csv import COMPLIANCE_COLUMNS, read_compliance_csv
 from guardian_rct.config.trial_config import TrialConfig
-from guardian_rct.design.allocation import Allocation, read_allocation_csv
+from guardian_rct.crimes.panel import Panel, build_panel
+from guardian_rct.crimes.records import read_crimes
+from guardian_rct.design.allocation import Allocation
+from guardian_rct.design.factory import design_from_config
 from guardian_rct.estimation.balance import baseline_balance
 from guardian_rct.estimation.displacement import (
     DisplacementAnalysis,
@@ -44,23 +46,23 @@ from guardian_rct.estimation.displacement import (
     crossover_displacement,
 )
 from guardian_rct.estimation.flow import trial_flow
+from guardian_rct.estimation.randomisation import RITestResult, randomisation_test
 from guardian_rct.estimation.results import Estimate
+from guardian_rct.estimation.standard_set import standard_estimates
+from guardian_rct.geo.rings import buffer_rings
+from guardian_rct.jobs.milestone_inputs import (
+    check_panel_usable,
+    compliance_from_pings,
+    load_allocation,
+)
+from guardian_rct.ledger.store import load_trial_hotspots
 from guardian_rct.reports.milestone import (
     MilestoneReport,
     build_milestone_report,
     write_milestone_report,
 )
 
-__all__ = [
-    "EvaluationResult",
-    "evaluate",
-    "report_from_panel",
-    "check_allocation_matches",
-    "check_panel_usable",
-    "read_compliance_csv",
-    "compliance_from_pings",
-    "COMPLIANCE_COLUMNS",
-]
+__all__ = ["EvaluationResult", "evaluate", "report_from_panel", "COMPLIANCE_COLUMNS"]
 
 
 @dataclass(frozen=True)
@@ -89,78 +91,6 @@ class EvaluationResult:
 
 
 # ---------------------------------------------------------------------------
-# Input checks
-# ---------------------------------------------------------------------------
-
-def check_allocation_matches(allocation: Allocation, hotspot_ids: Sequence[str], first: dt.date,
-                             last: dt.date) -> None:
-    """An allocation must name exactly the trial's hotspots and cover every hotspot-day.
-
-    Raises
-    ------
-    DataError
-        Naming the first unknown hotspot, the first date outside ``first``–``last``, a
-        trial hotspot the allocation never mentions, or the first missing hotspot-day.
-    """
-    src = allocation.source
-    frame = allocation.frame
-    known = set(map(str, hotspot_ids))
-    unknown = sorted(set(frame["hotspot_id"]) - known)
-    if unknown:
-        raise DataError(f"the allocation names hotspot '{unknown[0]}', which is not in the trial's hotspot file",
-                        where=where(src, None, "hotspot_id"), expected=f"one of the {len(known)} trial hotspots",
-                        found=f"{len(unknown)} unknown id(s): {', '.join(unknown[:5])}",
-                        fix="use the allocation made for these hotspots, or the matching hotspot file")
-    days = sorted(set(frame["date"]))
-    outside = [d for d in days if not first <= d <= last]
-    if outside:
-        raise DataError("the allocation has dates outside the evaluated period", where=where(src, None, "date"),
-                        expected=f"{first} to {last}", found=f"{outside[0]} (and {len(outside) - 1} more)",
-                        fix="check the trial's start_date/end_date or export the allocation for this trial")
-    absent = sorted(known - set(frame["hotspot_id"]))
-    if absent:
-        raise DataError(f"trial hotspot '{absent[0]}' never appears in the allocation",
-                        where=where(src, None, "hotspot_id"), found=f"{len(absent)} hotspot(s) missing",
-                        fix="export an allocation row for every hotspot and day")
-    wanted = pd.MultiIndex.from_product([pd.Index(pd.date_range(first, last).date, name="date"),
-                                         pd.Index(sorted(known), name="hotspot_id")])
-    have = pd.MultiIndex.from_frame(frame[["date", "hotspot_id"]].drop_duplicates())
-    missing = wanted.difference(have)
-    if len(missing):
-        d, h = missing[0]
-        raise DataError("the allocation does not cover every hotspot-day of the evaluated period",
-                        where=where(src, None, "date"), expected=f"{len(wanted)} hotspot-days",
-                        found=f"{len(missing)} missing, first {h} on {d}",
-                        fix="export the allocation for every day from the trial start to the look date")
-
-
-def check_panel_usable(frame: pd.DataFrame, outcomes: Sequence[str]) -> None:
-    """The panel must have both arms and a count column for every outcome.
-
-    Raises
-    ------
-    DataError
-        With a message saying which arm is missing or which column.
-    """
-    for o in outcomes:
-        if f"count_{o}" not in frame.columns:
-            raise DataError(f"the panel has no counts for outcome '{o}'", where="panel",
-                            expected=f"column count_{o}", fix=f"define [outcomes.{o}] before building the panel")
-    if len(frame) == 0:
-        raise DataError("the panel has no hotspot-days", where="panel",
-                        fix="check the trial dates and the look date")
-    treated = pd.to_numeric(frame["treated"], errors="coerce").to_numpy()
-    if not np.any(treated == 1):
-        raise DataError("the panel has no treated hotspot-days: no effect can be estimated", where="panel",
-                        found=f"{len(frame)} hotspot-days, all control",
-                        fix="check the allocation's 'arm' column (treatment/control) and the evaluated dates")
-    if not np.any(treated == 0):
-        raise DataError("the panel has no control hotspot-days: no effect can be estimated", where="panel",
-                        found=f"{len(frame)} hotspot-days, all treated",
-                        fix="check the allocation's 'arm' column (treatment/control) and the evaluated dates")
-
-
-# ---------------------------------------------------------------------------
 # Report from computed results (testable without crimes or estimators)
 # ---------------------------------------------------------------------------
 
@@ -179,7 +109,8 @@ def _displacement(config: TrialConfig, frame: pd.DataFrame, rings: pd.DataFrame 
     return out
 
 
-def report_from_panel(config: TrialConfig, panel: Any, estimates: Sequence[Estimate], ri_results: dict[str, Any],
+def report_from_panel(config: TrialConfig, panel: Panel | tuple[pd.DataFrame, pd.DataFrame | None],
+                      estimates: Sequence[Estimate], ri_results: dict[str, RITestResult],
                       *, out_dir: str | Path, provenance: Provenance, look_date: dt.date | None = None,
                       ri_draws: int | None = None, notes: Sequence[str] = (),
                       figures: bool = True) -> tuple[MilestoneReport, dict[str, Path]]:
@@ -206,92 +137,6 @@ def report_from_panel(config: TrialConfig, panel: Any, estimates: Sequence[Estim
 # ---------------------------------------------------------------------------
 # Orchestration
 # ---------------------------------------------------------------------------
-
-def _load_allocation(config: TrialConfig, allocation: Allocation | str | Path | None, hotspots: Any,
-                     look: dt.date) -> Allocation:
-    hotspot_ids = [str(h) for h in hotspots.ids]
-    if allocation is None:
-        from guardian_rct.ledger.publish import published_allocation
-        from guardian_rct.ledger.store import open_trial
-
-        open_trial(config, hotspots=hotspots)  # hotspots already read: do not read the file again
-        alloc = published_allocation(config, first=None, last=look, hotspots=hotspots)
-    elif isinstance(allocation, Allocation):
-        alloc = allocation
-    else:
-        alloc = read_allocation_csv(allocation)
-    if not alloc.days:
-        raise DataError("the allocation has no days", where=where(alloc.source), fix="publish or export schedules first")
-    check_allocation_matches(alloc, hotspot_ids, config.trial.start_date, min(look, max(alloc.days)))
-    if max(alloc.days) > look:  # an imported allocation may run past the look date
-        frame = alloc.frame[alloc.frame["date"] <= look].reset_index(drop=True)
-        alloc = Allocation(frame, source=alloc.source)
-    return alloc
-
-
-def compliance_from_pings(config: TrialConfig, hotspots: Any, allocation: Allocation,
-                          pings_path: str | Path) -> pd.DataFrame:
-    """Score location pings into compliance per hotspot-day (``COMPLIANCE_COLUMNS``)."""
-    from guardian_rct.compliance.ping_assignment import ping_options_for
-    from guardian_rct.compliance.presence import score_pings
-    from guardian_rct.compliance.scoring import compliance_by_hotspot_day, score_compliance
-
-    options = ping_options_for(hotspots, config.compliance)
-    score = score_pings(pings_path, hotspots, config.compliance, options=options)
-    result = score_compliance(allocation, score.visits, hotspots=hotspots, config=config)
-    return compliance_by_hotspot_day(result)
-
-
-def _label(estimates: Sequence[Estimate], outcome: str) -> list[Estimate]:
-    """Name estimates by outcome: ``count_o`` → ``o``; ``harm_o`` → ``o_harm``."""
-    out = []
-    for e in estimates:
-        name = outcome if e.outcome == f"count_{outcome}" else (
-            f"{outcome}_harm" if e.outcome == f"harm_{outcome}" else e.outcome)
-        out.append(dataclasses.replace(e, outcome=name))
-    return out
-
-
-def _estimates(panel: Any, outcomes: Sequence[str], alpha: float, with_compliance: bool,
-               no_events: set[str], kind: str, notes: list[str]) -> list[Estimate]:
-    """ITT, CACE (with compliance) and carry-over estimates of every outcome, labelled.
-
-    A parallel design keeps each hotspot's assignment fixed, so its CACE uses block and day
-    effects (hotspot effects would absorb the instrument) and it has no carry-over contrast.
-    """
-    from guardian_rct.estimation.carryover import carryover
-    from guardian_rct.estimation.itt import itt_estimates
-    from guardian_rct.estimation.iv import cace
-
-    frame = panel.frame
-    if kind == "parallel":
-        blocks = frame["block"].nunique(dropna=True) if "block" in frame.columns else 0
-        iv_fe: tuple[str, ...] = ("block", "day") if blocks > 1 else ("day",)
-        notes.append("Parallel design: carry-over from one day to the next is not estimated, since a "
-                     "hotspot's assignment does not change between days.")
-    else:
-        iv_fe = ("hotspot", "day")
-    out: list[Estimate] = []
-    for o in outcomes:
-        if o in no_events:
-            out.append(_not_estimable(o, frame))
-            continue
-        out.extend(_label(itt_estimates(panel, o, alpha=alpha, kind=kind), o))
-        if with_compliance:  # volume and harm (DESIGN.md: CACE on crime volume and the CCHI)
-            columns = [f"count_{o}"] + ([f"harm_{o}"] if f"harm_{o}" in frame.columns else [])
-            for col in columns:
-                for endogenous in ("delivered", "dosage_minutes"):
-                    out.extend(_label([cace(frame, col, endogenous=endogenous, fe=iv_fe, alpha=alpha)], o))
-        if kind != "parallel":
-            out.extend(_label(carryover(frame, f"count_{o}", alpha=alpha), o))
-    return out
-
-
-def _not_estimable(outcome: str, frame: pd.DataFrame) -> Estimate:
-    nan = float("nan")
-    return Estimate(outcome, "ITT", "poisson_fe", nan, nan, nan, nan, nan, None, None, len(frame),
-                    int(frame["hotspot_id"].nunique()), notes=("no events: not estimable",))
-
 
 def evaluate(config: TrialConfig, *, crimes_path: str | Path, allocation: Allocation | str | Path | None = None,
              compliance: str | Path | pd.DataFrame | None = None, pings_path: str | Path | None = None,
@@ -323,14 +168,6 @@ def evaluate(config: TrialConfig, *, crimes_path: str | Path, allocation: Alloca
         For every bad input (allocation that does not match the hotspots or dates, a
         panel without treated days, unreadable files), with a one-line message.
     """
-    from guardian_rct._core.rng import stream
-    from guardian_rct.crimes.panel import build_panel
-    from guardian_rct.crimes.records import read_crimes
-    from guardian_rct.design.factory import design_from_config
-    from guardian_rct.estimation.randomisation import randomisation_test
-    from guardian_rct.geo.hotspots import buffer_rings
-    from guardian_rct.ledger.store import load_trial_hotspots
-
     if compliance is not None and pings_path is not None:
         raise UsageError("give compliance or pings, not both", where="--compliance/--pings",
                          fix="use --compliance for a scored CSV or --pings to score raw pings")
@@ -343,7 +180,7 @@ def evaluate(config: TrialConfig, *, crimes_path: str | Path, allocation: Alloca
                          fix=f"use a date on or after {config.trial.start_date}")
     hotspots = load_trial_hotspots(config)
     ids = [str(h) for h in hotspots.ids]
-    alloc = _load_allocation(config, allocation, hotspots, look)
+    alloc = load_allocation(config, allocation, hotspots, look)
     look = min(look, max(alloc.days))
     comp_frame = None
     if isinstance(compliance, pd.DataFrame):
@@ -362,10 +199,10 @@ def evaluate(config: TrialConfig, *, crimes_path: str | Path, allocation: Alloca
     alpha = config.evaluation.alpha
     no_events = {o for o in outcomes if float(panel.frame[f"count_{o}"].sum()) == 0}
     design_notes: list[str] = []
-    estimates = _estimates(panel, outcomes, alpha, comp_frame is not None, no_events, config.design.kind,
+    estimates = standard_estimates(panel, outcomes, alpha, comp_frame is not None, no_events, config.design.kind,
                            design_notes)
     draws = config.evaluation.ri_draws if ri_draws is None else int(ri_draws)
-    ri_results: dict[str, Any] = {}
+    ri_results: dict[str, RITestResult] = {}
     if draws > 0:
         for o in outcomes:
             if o in no_events:
