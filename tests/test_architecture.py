@@ -104,3 +104,11 @@ def test_reports_and_estimation_do_no_store_io(graph, package):
         if d.startswith("guardian_rct.ledger") and d != "guardian_rct.ledger.records"
     })
     assert offenders == [], f"{package}/ must not touch the store: {offenders}"
+
+
+def test_architecture_page_names_every_module():
+    page = (SRC.parents[1] / "docs" / "architecture.md").read_text()
+    modules = sorted(str(p.relative_to(SRC)) for p in SRC.rglob("*.py")
+                     if p.name not in ("__init__.py", "__main__.py") and p.parent != SRC)
+    missing = [m for m in modules if f"`{m}`" not in page]
+    assert missing == [], f"docs/architecture.md does not describe: {missing}"

@@ -7,7 +7,7 @@ import pytest
 
 from evaluation_fixtures import OUTCOMES, synthetic_panel
 from guardian_rct._core.errors import DataError
-from guardian_rct.estimation.balance import baseline_balance
+from guardian_rct.estimation.baseline_balance import baseline_balance
 from guardian_rct.estimation.flow import trial_flow
 
 

@@ -19,7 +19,7 @@ import pytest
 from evaluation_fixtures import OUTCOMES, synthetic_estimates, synthetic_panel
 from guardian_rct._core.provenance import make_provenance
 from guardian_rct.config.trial_config import config_from_dict
-from guardian_rct.estimation.balance import baseline_balance
+from guardian_rct.estimation.baseline_balance import baseline_balance
 from guardian_rct.estimation.displacement import crossover_displacement
 from guardian_rct.estimation.flow import trial_flow
 from guardian_rct.estimation.multiplicity import holm_adjust, obf_boundaries

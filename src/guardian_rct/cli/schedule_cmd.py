@@ -44,7 +44,7 @@ def _run(args: argparse.Namespace) -> Output:
     if args.balance:
         if args.date or args.out:
             raise UsageExit("schedule: --balance takes no --date or --out")
-        from guardian_rct.ledger.balance import balance_summary
+        from guardian_rct.ledger.published_balance import balance_summary
 
         result = balance_summary(config_from_args(args))
         return Output(result.summary(), result.to_dict())

@@ -39,7 +39,7 @@ from guardian_rct.crimes.panel import Panel, build_panel
 from guardian_rct.crimes.records import read_crimes
 from guardian_rct.design.allocation import Allocation
 from guardian_rct.design.factory import design_from_config
-from guardian_rct.estimation.balance import baseline_balance
+from guardian_rct.estimation.baseline_balance import baseline_balance
 from guardian_rct.estimation.displacement import (
     DisplacementAnalysis,
     before_after_displacement,

@@ -30,7 +30,7 @@ import pandas as pd
 
 from guardian_rct._core.provenance import Provenance
 from guardian_rct.config.trial_config import TrialConfig
-from guardian_rct.estimation.balance import BalanceTable
+from guardian_rct.estimation.baseline_balance import BalanceTable
 from guardian_rct.estimation.displacement import DisplacementAnalysis
 from guardian_rct.estimation.flow import TrialFlow
 from guardian_rct.estimation.multiplicity import information_fractions, obf_boundaries
@@ -375,7 +375,7 @@ def build_milestone_report(
         p-value fills ``ri_p_value`` of the outcome's primary ITT estimate when that is
         empty.
     displacement, balance, flow
-        From :mod:`guardian_rct.estimation.displacement`, :mod:`guardian_rct.estimation.balance`,
+        From :mod:`guardian_rct.estimation.displacement`, :mod:`guardian_rct.estimation.baseline_balance`,
         :mod:`guardian_rct.estimation.flow`.
     outcomes
         Declared outcomes (default ``config.evaluation.outcomes``).
