@@ -17,8 +17,8 @@ from conftest import write_trial
 from guardian_rct.cli import main
 from guardian_rct.config.trial_config import load_config
 from guardian_rct.jobs.daily import run_daily
-from guardian_rct.ledger.published_balance import balance_summary
 from guardian_rct.ledger.publish import publish_range, published
+from guardian_rct.ledger.published_balance import balance_summary
 from guardian_rct.ledger.store import init_trial, load_trial_hotspots
 from guardian_rct.reports.tasking import tasking_frame
 
