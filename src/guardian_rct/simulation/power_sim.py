@@ -49,6 +49,13 @@ from scipy import stats
 
 from guardian_rct._core.errors import DataError, UsageError
 from guardian_rct._core.provenance import Provenance, make_provenance
+from guardian_rct._core.rng import stream
+from guardian_rct.config.trial_config import TrialConfig
+from guardian_rct.design.crossover import CrossoverDesign
+from guardian_rct.design.factory import design_from_config
+from guardian_rct.estimation.itt import ipw_weights, poisson_fe
+from guardian_rct.geo.hotspots import HotspotSet
+from guardian_rct.simulation.common import load_calibration
 from guardian_rct.simulation.power_analytic import poisson_power
 from guardian_rct.simulation.power_inputs import BaselineRates
 
@@ -173,7 +180,7 @@ def check_grid(effects: Sequence[float], days: Sequence[int], *, compliance: flo
     return sorted(effects), sorted(days)
 
 
-def _frames(design: Any, days: list[int]) -> dict[int, pd.DataFrame]:
+def _frames(design: CrossoverDesign, days: list[int]) -> dict[int, pd.DataFrame]:
     """Fixed panel columns (hotspot, day, p_treated) for the first ``n`` days.
 
     Hotspots are coded 0..H−1: the estimator needs only distinct labels, and integer
@@ -219,7 +226,7 @@ def _mde(grid: pd.DataFrame, compliance: float, alpha: float, n_clusters: int) -
     return pd.DataFrame(rows)
 
 
-def simulate_power(design: Any, rates: BaselineRates, *, effects: Sequence[float] = (0.7, 0.8, 0.9),
+def simulate_power(design: CrossoverDesign, rates: BaselineRates, *, effects: Sequence[float] = (0.7, 0.8, 0.9),
                    days: Sequence[int] = (90, 182, 365), compliance: float = 0.75, sims: int = 200,
                    alpha: float = 0.05, overdispersion: float = 0.0, rng: np.random.Generator,
                    progress: TextIO | None = None, seed: int | None = None) -> PowerResult:
@@ -245,13 +252,12 @@ def simulate_power(design: Any, rates: BaselineRates, *, effects: Sequence[float
     rng
         Generator for everything random.
     """
-    from guardian_rct.estimation.itt import ipw_weights, poisson_fe
-
     effects, days = check_grid(effects, days, compliance=compliance, sims=sims, alpha=alpha,
                                overdispersion=overdispersion)
-    if getattr(design, "kind", "crossover") != "crossover":
-        raise UsageError("power by simulation supports crossover designs only", where="design.kind",
-                         found=repr(design.kind), fix="use the closed form (guardian_rct.simulation.power_analytic) for a parallel design")
+    if not isinstance(design, CrossoverDesign):
+        raise UsageError("power by simulation supports crossover designs only", where="[design] kind",
+                         found=type(design).__name__,
+                         fix="use the closed form (guardian_rct.simulation.power_analytic) for a parallel design")
     if tuple(rates.hotspot_ids) != tuple(design.hotspot_ids):
         raise DataError("baseline rates are not aligned with the design's hotspots", where="rates",
                         fix="compute the rates from the same hotspot file")
@@ -321,7 +327,7 @@ def simulate_power(design: Any, rates: BaselineRates, *, effects: Sequence[float
     return PowerResult(grid=grid, mde=mde, settings=settings, provenance=prov)
 
 
-def power_analysis(config: Any, hotspots: Any, rates: BaselineRates, *, effects: Sequence[float] = (0.7, 0.8, 0.9),
+def power_analysis(config: TrialConfig, hotspots: HotspotSet, rates: BaselineRates, *, effects: Sequence[float] = (0.7, 0.8, 0.9),
                    days: Sequence[int] | None = None, compliance: float = 0.75, sims: int = 200,
                    alpha: float | None = None, overdispersion: float | None = None, seed: int | None = None,
                    progress: TextIO | None = sys.stderr) -> PowerResult:
@@ -331,10 +337,6 @@ def power_analysis(config: Any, hotspots: Any, rates: BaselineRates, *, effects:
     ``overdispersion`` to the crime simulator's calibrated day-level value (1 / gamma
     shape, from West Midlands data.police.uk counts); ``seed`` to the trial seed.
     """
-    from guardian_rct._core.rng import stream
-    from guardian_rct.design.factory import design_from_config
-    from guardian_rct.simulation.common import load_calibration
-
     start = config.trial.start_date
     if days is None:
         days = sorted({(m - start).days + 1 for m in config.evaluation.milestones if m >= start}
