@@ -31,7 +31,22 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, TextIO
 
+import pandas as pd
+
+from guardian_rct._core.errors import UsageError
+from guardian_rct.compliance.ping_assignment import PingScore, ping_options_for
+from guardian_rct.compliance.presence import score_pings
 from guardian_rct.config.trial_config import TrialConfig, load_config
+from guardian_rct.design.allocation import Allocation
+from guardian_rct.geo.hotspots import HotspotSet
+from guardian_rct.geo.rings import buffer_rings
+from guardian_rct.jobs.milestone import EvaluationResult, evaluate
+from guardian_rct.jobs.weekly import weekly_compliance_report
+from guardian_rct.ledger.publish import publish_range, published_allocation
+from guardian_rct.ledger.store import init_trial, load_trial_hotspots
+from guardian_rct.ledger.verify import VerifyResult, verify
+from guardian_rct.reports.tasking import write_daily_outputs
+from guardian_rct.simulation.writers import simulate_crimes, simulate_pings, write_simulation
 
 __all__ = ["DemoResult", "run_demo", "demo_config_text"]
 
@@ -147,7 +162,6 @@ def run_demo(out_dir: str | Path, *, seed: int = 20231002, ri_draws: int = 2000,
     overwrite
         Replace an earlier demo in ``out_dir``; otherwise a non-empty folder is refused.
     """
-    from guardian_rct._core.errors import UsageError
 
     if not 14 <= days <= 364:
         raise UsageError("the demo runs 14 to 364 days", found=str(days), where="days",
@@ -186,7 +200,6 @@ def run_demo(out_dir: str | Path, *, seed: int = 20231002, ri_draws: int = 2000,
 
 
 def _register(out: Path, *, seed: int, ri_draws: int) -> TrialConfig:
-    from guardian_rct.ledger.store import init_trial
 
     _copy_geodata(out)
     path = out / "trial.toml"
@@ -196,10 +209,8 @@ def _register(out: Path, *, seed: int, ri_draws: int) -> TrialConfig:
     return config
 
 
-def _publish(config: TrialConfig, out: Path, first: dt.date, last: dt.date):
-    from guardian_rct.ledger.publish import publish_range, published_allocation
-    from guardian_rct.ledger.store import load_trial_hotspots
-    from guardian_rct.reports.tasking import write_daily_outputs
+def _publish(config: TrialConfig, out: Path, first: dt.date,
+             last: dt.date) -> tuple[Allocation, HotspotSet, Path]:
 
     hotspots = load_trial_hotspots(config)
     records = publish_range(config, first, last, hotspots=hotspots, simulated=True)
@@ -207,9 +218,8 @@ def _publish(config: TrialConfig, out: Path, first: dt.date, last: dt.date):
     return published_allocation(config, first=first, last=last, hotspots=hotspots), hotspots, outputs.html
 
 
-def _simulate(config, hotspots, allocation, out: Path, *, effect: float, compliance: float) -> dict[str, Any]:
-    from guardian_rct.geo.rings import buffer_rings
-    from guardian_rct.simulation.writers import simulate_crimes, simulate_pings, write_simulation
+def _simulate(config: TrialConfig, hotspots: HotspotSet, allocation: Allocation, out: Path, *,
+              effect: float, compliance: float) -> dict[str, Any]:
 
     seed = config.trial.seed
     pings = simulate_pings(config, hotspots, allocation, compliance=compliance, seed=seed)
@@ -221,19 +231,15 @@ def _simulate(config, hotspots, allocation, out: Path, *, effect: float, complia
     return {"files": files, "crimes_truth": crimes.truth, "pings_truth": pings.truth}
 
 
-def _score(config, hotspots, pings_path: Path):
-    from guardian_rct.compliance.ping_assignment import ping_options_for
-    from guardian_rct.compliance.presence import score_pings
+def _score(config: TrialConfig, hotspots: HotspotSet, pings_path: Path) -> PingScore:
 
     options = ping_options_for(hotspots, config.compliance)
     return score_pings(pings_path, hotspots, config.compliance, options=options)
 
 
-def _weekly(config, hotspots, allocation, score, out: Path, first: dt.date, last: dt.date,
-            pings_path: Path) -> dict[str, Any]:
-    import pandas as pd
+def _weekly(config: TrialConfig, hotspots: HotspotSet, allocation: Allocation, score: PingScore,
+            out: Path, first: dt.date, last: dt.date, pings_path: Path) -> dict[str, Any]:
 
-    from guardian_rct.jobs.weekly import weekly_compliance_report
 
     frames, patrols, latest, weeks = [], [], None, 0
     monday = first - dt.timedelta(days=first.weekday())
@@ -257,20 +263,20 @@ def _weekly(config, hotspots, allocation, score, out: Path, first: dt.date, last
             "patrols": pd.concat(patrols, ignore_index=True)}
 
 
-def _evaluate(config, out: Path, sim: dict[str, Any], weekly: dict[str, Any], look: dt.date, ri_draws: int):
-    from guardian_rct.jobs.milestone import evaluate
+def _evaluate(config: TrialConfig, out: Path, sim: dict[str, Any], weekly: dict[str, Any], look: dt.date,
+              ri_draws: int) -> EvaluationResult:
 
     return evaluate(config, crimes_path=sim["files"]["crimes"], compliance=weekly["hotspot_days_csv"],
                     out_dir=out / "milestone", ri_draws=ri_draws, look_date=look)
 
 
-def _verify(config):
-    from guardian_rct.ledger.verify import verify
+def _verify(config: TrialConfig) -> VerifyResult:
 
     return verify(config)
 
 
-def _headline(weekly: dict[str, Any], evaluation, sim: dict[str, Any], verified) -> dict[str, Any]:
+def _headline(weekly: dict[str, Any], evaluation: EvaluationResult, sim: dict[str, Any],
+              verified: VerifyResult) -> dict[str, Any]:
     estimates = evaluation.report.to_dict()["estimates"]  # with randomisation p-values filled in
     truth = sim["crimes_truth"]
     return {
@@ -280,7 +286,7 @@ def _headline(weekly: dict[str, Any], evaluation, sim: dict[str, Any], verified)
         "effects": [e for e in estimates if e["estimand"] == "ITT" and e["model"] == "poisson_fe"],
         "true_itt_rate_ratio_count": truth.get("itt_rate_ratio_count"),
         "true_itt_rate_ratio_harm": truth.get("itt_rate_ratio_harm"),
-        "ledger_verified": bool(getattr(verified, "ok", False)),
+        "ledger_verified": bool(verified.ok),
     }
 
 
