@@ -7,10 +7,11 @@ users never need the raw data:
 ``sim_hotspot_profiles.csv``
     The 57 West Midlands LSOAs with the most violence and sexual offences over the full
     months May 2023 – March 2026 (excluding the partial months data.police.uk left), with
-    each one's mean daily count per data.police.uk crime type. These 57 areas hold 15% of
-    the force's violence, close to the reference trial's 57 hotspots (19% of serious
-    youth violence), so they stand in for "hotspot-sized" places. Anti-social behaviour is
-    left out (it is not a crime and has no harm weight).
+    each one's mean daily count per data.police.uk crime type, most violence first
+    (equal counts in LSOA-code order, so the table does not depend on library versions).
+    These 57 areas hold 15% of the force's violence, close to the reference trial's 57
+    hotspots (19% of serious youth violence), so they stand in for "hotspot-sized"
+    places. Anti-social behaviour is left out (it is not a crime and has no harm weight).
 ``sim_calibration.json``
     Month-of-year factors (force-wide crimes per day in each calendar month, relative to
     the mean), the day-level gamma shape implied by the month-to-month over-dispersion of
@@ -121,6 +122,19 @@ def _month_days(ym: int) -> int:
     return pd.Period(f"{ym // 100}-{ym % 100:02d}").days_in_month
 
 
+def most_violent(violence: pd.Series, n: int) -> pd.Index:
+    """The ``n`` areas (index: LSOA code) with the most violence, most first.
+
+    Areas with equal counts (the data has ties, e.g. 568 = 568, and one at the 57th
+    place) are ordered by LSOA code, so the choice and the order do not depend on the
+    input's row order, on the sort algorithm or on the pandas/numpy version (numpy's
+    default quicksort is not stable and its SIMD dispatch differs by CPU and release).
+    """
+    ranked = (violence.rename("violence").rename_axis("lsoa_code").reset_index()
+              .sort_values(["violence", "lsoa_code"], ascending=[False, True], kind="stable"))
+    return pd.Index(ranked["lsoa_code"].iloc[:n], name="lsoa_code")
+
+
 def build(shared: Path, out: Path = OUT) -> None:
     counts = pd.read_csv(shared / "police_uk" / "wm_lsoa_month_counts_2023-05_2026-03.csv.gz")
     counts = counts[counts["category"] != "Anti-social behaviour"].copy()
@@ -131,7 +145,7 @@ def build(shared: Path, out: Path = OUT) -> None:
 
     # Hotspot profiles: the N_PROFILES LSOAs with the most violence.
     violence = counts[counts["category"] == "Violence and sexual offences"].groupby("lsoa_code")["crime_count"].sum()
-    top = violence.sort_values(ascending=False).index[:N_PROFILES]
+    top = most_violent(violence, N_PROFILES)
     share_top = float(violence.loc[top].sum() / violence.sum())
     rates = (counts[counts["lsoa_code"].isin(top)]
              .pivot_table(index="lsoa_code", columns="category", values="crime_count", aggfunc="sum", fill_value=0)

@@ -1,4 +1,11 @@
 import datetime as dt
+import importlib.metadata
+import json
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -6,7 +13,7 @@ import pandas as pd
 import pytest
 
 from guardian_rct._core.days import day_bounds, experimental_day, experimental_days
-from guardian_rct._core.provenance import make_provenance, sha256_file
+from guardian_rct._core.provenance import KEY_DEPENDENCIES, make_provenance, sha256_file
 from guardian_rct._core.rng import stream
 
 LONDON = ZoneInfo("Europe/London")
@@ -60,3 +67,27 @@ def test_provenance_hashes_inputs(tmp_path):
     assert sha256_file(f) == prov.inputs["x"]
     data = prov.to_dict()
     assert data["seed"] == 3 and data["package_version"] and data["created_at"].endswith("+00:00")
+
+
+def test_provenance_records_the_resolved_versions_of_the_key_dependencies():
+    data = make_provenance(seed=None).to_dict()
+    versions = data["dependency_versions"]
+    assert list(versions) == ["python", *KEY_DEPENDENCIES]
+    assert {"numpy", "scipy", "pandas", "shapely", "geopandas", "pyproj", "statsmodels",
+            "pyarrow"} <= set(KEY_DEPENDENCIES)
+    assert versions["python"] == platform.python_version() == data["python_version"]
+    for name in KEY_DEPENDENCIES:
+        assert versions[name] == importlib.metadata.version(name), name
+    assert versions["numpy"] == data["numpy_version"] == np.__version__
+    assert versions["pandas"] == pd.__version__
+    assert json.loads(json.dumps(data)) == data
+
+
+def test_reading_the_versions_imports_none_of_the_packages():
+    code = ("import sys; from guardian_rct._core.provenance import make_provenance; "
+            "make_provenance(); heavy = {'scipy', 'pandas', 'shapely', 'geopandas', 'pyproj', "
+            "'statsmodels', 'pyarrow'}; print(sorted(heavy & set(sys.modules)))")
+    src = Path(__file__).resolve().parents[1] / "src"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": str(src)})
+    assert run.stdout.strip() == "[]"

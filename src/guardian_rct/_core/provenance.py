@@ -1,14 +1,17 @@
 """Provenance records that results and outputs carry.
 
 A provenance record says which version of guardian_rct (and of numpy, which makes the
-random streams) produced a result, from which seed, from which input files (by SHA-256),
-and when. It travels with every report and with every record in the trial store.
+random streams, and of the other libraries the numbers go through) produced a result,
+from which seed, from which input files (by SHA-256), and when. It travels with every
+report and with every record in the trial store.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
+import importlib.metadata
 import platform
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,14 +22,41 @@ import numpy as np
 
 from guardian_rct._core.version import __version__
 
-__all__ = ["Provenance", "make_provenance", "sha256_file", "sha256_bytes", "package_version"]
+__all__ = ["Provenance", "make_provenance", "sha256_file", "sha256_bytes", "package_version",
+           "KEY_DEPENDENCIES", "dependency_versions"]
 
 _CHUNK = 1 << 20
+
+# The libraries whose releases can change guardian_rct's numbers (random streams, sorting,
+# model fits, geometry, file reading); their installed versions go into every record.
+KEY_DEPENDENCIES = ("numpy", "scipy", "pandas", "shapely", "geopandas", "pyproj", "statsmodels",
+                    "pyarrow")
 
 
 def package_version() -> str:
     """The installed guardian_rct version (or the source tree's, when not installed)."""
     return __version__
+
+
+@functools.cache
+def _resolved_versions() -> tuple[tuple[str, str | None], ...]:
+    versions: list[tuple[str, str | None]] = [("python", platform.python_version())]
+    for name in KEY_DEPENDENCIES:
+        try:
+            versions.append((name, importlib.metadata.version(name)))
+        except importlib.metadata.PackageNotFoundError:
+            versions.append((name, None))
+    return tuple(versions)
+
+
+def dependency_versions() -> dict[str, str | None]:
+    """Python's version and the installed versions of :data:`KEY_DEPENDENCIES`.
+
+    Read from the installed distributions' metadata (``importlib.metadata``), so nothing
+    is imported to read them; ``None`` for a package that is not installed. Read once per
+    process.
+    """
+    return dict(_resolved_versions())
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -59,6 +89,10 @@ class Provenance:
         Mapping of a label (usually the file name) to the SHA-256 of its bytes.
     created_at
         UTC time the record was made, ISO 8601.
+    dependency_versions
+        Python's version and the resolved versions of :data:`KEY_DEPENDENCIES` (numpy,
+        scipy, pandas, shapely, geopandas, pyproj, statsmodels, pyarrow); ``None`` for one
+        that is not installed.
     """
 
     package_version: str
@@ -67,6 +101,7 @@ class Provenance:
     seed: int | None
     inputs: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
     created_at: str = ""
+    dependency_versions: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
 
     def to_dict(self) -> dict[str, Any]:
         """The record as plain data (JSON-ready)."""
@@ -77,6 +112,7 @@ class Provenance:
             "seed": self.seed,
             "inputs": dict(self.inputs),
             "created_at": self.created_at,
+            "dependency_versions": dict(self.dependency_versions),
         }
 
 
@@ -110,4 +146,5 @@ def make_provenance(
         seed=seed,
         inputs=MappingProxyType(dict(sorted(digests.items()))),
         created_at=stamp,
+        dependency_versions=MappingProxyType(dependency_versions()),
     )
