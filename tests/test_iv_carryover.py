@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import statsmodels.formula.api as smf
 
-from estimate_fixtures import CrossoverDesign, make_panel
+from estimate_fixtures import crossover_design, make_panel
 from guardian_rct._core.errors import DataError
 from guardian_rct.estimation.carryover import carryover, history_columns
 from guardian_rct.estimation.iv import cace, dose_response, patrol_present
@@ -17,7 +17,7 @@ from guardian_rct.estimation.iv import cace, dose_response, patrol_present
 
 @pytest.fixture(scope="module")
 def panel():
-    design = CrossoverDesign(40, 150, treated_per_block=20)
+    design = crossover_design(40, 150, treated_per_block=20)
     return make_panel(design, np.random.default_rng(21), irr=0.6, mean_rate=0.8,
                       delivered_rate=0.7, contamination_rate=0.1)
 
@@ -84,7 +84,7 @@ def test_history_columns():
 
 
 def test_carryover_recovers_a_lagged_effect():
-    design = CrossoverDesign(40, 200, treated_per_block=20)
+    design = crossover_design(40, 200, treated_per_block=20)
     rng = np.random.default_rng(8)
     frame = make_panel(design, rng, irr=1.0, mean_rate=1.0)
     T = frame["treated"].to_numpy().reshape(200, 40)
