@@ -72,4 +72,7 @@ def test_negbin_theta_matches_glm_nb():
     fit = fit_glm_fe(CROSS["count_violence"].to_numpy(float), CROSS[["treated"]].to_numpy(float),
                      fe, family="negbin")
     assert fit.theta == pytest.approx(R.loc["negbin_fe_count", "extra"], rel=1e-6)
-    assert f"theta = {fit.theta:.4g}" in negbin_fe(CROSS, "count_violence").details
+    est = negbin_fe(CROSS, "count_violence")
+    assert est.nb_theta == fit.theta and est.to_dict()["nb_theta"] == fit.theta
+    assert poisson_fe(CROSS, "count_violence").nb_theta is None
+    assert "theta" not in est.details  # prose only: θ is a field
