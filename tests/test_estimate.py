@@ -6,11 +6,11 @@ import json
 import math
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from estimate_fixtures import crossover_design, make_panel, parallel_design
 from guardian_rct._core.errors import DataError
+from guardian_rct.crimes.panel import Panel
 from guardian_rct.estimation.itt import (
     Estimate,
     diff_in_means,
@@ -194,12 +194,11 @@ def test_results_are_finite(panel):
         assert np.all(np.isfinite(vals))
 
 
-def test_panel_as_object_with_frame(panel):
-    class P:
-        frame = panel
-        outcomes = ("violence",)
-    assert len(itt_estimates(P(), "violence")) == 5
-    assert isinstance(pd.DataFrame(), pd.DataFrame)
+def test_panel_object_gives_the_same_estimates_as_its_frame(panel):
+    whole = Panel(frame=panel, rings=None, outcomes=("violence",), harm={})
+    from_panel = itt_estimates(whole, "violence")
+    assert len(from_panel) == 5
+    assert [e.to_dict() for e in from_panel] == [e.to_dict() for e in itt_estimates(panel, "violence")]
 
 
 def test_events_in_one_hotspot_only(panel):
