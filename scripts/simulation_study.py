@@ -11,9 +11,12 @@ Usage::
 
     PYTHONPATH=src python scripts/simulation_study.py --trials 500 --null-trials 1000 --draws 500
 
-The synthetic trials come from ``tests/estimate_fixtures.py`` (a contract-shaped stand-in for
-``guardian_rct.simulation.writers``). A fast version runs as a normal test
-(tests/test_simulation_fast.py).
+The design is the package's own: ``[design] kind = "crossover", treated_per_day = 28`` and
+57 hotspots through :func:`guardian_rct.design.factory.design_from_config`
+(``tests/estimate_fixtures.configured_design``); every trial's allocation and every
+randomisation-inference redraw come from that object. The outcomes are simulated by
+``tests/estimate_fixtures.make_panel`` (known effect, panel schema of docs/contracts.md). A
+fast version runs as a normal test (tests/test_simulation_fast.py).
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "src"))
 
-from estimate_fixtures import CrossoverDesign, make_panel  # noqa: E402
+from estimate_fixtures import configured_design, make_panel  # noqa: E402
 from guardian_rct._core.rng import stream  # noqa: E402
 from guardian_rct.estimation.itt import diff_in_means, negbin_fe, poisson_fe  # noqa: E402
 from guardian_rct.estimation.randomisation import randomisation_test  # noqa: E402
@@ -108,7 +111,7 @@ ALL_MODELS = ("poisson_fe", "poisson_fe_harm", "negbin_fe", "diff_in_means")
 def run(trials: int, null_trials: int, draws: int, *, n_hotspots: int = 57, n_days: int = 365,
         treated: int = 28, ri_ci_trials: int = 0, seed: int = 2024,
         models: tuple[str, ...] = ALL_MODELS) -> dict:
-    design = CrossoverDesign(n_hotspots, n_days, treated_per_block=treated)
+    design = configured_design(n_hotspots, n_days, treated_per_day=treated)
     t0 = time.perf_counter()
     effect = [one_trial(design, seed + i, IRR, ri_draws=draws if i < ri_ci_trials else 0,
                         ri_ci=True, models=models)
@@ -119,7 +122,8 @@ def run(trials: int, null_trials: int, draws: int, *, n_hotspots: int = 57, n_da
     t2 = time.perf_counter()
     truth = math.log(true_itt_irr())
     eff_rows = summarise(effect, truth)
-    return {"setup": {"hotspots": n_hotspots, "days": n_days, "treated_per_day": treated,
+    return {"setup": {"design": f"{type(design).__module__}.{type(design).__name__}",
+                      "hotspots": n_hotspots, "days": n_days, "treated_per_day": treated,
                       "true_itt_rate_ratio": true_itt_irr(), "ri_draws": draws,
                       "effect_trials": trials, "null_trials": null_trials,
                       "seconds_effect": round(t1 - t0, 1), "seconds_null": round(t2 - t1, 1)},
@@ -146,9 +150,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--draws", type=int, default=500, help="randomisation redraws per trial")
     ap.add_argument("--ri-ci-trials", type=int, default=0,
                     help="effect trials that also get a test-inversion interval")
+    ap.add_argument("--hotspots", type=int, default=57)
+    ap.add_argument("--days", type=int, default=365)
+    ap.add_argument("--treated", type=int, default=28, help="hotspots patrolled per day")
+    ap.add_argument("--seed", type=int, default=2024)
     ap.add_argument("--json", type=Path, help="also write the results here")
     args = ap.parse_args(argv)
-    result = run(args.trials, args.null_trials, args.draws, ri_ci_trials=args.ri_ci_trials)
+    result = run(args.trials, args.null_trials, args.draws, ri_ci_trials=args.ri_ci_trials,
+                 n_hotspots=args.hotspots, n_days=args.days, treated=args.treated, seed=args.seed)
     print(json.dumps(result["setup"]))
     print(table(result))
     if args.json:

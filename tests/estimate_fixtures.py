@@ -1,85 +1,99 @@
-"""Test helpers: tiny designs and synthetic panels with a known effect.
+"""Test helpers: the package's own designs, and synthetic panels with a known effect.
 
-These stand in for ``guardian_rct.design.factory.design_from_config`` and ``guardian_rct.crimes.panel``
-(being written on other branches); they follow docs/contracts.md (Design protocol, Panel
-schema) so that the estimators are tested against the contract. The scripts
-``simulation_study.py`` and ``bench_ri.py`` import them too.
+The designs are the real ones (:class:`guardian_rct.design.crossover.CrossoverDesign`,
+:class:`guardian_rct.design.parallel.ParallelDesign`), so estimators and randomisation
+inference are tested on the objects a trial uses. :func:`configured_design` goes the
+whole way a trial does, ``[design]`` of a :class:`~guardian_rct.config.trial_config.TrialConfig`
+plus a :class:`~guardian_rct.geo.hotspots.HotspotSet` through
+:func:`~guardian_rct.design.factory.design_from_config`. :func:`make_panel` draws the
+allocation from the design and simulates outcomes with a known multiplicative effect in
+the panel schema of ``docs/contracts.md``. The scripts ``simulation_study.py`` and
+``bench_ri.py`` import these helpers too.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping, Sequence
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 
-__all__ = ["CrossoverDesign", "ParallelDesign", "make_panel"]
+from guardian_rct.config.trial_config import config_from_dict
+from guardian_rct.design.crossover import CrossoverDesign
+from guardian_rct.design.factory import design_from_config
+from guardian_rct.design.parallel import ParallelDesign
+from guardian_rct.design.protocol import Design
+from guardian_rct.geo.hotspots import hotspots_from_frame
 
+__all__ = ["START", "hotspot_ids", "crossover_design", "parallel_design", "configured_design",
+           "make_panel"]
 
-class CrossoverDesign:
-    """Daily complete randomisation of ``k`` hotspots per block (Design protocol)."""
-
-    kind = "crossover"
-
-    def __init__(self, n_hotspots: int, n_days: int, *, treated_per_block: dict[str, int] | int,
-                 blocks: list[str] | None = None, start: dt.date = dt.date(2023, 1, 2)) -> None:
-        self.hotspot_ids = tuple(f"H{i + 1:03d}" for i in range(n_hotspots))
-        self.blocks = tuple(blocks) if blocks is not None else ("A",) * n_hotspots
-        self.days = tuple(start + dt.timedelta(days=i) for i in range(n_days))
-        names = sorted(set(self.blocks))
-        if isinstance(treated_per_block, int):
-            treated_per_block = {b: treated_per_block for b in names}
-        self._groups = [(np.flatnonzero(np.array(self.blocks) == b), treated_per_block[b]) for b in names]
-
-    def probabilities(self) -> np.ndarray:
-        p = np.zeros(len(self.hotspot_ids))
-        for cols, k in self._groups:
-            p[cols] = k / cols.size
-        return np.broadcast_to(p, (len(self.days), p.size)).copy()
-
-    def draw(self, rng: np.random.Generator, *, size: int | None = None) -> np.ndarray:
-        k_draws = 1 if size is None else size
-        u = rng.random((k_draws, len(self.days), len(self.hotspot_ids)), dtype=np.float32)
-        out = np.empty(u.shape, dtype=bool)
-        for cols, k in self._groups:
-            ub = u[..., cols]
-            kth = np.partition(ub, k - 1, axis=-1)[..., k - 1:k]
-            out[..., cols] = ub <= kth
-        return out[0] if size is None else out
+START = dt.date(2023, 1, 2)
 
 
-class ParallelDesign:
-    """Complete randomisation of ``n_treated`` hotspots for the whole trial."""
-
-    kind = "parallel"
-
-    def __init__(self, n_hotspots: int, n_days: int, *, n_treated: int,
-                 start: dt.date = dt.date(2023, 1, 2)) -> None:
-        self.hotspot_ids = tuple(f"H{i + 1:03d}" for i in range(n_hotspots))
-        self.blocks = ("A",) * n_hotspots
-        self.days = tuple(start + dt.timedelta(days=i) for i in range(n_days))
-        self.n_treated = n_treated
-
-    def probabilities(self) -> np.ndarray:
-        return np.full((len(self.days), len(self.hotspot_ids)), self.n_treated / len(self.hotspot_ids))
-
-    def draw(self, rng: np.random.Generator, *, size: int | None = None) -> np.ndarray:
-        k_draws = 1 if size is None else size
-        u = rng.random((k_draws, len(self.hotspot_ids)))
-        kth = np.partition(u, self.n_treated - 1, axis=-1)[:, self.n_treated - 1:self.n_treated]
-        one = u <= kth
-        out = np.broadcast_to(one[:, None, :], (k_draws, len(self.days), len(self.hotspot_ids)))
-        return out[0].copy() if size is None else out.copy()
+def hotspot_ids(n: int) -> tuple[str, ...]:
+    """``H001``, ``H002``, …"""
+    return tuple(f"H{i + 1:03d}" for i in range(n))
 
 
-def make_panel(design, rng: np.random.Generator, *, irr: float = 0.8, mean_rate: float = 0.3,
-               hotspot_sd: float = 0.6, day_sd: float = 0.2, overdispersion: float | None = None,
-               outcome: str = "violence", delivered_rate: float = 1.0,
-               contamination_rate: float = 0.0, assignment: np.ndarray | None = None) -> pd.DataFrame:
+def _days(n_days: int, start: dt.date) -> tuple[dt.date, ...]:
+    return tuple(start + dt.timedelta(days=i) for i in range(n_days))
+
+
+def crossover_design(n_hotspots: int, n_days: int, *, treated_per_block: Mapping[str, int] | int,
+                     blocks: Sequence[str] | None = None, start: dt.date = START) -> CrossoverDesign:
+    """The package's crossover design: ``k_b`` of block ``b``'s hotspots treated every day."""
+    blocks = tuple(blocks) if blocks is not None else ("A",) * n_hotspots
+    if isinstance(treated_per_block, int):
+        treated_per_block = {b: treated_per_block for b in set(blocks)}
+    return CrossoverDesign(hotspot_ids=hotspot_ids(n_hotspots), blocks=blocks,
+                           days=_days(n_days, start),
+                           treated_per_block=tuple(sorted(treated_per_block.items())))
+
+
+def parallel_design(n_hotspots: int, n_days: int, *, n_treated: int,
+                    start: dt.date = START) -> ParallelDesign:
+    """The package's parallel design, complete assignment of ``n_treated`` hotspots."""
+    return ParallelDesign(hotspot_ids(n_hotspots), ("A",) * n_hotspots, _days(n_days, start),
+                          "complete", (tuple(range(n_hotspots)),), group_counts=(n_treated,))
+
+
+def configured_design(n_hotspots: int, n_days: int, *, treated_per_day: int,
+                      start: dt.date = START) -> Design:
+    """A crossover design declared as a trial declares it: TOML-shaped config + hotspot set.
+
+    The hotspots are 100 m squares on a grid in British National Grid (no blocks);
+    ``[design] kind = "crossover", treated_per_day = ...`` goes through
+    :func:`~guardian_rct.design.factory.design_from_config`.
+    """
+    squares = [shapely.box(400_000 + 300 * (i % 10), 280_000 + 300 * (i // 10),
+                           400_100 + 300 * (i % 10), 280_100 + 300 * (i // 10))
+               for i in range(n_hotspots)]
+    frame = gpd.GeoDataFrame({"hotspot_id": list(hotspot_ids(n_hotspots))}, geometry=squares,
+                             crs="EPSG:27700")
+    hotspots = hotspots_from_frame(frame)
+    config = config_from_dict({
+        "trial": {"name": "simulated trial", "start_date": start,
+                  "end_date": start + dt.timedelta(days=n_days - 1), "seed": 1},
+        "hotspots": {"path": "hotspots.geojson"},
+        "design": {"kind": "crossover", "treated_per_day": treated_per_day},
+    })
+    return design_from_config(config, hotspots)
+
+
+def make_panel(design: Design, rng: np.random.Generator, *, irr: float = 0.8,
+               mean_rate: float = 0.3, hotspot_sd: float = 0.6, day_sd: float = 0.2,
+               overdispersion: float | None = None, outcome: str = "violence",
+               delivered_rate: float = 1.0, contamination_rate: float = 0.0,
+               assignment: np.ndarray | None = None) -> pd.DataFrame:
     """A panel frame of the contract schema with a known multiplicative effect.
 
-    The rate is ``mean_rate · exp(hotspot + day effects) · irr^(patrol present)``; a patrol
-    is present on treated days with probability ``delivered_rate`` and on control days with
+    The allocation is ``design.draw(rng)`` (or ``assignment``). The rate is
+    ``mean_rate · exp(hotspot + day effects) · irr^(patrol present)``; a patrol is present
+    on treated days with probability ``delivered_rate`` and on control days with
     ``contamination_rate`` (so the ITT rate ratio is diluted when compliance is partial).
     Counts are Poisson (or NB2 with shape ``overdispersion``); harm is the sum over events
     of heavy-tailed (lognormal) CCHI days, so its rate ratio is ``irr`` too.

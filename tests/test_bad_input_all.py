@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from estimate_fixtures import CrossoverDesign, make_panel
+from estimate_fixtures import crossover_design, make_panel
 from guardian_rct._core.errors import DataError
 from guardian_rct.estimation.carryover import carryover
 from guardian_rct.estimation.itt import (
@@ -22,7 +22,7 @@ from guardian_rct.estimation.itt import (
 from guardian_rct.estimation.iv import cace
 from guardian_rct.estimation.randomisation import randomisation_test
 
-DESIGN = CrossoverDesign(10, 20, treated_per_block=5)
+DESIGN = crossover_design(10, 20, treated_per_block=5)
 PANEL = make_panel(DESIGN, np.random.default_rng(0), mean_rate=0.8, delivered_rate=0.8)
 
 CALLS = {

@@ -210,20 +210,24 @@ def test_outcome_without_events_is_reported_not_estimable(sim_trial, capsys, tmp
     assert not any(w.lower() in ("nan", "inf") for w in html.split())
 
 
-def test_first_stage_read_back_from_cace_details():
+def test_first_stage_is_a_typed_field_of_the_cace_estimate():
     from evaluation_fixtures import synthetic_panel
-    from guardian_rct.estimation.iv import cace, first_stage_from_details
+    from guardian_rct.estimation.itt import poisson_fe
+    from guardian_rct.estimation.iv import cace
+    from guardian_rct.estimation.results import FirstStage
 
     panel, _ = synthetic_panel(n_days=40)
     est = cace(panel, "count_all_crime", endogenous="delivered")
-    coef, f_stat = first_stage_from_details(est.details)
+    fs = est.first_stage
+    assert isinstance(fs, FirstStage)
     # the first stage of a 0/1 "present" on assignment, with hotspot and day effects, is
     # close to the raw difference in presence between the arms
     present = np.where(panel["treated"] == 1, panel["delivered"], panel["contaminated"])
     raw = present[panel["treated"] == 1].mean() - present[panel["treated"] == 0].mean()
-    assert coef == pytest.approx(raw, abs=0.05)
-    assert math.isfinite(f_stat) and f_stat > 10
-    assert first_stage_from_details("Poisson PML, fixed effects: hotspot + day") is None
+    assert fs.coefficient == pytest.approx(raw, abs=0.05)
+    assert math.isfinite(fs.f_statistic) and fs.f_statistic > 10 and not fs.weak
+    assert fs.f_statistic == pytest.approx((fs.coefficient / fs.std_error) ** 2)
+    assert poisson_fe(panel, "count_all_crime").first_stage is None
 
 
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import statsmodels.api as sm
 
-from estimate_fixtures import CrossoverDesign, ParallelDesign, make_panel
+from estimate_fixtures import crossover_design, make_panel, parallel_design
 from guardian_rct._core.errors import DataError
 from guardian_rct.estimation.itt import poisson_fe, poisson_parallel
 from guardian_rct.estimation.randomisation import randomisation_test
@@ -18,8 +18,8 @@ from guardian_rct.estimation.randomisation import randomisation_test
 
 @pytest.fixture(scope="module")
 def trial():
-    design = CrossoverDesign(12, 30, treated_per_block={"A": 3, "B": 2},
-                             blocks=["A"] * 6 + ["B"] * 6)
+    design = crossover_design(12, 30, treated_per_block={"A": 3, "B": 2},
+                              blocks=["A"] * 6 + ["B"] * 6)
     frame = make_panel(design, np.random.default_rng(11), irr=0.8, mean_rate=1.0)
     return design, frame
 
@@ -100,7 +100,7 @@ def test_milestone_subset_of_days(trial):
 
 
 def test_parallel_design_uses_block_day_and_baseline():
-    design = ParallelDesign(30, 40, n_treated=15)
+    design = parallel_design(30, 40, n_treated=15)
     frame = make_panel(design, np.random.default_rng(4), irr=0.6, mean_rate=0.5, hotspot_sd=0.3)
     res = randomisation_test(frame, "count_violence", design, draws=300,
                              rng=np.random.default_rng(3))

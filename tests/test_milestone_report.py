@@ -1,8 +1,17 @@
-"""The milestone report: data schema (golden), no NaN, Holm/sequential wiring, HTML = JSON."""
+"""The milestone report: data schema (golden), no NaN, Holm/sequential wiring, HTML = JSON.
+
+The report is built from a small trial made with the package's own parts
+(``evaluation_fixtures.built_trial``: config, design, allocation, crimes, ``build_panel``)
+and real :func:`~guardian_rct.estimation.randomisation.randomisation_test` results on that
+panel, re-drawing its design; the effect estimates are hand-picked records so that the
+Holm and sequential arithmetic can be checked exactly.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import functools
 import json
 import math
 import os
@@ -16,13 +25,16 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from evaluation_fixtures import OUTCOMES, synthetic_estimates, synthetic_panel
+from evaluation_fixtures import OUTCOMES, built_trial, synthetic_estimates, trial_config
 from guardian_rct._core.provenance import make_provenance
-from guardian_rct.config.trial_config import config_from_dict
+from guardian_rct._core.rng import stream
 from guardian_rct.estimation.baseline_balance import baseline_balance
 from guardian_rct.estimation.displacement import crossover_displacement
 from guardian_rct.estimation.flow import trial_flow
+from guardian_rct.estimation.itt import poisson_fe
 from guardian_rct.estimation.multiplicity import holm_adjust, obf_boundaries
+from guardian_rct.estimation.randomisation import RITestResult, randomisation_test
+from guardian_rct.estimation.results import FirstStage
 from guardian_rct.reports.milestone import (
     NO_EVENTS,
     SCHEMA_VERSION,
@@ -32,37 +44,38 @@ from guardian_rct.reports.milestone import (
 
 GOLDEN = Path(__file__).parent / "golden" / "milestone_report_schema.json"
 TEMPLATE = Path(__file__).parents[1] / "src/guardian_rct/reports/templates/milestone.html"
-START = dt.date(2023, 3, 20)
+RI_DRAWS = 500
+END = dt.date(2023, 4, 16)
 
 
-def make_config(*, milestones=(), end=dt.date(2023, 4, 16)):
-    raw = {"trial": {"name": "Test trial", "start_date": START, "end_date": end, "seed": 5},
-           "hotspots": {"path": "hotspots.geojson"},
-           "design": {"kind": "crossover", "treated_per_day": 3},
-           "evaluation": {"outcomes": list(OUTCOMES), "milestones": list(milestones), "ri_draws": 500}}
-    return config_from_dict(raw)
+@functools.lru_cache(maxsize=4)
+def real_ri(zero_outcome=None, end=END) -> dict[str, RITestResult]:
+    """randomisation_test on the built trial's panel, re-drawing its own design (as evaluate does)."""
+    trial = built_trial(zero_outcome=zero_outcome, end=end)
+    return {o: randomisation_test(trial.panel.frame, f"count_{o}", trial.design, draws=RI_DRAWS,
+                                  rng=stream(trial.config.trial.seed, "randomisation_inference", o),
+                                  seed=trial.config.trial.seed)
+            for o in OUTCOMES if o != zero_outcome}
 
 
-def make_report(*, zero_outcome=None, figures=False, milestones=(), ri_p=0.02, end=dt.date(2023, 4, 16)):
-    config = make_config(milestones=milestones, end=end)
-    panel, rings = synthetic_panel(zero_outcome=zero_outcome)
-    estimates = synthetic_estimates(zero_outcome=zero_outcome)
-    ri = {o: SimpleNamespace(p_value=ri_p, mc_error=0.006, ci=(ri_p - 0.01, ri_p + 0.01), draws=500,
-                             observed=-0.3) for o in OUTCOMES if o != zero_outcome}
+def make_report(*, zero_outcome=None, figures=False, milestones=(), end=END, estimates=None,
+                compliance=True, ri=None):
+    config = trial_config(milestones=milestones, end=end)
+    trial = built_trial(zero_outcome=zero_outcome, end=end, compliance=compliance)
+    panel, rings = trial.panel.frame, trial.panel.rings
+    estimates = synthetic_estimates(zero_outcome=zero_outcome) if estimates is None else estimates
+    ri = real_ri(zero_outcome, end) if ri is None else ri
     disp = [crossover_displacement(panel, rings, o) for o in OUTCOMES]
-    report = build_milestone_report(config, panel, estimates, ri, disp,
-                                    baseline_balance(panel, OUTCOMES, baseline_days=365), trial_flow(panel),
+    report = build_milestone_report(config, trial.panel, estimates, ri, disp,
+                                    baseline_balance(panel, OUTCOMES,
+                                                     baseline_days=config.evaluation.baseline_days),
+                                    trial_flow(panel),
                                     make_provenance(seed=5, now=dt.datetime(2023, 4, 17, tzinfo=dt.UTC)),
-                                    ri_draws=500, figures=figures)
+                                    ri_draws=RI_DRAWS, figures=figures)
     return report, panel
 
 
-def shape(value):
-    """Structure of report data: dict keys (recursively), list element shape, leaf types."""
-    if isinstance(value, dict):
-        return {k: shape(v) for k, v in sorted(value.items())}
-    if isinstance(value, list):
-        return [shape(value[0])] if value else []
+def _leaf(value):
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -72,23 +85,50 @@ def shape(value):
     return "string"
 
 
-def _merge_nulls(a, b):
-    """Golden shapes allow 'null' wherever either side has a number/string (optional values)."""
-    return a == b or "null" in (a, b)
+def _merge(a, b, path):
+    """One schema for two list elements: same keys; 'null' gives way to the other type."""
+    if a == "null":
+        return b
+    if b == "null" or a == b:
+        return a
+    if isinstance(a, dict) and isinstance(b, dict):
+        assert sorted(a) == sorted(b), f"{path}: list elements differ in keys {sorted(set(a) ^ set(b))}"
+        return {k: _merge(a[k], b[k], f"{path}.{k}") for k in a}
+    if isinstance(a, list) and isinstance(b, list):
+        return [_merge(a[0], b[0], f"{path}[]")] if a and b else (a or b)
+    raise AssertionError(f"{path}: list elements differ in type ({a} vs {b})")
+
+
+def shape(value, path="report"):
+    """Structure of report data: dict keys (recursively), leaf types, and for a list the one
+    element schema that every element satisfies (merged over all elements)."""
+    if isinstance(value, dict):
+        return {k: shape(v, f"{path}.{k}") for k, v in sorted(value.items())}
+    if isinstance(value, list):
+        element = None
+        for i, v in enumerate(value):
+            s = shape(v, f"{path}[{i}]")
+            element = s if element is None else _merge(element, s, f"{path}[{i}]")
+        return [] if element is None else [element]
+    return _leaf(value)
 
 
 def _compare(golden, actual, path="report"):
+    """Check ``actual`` (data, not its shape) against the golden schema, every list element."""
+    if actual is None:
+        return  # optional values: null is allowed wherever the golden file has a type
     if isinstance(golden, dict):
-        assert isinstance(actual, dict), path
+        assert isinstance(actual, dict), f"{path}: expected an object, found {_leaf(actual)}"
         assert sorted(golden) == sorted(actual), f"{path}: keys changed: {sorted(set(golden) ^ set(actual))}"
         for k in golden:
             _compare(golden[k], actual[k], f"{path}.{k}")
     elif isinstance(golden, list):
-        assert isinstance(actual, list), path
-        if golden and actual:
-            _compare(golden[0], actual[0], f"{path}[0]")
+        assert isinstance(actual, list), f"{path}: expected a list, found {_leaf(actual)}"
+        assert golden or not actual, f"{path}: the golden file has no element schema for this list"
+        for i, element in enumerate(actual):
+            _compare(golden[0], element, f"{path}[{i}]")
     else:
-        assert _merge_nulls(golden, actual), f"{path}: {golden} became {actual}"
+        assert golden in ("null", _leaf(actual)), f"{path}: {golden} became {_leaf(actual)}"
 
 
 def test_report_schema_matches_golden_file():
@@ -99,7 +139,7 @@ def test_report_schema_matches_golden_file():
         GOLDEN.parent.mkdir(exist_ok=True)
         GOLDEN.write_text(json.dumps(shape(data), indent=1, sort_keys=True) + "\n", encoding="utf-8")
     golden = json.loads(GOLDEN.read_text(encoding="utf-8"))
-    _compare(golden, shape(data))
+    _compare(golden, data)
     for row in data["estimates"]:
         for key in ("outcome", "estimand", "model", "estimate", "std_error", "conf_low", "conf_high",
                     "p_value", "ri_p_value", "irr", "n_obs", "n_clusters"):
@@ -123,13 +163,18 @@ def test_json_has_no_nan_and_zero_outcome_is_not_estimable(tmp_path):
 
 
 def test_holm_uses_design_based_p_and_fills_ri():
-    report, _ = make_report(ri_p=0.02)
+    # all_crime's ITT estimate carries its own ri_p_value (0.015); violence's primary has none,
+    # so the report fills it from the randomisation test of violence
+    estimates = [dataclasses.replace(e, ri_p_value=None) if (e.outcome, e.model) == ("violence", "poisson_fe")
+                 else e for e in synthetic_estimates()]
+    report, _ = make_report(estimates=estimates)
     data = report.to_dict()
     family = data["multiplicity"]["family"]
     assert [f["outcome"] for f in family] == list(OUTCOMES)
     raw = [f["p_raw"] for f in family]
-    # all_crime's ITT estimate carries its own ri_p_value (0.015); violence's is filled from ri (0.02)
-    assert raw == [pytest.approx(0.015), pytest.approx(0.115)]
+    ri_violence = real_ri()["violence"].p_value
+    assert raw == [pytest.approx(0.015), ri_violence]
+    assert [f["p_source"] for f in family] == ["ri_p_value", "ri_p_value"]
     np.testing.assert_allclose([f["p_holm"] for f in family], holm_adjust(raw))
     primary = next(r for r in data["estimates"] if r["in_holm_family"] and r["outcome"] == "all_crime")
     assert primary["holm_p_value"] == pytest.approx(holm_adjust(raw)[0])
@@ -316,12 +361,7 @@ def test_dose_response_matches_an_independent_tally():
 
 
 def test_dose_response_absent_without_compliance():
-    config = make_config()
-    panel, rings = synthetic_panel(compliance=False)
-    report = build_milestone_report(config, panel, synthetic_estimates(), {},
-                                    [crossover_displacement(panel, rings, o) for o in OUTCOMES],
-                                    baseline_balance(panel, OUTCOMES), trial_flow(panel), make_provenance(seed=5),
-                                    figures=False)
+    report, _ = make_report(compliance=False, ri={})
     data = report.to_dict()
     assert data["dose_response"] == []
     assert "was not recorded" in data["abstract"]["data"]
@@ -336,7 +376,9 @@ def test_abstract_reads_with_real_numbers():
     assert findings.startswith(f"All crime was {abs(primary['pct_change']):.1f}% lower (rate ratio "
                                f"{primary['irr']:.2f}, 95% CI {primary['irr_conf_low']:.2f} to "
                                f"{primary['irr_conf_high']:.2f})")
-    assert "randomisation p = 0.015 from 500 re-draws" in findings
+    ri = real_ri()["all_crime"]
+    assert (f"randomisation p = 0.015 from 500 re-draws, randomisation 95% CI {ri.rr_conf_low:.2f} to "
+            f"{ri.rr_conf_high:.2f}") in findings
     cace = next(r for r in data["estimates"] if r["section"] == "cace" and r["outcome"] == "all_crime")
     assert f"(CACE) was {cace['estimate']:+.3f} crimes per hotspot-day" in findings
     assert "first-stage F = 45" in findings
@@ -351,15 +393,64 @@ def test_abstract_reads_with_real_numbers():
 
 
 def test_weak_instrument_is_flagged(tmp_path):
-    import dataclasses
-
-    config = make_config()
-    panel, rings = synthetic_panel()
-    estimates = [dataclasses.replace(e, details="2SLS; first stage 0.05 (F = 3.2); CR1")
-                 if e.estimand.startswith("CACE") else e for e in synthetic_estimates()]
-    report = build_milestone_report(config, panel, estimates, {}, [], baseline_balance(panel, OUTCOMES),
-                                    trial_flow(panel), make_provenance(seed=5), figures=False)
+    weak = FirstStage(coefficient=0.05, std_error=0.05 / math.sqrt(3.2), f_statistic=3.2, n_obs=168)
+    estimates = [dataclasses.replace(e, first_stage=weak) if e.estimand.startswith("CACE") else e
+                 for e in synthetic_estimates()]
+    report, _ = make_report(estimates=estimates, ri={})
     cace = [r for r in report.to_dict()["estimates"] if r["section"] == "cace"]
-    assert cace and all(r["weak_instrument"] and r["first_stage_f"] == pytest.approx(3.2) for r in cace)
+    assert cace and all(r["weak_instrument"] and r["first_stage_f"] == pytest.approx(3.2)
+                        and r["first_stage_coef"] == pytest.approx(0.05) for r in cace)
     html = write_milestone_report(report, tmp_path)["html"].read_text(encoding="utf-8")
     assert html.count("Weak instrument:") == len(cace)
+
+
+def test_ri_interval_in_the_report_is_the_rate_ratio_interval_of_the_test(tmp_path):
+    """The report's randomisation CI is RITestResult's test-inversion interval for the rate
+    ratio, never the p-value's Monte Carlo interval (a mock once put (p - 0.01, p + 0.01)
+    there, and the abstract printed it as a rate-ratio interval)."""
+    report, panel = make_report()
+    records = {r["outcome"]: r for r in report.to_dict()["randomisation_inference"]}
+    assert list(records) == list(OUTCOMES)
+    for o, res in real_ri().items():
+        rec = records[o]
+        assert (rec["conf_low"], rec["conf_high"]) == (res.rr_conf_low, res.rr_conf_high)
+        assert (rec["p_value"], rec["mc_error"], rec["draws"], rec["observed"], rec["statistic"]) == (
+            res.p_value, res.mc_std_error, RI_DRAWS, res.observed, res.statistic)
+        # on the rate-ratio scale: it holds the Poisson FE rate ratio of the same panel ...
+        irr = poisson_fe(panel, f"count_{o}").irr
+        assert rec["conf_low"] < irr < rec["conf_high"]
+        # ... and it is where the test's p-value curve crosses alpha: inside p > alpha, outside p <= alpha
+        curve = res.curve
+        inside = curve[(curve.rate_ratio > rec["conf_low"]) & (curve.rate_ratio < rec["conf_high"])]
+        outside = curve[(curve.rate_ratio < rec["conf_low"]) | (curve.rate_ratio > rec["conf_high"])]
+        assert len(inside) and (inside.p_value > res.alpha).all()
+        assert len(outside) and (outside.p_value <= res.alpha).all()
+    html = write_milestone_report(report, tmp_path)["html"].read_text(encoding="utf-8")
+    assert "Rate ratio CI low" in html
+
+
+def test_report_takes_only_real_ri_results():
+    mock = SimpleNamespace(p_value=0.02, mc_error=0.006, ci=(0.01, 0.03), draws=500, observed=-0.3)
+    with pytest.raises(TypeError, match="must be an RITestResult"):
+        make_report(ri={"all_crime": mock})
+
+
+def test_golden_comparison_checks_every_list_element():
+    """A change in any element of a list (not only the first) fails the schema check."""
+    golden = json.loads(GOLDEN.read_text(encoding="utf-8"))
+    data = make_report()[0].to_dict()
+    _compare(golden, data)
+    last = len(data["estimates"]) - 1
+    assert last > 0
+    wrong_type = json.loads(json.dumps(data))
+    wrong_type["estimates"][last]["estimate"] = "0.5"
+    with pytest.raises(AssertionError, match=rf"estimates\[{last}\]\.estimate: number became string"):
+        _compare(golden, wrong_type)
+    lost_key = json.loads(json.dumps(data))
+    del lost_key["randomisation_inference"][-1]["mc_error"]
+    with pytest.raises(AssertionError, match=r"randomisation_inference\[1\]: keys changed: \['mc_error'\]"):
+        _compare(golden, lost_key)
+    nested = json.loads(json.dumps(data))
+    nested["dose_response"][-1]["bands"][-1]["rate"] = [1.0]
+    with pytest.raises(AssertionError, match=r"dose_response\[1\]\.bands\[\d+\]\.rate"):
+        _compare(golden, nested)

@@ -34,7 +34,8 @@ def test_effect_recovered_and_intervals_cover(study):
     assert pois["mc_se_bias_pct"] < 6
     assert 0.83 <= pois["coverage_95"] <= 1.0
     assert 0.83 <= rows["negbin_fe"]["coverage_95"] <= 1.0
-    assert math.log(study["setup"]["true_itt_rate_ratio"]) < 0
+    # the estimators target the diluted ITT ratio, not the effect of a delivered patrol
+    assert math.exp(pois["mean_log_rr"]) == pytest.approx(study["setup"]["true_itt_rate_ratio"], abs=0.03)
     assert rows["randomisation test"]["coverage_95"] >= 0.7
 
 

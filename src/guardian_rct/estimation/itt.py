@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -33,6 +33,9 @@ from guardian_rct._core.errors import DataError
 from guardian_rct.estimation.fixed_effects import cluster_vcov, fit_glm_fe
 from guardian_rct.estimation.panel_checks import ModelFrame, model_frame, require_columns, resolve
 from guardian_rct.estimation.results import Estimate
+
+if TYPE_CHECKING:
+    from guardian_rct.crimes.panel import Panel
 
 __all__ = ["Estimate", "poisson_fe", "negbin_fe", "diff_in_means", "poisson_parallel",
            "itt_estimates", "ipw_weights", "estimate_from_fit"]
@@ -99,11 +102,10 @@ def _glm(mf: ModelFrame, outcome: str, *, family: str, X: np.ndarray, model: str
                         fix="check the outcome for extreme values or use a longer period")
     vcov, G = cluster_vcov(fit.xt, fit.score_w, fit.work_w, mf.clusters, fit.n_params)
     notes = mf.notes + (("weighted by inverse assignment probabilities",) if mf.weights is not None else ())
-    if fit.theta is not None:
-        details += f"; NB2 theta = {fit.theta:.4g}"
     est = estimate_from_fit(fit.coef[0], math.sqrt(vcov[0, 0]), G - 1, alpha=alpha, log_scale=True,
                             outcome=outcome, estimand=estimand, model=model, n_obs=int(mf.y.size),
-                            n_clusters=G, term=term, details=details + "; " + SE_TYPE, notes=notes)
+                            n_clusters=G, term=term, details=details + "; " + SE_TYPE, notes=notes,
+                            nb_theta=None if fit.theta is None else float(fit.theta))
     return est, (fit, vcov, G)
 
 
@@ -168,6 +170,7 @@ def negbin_fe(panel_frame: pd.DataFrame, outcome_column: str, *, treatment: str 
     fixed effects as dummies ("unconditional" NB; Allison & Waterman 2002). Standard
     errors clustered by hotspot as for :func:`poisson_fe`. Unlike PPML it is consistent
     only if the NB2 variance is right, hence a sensitivity check, not the primary analysis.
+    The fitted θ is returned as ``Estimate.nb_theta``.
     """
     panel_frame, outcome_column = resolve(panel_frame, outcome_column)
     _check_alpha(alpha)
@@ -242,7 +245,7 @@ def poisson_parallel(panel_frame: pd.DataFrame, outcome_column: str, *, treatmen
                 alpha=alpha)[0]
 
 
-def itt_estimates(panel: Any, outcome: str, *, alpha: float = 0.05,
+def itt_estimates(panel: Panel | pd.DataFrame, outcome: str, *, alpha: float = 0.05,
                   kind: Literal["crossover", "parallel"] | None = None) -> list[Estimate]:
     """The standard ITT set for one outcome, for counts and harm.
 

@@ -22,7 +22,6 @@ Dose–response (:func:`dose_response`) is descriptive only: dosage is not rando
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
 from typing import Literal
 
@@ -39,8 +38,9 @@ from guardian_rct.estimation.fixed_effects import (
 )
 from guardian_rct.estimation.itt import SE_TYPE, Estimate, estimate_from_fit
 from guardian_rct.estimation.panel_checks import model_frame, require_columns, resolve
+from guardian_rct.estimation.results import WEAK_INSTRUMENT_F, FirstStage
 
-__all__ = ["cace", "dose_response", "patrol_present", "first_stage_from_details", "DOSAGE_BANDS"]
+__all__ = ["cace", "dose_response", "patrol_present", "DOSAGE_BANDS"]
 
 #: Dosage bands in minutes: (lower, upper] except the first, which is exactly zero.
 DOSAGE_BANDS: tuple[float, ...] = (0.0, 5.0, 15.0, 30.0, math.inf)
@@ -84,24 +84,6 @@ def _endogenous(frame: pd.DataFrame, endogenous: str, treatment: str) -> tuple[n
     return v, endogenous.replace("_", " ")
 
 
-#: How :func:`cace` writes the first stage into ``Estimate.details``; read back by
-#: :func:`first_stage_from_details` (the milestone report shows both numbers).
-_FIRST_STAGE_FORMAT = "first stage {coef:.6g} (F = {f:.6g})"
-_FIRST_STAGE_PATTERN = re.compile(r"first stage (\S+) \(F = (\S+)\)")
-
-
-def first_stage_from_details(details: str) -> tuple[float, float] | None:
-    """The first-stage coefficient and its cluster-robust F from a :func:`cace` estimate's
-    ``details`` (``None`` when the text has no first stage, e.g. for an ITT estimate)."""
-    found = _FIRST_STAGE_PATTERN.search(details or "")
-    if found is None:
-        return None
-    try:
-        return float(found.group(1)), float(found.group(2))
-    except ValueError:
-        return None
-
-
 @single_threaded
 def cace(panel_frame: pd.DataFrame, outcome_column: str, *,
          endogenous: Literal["delivered", "dosage_minutes"] | str = "delivered",
@@ -125,8 +107,9 @@ def cace(panel_frame: pd.DataFrame, outcome_column: str, *,
     -------
     Estimate
         ``estimate`` is on the outcome's scale (crimes or harm per hotspot-day);
-        ``irr`` is ``None``. ``details`` gives the first-stage coefficient and its
-        cluster-robust F statistic (weak instruments: Staiger & Stock 1997).
+        ``irr`` is ``None``. ``first_stage`` holds the first-stage coefficient, its
+        clustered standard error and cluster-robust F statistic (weak instruments below
+        F = 10: Staiger & Stock 1997).
     """
     panel_frame, outcome_column = resolve(panel_frame, outcome_column)
     if not 0 < alpha < 1:
@@ -166,20 +149,22 @@ def cace(panel_frame: pd.DataFrame, outcome_column: str, *,
     fs_resid = Xt[:, 0] - Zt @ pi[:, 0]
     fs_vcov, _ = cluster_vcov(Zt, w * fs_resid, w, mf.clusters, n_params)
     first = float(pi[0, 0])
+    fs_se = math.sqrt(fs_vcov[0, 0]) if fs_vcov[0, 0] > 0 else 0.0
     f_stat = first**2 / fs_vcov[0, 0] if fs_vcov[0, 0] > 0 else float("inf")
     if not np.isfinite(first) or abs(first) < 1e-12:
         raise DataError("assignment does not change patrol receipt (no compliers)",
                         where=f"panel, column '{endogenous}'", expected="a first-stage effect",
                         found=f"first-stage coefficient {first:.3g}",
                         fix="check that the compliance file matches the allocation")
-    notes = mf.notes + ((f"weak instrument: first-stage F = {f_stat:.1f} < 10",) if f_stat < 10 else ())
+    first_stage = FirstStage(coefficient=first, std_error=fs_se, f_statistic=float(f_stat), n_obs=int(n))
+    notes = mf.notes + ((f"weak instrument: first-stage F = {f_stat:.1f} < {WEAK_INSTRUMENT_F:g}",)
+                        if first_stage.weak else ())
     return estimate_from_fit(
         beta[0], math.sqrt(vcov[0, 0]), G - 1, alpha=alpha, log_scale=False,
         outcome=outcome_column, estimand=f"CACE ({label})", model="iv_2sls_fe", n_obs=int(n),
         n_clusters=G, term=endogenous,
-        details=(f"2SLS, instrument: assignment; fixed effects: {' + '.join(fe)}; "
-                 + _FIRST_STAGE_FORMAT.format(coef=first, f=f_stat) + "; " + SE_TYPE),
-        notes=notes)
+        details=f"2SLS, instrument: assignment; fixed effects: {' + '.join(fe)}; {SE_TYPE}",
+        notes=notes, first_stage=first_stage)
 
 
 def dose_response(panel_frame: pd.DataFrame, outcome_column: str, *,

@@ -47,6 +47,7 @@ import pandas as pd
 
 from guardian_rct._core.errors import DataError
 from guardian_rct._core.provenance import Provenance, make_provenance
+from guardian_rct.design.protocol import Design
 from guardian_rct.estimation.fixed_effects import (
     cluster_vcov,
     encode,
@@ -120,7 +121,7 @@ class RITestResult:
                 f"{100 * (1 - self.alpha):.0f}% CI for the rate ratio [{lo}, {hi}]")
 
 
-def _alignment(frame: pd.DataFrame, design: Any) -> tuple[np.ndarray, int]:
+def _alignment(frame: pd.DataFrame, design: Design) -> tuple[np.ndarray, int]:
     """Flat positions (day × hotspot) of the panel rows in the design's draws."""
     require_columns(frame, ["day_index", "hotspot_id"], purpose="randomisation inference")
     ids = list(design.hotspot_ids)
@@ -195,7 +196,7 @@ def _crossing(log_tau: np.ndarray, pvals: np.ndarray, alpha: float, side: str) -
     return float(math.exp(log_tau[i] + f * (log_tau[j] - log_tau[i])))
 
 
-def randomisation_test(panel_frame: pd.DataFrame, outcome_column: str, design: Any, *,
+def randomisation_test(panel_frame: pd.DataFrame, outcome_column: str, design: Design, *,
                        draws: int = 10_000, rng: np.random.Generator, alpha: float = 0.05,
                        treatment: str = "treated", fe: Sequence[str] | None = None,
                        baseline: str | None = None, conf_int: bool = True,
@@ -233,7 +234,7 @@ def randomisation_test(panel_frame: pd.DataFrame, outcome_column: str, design: A
     if not 0 < alpha < 1:
         raise DataError("alpha must lie between 0 and 1", found=str(alpha), where="alpha",
                         fix="use e.g. 0.05")
-    parallel = getattr(design, "kind", "crossover") == "parallel"
+    parallel = design.kind == "parallel"
     fe = tuple(fe) if fe is not None else (("block", "day") if parallel else ("hotspot", "day"))
     flat, size = _alignment(panel_frame, design)
     mf = model_frame(panel_frame, outcome_column, treatment=treatment, fe=fe, drop_zero_groups=False)

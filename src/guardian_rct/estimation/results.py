@@ -3,9 +3,13 @@
 The fields are fixed by ``docs/contracts.md`` ("Estimates"): ``estimate`` and
 ``conf_low``/``conf_high`` are on the model's scale (log rate ratio for Poisson and
 negative binomial models, a difference for difference-in-means), ``irr = exp(estimate)``
-where a rate ratio is meaningful. The record lives in its own module so that the
-estimators (``estimate.py``, ``iv.py``, ``carryover.py``) and the report
-(``reports/milestone.py``) can both import it without importing each other.
+where a rate ratio is meaningful. What only some estimators have is a typed field too:
+the first stage of a 2SLS estimate (:class:`FirstStage`, filled by
+:func:`guardian_rct.estimation.iv.cace`) and the NB2 shape θ (filled by
+:func:`guardian_rct.estimation.itt.negbin_fe`); ``details`` is prose for people and is
+never parsed. The record lives in its own module so that the estimators (``itt.py``,
+``iv.py``, ``carryover.py``) and the report (``reports/milestone.py``) can both import it
+without importing each other.
 
 A quantity that could not be estimated (for example an outcome with no events) is carried
 as ``nan``; :meth:`Estimate.to_dict` turns every non-finite number into ``None`` so that the
@@ -22,7 +26,7 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["Estimate", "ESTIMATE_FIELDS"]
+__all__ = ["Estimate", "FirstStage", "ESTIMATE_FIELDS", "WEAK_INSTRUMENT_F"]
 
 ESTIMATE_FIELDS = (
     "outcome", "estimand", "model", "estimate", "std_error", "conf_low", "conf_high",
@@ -30,11 +34,51 @@ ESTIMATE_FIELDS = (
 )
 
 
+#: First-stage F below which an instrument is flagged as weak (Staiger & Stock 1997).
+WEAK_INSTRUMENT_F = 10.0
+
+
 def _finite_or_none(value: float | None) -> float | None:
     if value is None:
         return None
     value = float(value)
     return value if math.isfinite(value) else None
+
+
+@dataclass(frozen=True)
+class FirstStage:
+    """First stage of a two-stage least-squares estimate: patrol receipt on assignment.
+
+    Attributes
+    ----------
+    coefficient
+        Effect of assignment on the endogenous variable (for ``delivered``: the share of
+        patrol-assigned hotspot-days with a patrol minus the share of control days with
+        one, within the fixed effects).
+    std_error
+        Its standard error, clustered as the second stage (CR1 by hotspot).
+    f_statistic
+        Cluster-robust Wald F of the single instrument, ``(coefficient / std_error)²``
+        (``inf`` when the standard error is 0).
+    n_obs
+        Hotspot-days in the first-stage regression.
+
+    Notes
+    -----
+    An F below :data:`WEAK_INSTRUMENT_F` (10) flags a weak instrument, for which 2SLS is
+    biased towards OLS and its intervals are unreliable (Staiger & Stock 1997; Stock &
+    Yogo 2005).
+    """
+
+    coefficient: float
+    std_error: float
+    f_statistic: float
+    n_obs: int
+
+    @property
+    def weak(self) -> bool:
+        """True when the first-stage F is below :data:`WEAK_INSTRUMENT_F`."""
+        return bool(self.f_statistic < WEAK_INSTRUMENT_F)
 
 
 @dataclass(frozen=True)
@@ -60,7 +104,13 @@ class Estimate:
     n_obs, n_clusters
         Number of hotspot-days and of hotspots (clusters) used.
     term, details, notes
-        The coefficient's name, the specification in words, and caveats (optional).
+        The coefficient's name, the specification in words (prose for people, never
+        parsed), and caveats (optional).
+    first_stage
+        The first stage of an instrumental-variables estimate (``None`` otherwise).
+    nb_theta
+        The NB2 shape θ of a negative binomial model, variance ``μ + μ²/θ`` (``None``
+        otherwise).
     """
 
     outcome: str
@@ -78,6 +128,8 @@ class Estimate:
     term: str = "treated"
     details: str = ""
     notes: tuple[str, ...] = ()
+    first_stage: FirstStage | None = None
+    nb_theta: float | None = None
 
     @property
     def outcome_name(self) -> str:
@@ -127,7 +179,13 @@ class Estimate:
         return float(self.estimate) / float(self.std_error)
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON fields of the milestone report; non-finite numbers become ``None``."""
+        """The JSON fields of the milestone report; non-finite numbers become ``None``.
+
+        The first stage is flattened into ``first_stage_coef``, ``first_stage_se``,
+        ``first_stage_f``, ``first_stage_n`` and ``weak_instrument`` (all ``None``
+        without one).
+        """
+        fs = self.first_stage
         return {
             "outcome": str(self.outcome),
             "estimand": str(self.estimand),
@@ -149,6 +207,12 @@ class Estimate:
             "pct_change": self.pct_change,
             "outcome_name": self.outcome_name,
             "measure": self.measure,
+            "first_stage_coef": _finite_or_none(fs.coefficient) if fs else None,
+            "first_stage_se": _finite_or_none(fs.std_error) if fs else None,
+            "first_stage_f": _finite_or_none(fs.f_statistic) if fs else None,
+            "first_stage_n": int(fs.n_obs) if fs else None,
+            "weak_instrument": fs.weak if fs else None,
+            "nb_theta": _finite_or_none(self.nb_theta),
         }
 
     def with_ri(self, ri_p_value: float) -> Estimate:
@@ -175,4 +239,9 @@ class Estimate:
         text += f", p = {self.p_value:.3g}"
         if self.ri_p_value is not None:
             text += f", RI p = {self.ri_p_value:.3g}"
+        if self.first_stage is not None:
+            text += (f", first stage {self.first_stage.coefficient:.3f} "
+                     f"(F = {self.first_stage.f_statistic:.1f}{', weak' if self.first_stage.weak else ''})")
+        if self.nb_theta is not None:
+            text += f", theta = {self.nb_theta:.3g}"
         return text + f" (N = {self.n_obs}, {self.n_clusters} hotspots)"

@@ -30,10 +30,12 @@ import pandas as pd
 
 from guardian_rct._core.provenance import Provenance
 from guardian_rct.config.trial_config import TrialConfig
+from guardian_rct.crimes.panel import Panel
 from guardian_rct.estimation.baseline_balance import BalanceTable
 from guardian_rct.estimation.displacement import DisplacementAnalysis
 from guardian_rct.estimation.flow import TrialFlow
 from guardian_rct.estimation.multiplicity import information_fractions, obf_boundaries
+from guardian_rct.estimation.randomisation import RITestResult
 from guardian_rct.estimation.results import Estimate
 from guardian_rct.reports.milestone_tables import (
     NO_EVENTS,
@@ -51,7 +53,7 @@ from guardian_rct.reports.milestone_tables import (
 __all__ = ["SCHEMA_VERSION", "MilestoneReport", "build_milestone_report", "write_milestone_report",
            "NO_EVENTS", "NOT_ESTIMABLE"]
 
-SCHEMA_VERSION = "1.1"  # 1.1: estimate sections, first stage, dose_response
+SCHEMA_VERSION = "1.2"  # 1.1: estimate sections, first stage, dose_response; 1.2: first_stage_se/_n, nb_theta
 
 
 @dataclass(frozen=True)
@@ -109,8 +111,8 @@ class MilestoneReport:
 # Pieces
 # ---------------------------------------------------------------------------
 
-def _frame_of(panel: Any) -> pd.DataFrame:
-    frame = getattr(panel, "frame", panel)
+def _frame_of(panel: Panel | pd.DataFrame) -> pd.DataFrame:
+    frame = panel.frame if isinstance(panel, Panel) else panel
     if not isinstance(frame, pd.DataFrame):
         raise TypeError("panel must be a Panel or its frame (a pandas DataFrame)")
     return frame
@@ -343,9 +345,9 @@ def _primary_wdq(displacement: Sequence[DisplacementAnalysis], outcome: str) -> 
 
 def build_milestone_report(
     config: TrialConfig,
-    panel: Any,
+    panel: Panel | pd.DataFrame,
     estimates: Sequence[Estimate],
-    ri_results: Mapping[str, Any],
+    ri_results: Mapping[str, RITestResult],
     displacement: Sequence[DisplacementAnalysis],
     balance: BalanceTable,
     flow: TrialFlow,
@@ -370,10 +372,10 @@ def build_milestone_report(
         :class:`Estimate` records in display order; for each outcome the first ITT
         record is its primary estimate (used for Holm and the sequential boundary).
     ri_results
-        Outcome name → randomisation-inference result (an object with ``p_value`` and
-        optionally ``mc_error``, ``conf_low``/``conf_high`` or ``ci``, ``draws``). Its
-        p-value fills ``ri_p_value`` of the outcome's primary ITT estimate when that is
-        empty.
+        Outcome name → :class:`~guardian_rct.estimation.randomisation.RITestResult` of
+        :func:`~guardian_rct.estimation.randomisation.randomisation_test`. Its p-value
+        fills ``ri_p_value`` of the outcome's primary ITT estimate when that is empty; its
+        test-inversion rate-ratio interval is the "randomisation CI" of the findings.
     displacement, balance, flow
         From :mod:`guardian_rct.estimation.displacement`, :mod:`guardian_rct.estimation.baseline_balance`,
         :mod:`guardian_rct.estimation.flow`.

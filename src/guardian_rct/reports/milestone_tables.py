@@ -15,6 +15,11 @@ Every estimate goes into the report's ``estimates`` list (the JSON contract) wit
     Residual deterrence: the effect of a patrol assigned yesterday and of the days since
     the last assigned patrol (Koper 1995; Sherman 1990), shown beside the main estimate.
 
+The randomisation-inference record of an outcome (:func:`ri_record`) is read from
+:class:`~guardian_rct.estimation.randomisation.RITestResult`: the p-value of the sharp
+null of no effect, its Monte Carlo error and the test-inversion confidence interval *for
+the rate ratio* (Rosenbaum 2002, §4).
+
 Only the primary ITT estimate of each declared outcome (its first ``ITT`` record, the
 Poisson model) enters the Holm family; CACE, carry-over and sensitivity estimates never do.
 :func:`dose_response_tables` gives crime rates by band of patrol minutes on patrol-assigned
@@ -23,8 +28,7 @@ hotspot-days: descriptive, since dosage is not randomised.
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -32,6 +36,7 @@ import pandas as pd
 
 from guardian_rct._core.errors import GuardianError
 from guardian_rct.estimation.multiplicity import holm_adjust
+from guardian_rct.estimation.randomisation import RITestResult
 from guardian_rct.estimation.results import Estimate
 
 __all__ = ["NO_EVENTS", "NOT_ESTIMABLE", "SECTIONS", "estimate_section", "outcome_totals", "ri_record",
@@ -55,7 +60,7 @@ MODEL_LABELS = {
 }
 
 
-def finite(value: Any) -> float | None:
+def finite(value: object) -> float | None:
     """A finite float, or ``None``."""
     if value is None:
         return None
@@ -114,35 +119,28 @@ def outcome_totals(frame: pd.DataFrame, outcomes: Sequence[str]) -> list[dict[st
     return rows
 
 
-def ri_record(outcome: str, result: Any) -> dict[str, Any]:
-    """Read an RITestResult-like object (attribute names tolerated, see evaluation docs)."""
-    if hasattr(result, "to_dict"):
-        data = result.to_dict()
-    elif dataclasses.is_dataclass(result):
-        data = {f.name: getattr(result, f.name) for f in dataclasses.fields(result)}
-    elif isinstance(result, Mapping):
-        data = dict(result)
-    else:
-        data = dict(vars(result))
+def ri_record(outcome: str, result: RITestResult) -> dict[str, Any]:
+    """The report's randomisation-inference record of one outcome.
 
-    def pick(*names: str) -> Any:
-        for n in names:
-            if n in data and data[n] is not None:
-                return data[n]
-        return None
+    ``p_value`` and ``mc_error`` are the randomisation p-value of "no effect on any
+    hotspot-day" and its Monte Carlo standard error (``RITestResult.mc_std_error``);
+    ``conf_low``/``conf_high`` are the limits of the test-inversion confidence interval
+    for the *rate ratio* (``RITestResult.rr_conf_low``/``rr_conf_high``; ``None`` when
+    the interval is open on that side or was not computed).
 
-    ci = pick("ci", "conf_int", "p_value_ci")
-    low = pick("conf_low", "ci_low", "p_value_ci_low")
-    high = pick("conf_high", "ci_high", "p_value_ci_high")
-    if ci is not None and low is None and high is None:
-        low, high = ci
-    draws = pick("draws", "n_draws")
-    return {"outcome": outcome, "statistic": pick("statistic_name", "statistic"),
-            "observed": finite(pick("observed", "observed_statistic")),
-            "p_value": finite(pick("p_value", "pvalue")),
-            "mc_error": finite(pick("mc_error", "mc_se", "monte_carlo_error", "mc_std_error")),
-            "conf_low": finite(low), "conf_high": finite(high),
-            "draws": int(draws) if draws is not None else None}
+    Raises
+    ------
+    TypeError
+        When ``result`` is not an :class:`RITestResult` (the report reads its fields by
+        name and guesses at nothing).
+    """
+    if not isinstance(result, RITestResult):
+        raise TypeError(f"randomisation-inference result for '{outcome}' must be an RITestResult "
+                        f"(from estimation.randomisation.randomisation_test), not {type(result).__name__}")
+    return {"outcome": outcome, "statistic": result.statistic, "observed": finite(result.observed),
+            "p_value": finite(result.p_value), "mc_error": finite(result.mc_std_error),
+            "conf_low": finite(result.rr_conf_low), "conf_high": finite(result.rr_conf_high),
+            "draws": int(result.draws)}
 
 
 def _measure(outcome: str, outcomes: Sequence[str]) -> tuple[str, str]:
@@ -156,9 +154,11 @@ def _measure(outcome: str, outcomes: Sequence[str]) -> tuple[str, str]:
 
 def estimate_rows(estimates: Sequence[Estimate], outcomes: Sequence[str], no_events: set[str],
                   family: dict[int, float | None], p_source: dict[int, str]) -> list[dict[str, Any]]:
-    """The report's ``estimates`` records: the contract fields plus display fields."""
-    from guardian_rct.estimation.iv import first_stage_from_details
+    """The report's ``estimates`` records: the contract fields plus display fields.
 
+    The first stage of a CACE estimate comes from ``Estimate.first_stage`` (through
+    :meth:`Estimate.to_dict`); it is blanked with the estimate when that is not estimable.
+    """
     rows = []
     for i, e in enumerate(estimates):
         row = e.to_dict()
@@ -171,9 +171,10 @@ def estimate_rows(estimates: Sequence[Estimate], outcomes: Sequence[str], no_eve
         else:
             status = "ok"
         if status != "ok":
-            for key in ("estimate", "std_error", "conf_low", "conf_high", "p_value", "ri_p_value", "irr"):
+            for key in ("estimate", "std_error", "conf_low", "conf_high", "p_value", "ri_p_value", "irr",
+                        "first_stage_coef", "first_stage_se", "first_stage_f", "first_stage_n",
+                        "weak_instrument", "nb_theta"):
                 row[key] = None
-        first = first_stage_from_details(e.details) if section == "cace" and status == "ok" else None
         model_label = MODEL_LABELS.get(e.model, e.model)
         if i in family:
             model_label += " (primary)"
@@ -187,9 +188,6 @@ def estimate_rows(estimates: Sequence[Estimate], outcomes: Sequence[str], no_eve
             "irr_conf_low": e.irr_conf_low if status == "ok" else None,
             "irr_conf_high": e.irr_conf_high if status == "ok" else None,
             "z_value": e.z_value if status == "ok" else None,
-            "first_stage_coef": finite(first[0]) if first else None,
-            "first_stage_f": finite(first[1]) if first else None,
-            "weak_instrument": (bool(first[1] < 10) if first else None),
             "in_holm_family": i in family,
             "holm_p_value": family.get(i),
             "holm_p_source": p_source.get(i),
