@@ -19,7 +19,9 @@ import pandas as pd
 from guardian_rct._core.errors import DataError, where
 from guardian_rct._core.quarantine import concat_quarantines, quarantine_rows
 from guardian_rct._core.textcsv import read_text_csv
-from guardian_rct.compliance.pings import _flag, _text, _times
+from guardian_rct.compliance.ping_validation import as_text as _text
+from guardian_rct.compliance.ping_validation import flag_rows as _flag
+from guardian_rct.compliance.ping_validation import parse_times as _times
 from guardian_rct.compliance.presence import PingScore
 from guardian_rct.compliance.visits import empty_visits, officer_key, sort_visits
 from guardian_rct.config.trial_config import ComplianceSpec
