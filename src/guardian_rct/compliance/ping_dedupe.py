@@ -102,6 +102,7 @@ class Deduplicator:
         return np.searchsorted(top, np.arange(len(self._parts) + 1), side="left")
 
     def _seen(self, keys: np.ndarray) -> np.ndarray:
+        """Which of the sorted, distinct ``keys`` were seen before."""
         hit = np.zeros(len(keys), dtype=bool)
         cut = self._split(keys)
         for p, part in enumerate(self._parts):
@@ -111,6 +112,7 @@ class Deduplicator:
         return hit
 
     def _add(self, keys: np.ndarray) -> None:
+        """Remember the sorted, distinct, new ``keys``."""
         cut = self._split(keys)
         for p in np.flatnonzero(np.diff(cut)):
             new = keys[cut[p]:cut[p + 1]]
@@ -120,6 +122,8 @@ class Deduplicator:
 
     def __call__(self, chunk: PingChunk, raw: pd.DataFrame | None = None, *,
                  source: Path | None = None) -> PingChunk:
+        """The chunk without its exact duplicates, which move to its quarantine (see
+        :func:`quarantine_duplicates` for ``raw`` and ``source``)."""
         frame = chunk.frame
         if frame.empty:
             return chunk

@@ -98,6 +98,7 @@ class PingSet:
 
     @property
     def n_used(self) -> int:
+        """Rows used (not quarantined)."""
         return len(self.frame)
 
     def to_dict(self) -> dict:

@@ -34,6 +34,7 @@ _NUMBER = r"^[-+]?((\d+\.?\d*|\.\d+)([eE][-+]?\d+)?|[iI][nN][fF]([iI][nN][iI][tT
 
 @lru_cache(maxsize=8)
 def _transformer(crs: str) -> Transformer:
+    """WGS84 longitude/latitude to ``crs`` (cached: building one is slow)."""
     return Transformer.from_crs("EPSG:4326", crs, always_xy=True)
 
 
@@ -131,6 +132,7 @@ def parse_times(values: pd.Series, tz: str | None, code: np.ndarray) -> np.ndarr
 
 
 def _mask(n: int, idx: np.ndarray) -> np.ndarray:
+    """Boolean mask of length ``n``, true at ``idx``."""
     out = np.zeros(n, dtype=bool)
     out[idx] = True
     return out
@@ -141,7 +143,8 @@ def flag_rows(code: np.ndarray, mask: np.ndarray, reason: int) -> None:
     code[mask & (code == 0)] = reason
 
 
-def _in_area(x: np.ndarray, y: np.ndarray, area) -> np.ndarray:
+def _in_area(x: np.ndarray, y: np.ndarray, area: tuple[float, float, float, float]) -> np.ndarray:
+    """Whether each point lies in the box ``(xmin, ymin, xmax, ymax)``."""
     return (x >= area[0]) & (x <= area[2]) & (y >= area[1]) & (y <= area[3])
 
 

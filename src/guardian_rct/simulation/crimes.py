@@ -43,12 +43,13 @@ from guardian_rct._core.rng import stream
 from guardian_rct.config.trial_config import OutcomeSpec, TrialConfig
 from guardian_rct.design.allocation import Allocation
 from guardian_rct.geo.hotspots import HotspotSet
-from guardian_rct.simulation.common import (
-    Calibration,
-    SimulatedOutput,
-    load_calibration,
-    local_clock_instants,
-    random_points_in,
+from guardian_rct.simulation.common import Calibration, SimulatedOutput, load_calibration
+from guardian_rct.simulation.crime_draws import (
+    draw_counts,
+    draw_offences,
+    draw_places,
+    draw_times,
+    draw_victims,
 )
 
 __all__ = ["SimulatedCrimes", "simulate_crimes", "CRIME_OUTPUT_COLUMNS"]
@@ -491,12 +492,11 @@ def _draw_crimes(config: TrialConfig, cal: Calibration, calendar: _Calendar, uni
         :attr:`SimulatedCrimes.frame` and :attr:`SimulatedCrimes.origin`, sorted by time
         and offence code.
     """
-    n_units, n_days = len(units), len(calendar.days)
-    cu, cd = _draw_counts(cal, expectation.mu, n_units, n_days, seed)
-    code_k = _draw_offences(cu, cd, rates, expectation.act_ud, len(cal.offences), seed)
-    occurred = _draw_times(expectation.day_arr[cd], cal, config, seed)
-    xy = _draw_places(cu, units["geometry"].to_numpy(), seed)
-    age, proactive = _draw_victims(code_k, cal, seed)
+    cu, cd = draw_counts(cal, expectation.mu, seed)
+    code_k = draw_offences(cu, cd, rates.rates_uk, rates.mult_uk, expectation.act_ud, seed)
+    occurred = draw_times(expectation.day_arr[cd], cal, config, seed)
+    xy = draw_places(cu, units["geometry"].to_numpy(), seed)
+    age, proactive = draw_victims(code_k, cal, seed)
     off = cal.offences
     frame = pd.DataFrame({
         "offence_code": off["offence_code"].to_numpy()[code_k],
@@ -518,76 +518,6 @@ def _draw_crimes(config: TrialConfig, cal: Calibration, calendar: _Calendar, uni
     frame.insert(0, "crime_id", crime_id)
     origin.insert(0, "crime_id", crime_id)
     return frame, origin
-
-
-def _draw_counts(cal: Calibration, mu: np.ndarray, n_units: int, n_days: int,
-                 seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Gamma-Poisson counts per unit-day; the unit and day of each crime."""
-    rng = stream(seed, "simulate_crimes", "counts")
-    k = cal.gamma_shape
-    gamma = rng.gamma(k, 1.0 / k, size=mu.shape)
-    counts = rng.poisson(gamma * mu)
-    flat = np.repeat(np.arange(n_units * n_days), counts.ravel())
-    return flat // n_days, flat % n_days
-
-
-def _draw_offences(cu: np.ndarray, cd: np.ndarray, rates: _UnitRates, act_ud: np.ndarray, n_offences: int,
-                   seed: int) -> np.ndarray:
-    """Offence code (row of the calibration's offences) of each crime: the unit's base
-    mix, or the tilted mix on the unit's active days."""
-    n_units = len(rates.uh)
-    rates_uk = rates.rates_uk
-    p_base = rates_uk / np.maximum(rates_uk.sum(1, keepdims=True), 1e-300)
-    p_act = rates_uk * rates.mult_uk
-    p_act = p_act / np.maximum(p_act.sum(1, keepdims=True), 1e-300)
-    cum = np.cumsum(np.vstack([p_base, p_act]), axis=1)
-    row = cu + n_units * act_ud[cu, cd]
-    rng_codes = stream(seed, "simulate_crimes", "offences")
-    draw = rng_codes.random(len(cu))
-    return np.minimum((draw[:, None] > cum[row]).sum(axis=1), n_offences - 1)
-
-
-def _draw_times(days: np.ndarray, cal: Calibration, config: TrialConfig, seed: int) -> pd.DatetimeIndex:
-    """UTC instant of each crime: a local clock hour by the hour-of-day profile, inside
-    its experimental day, to the second."""
-    n = len(days)
-    rng_times = stream(seed, "simulate_crimes", "times")
-    hours = rng_times.choice(24, size=n, p=cal.hour_profile)
-    minute = hours * 60.0 + rng_times.uniform(0, 60, n)
-    return local_clock_instants(days, minute, config.trial.tz, config.trial.day_start_time).floor("s")
-
-
-def _draw_places(cu: np.ndarray, geoms: np.ndarray, seed: int) -> np.ndarray:
-    """Position of each crime, uniform in its unit's polygon."""
-    n = len(cu)
-    rng_place = stream(seed, "simulate_crimes", "places")
-    xy = np.empty((n, 2))
-    order = np.argsort(cu, kind="stable")
-    bounds = np.searchsorted(cu[order], np.arange(len(geoms) + 1))
-    for u in range(len(geoms)):
-        lo, hi = bounds[u], bounds[u + 1]
-        if hi > lo:
-            xy[order[lo:hi]] = random_points_in(geoms[u], hi - lo, rng_place)
-    return xy
-
-
-def _draw_victims(code_k: np.ndarray, cal: Calibration, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Victim age of each crime (-1 without a person victim) and whether it was proactive."""
-    n = len(code_k)
-    off = cal.offences
-    rng_people = stream(seed, "simulate_crimes", "victims")
-    age = np.full(n, -1)
-    pmf = cal.victim_age_pmf()
-    for k_i, rowk in enumerate(off.itertuples()):
-        if not rowk.person_victim:
-            continue
-        sel = np.flatnonzero(code_k == k_i)
-        if len(sel):
-            lo, hi = int(rowk.victim_age_min), int(rowk.victim_age_max)
-            p = pmf[lo:hi + 1] / pmf[lo:hi + 1].sum()
-            age[sel] = lo + rng_people.choice(hi - lo + 1, size=len(sel), p=p)
-    proactive = rng_people.random(n) < off["proactive_share"].to_numpy()[code_k]
-    return age, proactive
 
 
 def _expected_table(calendar: _Calendar, units: pd.DataFrame, rates: _UnitRates,

@@ -30,7 +30,6 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from guardian_rct._core.days import experimental_days
 from guardian_rct._core.errors import DataError, UsageError, where
 from guardian_rct._core.provenance import Provenance, make_provenance
 from guardian_rct._core.rng import stream
@@ -38,6 +37,7 @@ from guardian_rct.config.trial_config import TrialConfig
 from guardian_rct.design.allocation import Allocation
 from guardian_rct.geo.hotspots import HotspotSet
 from guardian_rct.simulation.common import SimulatedOutput, day_starts_utc, random_points_in
+from guardian_rct.simulation.ping_truth import compliance_table, present_days, true_visits
 
 __all__ = ["SimulatedPings", "simulate_pings", "PING_OUTPUT_COLUMNS"]
 
@@ -186,11 +186,12 @@ def simulate_pings(
     visits = _staff_visits(visits, team_of[vh], goes, plan, roster, seed)
     geoms = hotspots.frame.geometry.to_numpy()
     tracks = _tracks(_cores(hotspots), geoms, vh, goes, plan, cadence_s, accuracy_m, seed)
-    visits, pres_pt, pres_h = _true_visits(visits, tracks, geoms, vh, plan.win_start, within_h)
-    present_days = _present_days(tracks.t_ns[pres_pt], ids[pres_h], tz, day_start)
+    visits, pres_pt, pres_h = true_visits(visits, tracks.owner, tracks.t_ns, tracks.xy, geoms, vh, plan.win_start,
+                                          within_h)
+    present = present_days(tracks.t_ns[pres_pt], ids[pres_h], tz, day_start)
     frame = _ping_frame(visits, tracks)
 
-    comp = _compliance_table(alloc, visits, present_days, tz, day_start)
+    comp = compliance_table(alloc, visits, present, tz, day_start)
     digest = hashlib.sha256(allocation.frame.to_csv(index=False).encode()).hexdigest()
     provenance = make_provenance(seed=seed, hashes={"hotspots": hotspots.sha256, "allocation": digest})
     truth = _truth(visits, frame, roster, provenance, seed=seed, compliance=compliance, p_own=plan.p_own,
@@ -411,63 +412,6 @@ def _positions(owner: np.ndarray, offset: np.ndarray, entry: np.ndarray, start_p
                     np.where(phase_in[:, None], wander, ent + (exit_pt[owner] - ent) * frac_out))
 
 
-def _true_visits(visits: pd.DataFrame, tracks: _Tracks, geoms: np.ndarray, vh: np.ndarray,
-                 win_start: np.ndarray, within_h: float) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
-    """The visits with their truth from noise-free positions, and every in-hotspot fix.
-
-    Each visit's own stay runs from its first to its last fix inside its hotspot. A
-    scheduled patrol is on time when any officer is inside its hotspot within the
-    arrival window (a travel leg may cross another hotspot, and that is a real arrival
-    there).
-
-    Returns
-    -------
-    visits : pandas.DataFrame
-        In the column order of :attr:`SimulatedPings.visits`.
-    pres_pt, pres_h : numpy.ndarray
-        Fix index and hotspot position of every fix that lies inside a hotspot.
-    """
-    visits = visits.copy()
-    owner, t_ns, xy = tracks.owner, tracks.t_ns, tracks.xy
-    n_v = len(visits)
-    own = shapely.contains_xy(geoms[vh[owner]], xy[:, 0], xy[:, 1])
-    big, small = np.iinfo("int64").max, np.iinfo("int64").min
-    arrived = np.full(n_v, big)
-    np.minimum.at(arrived, owner[own], t_ns[own])
-    left = np.full(n_v, small)
-    np.maximum.at(left, owner[own], t_ns[own])
-    seen = arrived != big
-    visits["intended_status"] = visits["status"]
-    visits["stay_start"] = _instants(arrived, seen)
-    visits["stay_end"] = _instants(left, seen)
-    visits["stay_minutes"] = np.where(seen, (left - np.where(seen, arrived, 0)) / _NS / 60.0, 0.0).round(2)
-    pres_pt, pres_h = _presence(geoms, xy)
-    sched_idx = np.flatnonzero(visits["kind"].to_numpy() == "scheduled")
-    first_in, first_pt = _first_presence(pres_h, t_ns[pres_pt], pres_pt, vh[sched_idx], win_start,
-                                         win_start + int(within_h * 3600) * _NS)
-    found = first_in != big
-    visits.loc[sched_idx, "status"] = np.where(found, "on_time", np.where(seen[sched_idx], "late", "never"))
-    arrival = np.where(seen, arrived, big)
-    arrival[sched_idx] = np.where(found, first_in, arrival[sched_idx])
-    visits["arrived_at"] = _instants(arrival, arrival != big)
-    devices = visits["device_id"].to_numpy()
-    by = np.where(seen, devices, None)
-    by[sched_idx] = np.where(found, devices[owner[np.maximum(first_pt, 0)]] if len(owner) else None,
-                             by[sched_idx])
-    visits["arrived_by"] = by
-    visits = visits[["visit_id", "kind", "date", "hotspot_id", "window_start", "intended_status", "status",
-                     "arrived_at", "arrived_by", "stay_start", "stay_end", "stay_minutes", "officer_id", "device_id", "team"]]
-    return visits, pres_pt, pres_h
-
-
-def _present_days(t_ns: np.ndarray, hotspot_ids: np.ndarray, tz: ZoneInfo, day_start: dt.time) -> set:
-    """``(experimental day, hotspot_id)`` of every in-hotspot fix."""
-    if not len(t_ns):
-        return set()
-    days = [d.item() for d in experimental_days(pd.to_datetime(t_ns, utc=True), tz, day_start)]
-    return set(zip(days, hotspot_ids, strict=True))
-
-
 def _ping_frame(visits: pd.DataFrame, tracks: _Tracks) -> pd.DataFrame:
     """The pings contract, sorted by device and time; positions rounded to 0.1 m."""
     owner = tracks.owner
@@ -604,61 +548,3 @@ def _clear_leg(entry: np.ndarray, own: np.ndarray, tree: shapely.STRtree, rng: n
         crosses[leg_i[hot_i != own[todo][leg_i]]] = True
         todo = todo[crosses]
     return far
-
-
-def _instants(values: np.ndarray, ok: np.ndarray) -> pd.Series:
-    out = pd.Series(pd.to_datetime(np.where(ok, values, 0), utc=True))
-    out[~ok] = pd.NaT
-    return out
-
-
-def _presence(geoms: np.ndarray, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(fix index, hotspot index) of every fix that lies inside a hotspot."""
-    if len(xy) == 0:
-        return np.zeros(0, int), np.zeros(0, int)
-    tree = shapely.STRtree(geoms)
-    pts, hot = tree.query(shapely.points(xy[:, 0], xy[:, 1]), predicate="within")
-    return pts, hot
-
-
-def _first_presence(pres_h: np.ndarray, pres_t: np.ndarray, pres_pt: np.ndarray, visit_h: np.ndarray,
-                    start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """First presence time in ``[start, end]`` in each visit's hotspot (and its fix)."""
-    first = np.full(len(visit_h), np.iinfo("int64").max)
-    fix = np.full(len(visit_h), -1)
-    for h in np.unique(visit_h):
-        sel = np.flatnonzero(visit_h == h)
-        mine = np.flatnonzero(pres_h == h)
-        if len(mine) == 0:
-            continue
-        order = mine[np.argsort(pres_t[mine], kind="stable")]
-        times = pres_t[order]
-        i = np.searchsorted(times, start[sel], side="left")
-        ok = i < len(times)
-        ok[ok] = times[i[ok]] <= end[sel][ok]
-        first[sel[ok]] = times[i[ok]]
-        fix[sel[ok]] = pres_pt[order[i[ok]]]
-    return first, fix
-
-
-def _compliance_table(alloc: pd.DataFrame, visits: pd.DataFrame, present: set, tz, day_start) -> pd.DataFrame:
-    """True delivered / dosage / contaminated per allocation hotspot-day.
-
-    ``delivered``: a scheduled visit that day is on time (any officer truly inside the
-    hotspot within the arrival window); ``contaminated``: on a control day, some officer
-    was truly inside the hotspot during the experimental day; ``dosage_minutes``: the
-    stays of the simulated visits that arrived on that experimental day (time spent
-    crossing it on a travel leg is not counted).
-    """
-    keys = alloc.drop_duplicates(["date", "hotspot_id"])[["date", "hotspot_id", "arm"]].reset_index(drop=True)
-    own = visits[visits["stay_start"].notna()]
-    days = [d.item() for d in experimental_days(own["stay_start"], tz, day_start)] if len(own) else []
-    dosage = own.assign(day=days).groupby(["day", "hotspot_id"])["stay_minutes"].sum().to_dict() if len(own) else {}
-    on_time = visits[(visits["kind"] == "scheduled") & (visits["status"] == "on_time")]
-    delivered = set(zip(on_time["date"], on_time["hotspot_id"], strict=True))
-    pairs = list(zip(keys["date"], keys["hotspot_id"], strict=True))
-    out = keys.copy()
-    out["delivered"] = [int(p in delivered) for p in pairs]
-    out["dosage_minutes"] = [round(float(dosage.get(p, 0.0)), 2) for p in pairs]
-    out["contaminated"] = [int(arm == "control" and p in present) for p, arm in zip(pairs, keys["arm"], strict=True)]
-    return out
