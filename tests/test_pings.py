@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from guardian_rct._core.errors import DataError, UsageError
-from guardian_rct.compliance.pings import REASONS, PingOptions, area_around, read_pings
+from guardian_rct.compliance.ping_types import REASONS, PingOptions
+from guardian_rct.compliance.pings import area_around, read_pings
 
 AREA = area_around((405000, 285000, 408000, 288000))
 AREA_LL = (-2.6, 52.0, -1.2, 53.0)  # roughly the same 50 km around Birmingham

@@ -32,13 +32,10 @@ from guardian_rct.compliance.ping_assignment import (
     track_labels,
     visits_from_compact,
 )
-from guardian_rct.compliance.pings import (
-    PingOptions,
-    _move_to_quarantine,
-    iter_raw_chunks,
-    ping_files,
-    validate_chunk,
-)
+from guardian_rct.compliance.ping_dedupe import quarantine_duplicates
+from guardian_rct.compliance.ping_types import PingOptions
+from guardian_rct.compliance.ping_validation import validate_chunk
+from guardian_rct.compliance.pings import iter_raw_chunks, ping_files
 from guardian_rct.compliance.visits import empty_visits, sort_visits
 from guardian_rct.config.trial_config import ComplianceSpec
 from guardian_rct.geo.hotspots import HotspotSet
@@ -86,7 +83,7 @@ def _stage_assign(file: str, options: PingOptions, index: HotspotIndex, n_bucket
         chunk = validate_chunk(raw, cols, source=Path(file), first_row=first, options=options)
         is_dup = np.isin(chunk.frame["source_row"].to_numpy(), dups)
         if is_dup.any():
-            chunk = _move_to_quarantine(chunk, is_dup, raw, Path(file))
+            chunk = quarantine_duplicates(chunk, is_dup, raw, Path(file))
         n_read += chunk.n_read
         n_used += len(chunk.frame)
         if len(chunk.quarantine):

@@ -20,7 +20,7 @@ from guardian_rct._core.errors import DataError, where
 from guardian_rct._core.quarantine import concat_quarantines, quarantine_rows
 from guardian_rct._core.textcsv import read_text_csv
 from guardian_rct.compliance.ping_assignment import PingScore
-from guardian_rct.compliance.pings import _flag, _text, _times
+from guardian_rct.compliance.ping_validation import as_text, flag_rows, parse_times
 from guardian_rct.compliance.visits import empty_visits, officer_key, sort_visits
 from guardian_rct.config.trial_config import ComplianceSpec
 from guardian_rct.geo.hotspots import HotspotSet
@@ -41,7 +41,7 @@ LOG_REASONS = {
     11: "exact duplicate",
 }
 _REQUIRED = ("officer_id", "hotspot_id", "arrived_at", "departed_at")
-# pings._times uses the ping reason numbers 2..5; map them onto the log's.
+# ping_validation.parse_times uses the ping reason numbers 2..5; map them onto the log's.
 _TIME_CODES = {2: 4, 3: 5, 4: 6, 5: 7}
 
 
@@ -65,26 +65,26 @@ def read_patrol_log(path: str | Path, hotspots: HotspotSet, rules: ComplianceSpe
                         fix="rename the columns to the patrol-log contract (README, 'Weekly compliance')")
     n = len(raw)
     code = np.zeros(n, dtype=np.int8)
-    officer = _text(raw[lower["officer_id"]])
-    hotspot = _text(raw[lower["hotspot_id"]])
-    _flag(code, (officer == "").to_numpy(), 1)
-    _flag(code, (hotspot == "").to_numpy(), 2)
-    _flag(code, ~hotspot.isin(set(map(str, hotspots.ids))).to_numpy(), 3)
+    officer = as_text(raw[lower["officer_id"]])
+    hotspot = as_text(raw[lower["hotspot_id"]])
+    flag_rows(code, (officer == "").to_numpy(), 1)
+    flag_rows(code, (hotspot == "").to_numpy(), 2)
+    flag_rows(code, ~hotspot.isin(set(map(str, hotspots.ids))).to_numpy(), 3)
     times = []
     for col in ("arrived_at", "departed_at"):
         sub = np.zeros(n, dtype=np.int8)
-        times.append(_times(raw[lower[col]], timezone, sub))
+        times.append(parse_times(raw[lower[col]], timezone, sub))
         for ping_code, log_code in _TIME_CODES.items():
-            _flag(code, sub == ping_code, log_code)
+            flag_rows(code, sub == ping_code, log_code)
     start, end = times
-    _flag(code, end < start, 8)
-    _flag(code, (end - start) > 24 * 3_600_000_000_000, 9)
-    _flag(code, (end - start) < rules.min_visit_minutes * 60e9, 10)
-    team = _text(raw[lower["team"]]) if "team" in lower else pd.Series("", index=raw.index)
-    device = _text(raw[lower["device_id"]]) if "device_id" in lower else pd.Series("", index=raw.index)
+    flag_rows(code, end < start, 8)
+    flag_rows(code, (end - start) > 24 * 3_600_000_000_000, 9)
+    flag_rows(code, (end - start) < rules.min_visit_minutes * 60e9, 10)
+    team = as_text(raw[lower["team"]]) if "team" in lower else pd.Series("", index=raw.index)
+    device = as_text(raw[lower["device_id"]]) if "device_id" in lower else pd.Series("", index=raw.index)
     key = pd.DataFrame({"o": officer, "h": hotspot, "s": start, "e": end, "t": team, "d": device})
     dup = key.duplicated().to_numpy() & (code == 0)
-    _flag(code, dup, 11)
+    flag_rows(code, dup, 11)
     ok = code == 0
     rows = np.arange(1, n + 1)
     quarantine = concat_quarantines([])

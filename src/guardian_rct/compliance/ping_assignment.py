@@ -17,7 +17,8 @@ import pandas as pd
 import shapely
 
 from guardian_rct._core.quarantine import Quarantine
-from guardian_rct.compliance.pings import PingOptions, area_around
+from guardian_rct.compliance.ping_types import PingOptions
+from guardian_rct.compliance.pings import area_around
 from guardian_rct.compliance.visits import Visits, visit_kernel, visits_from_arrays
 from guardian_rct.config.trial_config import ComplianceSpec
 from guardian_rct.geo.hotspots import HotspotSet

@@ -24,7 +24,8 @@ from guardian_rct.compliance.ping_assignment import (
     track_labels,
     visits_from_compact,
 )
-from guardian_rct.compliance.pings import PingOptions, iter_ping_chunks, ping_files
+from guardian_rct.compliance.ping_types import PingOptions
+from guardian_rct.compliance.pings import iter_ping_chunks, ping_files
 from guardian_rct.config.trial_config import ComplianceSpec
 from guardian_rct.geo.hotspots import HotspotSet
 from guardian_rct.geo.point_index import build_index

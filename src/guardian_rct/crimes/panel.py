@@ -265,46 +265,106 @@ def build_panel(
         raise DataError("no outcomes to count", where="outcomes", fix="define [outcomes.NAME] tables")
     harm_index = harm_index or load_harm_index(config.harm.index, base_dir=config.base_dir)
     baseline_days = config.evaluation.baseline_days if baseline_days is None else baseline_days
+    _check_crs(hotspots, crimes, rings)
+    days = allocation.days
+    ids = hotspots.ids
+    n_days, n_hot = len(days), len(ids)
+    arm, window = _arms(allocation, days, ids)
+    p_treated = _probabilities(probabilities, days, ids, config)
+    counted = _counted_crimes(crimes, config, harm_index, outcomes, days, baseline_days)
+
+    frame = counted.frame
+    points = shapely.points(frame["x"].to_numpy(dtype=float), frame["y"].to_numpy(dtype=float))
+    hot_pairs, ring_pairs, ring_hot = _place(points, hotspots, rings)
+    pt, h = hot_pairs
+    cell = np.where(counted.d_idx[pt] >= 0, counted.d_idx[pt] * n_hot + h, -1)
+    counts = _accumulate(n_days * n_hot, cell, pt, counted.masks, np.nan_to_num(counted.harm))
+    base_cell = np.where(counted.base[pt], h, -1)
+    baseline = _accumulate(n_hot, base_cell, pt, counted.masks, np.nan_to_num(counted.harm))
+
+    out = _hotspot_days(hotspots, days, arm, window, p_treated)
+    _add_outcome_columns(out, counts, baseline, outcomes, n_days)
+    if compliance is not None:
+        out = _merge_compliance(out, compliance)
+    ring_frame = None
+    if rings is not None:
+        ring_frame = _ring_panel(out, rings, ring_pairs, ring_hot, counted.d_idx, counted.base, counted.masks,
+                                 counted.harm, outcomes, n_days, n_hot)
+    crime_counts = _crime_counts(crimes, counted, harm_index, pt, cell, base_cell, ring_pairs)
+    provenance = make_provenance(seed=config.trial.seed, hashes={
+        "hotspots": hotspots.sha256, "harm_index": harm_index.sha256, **crimes.sources})
+    return Panel(frame=out, rings=ring_frame, outcomes=tuple(o.name for o in outcomes),
+                 harm=harm_index.to_dict(), counts=crime_counts, provenance=provenance)
+
+
+@dataclass(frozen=True)
+class _CountedCrimes:
+    """The crimes the panel counts (after the ``[harm]`` exclusions), in row order.
+
+    Attributes
+    ----------
+    frame
+        The kept crimes.
+    excluded
+        The exclusion reason of every crime read (``<NA>`` when kept).
+    harm
+        Harm weight of each kept crime (NaN when the index has none).
+    masks
+        Outcome name → which kept crimes the outcome counts.
+    d_idx
+        Position of each kept crime's experimental day among the allocated days (-1 when
+        not allocated).
+    base
+        Whether each kept crime falls in the pre-trial baseline.
+    """
+
+    frame: pd.DataFrame
+    excluded: pd.Series
+    harm: np.ndarray
+    masks: dict[str, np.ndarray]
+    d_idx: np.ndarray
+    base: np.ndarray
+
+
+def _check_crs(hotspots: HotspotSet, crimes: CrimeSet, rings: gpd.GeoDataFrame | None) -> None:
+    """Raise when the crimes or rings are in another CRS than the hotspots."""
     if crimes.crs and hotspots.crs and not hotspots.crs.equals(crimes.crs):
         raise DataError("crimes and hotspots are in different CRSs", expected=str(hotspots.crs),
                         found=str(crimes.crs), fix="read the crimes with crs= the trial CRS")
     if rings is not None and rings.crs is not None and not rings.crs.equals(hotspots.crs):
         raise DataError("buffer rings and hotspots are in different CRSs", expected=str(hotspots.crs),
                         found=str(rings.crs), fix="build the rings from the trial's hotspots")
-    tz, day_start = config.trial.tz, config.trial.day_start_time
-    days = allocation.days
-    ids = hotspots.ids
-    n_days, n_hot = len(days), len(ids)
-    arm, window = _arms(allocation, days, ids)
-    p_treated = _probabilities(probabilities, days, ids, config)
 
+
+def _counted_crimes(crimes: CrimeSet, config: TrialConfig, harm_index: HarmIndex,
+                    outcomes: tuple[OutcomeSpec, ...], days: list[dt.date], baseline_days: int) -> _CountedCrimes:
+    """Drop the excluded crimes; weigh the rest, match them to outcomes and place them in
+    time (allocated day, baseline)."""
     frame = crimes.frame.reset_index(drop=True)
     excluded = exclusions(frame, config.harm)
     kept = excluded.isna().to_numpy()
     frame = frame.loc[kept].reset_index(drop=True)
     harm = harm_index.weigh(frame["offence_code"], frame["crime_type"]).to_numpy(dtype=float)
     masks = {o.name: outcome_mask(frame, o) for o in outcomes}
-    crime_day = experimental_days(frame["occurred_at"], tz, day_start) if len(frame) else \
-        np.array([], dtype="datetime64[D]")
+    crime_day = experimental_days(frame["occurred_at"], config.trial.tz, config.trial.day_start_time) \
+        if len(frame) else np.array([], dtype="datetime64[D]")
     first = np.datetime64(config.trial.start_date, "D")
     day_arr = np.array(days, dtype="datetime64[D]")
-    pos = np.clip(np.searchsorted(day_arr, crime_day), 0, n_days - 1)
+    pos = np.clip(np.searchsorted(day_arr, crime_day), 0, len(days) - 1)
     d_idx = np.where(day_arr[pos] == crime_day, pos, -1).astype(np.int64)
     base = (crime_day >= first - np.timedelta64(baseline_days, "D")) & (crime_day < first)
+    return _CountedCrimes(frame=frame, excluded=excluded, harm=harm, masks=masks, d_idx=d_idx, base=base)
 
-    points = shapely.points(frame["x"].to_numpy(dtype=float), frame["y"].to_numpy(dtype=float))
-    hot_pairs, ring_pairs, ring_hot = _place(points, hotspots, rings)
-    pt, h = hot_pairs
-    cell = np.where(d_idx[pt] >= 0, d_idx[pt] * n_hot + h, -1)
-    counts = _accumulate(n_days * n_hot, cell, pt, masks, np.nan_to_num(harm))
-    base_cell = np.where(base[pt], h, -1)
-    baseline = _accumulate(n_hot, base_cell, pt, masks, np.nan_to_num(harm))
 
+def _hotspot_days(hotspots: HotspotSet, days: list[dt.date], arm: np.ndarray, window: np.ndarray,
+                  p_treated: np.ndarray) -> pd.DataFrame:
+    """The panel's key columns (:data:`PANEL_KEYS`), one row per day and hotspot."""
+    ids = hotspots.ids
+    n_days, n_hot = len(days), len(ids)
     dates = pd.to_datetime(np.repeat(np.array(days, dtype="datetime64[D]"), n_hot)).astype("datetime64[ns]")
-    blocks = hotspots.blocks
-    out = pd.DataFrame({
+    return pd.DataFrame({
         "hotspot_id": np.tile(ids, n_days).astype(object),
-        "block": np.tile(blocks, n_days).astype(object),
+        "block": np.tile(hotspots.blocks, n_days).astype(object),
         "date": dates,
         "day_index": np.repeat(np.arange(n_days), n_hot),
         "dow": dates.day_of_week.to_numpy(),
@@ -313,36 +373,45 @@ def build_panel(
         "p_treated": p_treated.ravel(),
         "window_start": pd.to_datetime(window.ravel()).tz_localize("UTC"),
     })
+
+
+def _add_outcome_columns(table: pd.DataFrame, counts: dict[str, np.ndarray], baseline: dict[str, np.ndarray],
+                         outcomes: tuple[OutcomeSpec, ...], n_days: int) -> None:
+    """Add ``count_*``, ``harm_*`` and the per-place ``baseline_*`` totals of each outcome
+    to ``table`` (rows: day-major, one per place)."""
     for o in outcomes:
-        out[f"count_{o.name}"] = counts[f"count_{o.name}"]
-        out[f"harm_{o.name}"] = counts[f"harm_{o.name}"]
-        out[f"baseline_count_{o.name}"] = np.tile(baseline[f"count_{o.name}"], n_days)
-        out[f"baseline_harm_{o.name}"] = np.tile(baseline[f"harm_{o.name}"], n_days)
-    if compliance is not None:
-        out = _merge_compliance(out, compliance)
+        table[f"count_{o.name}"] = counts[f"count_{o.name}"]
+        table[f"harm_{o.name}"] = counts[f"harm_{o.name}"]
+        table[f"baseline_count_{o.name}"] = np.tile(baseline[f"count_{o.name}"], n_days)
+        table[f"baseline_harm_{o.name}"] = np.tile(baseline[f"harm_{o.name}"], n_days)
 
-    ring_frame = None
-    if rings is not None:
-        ring_frame = _ring_panel(out, rings, ring_pairs, ring_hot, d_idx, base, masks, harm,
-                                 outcomes, n_days, n_hot)
 
-    placed = np.zeros(len(frame), dtype=bool)
+def _crime_counts(crimes: CrimeSet, counted: _CountedCrimes, harm_index: HarmIndex, pt: np.ndarray,
+                  cell: np.ndarray, base_cell: np.ndarray, ring_pairs: np.ndarray) -> dict[str, Any]:
+    """What happened to the crimes (:attr:`Panel.counts`); warns about hotspot crimes
+    without a harm weight.
+
+    ``pt`` is the kept crime of each (crime, hotspot) pair, ``cell`` and ``base_cell``
+    the pair's panel cell and baseline cell (-1 when not counted there).
+    """
+    n = len(counted.frame)
+    placed = np.zeros(n, dtype=bool)
     placed[pt] = True
     if ring_pairs.size:
         placed[ring_pairs[0]] = True
-    in_panel = np.zeros(len(frame), dtype=bool)
+    in_panel = np.zeros(n, dtype=bool)
     in_panel[pt[cell >= 0]] = True
-    unweighted = frame.loc[np.isnan(harm) & in_panel]
+    unweighted = counted.frame.loc[np.isnan(counted.harm) & in_panel]
     keys = unweighted["offence_code"].astype("string").fillna(unweighted["crime_type"].astype("string"))
     unweighted_counts = {str(k): int(v) for k, v in keys.fillna("unknown").value_counts().items()}
     if unweighted_counts:
         warnings.warn(f"{sum(unweighted_counts.values())} hotspot crime(s) have no harm weight in "
                       f"{harm_index.version} and add nothing to harm: "
                       + ", ".join(f"{k} ({v})" for k, v in list(unweighted_counts.items())[:8]),
-                      DataQualityWarning, stacklevel=2)
-    crime_counts = {
+                      DataQualityWarning, stacklevel=3)  # the caller of build_panel
+    return {
         **crimes.summary(),
-        "excluded": {str(k): int(v) for k, v in excluded.dropna().value_counts().items()},
+        "excluded": {str(k): int(v) for k, v in counted.excluded.dropna().value_counts().items()},
         "detection_unknown": int(crimes.frame["detection"].isna().sum()),
         "reported_at_unknown": int(crimes.frame["reported_at"].isna().sum()),
         "in_hotspots_trial": int(in_panel.sum()),
@@ -350,10 +419,6 @@ def build_panel(
         "outside_hotspots_and_rings": int((~placed).sum()),
         "unweighted": unweighted_counts,
     }
-    provenance = make_provenance(seed=config.trial.seed, hashes={
-        "hotspots": hotspots.sha256, "harm_index": harm_index.sha256, **crimes.sources})
-    return Panel(frame=out, rings=ring_frame, outcomes=tuple(o.name for o in outcomes),
-                 harm=harm_index.to_dict(), counts=crime_counts, provenance=provenance)
 
 
 def _merge_compliance(out: pd.DataFrame, compliance: pd.DataFrame) -> pd.DataFrame:
@@ -388,9 +453,5 @@ def _ring_panel(out: pd.DataFrame, rings: gpd.GeoDataFrame, ring_pairs: np.ndarr
     keys["ring"] = np.tile(labels, n_days)
     keys["inner_m"] = np.tile(rings["inner_m"].to_numpy(dtype=float), n_days)
     keys["outer_m"] = np.tile(rings["outer_m"].to_numpy(dtype=float), n_days)
-    for o in outcomes:
-        keys[f"count_{o.name}"] = counts[f"count_{o.name}"]
-        keys[f"harm_{o.name}"] = counts[f"harm_{o.name}"]
-        keys[f"baseline_count_{o.name}"] = np.tile(baseline[f"count_{o.name}"], n_days)
-        keys[f"baseline_harm_{o.name}"] = np.tile(baseline[f"harm_{o.name}"], n_days)
+    _add_outcome_columns(keys, counts, baseline, outcomes, n_days)
     return keys.sort_values(["date", "hotspot_id", "inner_m"], kind="stable").reset_index(drop=True)

@@ -203,116 +203,25 @@ def crimes_from_frame(raw: pd.DataFrame, *, source: str | Path | None = None, cr
 
 def _validate(raw: pd.DataFrame, *, source: str | Path | None, crs: str, assume_tz: str | None,
               now: dt.datetime | None) -> tuple[pd.DataFrame, Quarantine]:
+    """Check every row of a crime table: the usable crimes, and the others quarantined.
+
+    A row gets the first reason that applies, checked in the order location, offence,
+    time, optional columns, ``crime_id``. The frame keeps ``_source`` and ``_row`` (the
+    1-based data row) for the duplicate check.
+    """
     path = Path(source) if source is not None else None
     raw = raw.copy()
     raw.columns = [str(c).strip().lower() for c in raw.columns]
-    if len(raw) == 0:
-        raise DataError("the crime file has no rows", where=where(path), fix="export at least one crime")
-    has_at = "occurred_at" in raw.columns
-    has_window = {"occurred_from", "occurred_to"} <= set(raw.columns)
-    has_ll = {"lat", "lon"} <= set(raw.columns)
-    has_xy = {"x", "y"} <= set(raw.columns)
-    missing = [c for c in ("crime_id", "offence_code") if c not in raw.columns]
-    if not (has_at or has_window):
-        missing.append("occurred_at (or occurred_from and occurred_to)")
-    if not (has_ll or has_xy):
-        missing.append("lat and lon (or x and y)")
-    if missing:
-        found = ", ".join(raw.columns[:10]) + ("..." if raw.shape[1] > 10 else "")
-        hint = (" This looks like a data.police.uk street file: read it with "
-                "guardian_rct.crimes.policeuk.read_street_crimes.") if "crime type" in raw.columns else ""
-        raise DataError(f"not a crime-records file: missing column(s) {', '.join(missing)}",
-                        where=where(path), expected="crime_id, offence_code, occurred_at, lat/lon or x/y",
-                        found=found, fix="rename the columns to the crimes contract (README)." + hint)
+    has_at, has_window = _check_columns(raw, path)
     n = len(raw)
     reason = pd.Series(pd.NA, index=raw.index, dtype="string")
-
-    def flag(mask: pd.Series | np.ndarray, why: str) -> None:
-        mask = pd.Series(np.asarray(mask, dtype=bool), index=raw.index)
-        reason[mask & reason.isna()] = why
-
-    # --- location -------------------------------------------------------------------
-    def num(col: str) -> pd.Series:
-        if col not in raw.columns:
-            return pd.Series(np.nan, index=raw.index)
-        if pd.api.types.is_numeric_dtype(raw[col]):
-            return raw[col].astype(float)
-        return pd.to_numeric(raw[col].astype("string").str.strip().replace("", pd.NA), errors="coerce").astype(float)
-
-    x, y = num("x"), num("y")
-    lat, lon = num("lat"), num("lon")
-    use_xy = x.notna() & y.notna() & ~((x == 0) & (y == 0))
-    use_ll = ~use_xy & lat.notna() & lon.notna() & ~((lat == 0) & (lon == 0))
-    flag(~use_xy & ~use_ll, "missing coordinates")
-    flag(use_ll & ((lat.abs() > 90) | (lon.abs() > 180)), "coordinates out of range")
-    ok_ll = use_ll & (lat.abs() <= 90) & (lon.abs() <= 180)
-    if ok_ll.any():
-        tx, ty = Transformer.from_crs("EPSG:4326", crs, always_xy=True).transform(
-            lon[ok_ll].to_numpy(), lat[ok_ll].to_numpy())
-        x[ok_ll], y[ok_ll] = tx, ty
-    flag(~np.isfinite(x.to_numpy()) | ~np.isfinite(y.to_numpy()), "missing coordinates")
-
-    # --- offence ---------------------------------------------------------------------
-    code_text = raw["offence_code"].astype("string").str.strip().replace("", pd.NA)
-    codes = normalise_offence_codes(code_text.fillna(""))
-    type_from_code = code_text.str.lower().map(_TYPE_LOOKUP)
-    given_type = (raw["crime_type"].astype("string").str.strip().str.lower().map(_TYPE_LOOKUP)
-                  if "crime_type" in raw.columns else pd.Series(pd.NA, index=raw.index, dtype="object"))
-    flag(code_text.isna() & given_type.isna(), "missing offence code")
-    flag(code_text.notna() & codes.isna() & type_from_code.isna(), "unparseable offence code")
-    derived = codes_to_categories(codes)
-    crime_type = derived.fillna(type_from_code).fillna(given_type)
-
-    # --- time ------------------------------------------------------------------------
-    if now is not None and now.tzinfo is None:
-        raise ValueError("now must be time-zone aware")
-    latest = pd.Timestamp(now or dt.datetime.now(dt.UTC)).tz_convert("UTC")
-    if has_at and (not has_window or raw["occurred_at"].astype("string").str.strip().ne("").any()):
-        at, why = _parse_times(raw["occurred_at"], assume_tz)
-    else:
-        at, why = (pd.Series(pd.NaT, index=raw.index, dtype="datetime64[ns, UTC]"),
-                   pd.Series(pd.NA, index=raw.index, dtype="string"))
-    window_h = pd.Series(0.0, index=raw.index)
-    if has_window:
-        start, why_s = _parse_times(raw["occurred_from"], assume_tz)
-        end, why_e = _parse_times(raw["occurred_to"], assume_tz)
-        use = at.isna() & why.isna()
-        # only a "from" time: treat it as exact
-        end = end.where(end.notna() | why_e.notna(), start)
-        why = why.where(~use, why_s.fillna(why_e))
-        length = (end - start).dt.total_seconds() / 3600.0
-        flag(use & (length < 0), "time window ends before it starts")
-        flag(use & (length > _MAX_WINDOW_H), "time window longer than a day")
-        mid = start + (end - start) / 2
-        at = at.where(~use, mid)
-        window_h = window_h.where(~use, length)
-    offset_free = why.eq("time without UTC offset").fillna(False)
-    if offset_free.all():
-        raise DataError("crime times have no UTC offset", where=where(path, 1, "occurred_at"),
-                        expected="ISO 8601 with offset or Z, e.g. 2023-05-01T14:00:00+01:00",
-                        found="times without an offset on every row",
-                        fix="name their zone (--crimes-timezone Europe/London, or assume_tz=)")
-    fill = why.notna() & reason.isna()
-    reason[fill] = why[fill]
-    flag(at.isna(), "missing time")
-    flag((at < _EARLIEST) | (at > latest + pd.Timedelta(days=1)), "time outside 1990..today")
-
-    # --- optional columns --------------------------------------------------------------
-    age = num("victim_age")
-    if "victim_age" in raw.columns:
-        given = raw["victim_age"].astype("string").str.strip().replace("", pd.NA).notna()
-        flag(given & (age.isna() | (age < 0) | (age > 120)), "victim age not a number from 0 to 120")
-    detection = pd.Series(pd.NA, index=raw.index, dtype="string")
-    if "detection" in raw.columns:
-        detection = raw["detection"].astype("string").str.strip().str.lower().replace("", pd.NA)
-        flag(detection.notna() & ~detection.isin(["reactive", "proactive"]).fillna(False),
-             "detection not 'reactive' or 'proactive'")
-    reported = pd.Series(pd.NaT, index=raw.index, dtype="datetime64[ns, UTC]")
-    if "reported_at" in raw.columns:
-        reported, why_r = _parse_times(raw["reported_at"], assume_tz)
-        flag(why_r.notna(), "unparseable reported_at")
+    x, y = _coordinates(raw, crs, reason)
+    codes, crime_type = _offences(raw, reason)
+    at, window_h = _occurred(raw, reason, has_at=has_at, has_window=has_window, assume_tz=assume_tz,
+                             now=now, path=path)
+    age, detection, reported = _optional_columns(raw, reason, assume_tz)
     ids = raw["crime_id"].astype("string").str.strip().replace("", pd.NA)
-    flag(ids.isna(), "missing crime_id")
+    _flag(reason, ids.isna(), "missing crime_id")
 
     bad = reason.notna().to_numpy()
     source_row = pd.Series(np.arange(1, n + 1), index=raw.index)
@@ -335,3 +244,164 @@ def _validate(raw: pd.DataFrame, *, source: str | Path | None, crs: str, assume_
     frame["occurred_at"] = pd.to_datetime(frame["occurred_at"], utc=True)
     frame["reported_at"] = pd.to_datetime(frame["reported_at"], utc=True)
     return frame, quarantine
+
+
+def _check_columns(raw: pd.DataFrame, path: Path | None) -> tuple[bool, bool]:
+    """Raise unless the table has rows and the contract's columns.
+
+    Returns
+    -------
+    has_at, has_window : bool
+        Whether ``occurred_at`` and whether ``occurred_from``/``occurred_to`` are given.
+    """
+    if len(raw) == 0:
+        raise DataError("the crime file has no rows", where=where(path), fix="export at least one crime")
+    has_at = "occurred_at" in raw.columns
+    has_window = {"occurred_from", "occurred_to"} <= set(raw.columns)
+    has_ll = {"lat", "lon"} <= set(raw.columns)
+    has_xy = {"x", "y"} <= set(raw.columns)
+    missing = [c for c in ("crime_id", "offence_code") if c not in raw.columns]
+    if not (has_at or has_window):
+        missing.append("occurred_at (or occurred_from and occurred_to)")
+    if not (has_ll or has_xy):
+        missing.append("lat and lon (or x and y)")
+    if missing:
+        found = ", ".join(raw.columns[:10]) + ("..." if raw.shape[1] > 10 else "")
+        hint = (" This looks like a data.police.uk street file: read it with "
+                "guardian_rct.crimes.policeuk.read_street_crimes.") if "crime type" in raw.columns else ""
+        raise DataError(f"not a crime-records file: missing column(s) {', '.join(missing)}",
+                        where=where(path), expected="crime_id, offence_code, occurred_at, lat/lon or x/y",
+                        found=found, fix="rename the columns to the crimes contract (README)." + hint)
+    return has_at, has_window
+
+
+def _flag(reason: pd.Series, mask: pd.Series | np.ndarray, why: str) -> None:
+    """Give ``why`` to the rows in ``mask`` that have no reason yet."""
+    mask = pd.Series(np.asarray(mask, dtype=bool), index=reason.index)
+    reason[mask & reason.isna()] = why
+
+
+def _number(raw: pd.DataFrame, col: str) -> pd.Series:
+    """Column ``col`` as floats (NaN when absent, blank or not a number)."""
+    if col not in raw.columns:
+        return pd.Series(np.nan, index=raw.index)
+    if pd.api.types.is_numeric_dtype(raw[col]):
+        return raw[col].astype(float)
+    return pd.to_numeric(raw[col].astype("string").str.strip().replace("", pd.NA), errors="coerce").astype(float)
+
+
+def _coordinates(raw: pd.DataFrame, crs: str, reason: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Each crime's ``x``/``y`` in ``crs``: given ``x``/``y``, else ``lat``/``lon`` reprojected.
+
+    ``(0, 0)`` counts as missing; rows without usable coordinates are flagged.
+    """
+    x, y = _number(raw, "x"), _number(raw, "y")
+    lat, lon = _number(raw, "lat"), _number(raw, "lon")
+    use_xy = x.notna() & y.notna() & ~((x == 0) & (y == 0))
+    use_ll = ~use_xy & lat.notna() & lon.notna() & ~((lat == 0) & (lon == 0))
+    _flag(reason, ~use_xy & ~use_ll, "missing coordinates")
+    _flag(reason, use_ll & ((lat.abs() > 90) | (lon.abs() > 180)), "coordinates out of range")
+    ok_ll = use_ll & (lat.abs() <= 90) & (lon.abs() <= 180)
+    if ok_ll.any():
+        tx, ty = Transformer.from_crs("EPSG:4326", crs, always_xy=True).transform(
+            lon[ok_ll].to_numpy(), lat[ok_ll].to_numpy())
+        x[ok_ll], y[ok_ll] = tx, ty
+    _flag(reason, ~np.isfinite(x.to_numpy()) | ~np.isfinite(y.to_numpy()), "missing coordinates")
+    return x, y
+
+
+def _offences(raw: pd.DataFrame, reason: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Normalised offence codes (``NNN/SS`` or ``<NA>``) and crime types.
+
+    The crime type comes from the code where there is one, else from a data.police.uk
+    type written as the code, else from a ``crime_type`` column.
+    """
+    code_text = raw["offence_code"].astype("string").str.strip().replace("", pd.NA)
+    codes = normalise_offence_codes(code_text.fillna(""))
+    type_from_code = code_text.str.lower().map(_TYPE_LOOKUP)
+    given_type = (raw["crime_type"].astype("string").str.strip().str.lower().map(_TYPE_LOOKUP)
+                  if "crime_type" in raw.columns else pd.Series(pd.NA, index=raw.index, dtype="object"))
+    _flag(reason, code_text.isna() & given_type.isna(), "missing offence code")
+    _flag(reason, code_text.notna() & codes.isna() & type_from_code.isna(), "unparseable offence code")
+    derived = codes_to_categories(codes)
+    crime_type = derived.fillna(type_from_code).fillna(given_type)
+    return codes, crime_type
+
+
+def _occurred(raw: pd.DataFrame, reason: pd.Series, *, has_at: bool, has_window: bool,
+              assume_tz: str | None, now: dt.datetime | None, path: Path | None) -> tuple[pd.Series, pd.Series]:
+    """When each crime occurred (UTC), and the length in hours of its from/to window.
+
+    Raises
+    ------
+    DataError
+        No time in the file has a UTC offset (and no zone was named for them).
+    """
+    if now is not None and now.tzinfo is None:
+        raise ValueError("now must be time-zone aware")
+    latest = pd.Timestamp(now or dt.datetime.now(dt.UTC)).tz_convert("UTC")
+    if has_at and (not has_window or raw["occurred_at"].astype("string").str.strip().ne("").any()):
+        at, why = _parse_times(raw["occurred_at"], assume_tz)
+    else:
+        at, why = (pd.Series(pd.NaT, index=raw.index, dtype="datetime64[ns, UTC]"),
+                   pd.Series(pd.NA, index=raw.index, dtype="string"))
+    window_h = pd.Series(0.0, index=raw.index)
+    if has_window:
+        at, why, window_h = _window_midpoints(raw, reason, at, why, window_h, assume_tz)
+    offset_free = why.eq("time without UTC offset").fillna(False)
+    if offset_free.all():
+        raise DataError("crime times have no UTC offset", where=where(path, 1, "occurred_at"),
+                        expected="ISO 8601 with offset or Z, e.g. 2023-05-01T14:00:00+01:00",
+                        found="times without an offset on every row",
+                        fix="name their zone (--crimes-timezone Europe/London, or assume_tz=)")
+    fill = why.notna() & reason.isna()
+    reason[fill] = why[fill]
+    _flag(reason, at.isna(), "missing time")
+    _flag(reason, (at < _EARLIEST) | (at > latest + pd.Timedelta(days=1)), "time outside 1990..today")
+    return at, window_h
+
+
+def _window_midpoints(raw: pd.DataFrame, reason: pd.Series, at: pd.Series, why: pd.Series,
+                      window_h: pd.Series, assume_tz: str | None) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """Place rows without an exact time at the midpoint of their from/to window.
+
+    A window that ends before it starts or lasts more than a day is flagged; a row with
+    only a "from" time takes it as exact.
+
+    Returns
+    -------
+    at, why, window_h : pandas.Series
+        Times, time problems (``<NA>`` when fine) and window lengths in hours, with the
+        windowed rows filled in.
+    """
+    start, why_s = _parse_times(raw["occurred_from"], assume_tz)
+    end, why_e = _parse_times(raw["occurred_to"], assume_tz)
+    use = at.isna() & why.isna()
+    # only a "from" time: treat it as exact
+    end = end.where(end.notna() | why_e.notna(), start)
+    why = why.where(~use, why_s.fillna(why_e))
+    length = (end - start).dt.total_seconds() / 3600.0
+    _flag(reason, use & (length < 0), "time window ends before it starts")
+    _flag(reason, use & (length > _MAX_WINDOW_H), "time window longer than a day")
+    mid = start + (end - start) / 2
+    return at.where(~use, mid), why, window_h.where(~use, length)
+
+
+def _optional_columns(raw: pd.DataFrame, reason: pd.Series,
+                      assume_tz: str | None) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """Victim age (NaN unknown), detection (``<NA>`` unknown) and ``reported_at`` (NaT
+    unknown); flags values that are given but unusable."""
+    age = _number(raw, "victim_age")
+    if "victim_age" in raw.columns:
+        given = raw["victim_age"].astype("string").str.strip().replace("", pd.NA).notna()
+        _flag(reason, given & (age.isna() | (age < 0) | (age > 120)), "victim age not a number from 0 to 120")
+    detection = pd.Series(pd.NA, index=raw.index, dtype="string")
+    if "detection" in raw.columns:
+        detection = raw["detection"].astype("string").str.strip().str.lower().replace("", pd.NA)
+        _flag(reason, detection.notna() & ~detection.isin(["reactive", "proactive"]).fillna(False),
+              "detection not 'reactive' or 'proactive'")
+    reported = pd.Series(pd.NaT, index=raw.index, dtype="datetime64[ns, UTC]")
+    if "reported_at" in raw.columns:
+        reported, why_r = _parse_times(raw["reported_at"], assume_tz)
+        _flag(reason, why_r.notna(), "unparseable reported_at")
+    return age, detection, reported

@@ -30,7 +30,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import geopandas as gpd
@@ -43,12 +43,13 @@ from guardian_rct._core.rng import stream
 from guardian_rct.config.trial_config import OutcomeSpec, TrialConfig
 from guardian_rct.design.allocation import Allocation
 from guardian_rct.geo.hotspots import HotspotSet
-from guardian_rct.simulation.common import (
-    Calibration,
-    SimulatedOutput,
-    load_calibration,
-    local_clock_instants,
-    random_points_in,
+from guardian_rct.simulation.common import Calibration, SimulatedOutput, load_calibration
+from guardian_rct.simulation.crime_draws import (
+    draw_counts,
+    draw_offences,
+    draw_places,
+    draw_times,
+    draw_victims,
 )
 
 __all__ = ["SimulatedCrimes", "simulate_crimes", "CRIME_OUTPUT_COLUMNS"]
@@ -286,23 +287,126 @@ def simulate_crimes(
     -------
     SimulatedCrimes
     """
-    effect_volume = _check_ratio("effect_volume", effect_volume)
-    effect_harm = _check_ratio("effect_harm", effect_harm)
+    effects = _check_arguments(effect_volume, effect_harm, residual_deterrence, displacement, rate_scale,
+                               harm_threshold_days=harm_threshold_days, ring_density=ring_density,
+                               baseline_days=baseline_days)
+    seed = config.trial.seed if seed is None else int(seed)
+    cal = load_calibration()
+    ids = hotspots.ids.astype(str)
+    _check_allocation(allocation, ids)
+    calendar = _calendar(config, allocation, ids, baseline_days, delivered, contamination_has_effect)
+    offences = _offence_rates(cal, ids, effects, baseline_rates, seed)
+    units = _units(hotspots, rings)
+    rates = _unit_rates(units, offences, effects)
+    expectation = _expectation(cal, calendar, rates, offences.weights)
+    frame, origin = _draw_crimes(config, cal, calendar, units, rates, expectation, offences.weights, seed)
+    expected = _expected_table(calendar, units, rates, expectation)
+    truth = _truth(config, cal, ids, offences, calendar, expected, origin, seed=seed,
+                   effects={**asdict(effects),
+                            "contamination_has_effect": bool(contamination_has_effect and delivered is not None),
+                            "baseline_rates_given": baseline_rates is not None},
+                   delivered_given=delivered is not None, rings_given=bool(rates.is_ring.any()))
+    digest = hashlib.sha256(allocation.frame.to_csv(index=False).encode()).hexdigest()
+    provenance = make_provenance(seed=seed, hashes={"hotspots": hotspots.sha256, "allocation": digest})
+    truth["provenance"] = provenance.to_dict()
+    return SimulatedCrimes(frame=frame, origin=origin, expected=expected, truth=truth, provenance=provenance)
+
+
+@dataclass(frozen=True)
+class _Effects:
+    """The effect sizes and rate settings, in the order the truth lists them."""
+
+    volume: float
+    harm: float
+    residual_deterrence: float
+    displacement: float
+    harm_threshold_days: float
+    rate_scale: float
+    ring_density: float
+
+
+@dataclass(frozen=True)
+class _Calendar:
+    """The simulated days (``nb`` pre-trial baseline days, then the allocation's) and,
+    per day and hotspot, whether it is treated, whether the effect applies (``active``)
+    and whether residual deterrence applies (the day after an active day, itself not)."""
+
+    days: list[dt.date]
+    nb: int
+    treated: np.ndarray
+    active: np.ndarray
+    residual: np.ndarray
+
+
+@dataclass(frozen=True)
+class _OffenceRates:
+    """Per hotspot (h) and offence code (k): the drawn profile, baseline daily rates, CCHI
+    weights and the effect multipliers (``a`` serious, ``b`` other, ``mult_hk`` both)."""
+
+    pick: np.ndarray
+    rates_hk: np.ndarray
+    weights: np.ndarray
+    a: np.ndarray
+    b: np.ndarray
+    mult_hk: np.ndarray
+
+
+@dataclass(frozen=True)
+class _UnitRates:
+    """Per unit (hotspot or ring, u): its hotspot, whether it is a ring, its daily rates
+    and effect multipliers per offence code, and its residual-deterrence ratio."""
+
+    uh: np.ndarray
+    is_ring: np.ndarray
+    rates_uk: np.ndarray
+    mult_uk: np.ndarray
+    resid_u: np.ndarray
+
+
+@dataclass(frozen=True)
+class _Expectation:
+    """Per unit and day (u, d): the day factor, whether the effect or residual deterrence
+    applies, and the expected count and harm (with and without the effect: per unit)."""
+
+    day_arr: np.ndarray
+    f_d: np.ndarray
+    act_ud: np.ndarray
+    res_ud: np.ndarray
+    mu: np.ndarray
+    mu_harm: np.ndarray
+    base_n: np.ndarray
+    base_h: np.ndarray
+
+
+def _check_arguments(volume: float, harm: float, residual_deterrence: float, displacement: float,
+                     rate_scale: float, *, harm_threshold_days: float, ring_density: float,
+                     baseline_days: int) -> _Effects:
+    """The effect sizes, each rate ratio checked to be positive; and a check of ``baseline_days``."""
+    volume = _check_ratio("effect_volume", volume)
+    harm = _check_ratio("effect_harm", harm)
     residual_deterrence = _check_ratio("residual_deterrence", residual_deterrence)
     displacement = _check_ratio("displacement", displacement)
     rate_scale = _check_ratio("rate_scale", rate_scale)
     if not isinstance(baseline_days, int) or baseline_days < 0:
         raise UsageError("baseline_days must be a whole number of days, 0 or more",
                          found=repr(baseline_days), where="baseline_days", fix="use e.g. 365")
-    seed = config.trial.seed if seed is None else int(seed)
-    cal = load_calibration()
-    ids = hotspots.ids.astype(str)
+    return _Effects(volume=volume, harm=harm, residual_deterrence=residual_deterrence,
+                    displacement=displacement, harm_threshold_days=harm_threshold_days,
+                    rate_scale=rate_scale, ring_density=ring_density)
+
+
+def _check_allocation(allocation: Allocation, ids: np.ndarray) -> None:
+    """Raise if the allocation names a hotspot that is not in the hotspot file."""
     unknown = set(allocation.frame["hotspot_id"]) - set(ids)
     if unknown:
         raise DataError(f"the allocation names hotspots not in the hotspot file: {', '.join(sorted(unknown)[:5])}",
                         where=where(allocation.source), fix="use the allocation made for these hotspots")
 
-    # Days: optional pre-trial baseline, then the allocation's days.
+
+def _calendar(config: TrialConfig, allocation: Allocation, ids: np.ndarray, baseline_days: int,
+              delivered: pd.DataFrame | None, contamination_has_effect: bool) -> _Calendar:
+    """Days: an optional pre-trial baseline, then the allocation's days; and where the
+    effect and residual deterrence apply."""
     trial_days, treat = allocation.assignment_matrix(ids)
     first = min(config.trial.start_date, trial_days[0])
     base_list = [first - dt.timedelta(days=i) for i in range(baseline_days, 0, -1)]
@@ -320,12 +424,18 @@ def simulate_crimes(
     consecutive = np.r_[False, np.diff(np.array(days, dtype="datetime64[D]")).astype(int) == 1]
     residual = np.zeros_like(active)
     residual[1:] = active[:-1] & ~active[1:] & consecutive[1:, None]
+    return _Calendar(days=days, nb=nb, treated=treated, active=active, residual=residual)
 
-    # Baseline rates per hotspot and offence code.
+
+def _offence_rates(cal: Calibration, ids: np.ndarray, effects: _Effects,
+                   baseline_rates: Mapping[str, float] | None, seed: int) -> _OffenceRates:
+    """Baseline rates per hotspot and offence code, from a drawn real-area profile, and
+    the serious/other multipliers that give the volume and harm effects."""
+    n_hot = len(ids)
     rng_profiles = stream(seed, "simulate_crimes", "profiles")
     n_prof = len(cal.profiles)
     pick = rng_profiles.permutation(n_prof)[:n_hot] if n_hot <= n_prof else rng_profiles.integers(0, n_prof, n_hot)
-    cat_rates = cal.profiles.loc[pick, cal.crime_types].to_numpy(dtype=float) * rate_scale
+    cat_rates = cal.profiles.loc[pick, cal.crime_types].to_numpy(dtype=float) * effects.rate_scale
     if baseline_rates is not None:
         cat_rates *= (_baseline_targets(baseline_rates, ids) / cat_rates.sum(axis=1))[:, None]
     off = cal.offences
@@ -333,82 +443,61 @@ def simulate_crimes(
     k_cat = off["crime_type"].map(cat_index).to_numpy()
     rates_hk = cat_rates[:, k_cat] * off["share_in_category"].to_numpy()
     weights = off["cchi_days"].to_numpy(dtype=float)
-    high = weights >= harm_threshold_days
-    a, b = _harm_multipliers(rates_hk, weights, high, effect_volume, effect_harm)
+    high = weights >= effects.harm_threshold_days
+    a, b = _harm_multipliers(rates_hk, weights, high, effects.volume, effects.harm)
     mult_hk = np.where(high[None, :], a[:, None], b[:, None])
+    return _OffenceRates(pick=pick, rates_hk=rates_hk, weights=weights, a=a, b=b, mult_hk=mult_hk)
 
-    # Units: hotspots, then rings.
-    units = _units(hotspots, rings)
+
+def _unit_rates(units: pd.DataFrame, offences: _OffenceRates, effects: _Effects) -> _UnitRates:
+    """Rates and multipliers per unit: a ring has its hotspot's rates scaled by density and
+    area, the displacement multiplier and no residual deterrence."""
     uh = units["h"].to_numpy()
     is_ring = (units["ring"] != HOTSPOT_UNIT).to_numpy()
-    scale_u = np.where(is_ring, ring_density * units["area_ratio"].to_numpy(), 1.0)
-    rates_uk = rates_hk[uh] * scale_u[:, None]
-    mult_uk = np.where(is_ring[:, None], displacement, mult_hk[uh])
-    resid_u = np.where(is_ring, 1.0, residual_deterrence)
+    scale_u = np.where(is_ring, effects.ring_density * units["area_ratio"].to_numpy(), 1.0)
+    rates_uk = offences.rates_hk[uh] * scale_u[:, None]
+    mult_uk = np.where(is_ring[:, None], effects.displacement, offences.mult_hk[uh])
+    resid_u = np.where(is_ring, 1.0, effects.residual_deterrence)
+    return _UnitRates(uh=uh, is_ring=is_ring, rates_uk=rates_uk, mult_uk=mult_uk, resid_u=resid_u)
 
-    # Expected counts and harm per unit-day.
-    day_arr = np.array(days, dtype="datetime64[D]")
+
+def _expectation(cal: Calibration, calendar: _Calendar, rates: _UnitRates, weights: np.ndarray) -> _Expectation:
+    """Expected counts and harm per unit-day: baseline × day-of-week × month, times the
+    effect on active days and residual deterrence on the day after."""
+    day_arr = np.array(calendar.days, dtype="datetime64[D]")
     dow = (day_arr.view("int64") - 4) % 7  # 1970-01-01 was a Thursday
     months = day_arr.astype("datetime64[M]").astype(int) % 12
     f_d = cal.dow_factor[dow] * cal.month_factor[months]
-    act_ud = active[:, uh].T
-    res_ud = residual[:, uh].T
+    act_ud = calendar.active[:, rates.uh].T
+    res_ud = calendar.residual[:, rates.uh].T
+    rates_uk, mult_uk = rates.rates_uk, rates.mult_uk
     base_n, act_n = rates_uk.sum(1), (rates_uk * mult_uk).sum(1)
     base_h, act_h = (rates_uk * weights).sum(1), (rates_uk * mult_uk * weights).sum(1)
-    resid_ud = np.where(res_ud, resid_u[:, None], 1.0)
+    resid_ud = np.where(res_ud, rates.resid_u[:, None], 1.0)
     mu = f_d[None, :] * np.where(act_ud, act_n[:, None], base_n[:, None] * resid_ud)
     mu_harm = f_d[None, :] * np.where(act_ud, act_h[:, None], base_h[:, None] * resid_ud)
+    return _Expectation(day_arr=day_arr, f_d=f_d, act_ud=act_ud, res_ud=res_ud, mu=mu, mu_harm=mu_harm,
+                        base_n=base_n, base_h=base_h)
 
-    rng = stream(seed, "simulate_crimes", "counts")
-    k = cal.gamma_shape
-    gamma = rng.gamma(k, 1.0 / k, size=mu.shape)
-    counts = rng.poisson(gamma * mu)
-    n_units = len(units)
-    flat = np.repeat(np.arange(n_units * n_days), counts.ravel())
-    cu, cd = flat // n_days, flat % n_days
-    n = len(flat)
 
-    # Offence codes: base mix, or the tilted mix on a hotspot's delivered patrol days.
-    p_base = rates_uk / np.maximum(rates_uk.sum(1, keepdims=True), 1e-300)
-    p_act = rates_uk * mult_uk
-    p_act = p_act / np.maximum(p_act.sum(1, keepdims=True), 1e-300)
-    cum = np.cumsum(np.vstack([p_base, p_act]), axis=1)
-    row = cu + n_units * act_ud[cu, cd]
-    rng_codes = stream(seed, "simulate_crimes", "offences")
-    draw = rng_codes.random(n)
-    code_k = np.minimum((draw[:, None] > cum[row]).sum(axis=1), len(off) - 1)
+def _draw_crimes(config: TrialConfig, cal: Calibration, calendar: _Calendar, units: pd.DataFrame,
+                 rates: _UnitRates, expectation: _Expectation, weights: np.ndarray,
+                 seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Draw the crimes: counts per unit-day, then each crime's offence, time, place, victim
+    and detection.
 
-    # Times: local clock hour by the hour-of-day profile, inside the experimental day.
-    rng_times = stream(seed, "simulate_crimes", "times")
-    hours = rng_times.choice(24, size=n, p=cal.hour_profile)
-    minute = hours * 60.0 + rng_times.uniform(0, 60, n)
-    occurred = local_clock_instants(day_arr[cd], minute, config.trial.tz, config.trial.day_start_time).floor("s")
-
-    # Places: uniform in the unit's polygon.
-    rng_place = stream(seed, "simulate_crimes", "places")
-    xy = np.empty((n, 2))
-    order = np.argsort(cu, kind="stable")
-    bounds = np.searchsorted(cu[order], np.arange(n_units + 1))
-    geoms = units["geometry"].to_numpy()
-    for u in range(n_units):
-        lo, hi = bounds[u], bounds[u + 1]
-        if hi > lo:
-            xy[order[lo:hi]] = random_points_in(geoms[u], hi - lo, rng_place)
-
-    # Victims and detection.
-    rng_people = stream(seed, "simulate_crimes", "victims")
-    age = np.full(n, -1)
-    pmf = cal.victim_age_pmf()
-    for k_i, rowk in enumerate(off.itertuples()):
-        if not rowk.person_victim:
-            continue
-        sel = np.flatnonzero(code_k == k_i)
-        if len(sel):
-            lo, hi = int(rowk.victim_age_min), int(rowk.victim_age_max)
-            p = pmf[lo:hi + 1] / pmf[lo:hi + 1].sum()
-            age[sel] = lo + rng_people.choice(hi - lo + 1, size=len(sel), p=p)
-    proactive = rng_people.random(n) < off["proactive_share"].to_numpy()[code_k]
-
+    Returns
+    -------
+    frame, origin : pandas.DataFrame
+        :attr:`SimulatedCrimes.frame` and :attr:`SimulatedCrimes.origin`, sorted by time
+        and offence code.
+    """
+    cu, cd = draw_counts(cal, expectation.mu, seed)
+    code_k = draw_offences(cu, cd, rates.rates_uk, rates.mult_uk, expectation.act_ud, seed)
+    occurred = draw_times(expectation.day_arr[cd], cal, config, seed)
+    xy = draw_places(cu, units["geometry"].to_numpy(), seed)
+    age, proactive = draw_victims(code_k, cal, seed)
+    off = cal.offences
     frame = pd.DataFrame({
         "offence_code": off["offence_code"].to_numpy()[code_k],
         "occurred_at": occurred,
@@ -418,50 +507,46 @@ def simulate_crimes(
         "detection": np.where(proactive, "proactive", "reactive"),
     })
     frame.loc[age < 0, "victim_age"] = pd.NA
-    date_out = np.array(days, dtype=object)[cd]
+    date_out = np.array(calendar.days, dtype=object)[cd]
     origin = pd.DataFrame({"hotspot_id": units["hotspot_id"].to_numpy()[cu], "ring": units["ring"].to_numpy()[cu],
-                           "date": date_out, "period": np.where(cd < nb, "baseline", "trial"),
+                           "date": date_out, "period": np.where(cd < calendar.nb, "baseline", "trial"),
                            "cchi_days": weights[code_k]})
     sort = np.lexsort((frame["offence_code"].to_numpy(), frame["occurred_at"].to_numpy()))
     frame = frame.iloc[sort].reset_index(drop=True)
     origin = origin.iloc[sort].reset_index(drop=True)
-    crime_id = pd.Index(np.arange(1, n + 1)).map("SIM{:07d}".format).to_numpy()
+    crime_id = pd.Index(np.arange(1, len(cu) + 1)).map("SIM{:07d}".format).to_numpy()
     frame.insert(0, "crime_id", crime_id)
     origin.insert(0, "crime_id", crime_id)
+    return frame, origin
 
-    expected = pd.DataFrame({
-        "date": np.tile(np.array(days, dtype=object), n_units),
+
+def _expected_table(calendar: _Calendar, units: pd.DataFrame, rates: _UnitRates,
+                    expectation: _Expectation) -> pd.DataFrame:
+    """:attr:`SimulatedCrimes.expected`: one row per unit and day."""
+    n_units, n_days, nb = len(units), len(calendar.days), calendar.nb
+    f_d = expectation.f_d
+    return pd.DataFrame({
+        "date": np.tile(np.array(calendar.days, dtype=object), n_units),
         "hotspot_id": np.repeat(units["hotspot_id"].to_numpy(), n_days),
         "ring": np.repeat(units["ring"].to_numpy(), n_days),
         "period": np.tile(np.where(np.arange(n_days) < nb, "baseline", "trial"), n_units),
-        "treated": treated[:, uh].T.ravel().astype(int),
-        "active": act_ud.ravel().astype(int),
-        "residual": res_ud.ravel().astype(int),
-        "expected_count": mu.ravel(),
-        "expected_harm": mu_harm.ravel(),
-        "counterfactual_count": (f_d[None, :] * base_n[:, None]).ravel(),
-        "counterfactual_harm": (f_d[None, :] * base_h[:, None]).ravel(),
+        "treated": calendar.treated[:, rates.uh].T.ravel().astype(int),
+        "active": expectation.act_ud.ravel().astype(int),
+        "residual": expectation.res_ud.ravel().astype(int),
+        "expected_count": expectation.mu.ravel(),
+        "expected_harm": expectation.mu_harm.ravel(),
+        "counterfactual_count": (f_d[None, :] * expectation.base_n[:, None]).ravel(),
+        "counterfactual_harm": (f_d[None, :] * expectation.base_h[:, None]).ravel(),
     })
 
-    truth = _truth(config, cal, ids, pick, rates_hk, weights, mult_hk, a, b, off, expected, origin,
-                   seed=seed, effects={"volume": effect_volume, "harm": effect_harm,
-                                       "residual_deterrence": residual_deterrence,
-                                       "displacement": displacement,
-                                       "harm_threshold_days": harm_threshold_days,
-                                       "rate_scale": rate_scale, "ring_density": ring_density,
-                                       "contamination_has_effect": bool(contamination_has_effect and delivered is not None),
-                                       "baseline_rates_given": baseline_rates is not None},
-                   days=days, nb=nb, delivered_given=delivered is not None, rings_given=bool(is_ring.any()))
-    digest = hashlib.sha256(allocation.frame.to_csv(index=False).encode()).hexdigest()
-    provenance = make_provenance(seed=seed, hashes={"hotspots": hotspots.sha256, "allocation": digest})
-    truth["provenance"] = provenance.to_dict()
-    return SimulatedCrimes(frame=frame, origin=origin, expected=expected, truth=truth, provenance=provenance)
 
-
-def _truth(config: TrialConfig, cal: Calibration, ids: np.ndarray, pick: np.ndarray, rates_hk: np.ndarray,
-           weights: np.ndarray, mult_hk: np.ndarray, a: np.ndarray, b: np.ndarray, off: pd.DataFrame,
-           expected: pd.DataFrame, origin: pd.DataFrame, *, seed: int, effects: dict, days: list[dt.date],
-           nb: int, delivered_given: bool, rings_given: bool) -> dict[str, Any]:
+def _truth(config: TrialConfig, cal: Calibration, ids: np.ndarray, offences: _OffenceRates, calendar: _Calendar,
+           expected: pd.DataFrame, origin: pd.DataFrame, *, seed: int, effects: dict, delivered_given: bool,
+           rings_given: bool) -> dict[str, Any]:
+    """The JSON-ready :attr:`SimulatedCrimes.truth` (without provenance)."""
+    pick, rates_hk, weights = offences.pick, offences.rates_hk, offences.weights
+    mult_hk, a, b = offences.mult_hk, offences.a, offences.b
+    off, days, nb = cal.offences, calendar.days, calendar.nb
     age_pmf = cal.victim_age_pmf()
     violence = (off["crime_type"] == "Violence and sexual offences").to_numpy()
     hot = [{"hotspot_id": str(h), "profile_lsoa": str(cal.profiles["lsoa_code"].iloc[p]),

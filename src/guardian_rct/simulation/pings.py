@@ -20,15 +20,16 @@ arrival is the first fix whose true position lies inside the hotspot.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
 import shapely
 
-from guardian_rct._core.days import experimental_days
 from guardian_rct._core.errors import DataError, UsageError, where
 from guardian_rct._core.provenance import Provenance, make_provenance
 from guardian_rct._core.rng import stream
@@ -36,6 +37,7 @@ from guardian_rct.config.trial_config import TrialConfig
 from guardian_rct.design.allocation import Allocation
 from guardian_rct.geo.hotspots import HotspotSet
 from guardian_rct.simulation.common import SimulatedOutput, day_starts_utc, random_points_in
+from guardian_rct.simulation.ping_truth import compliance_table, present_days, true_visits
 
 __all__ = ["SimulatedPings", "simulate_pings", "PING_OUTPUT_COLUMNS"]
 
@@ -171,6 +173,65 @@ def simulate_pings(
     within_h = config.compliance.arrival_within_hours
     koper = config.compliance.koper_minutes or 15.0
     ids = hotspots.ids.astype(str)
+    index = _hotspot_index(ids, allocation)
+    alloc = allocation.frame
+    team_of, roster = _teams(hotspots, officers_per_team)
+
+    ctrl, c_target = _contamination_visits(alloc, contamination, seed, tz, day_start)
+    sched = alloc[alloc["arm"] == "treatment"].reset_index(drop=True)
+    plan = _plan_visits(sched, ctrl, c_target, index, compliance=compliance, late_share=late_share,
+                        within_h=within_h, koper=koper, seed=seed)
+    visits, vh = _visit_table(sched, ctrl, plan, index)
+    goes = visits["status"].to_numpy() != "never"
+    visits = _staff_visits(visits, team_of[vh], goes, plan, roster, seed)
+    geoms = hotspots.frame.geometry.to_numpy()
+    tracks = _tracks(_cores(hotspots), geoms, vh, goes, plan, cadence_s, accuracy_m, seed)
+    visits, pres_pt, pres_h = true_visits(visits, tracks.owner, tracks.t_ns, tracks.xy, geoms, vh, plan.win_start,
+                                          within_h)
+    present = present_days(tracks.t_ns[pres_pt], ids[pres_h], tz, day_start)
+    frame = _ping_frame(visits, tracks)
+
+    comp = compliance_table(alloc, visits, present, tz, day_start)
+    digest = hashlib.sha256(allocation.frame.to_csv(index=False).encode()).hexdigest()
+    provenance = make_provenance(seed=seed, hashes={"hotspots": hotspots.sha256, "allocation": digest})
+    truth = _truth(visits, frame, roster, provenance, seed=seed, compliance=compliance, p_own=plan.p_own,
+                   contamination=contamination, late_share=late_share, within_h=within_h, koper=koper,
+                   cadence_s=cadence_s, accuracy_m=accuracy_m)
+    return SimulatedPings(frame=frame, visits=visits, compliance=comp, truth=truth, provenance=provenance)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What the simulator intends for every visit (scheduled patrols first, then contamination).
+
+    Times are UTC nanoseconds, lengths seconds; ``status`` and ``win_start`` cover the
+    scheduled patrols only.
+    """
+
+    kinds: np.ndarray
+    status: np.ndarray
+    target: np.ndarray
+    stay_s: np.ndarray
+    approach_s: np.ndarray
+    leave_s: np.ndarray
+    win_start: np.ndarray
+    p_own: float
+
+
+@dataclass(frozen=True)
+class _Tracks:
+    """Every fix of every visit that happens: its visit (``owner``), time (UTC ns, whole
+    seconds), noise-free and reported positions, and reported accuracy (m)."""
+
+    owner: np.ndarray
+    t_ns: np.ndarray
+    xy: np.ndarray
+    noisy: np.ndarray
+    acc: np.ndarray
+
+
+def _hotspot_index(ids: np.ndarray, allocation: Allocation) -> dict[str, int]:
+    """Position of each hotspot id; raises if the allocation names an unknown hotspot."""
     index = {h: i for i, h in enumerate(ids)}
     alloc = allocation.frame
     h_all = alloc["hotspot_id"].map(index)
@@ -179,9 +240,15 @@ def simulate_pings(
         raise DataError(f"the allocation names hotspot '{bad}', which is not in the hotspot file",
                         where=where(allocation.source, int(np.flatnonzero(h_all.isna())[0]) + 1, "hotspot_id"),
                         fix="use the allocation made for these hotspots")
-    team_of, roster = _teams(hotspots, officers_per_team)
+    return index
 
-    # Contamination visits on control hotspot-days.
+
+def _contamination_visits(alloc: pd.DataFrame, contamination: float, seed: int, tz: ZoneInfo,
+                          day_start: dt.time) -> tuple[pd.DataFrame, np.ndarray]:
+    """The control hotspot-days that get a visit, and its target arrival (UTC ns).
+
+    The arrival is uniform over the experimental day, at least an hour before its end.
+    """
     ctrl = alloc[alloc["arm"] == "control"].reset_index(drop=True)
     rng_c = stream(seed, "simulate_pings", "contamination")
     hit = rng_c.random(len(ctrl)) < contamination
@@ -193,9 +260,21 @@ def simulate_pings(
     c_start = starts.as_unit("ns").asi8[di] if len(ctrl) else np.zeros(0, "int64")
     c_len = (ends.as_unit("ns").asi8[di] - c_start) if len(ctrl) else np.zeros(0, "int64")
     c_target = c_start + (rng_c.random(len(ctrl)) * (c_len - 3600 * _NS)).astype("int64")
+    return ctrl, c_target
 
-    # Scheduled patrols: arrival times if on time and if late, and every stay.
-    sched = alloc[alloc["arm"] == "treatment"].reset_index(drop=True)
+
+def _arrival_targets(sched: pd.DataFrame, within_h: float,
+                     seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Each scheduled patrol's delivery draw and its arrival times if on time and if late.
+
+    Returns
+    -------
+    u, win_start, on_target, late_target : numpy.ndarray
+        The uniform draw that fixes the patrol's status, and the window start and the two
+        candidate arrivals (UTC ns). An on-time arrival falls in the scheduled window
+        (80%) or after it, always within the arrival window; a late one 15 min to 12 h
+        after the arrival window closes.
+    """
     n_s = len(sched)
     rng = stream(seed, "simulate_pings", "delivery")
     u = rng.random(n_s)
@@ -208,13 +287,29 @@ def simulate_pings(
     late_delay = within_h * 3600.0 + rng.uniform(0.25, 12.0, n_s) * 3600.0
     on_target = win_start + (delay_s * _NS).astype("int64")
     late_target = win_start + (late_delay * _NS).astype("int64")
-    kinds = np.r_[np.full(n_s, "scheduled"), np.full(len(ctrl), "contamination")]
+    return u, win_start, on_target, late_target
+
+
+def _leg_lengths(kinds: np.ndarray, koper: float, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Seconds of each visit's stay (log-normal around Koper's minutes; 5 min for
+    contamination), approach and departure."""
     rng_s = stream(seed, "simulate_pings", "stays")
     sigma = 0.4
     stay_mean = np.where(kinds == "scheduled", koper, 5.0)
     stay_s = np.clip(rng_s.lognormal(np.log(stay_mean) - sigma ** 2 / 2, sigma), 3.0, 60.0) * 60.0
     approach_s = rng_s.uniform(300.0, 900.0, len(kinds))
     leave_s = rng_s.uniform(180.0, 600.0, len(kinds))
+    return stay_s, approach_s, leave_s
+
+
+def _plan_visits(sched: pd.DataFrame, ctrl: pd.DataFrame, c_target: np.ndarray, index: dict[str, int], *,
+                 compliance: float, late_share: float, within_h: float, koper: float, seed: int) -> _Plan:
+    """Plan every visit: each scheduled patrol's status (on time, late, never), every
+    target arrival and the lengths of every leg."""
+    n_s = len(sched)
+    u, win_start, on_target, late_target = _arrival_targets(sched, within_h, seed)
+    kinds = np.r_[np.full(n_s, "scheduled"), np.full(len(ctrl), "contamination")]
+    stay_s, approach_s, leave_s = _leg_lengths(kinds, koper, seed)
     # Another visit to the same hotspot (the next day's patrol, a passing officer) can
     # also arrive within a missed patrol's window; choose the scheduled officer's own
     # probability of arriving so that the share truly delivered is ``compliance``.
@@ -225,126 +320,121 @@ def simulate_pings(
                                      c_target, win_start, window_end_ns)
     status = np.where(u < p_own, "on_time", np.where(u < p_own + (1 - p_own) * late_share, "late", "never"))
     target = np.where(status == "late", late_target, on_target)
+    return _Plan(kinds=kinds, status=status, target=np.r_[target, c_target], stay_s=stay_s,
+                 approach_s=approach_s, leave_s=leave_s, win_start=win_start, p_own=p_own)
 
+
+def _visit_table(sched: pd.DataFrame, ctrl: pd.DataFrame, plan: _Plan,
+                 index: dict[str, int]) -> tuple[pd.DataFrame, np.ndarray]:
+    """One row per planned visit (``visit_id, kind, date, hotspot_id, window_start,
+    status``), and each visit's hotspot position."""
     visits = pd.DataFrame({
-        "kind": kinds,
+        "kind": plan.kinds,
         "date": np.r_[sched["date"].to_numpy(dtype=object), ctrl["date"].to_numpy(dtype=object)],
         "hotspot_id": np.r_[sched["hotspot_id"].to_numpy(dtype=object), ctrl["hotspot_id"].to_numpy(dtype=object)],
         "window_start": pd.concat([sched["window_start"], pd.Series(pd.NaT, index=range(len(ctrl)),
                                                                      dtype="datetime64[ns, UTC]")],
                                   ignore_index=True),
-        "status": np.r_[status, np.full(len(ctrl), "contamination")],
+        "status": np.r_[plan.status, np.full(len(ctrl), "contamination")],
     })
-    target_all = np.r_[target, c_target]
-    n_v = len(visits)
     vh = visits["hotspot_id"].map(index).to_numpy(dtype=int)
-    visits.insert(0, "visit_id", pd.Index(np.arange(1, n_v + 1)).map("V{:06d}".format).to_numpy())
+    visits.insert(0, "visit_id", pd.Index(np.arange(1, len(visits) + 1)).map("V{:06d}".format).to_numpy())
+    return visits, vh
 
-    # Officers: nobody is in two places at once.
+
+def _staff_visits(visits: pd.DataFrame, teams: np.ndarray, goes: np.ndarray, plan: _Plan,
+                  roster: dict[str, list[str]], seed: int) -> pd.DataFrame:
+    """The visits with ``officer_id, device_id, team``: nobody is in two places at once."""
     rng_o = stream(seed, "simulate_pings", "officers")
-    teams = team_of[vh]
-    goes = visits["status"].to_numpy() != "never"
-    busy_from = target_all - (approach_s * _NS).astype("int64")
-    busy_to = target_all + ((stay_s + leave_s) * _NS).astype("int64")
+    busy_from = plan.target - (plan.approach_s * _NS).astype("int64")
+    busy_to = plan.target + ((plan.stay_s + plan.leave_s) * _NS).astype("int64")
     officer = _assign_officers(teams, goes, busy_from, busy_to, roster, rng_o)
-    visits["officer_id"] = officer
-    visits["device_id"] = np.array([f"DEV-{o}" for o in officer], dtype=object)
-    visits["team"] = teams
+    return visits.assign(officer_id=officer, device_id=np.array([f"DEV-{o}" for o in officer], dtype=object),
+                         team=teams)
 
-    # Tracks for the visits that happen.
+
+def _tracks(cores: list, geoms: np.ndarray, vh: np.ndarray, goes: np.ndarray, plan: _Plan,
+            cadence_s: tuple[float, float], accuracy_m: tuple[float, float], seed: int) -> _Tracks:
+    """The fixes of the visits that happen: travel in, wander within the hotspot, travel out.
+
+    Fixes come every ``cadence_s`` seconds along the legs; reported positions carry
+    Gaussian noise whose scale follows the reported accuracy.
+    """
     rng_t = stream(seed, "simulate_pings", "tracks")
-    entry = np.zeros((n_v, 2))
-    cores = _cores(hotspots)
+    entry = np.zeros((len(vh), 2))
     for h in np.unique(vh[goes]):
         sel = np.flatnonzero(goes & (vh == h))
         entry[sel] = random_points_in(cores[h], len(sel), rng_t)
-    geoms = hotspots.frame.geometry.to_numpy()
     tree = shapely.STRtree(geoms)
     start_pt = _clear_leg(entry, vh, tree, rng_t)
     exit_pt = _clear_leg(entry, vh, tree, rng_t)
-
-    live = np.flatnonzero(goes)
-    duration = approach_s[live] + stay_s[live] + leave_s[live]
-    n_max = np.ceil(duration / cadence_s[0]).astype(int) + 1
-    owner = np.repeat(live, n_max)
-    gaps = rng_t.uniform(cadence_s[0], cadence_s[1], len(owner))
-    first = np.cumsum(n_max) - n_max
-    gaps[first] = rng_t.uniform(0, cadence_s[0], len(live))
-    csum = np.cumsum(gaps)
-    offset = csum - np.repeat(csum[first] - gaps[first], n_max)
-    keep = offset <= np.repeat(duration, n_max)
-    owner, offset = owner[keep], offset[keep]
-    t_rel = offset - approach_s[owner]  # seconds after the target arrival
-    phase_in = (t_rel >= 0) & (t_rel < stay_s[owner])
-    frac_in = np.clip(offset / approach_s[owner], 0, 1)[:, None]
-    frac_out = np.clip((t_rel - stay_s[owner]) / leave_s[owner], 0, 1)[:, None]
-    ent = entry[owner]
-    wander_r = _WANDER_M * np.sqrt(rng_t.random(len(owner)))
-    wander_a = rng_t.uniform(0, 2 * np.pi, len(owner))
-    wander = ent + np.c_[wander_r * np.cos(wander_a), wander_r * np.sin(wander_a)]
-    ph = vh[owner]
-    inside_w = shapely.contains_xy(geoms[ph], wander[:, 0], wander[:, 1])
-    wander = np.where(inside_w[:, None], wander, ent)
-    xy = np.where((t_rel < 0)[:, None], start_pt[owner] + (ent - start_pt[owner]) * frac_in,
-                  np.where(phase_in[:, None], wander, ent + (exit_pt[owner] - ent) * frac_out))
-    t_ns = target_all[owner] - (approach_s[owner] * _NS).astype("int64") + (offset * _NS).astype("int64")
+    owner, offset = _fix_offsets(np.flatnonzero(goes), plan, cadence_s, rng_t)
+    xy = _positions(owner, offset, entry, start_pt, exit_pt, geoms[vh[owner]], plan, rng_t)
+    t_ns = plan.target[owner] - (plan.approach_s[owner] * _NS).astype("int64") + (offset * _NS).astype("int64")
     t_ns = t_ns // _NS * _NS  # devices report whole seconds
     acc = np.round(rng_t.uniform(accuracy_m[0], accuracy_m[1], len(owner)), 1)
     noisy = xy + rng_t.normal(0.0, 1.0, (len(owner), 2)) * (acc / 1.5)[:, None]
+    return _Tracks(owner=owner, t_ns=t_ns, xy=xy, noisy=noisy, acc=acc)
 
-    # Truth from noise-free positions. Each visit's own track: first and last fix inside
-    # its hotspot (the stay).
-    own = shapely.contains_xy(geoms[ph], xy[:, 0], xy[:, 1])
-    big, small = np.iinfo("int64").max, np.iinfo("int64").min
-    arrived = np.full(n_v, big)
-    np.minimum.at(arrived, owner[own], t_ns[own])
-    left = np.full(n_v, small)
-    np.maximum.at(left, owner[own], t_ns[own])
-    seen = arrived != big
-    visits["intended_status"] = visits["status"]
-    visits["stay_start"] = _instants(arrived, seen)
-    visits["stay_end"] = _instants(left, seen)
-    visits["stay_minutes"] = np.where(seen, (left - np.where(seen, arrived, 0)) / _NS / 60.0, 0.0).round(2)
-    # Presence of any officer in any hotspot: a travel leg may cross another hotspot, and
-    # that is a real arrival there.
-    pres_pt, pres_h = _presence(geoms, xy)
-    sched_idx = np.flatnonzero(visits["kind"].to_numpy() == "scheduled")
-    ws = win_start
-    first_in, first_pt = _first_presence(pres_h, t_ns[pres_pt], pres_pt, vh[sched_idx], ws,
-                                         ws + int(within_h * 3600) * _NS)
-    found = first_in != big
-    sched_status = np.where(found, "on_time", np.where(seen[sched_idx], "late", "never"))
-    visits.loc[sched_idx, "status"] = sched_status
-    arrival = np.where(seen, arrived, big)
-    arrival[sched_idx] = np.where(found, first_in, arrival[sched_idx])
-    visits["arrived_at"] = _instants(arrival, arrival != big)
-    devices = visits["device_id"].to_numpy()
-    by = np.where(seen, devices, None)
-    by[sched_idx] = np.where(found, devices[owner[np.maximum(first_pt, 0)]] if len(owner) else None,
-                             by[sched_idx])
-    visits["arrived_by"] = by
-    visits = visits[["visit_id", "kind", "date", "hotspot_id", "window_start", "intended_status", "status",
-                     "arrived_at", "arrived_by", "stay_start", "stay_end", "stay_minutes", "officer_id", "device_id", "team"]]
-    present_days = (set(zip([d.item() for d in experimental_days(pd.to_datetime(t_ns[pres_pt], utc=True), tz, day_start)],
-                            ids[pres_h], strict=True)) if len(pres_pt) else set())
-    sched_mask = visits["kind"] == "scheduled"
 
-    frame = pd.DataFrame({
+def _fix_offsets(live: np.ndarray, plan: _Plan, cadence_s: tuple[float, float],
+                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """The visit of each fix and its seconds since the visit's approach began."""
+    duration = plan.approach_s[live] + plan.stay_s[live] + plan.leave_s[live]
+    n_max = np.ceil(duration / cadence_s[0]).astype(int) + 1
+    owner = np.repeat(live, n_max)
+    gaps = rng.uniform(cadence_s[0], cadence_s[1], len(owner))
+    first = np.cumsum(n_max) - n_max
+    gaps[first] = rng.uniform(0, cadence_s[0], len(live))
+    csum = np.cumsum(gaps)
+    offset = csum - np.repeat(csum[first] - gaps[first], n_max)
+    keep = offset <= np.repeat(duration, n_max)
+    return owner[keep], offset[keep]
+
+
+def _positions(owner: np.ndarray, offset: np.ndarray, entry: np.ndarray, start_pt: np.ndarray,
+               exit_pt: np.ndarray, fix_hotspot: np.ndarray, plan: _Plan,
+               rng: np.random.Generator) -> np.ndarray:
+    """Noise-free position of each fix: on the way in, wandering within about 40 m of the
+    entry point (never outside the hotspot ``fix_hotspot``), or on the way out."""
+    approach_s, stay_s, leave_s = plan.approach_s[owner], plan.stay_s[owner], plan.leave_s[owner]
+    t_rel = offset - approach_s  # seconds after the target arrival
+    phase_in = (t_rel >= 0) & (t_rel < stay_s)
+    frac_in = np.clip(offset / approach_s, 0, 1)[:, None]
+    frac_out = np.clip((t_rel - stay_s) / leave_s, 0, 1)[:, None]
+    ent = entry[owner]
+    wander_r = _WANDER_M * np.sqrt(rng.random(len(owner)))
+    wander_a = rng.uniform(0, 2 * np.pi, len(owner))
+    wander = ent + np.c_[wander_r * np.cos(wander_a), wander_r * np.sin(wander_a)]
+    inside_w = shapely.contains_xy(fix_hotspot, wander[:, 0], wander[:, 1])
+    wander = np.where(inside_w[:, None], wander, ent)
+    return np.where((t_rel < 0)[:, None], start_pt[owner] + (ent - start_pt[owner]) * frac_in,
+                    np.where(phase_in[:, None], wander, ent + (exit_pt[owner] - ent) * frac_out))
+
+
+def _ping_frame(visits: pd.DataFrame, tracks: _Tracks) -> pd.DataFrame:
+    """The pings contract, sorted by device and time; positions rounded to 0.1 m."""
+    owner = tracks.owner
+    return pd.DataFrame({
         "device_id": visits["device_id"].to_numpy()[owner],
-        "timestamp": pd.to_datetime(t_ns, utc=True),
-        "x": np.round(noisy[:, 0], 1),
-        "y": np.round(noisy[:, 1], 1),
+        "timestamp": pd.to_datetime(tracks.t_ns, utc=True),
+        "x": np.round(tracks.noisy[:, 0], 1),
+        "y": np.round(tracks.noisy[:, 1], 1),
         "officer_id": visits["officer_id"].to_numpy()[owner],
         "team": visits["team"].to_numpy()[owner],
-        "accuracy_m": acc,
+        "accuracy_m": tracks.acc,
     }).sort_values(["device_id", "timestamp"], kind="stable").reset_index(drop=True)
 
-    comp = _compliance_table(alloc, visits, present_days, tz, day_start)
+
+def _truth(visits: pd.DataFrame, frame: pd.DataFrame, roster: dict[str, list[str]], provenance: Provenance, *,
+           seed: int, compliance: float, p_own: float, contamination: float, late_share: float,
+           within_h: float, koper: float, cadence_s: tuple[float, float],
+           accuracy_m: tuple[float, float]) -> dict[str, Any]:
+    """The JSON-ready summary of :attr:`SimulatedPings.truth`: parameters, rates, counts."""
+    sched_mask = visits["kind"] == "scheduled"
     n_sched = int(sched_mask.sum())
     delivered_share = float((visits.loc[sched_mask, "status"] == "on_time").mean()) if n_sched else 0.0
-    digest = hashlib.sha256(allocation.frame.to_csv(index=False).encode()).hexdigest()
-    provenance = make_provenance(seed=seed, hashes={"hotspots": hotspots.sha256, "allocation": digest})
-    truth = {
+    return {
         "kind": "simulated_pings",
         "seed": seed,
         "compliance": compliance,
@@ -366,7 +456,6 @@ def simulate_pings(
                  "is real presence in the pings but is not listed as a visit"),
         "provenance": provenance.to_dict(),
     }
-    return SimulatedPings(frame=frame, visits=visits, compliance=comp, truth=truth, provenance=provenance)
 
 
 def _assign_officers(teams: np.ndarray, goes: np.ndarray, busy_from: np.ndarray, busy_to: np.ndarray,
@@ -459,61 +548,3 @@ def _clear_leg(entry: np.ndarray, own: np.ndarray, tree: shapely.STRtree, rng: n
         crosses[leg_i[hot_i != own[todo][leg_i]]] = True
         todo = todo[crosses]
     return far
-
-
-def _instants(values: np.ndarray, ok: np.ndarray) -> pd.Series:
-    out = pd.Series(pd.to_datetime(np.where(ok, values, 0), utc=True))
-    out[~ok] = pd.NaT
-    return out
-
-
-def _presence(geoms: np.ndarray, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(fix index, hotspot index) of every fix that lies inside a hotspot."""
-    if len(xy) == 0:
-        return np.zeros(0, int), np.zeros(0, int)
-    tree = shapely.STRtree(geoms)
-    pts, hot = tree.query(shapely.points(xy[:, 0], xy[:, 1]), predicate="within")
-    return pts, hot
-
-
-def _first_presence(pres_h: np.ndarray, pres_t: np.ndarray, pres_pt: np.ndarray, visit_h: np.ndarray,
-                    start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """First presence time in ``[start, end]`` in each visit's hotspot (and its fix)."""
-    first = np.full(len(visit_h), np.iinfo("int64").max)
-    fix = np.full(len(visit_h), -1)
-    for h in np.unique(visit_h):
-        sel = np.flatnonzero(visit_h == h)
-        mine = np.flatnonzero(pres_h == h)
-        if len(mine) == 0:
-            continue
-        order = mine[np.argsort(pres_t[mine], kind="stable")]
-        times = pres_t[order]
-        i = np.searchsorted(times, start[sel], side="left")
-        ok = i < len(times)
-        ok[ok] = times[i[ok]] <= end[sel][ok]
-        first[sel[ok]] = times[i[ok]]
-        fix[sel[ok]] = pres_pt[order[i[ok]]]
-    return first, fix
-
-
-def _compliance_table(alloc: pd.DataFrame, visits: pd.DataFrame, present: set, tz, day_start) -> pd.DataFrame:
-    """True delivered / dosage / contaminated per allocation hotspot-day.
-
-    ``delivered``: a scheduled visit that day is on time (any officer truly inside the
-    hotspot within the arrival window); ``contaminated``: on a control day, some officer
-    was truly inside the hotspot during the experimental day; ``dosage_minutes``: the
-    stays of the simulated visits that arrived on that experimental day (time spent
-    crossing it on a travel leg is not counted).
-    """
-    keys = alloc.drop_duplicates(["date", "hotspot_id"])[["date", "hotspot_id", "arm"]].reset_index(drop=True)
-    own = visits[visits["stay_start"].notna()]
-    days = [d.item() for d in experimental_days(own["stay_start"], tz, day_start)] if len(own) else []
-    dosage = own.assign(day=days).groupby(["day", "hotspot_id"])["stay_minutes"].sum().to_dict() if len(own) else {}
-    on_time = visits[(visits["kind"] == "scheduled") & (visits["status"] == "on_time")]
-    delivered = set(zip(on_time["date"], on_time["hotspot_id"], strict=True))
-    pairs = list(zip(keys["date"], keys["hotspot_id"], strict=True))
-    out = keys.copy()
-    out["delivered"] = [int(p in delivered) for p in pairs]
-    out["dosage_minutes"] = [round(float(dosage.get(p, 0.0)), 2) for p in pairs]
-    out["contaminated"] = [int(arm == "control" and p in present) for p, arm in zip(pairs, keys["arm"], strict=True)]
-    return out

@@ -1,0 +1,186 @@
+"""Exact duplicate pings: a 64-bit key per ping, and the set of keys seen so far.
+
+Exact duplicates are rows whose parsed values (device, officer, team, instant,
+coordinates as given, accuracy) are all equal; the first in file order is kept. They are
+found with a 64-bit hash of those values kept in a sorted array (8 bytes per used ping);
+a hash collision between different rows (probability about n²/2⁶⁵, i.e. below 10⁻⁴ for
+50 million rows) would quarantine a usable row as a duplicate.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from guardian_rct._core.quarantine import Quarantine, concat_quarantines, quarantine_rows
+from guardian_rct.compliance.ping_types import REASONS, PingChunk
+
+__all__ = ["Deduplicator", "duplicate_key", "quarantine_duplicates"]
+
+_DUPLICATE = 15
+
+
+def _mix(h: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Fold a 64-bit value into a running hash (multiply-xorshift step)."""
+    z = h * np.uint64(0x9E3779B97F4A7C15)
+    z ^= v.astype(np.uint64, copy=False)
+    z ^= z >> np.uint64(29)
+    return z
+
+
+def _finish(z: np.ndarray) -> np.ndarray:
+    """splitmix64 finaliser (Steele, Lea & Flood 2014): full avalanche of the running hash."""
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def _string_hash(values: pd.Series) -> np.ndarray:
+    """Deterministic 64-bit hash of each string (same in every process and run)."""
+    arr = pa.array(values, from_pandas=True)
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    encoded = arr.dictionary_encode()
+    uniques = np.asarray(encoded.dictionary.to_pylist(), dtype=object)
+    hashed = pd.util.hash_array(uniques, categorize=False) if len(uniques) else np.empty(0, np.uint64)
+    return hashed[encoded.indices.to_numpy(zero_copy_only=False)]
+
+
+def duplicate_key(device: pd.Series, officer: pd.Series, team: pd.Series, ns: np.ndarray,
+                  a: np.ndarray, b: np.ndarray, accuracy: np.ndarray) -> np.ndarray:
+    """The duplicate key of each usable ping: a 64-bit hash of all its parsed values.
+
+    Parameters
+    ----------
+    device, officer, team
+        Trimmed text (``""`` when not given).
+    ns
+        UTC instants in nanoseconds.
+    a, b
+        The coordinates as given (``lat``/``lon`` or ``x``/``y``).
+    accuracy
+        Reported accuracy in metres (NaN when not given).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``uint64`` keys, equal for rows whose values are all equal.
+    """
+    key = np.full(len(ns), 0x2545F4914F6CDD1D, dtype=np.uint64)
+    for part in (_string_hash(device), _string_hash(officer), _string_hash(team), ns,
+                 a.view(np.uint64), b.view(np.uint64),
+                 np.nan_to_num(accuracy, nan=-1.0).view(np.uint64)):
+        key = _mix(key, part)
+    return _finish(key)
+
+
+def _member(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
+    """``values`` in the sorted array ``sorted_set`` (one binary search each)."""
+    pos = np.searchsorted(sorted_set, values)
+    return sorted_set[np.minimum(pos, len(sorted_set) - 1)] == values
+
+
+class Deduplicator:
+    """Moves exact duplicates (same :func:`duplicate_key` as an earlier row) to the
+    quarantine, keeping the first occurrence in reading order.
+
+    The keys seen so far (8 bytes per used ping) are kept sorted in ``partitions``
+    arrays split by the keys' top bits, so that adding a chunk never needs more than one
+    small partition's worth of temporary memory.
+    """
+
+    def __init__(self, partitions: int = 256) -> None:
+        self._shift = np.uint64(64 - int(np.log2(partitions)))
+        self._parts: list[np.ndarray] = [np.empty(0, dtype=np.uint64) for _ in range(partitions)]
+
+    def _split(self, sorted_keys: np.ndarray) -> np.ndarray:
+        """Start and stop positions of each partition's keys in a sorted key array."""
+        top = (sorted_keys >> self._shift).astype(np.int64)
+        return np.searchsorted(top, np.arange(len(self._parts) + 1), side="left")
+
+    def _seen(self, keys: np.ndarray) -> np.ndarray:
+        """Which of the sorted, distinct ``keys`` were seen before."""
+        hit = np.zeros(len(keys), dtype=bool)
+        cut = self._split(keys)
+        for p, part in enumerate(self._parts):
+            lo, hi = cut[p], cut[p + 1]
+            if hi > lo and len(part):
+                hit[lo:hi] = _member(keys[lo:hi], part)
+        return hit
+
+    def _add(self, keys: np.ndarray) -> None:
+        """Remember the sorted, distinct, new ``keys``."""
+        cut = self._split(keys)
+        for p in np.flatnonzero(np.diff(cut)):
+            new = keys[cut[p]:cut[p + 1]]
+            merged = np.concatenate([self._parts[p], new])
+            merged.sort(kind="stable")  # two sorted runs: a linear merge
+            self._parts[p] = merged
+
+    def __call__(self, chunk: PingChunk, raw: pd.DataFrame | None = None, *,
+                 source: Path | None = None) -> PingChunk:
+        """The chunk without its exact duplicates, which move to its quarantine (see
+        :func:`quarantine_duplicates` for ``raw`` and ``source``)."""
+        frame = chunk.frame
+        if frame.empty:
+            return chunk
+        key = frame["key"].to_numpy()
+        sk = np.sort(key)
+        repeated = sk[1:] == sk[:-1]
+        dup = np.zeros(len(key), dtype=bool)
+        if repeated.any():
+            # Later copies of a key repeated inside this chunk (rare: look at those rows only).
+            rows = np.flatnonzero(_member(key, np.unique(sk[1:][repeated])))
+            _, first = np.unique(key[rows], return_index=True)
+            later = np.ones(len(rows), dtype=bool)
+            later[first] = False
+            dup[rows[later]] = True
+            sk = sk[np.r_[True, ~repeated]]
+        hit = self._seen(sk)
+        if hit.any():
+            dup |= _member(key, sk[hit])
+        new = sk[~hit]
+        if len(new):
+            self._add(new)
+        if not dup.any():
+            return chunk
+        return quarantine_duplicates(chunk, dup, raw, source)
+
+
+def quarantine_duplicates(chunk: PingChunk, dup: np.ndarray, raw: pd.DataFrame | None,
+                          source: Path | None) -> PingChunk:
+    """Move the chunk's rows marked in ``dup`` to its quarantine as exact duplicates.
+
+    Parameters
+    ----------
+    chunk
+        A validated chunk.
+    dup
+        Which rows of ``chunk.frame`` are duplicates.
+    raw
+        The chunk's raw rows (with ``attrs["first_row"]``), quarantined as read; without
+        it the parsed values are quarantined.
+    source
+        The file the chunk came from.
+
+    Returns
+    -------
+    PingChunk
+        The chunk without the duplicates; its quarantine sorted by source row.
+    """
+    frame = chunk.frame
+    rows = frame["source_row"].to_numpy()[dup]
+    if raw is not None:
+        first_row = int(raw.attrs.get("first_row", 1))
+        original = raw.iloc[rows - first_row]
+    else:
+        original = frame.loc[dup, ["device_id", "officer_id", "team", "time", "x", "y", "accuracy_m"]]
+    extra = quarantine_rows(original, REASONS[_DUPLICATE], source=source, source_row=pd.Series(rows))
+    quarantine = concat_quarantines([chunk.quarantine, extra])
+    order = np.argsort(quarantine.frame["source_row"].to_numpy(dtype=np.int64), kind="stable")
+    quarantine = Quarantine(quarantine.frame.iloc[order].reset_index(drop=True))
+    return PingChunk(frame=frame[~dup].reset_index(drop=True), quarantine=quarantine,
+                     n_read=chunk.n_read)

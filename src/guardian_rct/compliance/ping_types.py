@@ -1,0 +1,107 @@
+"""What the ping reader promises: its options, its quarantine reasons and its results.
+
+These types are shared by :mod:`~guardian_rct.compliance.pings` (reading),
+:mod:`~guardian_rct.compliance.ping_validation` (checking one chunk) and
+:mod:`~guardian_rct.compliance.ping_dedupe` (exact duplicates), so they live apart from
+all three.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from guardian_rct._core.quarantine import Quarantine
+from guardian_rct.geo.point_index import LonLatGrid
+
+__all__ = ["REASONS", "PingOptions", "PingChunk", "PingSet"]
+
+#: Quarantine reasons, in the order they are checked (the first that applies is given).
+REASONS: dict[int, str] = {
+    1: "missing device id",
+    2: "missing timestamp",
+    3: "timestamp without offset",
+    4: "timestamp does not parse",
+    5: "nonexistent or ambiguous local time",
+    6: "implausible timestamp (before 2000)",
+    7: "missing coordinates",
+    8: "coordinates not numeric",
+    9: "impossible coordinates",
+    10: "zero coordinates (0, 0)",
+    11: "latitude and longitude swapped",
+    12: "accuracy not numeric",
+    13: "negative accuracy",
+    14: "accuracy worse than max_accuracy_m",
+    15: "exact duplicate",
+}
+
+
+@dataclass(frozen=True)
+class PingOptions:
+    """How pings are read and checked.
+
+    Attributes
+    ----------
+    crs
+        The trial's metric CRS; ``lat``/``lon`` are projected into it.
+    timezone
+        IANA zone for timestamps written without an offset; ``None`` quarantines them.
+    max_accuracy_m
+        Fixes with a reported accuracy worse (larger) than this are quarantined.
+    area
+        ``(xmin, ymin, xmax, ymax)`` in the trial CRS where pings are plausible (the
+        hotspots' extent grown by 50 km); used to recognise swapped ``x``/``y``.
+    area_lonlat
+        The same area as ``(lon_min, lat_min, lon_max, lat_max)``; used to recognise
+        swapped latitude and longitude.
+    near
+        Where hotspots are, in longitude/latitude (:class:`LonLatGrid`). ``lat``/``lon``
+        pings elsewhere cannot be in any hotspot and are not projected: their ``x``/``y``
+        stay NaN. ``None`` projects every ping.
+    chunk_rows
+        Rows per chunk (Parquet exactly; CSV approximately, by bytes).
+    """
+
+    crs: str = "EPSG:27700"
+    timezone: str | None = None
+    max_accuracy_m: float = 100.0
+    area: tuple[float, float, float, float] | None = None
+    area_lonlat: tuple[float, float, float, float] | None = None
+    near: LonLatGrid | None = None
+    chunk_rows: int = 1_000_000
+
+
+@dataclass(frozen=True)
+class PingChunk:
+    """Validated pings of one chunk.
+
+    ``frame`` columns: ``device_id``, ``officer_id``, ``team`` (str; ``""`` when not
+    given), ``time`` (``datetime64[ns, UTC]``), ``x``, ``y`` (float, trial CRS),
+    ``accuracy_m`` (float, NaN when not given), ``source_row`` (1-based data row) and
+    ``key`` (uint64 duplicate key).
+    """
+
+    frame: pd.DataFrame
+    quarantine: Quarantine
+    n_read: int
+
+
+@dataclass(frozen=True)
+class PingSet:
+    """All validated pings of a file (for data that fits in memory)."""
+
+    frame: pd.DataFrame
+    quarantine: Quarantine
+    n_read: int
+    sources: tuple[str, ...] = field(default=())
+
+    @property
+    def n_used(self) -> int:
+        """Rows used (not quarantined)."""
+        return len(self.frame)
+
+    def to_dict(self) -> dict:
+        """Counts of rows read, used and quarantined (by reason)."""
+        return {"read": self.n_read, "used": self.n_used, "quarantined": len(self.quarantine),
+                "quarantine_reasons": self.quarantine.counts()}

@@ -1,0 +1,256 @@
+"""Check one raw chunk of pings: every row is used or quarantined with a reason.
+
+The checks, in order, are the reasons of :data:`~guardian_rct.compliance.ping_types.REASONS`
+(the first that applies is given): device id, timestamp (missing, without an offset,
+unparseable, nonexistent or ambiguous local time, before 2000), coordinates (missing,
+not numeric, impossible, ``(0, 0)``, swapped) and accuracy. Exact duplicates are found
+later, from the key computed here (:mod:`~guardian_rct.compliance.ping_dedupe`).
+
+:func:`as_text`, :func:`parse_times` and :func:`flag_rows` are shared with the patrol
+log reader (:mod:`~guardian_rct.compliance.patrol_logs`).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+from pyproj import Transformer
+
+from guardian_rct._core.quarantine import concat_quarantines, quarantine_rows
+from guardian_rct.compliance.ping_dedupe import duplicate_key
+from guardian_rct.compliance.ping_types import REASONS, PingChunk, PingOptions
+
+__all__ = ["validate_chunk", "as_text", "parse_times", "flag_rows"]
+
+_EARLIEST = pd.Timestamp("2000-01-01", tz="UTC")
+_OFFSET = r"(?:[zZ]|[+-]\d\d(?::?\d\d)?)$"
+_NUMBER = r"^[-+]?((\d+\.?\d*|\.\d+)([eE][-+]?\d+)?|[iI][nN][fF]([iI][nN][iI][tT][yY])?|[nN][aA][nN])$"
+
+
+@lru_cache(maxsize=8)
+def _transformer(crs: str) -> Transformer:
+    """WGS84 longitude/latitude to ``crs`` (cached: building one is slow)."""
+    return Transformer.from_crs("EPSG:4326", crs, always_xy=True)
+
+
+def _arrow_text(values: pd.Series) -> pa.Array:
+    """Column as trimmed Arrow strings, missing values as ``""`` (fast, no Python objects)."""
+    if pd.api.types.is_float_dtype(values.dtype):
+        finite = values.dropna()
+        if (finite == np.floor(finite)).all():  # ids stored as float (a null among ints)
+            values = values.astype("Int64")
+    if not isinstance(values.dtype, pd.StringDtype):
+        values = values.astype("string")
+    arr = pa.array(values, from_pandas=True)
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        arr = pc.cast(arr, pa.large_string())
+    return pc.fill_null(pc.utf8_trim_whitespace(arr), "")
+
+
+def as_text(values: pd.Series) -> pd.Series:
+    """Column as trimmed strings (Arrow-backed), missing values as ``""``."""
+    out = _arrow_text(values).to_pandas()
+    out.index = values.index
+    return out
+
+
+def _numbers(values: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Float values, missing mask and not-numeric mask of a column."""
+    if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
+        out = values.to_numpy(dtype=np.float64, na_value=np.nan)
+        return out, np.isnan(out), np.zeros(len(out), dtype=bool)
+    text = _arrow_text(values)
+    missing = pc.equal(text, "").to_numpy(zero_copy_only=False)
+    numeric = pc.match_substring_regex(text, _NUMBER).to_numpy(zero_copy_only=False)
+    out = np.full(len(text), np.nan)
+    idx = np.flatnonzero(numeric)
+    if len(idx):
+        sub = text.take(pa.array(idx))
+        try:
+            out[idx] = pc.cast(sub, pa.float64()).to_numpy(zero_copy_only=False)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            out[idx] = pd.to_numeric(sub.to_pandas(), errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    return out, missing, ~missing & ~numeric
+
+
+def parse_times(values: pd.Series, tz: str | None, code: np.ndarray) -> np.ndarray:
+    """UTC nanoseconds of each timestamp; flags problems into ``code``."""
+    n = len(values)
+    ns = np.zeros(n, dtype=np.int64)
+    dtype = values.dtype
+    if isinstance(dtype, pd.DatetimeTZDtype):
+        t = values.dt.tz_convert("UTC").dt.as_unit("ns")
+        missing = t.isna().to_numpy()
+        flag_rows(code, missing, 2)
+        ns[~missing] = t[~missing].astype("int64").to_numpy()
+        return ns
+    if pd.api.types.is_datetime64_dtype(dtype):
+        missing = values.isna().to_numpy()
+        flag_rows(code, missing, 2)
+        if tz is None:
+            flag_rows(code, ~missing, 3)
+            return ns
+        local = values.dt.as_unit("ns").dt.tz_localize(tz, ambiguous="NaT", nonexistent="NaT")
+        bad = local.isna().to_numpy() & ~missing
+        flag_rows(code, bad, 5)
+        ok = ~local.isna().to_numpy()
+        ns[ok] = local[ok].dt.tz_convert("UTC").astype("int64").to_numpy()
+        return ns
+    text = as_text(values)
+    missing = (text == "").to_numpy()
+    flag_rows(code, missing, 2)
+    has_offset = text.str.contains(_OFFSET, regex=True).to_numpy() & ~missing
+    if has_offset.any():
+        parsed = pd.to_datetime(text[has_offset], utc=True, format="ISO8601", errors="coerce")
+        parsed = parsed.dt.as_unit("ns")
+        bad = parsed.isna().to_numpy()
+        idx = np.flatnonzero(has_offset)
+        flag_rows(code, _mask(n, idx[bad]), 4)
+        ns[idx[~bad]] = parsed[~bad].astype("int64").to_numpy()
+    naive = ~has_offset & ~missing
+    if naive.any():
+        if tz is None:
+            flag_rows(code, naive, 3)
+        else:
+            idx = np.flatnonzero(naive)
+            parsed = pd.to_datetime(text[naive], format="ISO8601", errors="coerce")
+            bad = parsed.isna().to_numpy()
+            flag_rows(code, _mask(n, idx[bad]), 4)
+            local = parsed.dt.as_unit("ns").dt.tz_localize(tz, ambiguous="NaT", nonexistent="NaT")
+            gap = local.isna().to_numpy() & ~bad
+            flag_rows(code, _mask(n, idx[gap]), 5)
+            good = ~local.isna().to_numpy()
+            ns[idx[good]] = local[good].dt.tz_convert("UTC").astype("int64").to_numpy()
+    return ns
+
+
+def _mask(n: int, idx: np.ndarray) -> np.ndarray:
+    """Boolean mask of length ``n``, true at ``idx``."""
+    out = np.zeros(n, dtype=bool)
+    out[idx] = True
+    return out
+
+
+def flag_rows(code: np.ndarray, mask: np.ndarray, reason: int) -> None:
+    """Give ``reason`` to rows in ``mask`` that have no reason yet."""
+    code[mask & (code == 0)] = reason
+
+
+def _in_area(x: np.ndarray, y: np.ndarray, area: tuple[float, float, float, float]) -> np.ndarray:
+    """Whether each point lies in the box ``(xmin, ymin, xmax, ymax)``."""
+    return (x >= area[0]) & (x <= area[2]) & (y >= area[1]) & (y <= area[3])
+
+
+def _check_coordinates(a: np.ndarray, b: np.ndarray, a_missing: np.ndarray, a_bad: np.ndarray,
+                       b_missing: np.ndarray, b_bad: np.ndarray, code: np.ndarray) -> None:
+    """Flag missing, not numeric, non-finite and ``(0, 0)`` coordinates (either kind)."""
+    flag_rows(code, a_missing | b_missing, 7)
+    flag_rows(code, a_bad | b_bad, 8)
+    finite = np.isfinite(a) & np.isfinite(b)
+    flag_rows(code, ~finite & ~(a_missing | b_missing | a_bad | b_bad), 9)
+    flag_rows(code, (a == 0) & (b == 0), 10)
+
+
+def _project_lonlat(lat: np.ndarray, lon: np.ndarray, code: np.ndarray,
+                    options: PingOptions) -> tuple[np.ndarray, np.ndarray]:
+    """Flag swapped and out-of-range ``lat``/``lon``; project the usable ones near hotspots.
+
+    Returns
+    -------
+    x, y : numpy.ndarray
+        Trial-CRS coordinates; NaN for flagged pings and (with ``options.near``) for
+        pings far from every hotspot.
+    """
+    n = len(lat)
+    x = np.full(n, np.nan)
+    y = np.full(n, np.nan)
+    in_range = (np.abs(lat) <= 90) & (np.abs(lon) <= 180)
+    if options.area_lonlat is not None:
+        ll = options.area_lonlat
+        outside = ~in_range | ~_in_area(lon, lat, ll)
+        flag_rows(code, outside & (np.abs(lon) <= 90) & _in_area(lat, lon, ll), 11)
+    flag_rows(code, ~in_range, 9)
+    todo = code == 0
+    if options.near is not None:
+        todo &= options.near.contains(lon, lat)
+    idx = np.flatnonzero(todo)
+    if len(idx):
+        x[idx], y[idx] = _transformer(options.crs).transform(lon[idx], lat[idx])
+    return x, y
+
+
+def _flag_swapped_xy(x: np.ndarray, y: np.ndarray, code: np.ndarray, options: PingOptions) -> None:
+    """Flag usable ``x``/``y`` outside the plausible area that would be inside it swapped."""
+    if options.area is not None:
+        todo = np.flatnonzero(code == 0)
+        out = todo[~_in_area(x[todo], y[todo], options.area)]
+        flag_rows(code, _mask(len(code), out[_in_area(y[out], x[out], options.area)]), 11)
+
+
+def _accuracy(raw: pd.DataFrame, columns: dict[str, str], code: np.ndarray,
+              options: PingOptions) -> np.ndarray:
+    """Reported accuracy in metres (NaN when not given); flags unusable values."""
+    if "accuracy_m" not in columns:
+        return np.full(len(raw), np.nan)
+    acc, _, acc_bad = _numbers(raw[columns["accuracy_m"]])
+    flag_rows(code, acc_bad, 12)
+    flag_rows(code, acc < 0, 13)
+    flag_rows(code, acc > options.max_accuracy_m, 14)
+    return acc
+
+
+def validate_chunk(raw: pd.DataFrame, columns: dict[str, str], *, source: Path, first_row: int,
+                   options: PingOptions) -> PingChunk:
+    """Check one raw chunk; return the usable pings and the quarantined rows.
+
+    See :data:`REASONS` for the checks, in order. Duplicates are not looked for here
+    (see :class:`~guardian_rct.compliance.ping_dedupe.Deduplicator`); the chunk's
+    ``key`` column is their hash.
+    """
+    n = len(raw)
+    code = np.zeros(n, dtype=np.int8)
+    device = as_text(raw[columns["device_id"]])
+    flag_rows(code, (device == "").to_numpy(), 1)
+    ns = parse_times(raw[columns["timestamp"]], options.timezone, code)
+    flag_rows(code, (ns < _EARLIEST.value) & (code == 0), 6)
+    geographic = "lat" in columns
+    a_name, b_name = ("lat", "lon") if geographic else ("x", "y")
+    a, a_missing, a_bad = _numbers(raw[columns[a_name]])
+    b, b_missing, b_bad = _numbers(raw[columns[b_name]])
+    _check_coordinates(a, b, a_missing, a_bad, b_missing, b_bad, code)
+    if geographic:
+        x, y = _project_lonlat(a, b, code, options)
+    else:
+        x, y = a.copy(), b.copy()
+        _flag_swapped_xy(x, y, code, options)
+    acc = _accuracy(raw, columns, code, options)
+    ok = code == 0
+    blank = pd.Series("", index=raw.index, dtype=device.dtype)
+    officer = as_text(raw[columns["officer_id"]]) if "officer_id" in columns else blank
+    team = as_text(raw[columns["team"]]) if "team" in columns else blank
+    rows = np.arange(first_row, first_row + n, dtype=np.int64)
+    dev_ok, off_ok, team_ok = device[ok], officer[ok], team[ok]
+    key = duplicate_key(dev_ok, off_ok, team_ok, ns[ok], a[ok], b[ok], acc[ok])
+    frame = pd.DataFrame({
+        "device_id": dev_ok.reset_index(drop=True),
+        "officer_id": off_ok.reset_index(drop=True),
+        "team": team_ok.reset_index(drop=True),
+        "time": pd.DatetimeIndex(ns[ok].view("datetime64[ns]")).tz_localize("UTC"),
+        "x": x[ok], "y": y[ok], "accuracy_m": acc[ok],
+        "source_row": rows[ok], "key": key,
+    })
+    bad = ~ok
+    if bad.any():
+        reasons = pd.Series([REASONS[int(c)] for c in code[bad]], dtype="string")
+        quarantine = quarantine_rows(raw[bad], reasons, source=source,
+                                     source_row=pd.Series(rows[bad]))
+    else:
+        quarantine = concat_quarantines([])
+    return PingChunk(frame=frame, quarantine=quarantine, n_read=n)
