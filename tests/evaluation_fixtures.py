@@ -30,7 +30,8 @@ from guardian_rct.design.allocation import allocation_from_frame
 from guardian_rct.design.factory import design_from_config
 from guardian_rct.design.protocol import Design
 from guardian_rct.estimation.results import Estimate, FirstStage
-from guardian_rct.geo.hotspots import HotspotSet, buffer_rings, hotspots_from_frame
+from guardian_rct.geo.hotspots import HotspotSet, hotspots_from_frame
+from guardian_rct.geo.rings import buffer_rings
 
 OUTCOMES = ("all_crime", "violence")
 RINGS = ("0-100", "100-200")
