@@ -78,3 +78,19 @@ def trial_toml(tmp_path: Path) -> Path:
 # The project's shared public data sits beside the repository (../shared/data) on
 # developer machines and in CI; tests that read it skip when it is absent.
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.fixture
+def chromium() -> str:
+    """Path of headless Chromium; skips without it, but fails in CI (CI=true), where
+    .ci/run installs it, so a browser test can never pass CI by skipping."""
+    import os
+    import shutil
+
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        message = "headless Chromium is not installed (Debian package 'chromium'; .ci/run installs it)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message + " -- and CI must run the browser tests")
+        pytest.skip(message)
+    return browser

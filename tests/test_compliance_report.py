@@ -243,10 +243,8 @@ class _Page(HTMLParser):
 
 
 @pytest.mark.browser
-def test_html_report_renders_in_headless_chromium(trial, tmp_path):
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    if browser is None:
-        pytest.skip("headless Chromium is not installed (Debian package 'chromium'; .ci/run installs it)")
+def test_html_report_renders_in_headless_chromium(trial, tmp_path, chromium):
+    browser = chromium
     html = trial["out"] / "weekly_compliance.html"
     flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
              "--disable-background-networking", "--disable-component-update", "--disable-sync",

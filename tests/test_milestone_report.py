@@ -16,7 +16,6 @@ import json
 import math
 import os
 import re
-import shutil
 import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
@@ -289,19 +288,14 @@ def test_html_numbers_equal_json(tmp_path):
     assert_tables_shown(keys, data)
 
 
-CHROMIUM = "/usr/bin/chromium"
-
-
 @pytest.mark.browser
-@pytest.mark.skipif(not (os.path.exists(CHROMIUM) and shutil.which(CHROMIUM)),
-                    reason="Chromium is not installed at /usr/bin/chromium")
-def test_html_in_headless_chromium_numbers_equal_json(tmp_path):
+def test_html_in_headless_chromium_numbers_equal_json(tmp_path, chromium):
     report, _ = make_report(figures=True)
     paths = write_milestone_report(report, tmp_path / "out")
     profile = tmp_path / "profile"
     profile.mkdir()
     result = subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={profile}",
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={profile}",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          "--no-first-run", "--disable-quic", "--dump-dom", paths["html"].as_uri()],
         capture_output=True, text=True, timeout=60, check=True)
