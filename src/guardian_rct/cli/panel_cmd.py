@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from guardian_rct._core.days import last_complete_day
+from guardian_rct._core.errors import UsageError
 from guardian_rct.cli._common import (
     Output,
     add_allocation,
@@ -14,12 +16,10 @@ from guardian_rct.cli._common import (
     config_from_args,
     date_arg,
 )
-from guardian_rct._core.days import last_complete_day
-from guardian_rct._core.errors import UsageError
-from guardian_rct.design.allocation import Allocation
 from guardian_rct.compliance.hotspot_day_csv import read_compliance_csv
 from guardian_rct.crimes.panel import build_panel
 from guardian_rct.crimes.records import read_crimes
+from guardian_rct.design.allocation import Allocation
 from guardian_rct.geo.rings import buffer_rings
 from guardian_rct.ledger.store import load_trial_hotspots
 
