@@ -61,8 +61,10 @@ def _run(args: argparse.Namespace) -> Output:
         compliance = read_compliance_csv(args.compliance, hotspots.ids)
     rings = _rings(config, hotspots)
     panel = build_panel(config, hotspots, allocation, crimes, rings=rings, compliance=compliance)
-    paths = panel.write(args.out)
-    quarantine = crimes.quarantine.write_csv(Path(args.out) / "quarantine.csv")
+    inputs = [*([args.crimes] if isinstance(args.crimes, (str, Path)) else args.crimes), args.compliance,
+              getattr(args, "allocation", None)]
+    paths = panel.write(args.out, inputs=inputs)
+    quarantine = crimes.quarantine.write_csv(Path(args.out) / "quarantine.csv", inputs=inputs)
     data = panel.to_dict()
     data["files"] = {k: str(v) for k, v in {**paths, "quarantine_csv": quarantine}.items()}
     data["rings"] = "built" if rings is not None else "not built ([hotspots] buffer_rings_m is empty)"

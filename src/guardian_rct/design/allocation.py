@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from guardian_rct._core.errors import DataError, where
+from guardian_rct._core.safe_write import write_text
 from guardian_rct._core.textcsv import read_text_csv
 
 __all__ = ["Allocation", "ALLOCATION_COLUMNS", "read_allocation_csv", "write_allocation_csv",
@@ -189,12 +190,15 @@ def read_allocation_csv(path: str | Path, **kwargs) -> Allocation:
 
 
 def write_allocation_csv(allocation: Allocation, path: str | Path, tz: str = "UTC") -> Path:
-    """Write an allocation in the contract format; windows shown with the offset of ``tz``."""
+    """Write an allocation in the contract format; windows shown with the offset of ``tz``.
+
+    Written atomically, never over the allocation's own source file or a protected trial
+    file (:mod:`guardian_rct._core.safe_write`).
+    """
     frame = allocation.frame.copy()
     for col in ("window_start", "window_end"):
         local = frame[col].dt.tz_convert(tz)
         frame[col] = [t.isoformat() if not pd.isna(t) else "" for t in local]
     frame["date"] = [d.isoformat() for d in frame["date"]]
-    path = Path(path)
-    frame.to_csv(path, index=False, columns=list(ALLOCATION_COLUMNS))
-    return path
+    text = frame.to_csv(index=False, columns=list(ALLOCATION_COLUMNS))
+    return write_text(path, text, inputs=[allocation.source], what="allocation CSV")

@@ -131,7 +131,8 @@ def report_from_panel(config: TrialConfig, panel: Panel | tuple[pd.DataFrame, pd
     report = build_milestone_report(config, frame, estimates, ri_results, displacement, balance, flow, provenance,
                                     outcomes=outcomes, look_date=look_date, ri_draws=ri_draws,
                                     notes=all_notes, figures=figures)
-    return report, write_milestone_report(report, out_dir)
+    return report, write_milestone_report(report, out_dir, inputs=[config.trial.store, config.hotspots.path,
+                                                                   config.source])
 
 
 # ---------------------------------------------------------------------------
