@@ -16,6 +16,7 @@ from guardian_rct.cli._common import (
 from guardian_rct.compliance.hotspot_day_csv import read_compliance_csv
 from guardian_rct.crimes.panel import build_panel
 from guardian_rct.crimes.records import read_crimes
+from guardian_rct.geo.plausibility import trial_area_bounds
 from guardian_rct.geo.rings import buffer_rings
 from guardian_rct.ledger.store import load_trial_hotspots
 
@@ -55,7 +56,8 @@ def _run(args: argparse.Namespace) -> Output:
     config = config_from_args(args)
     hotspots = load_trial_hotspots(config)
     allocation = allocation_from_args(args, config, hotspots)
-    crimes = read_crimes(args.crimes, crs=config.hotspots.crs, assume_tz=args.crimes_timezone)
+    crimes = read_crimes(args.crimes, crs=config.hotspots.crs, assume_tz=args.crimes_timezone,
+                         area_bounds=trial_area_bounds(hotspots.frame.total_bounds))
     compliance = None
     if args.compliance is not None:
         compliance = read_compliance_csv(args.compliance, hotspots.ids)
