@@ -34,6 +34,7 @@ import pandas as pd
 from pyproj import Transformer
 
 from guardian_rct._core.errors import DataError, where
+from guardian_rct._core.input_checks import lower_unique_columns, out_of_range_times
 from guardian_rct._core.parquet_input import read_parquet_checked
 from guardian_rct._core.provenance import sha256_file
 from guardian_rct._core.quarantine import Quarantine, concat_quarantines, quarantine_rows
@@ -55,8 +56,6 @@ POLICEUK_CRIME_TYPES = (
 _TYPE_LOOKUP = {t.lower(): t for t in POLICEUK_CRIME_TYPES}
 _EARLIEST = pd.Timestamp("1990-01-01", tz="UTC")
 _TIME_COLUMNS = ("occurred_at", "occurred_from", "occurred_to", "reported_at")
-#: Years pandas can hold (nanosecond timestamps, 1677-09-21..2262-04-11), with a day's margin.
-_YEARS = (1678, 2261)
 _MAX_WINDOW_H = 24.0
 
 
@@ -115,23 +114,7 @@ def _read_table(path: Path) -> pd.DataFrame:
         raise DataError(f"cannot read the crime file ({type(exc).__name__})", where=where(path),
                         expected="CSV with a header row, or Parquet",
                         fix="export the crime records as CSV (UTF-8) or Parquet") from None
-    return _lower_columns(frame, path)
-
-
-def _lower_columns(frame: pd.DataFrame, path: Path | None) -> pd.DataFrame:
-    """Columns in lower case; two columns that differ only in case (``lat``, ``LAT``) are refused."""
-    original = [str(c) for c in frame.columns]
-    lower = [c.strip().lower() for c in original]
-    seen: dict[str, str] = {}
-    for name, low in zip(original, lower, strict=True):
-        if low in seen:
-            raise DataError(f"columns '{seen[low]}' and '{name}' are the same column", where=where(path, None, name),
-                            expected="each column once (names are not case-sensitive)",
-                            found=f"'{seen[low]}' and '{name}'", fix="delete or rename one of them")
-        seen[low] = name
-    frame = frame.copy()
-    frame.columns = lower
-    return frame
+    return lower_unique_columns(frame, path, what="crime file")
 
 
 def read_crimes(paths: str | Path | list[str | Path], *, crs: str = "EPSG:27700",
@@ -202,8 +185,7 @@ def _parse_times(values: pd.Series, assume_tz: str | None) -> tuple[pd.Series, p
     text = values.astype("string").str.strip().replace("", pd.NA)
     reason = pd.Series(pd.NA, index=values.index, dtype="string")
     out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns, UTC]")
-    year = pd.to_numeric(text.str.extract(r"^(\d{4})-", expand=False), errors="coerce")
-    out_of_range = ((year < _YEARS[0]) | (year > _YEARS[1])).fillna(False)
+    out_of_range = pd.Series(out_of_range_times(text), index=text.index)
     reason[out_of_range] = "time out of range"
     present = text.notna() & ~out_of_range
     if not present.any():
@@ -245,7 +227,7 @@ def _validate(raw: pd.DataFrame, *, source: str | Path | None, crs: str, assume_
     1-based data row) for the duplicate check.
     """
     path = Path(source) if source is not None else None
-    raw = _lower_columns(raw, path)
+    raw = lower_unique_columns(raw, path, what="crime file")
     has_at, has_window = _check_columns(raw, path)
     n = len(raw)
     reason = pd.Series(pd.NA, index=raw.index, dtype="string")
