@@ -20,6 +20,7 @@ from guardian_rct.compliance.hotspot_day_csv import read_compliance_csv
 from guardian_rct.crimes.panel import build_panel
 from guardian_rct.crimes.records import read_crimes
 from guardian_rct.design.allocation import Allocation
+from guardian_rct.geo.plausibility import trial_area_bounds
 from guardian_rct.geo.rings import buffer_rings
 from guardian_rct.ledger.store import load_trial_hotspots
 
@@ -70,14 +71,17 @@ def _run(args: argparse.Namespace) -> Output:
     if max(allocation.days) > look:  # an imported allocation may run past the look date
         allocation = Allocation(allocation.frame[allocation.frame["date"] <= look].reset_index(drop=True),
                                 source=allocation.source)
-    crimes = read_crimes(args.crimes, crs=config.hotspots.crs, assume_tz=args.crimes_timezone)
+    crimes = read_crimes(args.crimes, crs=config.hotspots.crs, assume_tz=args.crimes_timezone,
+                         area_bounds=trial_area_bounds(hotspots.frame.total_bounds))
     compliance = None
     if args.compliance is not None:
         compliance = read_compliance_csv(args.compliance, hotspots.ids)
     rings = _rings(config, hotspots)
     panel = build_panel(config, hotspots, allocation, crimes, rings=rings, compliance=compliance)
-    paths = panel.write(args.out)
-    quarantine = crimes.quarantine.write_csv(Path(args.out) / "quarantine.csv")
+    inputs = [*([args.crimes] if isinstance(args.crimes, (str, Path)) else args.crimes), args.compliance,
+              getattr(args, "allocation", None)]
+    paths = panel.write(args.out, inputs=inputs)
+    quarantine = crimes.quarantine.write_csv(Path(args.out) / "quarantine.csv", inputs=inputs)
     data = panel.to_dict()
     data["files"] = {k: str(v) for k, v in {**paths, "quarantine_csv": quarantine}.items()}
     data["look_date"] = look.isoformat()

@@ -50,6 +50,7 @@ from guardian_rct.estimation.flow import trial_flow
 from guardian_rct.estimation.randomisation import RITestResult, randomisation_test
 from guardian_rct.estimation.results import Estimate
 from guardian_rct.estimation.standard_set import standard_estimates
+from guardian_rct.geo.plausibility import trial_area_bounds
 from guardian_rct.geo.rings import buffer_rings
 from guardian_rct.jobs.milestone_inputs import (
     check_panel_usable,
@@ -132,7 +133,8 @@ def report_from_panel(config: TrialConfig, panel: Panel | tuple[pd.DataFrame, pd
     report = build_milestone_report(config, frame, estimates, ri_results, displacement, balance, flow, provenance,
                                     outcomes=outcomes, look_date=look_date, ri_draws=ri_draws,
                                     notes=all_notes, figures=figures)
-    return report, write_milestone_report(report, out_dir)
+    return report, write_milestone_report(report, out_dir, inputs=[config.trial.store, config.hotspots.path,
+                                                                   config.source])
 
 
 # ---------------------------------------------------------------------------
@@ -196,7 +198,8 @@ def evaluate(config: TrialConfig, *, crimes_path: str | Path, allocation: Alloca
         comp_frame = read_compliance_csv(compliance, ids)
     elif pings_path is not None:
         comp_frame = compliance_from_pings(config, hotspots, alloc, pings_path)
-    crimes = read_crimes(crimes_path, crs=config.hotspots.crs)
+    crimes = read_crimes(crimes_path, crs=config.hotspots.crs,
+                         area_bounds=trial_area_bounds(hotspots.frame.total_bounds))
     design = design_from_config(config, hotspots)
     rings = buffer_rings(hotspots, list(config.hotspots.buffer_rings_m)) if config.hotspots.buffer_rings_m else None
     panel = build_panel(config, hotspots, alloc, crimes, rings=rings, probabilities=design.probabilities(),
