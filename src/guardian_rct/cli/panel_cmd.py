@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from guardian_rct._core.provenance import sha256_file
 from guardian_rct.cli._common import (
     Output,
     add_allocation,
@@ -17,6 +18,7 @@ from guardian_rct.compliance.hotspot_day_csv import read_compliance_csv
 from guardian_rct.crimes.panel import build_panel
 from guardian_rct.crimes.records import read_crimes
 from guardian_rct.geo.rings import buffer_rings
+from guardian_rct.ledger.plan_history import note_look
 from guardian_rct.ledger.store import load_trial_hotspots
 
 
@@ -56,6 +58,8 @@ def _run(args: argparse.Namespace) -> Output:
     hotspots = load_trial_hotspots(config)
     allocation = allocation_from_args(args, config, hotspots)
     crimes = read_crimes(args.crimes, crs=config.hotspots.crs, assume_tz=args.crimes_timezone)
+    for path in args.crimes:  # a look at outcome data (issue 15), when the trial has a store
+        note_look(config, kind="panel", crimes_sha256=sha256_file(path))
     compliance = None
     if args.compliance is not None:
         compliance = read_compliance_csv(args.compliance, hotspots.ids)
