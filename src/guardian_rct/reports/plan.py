@@ -238,10 +238,13 @@ def _power(config: TrialConfig, design: Design, diagnosis: dict[str, Any], alpha
     n_c = float(diagnosis["expected_control_hotspot_days"])
     rows = []
     for rate in ASSUMED_RATES:
-        itt = poisson_mde(rate, n_t, n_c, power=_POWER, alpha=alpha, overdispersion=overdispersion)
-        patrol = 1 - (1 - itt) / compliance if compliance > 0 else None
+        try:
+            itt: float | None = poisson_mde(rate, n_t, n_c, power=_POWER, alpha=alpha, overdispersion=overdispersion)
+        except (ValueError, RuntimeError):  # the SE is so large that no reduction is detectable
+            itt = None
+        patrol = 1 - (1 - itt) / compliance if itt is not None and compliance > 0 else None
         rows.append({"rate_per_hotspot_day": rate, "expected_control_crimes": _sig(rate * n_c),
-                     "mde_itt_rate_ratio": _sig(itt),
+                     "mde_itt_rate_ratio": _sig(itt) if itt is not None and itt > 0 else None,
                      "mde_patrol_rate_ratio": _sig(patrol) if patrol is not None and patrol > 0 else None})
     caveat = ("closed-form planning approximation (simulation/power_analytic.py: Wald test of the log rate "
               "ratio; Signorini 1991, Gu et al. 2008) at registration, chosen so that 'init' stays fast; it "
