@@ -229,3 +229,20 @@ def test_the_milestone_report_lists_each_deviation(registered, tmp_path, capsys)
     assert data["analysis_plan"]["looks_recorded"] == 2
     assert "Registered plan and deviations" in html and "serious_youth_violence" in html
     assert data["analysis_plan"]["summary"].startswith(f"{len(data['deviations'])} deviation(s)")
+
+
+def test_unregistered_trial_gets_a_draft_and_reports_say_when_not_audited(tmp_path, capsys):
+    from guardian_rct.reports.deviations import unaudited
+
+    path = write_trial(tmp_path, extra=EXTRA)
+    code, out, _ = _cli(capsys, "plan", "--config", path, "--out", tmp_path / "draft")
+    assert code == 0 and out.startswith("draft analysis plan")
+    html = (tmp_path / "draft" / "analysis_plan.html").read_text()
+    assert "DRAFT: not registered" in html and "run &#39;guardian-rct init&#39;" in html
+    assert not (tmp_path / "trial.db").exists()  # writing a draft never creates the store
+    code, out, err = _cli(capsys, "plan", "--config", path, "--verify", tmp_path / "draft" / "analysis_plan.json")
+    assert code == 1 and "no sealed plan" in err
+    # an unaudited report carries the same fields as an audited one (one JSON schema)
+    audited_keys = {"audited", "reason", "sha256", "registered_at", "current_sha256", "version", "amendments",
+                    "planned_looks", "looks_recorded", "first_look_at", "summary"}
+    assert set(unaudited("no trial store").analysis_plan) == audited_keys

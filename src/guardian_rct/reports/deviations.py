@@ -21,6 +21,7 @@ opens the store or estimates anything. An evaluation with no deviations says so 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -118,16 +119,24 @@ def _analyses(plan: Mapping[str, Any], rows: Sequence[Mapping[str, Any]], no_eve
         out.append(_entry("exploratory_analysis", f"{section}: {o}", None, ", ".join(sorted(set(models))),
                           "exploratory", f"{section.upper()} analysis of '{o}' by {', '.join(sorted(set(models)))} "
                           "was not named in the plan: exploratory."))
+    evaluated = {r["outcome"][:-5] if r["outcome"].endswith("_harm") else r["outcome"] for r in rows}
+    dropped = sorted(declared - evaluated)
+    for o in dropped:
+        n = sum(1 for a in planned.values() if a["outcome"] in (o, f"{o}_harm"))
+        out.append(_entry("missing_analysis", f"outcome: {o}", f"{n} analyses", None, "planned, not reported",
+                          f"Planned outcome '{o}' was not evaluated: its {n} planned analyses are missing "
+                          "from the report."))
     missing: dict[tuple[str, str], list[str]] = {}
     for key, a in planned.items():
+        if a["outcome"] in dropped or a["outcome"][:-5] in dropped and a["outcome"].endswith("_harm"):
+            continue
         if key not in reported:
             missing.setdefault((a["section"], a["outcome"]), []).append(a["model"] + (f" ({a['term']})" if a["term"] else ""))
     for (section, o), models in sorted(missing.items()):
         base = o[:-5] if o.endswith("_harm") else o
         reason = ("no events in the evaluated period" if base in no_events else
                   "no compliance data were supplied" if section == "cace" and not with_compliance else
-                  "the outcome was not evaluated" if not any(r["outcome"] in (base, f"{base}_harm") for r in rows)
-                  else "not run")
+                  "not run")
         out.append(_entry("missing_analysis", f"{section}: {o}", ", ".join(models), None, "planned, not reported",
                           f"Planned {section.upper()} analysis of '{o}' ({', '.join(models)}) is missing from the "
                           f"report: {reason}."))
@@ -221,11 +230,14 @@ def audit_against_plan(ctx: PlanContext, rows: Sequence[Mapping[str, Any]], *, o
         return unaudited(ctx.unaudited_reason or "no registered analysis plan")
     history = ctx.history
     plan = history.current
-    amendments = [a.to_dict() for a in history.amendments]
+    # config values keep their JSON text in the report, so the schema has one type per field
+    amendments = [{**a.to_dict(), "changes": [{"key": c.key, "before": json.dumps(c.before, ensure_ascii=False),
+                                               "after": json.dumps(c.after, ensure_ascii=False)}
+                                              for c in a.changes]} for a in history.amendments]
     deviations = [_entry("amendment", f"amendment {a['number']}", None, None, a["label"],
                          f"Plan amendment {a['number']} ({a['created_at']}, {a['label']}"
                          + (f": {a['post_hoc_reason']}" if a["post_hoc_reason"] else "") + "): "
-                         + "; ".join(f"{c['key']} {c['before']!r} → {c['after']!r}" for c in a["changes"])
+                         + "; ".join(f"{c['key']} {c['before']} → {c['after']}" for c in a["changes"])
                          + ".") for a in amendments]
     analyses = _analyses(plan, rows, no_events, with_compliance)
     deviations += analyses

@@ -129,10 +129,19 @@ def _outcome_entry(spec: OutcomeSpec, primary: str) -> dict[str, Any]:
     return {"name": spec.name, "description": spec.description or spec.name.replace("_", " "),
             "offence_codes": list(spec.offence_codes), "crime_types": list(spec.crime_types),
             "victim_age_below": spec.victim_age_below, "victim_age_rule": age,
-            "selection": ("every recorded crime" if not spec.offence_codes and not spec.crime_types else
-                          "records with a Home Office code are selected by code; records with only a "
-                          "data.police.uk crime type by type"),
+            "selection": _selection(spec),
             "primary": spec.name == primary, "measures": ["count", "harm"]}
+
+
+def _selection(spec: OutcomeSpec) -> str:
+    if spec.offence_codes and spec.crime_types:
+        return ("records with a Home Office code are selected by code; records with only a data.police.uk "
+                "crime type by type")
+    if spec.offence_codes:
+        return "records are selected by Home Office code; records with no code are not counted"
+    if spec.crime_types:
+        return "records are selected by data.police.uk crime type"
+    return "every recorded crime"
 
 
 def _blocks(config: TrialConfig, design: Design) -> list[dict[str, Any]]:
