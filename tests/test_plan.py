@@ -246,3 +246,37 @@ def test_unregistered_trial_gets_a_draft_and_reports_say_when_not_audited(tmp_pa
     audited_keys = {"audited", "reason", "sha256", "registered_at", "current_sha256", "version", "amendments",
                     "planned_looks", "looks_recorded", "first_look_at", "summary"}
     assert set(unaudited("no trial store").analysis_plan) == audited_keys
+
+
+def test_a_package_upgrade_that_rewords_the_plan_is_not_a_deviation(registered, tmp_path, capsys,
+                                                                     monkeypatch):
+    """The sealed plan was written by one package version; a later version words the plan's
+    prose differently. Only config changes are deviations, not the wording."""
+    import guardian_rct.reports.plan as plan_module
+    from guardian_rct.jobs.milestone import COMPLIANCE_COLUMNS
+    from guardian_rct.simulation.writers import simulate_crimes, simulate_pings, write_crimes
+
+    config = load_config(registered)
+    hotspots = load_trial_hotspots(config)
+    publish_range(config, config.trial.start_date, config.trial.end_date, hotspots=hotspots, simulated=True)
+    allocation = published_allocation(config)
+    pings = simulate_pings(config, hotspots, allocation, compliance=0.75, seed=3)
+    crimes = simulate_crimes(config, hotspots, allocation, seed=3, delivered=pings.compliance, rate_scale=40.0)
+    write_crimes(crimes, tmp_path / "crimes.csv", tz=config.trial.timezone)
+    pings.compliance[list(COMPLIANCE_COLUMNS)].to_csv(tmp_path / "compliance.csv", index=False)
+    original = plan_module._selection
+    monkeypatch.setattr(plan_module, "_selection", lambda spec: "reworded: " + original(spec))
+
+    def evaluate(out):
+        code, _, err = _cli(capsys, "evaluate", "--config", registered, "--crimes", tmp_path / "crimes.csv",
+                            "--compliance", tmp_path / "compliance.csv", "--out", out, "--look-date", "2023-03-31")
+        assert code == 0, err
+        return json.loads((out / "milestone_report.json").read_text())
+
+    assert evaluate(tmp_path / "a")["deviations"] == []
+    # a real config change after the upgrade is still caught
+    registered.write_text(registered.read_text().replace("[evaluation]", "[compliance]\ngps_tolerance_m = 10\n\n[evaluation]")
+                          if "[compliance]" not in registered.read_text()
+                          else registered.read_text().replace("[compliance]", "[compliance]\ngps_tolerance_m = 10", 1))
+    changed = [d["item"] for d in evaluate(tmp_path / "b")["deviations"] if d["kind"] == "unregistered_change"]
+    assert any("gps_tolerance" in item for item in changed), changed

@@ -20,13 +20,13 @@ from pathlib import Path
 from typing import Any
 
 from guardian_rct._core.errors import StoreError
-from guardian_rct.config.trial_config import TrialConfig
+from guardian_rct.config.trial_config import TrialConfig, config_from_dict
 from guardian_rct.design.factory import design_from_config
 from guardian_rct.geo.hotspots import HotspotSet
 from guardian_rct.harm.index import load_harm_index
 from guardian_rct.ledger.plan_history import read_plan_history
 from guardian_rct.ledger.records import PlanHistory
-from guardian_rct.ledger.store import InitResult, init_trial, load_trial_hotspots
+from guardian_rct.ledger.store import InitResult, init_trial, load_trial_hotspots, registered_config
 from guardian_rct.reports.deviations import PlanContext
 from guardian_rct.reports.plan import AnalysisPlan, build_plan
 from guardian_rct.reports.plan_documents import (
@@ -146,4 +146,6 @@ def evaluation_plan_context(config: TrialConfig, hotspots: HotspotSet, harm: dic
     history, why = _history_or_none(config)
     if history is None:
         return PlanContext(None, harm, hotspots.sha256, None, why)
-    return PlanContext(history, harm, hotspots.sha256, plan_for_config(config, hotspots).to_dict())
+    registered = config_from_dict(registered_config(config), source=config.source)
+    return PlanContext(history, harm, hotspots.sha256, plan_for_config(config, hotspots).to_dict(),
+                       registered_config_plan=plan_for_config(registered, hotspots).to_dict())

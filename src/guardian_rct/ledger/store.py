@@ -308,3 +308,12 @@ def open_trial(config: TrialConfig, *, hotspots: HotspotSet | None = None) -> Re
     if refusal:
         raise refusal
     return reg
+
+
+def registered_config(config: TrialConfig) -> dict:
+    """The config in force for the registered trial (the registration's, or the latest
+    amendment's), parsed from the store; for comparing a run's config with what was
+    registered."""
+    reg = open_trial(config)
+    with connect(config.trial.store) as conn:
+        return json.loads(_latest_config(conn, reg))

@@ -52,6 +52,10 @@ class PlanContext:
     config_plan
         The plan built from the config this evaluation ran with (to catch changes that
         were never registered as amendments).
+    registered_config_plan
+        The plan built by this same package version from the config in force in the
+        store; compared with ``config_plan`` so that a package upgrade that rewords the
+        plan's prose is not reported as a change (falls back to the sealed plan).
     unaudited_reason
         Why there is no history (e.g. no trial store).
     """
@@ -61,6 +65,7 @@ class PlanContext:
     hotspots_sha256: str | None = None
     config_plan: Mapping[str, Any] | None = None
     unaudited_reason: str | None = None
+    registered_config_plan: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -242,7 +247,7 @@ def audit_against_plan(ctx: PlanContext, rows: Sequence[Mapping[str, Any]], *, o
     analyses = _analyses(plan, rows, no_events, with_compliance)
     deviations += analyses
     deviations += _settings(plan, ri_draws=ri_draws, alpha=alpha, primary=primary, look_date=look_date, ctx=ctx)
-    deviations += _unregistered(plan, ctx.config_plan)
+    deviations += _unregistered(ctx.registered_config_plan or plan, ctx.config_plan)
     looks = history.looks
     n = len(deviations)
     summary = NO_DEVIATIONS if n == 0 else (
