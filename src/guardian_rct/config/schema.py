@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import math
 import difflib
 import types
 import typing
@@ -86,6 +87,9 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
             return value
     elif tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not math.isfinite(value):  # TOML allows nan and inf; no setting means them
+                raise ConfigError("must be a finite number", expected="a number such as 24",
+                                  found=str(value), where=key, fix="write a finite value")
             return float(value)
     elif tp is str:
         if isinstance(value, str):
