@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import math
 import difflib
+import math
 import types
 import typing
 from pathlib import Path

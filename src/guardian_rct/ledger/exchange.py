@@ -37,7 +37,12 @@ from guardian_rct.design.daily_draw import arms_from_payload
 from guardian_rct.design.factory import design_from_config
 from guardian_rct.ledger.allocation_checks import day_problem, history_problem
 from guardian_rct.ledger.publish import insert_record, now_utc, published_allocation
-from guardian_rct.ledger.records import IMPORTED_NOTE, PublishedSchedule, payloads_digest, read_records
+from guardian_rct.ledger.records import (
+    IMPORTED_NOTE,
+    PublishedSchedule,
+    payloads_digest,
+    read_records,
+)
 from guardian_rct.ledger.schema import ensure_schema
 from guardian_rct.ledger.store import connect, load_trial_hotspots, open_trial
 from guardian_rct.ledger.witness import append_witness
@@ -112,7 +117,7 @@ def export_allocation(config: TrialConfig, path: str | Path, *, evaluator: str,
                          fix="give --evaluator 'Name, organisation'")
     path = Path(path)
     real = refuse_protected_output(config, path, "--out")
-    allocation = published_allocation(config)
+    allocation = published_allocation(config, include_future=True)
     days = allocation.days
     moment = now_utc(now)
     stamp = moment.isoformat(timespec="seconds")

@@ -227,10 +227,15 @@ def published(config: TrialConfig, *, first: dt.date | None = None, last: dt.dat
 
 
 def published_allocation(config: TrialConfig, *, first: dt.date | None = None,
-                         last: dt.date | None = None, hotspots: HotspotSet | None = None) -> Allocation:
+                         last: dt.date | None = None, hotspots: HotspotSet | None = None,
+                         now: dt.datetime | None = None,
+                         include_future: bool = False) -> Allocation:
     """The published schedules as an :class:`~guardian_rct.design.allocation.Allocation` (never redrawn).
 
-    ``hotspots`` saves re-reading the hotspot file when the caller has it already.
+    ``hotspots`` saves re-reading the hotspot file when the caller has it already. Days
+    after today's experimental day (at ``now``, default the clock) are left out: arms of
+    published future days leave the store only through the recorded evaluator export
+    (:func:`guardian_rct.ledger.exchange.export_allocation`, ``include_future=True``).
 
     Raises
     ------
@@ -238,6 +243,9 @@ def published_allocation(config: TrialConfig, *, first: dt.date | None = None,
         Nothing published in the range (or the store checks of :func:`open_trial`).
     """
     hotspots = hotspots or load_trial_hotspots(config)
+    if not include_future:
+        today = experimental_day(now_utc(now), config.trial.tz, config.trial.day_start_time)
+        last = today if last is None else min(last, today)
     records = published(config, first=first, last=last, hotspots=hotspots)
     if not records:
         raise StoreError("no published schedules in the range", where=config.trial.store,
