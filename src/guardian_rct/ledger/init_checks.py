@@ -76,13 +76,6 @@ def check_hotspot_geometry(config: TrialConfig, hotspots: HotspotSet) -> None:
     check = check_hotspots(hotspots, read_boundary(config.hotspots.boundary, crs=config.hotspots.crs)
                            if config.hotspots.boundary else None)
     table = check.table
-    tiny = table[table["area_m2"] < _MIN_AREA_M2]
-    if len(tiny):
-        first = tiny.iloc[0]
-        raise DataError(f"hotspot {first.hotspot_id} has no area ({first.area_m2:.3g} m²)",
-                        expected=f"polygons of at least {_MIN_AREA_M2:g} m²",
-                        found=f"{len(tiny)} degenerate polygon(s)", where=where,
-                        fix="fix or remove the degenerate polygons")
     x, y = table["centroid_x"].abs(), table["centroid_y"].abs()
     if len(table) and (x <= 180).all() and (y <= 90).all():
         raise DataError("the hotspot coordinates look like degrees, not metres",
@@ -91,6 +84,13 @@ def check_hotspot_geometry(config: TrialConfig, hotspots: HotspotSet) -> None:
                               f"{table.centroid_y.iloc[0]:.4f})", where=where,
                         fix="declare the file's real CRS (e.g. EPSG:4326) in its metadata or "
                             "[hotspots] crs, or reproject it")
+    tiny = table[table["area_m2"] < _MIN_AREA_M2]
+    if len(tiny):
+        first = tiny.iloc[0]
+        raise DataError(f"hotspot {first.hotspot_id} has no area ({first.area_m2:.3g} m²)",
+                        expected=f"polygons of at least {_MIN_AREA_M2:g} m²",
+                        found=f"{len(tiny)} degenerate polygon(s)", where=where,
+                        fix="fix or remove the degenerate polygons")
     problems = check.problems()
     if problems:
         raise DataError(f"the hotspots cannot be registered: {problems[0]}",
