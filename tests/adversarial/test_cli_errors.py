@@ -134,3 +134,28 @@ def test_cron_script_logs_an_unexpected_error_and_the_head(tmp_path):
     assert "finished with exit code 1" in text
     head = verify(cfg).head_hash
     assert head and f"ledger head {head} (after the failure)" in text  # published, and logged
+
+
+def test_import_refusal_is_one_line_and_verify_prints_attention(tmp_path, capsys):
+    import pandas as pd
+
+    from guardian_rct.ledger.exchange import export_allocation
+
+    source = trial(tmp_path)
+    publish_range(source, START, START + dt.timedelta(days=2), now=NOW)
+    export_allocation(source, tmp_path / "a.csv", evaluator="E", now=NOW)
+    frame = pd.read_csv(tmp_path / "a.csv", dtype=str, keep_default_na=False)
+    other = tmp_path / "b"
+    other.mkdir()
+    cfg = trial(other)
+    bad = frame.copy()
+    bad.loc[bad["arm"] == "control", ["arm", "window_start", "window_end"]] = [
+        "treatment", "2023-03-20T16:00:00+00:00", "2023-03-20T16:15:00+00:00"]
+    bad.to_csv(tmp_path / "bad.csv", index=False)
+    _one_line(*cli(capsys, "ledger", "import", "--config", cfg.source, tmp_path / "bad.csv"), 1,
+              "could not come from the registered design")
+    # the store is untouched; a genuine import then verifies, with the import shown prominently
+    code, text = cli(capsys, "ledger", "import", "--config", cfg.source, tmp_path / "a.csv", "--by", "Analyst")
+    assert code == 0 and "imported 3 days" in text
+    code, text = cli(capsys, "ledger", "verify", "--config", cfg.source)
+    assert code == 0 and "3 imported" in text and "ATTENTION: 3 records were IMPORTED" in text

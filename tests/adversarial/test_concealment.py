@@ -106,3 +106,21 @@ def test_an_unprotected_change_is_still_an_amendment(tmp_path):
     cfg.source.write_text(cfg.source.read_text() + "\n[compliance]\narrival_within_hours = 12\n")
     result = init_trial(load_config(cfg.source))
     assert result.status == "amended" and any(a.startswith("compliance") for a in result.amendments)
+
+
+def test_weekly_report_files_carry_a_fingerprint_not_the_seed(tmp_path):
+    from test_compliance_report import _make_trial
+
+    from guardian_rct.cli import main
+
+    made = _make_trial(tmp_path)
+    seed = str(load_config(made["config"]).trial.seed)
+    out = tmp_path / "report"
+    code = main(["compliance", "--config", str(made["config"]), "--pings", str(made["pings"]),
+                 "--allocation", str(made["allocation"]), "--week", "2023-W18", "--out", str(out)])
+    assert code == 0
+    files = [p for p in out.rglob("*") if p.is_file() and p.suffix in (".html", ".json", ".csv")]
+    assert files and not [p.name for p in files if seed in p.read_text(errors="replace")]
+    report = json.loads(next(out.rglob("*.json")).read_text())
+    text = json.dumps(report)
+    assert '"seed_fingerprint": "' in text and '"seed":' not in text

@@ -321,3 +321,48 @@ def test_concurrent_import_and_publish_leave_one_consistent_ledger(tmp_path):
     result = verify(cfg)
     assert result.ok and result.records == 6, (result.summary(), outs)
     assert result.imported + result.drawn == 6
+
+
+def test_a_killed_import_leaves_nothing_partial(tmp_path):
+    import os
+    import signal
+    import time
+
+    from test_ledger import _python
+
+    frame = _export_frame(_published(tmp_path, days=5), tmp_path)
+    cfg = _fresh(tmp_path)
+    frame.to_csv(tmp_path / "in.csv", index=False)
+    marker = tmp_path / "inserted"
+    proc = _python("""
+        import sys, time, datetime as dt
+        from pathlib import Path
+        import guardian_rct.ledger.exchange as exchange
+        from guardian_rct.config.trial_config import load_config
+        original = exchange.insert_record
+        count = 0
+        def slow_insert(*args, **kwargs):
+            global count
+            record = original(*args, **kwargs)
+            count += 1
+            if count == 3:  # the import row and three records written inside the transaction
+                Path(sys.argv[2]).write_text("x")
+                time.sleep(600)
+            return record
+        exchange.insert_record = slow_insert
+        exchange.import_allocation(load_config(sys.argv[1]), sys.argv[3],
+                                   now=dt.datetime(2023, 3, 20, 7, tzinfo=dt.UTC))
+    """, str(cfg.source), str(marker), str(tmp_path / "in.csv"))
+    deadline = time.time() + 60
+    while not marker.exists():
+        assert proc.poll() is None, proc.communicate()[1]
+        assert time.time() < deadline
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=30)
+    with sqlite3.connect(cfg.trial.store) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM ledger").fetchone()[0] == 0
+        assert conn.execute("SELECT COUNT(*) FROM ledger_imports").fetchone()[0] == 0
+    assert not cfg.witness_path.exists()
+    written = import_allocation(cfg, tmp_path / "in.csv", now=NOW)  # the retry succeeds whole
+    assert len(written) == 5 and verify(cfg).ok
