@@ -109,9 +109,8 @@ def test_an_unprotected_change_is_still_an_amendment(tmp_path):
 
 
 def test_weekly_report_files_carry_a_fingerprint_not_the_seed(tmp_path):
-    from test_compliance_report import _make_trial
-
     from guardian_rct.cli import main
+    from test_compliance_report import _make_trial
 
     made = _make_trial(tmp_path)
     seed = str(load_config(made["config"]).trial.seed)
@@ -124,3 +123,12 @@ def test_weekly_report_files_carry_a_fingerprint_not_the_seed(tmp_path):
     report = json.loads(next(out.rglob("*.json")).read_text())
     text = json.dumps(report)
     assert '"seed_fingerprint": "' in text and '"seed":' not in text
+
+
+def test_schedule_balance_leaves_out_days_published_ahead(tmp_path):
+    from guardian_rct.ledger.published_balance import balance_summary
+
+    cfg = trial(tmp_path)
+    publish_range(cfg, START, START + dt.timedelta(days=7), now=NOW)
+    assert balance_summary(cfg, now=NOW).n_days == 1
+    assert balance_summary(cfg, now=NOW + dt.timedelta(days=7)).n_days == 8
