@@ -44,6 +44,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace, log) -> int:
+    if args.out.exists() and not args.out.is_dir():
+        log.error("--out %s is a file; give a folder for the tasking files (nothing was published)",
+                  args.out)
+        return 2
     config = load_config(args.config)
     now = dt.datetime.now(dt.UTC)
     today = experimental_day(now, config.trial.tz, config.trial.day_start_time)

@@ -123,12 +123,22 @@ def test_cron_script_logs_an_unexpected_error_and_the_head(tmp_path):
     cfg = load_config(path)
     init_trial(cfg)
     log = tmp_path / "daily.log"
-    out_file = tmp_path / "out"
-    out_file.write_text("not a folder")  # writing tasking files into it fails after publishing
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "daily_schedule.py"), "--config",
-                           str(cfg.source), "--out", str(out_file), "--log", str(log)],
-                          capture_output=True, text=True, env=env, timeout=120)
+
+    def run(out):
+        return subprocess.run([sys.executable, str(ROOT / "scripts" / "daily_schedule.py"), "--config",
+                               str(cfg.source), "--out", str(out), "--log", str(log)],
+                              capture_output=True, text=True, env=env, timeout=120)
+    out_file = tmp_path / "out.csv"
+    out_file.write_text("not a folder")
+    assert run(out_file).returncode == 2 and "nothing was published" in log.read_text()
+    assert verify(cfg).records == 0
+    # a failure *after* publishing: today's tasking CSV name is taken by a folder
+    out = tmp_path / "tasking"
+    from guardian_rct._core.days import experimental_day
+    day = experimental_day(dt.datetime.now(dt.UTC), cfg.trial.tz, cfg.trial.day_start_time)
+    (out / f"tasking_{day.isoformat()}.csv").mkdir(parents=True)
+    proc = run(out)
     text = log.read_text()
     assert proc.returncode == 1 and "Traceback" not in proc.stderr + text
     assert "finished with exit code 1" in text

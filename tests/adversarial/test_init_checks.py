@@ -102,3 +102,16 @@ def test_a_corrected_design_registers_after_a_refused_one(tmp_path):
         _init(tmp_path, design="treated_per_day = 9")
     result = _init(tmp_path, design="treated_per_day = 3")  # the corrected design: no store to delete
     assert result.status == "created"
+
+
+def test_hotspot_outside_the_force_boundary_is_refused(tmp_path):
+    import geopandas as gpd
+
+    path = write_trial(tmp_path)
+    boundary = gpd.GeoDataFrame(geometry=[shapely.box(405000, 285000, 406800, 288000)], crs="EPSG:27700")
+    boundary.to_file(tmp_path / "boundary.geojson", driver="GeoJSON")  # H03 and H06 lie east of it
+    path.write_text(path.read_text().replace('block_column = "block"',
+                                             'block_column = "block"\nboundary = "boundary.geojson"'))
+    with pytest.raises(DataError, match="outside the boundary"):
+        init_trial(load_config(path))
+    assert not (tmp_path / "trial.db").exists()
