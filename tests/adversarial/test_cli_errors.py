@@ -169,3 +169,18 @@ def test_import_refusal_is_one_line_and_verify_prints_attention(tmp_path, capsys
     assert code == 0 and "imported 3 days" in text
     code, text = cli(capsys, "ledger", "verify", "--config", cfg.source)
     assert code == 0 and "3 imported" in text and "ATTENTION: 3 records were IMPORTED" in text
+
+
+def test_milestone_cron_wrapper_logs_a_failure_in_one_line_with_the_head(tmp_path):
+    cfg = trial(tmp_path)
+    publish_range(cfg, START, START + dt.timedelta(days=2), now=NOW)
+    log = tmp_path / "milestone.log"
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "milestone_evaluation.py"), "--config",
+                           str(cfg.source), "--crimes", str(tmp_path / "missing.csv"), "--out",
+                           str(tmp_path / "report"), "--log", str(log)],
+                          capture_output=True, text=True, env=env, timeout=300)
+    text = log.read_text()
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr + text
+    assert "finished with exit code 1" in text
+    assert f"ledger head {verify(cfg).head_hash} (after the failure)" in text
