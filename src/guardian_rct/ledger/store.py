@@ -28,6 +28,13 @@ from guardian_rct._core.provenance import package_version
 from guardian_rct.config.trial_config import TrialConfig
 from guardian_rct.geo.hotspots import HotspotSet, read_hotspots
 from guardian_rct.ledger.init_checks import check_design_runs, check_hotspot_geometry
+from guardian_rct.ledger.plan_registry import (
+    ANALYSIS_SECTIONS,
+    PlanAmendment,
+    read_plan,
+    record_plan_amendment,
+    seal_plan,
+)
 from guardian_rct.ledger.schema import SCHEMA_VERSION, ensure_schema
 
 __all__ = [
@@ -57,6 +64,7 @@ class Registration:
     hotspot_count: int
     created_at: str
     package_version: str
+    plan_sha256: str | None = None  # the sealed analysis plan (None: registered before sealed plans)
 
 
 @dataclass(frozen=True)
@@ -67,6 +75,7 @@ class InitResult:
     store: Path
     registration: Registration
     amendments: tuple[str, ...] = ()
+    plan_amendment: PlanAmendment | None = None
 
     def to_dict(self) -> dict:
         """JSON-ready summary."""
@@ -80,6 +89,8 @@ class InitResult:
             "hotspot_count": reg.hotspot_count,
             "registered_at": reg.created_at,
             "amendments": list(self.amendments),
+            "plan_sha256": reg.plan_sha256,
+            "plan_amendment": self.plan_amendment.to_dict() if self.plan_amendment else None,
         }
 
 
@@ -161,7 +172,10 @@ def _read_registration(conn: sqlite3.Connection) -> Registration | None:
         ).fetchone()
     except sqlite3.OperationalError:
         return None
-    return Registration(*row) if row else None
+    if not row:
+        return None
+    sealed = read_plan(conn)
+    return Registration(*row, plan_sha256=sealed.sha256 if sealed else None)
 
 
 def _latest_config(conn: sqlite3.Connection, reg: Registration) -> str:
@@ -233,8 +247,8 @@ def load_trial_hotspots(config: TrialConfig) -> HotspotSet:
 
 
 def init_trial(config: TrialConfig, *, hotspots: HotspotSet | None = None,
-               now: dt.datetime | None = None, replace_unpublished: bool = False,
-               check: bool = True) -> InitResult:
+               now: dt.datetime | None = None, plan_json: str | None = None,
+               replace_unpublished: bool = False, check: bool = True) -> InitResult:
     """Create the trial store and register the trial, or check it is unchanged.
 
     Before a trial is registered (or a registration replaced) the design is proved to run
@@ -249,6 +263,11 @@ def init_trial(config: TrialConfig, *, hotspots: HotspotSet | None = None,
         The hotspot set (read from ``config.hotspots.path`` when omitted).
     now
         Registration time (UTC); defaults to now.
+    plan_json
+        The statistical analysis plan as canonical JSON
+        (:func:`guardian_rct.jobs.plan.register_trial` builds it). Sealed at registration;
+        on a later change it becomes a numbered plan amendment when it differs
+        (:mod:`guardian_rct.ledger.plan_registry`).
     replace_unpublished
         Replace a registration whose seed, hotspots or design differ, provided nothing was
         ever published, imported or exported from it; what was replaced is recorded as a
@@ -282,12 +301,12 @@ def init_trial(config: TrialConfig, *, hotspots: HotspotSet | None = None,
             if reg is None:
                 if check and not proved:
                     _prove(config, hotspots)
-                reg = _register(conn, config, hotspots, stamp)
+                reg = _register(conn, config, hotspots, stamp, plan_json)
                 conn.execute("COMMIT")
                 return InitResult("created", store, reg)
             refusal = _refusal(config, reg, hotspots)
             if refusal and replace_unpublished:
-                reg = _replace(conn, config, hotspots, reg, stamp, refusal)
+                reg = _replace(conn, config, hotspots, reg, stamp, refusal, plan_json)
                 conn.execute("COMMIT")
                 return InitResult("replaced", store, reg, (refusal.problem,))
             if refusal:
@@ -298,10 +317,11 @@ def init_trial(config: TrialConfig, *, hotspots: HotspotSet | None = None,
             if not changed:
                 conn.execute("ROLLBACK")
                 return InitResult("unchanged", store, reg)
-            conn.execute("INSERT INTO amendments (config_json, changed, created_at) VALUES (?, ?, ?)",
-                         (config.canonical_json(), json.dumps(changed), stamp))
+            cur = conn.execute("INSERT INTO amendments (config_json, changed, created_at) VALUES (?, ?, ?)",
+                                (config.canonical_json(), json.dumps(changed), stamp))
+            plan_amendment = _amend_plan(conn, reg, changed, cur.lastrowid, latest, config, plan_json, stamp)
             conn.execute("COMMIT")
-            return InitResult("amended", store, reg, tuple(changed))
+            return InitResult("amended", store, reg, tuple(changed), plan_amendment)
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
@@ -314,7 +334,7 @@ def _prove(config: TrialConfig, hotspots: HotspotSet) -> None:
 
 
 def _register(conn: sqlite3.Connection, config: TrialConfig, hotspots: HotspotSet,
-              stamp: str) -> Registration:
+              stamp: str, plan_json: str | None) -> Registration:
     digest, _ = protected_fingerprint(config)
     conn.execute("INSERT OR REPLACE INTO meta VALUES ('kind', 'guardian_rct trial store')")
     conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
@@ -323,13 +343,15 @@ def _register(conn: sqlite3.Connection, config: TrialConfig, hotspots: HotspotSe
     conn.execute("INSERT OR REPLACE INTO registration VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?)",
                  (reg.name, reg.seed, reg.config_json, reg.protected_sha256,
                   reg.hotspots_sha256, reg.hotspot_count, reg.created_at, reg.package_version))
+    if plan_json is not None:
+        reg = dataclasses.replace(reg, plan_sha256=seal_plan(conn, plan_json, stamp).sha256)
     return reg
 
 
 def _replace(conn: sqlite3.Connection, config: TrialConfig, hotspots: HotspotSet,
-             old: Registration, stamp: str, reason: StoreError) -> Registration:
+             old: Registration, stamp: str, reason: StoreError, plan_json: str | None) -> Registration:
     counts = {table: conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
-              for table in ("ledger", "ledger_exports", "ledger_imports")}
+              for table in ("ledger", "ledger_exports", "ledger_imports", "looks")}
     used = {t: n for t, n in counts.items() if n}
     if used:
         raise StoreError("the registered trial cannot be replaced: it has published or exchanged "
@@ -338,11 +360,30 @@ def _replace(conn: sqlite3.Connection, config: TrialConfig, hotspots: HotspotSet
                          fix="a trial that has published is never replaced; start a new store")
     amendments = conn.execute("SELECT config_json, changed, created_at FROM amendments "
                               "ORDER BY seq").fetchall()
+    plan = read_plan(conn)
     detail = json.dumps({"replaced": dataclasses.asdict(old), "reason": reason.problem,
-                         "amendments": [list(a) for a in amendments]}, sort_keys=True)
+                         "amendments": [list(a) for a in amendments],
+                         "plan_json": plan.plan_json if plan else None}, sort_keys=True)
     conn.execute("INSERT INTO trial_events (at, kind, detail) VALUES (?, 'replaced', ?)", (stamp, detail))
-    conn.execute("DELETE FROM amendments")
-    return _register(conn, config, hotspots, stamp)
+    for table in ("amendments", "plan_amendments", "plan"):
+        conn.execute(f"DELETE FROM {table}")
+    return _register(conn, config, hotspots, stamp, plan_json)
+
+
+def _amend_plan(conn: sqlite3.Connection, reg: Registration, changed: list[str], seq: int | None,
+                latest: dict, config: TrialConfig, plan_json: str | None, stamp: str) -> PlanAmendment | None:
+    """The plan side of an amendment (:mod:`guardian_rct.ledger.plan_registry`)."""
+    if reg.plan_sha256 is None:
+        return None  # registered before sealed plans: config amendments only
+    if plan_json is None:
+        if any(k.split(".")[0] in ANALYSIS_SECTIONS for k in changed):
+            raise StoreError("this trial has a sealed analysis plan, so a change to an analysis section "
+                             "must be registered with its amended plan", where=config.trial.store,
+                             found="changes to " + ", ".join(changed),
+                             fix="run 'guardian-rct init --config trial.toml' (it rebuilds the plan)")
+        return None
+    return record_plan_amendment(conn, config_amendment_seq=seq, old_config_json=json.dumps(latest),
+                                 new_config_json=config.canonical_json(), plan_json=plan_json, stamp=stamp)
 
 
 def open_trial(config: TrialConfig, *, hotspots: HotspotSet | None = None) -> Registration:
@@ -366,3 +407,12 @@ def open_trial(config: TrialConfig, *, hotspots: HotspotSet | None = None) -> Re
     if refusal:
         raise refusal
     return reg
+
+
+def registered_config(config: TrialConfig) -> dict:
+    """The config in force for the registered trial (the registration's, or the latest
+    amendment's), parsed from the store; for comparing a run's config with what was
+    registered."""
+    reg = open_trial(config)
+    with connect(config.trial.store) as conn:
+        return json.loads(_latest_config(conn, reg))

@@ -4,9 +4,11 @@
 its link to the record before (the first links to the registered trial), the config and
 hotspot-file hashes it was published under, that it lists every hotspot once, and that
 the seed gives the same draw for that day given the records before it; then that the
-ledger head points at the last record, that every evaluator export is still covered, and
-that every head in the witness file (:mod:`guardian_rct.ledger.witness`) is still in the
-ledger. Re-exported by :mod:`guardian_rct.ledger.publish`.
+ledger head points at the last record, that every evaluator export is still covered, that
+every head in the witness file (:mod:`guardian_rct.ledger.witness`) is still in the
+ledger, and that the sealed analysis plan and its amendments match their hashes
+(:func:`guardian_rct.ledger.plan_registry.check_plan`). Re-exported by
+:mod:`guardian_rct.ledger.publish`.
 
 What cannot be re-derived from the seed is re-derived from what the store recorded and
 reported by count, never as a silent OK:
@@ -37,6 +39,7 @@ from guardian_rct.design.daily_draw import arms_from_payload, draw_schedule_payl
 from guardian_rct.design.factory import design_from_config
 from guardian_rct.design.protocol import Design
 from guardian_rct.ledger.allocation_checks import day_problem, history_problem
+from guardian_rct.ledger.plan_registry import check_plan
 from guardian_rct.ledger.records import (
     IMPORTED_NOTE,
     SIMULATED_NOTE,
@@ -143,6 +146,7 @@ def _load(store: Path) -> dict:
             "imports": {r[0]: r for r in rows("SELECT id, imported_at, imported_by, file_sha256, "
                                               "first_day, last_day, payloads_sha256 FROM ledger_imports")},
             "simulated_events": len(rows("SELECT id FROM trial_events WHERE kind = 'simulated'")),
+            "plan_problem": check_plan(conn),
         }
 
 
@@ -166,6 +170,9 @@ def verify(config: TrialConfig, *, expected_head: str | None = None, redraw: boo
     reg = open_trial(config, hotspots=hotspots)
     data = _load(config.trial.store)
     head = data["head"]
+    if data["plan_problem"] is not None:
+        return VerifyResult(False, len(data["rows"]), 0, head[1] if head else None, None, None,
+                            data["plan_problem"])
     records: list[PublishedSchedule] = []
     for row in data["rows"]:
         try:
@@ -188,6 +195,8 @@ def verify(config: TrialConfig, *, expected_head: str | None = None, redraw: boo
                             failed.problem, drawn=tally.drawn, imported=tally.imported,
                             simulated=tally.simulated, foreign_numpy=tally.foreign_count)
     notes[:0] = _attention(tally, len(data["imports"]))
+    notes.append(f"analysis plan sealed at registration: SHA-256 {reg.plan_sha256}" if reg.plan_sha256 else
+                 "no sealed analysis plan (the trial was registered before sealed plans)")
     if not witness:
         notes.append("ATTENTION: the witness file was not checked: deletion of the latest records "
                      "is detected only against a head noted elsewhere (--head)")
