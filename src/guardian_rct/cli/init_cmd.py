@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 
 from guardian_rct.cli._common import Output, add_common, add_config, config_from_args
-from guardian_rct.ledger.store import init_trial
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -23,6 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> Output:
+    from guardian_rct.ledger.store import init_trial
+
     config = config_from_args(args)
     result = init_trial(config)
     reg = result.registration

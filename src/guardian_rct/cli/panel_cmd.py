@@ -13,11 +13,6 @@ from guardian_rct.cli._common import (
     allocation_from_args,
     config_from_args,
 )
-from guardian_rct.compliance.hotspot_day_csv import read_compliance_csv
-from guardian_rct.crimes.panel import build_panel
-from guardian_rct.crimes.records import read_crimes
-from guardian_rct.geo.rings import buffer_rings
-from guardian_rct.ledger.store import load_trial_hotspots
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -46,12 +41,19 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _rings(config, hotspots):
     """Buffer rings at the configured distances (none when ``buffer_rings_m = []``)."""
+    from guardian_rct.geo.rings import buffer_rings
+
     if not config.hotspots.buffer_rings_m:
         return None
     return buffer_rings(hotspots, list(config.hotspots.buffer_rings_m))
 
 
 def _run(args: argparse.Namespace) -> Output:
+    from guardian_rct.compliance.hotspot_day_csv import read_compliance_csv
+    from guardian_rct.crimes.panel import build_panel
+    from guardian_rct.crimes.records import read_crimes
+    from guardian_rct.ledger.store import load_trial_hotspots
+
     config = config_from_args(args)
     hotspots = load_trial_hotspots(config)
     allocation = allocation_from_args(args, config, hotspots)

@@ -5,9 +5,13 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import geopandas as gpd
-import pandas as pd
+if TYPE_CHECKING:
+    from geopandas import gpd
+
+    from guardian_rct.design.allocation import Allocation
+
 
 from guardian_rct._core.errors import DataError, UsageError, where
 from guardian_rct.cli._common import (
@@ -18,10 +22,6 @@ from guardian_rct.cli._common import (
     allocation_from_args,
     config_from_args,
 )
-from guardian_rct.design.allocation import Allocation
-from guardian_rct.geo.rings import buffer_rings
-from guardian_rct.ledger.store import load_trial_hotspots
-from guardian_rct.simulation.writers import simulate_crimes, simulate_pings, write_simulation
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -70,6 +70,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _first_months(allocation: Allocation, months: int) -> Allocation:
+    import pandas as pd
+
+    from guardian_rct.design.allocation import Allocation
+
     if months < 1:
         raise UsageError("--months must be at least 1", found=str(months), where="--months",
                          fix="give a whole number of months such as 6")
@@ -80,6 +84,10 @@ def _first_months(allocation: Allocation, months: int) -> Allocation:
 
 
 def _rings(args: argparse.Namespace, config, hotspots) -> gpd.GeoDataFrame | None:
+    import geopandas as gpd
+
+    from guardian_rct.geo.rings import buffer_rings
+
     if args.rings is not None:
         if not args.rings.is_file():
             raise DataError("rings file not found", where=where(args.rings), fix="check the path given to --rings")
@@ -97,6 +105,9 @@ def _rings(args: argparse.Namespace, config, hotspots) -> gpd.GeoDataFrame | Non
 
 
 def _run(args: argparse.Namespace) -> Output:
+    from guardian_rct.ledger.store import load_trial_hotspots
+    from guardian_rct.simulation.writers import simulate_crimes, simulate_pings, write_simulation
+
     config = config_from_args(args)
     hotspots = load_trial_hotspots(config)
     allocation = allocation_from_args(args, config, hotspots)
