@@ -35,6 +35,7 @@ __all__ = [
     "OutcomeSpec",
     "HarmSpec",
     "EvaluationSpec",
+    "MapsSpec",
     "PatrolWindow",
     "load_config",
     "config_from_dict",
@@ -81,6 +82,24 @@ class HotspotsSpec:
     crs: str = "EPSG:27700"
     boundary: Path | None = None
     buffer_rings_m: tuple[float, ...] = (100.0, 200.0)
+
+
+@dataclass(frozen=True)
+class MapsSpec:
+    """``[maps]``: context layers for the maps on tasking sheets and reports.
+
+    ``basemap`` is a user's GeoPackage or Shapefile (e.g. OS Open Roads) drawn under
+    everything on the static maps; ``districts`` are named areas drawn as outlines with
+    their names (default: ``districts.geojson`` beside ``[hotspots] boundary``, as the
+    shipped geodata has); ``tiles`` is a tile URL template
+    (``https://.../{z}/{x}/{y}.png``) for the interactive maps, with its
+    ``tiles_attribution`` -- without it the interactive maps need no network at all.
+    """
+
+    basemap: Path | None = None
+    districts: Path | None = None
+    tiles: str | None = None
+    tiles_attribution: str = ""
 
 
 @dataclass(frozen=True)
@@ -182,6 +201,7 @@ class TrialConfig:
     outcomes: tuple[OutcomeSpec, ...] = ()
     harm: HarmSpec = field(default_factory=HarmSpec)
     evaluation: EvaluationSpec = field(default_factory=EvaluationSpec)
+    maps: MapsSpec = field(default_factory=MapsSpec)
     source: Path | None = None
     raw: types.MappingProxyType = field(default_factory=lambda: types.MappingProxyType({}))
 
@@ -220,6 +240,7 @@ _SECTIONS: dict[str, type] = {
     "compliance": ComplianceSpec,
     "harm": HarmSpec,
     "evaluation": EvaluationSpec,
+    "maps": MapsSpec,
 }
 _REQUIRED_SECTIONS = ("trial", "hotspots")
 
@@ -419,6 +440,10 @@ def config_from_dict(raw: dict[str, Any], *, source: Path | None = None) -> Tria
     hotspots = dataclasses.replace(hotspots, path=_resolve(hotspots.path, base),
                                    boundary=_resolve(hotspots.boundary, base))
     sections["trial"], sections["hotspots"] = trial, hotspots
+    if "maps" in sections:
+        maps = sections["maps"]
+        sections["maps"] = dataclasses.replace(maps, basemap=_resolve(maps.basemap, base),
+                                               districts=_resolve(maps.districts, base))
     cfg = TrialConfig(
         **sections,
         outcomes=_build_outcomes(raw.get("outcomes")),
