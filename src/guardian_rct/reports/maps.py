@@ -127,14 +127,31 @@ def place_labels(ax: Axes, xs: Sequence[float], ys: Sequence[float], labels: Seq
             if score == 0:
                 break
         score, text, box = best
-        if score > 0:  # no free position: push it further out on a leader line
+        if score > 0:  # no free position beside it: further out, on a leader line
             text.remove()
-            text = ax.annotate(str(label), (x, y), xytext=(2.5 * fontsize, 2.5 * fontsize),
-                               textcoords="offset points", fontsize=fontsize, zorder=9,
-                               arrowprops={"arrowstyle": "-", "color": "#555555", "lw": 0.5},
-                               bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "#999999",
-                                     "alpha": 0.9})
-            box = text.get_window_extent(renderer)
+            best = None
+            for radius in (2.2, 3.4, 4.8):
+                for angle in range(0, 360, 30):
+                    dx = radius * fontsize * math.cos(math.radians(angle))
+                    dy = radius * fontsize * math.sin(math.radians(angle))
+                    text = ax.annotate(str(label), (x, y), xytext=(dx, dy), textcoords="offset points",
+                                       fontsize=fontsize, zorder=9, ha="center", va="center",
+                                       arrowprops={"arrowstyle": "-", "color": "#555555", "lw": 0.5},
+                                       bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "#999999",
+                                             "alpha": 0.9})
+                    box = text.get_window_extent(renderer).expanded(1.05, 1.1)
+                    score = sum(_overlap(box, other) for other in placed)
+                    if best is None or score < best[0]:
+                        if best is not None:
+                            best[1].remove()
+                        best = (score, text, box)
+                    else:
+                        text.remove()
+                    if score == 0:
+                        break
+                if best[0] == 0:
+                    break
+            score, text, box = best
         placed.append(box)
         boxes.append(box)
     return boxes

@@ -443,14 +443,19 @@ def build_milestone_report(
     )
 
 
-def write_milestone_report(report: MilestoneReport, out_dir: str | Path) -> dict[str, Path]:
-    """Write ``milestone_report.html`` and ``milestone_report.json`` into ``out_dir``."""
+def write_milestone_report(report: MilestoneReport, out_dir: str | Path, *,
+                           leaflet: dict | None = None) -> dict[str, Path]:
+    """Write ``milestone_report.html`` and ``milestone_report.json`` into ``out_dir``.
+
+    ``leaflet`` is an interactive map of the trial's hotspots
+    (:func:`guardian_rct.reports.interactive_map.interactive_map`), shown when given.
+    """
     from guardian_rct.reports.render import write_html, write_json
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     data = report.to_dict()
     html = write_html(out / "milestone_report.html", "milestone.html", report=data,
-                      figures=dict(report.figures), provenance=data["provenance"])
+                      figures=dict(report.figures), provenance=data["provenance"], leaflet=leaflet)
     js = write_json(out / "milestone_report.json", data)
     return {"html": html, "json": js}
