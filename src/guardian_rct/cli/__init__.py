@@ -28,6 +28,7 @@ from collections.abc import Sequence
 
 from guardian_rct._core.errors import GuardianError, GuardianWarning
 from guardian_rct._core.log import get_logger
+from guardian_rct._core.safe_write import protected_scope
 from guardian_rct._core.version import __version__
 from guardian_rct.cli._common import Output, UsageExit, configure_logging
 
@@ -36,6 +37,7 @@ __all__ = ["main", "run", "build_parser", "Output", "VERBS"]
 # verb -> (module defining register(subparsers), the one-line help of the verb list).
 # The help here must equal the help the module registers (tests/test_cli_startup.py).
 VERBS: dict[str, tuple[str, str]] = {
+    "new": ("guardian_rct.cli.new_cmd", "start a trial folder: a commented trial.toml and the hotspot file"),
     "init": ("guardian_rct.cli.init_cmd", "create the trial store and register the trial"),
     "demo": ("guardian_rct.cli.demo_cmd",
              "run every job on a synthetic six-month trial of the shipped West Midlands hotspots"),
@@ -118,7 +120,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         _LOG.info("guardian-rct %s started", " ".join(argv))
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", GuardianWarning)
-            output = args.handler(args)
+            with protected_scope():
+                output = args.handler(args)
         _LOG.info("guardian-rct %s finished in %.1f s (exit %d)", args.command,
                   time.perf_counter() - started, output.exit_code)
         for w in caught:
