@@ -96,10 +96,14 @@ class MapsSpec:
     ``tiles_attribution`` -- without it the interactive maps need no network at all.
     """
 
-    basemap: Path | None = None
-    districts: Path | None = None
-    tiles: str | None = None
-    tiles_attribution: str = ""
+    basemap: Path | None = field(default=None, metadata={
+        "help": "a GeoPackage/Shapefile (e.g. OS Open Roads) drawn under everything on the static maps"})
+    districts: Path | None = field(default=None, metadata={
+        "help": "named areas drawn with their names (default: districts.geojson beside [hotspots] boundary)"})
+    tiles: str | None = field(default=None, metadata={
+        "help": "tile URL template for the interactive maps, e.g. https://tile.example/{z}/{x}/{y}.png "
+                "(default: none, so the maps need no network)"})
+    tiles_attribution: str = field(default="", metadata={"help": "attribution shown with the tiles"})
 
 
 @dataclass(frozen=True)
