@@ -11,6 +11,7 @@ from guardian_rct.cli import main
 
 
 def test_library_logger_has_a_null_handler_and_prints_nothing(capsys):
+    log.reset()  # undo what earlier CLI runs in this process configured
     root = logging.getLogger(log.ROOT)
     assert any(isinstance(h, logging.NullHandler) for h in root.handlers)
     log.get_logger("guardian_rct.test").warning("should not appear on stderr by itself")
@@ -36,8 +37,7 @@ def test_levels_and_log_file(tmp_path, capsys):
         assert "hidden when quiet" not in capsys.readouterr().err
         assert not log.progress_enabled()
     finally:
-        log.configure(0)
-        log.set_progress(None)
+        log.reset()
 
 
 def test_progress_draws_only_on_a_terminal(monkeypatch):

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
-__all__ = ["ROOT", "get_logger", "configure", "progress", "progress_enabled", "set_progress"]
+__all__ = ["ROOT", "get_logger", "configure", "reset", "progress", "progress_enabled", "set_progress"]
 
 ROOT = "guardian_rct"
 logging.getLogger(ROOT).addHandler(logging.NullHandler())
@@ -38,6 +38,33 @@ def get_logger(name: str) -> logging.Logger:
     return logging.getLogger(name if name.startswith(ROOT) else f"{ROOT}.{name}")
 
 
+class _CurrentStderr(logging.StreamHandler):
+    """A stream handler that writes to whatever ``sys.stderr`` is *now* (not at set-up),
+    so a handler left from an earlier run never writes to a closed or replaced stream."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:  # StreamHandler.__init__ assigns it
+        pass
+
+
+def reset() -> None:
+    """Remove the handlers :func:`configure` added (the library is silent again)."""
+    root = logging.getLogger(ROOT)
+    for handler in _CLI_HANDLERS:
+        root.removeHandler(handler)
+        handler.close()
+    _CLI_HANDLERS.clear()
+    root.setLevel(logging.NOTSET)
+    set_progress(None)
+
+
 def configure(verbosity: int = 0, *, quiet: bool = False, log_file: Path | None = None) -> None:
     """Set up logging for one command-line run (replacing what an earlier run set up).
 
@@ -50,13 +77,10 @@ def configure(verbosity: int = 0, *, quiet: bool = False, log_file: Path | None 
     log_file
         Also append every message (debug and up) with a timestamp to this file.
     """
+    reset()
     root = logging.getLogger(ROOT)
-    for handler in _CLI_HANDLERS:
-        root.removeHandler(handler)
-        handler.close()
-    _CLI_HANDLERS.clear()
     level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbosity, 2)]
-    console = logging.StreamHandler(sys.stderr)
+    console = _CurrentStderr()
     console.setLevel(level)
     console.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
     _CLI_HANDLERS.append(console)
