@@ -1,4 +1,9 @@
-"""Pieces every verb module shares: the output type and the common options."""
+"""Pieces every verb module shares: the output type and the common options.
+
+This module is imported to build the parser, so it imports nothing heavy at import time
+(no pandas, geopandas or matplotlib): the config, allocation and store modules are
+imported inside the functions that need them.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +11,17 @@ import argparse
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from guardian_rct._core.safe_write import protect
-from guardian_rct.config.trial_config import TrialConfig, load_config
-from guardian_rct.design.allocation import Allocation, read_allocation_csv
-from guardian_rct.geo.hotspots import HotspotSet
 
-__all__ = ["Output", "UsageExit", "add_common", "add_config", "config_from_args", "protect_trial_files", "add_allocation",
-           "allocation_from_args", "date_arg"]
+if TYPE_CHECKING:
+    from guardian_rct.config.trial_config import TrialConfig
+    from guardian_rct.design.allocation import Allocation
+    from guardian_rct.geo.hotspots import HotspotSet
+
+__all__ = ["Output", "UsageExit", "add_common", "add_config", "config_from_args", "protect_trial_files",
+           "add_allocation", "allocation_from_args", "date_arg", "configure_logging"]
 
 
 class UsageExit(Exception):
@@ -39,9 +46,29 @@ def date_arg(text: str) -> dt.date:
 
 
 def add_common(parser: argparse.ArgumentParser) -> None:
-    """Add ``--json`` and ``--debug`` to a verb's parser."""
+    """Add ``--json``, ``--debug``, ``-v/--verbose``, ``-q/--quiet`` and ``--log-file``."""
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    loud = parser.add_mutually_exclusive_group()
+    loud.add_argument("-v", "--verbose", action="count", default=0,
+                      help="say more on stderr (-v: what each step does; -vv: debug detail)")
+    loud.add_argument("-q", "--quiet", action="store_true",
+                      help="only errors on stderr; no progress bars")
+    parser.add_argument("--log-file", type=Path, default=None, metavar="FILE",
+                        help="also append every log message, with timestamps, to FILE")
+
+
+def configure_logging(args: argparse.Namespace) -> None:
+    """Set up logging and progress bars from the common options of a parsed command line.
+
+    ``--json`` implies no progress bars (a machine is reading); messages still go to stderr.
+    """
+    from guardian_rct._core.log import configure, set_progress
+
+    configure(getattr(args, "verbose", 0) or 0, quiet=bool(getattr(args, "quiet", False)),
+              log_file=getattr(args, "log_file", None))
+    if getattr(args, "json", False):
+        set_progress(False)
 
 
 def add_config(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
@@ -52,6 +79,8 @@ def add_config(parser: argparse.ArgumentParser, *, required: bool = True) -> Non
 
 def config_from_args(args: argparse.Namespace) -> TrialConfig:
     """Load and validate the config named by ``--config``; its files become write-protected."""
+    from guardian_rct.config.trial_config import load_config
+
     config = load_config(args.config)
     protect_trial_files(config)
     return config
@@ -79,6 +108,8 @@ def allocation_from_args(args: argparse.Namespace, config: TrialConfig, hotspots
     checked to hold this trial before it is read, and only days ``first..last`` are read
     from it.
     """
+    from guardian_rct.design.allocation import read_allocation_csv
+
     if getattr(args, "allocation", None) is not None:
         return read_allocation_csv(args.allocation, hotspot_ids=hotspots.ids,
                                    first_day=config.trial.start_date, last_day=config.trial.end_date)

@@ -9,7 +9,6 @@ import warnings
 from pathlib import Path
 
 from guardian_rct._core.errors import DataError, DataQualityWarning, UsageError, where
-from guardian_rct._core.textcsv import read_text_csv
 from guardian_rct.cli._common import (
     Output,
     add_allocation,
@@ -19,12 +18,6 @@ from guardian_rct.cli._common import (
     config_from_args,
     date_arg,
 )
-from guardian_rct.compliance.ping_assignment import ping_options_for
-from guardian_rct.compliance.pings import ping_files
-from guardian_rct.compliance.presence import score_pings
-from guardian_rct.jobs.weekly import weekly_compliance_report
-from guardian_rct.ledger.store import load_trial_hotspots, open_trial
-from guardian_rct.reports.weekly import data_quality_notes
 
 __all__ = ["register", "parse_week"]
 
@@ -101,6 +94,8 @@ def _period(args: argparse.Namespace) -> tuple[dt.date, dt.date, str]:
 
 
 def _teams(path: Path | None) -> dict[str, str] | None:
+    from guardian_rct._core.textcsv import read_text_csv
+
     if path is None:
         return None
     frame = read_text_csv(path, what="teams", option="--teams", expected="columns hotspot_id, team")
@@ -111,6 +106,13 @@ def _teams(path: Path | None) -> dict[str, str] | None:
 
 
 def _run(args: argparse.Namespace) -> Output:
+    from guardian_rct.compliance.ping_assignment import ping_options_for
+    from guardian_rct.compliance.pings import ping_files
+    from guardian_rct.compliance.presence import score_pings
+    from guardian_rct.jobs.weekly import weekly_compliance_report
+    from guardian_rct.ledger.store import load_trial_hotspots, open_trial
+    from guardian_rct.reports.weekly import data_quality_notes
+
     config = config_from_args(args)
     first, last, label = _period(args)
     if args.workers < 1:

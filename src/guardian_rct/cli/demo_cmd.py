@@ -29,7 +29,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--compliance", type=float, default=0.75,
                         help="true share of patrols delivered within 24 h (default %(default)s)")
     parser.add_argument("--overwrite", action="store_true", help="replace an earlier demo in --out")
-    parser.add_argument("--quiet", action="store_true", help="no progress lines")
     add_common(parser)
     parser.set_defaults(handler=_run)
 

@@ -16,21 +16,22 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pyogrio
+if TYPE_CHECKING:
+    from guardian_rct.config.trial_config import TrialConfig
+    from guardian_rct.crimes.policeuk import StreetCrimes
+    from guardian_rct.geo.checks import Boundary
+    from guardian_rct.geo.hotspots import HotspotSet
+
 
 from guardian_rct._core.errors import DataError, UsageError
-from guardian_rct._core.safe_write import atomic_path, check_output_path
 from guardian_rct.cli._common import Output, add_common, add_config, protect_trial_files
-from guardian_rct.config.trial_config import TrialConfig, load_config
-from guardian_rct.crimes.policeuk import StreetCrimes, read_street_crimes
-from guardian_rct.geo.build import build_hotspots, read_districts
-from guardian_rct.geo.checks import Boundary, check_hotspots, read_boundary
-from guardian_rct.geo.coverage import coverage
-from guardian_rct.geo.hotspots import DEFAULT_CRS, HotspotSet, read_hotspots
-from guardian_rct.geo.rings import buffer_rings
 
 SIBLING_BOUNDARY = "force_boundary.geojson"
+# Equal to geo.hotspots.DEFAULT_CRS (tests/test_cli_startup.py checks); written out here so
+# that building the parser for --help does not import geopandas.
+DEFAULT_CRS = "EPSG:27700"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -136,6 +137,8 @@ def _add_crime_options(parser: argparse.ArgumentParser) -> None:
 
 def _config(args: argparse.Namespace) -> TrialConfig | None:
     """The config of ``--config`` (its files become write-protected), or ``None``."""
+    from guardian_rct.config.trial_config import load_config
+
     if not args.config:
         return None
     config = load_config(args.config)
@@ -155,6 +158,8 @@ def _input_files(args: argparse.Namespace) -> list[Path]:
 
 def _check_outputs(args: argparse.Namespace) -> None:
     """Refuse ``--out``/``--quarantine`` over an input or a protected file before any work."""
+    from guardian_rct._core.safe_write import check_output_path
+
     inputs = _input_files(args)
     for option in ("out", "quarantine"):
         path = getattr(args, option, None)
@@ -167,6 +172,8 @@ def _crs(args: argparse.Namespace, config: TrialConfig | None) -> str:
 
 
 def _read_hotspots(args: argparse.Namespace, config: TrialConfig | None, *, repair: bool = True) -> HotspotSet:
+    from guardian_rct.geo.hotspots import read_hotspots
+
     spec = config.hotspots if config else None
     path = args.file or (spec.path if spec else None)
     if path is None:
@@ -181,6 +188,8 @@ def _read_hotspots(args: argparse.Namespace, config: TrialConfig | None, *, repa
 
 def _default_block(path: Path) -> str | None:
     """``block`` when the file has such a column (as built files do), else none."""
+    import pyogrio
+
     try:
         fields = pyogrio.read_info(path)["fields"]
     except Exception:  # unreadable: read_hotspots reports it properly
@@ -190,6 +199,8 @@ def _default_block(path: Path) -> str | None:
 
 def _boundary(args: argparse.Namespace, config: TrialConfig | None, hotspots: HotspotSet | None,
               crs: str) -> Boundary | None:
+    from guardian_rct.geo.checks import read_boundary
+
     if getattr(args, "no_boundary", False):
         return None
     if args.boundary:
@@ -204,6 +215,8 @@ def _boundary(args: argparse.Namespace, config: TrialConfig | None, hotspots: Ho
 
 
 def _crimes(args: argparse.Namespace, crs: str) -> tuple[StreetCrimes, str]:
+    from guardian_rct.crimes.policeuk import read_street_crimes
+
     crimes = read_street_crimes(args.crimes, crs=crs)
     note = crimes.summary()
     if len(crimes.quarantine):
@@ -221,6 +234,8 @@ def _types(args: argparse.Namespace) -> list[str] | None:
 
 
 def _validate(args: argparse.Namespace) -> Output:
+    from guardian_rct.geo.checks import check_hotspots
+
     config = _config(args)
     hotspots = _read_hotspots(args, config, repair=not args.no_repair)
     boundary = _boundary(args, config, hotspots, str(hotspots.crs.to_string()))
@@ -254,6 +269,8 @@ def _validate(args: argparse.Namespace) -> Output:
 
 
 def _summary(args: argparse.Namespace) -> Output:
+    from guardian_rct.geo.coverage import coverage
+
     config = _config(args)
     _check_outputs(args)
     hotspots = _read_hotspots(args, config)
@@ -270,6 +287,9 @@ def _summary(args: argparse.Namespace) -> Output:
 
 
 def _rings(args: argparse.Namespace) -> Output:
+    from guardian_rct._core.safe_write import atomic_path
+    from guardian_rct.geo.rings import buffer_rings
+
     config = _config(args)
     _check_outputs(args)
     hotspots = _read_hotspots(args, config)
@@ -305,6 +325,8 @@ def _rings(args: argparse.Namespace) -> Output:
 
 
 def _build(args: argparse.Namespace) -> Output:
+    from guardian_rct.geo.build import build_hotspots, read_districts
+
     config = _config(args)
     _check_outputs(args)
     crs = _crs(args, config)

@@ -6,7 +6,6 @@ import argparse
 from pathlib import Path
 
 from guardian_rct.cli._common import Output, add_common, add_config, config_from_args
-from guardian_rct.jobs.plan import register_trial
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -33,6 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> Output:
+    from guardian_rct.jobs.plan import register_trial
+
     config = config_from_args(args)
     registered = register_trial(config, plan_dir=args.plan_out,
                                 replace_unpublished=args.replace_unpublished)

@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import secrets
-import shutil
-from importlib import resources
 from pathlib import Path
 
 from guardian_rct._core.errors import UsageError
@@ -45,10 +42,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _shipped(name: str) -> Path:
+    from importlib import resources
+
     return Path(str(resources.files("guardian_rct") / "data" / "demo" / name))
 
 
 def _copy_in(src: Path, folder: Path, what: str) -> str:
+    import shutil
+
     if not src.is_file():
         raise UsageError(f"{what} file not found", where=str(src), fix=f"check the path given to --{what}")
     dest = folder / src.name
@@ -62,6 +63,8 @@ def _copy_in(src: Path, folder: Path, what: str) -> str:
 
 
 def _run(args: argparse.Namespace) -> Output:
+    import secrets
+
     from guardian_rct.config.reference import trial_toml_template
     from guardian_rct.config.trial_config import load_config
     from guardian_rct.geo.hotspots import read_hotspots

@@ -5,9 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from guardian_rct._core.days import last_complete_day
 from guardian_rct._core.errors import UsageError
-from guardian_rct._core.provenance import sha256_file
 from guardian_rct.cli._common import (
     Output,
     add_allocation,
@@ -17,14 +15,6 @@ from guardian_rct.cli._common import (
     config_from_args,
     date_arg,
 )
-from guardian_rct.compliance.hotspot_day_csv import read_compliance_csv
-from guardian_rct.crimes.panel import build_panel
-from guardian_rct.crimes.records import read_crimes
-from guardian_rct.design.allocation import Allocation
-from guardian_rct.geo.plausibility import trial_area_bounds
-from guardian_rct.geo.rings import buffer_rings
-from guardian_rct.ledger.plan_history import note_look
-from guardian_rct.ledger.store import load_trial_hotspots
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -56,12 +46,24 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _rings(config, hotspots):
     """Buffer rings at the configured distances (none when ``buffer_rings_m = []``)."""
+    from guardian_rct.geo.rings import buffer_rings
+
     if not config.hotspots.buffer_rings_m:
         return None
     return buffer_rings(hotspots, list(config.hotspots.buffer_rings_m))
 
 
 def _run(args: argparse.Namespace) -> Output:
+    from guardian_rct._core.days import last_complete_day
+    from guardian_rct._core.provenance import sha256_file
+    from guardian_rct.compliance.hotspot_day_csv import read_compliance_csv
+    from guardian_rct.crimes.panel import build_panel
+    from guardian_rct.crimes.records import read_crimes
+    from guardian_rct.design.allocation import Allocation
+    from guardian_rct.geo.plausibility import trial_area_bounds
+    from guardian_rct.ledger.plan_history import note_look
+    from guardian_rct.ledger.store import load_trial_hotspots
+
     config = config_from_args(args)
     hotspots = load_trial_hotspots(config)
     look = args.look_date or min(config.trial.end_date,

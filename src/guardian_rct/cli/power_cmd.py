@@ -55,7 +55,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--alpha", type=float, default=None, help="two-sided test level (default: [evaluation] alpha)")
     parser.add_argument("--seed", type=int, default=None, help="seed (default: the trial seed)")
     parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="folder for the CSV, JSON and PNG")
-    parser.add_argument("--quiet", action="store_true", help="no progress lines")
     add_common(parser)
     parser.set_defaults(handler=_run)
 

@@ -5,11 +5,14 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import geopandas as gpd
-import pandas as pd
+if TYPE_CHECKING:
+    from geopandas import gpd
 
-from guardian_rct._core.days import day_bounds, last_complete_day
+    from guardian_rct.design.allocation import Allocation
+
+
 from guardian_rct._core.errors import DataError, UsageError, where
 from guardian_rct.cli._common import (
     Output,
@@ -19,12 +22,6 @@ from guardian_rct.cli._common import (
     allocation_from_args,
     config_from_args,
 )
-from guardian_rct.design.allocation import Allocation
-from guardian_rct.geo.rings import buffer_rings
-from guardian_rct.ledger.publish import published
-from guardian_rct.ledger.records import SIMULATED_NOTE
-from guardian_rct.ledger.store import load_trial_hotspots
-from guardian_rct.simulation.writers import simulate_crimes, simulate_pings, write_simulation
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -80,6 +77,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _first_months(allocation: Allocation, months: int) -> Allocation:
+    import pandas as pd
+
+    from guardian_rct.design.allocation import Allocation
+
     if months < 1:
         raise UsageError("--months must be at least 1", found=str(months), where="--months",
                          fix="give a whole number of months such as 6")
@@ -90,6 +91,10 @@ def _first_months(allocation: Allocation, months: int) -> Allocation:
 
 
 def _rings(args: argparse.Namespace, config, hotspots) -> gpd.GeoDataFrame | None:
+    import geopandas as gpd
+
+    from guardian_rct.geo.rings import buffer_rings
+
     if args.rings is not None:
         if not args.rings.is_file():
             raise DataError("rings file not found", where=where(args.rings), fix="check the path given to --rings")
@@ -117,6 +122,9 @@ def _up_to_today(args: argparse.Namespace, config,
     real trial (a late arrival for that day's patrol would be a ping from the future), or
     ``None`` (no cut) for a simulated one.
     """
+    from guardian_rct._core.days import day_bounds, last_complete_day
+    from guardian_rct.design.allocation import Allocation
+
     last = last_complete_day(config.trial.tz, config.trial.day_start_time)
     until = day_bounds(last, config.trial.tz, config.trial.day_start_time)[1]
     simulated = args.allocation is None and _simulated_trial(config, allocation)
@@ -140,11 +148,17 @@ def _up_to_today(args: argparse.Namespace, config,
 
 def _simulated_trial(config, allocation: Allocation) -> bool:
     """Every published day of the allocation was published as a simulated trial."""
+    from guardian_rct.ledger.publish import published
+    from guardian_rct.ledger.records import SIMULATED_NOTE
+
     records = published(config, first=allocation.days[0], last=allocation.days[-1])
     return bool(records) and all(r.note == SIMULATED_NOTE for r in records)
 
 
 def _run(args: argparse.Namespace) -> Output:
+    from guardian_rct.ledger.store import load_trial_hotspots
+    from guardian_rct.simulation.writers import simulate_crimes, simulate_pings, write_simulation
+
     config = config_from_args(args)
     hotspots = load_trial_hotspots(config)
     allocation = allocation_from_args(args, config, hotspots)

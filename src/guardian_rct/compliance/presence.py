@@ -15,6 +15,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from guardian_rct._core.log import progress
 from guardian_rct._core.quarantine import Quarantine, concat_quarantines
 from guardian_rct.compliance.dask_engine import score_pings_dask
 from guardian_rct.compliance.ping_assignment import (
@@ -63,7 +64,7 @@ def score_pings(path: str | Path, hotspots: HotspotSet, rules: ComplianceSpec, *
     quarantines: list[Quarantine] = []
     n_read = n_used = n_in = 0
     last: int | None = None
-    for chunk in iter_ping_chunks(path, options):
+    for chunk in progress(iter_ping_chunks(path, options), desc="ping chunks", unit="chunk"):
         frame = chunk.frame
         n_read += chunk.n_read
         n_used += len(frame)

@@ -31,6 +31,7 @@ _SECTION_TEXT = {
     "compliance": "how location pings become delivered patrols",
     "harm": "which crime-harm index weighs crimes",
     "evaluation": "outcomes, inference and milestones of the evaluation",
+    "maps": "context layers and tiles for the maps on tasking sheets and reports",
 }
 
 

@@ -35,6 +35,7 @@ __all__ = [
     "OutcomeSpec",
     "HarmSpec",
     "EvaluationSpec",
+    "MapsSpec",
     "PatrolWindow",
     "load_config",
     "config_from_dict",
@@ -81,6 +82,28 @@ class HotspotsSpec:
     crs: str = field(default="EPSG:27700", metadata={"help": 'projected CRS everything is measured in (metres)'})
     boundary: Path | None = field(default=None, metadata={"help": 'force boundary polygon, for checks and map outlines'})
     buffer_rings_m: tuple[float, ...] = field(default=(100.0, 200.0), metadata={"help": 'outer radii (m) of the displacement buffer rings; [] for none'})
+
+
+@dataclass(frozen=True)
+class MapsSpec:
+    """``[maps]``: context layers for the maps on tasking sheets and reports.
+
+    ``basemap`` is a user's GeoPackage or Shapefile (e.g. OS Open Roads) drawn under
+    everything on the static maps; ``districts`` are named areas drawn as outlines with
+    their names (default: ``districts.geojson`` beside ``[hotspots] boundary``, as the
+    shipped geodata has); ``tiles`` is a tile URL template
+    (``https://.../{z}/{x}/{y}.png``) for the interactive maps, with its
+    ``tiles_attribution`` -- without it the interactive maps need no network at all.
+    """
+
+    basemap: Path | None = field(default=None, metadata={
+        "help": "a GeoPackage/Shapefile (e.g. OS Open Roads) drawn under everything on the static maps"})
+    districts: Path | None = field(default=None, metadata={
+        "help": "named areas drawn with their names (default: districts.geojson beside [hotspots] boundary)"})
+    tiles: str | None = field(default=None, metadata={
+        "help": "tile URL template for the interactive maps, e.g. https://tile.example/{z}/{x}/{y}.png "
+                "(default: none, so the maps need no network)"})
+    tiles_attribution: str = field(default="", metadata={"help": "attribution shown with the tiles"})
 
 
 @dataclass(frozen=True)
@@ -190,6 +213,7 @@ class TrialConfig:
     outcomes: tuple[OutcomeSpec, ...] = ()
     harm: HarmSpec = field(default_factory=HarmSpec)
     evaluation: EvaluationSpec = field(default_factory=EvaluationSpec)
+    maps: MapsSpec = field(default_factory=MapsSpec)
     source: Path | None = None
     raw: types.MappingProxyType = field(default_factory=lambda: types.MappingProxyType({}))
 
@@ -236,6 +260,7 @@ _SECTIONS: dict[str, type] = {
     "compliance": ComplianceSpec,
     "harm": HarmSpec,
     "evaluation": EvaluationSpec,
+    "maps": MapsSpec,
 }
 _REQUIRED_SECTIONS = ("trial", "hotspots")
 
@@ -444,6 +469,10 @@ def config_from_dict(raw: dict[str, Any], *, source: Path | None = None) -> Tria
     if "schedule" in sections:
         sections["schedule"] = dataclasses.replace(
             sections["schedule"], witness=_resolve(sections["schedule"].witness, base))
+    if "maps" in sections:
+        maps = sections["maps"]
+        sections["maps"] = dataclasses.replace(maps, basemap=_resolve(maps.basemap, base),
+                                               districts=_resolve(maps.districts, base))
     cfg = TrialConfig(
         **sections,
         outcomes=_build_outcomes(raw.get("outcomes")),

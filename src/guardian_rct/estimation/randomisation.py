@@ -46,6 +46,7 @@ import numpy as np
 import pandas as pd
 
 from guardian_rct._core.errors import DataError
+from guardian_rct._core.log import progress
 from guardian_rct._core.provenance import Provenance, make_provenance
 from guardian_rct.design.protocol import Design
 from guardian_rct.estimation.fixed_effects import (
@@ -162,15 +163,13 @@ def _pass(design, rng, draws, batch, flat, size, resid, offset, observed):
     exceed = np.zeros(resid.shape[1], dtype=np.int64)
     identity = flat.size == size and np.array_equal(flat, np.arange(size))
     threshold = np.abs(observed) - 1e-9 * np.maximum(np.abs(observed), 1e-12)
-    done = 0
-    while done < draws:
-        k = min(batch, draws - done)
+    sizes = [min(batch, draws - start) for start in range(0, draws, batch)]
+    for k in progress(sizes, total=len(sizes), desc="randomisation draws", unit="batch"):
         T = np.asarray(design.draw(rng, size=k)).reshape(k, -1)
         if not identity:
             T = T[:, flat]
         stats = T.astype(np.float64) @ resid
         exceed += np.sum(np.abs(stats - offset) >= threshold, axis=0)
-        done += k
     return exceed
 
 

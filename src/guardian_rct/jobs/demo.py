@@ -34,6 +34,7 @@ from typing import Any, TextIO
 import pandas as pd
 
 from guardian_rct._core.errors import UsageError
+from guardian_rct._core.log import progress
 from guardian_rct.compliance.ping_assignment import PingScore, ping_options_for
 from guardian_rct.compliance.presence import score_pings
 from guardian_rct.config.trial_config import TrialConfig, load_config
@@ -260,8 +261,9 @@ def _weekly(config: TrialConfig, hotspots: HotspotSet, allocation: Allocation, s
 
 
     frames, patrols, latest, weeks = [], [], None, 0
-    monday = first - dt.timedelta(days=first.weekday())
-    while monday <= last:
+    start = first - dt.timedelta(days=first.weekday())
+    mondays = [start + dt.timedelta(days=7 * i) for i in range((last - start).days // 7 + 1)]
+    for monday in progress(mondays, total=len(mondays), desc="weekly reports", unit="week"):
         sunday = monday + dt.timedelta(days=6)
         lo, hi = max(monday, first), min(sunday, last)
         year, week, _ = monday.isocalendar()
@@ -273,7 +275,6 @@ def _weekly(config: TrialConfig, hotspots: HotspotSet, allocation: Allocation, s
         patrols.append(report.result.patrols)
         latest = report
         weeks += 1
-        monday += dt.timedelta(days=7)
     hotspot_days = pd.concat(frames, ignore_index=True)
     path = out / "weekly" / "compliance_hotspot_days.csv"
     hotspot_days.to_csv(path, index=False)

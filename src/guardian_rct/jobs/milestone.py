@@ -139,7 +139,24 @@ def report_from_panel(config: TrialConfig, panel: Panel | tuple[pd.DataFrame, pd
                                     outcomes=outcomes, look_date=look_date, ri_draws=ri_draws,
                                     notes=all_notes, figures=figures, plan_context=plan_context)
     return report, write_milestone_report(report, out_dir, inputs=[config.trial.store, config.hotspots.path,
-                                                                   config.source])
+                                                                   config.source],
+                                          leaflet=_hotspot_map(config) if figures else None)
+
+
+def _hotspot_map(config: TrialConfig) -> dict | None:
+    """An interactive map of the registered hotspots, or ``None`` when the store has none."""
+    from guardian_rct._core.errors import GuardianError
+    from guardian_rct.reports.interactive_map import geojson_layer, interactive_map
+
+    try:
+        hotspots = load_trial_hotspots(config)
+    except GuardianError:
+        return None
+    frame = hotspots.frame[["hotspot_id", "name", "geometry"]].copy()
+    frame["popup"] = "<b>" + frame["hotspot_id"].astype(str) + "</b> " + frame["name"].astype(str)
+    layer = geojson_layer(frame, name="hotspots", properties=["hotspot_id", "name"], popup_column="popup")
+    return interactive_map([layer], element_id="milestone-map", tiles=config.maps.tiles,
+                           tiles_attribution=config.maps.tiles_attribution)
 
 
 # ---------------------------------------------------------------------------

@@ -460,9 +460,14 @@ def build_milestone_report(
 
 
 def write_milestone_report(report: MilestoneReport, out_dir: str | Path, *,
-                           inputs: Iterable[str | Path | None] = ()) -> dict[str, Path]:
+                           inputs: Iterable[str | Path | None] = (),
+                           leaflet: dict | None = None) -> dict[str, Path]:
     """Write ``milestone_report.html`` and ``milestone_report.json`` into ``out_dir``,
-    atomically and never over one of ``inputs`` or a protected trial file."""
+    atomically and never over one of ``inputs`` or a protected trial file.
+
+    ``leaflet`` is an interactive map of the trial's hotspots
+    (:func:`guardian_rct.reports.interactive_map.interactive_map`), shown when given.
+    """
     from guardian_rct.reports.render import write_html, write_json
 
     out = Path(out_dir)
@@ -470,6 +475,6 @@ def write_milestone_report(report: MilestoneReport, out_dir: str | Path, *,
     data = report.to_dict()
     inputs = list(inputs)
     html = write_html(out / "milestone_report.html", "milestone.html", inputs=inputs, report=data,
-                      figures=dict(report.figures), provenance=data["provenance"])
+                      figures=dict(report.figures), provenance=data["provenance"], leaflet=leaflet)
     js = write_json(out / "milestone_report.json", data, inputs=inputs)
     return {"html": html, "json": js}

@@ -25,17 +25,16 @@ from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
-from shapely import box
 
 from guardian_rct._core.days import day_bounds
-from guardian_rct._core.errors import DataError
 from guardian_rct._core.formula_safe import force_text_cells, formula_safe_frame
 from guardian_rct._core.provenance import make_provenance
 from guardian_rct._core.safe_write import atomic_path, write_text
 from guardian_rct.config.trial_config import TrialConfig
 from guardian_rct.geo.hotspots import HotspotSet
 from guardian_rct.ledger.records import PublishedSchedule
-from guardian_rct.reports.maps import hotspot_map_png, png_data_uri
+from guardian_rct.reports.map_layers import map_context
+from guardian_rct.reports.maps import hotspot_map_png, png_data_uri, street_insets_png
 from guardian_rct.reports.render import write_html
 
 __all__ = ["tasking_frame", "write_daily_outputs", "DailyOutputs", "TASKING_COLUMNS"]
@@ -150,45 +149,64 @@ def _geojson_text(table: pd.DataFrame, hotspots: HotspotSet) -> str:
     return treated.to_json(drop_id=True, to_wgs84=True)
 
 
+def sheet_rows(table: pd.DataFrame, tz: str) -> list[dict]:
+    """Rows of the printed sheet: clock times, each marked BST/GMT when the day changes clocks.
+
+    On the nights the clocks change the same clock time can mean two instants, so "From
+    01:53 To 01:13" needs its zone to be read right; on other days the plain clock time is
+    shown (the zone is stated once in the heading).
+    """
+    starts = pd.to_datetime(table["window_start"], utc=True).dt.tz_convert(tz)
+    ends = pd.to_datetime(table["window_end"], utc=True).dt.tz_convert(tz)
+    zones = set(starts.dt.strftime("%Z")) | set(ends.dt.strftime("%Z"))
+    mark = len(zones) > 1
+    rows = []
+    for rec, s, e in zip(table.to_dict(orient="records"), starts, ends, strict=True):
+        rows.append({**rec, "from": s.strftime("%H:%M %Z" if mark else "%H:%M"),
+                     "to": e.strftime("%H:%M %Z" if mark else "%H:%M")})
+    return rows
+
+
+def _window_titles(table: pd.DataFrame, rows: list[dict], treated: gpd.GeoDataFrame) -> list[str]:
+    windows: dict[str, list[str]] = {}
+    for row in rows:
+        windows.setdefault(row["hotspot_id"], []).append(f"{row['from']}–{row['to']}")
+    return [f"{h} {str(n)[:17]}\n{', '.join(windows.get(h, []))}"
+            for h, n in zip(treated["hotspot_id"], treated["name"], strict=True)]
+
+
 def _write_sheet(config: TrialConfig, record: PublishedSchedule, hotspots: HotspotSet,
                  table: pd.DataFrame, path: Path, inputs: list) -> None:
     tz = config.trial.tz
     start, end = day_bounds(record.day, tz, config.trial.day_start_time)
     frame = hotspots.frame
-    treated = frame[frame["hotspot_id"].isin(record.treated)]
-    map_uri = None
+    treated = frame[frame["hotspot_id"].isin(record.treated)].sort_values("hotspot_id")
+    rows = sheet_rows(table, config.trial.timezone)
+    map_uri = insets_uri = None
+    context = map_context(config, hotspots)
     if len(treated):
-        png = hotspot_map_png(treated, labels=list(treated["hotspot_id"]), context=_context(config, treated),
-                              title=f"Patrols on {record.day:%a %d %b %Y}", size_inches=(7.5, 5.5))
+        png = hotspot_map_png(treated, labels=list(treated["hotspot_id"]), context=context,
+                              title=f"Patrols on {record.day:%a %d %b %Y}", size_inches=(7.2, 5.6), dpi=120)
         map_uri = png_data_uri(png)
+        insets_uri = png_data_uri(street_insets_png(treated, _window_titles(table, rows, treated),
+                                                    basemap=context.basemap))
     provenance = make_provenance(seed=None, hashes={"ledger record": record.hash},
                                  now=dt.datetime.fromisoformat(record.published_at))
     write_html(
         path, "tasking.html", inputs=inputs,
         trial=config.trial.name,
         day_label=f"{record.day:%A} {record.day.day} {record.day:%B %Y}",
-        day_start=start.astimezone(tz).strftime("%a %d %b %H:%M"),
-        day_end=end.astimezone(tz).strftime("%a %d %b %H:%M"),
+        day_start=start.astimezone(tz).strftime("%a %d %b %H:%M %Z"),
+        day_end=end.astimezone(tz).strftime("%a %d %b %H:%M %Z"),
         timezone=config.trial.timezone,
-        rows=table.to_dict(orient="records"),
+        rows=rows,
         n_treated=len(record.treated),
         patrol_minutes=config.design.patrol_minutes,
         map_uri=map_uri,
+        insets_uri=insets_uri,
+        outline_label=context.outline_label,
         record_seq=record.seq,
         record_hash=record.hash[:16],
         note=record.note,
         provenance=provenance.to_dict(),
     )
-
-
-def _context(config: TrialConfig, treated: gpd.GeoDataFrame) -> gpd.GeoDataFrame | None:
-    """``[hotspots] boundary`` lines near the day's hotspots (1 km around them), if named."""
-    path = config.hotspots.boundary
-    if path is None:
-        return None
-    if not path.exists():
-        raise DataError("boundary file not found", where=path,
-                        fix="fix [hotspots] boundary or remove it")
-    minx, miny, maxx, maxy = treated.total_bounds
-    frame = gpd.read_file(path).to_crs(treated.crs)
-    return frame.clip(box(minx - 1000, miny - 1000, maxx + 1000, maxy + 1000))

@@ -31,7 +31,9 @@ from guardian_rct.compliance.scoring import ComplianceResult, compliance_by_hots
 from guardian_rct.config.trial_config import TrialConfig
 from guardian_rct.geo.hotspots import HotspotSet
 from guardian_rct.ledger.records import WeekTotals
-from guardian_rct.reports.maps import hotspot_map_png, png_data_uri
+from guardian_rct.reports.interactive_map import geojson_layer, interactive_map
+from guardian_rct.reports.map_layers import map_context
+from guardian_rct.reports.maps import MapContext, hotspot_map_png, png_data_uri
 from guardian_rct.reports.render import write_html, write_json
 
 __all__ = ["SCHEMA_VERSION", "rag", "build_weekly_report", "write_weekly_report", "trend_rows",
@@ -196,14 +198,33 @@ def _dow_order(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.sort_values("dow", key=lambda s: s.map(order)).reset_index(drop=True)
 
 
-def _map_uri(report: dict, hotspots: HotspotSet) -> str:
+RAG_LEGEND = {"green": "on target", "amber": "within 15 points below target", "red": "further below target",
+              "none": "none scheduled"}
+
+
+def _map_uri(report: dict, hotspots: HotspotSet, context: MapContext | None = None) -> str:
     by = {r["hotspot_id"]: r["rag"] for r in report["by_hotspot"]}
     colours = [RAG_COLOURS[by.get(h, "none")] for h in hotspots.frame["hotspot_id"]]
     png = hotspot_map_png(hotspots.frame, colours=colours, labels=list(hotspots.frame["hotspot_id"]),
-                          title=f"Compliance by hotspot, {report['period']['label']}",
-                          legend={RAG_COLOURS["green"]: "on target", RAG_COLOURS["amber"]: "near target",
-                                  RAG_COLOURS["red"]: "below target", RAG_COLOURS["none"]: "none scheduled"})
+                          context=context, title=f"Compliance by hotspot, {report['period']['label']}",
+                          legend={RAG_COLOURS[k]: v for k, v in RAG_LEGEND.items()}, size_inches=(8.0, 6.2))
     return png_data_uri(png)
+
+
+def _interactive(report: dict, hotspots: HotspotSet, config: TrialConfig | None) -> dict:
+    """Hotspots coloured by compliance, each with a popup of its numbers (no arithmetic in the page)."""
+    by = {r["hotspot_id"]: r for r in report["by_hotspot"]}
+    frame = hotspots.frame[["hotspot_id", "name", "geometry"]].copy()
+    rows = [by.get(h) for h in frame["hotspot_id"]]
+    frame["colour"] = [RAG_COLOURS[r["rag"] if r else "none"] for r in rows]
+    frame["popup"] = [f"<b>{h}</b> {n}<br>" + (f"{r['compliant']} of {r['scheduled']} patrols compliant"
+                                               if r and r["scheduled"] else "no patrols scheduled")
+                      for h, n, r in zip(frame["hotspot_id"], frame["name"], rows, strict=True)]
+    layer = geojson_layer(frame, name="hotspots by compliance", properties=["hotspot_id", "name"],
+                          colour_column="colour", popup_column="popup")
+    maps = config.maps if config is not None else None
+    return interactive_map([layer], element_id="weekly-map", tiles=maps.tiles if maps else None,
+                           tiles_attribution=maps.tiles_attribution if maps else "")
 
 
 def _trend_uri(report: dict) -> str:
@@ -238,13 +259,15 @@ def _trend_uri(report: dict) -> str:
 
 def write_weekly_report(report: dict, result: ComplianceResult, out_dir: str | Path, *,
                         hotspots: HotspotSet, score: PingScore,
-                        pseudonymiser: Pseudonymiser,
+                        pseudonymiser: Pseudonymiser, config: TrialConfig | None = None,
                         inputs: Iterable[str | Path | None] = ()) -> dict[str, Path]:
     """Write the JSON, HTML and CSV outputs into ``out_dir``; returns their paths.
 
     Every file is written atomically and never over one of ``inputs`` (the pings file,
     the allocation, the store...) or a protected trial file; CSV cells are formula-safe
     (:mod:`guardian_rct._core.safe_write`, :mod:`guardian_rct._core.formula_safe`).
+    With ``config``, the maps carry its context layers (boundary, districts, basemap) and
+    the interactive map its ``[maps] tiles``.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -254,9 +277,12 @@ def write_weekly_report(report: dict, result: ComplianceResult, out_dir: str | P
         return write_text(path, formula_safe_frame(frame).to_csv(index=False), inputs=inputs, what="CSV output")
 
     paths = {"json": write_json(out / "weekly_compliance.json", report, inputs=inputs)}
+    context = map_context(config, hotspots) if config is not None else None
     paths["html"] = write_html(out / "weekly_compliance.html", "weekly_compliance.html", inputs=inputs,
                                report=report,
-                               map_uri=_map_uri(report, hotspots), trend_uri=_trend_uri(report),
+                               map_uri=_map_uri(report, hotspots, context), trend_uri=_trend_uri(report),
+                               leaflet=_interactive(report, hotspots, config), rag_legend=RAG_LEGEND,
+                               rag_colours=RAG_COLOURS,
                                provenance=report["provenance"] or
                                {"package_version": "", "created_at": "", "seed_fingerprint": None, "inputs": {}})
     patrols = result.patrols.copy()

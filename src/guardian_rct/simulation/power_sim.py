@@ -48,6 +48,7 @@ import pandas as pd
 from scipy import stats
 
 from guardian_rct._core.errors import DataError, UsageError
+from guardian_rct._core.log import progress as progress_bar
 from guardian_rct._core.provenance import Provenance, make_provenance
 from guardian_rct._core.rng import stream
 from guardian_rct.config.trial_config import TrialConfig
@@ -275,7 +276,7 @@ def simulate_power(design: CrossoverDesign, rates: BaselineRates, *, effects: Se
     failed = dict.fromkeys(records, 0)
     clusters = []
     began = time.perf_counter()
-    for s in range(sims):
+    for s in progress_bar(range(sims), total=sims, desc="power simulations", unit="trial"):
         T = np.asarray(design.draw(rng))[:n_max]
         mean = np.broadcast_to(lam, (n_max, n_hot))
         if overdispersion > 0:
