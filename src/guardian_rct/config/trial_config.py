@@ -164,6 +164,11 @@ class EvaluationSpec:
     alpha: float = 0.05
     milestones: tuple[dt.date, ...] = ()
     baseline_days: int = 365
+    #: Poisson FE standard errors: "CR2" (Bell-McCaffrey, Satterthwaite df; default) or
+    #: "CR1" (G/(G-1)(N-1)/(N-K), t(G-1)). See guardian_rct.estimation.cr2.
+    se_type: str = "CR2"
+    #: Wild cluster score bootstrap replications for the Poisson FE p-value (0 skips it).
+    wild_bootstrap_draws: int = 9_999
 
 
 @dataclass(frozen=True)
@@ -374,6 +379,7 @@ def _check_positive(cfg: TrialConfig) -> None:
         "compliance.koper_minutes": cfg.compliance.koper_minutes,
         "design.visit_spacing_minutes": cfg.design.visit_spacing_minutes,
         "evaluation.ri_draws": cfg.evaluation.ri_draws,  # 0 skips randomisation inference
+        "evaluation.wild_bootstrap_draws": cfg.evaluation.wild_bootstrap_draws,
     }
     for key, value in checks.items():
         if value <= 0:
@@ -391,6 +397,10 @@ def _check_positive(cfg: TrialConfig) -> None:
     if not 0 < cfg.evaluation.alpha < 1:
         raise ConfigError("alpha must be between 0 and 1", found=str(cfg.evaluation.alpha),
                           where="evaluation.alpha", fix="use e.g. 0.05")
+    if cfg.evaluation.se_type not in ("CR2", "CR1"):
+        raise ConfigError("unknown standard-error type", expected='"CR2" or "CR1"',
+                          found=repr(cfg.evaluation.se_type), where="evaluation.se_type",
+                          fix='use se_type = "CR2" (default) or "CR1"')
 
 
 def _resolve(path: Path | None, base: Path) -> Path | None:
