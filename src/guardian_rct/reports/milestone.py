@@ -31,12 +31,15 @@ import pandas as pd
 from guardian_rct._core.provenance import Provenance
 from guardian_rct.config.trial_config import TrialConfig
 from guardian_rct.crimes.panel import Panel
+from guardian_rct.design.diagnosis import DesignDiagnosis
 from guardian_rct.estimation.baseline_balance import BalanceTable
+from guardian_rct.estimation.diagnosis import InferenceDiagnosis
 from guardian_rct.estimation.displacement import DisplacementAnalysis
 from guardian_rct.estimation.flow import TrialFlow
 from guardian_rct.estimation.multiplicity import information_fractions, obf_boundaries
 from guardian_rct.estimation.randomisation import RITestResult
 from guardian_rct.estimation.results import Estimate
+from guardian_rct.reports.milestone_diagnosis import diagnosis_section, lead_sentence
 from guardian_rct.reports.milestone_tables import (
     NO_EVENTS,
     NOT_ESTIMABLE,
@@ -53,7 +56,8 @@ from guardian_rct.reports.milestone_tables import (
 __all__ = ["SCHEMA_VERSION", "MilestoneReport", "build_milestone_report", "write_milestone_report",
            "NO_EVENTS", "NOT_ESTIMABLE"]
 
-SCHEMA_VERSION = "1.2"  # 1.1: estimate sections, first stage, dose_response; 1.2: first_stage_se/_n, nb_theta
+SCHEMA_VERSION = "1.3"  # 1.1: estimate sections, first stage, dose_response; 1.2: first_stage_se/_n, nb_theta
+# 1.3: estimates carry se_type/df/wild_p_value; harm randomisation inference; diagnosis block
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,7 @@ class MilestoneReport:
     notes: tuple[str, ...]
     provenance: dict[str, Any]
     figures: Mapping[str, str | None] = field(default_factory=dict)
+    diagnosis: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self, *, include_figures: bool = False) -> dict[str, Any]:
         """The report as JSON-ready data (no NaN; dates as ISO strings)."""
@@ -101,6 +106,7 @@ class MilestoneReport:
             "timeseries": [dict(r) for r in self.timeseries],
             "notes": list(self.notes),
             "provenance": dict(self.provenance),
+            "diagnosis": dict(self.diagnosis),
         }
         if include_figures:
             out["figures"] = dict(self.figures)
@@ -358,6 +364,9 @@ def build_milestone_report(
     ri_draws: int | None = None,
     notes: Sequence[str] = (),
     figures: bool = True,
+    design_diagnosis: DesignDiagnosis | None = None,
+    inference_diagnosis: Sequence[InferenceDiagnosis] = (),
+    ri_refused: str | None = None,
 ) -> MilestoneReport:
     """Assemble the milestone report from already-computed results.
 
@@ -385,6 +394,14 @@ def build_milestone_report(
         Date of this look (default: last day in the panel).
     figures
         Draw the forest plot and time series (PNG data URIs).
+    design_diagnosis, inference_diagnosis
+        :func:`~guardian_rct.design.diagnosis.diagnose_design` and
+        :func:`~guardian_rct.estimation.diagnosis.diagnose_inference` results (the
+        ``diagnosis`` block); when the primary outcome's Wald test is not trusted the
+        findings lead with the randomisation result.
+    ri_refused
+        Why randomisation inference was not run (e.g. an imported allocation without its
+        design), shown in the diagnosis block.
     """
     frame = _frame_of(panel)
     outcomes = tuple(outcomes or config.evaluation.outcomes)
@@ -394,7 +411,8 @@ def build_milestone_report(
     look = look_date or last
     totals = outcome_totals(frame, outcomes)
     no_events = {o for o in outcomes if sum(r["events"] for r in totals if r["outcome"] == o) == 0}
-    ri_records = [ri_record(o, ri_results[o]) for o in outcomes if o in ri_results]
+    ri_keys = [k for o in outcomes for k in (o, f"{o}_harm")]  # counts and harm (issue 12)
+    ri_records = [ri_record(o, ri_results[o]) for o in ri_keys if o in ri_results]
     ri_p = {r["outcome"]: r["p_value"] for r in ri_records}
     filled, seen = [], set()
     for e in estimates:
@@ -422,6 +440,11 @@ def build_milestone_report(
     doses = dose_response_tables(frame, [o for o in outcomes if o not in no_events], alpha, all_notes)
     abstract = _abstract(config, trial, flow, totals, rows, primary, sequential, displacement,
                          ri_draws, holm, alpha, ri_records)
+    primary_diag = next((d for d in inference_diagnosis if d.outcome == f"count_{primary_name}"), None)
+    lead = lead_sentence(primary_diag, next((r for r in ri_records if r["outcome"] == primary_name), None),
+                         round(100 * (1 - alpha)))
+    if lead:
+        abstract["findings"] = lead + " " + abstract["findings"]
     series = timeseries(frame, outcomes)
     figs: dict[str, str | None] = {"forest": None, "timeseries": None}
     if figures:
@@ -440,6 +463,7 @@ def build_milestone_report(
         displacement=tuple(d.to_dict() for d in displacement), balance=balance.to_dict(),
         flow=flow.to_dict(), timeseries=tuple(series), notes=tuple(all_notes),
         provenance=provenance.to_dict(), figures=figs,
+        diagnosis=diagnosis_section(design_diagnosis, inference_diagnosis, ri_refused),
     )
 
 
