@@ -105,6 +105,15 @@ def test_evaluate_with_imported_allocation_and_compliance(trial):
     assert {("violence", "ITT", "poisson_fe"), ("violence_harm", "ITT", "poisson_fe"),
             ("all_crime", "ITT", "negbin_fe")} <= estimands
     assert any(e[1].startswith("CACE") for e in estimands)
+    # every headline number has a randomisation p-value: ITT count and harm, and the CACE
+    ri = {r["outcome"]: r["p_value"] for r in data["randomisation_inference"]}
+    assert {"violence", "violence_harm", "all_crime", "all_crime_harm"} <= set(ri)
+    for e in data["estimates"]:
+        if e["estimand"].startswith("CACE"):
+            assert e["ri_p_value"] == ri[e["outcome"]] and any("Imbens & Rosenbaum" in n for n in e["notes"])
+    primary_wild = [e for e in data["estimates"] if e["model"] == "poisson_fe" and e["wild_p_value"] is not None]
+    assert {e["outcome"] for e in primary_wild} == {"violence", "violence_harm", "all_crime", "all_crime_harm"}
+    assert all(e["se_type"] == "CR2" and 0 < e["df"] <= 5 for e in primary_wild)  # 6 hotspots
     primary = next(e for e in data["estimates"] if e["outcome"] == "violence" and e["model"] == "poisson_fe")
     # PPML drops days whose fixed-effect group is all zeros (as ppmlhdfe and glm do: no information)
     assert 0 < primary["ri_p_value"] <= 1 and 100 < primary["n_obs"] <= 6 * 22 and primary["n_clusters"] == 6

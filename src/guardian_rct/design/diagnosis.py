@@ -104,6 +104,7 @@ class DesignDiagnosis:
     blocks: tuple[BlockDiagnosis, ...]
     warnings: tuple[str, ...] = field(default=())
     refuse: bool = False
+    constrained: bool = False
 
     @property
     def unequal_blocks(self) -> bool:
@@ -118,7 +119,7 @@ class DesignDiagnosis:
                 "deterministic_share": self.deterministic_share,
                 "unequal_blocks": self.unequal_blocks,
                 "blocks": [b.to_dict() for b in self.blocks],
-                "warnings": list(self.warnings), "refuse": self.refuse}
+                "warnings": list(self.warnings), "refuse": self.refuse, "constrained": self.constrained}
 
     def summary(self) -> str:
         """One line for people."""
@@ -267,4 +268,4 @@ def diagnose_design(design: Design, *, rng: np.random.Generator | None = None,
                         "make the design nearly deterministic; relax max_consecutive_control_days or min_gap_days")
     n = int(sum(b.n_hotspots for b in blocks))
     return DesignDiagnosis(design.kind, n, n_days, log10, method, det, tuple(blocks),
-                           tuple(warnings), refuse)
+                           tuple(warnings), refuse, bool(getattr(design, "constrained", False)))

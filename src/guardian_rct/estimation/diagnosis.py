@@ -12,7 +12,10 @@ Young 2019):
   largest three hotspots (heavy-tailed harm often puts most of it in one or two);
 * unequal blocks (from the design diagnosis), where assignment probabilities and cluster
   sizes differ and the Wald test has been measured far from nominal (issue 12);
-* a design that is nearly deterministic.
+* a design that is nearly deterministic, or whose history constraints
+  (``max_consecutive_control_days``, ``min_gap_days``) make a hotspot's days dependent:
+  the cluster-robust variance ignores that dependence (the simulation study measured
+  over-coverage there), while randomisation inference redraws it exactly.
 
 :func:`diagnose_inference` returns :class:`InferenceDiagnosis`; when ``wald_reliable`` is
 False the milestone report states it in the abstract and leads with randomisation
@@ -104,4 +107,7 @@ def _judge(outcome: str, G: int, df: float, top3: float,
     near_det = bool(design is not None and (design.refuse or design.warnings))
     if near_det:
         reasons.append("the design has little randomness (see the design diagnosis)")
+    elif design is not None and design.constrained:
+        reasons.append("the design constrains consecutive days of a hotspot, a dependence the "
+                       "model-based variance ignores")
     return InferenceDiagnosis(outcome, int(G), float(df), top3, unequal, near_det, tuple(reasons))

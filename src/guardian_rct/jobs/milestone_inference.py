@@ -9,6 +9,11 @@
   the count *and* harm of every declared outcome, the wild cluster score bootstrap
   p-value of each primary Poisson ITT estimate, and the data diagnosis
   (:func:`guardian_rct.estimation.diagnosis.diagnose_inference`).
+* The CACE's randomisation p-value: under the exclusion restriction, "no effect of a
+  delivered patrol on any hotspot-day" implies "no effect of assignment", so the ITT
+  randomisation test of the same outcome column is an exact test of CACE = 0 (Imbens &
+  Rosenbaum 2005, *JRSS A* 168(1); Rosenbaum 2002, §5). It is attached to each CACE
+  estimate with a note; a test-inversion interval for the CACE is not computed.
 """
 
 from __future__ import annotations
@@ -141,5 +146,9 @@ def run_inference(config: TrialConfig, panel: Panel, design: Design | None, desi
             seen.add(e.outcome)
             if wild.get(e.outcome) is not None:
                 e = dataclasses.replace(e, wild_p_value=wild[e.outcome])
+        elif e.estimand.startswith("CACE") and e.outcome in ri and e.ri_p_value is None:
+            e = dataclasses.replace(e, ri_p_value=ri[e.outcome].p_value, notes=e.notes + (
+                "randomisation p-value: the exact test of no effect of assignment, which under the "
+                "exclusion restriction tests CACE = 0 (Imbens & Rosenbaum 2005); no randomisation interval",))
         out.append(e)
     return ri, out, diags

@@ -206,8 +206,11 @@ def _methods_text(trial: dict[str, Any], rows: Sequence[dict[str, Any]], sequent
                if "poisson_parallel" in models else ", ".join(sorted(models)) or "no model")
     checks = [t for m, t in (("negbin_fe", "negative binomial"), ("diff_in_means", "difference in means"))
               if m in models]
+    cr2 = any(r.get("se_type") == "CR2" for r in rows if r["section"] == "itt")
+    se = ("Bell–McCaffrey (CR2) standard errors clustered by hotspot, t with Satterthwaite degrees of freedom"
+          if cr2 else "standard errors clustered by hotspot")
     text = (f"Randomised controlled trial: {design}. The effect of assignment (intention to treat) was "
-            f"estimated by {primary} (standard errors clustered by hotspot)")
+            f"estimated by {primary} ({se})")
     if checks:
         text += f", with {' and '.join(checks)} models as sensitivity checks"
     text += (f"; randomisation-inference p-values come from {ri_draws:,} re-draws of the trial's own design"
