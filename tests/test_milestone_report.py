@@ -42,6 +42,7 @@ from guardian_rct.reports.milestone import (
     build_milestone_report,
     write_milestone_report,
 )
+from plan_fixtures import plan_context_for
 
 GOLDEN = Path(__file__).parent / "golden" / "milestone_report_schema.json"
 TEMPLATE = Path(__file__).parents[1] / "src/guardian_rct/reports/templates/milestone.html"
@@ -88,6 +89,7 @@ def make_report(*, zero_outcome=None, figures=False, milestones=(), end=END, est
                                     trial_flow(panel),
                                     make_provenance(seed=5, now=dt.datetime(2023, 4, 17, tzinfo=dt.UTC)),
                                     ri_draws=RI_DRAWS, figures=figures,
+                                    plan_context=plan_context_for(config, trial),
                                     design_diagnosis=real_diagnosis(zero_outcome, end)[0],
                                     inference_diagnosis=real_diagnosis(zero_outcome, end)[1])
     return report, panel

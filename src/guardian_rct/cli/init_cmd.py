@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from guardian_rct._core.errors import ConfigError
 from guardian_rct.cli._common import Output, add_common, add_config, config_from_args
 from guardian_rct.design.diagnosis import diagnose_design
 from guardian_rct.design.factory import design_from_config
-from guardian_rct.ledger.store import init_trial, load_trial_hotspots
+from guardian_rct.jobs.plan import register_trial
+from guardian_rct.ledger.store import load_trial_hotspots
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -17,28 +19,48 @@ def register(sub: argparse._SubParsersAction) -> None:
         "init",
         help="create the trial store and register the trial",
         description="Create the embedded SQLite trial store and record the config, the seed "
-        "and the hotspot file's SHA-256. Re-running on an unchanged trial does nothing; a "
-        "changed seed, hotspot file, calendar or design is refused.",
+        "and the hotspot file's SHA-256, after proving the design can run (the hotspot checks "
+        "and a dry-run draw of every trial day), and seal the statistical analysis plan built "
+        "from the config (written as analysis_plan.html/.md/.json beside the store). Re-running "
+        "on an unchanged trial does nothing; a changed seed, hotspot file, calendar, blocks, "
+        "horizon or design is refused; a changed analysis section is recorded as a numbered "
+        "plan amendment.",
     )
     add_config(parser)
+    parser.add_argument("--plan-out", type=Path, default=None, metavar="DIR",
+                        help="folder for the plan documents (default: analysis_plan/ beside the store)")
+    parser.add_argument("--replace-unpublished", action="store_true",
+                        help="replace a mistaken registration that has published, imported and "
+                        "exported nothing (what it replaced is recorded in the store)")
     add_common(parser)
     parser.set_defaults(handler=_run)
 
 
 def _run(args: argparse.Namespace) -> Output:
     config = config_from_args(args)
-    hotspots = load_trial_hotspots(config)
-    diagnosis = diagnose_design(design_from_config(config, hotspots))
+    diagnosis = diagnose_design(design_from_config(config, load_trial_hotspots(config)))
     if diagnosis.refuse:  # a fixed rotation is not a randomised design (issue 12, item 4)
         raise ConfigError("the design is not random enough to register", found=diagnosis.warnings[0],
                           where="design", fix="relax max_consecutive_control_days or treat fewer a day")
-    result = init_trial(config, hotspots=hotspots)
+    registered = register_trial(config, plan_dir=args.plan_out,
+                                replace_unpublished=args.replace_unpublished)
+    result = registered.init
     reg = result.registration
     text = {
         "created": f"registered trial '{reg.name}' (seed {reg.seed}, {reg.hotspot_count} hotspots) "
         f"in {result.store}",
         "unchanged": f"trial '{reg.name}' is already registered in {result.store}; nothing changed",
         "amended": f"trial '{reg.name}': recorded an amendment to {', '.join(result.amendments)}",
+        "replaced": f"replaced the unpublished registration of trial '{reg.name}' "
+        f"({'; '.join(result.amendments)}); the old registration is recorded in the store",
     }[result.status]
+    if result.plan_amendment is not None:
+        a = result.plan_amendment
+        text += f"\nplan amendment {a.number} ({a.label()}): plan SHA-256 {a.plan_sha256}"
+    if registered.plan_sha256:
+        text += f"\nanalysis plan {registered.plan_sha256} written to {registered.plan_paths['html'].parent}"
+    else:
+        text += f"\nno sealed analysis plan (trial registered before sealed plans); draft written to " \
+                f"{registered.plan_paths['html'].parent}"
     text += "\n" + diagnosis.summary()
-    return Output(text, {**result.to_dict(), "design_diagnosis": diagnosis.to_dict()})
+    return Output(text, {**registered.to_dict(), "design_diagnosis": diagnosis.to_dict()})

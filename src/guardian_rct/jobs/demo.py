@@ -41,9 +41,10 @@ from guardian_rct.design.allocation import Allocation
 from guardian_rct.geo.hotspots import HotspotSet
 from guardian_rct.geo.rings import buffer_rings
 from guardian_rct.jobs.milestone import EvaluationResult, evaluate
+from guardian_rct.jobs.plan import register_trial
 from guardian_rct.jobs.weekly import weekly_compliance_report
 from guardian_rct.ledger.publish import publish_range, published_allocation
-from guardian_rct.ledger.store import init_trial, load_trial_hotspots
+from guardian_rct.ledger.store import load_trial_hotspots
 from guardian_rct.ledger.verify import VerifyResult, verify
 from guardian_rct.reports.tasking import write_daily_outputs
 from guardian_rct.simulation.writers import simulate_crimes, simulate_pings, write_simulation
@@ -52,6 +53,10 @@ __all__ = ["DemoResult", "run_demo", "demo_config_text"]
 
 DEMO_START = dt.date(2023, 10, 2)  # a Monday; six months span both clock changes
 DEMO_DAYS = 182
+
+
+#: The file that marks a folder as the demo's own (``--overwrite`` deletes only such folders).
+DEMO_MARKER = ".guardian-rct-demo"
 
 
 def demo_config_text(*, seed: int, ri_draws: int) -> str:
@@ -166,13 +171,26 @@ def run_demo(out_dir: str | Path, *, seed: int = 20231002, ri_draws: int = 2000,
     if not 14 <= days <= 364:
         raise UsageError("the demo runs 14 to 364 days", found=str(days), where="days",
                          fix="choose a length within the demo trial's year")
+    if not 0 <= seed < 2**63:
+        raise UsageError("the seed is out of range", expected="an integer from 0 to 2^63 - 1",
+                         found=str(seed), where="--seed", fix="use e.g. 20231002")
     out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise UsageError("the output is not a folder", found="a file", where=out,
+                         fix="give a folder name for the demo")
     if out.exists() and any(out.iterdir()):
         if not overwrite:
             raise UsageError("the output folder is not empty", where=out,
                              fix="give a new folder, or pass --overwrite to replace an earlier demo")
+        if not (out / DEMO_MARKER).is_file():
+            raise UsageError("--overwrite removes only a folder made by 'guardian-rct demo'",
+                             expected=f"a folder holding the demo's marker file {DEMO_MARKER}",
+                             found="a non-empty folder without it", where=out,
+                             fix="give a new or empty folder; this one was not made by the demo")
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
+    (out / DEMO_MARKER).write_text("made by 'guardian-rct demo'; 'demo --overwrite' may delete "
+                                   "this folder\n", encoding="utf-8")
     began = time.perf_counter()
     bar = _Progress(7, progress)
     config = bar.step("writing the trial config and registering the trial",
@@ -205,7 +223,7 @@ def _register(out: Path, *, seed: int, ri_draws: int) -> TrialConfig:
     path = out / "trial.toml"
     path.write_text(demo_config_text(seed=seed, ri_draws=ri_draws), encoding="utf-8")
     config = load_config(path)
-    init_trial(config)
+    register_trial(config)  # seals the analysis plan (issue 15)
     return config
 
 

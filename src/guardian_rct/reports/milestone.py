@@ -39,6 +39,7 @@ from guardian_rct.estimation.flow import TrialFlow
 from guardian_rct.estimation.multiplicity import information_fractions, obf_boundaries
 from guardian_rct.estimation.randomisation import RITestResult
 from guardian_rct.estimation.results import Estimate
+from guardian_rct.reports.deviations import PlanContext, audit_against_plan, unaudited
 from guardian_rct.reports.milestone_diagnosis import diagnosis_section, lead_sentence
 from guardian_rct.reports.milestone_tables import (
     NO_EVENTS,
@@ -56,8 +57,10 @@ from guardian_rct.reports.milestone_tables import (
 __all__ = ["SCHEMA_VERSION", "MilestoneReport", "build_milestone_report", "write_milestone_report",
            "NO_EVENTS", "NOT_ESTIMABLE"]
 
-SCHEMA_VERSION = "1.3"  # 1.1: estimate sections, first stage, dose_response; 1.2: first_stage_se/_n, nb_theta
-# 1.3: estimates carry se_type/df/wild_p_value; harm randomisation inference; diagnosis block
+SCHEMA_VERSION = "1.5"  # 1.1: estimate sections, first stage, dose_response; 1.2: first_stage_se/_n, nb_theta
+# 1.3: analysis_plan + deviations (the registered plan and the departures from it)
+# 1.4: provenance seed_fingerprint replaces seed
+# 1.5: estimates carry se_type/df/wild_p_value; harm randomisation inference; diagnosis block
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,8 @@ class MilestoneReport:
     notes: tuple[str, ...]
     provenance: dict[str, Any]
     figures: Mapping[str, str | None] = field(default_factory=dict)
+    analysis_plan: Mapping[str, Any] = field(default_factory=dict)
+    deviations: tuple[dict[str, Any], ...] = ()
     diagnosis: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self, *, include_figures: bool = False) -> dict[str, Any]:
@@ -106,6 +111,8 @@ class MilestoneReport:
             "timeseries": [dict(r) for r in self.timeseries],
             "notes": list(self.notes),
             "provenance": dict(self.provenance),
+            "analysis_plan": dict(self.analysis_plan),
+            "deviations": [dict(d) for d in self.deviations],
             "diagnosis": dict(self.diagnosis),
         }
         if include_figures:
@@ -367,6 +374,7 @@ def build_milestone_report(
     ri_draws: int | None = None,
     notes: Sequence[str] = (),
     figures: bool = True,
+    plan_context: PlanContext | None = None,
     design_diagnosis: DesignDiagnosis | None = None,
     inference_diagnosis: Sequence[InferenceDiagnosis] = (),
     ri_refused: str | None = None,
@@ -397,6 +405,9 @@ def build_milestone_report(
         Date of this look (default: last day in the panel).
     figures
         Draw the forest plot and time series (PNG data URIs).
+    plan_context
+        The registered plan's history and this run's harm index and hotspot file, for the
+        "Registered plan and deviations" section (:mod:`guardian_rct.reports.deviations`).
     design_diagnosis, inference_diagnosis
         :func:`~guardian_rct.design.diagnosis.diagnose_design` and
         :func:`~guardian_rct.estimation.diagnosis.diagnose_inference` results (the
@@ -458,6 +469,10 @@ def build_milestone_report(
         ts = timeseries_png(series, outcomes)
         figs = {"forest": png_data_uri(forest) if forest else None,
                 "timeseries": png_data_uri(ts) if ts else None}
+    with_compliance = "delivered" in frame.columns and bool(frame["delivered"].notna().any())
+    audit = (unaudited("no registered plan was given to the report") if plan_context is None else
+             audit_against_plan(plan_context, rows, outcomes=outcomes, primary=primary_name, ri_draws=ri_draws,
+                                alpha=alpha, look_date=look, no_events=no_events, with_compliance=with_compliance))
     return MilestoneReport(
         schema_version=SCHEMA_VERSION, trial=trial, abstract=abstract, outcome_totals=tuple(totals),
         estimates=tuple(rows), estimate_sections=section_index(rows, outcomes),
@@ -466,6 +481,7 @@ def build_milestone_report(
         displacement=tuple(d.to_dict() for d in displacement), balance=balance.to_dict(),
         flow=flow.to_dict(), timeseries=tuple(series), notes=tuple(all_notes),
         provenance=provenance.to_dict(), figures=figs,
+        analysis_plan=audit.analysis_plan, deviations=audit.deviations,
         diagnosis=diagnosis_section(design_diagnosis, inference_diagnosis, ri_refused),
     )
 
