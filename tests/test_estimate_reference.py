@@ -48,11 +48,13 @@ def _carry(term):
 
 
 CASES = {
-    "poisson_fe_count": lambda: poisson_fe(CROSS, "count_violence"),
-    "poisson_fe_harm": lambda: poisson_fe(CROSS, "harm_violence"),
-    "poisson_fe_count_ipw": lambda: poisson_fe(CROSS, "count_violence", weights=ipw_weights(CROSS)),
-    "poisson_fe_week": lambda: poisson_fe(CROSS, "count_violence", week_fe=True),
-    "poisson_parallel": lambda: poisson_parallel(PARALLEL, "count_violence"),
+    # CR1 against vcovCL HC1 here; CR2 (the default) against clubSandwich in test_cr2_reference.py
+    "poisson_fe_count": lambda: poisson_fe(CROSS, "count_violence", se_type="CR1"),
+    "poisson_fe_harm": lambda: poisson_fe(CROSS, "harm_violence", se_type="CR1"),
+    "poisson_fe_count_ipw": lambda: poisson_fe(CROSS, "count_violence", weights=ipw_weights(CROSS),
+                                               se_type="CR1"),
+    "poisson_fe_week": lambda: poisson_fe(CROSS, "count_violence", week_fe=True, se_type="CR1"),
+    "poisson_parallel": lambda: poisson_parallel(PARALLEL, "count_violence", se_type="CR1"),
     "negbin_fe_count": lambda: negbin_fe(CROSS, "count_violence"),
     "diff_in_means_count": lambda: diff_in_means(CROSS, "count_violence"),
     "diff_in_means_count_ipw": lambda: diff_in_means(CROSS, "count_violence",

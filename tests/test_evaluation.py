@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from conftest import write_trial
-from guardian_rct._core.errors import DataError
+from guardian_rct._core.errors import DataError, GuardianError
 from guardian_rct.cli import main
 from guardian_rct.compliance.hotspot_day_csv import read_compliance_csv
 from guardian_rct.config.trial_config import load_config
@@ -76,6 +76,16 @@ def trial(tmp_path):
     return tmp_path, config_path, crimes
 
 
+ALLOC_DESIGN = '[design]\nkind = "crossover"\ntreated_per_day = 3\nwindows = ["15:00-23:00"]\n'
+
+
+def _alloc_design(tmp):
+    """The design allocation_frame() draws from (3 of 6 hotspots a day), declared with it."""
+    path = tmp / "alloc_design.toml"
+    path.write_text(ALLOC_DESIGN, encoding="utf-8")
+    return path
+
+
 def test_evaluate_with_imported_allocation_and_compliance(trial):
     tmp, config_path, crimes = trial
     alloc = allocation_frame()
@@ -88,12 +98,22 @@ def test_evaluate_with_imported_allocation_and_compliance(trial):
                          "contaminated": 0})
     comp.to_csv(tmp / "compliance.csv", index=False)
     result = evaluate(load_config(config_path), crimes_path=crimes, allocation=tmp / "alloc.csv",
-                      compliance=tmp / "compliance.csv", out_dir=tmp / "out", figures=False)
+                      compliance=tmp / "compliance.csv", out_dir=tmp / "out", figures=False,
+                      design_config=_alloc_design(tmp))
     data = json.loads(result.paths["json"].read_text(encoding="utf-8"))
     estimands = {(e["outcome"], e["estimand"], e["model"]) for e in data["estimates"]}
     assert {("violence", "ITT", "poisson_fe"), ("violence_harm", "ITT", "poisson_fe"),
             ("all_crime", "ITT", "negbin_fe")} <= estimands
     assert any(e[1].startswith("CACE") for e in estimands)
+    # every headline number has a randomisation p-value: ITT count and harm, and the CACE
+    ri = {r["outcome"]: r["p_value"] for r in data["randomisation_inference"]}
+    assert {"violence", "violence_harm", "all_crime", "all_crime_harm"} <= set(ri)
+    for e in data["estimates"]:
+        if e["estimand"].startswith("CACE"):
+            assert e["ri_p_value"] == ri[e["outcome"]] and any("Imbens & Rosenbaum" in n for n in e["notes"])
+    primary_wild = [e for e in data["estimates"] if e["model"] == "poisson_fe" and e["wild_p_value"] is not None]
+    assert {e["outcome"] for e in primary_wild} == {"violence", "violence_harm", "all_crime", "all_crime_harm"}
+    assert all(e["se_type"] == "CR2" and 0 < e["df"] <= 5 for e in primary_wild)  # 6 hotspots
     primary = next(e for e in data["estimates"] if e["outcome"] == "violence" and e["model"] == "poisson_fe")
     # PPML drops days whose fixed-effect group is all zeros (as ppmlhdfe and glm do: no information)
     assert 0 < primary["ri_p_value"] <= 1 and 100 < primary["n_obs"] <= 6 * 22 and primary["n_clusters"] == 6
@@ -110,12 +130,52 @@ def test_outcome_with_no_events_is_reported_not_estimable(trial):
     write_crimes(crimes, violence=False)
     allocation_frame().to_csv(tmp / "alloc.csv", index=False)
     result = evaluate(load_config(config_path), crimes_path=crimes, allocation=tmp / "alloc.csv",
-                      out_dir=tmp / "out", figures=False)
+                      out_dir=tmp / "out", figures=False, design_config=_alloc_design(tmp))
     html = result.paths["html"].read_text(encoding="utf-8")
     assert "no events: not estimable" in html and "NaN" not in html and "nan" not in html.lower().split()
     data = json.loads(result.paths["json"].read_text(encoding="utf-8"))
-    assert [r["outcome"] for r in data["randomisation_inference"]] == ["all_crime"]
+    assert [r["outcome"] for r in data["randomisation_inference"]] == ["all_crime", "all_crime_harm"]
     assert not any(e["estimand"].startswith("CACE") for e in data["estimates"])  # no compliance given
+
+
+def test_imported_allocation_without_its_design_refuses_randomisation_inference(trial):
+    tmp, config_path, crimes = trial
+    allocation_frame().to_csv(tmp / "alloc.csv", index=False)
+    result = evaluate(load_config(config_path), crimes_path=crimes, allocation=tmp / "alloc.csv",
+                      out_dir=tmp / "out", figures=False, ri_draws=50)
+    data = json.loads(result.paths["json"].read_text(encoding="utf-8"))
+    assert data["randomisation_inference"] == []
+    assert data["diagnosis"]["randomisation_refused"].startswith("Randomisation inference was not run")
+    assert "design would test the wrong null" in \
+        result.paths["html"].read_text(encoding="utf-8")
+
+
+def test_imported_allocation_with_a_permutation_matrix(trial):
+    tmp, config_path, crimes = trial
+    alloc = allocation_frame()
+    alloc.to_csv(tmp / "alloc.csv", index=False)
+    config = load_config(config_path)
+    n_days = (config.trial.end_date - config.trial.start_date).days + 1
+    observed = (alloc.pivot(index="date", columns="hotspot_id", values="arm")[IDS] == "treatment").to_numpy()
+    rng = np.random.default_rng(9)
+    others = np.zeros((199, n_days, len(IDS)), dtype=bool)
+    for a in others:  # 3 of 6 a day, as the tool that made the allocation
+        for d in range(n_days):
+            a[d, rng.choice(len(IDS), 3, replace=False)] = True
+    matrix = np.concatenate([others, np.zeros((1, n_days, len(IDS)), dtype=bool)])
+    matrix[-1, :observed.shape[0]] = observed
+    np.save(tmp / "perms.npy", matrix)
+    result = evaluate(config, crimes_path=crimes, allocation=tmp / "alloc.csv", out_dir=tmp / "out",
+                      figures=False, ri_draws=100, permutations=tmp / "perms.npy")
+    data = json.loads(result.paths["json"].read_text(encoding="utf-8"))
+    assert {r["outcome"] for r in data["randomisation_inference"]} == {"violence", "violence_harm",
+                                                                       "all_crime", "all_crime_harm"}
+    assert data["diagnosis"]["design"]["method"].startswith("exact (distinct allocations")
+    # a matrix that does not contain the observed allocation is refused
+    np.save(tmp / "wrong.npy", others)
+    with pytest.raises(GuardianError, match="not one of the permutation matrix"):
+        evaluate(config, crimes_path=crimes, allocation=tmp / "alloc.csv", out_dir=tmp / "out2",
+                 figures=False, ri_draws=10, permutations=tmp / "wrong.npy")
 
 
 def test_cli_bad_allocation_hotspot_is_one_line_error(trial, capsys):

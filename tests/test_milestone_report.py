@@ -27,7 +27,9 @@ import pytest
 from evaluation_fixtures import OUTCOMES, built_trial, synthetic_estimates, trial_config
 from guardian_rct._core.provenance import make_provenance
 from guardian_rct._core.rng import stream
+from guardian_rct.design.diagnosis import diagnose_design
 from guardian_rct.estimation.baseline_balance import baseline_balance
+from guardian_rct.estimation.diagnosis import diagnose_inference
 from guardian_rct.estimation.displacement import crossover_displacement
 from guardian_rct.estimation.flow import trial_flow
 from guardian_rct.estimation.itt import poisson_fe
@@ -52,10 +54,25 @@ END = dt.date(2023, 4, 16)
 def real_ri(zero_outcome=None, end=END) -> dict[str, RITestResult]:
     """randomisation_test on the built trial's panel, re-drawing its own design (as evaluate does)."""
     trial = built_trial(zero_outcome=zero_outcome, end=end)
-    return {o: randomisation_test(trial.panel.frame, f"count_{o}", trial.design, draws=RI_DRAWS,
-                                  rng=stream(trial.config.trial.seed, "randomisation_inference", o),
-                                  seed=trial.config.trial.seed)
-            for o in OUTCOMES if o != zero_outcome}
+    out = {}
+    for o in OUTCOMES:
+        if o == zero_outcome:
+            continue
+        for col, label in ((f"count_{o}", o), (f"harm_{o}", f"{o}_harm")):  # counts and harm
+            out[label] = randomisation_test(trial.panel.frame, col, trial.design, draws=RI_DRAWS,
+                                            rng=stream(trial.config.trial.seed, "randomisation_inference",
+                                                       label), seed=trial.config.trial.seed)
+    return out
+
+
+@functools.lru_cache(maxsize=4)
+def real_diagnosis(zero_outcome=None, end=END):
+    """The design and data diagnosis of the built trial (as evaluate computes them)."""
+    trial = built_trial(zero_outcome=zero_outcome, end=end)
+    design = diagnose_design(trial.design)
+    rows = tuple(diagnose_inference(trial.panel.frame, f"{m}_{o}", design=design)
+                 for o in OUTCOMES if o != zero_outcome for m in ("count", "harm"))
+    return design, rows
 
 
 def make_report(*, zero_outcome=None, figures=False, milestones=(), end=END, estimates=None,
@@ -72,7 +89,9 @@ def make_report(*, zero_outcome=None, figures=False, milestones=(), end=END, est
                                     trial_flow(panel),
                                     make_provenance(seed=5, now=dt.datetime(2023, 4, 17, tzinfo=dt.UTC)),
                                     ri_draws=RI_DRAWS, figures=figures,
-                                    plan_context=plan_context_for(config, trial))
+                                    plan_context=plan_context_for(config, trial),
+                                    design_diagnosis=real_diagnosis(zero_outcome, end)[0],
+                                    inference_diagnosis=real_diagnosis(zero_outcome, end)[1])
     return report, panel
 
 
@@ -369,6 +388,12 @@ def test_abstract_reads_with_real_numbers():
     abstract, flow = data["abstract"], data["flow"]
     primary = next(r for r in data["estimates"] if r["in_holm_family"] and r["outcome"] == "all_crime")
     findings = abstract["findings"]
+    # 6 hotspots: the diagnosis distrusts the Wald test, so the findings lead with the RI result
+    lead, _, rest = findings.partition(" All crime was")
+    ri0 = real_ri()["all_crime"]
+    assert lead.startswith("The model-based (Wald) test is not reliable for this trial (only 6 hotspots")
+    assert f"randomisation p = {ri0.p_value:.3f}" in lead and f"{ri0.rr_conf_low:.2f} to" in lead
+    findings = "All crime was" + rest
     assert findings.startswith(f"All crime was {abs(primary['pct_change']):.1f}% lower (rate ratio "
                                f"{primary['irr']:.2f}, 95% CI {primary['irr_conf_low']:.2f} to "
                                f"{primary['irr_conf_high']:.2f})")
@@ -406,14 +431,16 @@ def test_ri_interval_in_the_report_is_the_rate_ratio_interval_of_the_test(tmp_pa
     there, and the abstract printed it as a rate-ratio interval)."""
     report, panel = make_report()
     records = {r["outcome"]: r for r in report.to_dict()["randomisation_inference"]}
-    assert list(records) == list(OUTCOMES)
+    assert list(records) == [k for o in OUTCOMES for k in (o, f"{o}_harm")]  # counts and harm
     for o, res in real_ri().items():
         rec = records[o]
         assert (rec["conf_low"], rec["conf_high"]) == (res.rr_conf_low, res.rr_conf_high)
         assert (rec["p_value"], rec["mc_error"], rec["draws"], rec["observed"], rec["statistic"]) == (
             res.p_value, res.mc_std_error, RI_DRAWS, res.observed, res.statistic)
         # on the rate-ratio scale: it holds the Poisson FE rate ratio of the same panel ...
-        irr = poisson_fe(panel, f"count_{o}").irr
+        col = f"harm_{o[:-5]}" if o.endswith("_harm") else f"count_{o}"
+        assert res.outcome == col
+        irr = poisson_fe(panel, col).irr
         assert rec["conf_low"] < irr < rec["conf_high"]
         # ... and it is where the test's p-value curve crosses alpha: inside p > alpha, outside p <= alpha
         curve = res.curve
@@ -444,7 +471,8 @@ def test_golden_comparison_checks_every_list_element():
         _compare(golden, wrong_type)
     lost_key = json.loads(json.dumps(data))
     del lost_key["randomisation_inference"][-1]["mc_error"]
-    with pytest.raises(AssertionError, match=r"randomisation_inference\[1\]: keys changed: \['mc_error'\]"):
+    last_ri = len(data["randomisation_inference"]) - 1
+    with pytest.raises(AssertionError, match=rf"randomisation_inference\[{last_ri}\]: keys changed: \['mc_error'\]"):
         _compare(golden, lost_key)
     nested = json.loads(json.dumps(data))
     nested["dose_response"][-1]["bands"][-1]["rate"] = [1.0]

@@ -33,6 +33,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="compliance per hotspot-day (date, hotspot_id, delivered, dosage_minutes, contaminated)")
     parser.add_argument("--allocation", type=Path, metavar="FILE",
                         help="allocation CSV made by another tool (default: schedules published in the trial store)")
+    redraw = parser.add_mutually_exclusive_group()
+    redraw.add_argument("--design-config", type=Path, metavar="FILE",
+                        help="with --allocation: TOML [design] table of the design that made it (for RI)")
+    redraw.add_argument("--permutations", type=Path, metavar="FILE",
+                        help="with --allocation: permutation matrix of its design (.npy/.parquet/.csv, for RI)")
     parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="directory for the report")
     parser.add_argument("--ri-draws", type=int, default=None, metavar="N",
                         help="randomisation-inference re-draws (default: [evaluation] ri_draws; 0 skips)")
@@ -49,5 +54,6 @@ def _run(args: argparse.Namespace) -> Output:
         raise UsageExit("guardian-rct evaluate: --ri-draws must be 0 or more")
     config = config_from_args(args)
     result = evaluate(config, crimes_path=args.crimes, allocation=args.allocation, compliance=args.compliance,
-                      pings_path=args.pings, out_dir=args.out, ri_draws=args.ri_draws, look_date=args.look_date)
+                      pings_path=args.pings, out_dir=args.out, ri_draws=args.ri_draws, look_date=args.look_date,
+                      design_config=args.design_config, permutations=args.permutations)
     return Output(result.summary(), result.to_dict())

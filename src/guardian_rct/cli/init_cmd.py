@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from guardian_rct._core.errors import ConfigError
 from guardian_rct.cli._common import Output, add_common, add_config, config_from_args
 
 
@@ -32,15 +33,22 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> Output:
+    from guardian_rct.design.diagnosis import diagnose_design
+    from guardian_rct.design.factory import design_from_config
     from guardian_rct.jobs.plan import register_trial
+    from guardian_rct.ledger.store import load_trial_hotspots
 
     config = config_from_args(args)
+    diagnosis = diagnose_design(design_from_config(config, load_trial_hotspots(config)))
+    if diagnosis.refuse:  # a fixed rotation is not a randomised design (issue 12, item 4)
+        raise ConfigError("the design is not random enough to register", found=diagnosis.warnings[0],
+                          where="design", fix="relax max_consecutive_control_days or treat fewer a day")
     registered = register_trial(config, plan_dir=args.plan_out,
                                 replace_unpublished=args.replace_unpublished)
     result = registered.init
     reg = result.registration
     text = {
-        "created": f"registered trial '{reg.name}' (seed {reg.seed}, {reg.hotspot_count} hotspots) "
+        "created": f"registered trial '{reg.name}' ({reg.hotspot_count} hotspots; the seed is recorded in the store only) "
         f"in {result.store}",
         "unchanged": f"trial '{reg.name}' is already registered in {result.store}; nothing changed",
         "amended": f"trial '{reg.name}': recorded an amendment to {', '.join(result.amendments)}",
@@ -55,4 +63,5 @@ def _run(args: argparse.Namespace) -> Output:
     else:
         text += f"\nno sealed analysis plan (trial registered before sealed plans); draft written to " \
                 f"{registered.plan_paths['html'].parent}"
-    return Output(text, registered.to_dict())
+    text += "\n" + diagnosis.summary()
+    return Output(text, {**registered.to_dict(), "design_diagnosis": diagnosis.to_dict()})

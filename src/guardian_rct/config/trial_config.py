@@ -195,6 +195,8 @@ class EvaluationSpec:
     alpha: float = field(default=0.05, metadata={"help": 'two-sided significance level'})
     milestones: tuple[dt.date, ...] = field(default=(), metadata={"help": 'dates of the planned interim and final looks'})
     baseline_days: int = field(default=365, metadata={"help": 'days before the trial used for baseline crime and harm'})
+    se_type: str = field(default="CR2", metadata={"help": 'Poisson FE standard errors: CR2 (Bell-McCaffrey, Satterthwaite df) or CR1 (G/(G-1)(N-1)/(N-K), t(G-1))'})
+    wild_bootstrap_draws: int = field(default=9_999, metadata={"help": 'wild cluster score bootstrap replications for the Poisson ITT p-value (0 skips it)'})
 
 
 @dataclass(frozen=True)
@@ -421,6 +423,7 @@ def _check_positive(cfg: TrialConfig) -> None:
         "compliance.koper_minutes": cfg.compliance.koper_minutes,
         "design.visit_spacing_minutes": cfg.design.visit_spacing_minutes,
         "evaluation.ri_draws": cfg.evaluation.ri_draws,  # 0 skips randomisation inference
+        "evaluation.wild_bootstrap_draws": cfg.evaluation.wild_bootstrap_draws,
     }
     for key, value in checks.items():
         if value <= 0:
@@ -438,6 +441,10 @@ def _check_positive(cfg: TrialConfig) -> None:
     if not 0 < cfg.evaluation.alpha < 1:
         raise ConfigError("alpha must be between 0 and 1", found=str(cfg.evaluation.alpha),
                           where="evaluation.alpha", fix="use e.g. 0.05")
+    if cfg.evaluation.se_type not in ("CR2", "CR1"):
+        raise ConfigError("unknown standard-error type", expected='"CR2" or "CR1"',
+                          found=repr(cfg.evaluation.se_type), where="evaluation.se_type",
+                          fix='use se_type = "CR2" (default) or "CR1"')
 
 
 def _resolve(path: Path | None, base: Path) -> Path | None:

@@ -34,7 +34,7 @@ from scipy import special
 from threadpoolctl import threadpool_limits
 
 __all__ = ["Absorber", "GLMFit", "fit_glm_fe", "cluster_vcov", "ipf_null_fit", "encode",
-           "single_threaded"]
+           "single_threaded", "absorbed_factor", "dummies"]
 
 _THETA_MAX = 1e8
 
@@ -86,7 +86,7 @@ class Absorber:
         return values - means[self.codes]
 
 
-def _dummies(codes: np.ndarray, n_levels: int) -> np.ndarray:
+def dummies(codes: np.ndarray, n_levels: int) -> np.ndarray:
     out = np.zeros((codes.size, max(n_levels - 1, 0)))
     rows = np.flatnonzero(codes > 0)
     out[rows, codes[rows] - 1] = 1.0
@@ -107,6 +107,8 @@ class GLMFit:
     iterations: int
     converged: bool
     loglik: float
+    kept: np.ndarray | None = None  # indices into [X, dummies of the non-absorbed factors]
+    absorbed: int | None = None  # index in ``fe`` of the absorbed factor (None: intercept only)
 
 
 def _deviance(y, mu, prior, theta):
@@ -151,17 +153,22 @@ def _theta_ml(y, mu, prior, theta0, *, maxiter=50):
     return float(t)
 
 
+def absorbed_factor(fe: list[tuple[np.ndarray, int]]) -> int | None:
+    """Index of the factor :func:`fit_glm_fe` absorbs (the one with most levels)."""
+    return int(np.argmax([lv for _, lv in fe])) if fe else None
+
+
 def _design(X: np.ndarray, fe: list[tuple[np.ndarray, int]]):
     """Choose the absorbed factor and build the dummy columns of the others."""
     n = X.shape[0]
     if fe:
-        big = int(np.argmax([lv for _, lv in fe]))
+        big = absorbed_factor(fe)
         absorber = Absorber(*fe[big])
         others = [f for i, f in enumerate(fe) if i != big]
     else:
         absorber = Absorber(np.zeros(n, dtype=np.intp), 1)
         others = []
-    D = np.hstack([_dummies(c, lv) for c, lv in others]) if others else np.zeros((n, 0))
+    D = np.hstack([dummies(c, lv) for c, lv in others]) if others else np.zeros((n, 0))
     return absorber, D
 
 
@@ -301,7 +308,8 @@ def fit_glm_fe(
     loglik = _pois_loglik(y, mu, prior) if theta is None else _nb_loglik(y, mu, prior, theta)
     return GLMFit(coef=coef, mu=mu, work_w=w, score_w=prior * (y - mu) * var_factor, xt=Zt,
                   n_params=Z.shape[1] + absorber.n_levels, theta=theta,
-                  iterations=total_iter, converged=converged, loglik=loglik)
+                  iterations=total_iter, converged=converged, loglik=loglik, kept=keep,
+                  absorbed=absorbed_factor(fe))
 
 
 def _theta_start(y, mu, prior):

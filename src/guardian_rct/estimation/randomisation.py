@@ -200,7 +200,7 @@ def randomisation_test(panel_frame: pd.DataFrame, outcome_column: str, design: D
                        treatment: str = "treated", fe: Sequence[str] | None = None,
                        baseline: str | None = None, conf_int: bool = True,
                        grid_points: int = 41, batch: int = 250,
-                       seed: int | None = None) -> RITestResult:
+                       seed: int | None = None, null_rate_ratio: float = 1.0) -> RITestResult:
     """Randomisation test of no effect and a test-inversion interval for the rate ratio.
 
     Parameters
@@ -225,6 +225,10 @@ def randomisation_test(panel_frame: pd.DataFrame, outcome_column: str, design: D
         Also invert the test for a confidence interval (grid of ``grid_points`` values).
     seed
         The trial seed, recorded in the provenance.
+    null_rate_ratio
+        The rate ratio τ0 of the sharp null whose p-value is ``p_value`` (default 1: no
+        effect). Testing τ0 = the true ratio is how the simulation study measures the
+        coverage of the test-inversion interval without inverting it.
     """
     panel_frame, outcome_column = resolve(panel_frame, outcome_column)
     if draws < 1:
@@ -246,7 +250,10 @@ def randomisation_test(panel_frame: pd.DataFrame, outcome_column: str, design: D
         covariates = cov[:, None] if np.ptp(cov) > 0 else None
     covariates_fit = covariates
 
-    taus = [1.0]
+    if not (math.isfinite(null_rate_ratio) and null_rate_ratio > 0):
+        raise DataError("the null rate ratio must be positive", found=str(null_rate_ratio),
+                        where="null_rate_ratio", fix="use e.g. 1.0")
+    taus = [float(null_rate_ratio)]
     if conf_int:
         centre, se = _ppml_centre(mf.y, mf.treated, mf.fe, covariates_fit, mf.clusters)
         half = 4.5 * se
@@ -258,7 +265,7 @@ def randomisation_test(panel_frame: pd.DataFrame, outcome_column: str, design: D
     for attempt in range(4):
         if conf_int:
             grid = np.exp(np.linspace(centre - half, centre + half, grid_points))
-            taus = [1.0, *grid.tolist()] if attempt == 0 else grid.tolist()
+            taus = [float(null_rate_ratio), *grid.tolist()] if attempt == 0 else grid.tolist()
         resid = _null_residuals(mf.y, mf.treated, taus, mf.fe, covariates_fit)
         offset = probs @ resid
         observed = mf.treated @ resid - offset

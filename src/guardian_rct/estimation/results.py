@@ -111,6 +111,14 @@ class Estimate:
     nb_theta
         The NB2 shape θ of a negative binomial model, variance ``μ + μ²/θ`` (``None``
         otherwise).
+    se_type
+        How ``std_error`` was computed: ``"CR2"`` (Bell–McCaffrey, Satterthwaite df;
+        :mod:`guardian_rct.estimation.cr2`) or ``"CR1"`` (``G/(G−1)·(N−1)/(N−K)``).
+    df
+        Degrees of freedom of the t reference used for ``conf_low``/``conf_high`` and
+        ``p_value`` (Satterthwaite for CR2, ``G − 1`` for CR1).
+    wild_p_value
+        Wild cluster score bootstrap p-value (Kline & Santos 2012), when computed.
     """
 
     outcome: str
@@ -130,6 +138,9 @@ class Estimate:
     notes: tuple[str, ...] = ()
     first_stage: FirstStage | None = None
     nb_theta: float | None = None
+    se_type: str = "CR1"
+    df: float | None = None
+    wild_p_value: float | None = None
 
     @property
     def outcome_name(self) -> str:
@@ -213,6 +224,9 @@ class Estimate:
             "first_stage_n": int(fs.n_obs) if fs else None,
             "weak_instrument": fs.weak if fs else None,
             "nb_theta": _finite_or_none(self.nb_theta),
+            "se_type": self.se_type,
+            "df": _finite_or_none(self.df),
+            "wild_p_value": _finite_or_none(self.wild_p_value),
         }
 
     def with_ri(self, ri_p_value: float) -> Estimate:

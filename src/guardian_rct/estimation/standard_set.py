@@ -36,7 +36,7 @@ def _label(estimates: Sequence[Estimate], outcome: str) -> list[Estimate]:
 
 def standard_estimates(panel: Panel, outcomes: Sequence[str], alpha: float, with_compliance: bool,
                        no_events: set[str], kind: Literal["crossover", "parallel"],
-                       notes: list[str]) -> list[Estimate]:
+                       notes: list[str], *, se_type: Literal["CR2", "CR1"] = "CR2") -> list[Estimate]:
     """ITT, CACE (with compliance) and carry-over estimates of every outcome, labelled.
 
     A parallel design keeps each hotspot's assignment fixed, so its CACE uses block and day
@@ -55,7 +55,7 @@ def standard_estimates(panel: Panel, outcomes: Sequence[str], alpha: float, with
         if o in no_events:
             out.append(not_estimable(o, frame))
             continue
-        out.extend(_label(itt_estimates(panel, o, alpha=alpha, kind=kind), o))
+        out.extend(_label(itt_estimates(panel, o, alpha=alpha, kind=kind, se_type=se_type), o))
         if with_compliance:  # volume and harm (DESIGN.md: CACE on crime volume and the CCHI)
             columns = [f"count_{o}"] + ([f"harm_{o}"] if f"harm_{o}" in frame.columns else [])
             for col in columns:

@@ -9,8 +9,12 @@
    location pings (``--pings``), or goes without it;
 3. reads the crimes and builds the hotspot × day panel (with buffer rings);
 4. checks the panel is usable (both arms present, outcome columns present);
-5. runs the intention-to-treat estimators for every declared outcome (counts and harm),
-   randomisation inference that re-draws the trial's own design (counts), the carry-over
+5. runs the intention-to-treat estimators for every declared outcome (counts and harm;
+   Poisson FE with CR2 + Satterthwaite by default, ``[evaluation] se_type``),
+   randomisation inference for counts and harm that re-draws the design that made the
+   allocation (refused for an imported allocation without its design; see
+   :mod:`guardian_rct.jobs.milestone_inference`), a wild cluster score bootstrap p-value,
+   the design and data diagnosis, the carry-over
    estimates (crossover designs) and, with compliance, the CACE of a delivered patrol and
    of a minute of patrol on counts and harm (the report adds the descriptive dose–response table);
 6. computes displacement, baseline balance and the CONSORT flow, builds the
@@ -33,25 +37,27 @@ import pandas as pd
 from guardian_rct._core.days import last_complete_day
 from guardian_rct._core.errors import DataError, UsageError, where
 from guardian_rct._core.provenance import Provenance, make_provenance, sha256_file
-from guardian_rct._core.rng import stream
 from guardian_rct.compliance.hotspot_day_csv import COMPLIANCE_COLUMNS, read_compliance_csv
 from guardian_rct.config.trial_config import TrialConfig
 from guardian_rct.crimes.panel import Panel, build_panel
 from guardian_rct.crimes.records import read_crimes
 from guardian_rct.design.allocation import Allocation
+from guardian_rct.design.diagnosis import DesignDiagnosis, diagnose_design
 from guardian_rct.design.factory import design_from_config
 from guardian_rct.estimation.baseline_balance import baseline_balance
+from guardian_rct.estimation.diagnosis import InferenceDiagnosis
 from guardian_rct.estimation.displacement import (
     DisplacementAnalysis,
     before_after_displacement,
     crossover_displacement,
 )
 from guardian_rct.estimation.flow import trial_flow
-from guardian_rct.estimation.randomisation import RITestResult, randomisation_test
+from guardian_rct.estimation.randomisation import RITestResult
 from guardian_rct.estimation.results import Estimate
 from guardian_rct.estimation.standard_set import standard_estimates
 from guardian_rct.geo.plausibility import trial_area_bounds
 from guardian_rct.geo.rings import buffer_rings
+from guardian_rct.jobs.milestone_inference import ri_design, run_inference
 from guardian_rct.jobs.milestone_inputs import (
     check_panel_usable,
     compliance_from_pings,
@@ -120,7 +126,9 @@ def report_from_panel(config: TrialConfig, panel: Panel | tuple[pd.DataFrame, pd
                       *, out_dir: str | Path, provenance: Provenance, look_date: dt.date | None = None,
                       ri_draws: int | None = None, notes: Sequence[str] = (),
                       figures: bool = True, plan_context: PlanContext | None = None,
-                      ) -> tuple[MilestoneReport, dict[str, Path]]:
+                      design_diagnosis: DesignDiagnosis | None = None,
+                      inference_diagnosis: Sequence[InferenceDiagnosis] = (),
+                      ri_refused: str | None = None) -> tuple[MilestoneReport, dict[str, Path]]:
     """Displacement, balance and flow from the panel; build and write the report.
 
     ``panel`` is a ``Panel`` (``.frame``, ``.rings``) or a ``(frame, rings)`` pair.
@@ -137,7 +145,9 @@ def report_from_panel(config: TrialConfig, panel: Panel | tuple[pd.DataFrame, pd
     flow = trial_flow(frame)
     report = build_milestone_report(config, frame, estimates, ri_results, displacement, balance, flow, provenance,
                                     outcomes=outcomes, look_date=look_date, ri_draws=ri_draws,
-                                    notes=all_notes, figures=figures, plan_context=plan_context)
+                                    notes=all_notes, figures=figures, plan_context=plan_context,
+                                    design_diagnosis=design_diagnosis,
+                                    inference_diagnosis=inference_diagnosis, ri_refused=ri_refused)
     return report, write_milestone_report(report, out_dir, inputs=[config.trial.store, config.hotspots.path,
                                                                    config.source],
                                           leaflet=_hotspot_map(config) if figures else None)
@@ -166,7 +176,8 @@ def _hotspot_map(config: TrialConfig) -> dict | None:
 def evaluate(config: TrialConfig, *, crimes_path: str | Path, allocation: Allocation | str | Path | None = None,
              compliance: str | Path | pd.DataFrame | None = None, pings_path: str | Path | None = None,
              out_dir: str | Path, ri_draws: int | None = None, look_date: dt.date | None = None,
-             figures: bool = True) -> EvaluationResult:
+             figures: bool = True, design_config: str | Path | None = None,
+             permutations: str | Path | None = None) -> EvaluationResult:
     """Run the milestone evaluation and write ``milestone_report.html``/``.json`` to ``out_dir``.
 
     Parameters
@@ -187,6 +198,10 @@ def evaluate(config: TrialConfig, *, crimes_path: str | Path, allocation: Alloca
         Last experimental day evaluated (default: the trial's end date or the last
         *complete* experimental day, whichever is earlier; today's unfinished day is
         never included).
+    design_config, permutations
+        For an imported ``allocation``: the design that made it (a TOML ``[design]``
+        table) or its permutation matrix; without either, randomisation inference is
+        refused with a note (:func:`guardian_rct.jobs.milestone_inference.ri_design`).
 
     Raises
     ------
@@ -234,16 +249,15 @@ def evaluate(config: TrialConfig, *, crimes_path: str | Path, allocation: Alloca
     no_events = {o for o in outcomes if float(panel.frame[f"count_{o}"].sum()) == 0}
     design_notes: list[str] = []
     estimates = standard_estimates(panel, outcomes, alpha, comp_frame is not None, no_events, config.design.kind,
-                           design_notes)
+                                   design_notes, se_type=config.evaluation.se_type)  # type: ignore[arg-type]
     draws = config.evaluation.ri_draws if ri_draws is None else int(ri_draws)
-    ri_results: dict[str, RITestResult] = {}
-    if draws > 0:
-        for o in outcomes:
-            if o in no_events:
-                continue  # no events: not estimable, nothing to randomise
-            ri_results[o] = randomisation_test(panel.frame, f"count_{o}", design, draws=draws,
-                                               rng=stream(config.trial.seed, "randomisation_inference", o),
-                                               alpha=alpha)
+    redraw, ri_note = ri_design(config, hotspots, alloc, imported=allocation is not None,
+                                design_config=design_config, permutations=permutations)
+    design_diag = diagnose_design(redraw) if redraw is not None else None  # the design that made it
+    ri_results, estimates, inference_diag = run_inference(
+        config, panel, redraw, design_diag, outcomes, no_events, estimates, draws=draws,
+        wild_draws=config.evaluation.wild_bootstrap_draws)
+    design_notes.append(ri_note)
     inputs: dict[str, str | Path] = {"crimes": crimes_path}
     if config.source is not None:
         inputs["config"] = config.source
@@ -263,5 +277,7 @@ def evaluate(config: TrialConfig, *, crimes_path: str | Path, allocation: Alloca
     report, paths = report_from_panel(config, panel, estimates, ri_results, out_dir=out_dir,
                                       provenance=provenance, look_date=look,
                                       ri_draws=draws if ri_results else None, notes=notes, figures=figures,
-                                      plan_context=plan_context)
+                                      plan_context=plan_context,
+                                      design_diagnosis=design_diag, inference_diagnosis=inference_diag,
+                                      ri_refused=ri_note if redraw is None else None)
     return EvaluationResult(report, paths, tuple(estimates), quarantined)

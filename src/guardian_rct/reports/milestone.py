@@ -31,13 +31,16 @@ import pandas as pd
 from guardian_rct._core.provenance import Provenance
 from guardian_rct.config.trial_config import TrialConfig
 from guardian_rct.crimes.panel import Panel
+from guardian_rct.design.diagnosis import DesignDiagnosis
 from guardian_rct.estimation.baseline_balance import BalanceTable
+from guardian_rct.estimation.diagnosis import InferenceDiagnosis
 from guardian_rct.estimation.displacement import DisplacementAnalysis
 from guardian_rct.estimation.flow import TrialFlow
 from guardian_rct.estimation.multiplicity import information_fractions, obf_boundaries
 from guardian_rct.estimation.randomisation import RITestResult
 from guardian_rct.estimation.results import Estimate
 from guardian_rct.reports.deviations import PlanContext, audit_against_plan, unaudited
+from guardian_rct.reports.milestone_diagnosis import diagnosis_section, lead_sentence
 from guardian_rct.reports.milestone_tables import (
     NO_EVENTS,
     NOT_ESTIMABLE,
@@ -54,9 +57,10 @@ from guardian_rct.reports.milestone_tables import (
 __all__ = ["SCHEMA_VERSION", "MilestoneReport", "build_milestone_report", "write_milestone_report",
            "NO_EVENTS", "NOT_ESTIMABLE"]
 
-SCHEMA_VERSION = "1.4"  # 1.1: estimate sections, first stage, dose_response; 1.2: first_stage_se/_n, nb_theta
+SCHEMA_VERSION = "1.5"  # 1.1: estimate sections, first stage, dose_response; 1.2: first_stage_se/_n, nb_theta
 # 1.3: analysis_plan + deviations (the registered plan and the departures from it)
 # 1.4: provenance seed_fingerprint replaces seed
+# 1.5: estimates carry se_type/df/wild_p_value; harm randomisation inference; diagnosis block
 
 
 @dataclass(frozen=True)
@@ -86,6 +90,7 @@ class MilestoneReport:
     figures: Mapping[str, str | None] = field(default_factory=dict)
     analysis_plan: Mapping[str, Any] = field(default_factory=dict)
     deviations: tuple[dict[str, Any], ...] = ()
+    diagnosis: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self, *, include_figures: bool = False) -> dict[str, Any]:
         """The report as JSON-ready data (no NaN; dates as ISO strings)."""
@@ -108,6 +113,7 @@ class MilestoneReport:
             "provenance": dict(self.provenance),
             "analysis_plan": dict(self.analysis_plan),
             "deviations": [dict(d) for d in self.deviations],
+            "diagnosis": dict(self.diagnosis),
         }
         if include_figures:
             out["figures"] = dict(self.figures)
@@ -207,8 +213,11 @@ def _methods_text(trial: dict[str, Any], rows: Sequence[dict[str, Any]], sequent
                if "poisson_parallel" in models else ", ".join(sorted(models)) or "no model")
     checks = [t for m, t in (("negbin_fe", "negative binomial"), ("diff_in_means", "difference in means"))
               if m in models]
+    cr2 = any(r.get("se_type") == "CR2" for r in rows if r["section"] == "itt")
+    se = ("Bell–McCaffrey (CR2) standard errors clustered by hotspot, t with Satterthwaite degrees of freedom"
+          if cr2 else "standard errors clustered by hotspot")
     text = (f"Randomised controlled trial: {design}. The effect of assignment (intention to treat) was "
-            f"estimated by {primary} (standard errors clustered by hotspot)")
+            f"estimated by {primary} ({se})")
     if checks:
         text += f", with {' and '.join(checks)} models as sensitivity checks"
     text += (f"; randomisation-inference p-values come from {ri_draws:,} re-draws of the trial's own design"
@@ -366,6 +375,9 @@ def build_milestone_report(
     notes: Sequence[str] = (),
     figures: bool = True,
     plan_context: PlanContext | None = None,
+    design_diagnosis: DesignDiagnosis | None = None,
+    inference_diagnosis: Sequence[InferenceDiagnosis] = (),
+    ri_refused: str | None = None,
 ) -> MilestoneReport:
     """Assemble the milestone report from already-computed results.
 
@@ -396,6 +408,14 @@ def build_milestone_report(
     plan_context
         The registered plan's history and this run's harm index and hotspot file, for the
         "Registered plan and deviations" section (:mod:`guardian_rct.reports.deviations`).
+    design_diagnosis, inference_diagnosis
+        :func:`~guardian_rct.design.diagnosis.diagnose_design` and
+        :func:`~guardian_rct.estimation.diagnosis.diagnose_inference` results (the
+        ``diagnosis`` block); when the primary outcome's Wald test is not trusted the
+        findings lead with the randomisation result.
+    ri_refused
+        Why randomisation inference was not run (e.g. an imported allocation without its
+        design), shown in the diagnosis block.
     """
     frame = _frame_of(panel)
     outcomes = tuple(outcomes or config.evaluation.outcomes)
@@ -405,7 +425,8 @@ def build_milestone_report(
     look = look_date or last
     totals = outcome_totals(frame, outcomes)
     no_events = {o for o in outcomes if sum(r["events"] for r in totals if r["outcome"] == o) == 0}
-    ri_records = [ri_record(o, ri_results[o]) for o in outcomes if o in ri_results]
+    ri_keys = [k for o in outcomes for k in (o, f"{o}_harm")]  # counts and harm (issue 12)
+    ri_records = [ri_record(o, ri_results[o]) for o in ri_keys if o in ri_results]
     ri_p = {r["outcome"]: r["p_value"] for r in ri_records}
     filled, seen = [], set()
     for e in estimates:
@@ -433,6 +454,11 @@ def build_milestone_report(
     doses = dose_response_tables(frame, [o for o in outcomes if o not in no_events], alpha, all_notes)
     abstract = _abstract(config, trial, flow, totals, rows, primary, sequential, displacement,
                          ri_draws, holm, alpha, ri_records)
+    primary_diag = next((d for d in inference_diagnosis if d.outcome == f"count_{primary_name}"), None)
+    lead = lead_sentence(primary_diag, next((r for r in ri_records if r["outcome"] == primary_name), None),
+                         round(100 * (1 - alpha)))
+    if lead:
+        abstract["findings"] = lead + " " + abstract["findings"]
     series = timeseries(frame, outcomes)
     figs: dict[str, str | None] = {"forest": None, "timeseries": None}
     if figures:
@@ -456,6 +482,7 @@ def build_milestone_report(
         flow=flow.to_dict(), timeseries=tuple(series), notes=tuple(all_notes),
         provenance=provenance.to_dict(), figures=figs,
         analysis_plan=audit.analysis_plan, deviations=audit.deviations,
+        diagnosis=diagnosis_section(design_diagnosis, inference_diagnosis, ri_refused),
     )
 
 
