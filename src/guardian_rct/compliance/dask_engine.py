@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from guardian_rct._core.quarantine import Quarantine, concat_quarantines
+from guardian_rct._core.quarantine import Quarantine, QuarantineSpool, concat_quarantines
 from guardian_rct.compliance.ping_assignment import (
     Codes,
     PingScore,
@@ -33,7 +33,7 @@ from guardian_rct.compliance.ping_assignment import (
     visits_from_compact,
 )
 from guardian_rct.compliance.ping_dedupe import quarantine_duplicates
-from guardian_rct.compliance.ping_types import PingOptions
+from guardian_rct.compliance.ping_types import QUARANTINE_COLUMNS, PingOptions
 from guardian_rct.compliance.ping_validation import validate_chunk
 from guardian_rct.compliance.pings import iter_raw_chunks, ping_files
 from guardian_rct.compliance.visits import empty_visits, sort_visits
@@ -172,6 +172,9 @@ def score_pings_dask(path: str | Path, hotspots: HotspotSet, rules: ComplianceSp
             cluster.close()
     frames = [f for f in visits_frames if len(f)]
     visits = sort_visits(pd.concat(frames, ignore_index=True)) if frames else empty_visits()
-    return PingScore(visits=visits, quarantine=concat_quarantines([s["quarantine"] for s in stats]),
+    spool = QuarantineSpool(QUARANTINE_COLUMNS)
+    for s in stats:
+        spool.add(s["quarantine"])
+    return PingScore(visits=visits, quarantine=spool.finish(),
                      n_read=sum(s["n_read"] for s in stats), n_used=sum(s["n_used"] for s in stats),
                      n_in_hotspots=sum(s["n_in"] for s in stats), sources=tuple(files))

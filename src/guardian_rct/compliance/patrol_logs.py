@@ -39,10 +39,12 @@ LOG_REASONS = {
     9: "stay longer than 24 hours",
     10: "shorter than min_visit_minutes",
     11: "exact duplicate",
+    12: "implausible timestamp (before 2000)",
+    13: "implausible timestamp (2100 or later)",
 }
 _REQUIRED = ("officer_id", "hotspot_id", "arrived_at", "departed_at")
-# ping_validation.parse_times uses the ping reason numbers 2..5; map them onto the log's.
-_TIME_CODES = {2: 4, 3: 5, 4: 6, 5: 7}
+# ping_validation.parse_times uses the ping reason numbers 2..6 and 16; map them onto the log's.
+_TIME_CODES = {2: 4, 3: 5, 4: 6, 5: 7, 6: 12, 16: 13}
 
 
 def read_patrol_log(path: str | Path, hotspots: HotspotSet, rules: ComplianceSpec, *,

@@ -15,7 +15,11 @@ import pandas as pd
 from guardian_rct._core.quarantine import Quarantine
 from guardian_rct.geo.point_index import LonLatGrid
 
-__all__ = ["REASONS", "PingOptions", "PingChunk", "PingSet"]
+__all__ = ["REASONS", "QUARANTINE_COLUMNS", "PingOptions", "PingChunk", "PingSet"]
+
+#: The columns of a quarantined ping (besides ``source``, ``source_row``, ``reason``): the
+#: contract columns only, as read (text). Other columns of the file are never read.
+QUARANTINE_COLUMNS = ("device_id", "officer_id", "team", "timestamp", "lat", "lon", "x", "y", "accuracy_m")
 
 #: Quarantine reasons, in the order they are checked (the first that applies is given).
 REASONS: dict[int, str] = {
@@ -25,6 +29,7 @@ REASONS: dict[int, str] = {
     4: "timestamp does not parse",
     5: "nonexistent or ambiguous local time",
     6: "implausible timestamp (before 2000)",
+    16: "implausible timestamp (2100 or later)",
     7: "missing coordinates",
     8: "coordinates not numeric",
     9: "impossible coordinates",

@@ -2,7 +2,8 @@
 
 :func:`score_pings` is the one entry point; ``engine="local"`` streams the file(s) in
 this process (memory: the in-hotspot pings, 22 bytes each, plus 8 bytes per used ping
-for duplicate detection, plus one chunk), ``engine="dask"`` runs the same kernels over
+for duplicate detection, plus one chunk; quarantined rows beyond 200 000 are spooled to
+a temporary file), ``engine="dask"`` runs the same kernels over
 the partitions of a Parquet dataset on a Dask cluster (:mod:`guardian_rct.compliance.dask_engine`).
 Both give identical visits, counts and quarantine.
 """
@@ -14,7 +15,7 @@ from typing import Literal
 
 import numpy as np
 
-from guardian_rct._core.quarantine import Quarantine, concat_quarantines
+from guardian_rct._core.quarantine import QuarantineSpool
 from guardian_rct.compliance.dask_engine import score_pings_dask
 from guardian_rct.compliance.ping_assignment import (
     Codes,
@@ -24,7 +25,7 @@ from guardian_rct.compliance.ping_assignment import (
     track_labels,
     visits_from_compact,
 )
-from guardian_rct.compliance.ping_types import PingOptions
+from guardian_rct.compliance.ping_types import QUARANTINE_COLUMNS, PingOptions
 from guardian_rct.compliance.pings import iter_ping_chunks, ping_files
 from guardian_rct.config.trial_config import ComplianceSpec
 from guardian_rct.geo.hotspots import HotspotSet
@@ -59,14 +60,13 @@ def score_pings(path: str | Path, hotspots: HotspotSet, rules: ComplianceSpec, *
     index = build_index(hotspots.frame.geometry.to_numpy(), tolerance_m=rules.gps_tolerance_m)
     tracks, teams = Codes(), Codes()
     parts: list[tuple[np.ndarray, ...]] = []
-    quarantines: list[Quarantine] = []
+    spool = QuarantineSpool(QUARANTINE_COLUMNS)
     n_read = n_used = n_in = 0
     for chunk in iter_ping_chunks(path, options):
         frame = chunk.frame
         n_read += chunk.n_read
         n_used += len(frame)
-        if len(chunk.quarantine):
-            quarantines.append(chunk.quarantine)
+        spool.add(chunk.quarantine)
         if frame.empty:
             continue
         row, hot = assign_chunk(index, frame)
@@ -82,6 +82,6 @@ def score_pings(path: str | Path, hotspots: HotspotSet, rules: ComplianceSpec, *
         hot = np.empty(0, dtype=np.int16)
     visits = visits_from_compact(np.array(tracks.values, dtype=object), np.array(teams.values, dtype=object),
                                  hot, t, team_code, track_code, hotspots.ids, rules)
-    return PingScore(visits=visits, quarantine=concat_quarantines(quarantines), n_read=n_read,
+    return PingScore(visits=visits, quarantine=spool.finish(), n_read=n_read,
                      n_used=n_used, n_in_hotspots=n_in,
                      sources=tuple(str(p) for p in ping_files(path)))
