@@ -71,8 +71,9 @@ class Quarantine:
         """The rows in file order, in frames of at most about ``batch_rows`` rows."""
         if self.spilled is not None:
             handle = pq.ParquetFile(self.spilled.path)
+            text = {pa.string(): pd.StringDtype()}.get
             for batch in handle.iter_batches(batch_size=batch_rows):
-                yield batch.to_pandas()
+                yield batch.to_pandas(types_mapper=text)
         if len(self.frame):
             yield self.frame
 
