@@ -19,7 +19,9 @@ from guardian_rct.cli._common import (
     config_from_args,
     date_arg,
 )
+from guardian_rct._core.days import day_bounds
 from guardian_rct.compliance.ping_assignment import ping_options_for
+from guardian_rct.compliance.ping_plausibility import check_ping_file
 from guardian_rct.compliance.pings import ping_files
 from guardian_rct.compliance.presence import score_pings
 from guardian_rct.jobs.weekly import weekly_compliance_report
@@ -110,6 +112,15 @@ def _teams(path: Path | None) -> dict[str, str] | None:
     return dict(zip(frame["hotspot_id"].str.strip(), frame["team"].str.strip(), strict=True))
 
 
+def _window(config, first: dt.date, last: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    """Instants in which pings count for the period: first day's start to the last
+    day's end plus the arrival allowance (a late window's deadline)."""
+    tz, start = config.trial.tz, config.trial.day_start_time
+    begin = day_bounds(first, tz, start)[0]
+    end = day_bounds(last, tz, start)[1] + dt.timedelta(hours=config.compliance.arrival_within_hours)
+    return begin, end
+
+
 def _run(args: argparse.Namespace) -> Output:
     config = config_from_args(args)
     first, last, label = _period(args)
@@ -124,6 +135,8 @@ def _run(args: argparse.Namespace) -> Output:
         options = ping_options_for(hotspots, rules, timezone=args.ping_timezone, chunk_rows=args.chunk_rows)
         score = score_pings(args.pings, hotspots, rules, options=options, engine=args.engine,
                             scheduler=args.scheduler, n_workers=args.workers)
+        check_ping_file(score.extent, n_read=score.n_read, source=str(args.pings),
+                        period=_window(config, first, last), period_label=label)
         source = f"location pings ({args.engine} engine)"
         inputs = {f"pings:{p.name}": p for p in ping_files(args.pings)}
     else:

@@ -33,7 +33,7 @@ from guardian_rct.compliance.ping_assignment import (
     visits_from_compact,
 )
 from guardian_rct.compliance.ping_dedupe import quarantine_duplicates
-from guardian_rct.compliance.ping_types import QUARANTINE_COLUMNS, PingOptions
+from guardian_rct.compliance.ping_types import QUARANTINE_COLUMNS, PingExtent, PingOptions
 from guardian_rct.compliance.ping_validation import validate_chunk
 from guardian_rct.compliance.pings import iter_raw_chunks, ping_files
 from guardian_rct.compliance.visits import empty_visits, sort_visits
@@ -78,9 +78,11 @@ def _stage_assign(file: str, options: PingOptions, index: HotspotIndex, n_bucket
     quarantines: list[Quarantine] = []
     compact = []
     n_read = n_used = n_in = 0
+    extent = PingExtent()
     for first, raw, cols in iter_raw_chunks(Path(file), options.chunk_rows):
         raw.attrs["first_row"] = first
         chunk = validate_chunk(raw, cols, source=Path(file), first_row=first, options=options)
+        extent = extent.merge(chunk.extent)
         is_dup = np.isin(chunk.frame["source_row"].to_numpy(), dups)
         if is_dup.any():
             chunk = quarantine_duplicates(chunk, is_dup, raw, Path(file))
@@ -105,7 +107,7 @@ def _stage_assign(file: str, options: PingOptions, index: HotspotIndex, n_bucket
               % np.uint64(n_buckets)).astype(np.int64)
     return {"buckets": [pings[bucket == b].reset_index(drop=True) for b in range(n_buckets)],
             "quarantine": concat_quarantines(quarantines), "n_read": n_read, "n_used": n_used,
-            "n_in": n_in}
+            "n_in": n_in, "extent": extent}
 
 
 def _bucket_of(result: dict, b: int) -> pd.DataFrame:
@@ -177,4 +179,12 @@ def score_pings_dask(path: str | Path, hotspots: HotspotSet, rules: ComplianceSp
         spool.add(s["quarantine"])
     return PingScore(visits=visits, quarantine=spool.finish(),
                      n_read=sum(s["n_read"] for s in stats), n_used=sum(s["n_used"] for s in stats),
-                     n_in_hotspots=sum(s["n_in"] for s in stats), sources=tuple(files))
+                     n_in_hotspots=sum(s["n_in"] for s in stats), sources=tuple(files),
+                     extent=_merge_extents([s["extent"] for s in stats]))
+
+
+def _merge_extents(parts: list[PingExtent]) -> PingExtent:
+    out = PingExtent()
+    for part in parts:
+        out = out.merge(part)
+    return out

@@ -9,7 +9,7 @@ a visit, a stay under ``min_visit_minutes`` is not one).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import geopandas as gpd
 import numpy as np
@@ -17,7 +17,7 @@ import pandas as pd
 import shapely
 
 from guardian_rct._core.quarantine import Quarantine
-from guardian_rct.compliance.ping_types import PingOptions
+from guardian_rct.compliance.ping_types import PingExtent, PingOptions
 from guardian_rct.compliance.pings import area_around
 from guardian_rct.compliance.visits import Visits, visit_kernel, visits_from_arrays
 from guardian_rct.config.trial_config import ComplianceSpec
@@ -44,6 +44,7 @@ class PingScore:
     n_used: int
     n_in_hotspots: int
     sources: tuple[str, ...] = ()
+    extent: PingExtent = field(default_factory=PingExtent)
 
     def counts(self) -> dict:
         """Row counts and quarantine reasons, JSON-ready."""

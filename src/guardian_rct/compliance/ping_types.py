@@ -15,7 +15,7 @@ import pandas as pd
 from guardian_rct._core.quarantine import Quarantine
 from guardian_rct.geo.point_index import LonLatGrid
 
-__all__ = ["REASONS", "QUARANTINE_COLUMNS", "PingOptions", "PingChunk", "PingSet"]
+__all__ = ["REASONS", "QUARANTINE_COLUMNS", "PingOptions", "PingExtent", "PingChunk", "PingSet"]
 
 #: The columns of a quarantined ping (besides ``source``, ``source_row``, ``reason``): the
 #: contract columns only, as read (text). Other columns of the file are never read.
@@ -78,6 +78,44 @@ class PingOptions:
 
 
 @dataclass(frozen=True)
+class PingExtent:
+    """Where and when the usable pings of a file lie, for file-level plausibility checks
+    (:mod:`~guardian_rct.compliance.ping_plausibility`). Counted before duplicates are
+    removed.
+
+    Attributes
+    ----------
+    n_ok
+        Rows that passed the row checks.
+    n_outside_area
+        Of those, rows outside the plausible area (``PingOptions.area`` or
+        ``area_lonlat``; 0 when no area is given).
+    n_degree_like
+        Of those, ``x``/``y`` rows whose values would be valid longitude/latitude
+        (``|x| <= 180``, ``|y| <= 90``): degrees given as metres.
+    n_swapped
+        Rows quarantined as "latitude and longitude swapped".
+    t_min, t_max
+        Earliest and latest instant (UTC ns) of those rows; ``None`` without rows.
+    """
+
+    n_ok: int = 0
+    n_outside_area: int = 0
+    n_degree_like: int = 0
+    n_swapped: int = 0
+    t_min: int | None = None
+    t_max: int | None = None
+
+    def merge(self, other: PingExtent) -> PingExtent:
+        """The extent of both sets of rows."""
+        mins = [t for t in (self.t_min, other.t_min) if t is not None]
+        maxs = [t for t in (self.t_max, other.t_max) if t is not None]
+        return PingExtent(self.n_ok + other.n_ok, self.n_outside_area + other.n_outside_area,
+                          self.n_degree_like + other.n_degree_like, self.n_swapped + other.n_swapped,
+                          min(mins) if mins else None, max(maxs) if maxs else None)
+
+
+@dataclass(frozen=True)
 class PingChunk:
     """Validated pings of one chunk.
 
@@ -90,6 +128,7 @@ class PingChunk:
     frame: pd.DataFrame
     quarantine: Quarantine
     n_read: int
+    extent: PingExtent = field(default_factory=PingExtent)
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from pyproj import Transformer
 
 from guardian_rct._core.quarantine import concat_quarantines, quarantine_rows
 from guardian_rct.compliance.ping_dedupe import duplicate_key
-from guardian_rct.compliance.ping_types import REASONS, PingChunk, PingOptions
+from guardian_rct.compliance.ping_types import REASONS, PingChunk, PingExtent, PingOptions
 
 __all__ = ["validate_chunk", "as_text", "parse_times", "flag_rows"]
 
@@ -275,4 +275,21 @@ def validate_chunk(raw: pd.DataFrame, columns: dict[str, str], *, source: Path, 
                                      source_row=pd.Series(rows[bad]))
     else:
         quarantine = concat_quarantines([])
-    return PingChunk(frame=frame, quarantine=quarantine, n_read=n)
+    extent = _extent(a, b, ns, ok, code, geographic, options)
+    return PingChunk(frame=frame, quarantine=quarantine, n_read=n, extent=extent)
+
+
+def _extent(a: np.ndarray, b: np.ndarray, ns: np.ndarray, ok: np.ndarray, code: np.ndarray,
+            geographic: bool, options: PingOptions) -> PingExtent:
+    """Counts for the file-level checks (see :class:`PingExtent`)."""
+    a, b, t = a[ok], b[ok], ns[ok]
+    outside = degree = 0
+    if geographic and options.area_lonlat is not None:
+        outside = int(np.count_nonzero(~_in_area(b, a, options.area_lonlat)))
+    elif not geographic:
+        if options.area is not None:
+            outside = int(np.count_nonzero(~_in_area(a, b, options.area)))
+        degree = int(np.count_nonzero((np.abs(a) <= 180) & (np.abs(b) <= 90)))
+    return PingExtent(n_ok=len(t), n_outside_area=outside, n_degree_like=degree,
+                      n_swapped=int(np.count_nonzero(code == 11)),
+                      t_min=int(t.min()) if len(t) else None, t_max=int(t.max()) if len(t) else None)

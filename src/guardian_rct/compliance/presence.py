@@ -25,7 +25,7 @@ from guardian_rct.compliance.ping_assignment import (
     track_labels,
     visits_from_compact,
 )
-from guardian_rct.compliance.ping_types import QUARANTINE_COLUMNS, PingOptions
+from guardian_rct.compliance.ping_types import QUARANTINE_COLUMNS, PingExtent, PingOptions
 from guardian_rct.compliance.pings import iter_ping_chunks, ping_files
 from guardian_rct.config.trial_config import ComplianceSpec
 from guardian_rct.geo.hotspots import HotspotSet
@@ -62,9 +62,11 @@ def score_pings(path: str | Path, hotspots: HotspotSet, rules: ComplianceSpec, *
     parts: list[tuple[np.ndarray, ...]] = []
     spool = QuarantineSpool(QUARANTINE_COLUMNS)
     n_read = n_used = n_in = 0
+    extent = PingExtent()
     for chunk in iter_ping_chunks(path, options):
         frame = chunk.frame
         n_read += chunk.n_read
+        extent = extent.merge(chunk.extent)
         n_used += len(frame)
         spool.add(chunk.quarantine)
         if frame.empty:
@@ -84,4 +86,4 @@ def score_pings(path: str | Path, hotspots: HotspotSet, rules: ComplianceSpec, *
                                  hot, t, team_code, track_code, hotspots.ids, rules)
     return PingScore(visits=visits, quarantine=spool.finish(), n_read=n_read,
                      n_used=n_used, n_in_hotspots=n_in,
-                     sources=tuple(str(p) for p in ping_files(path)))
+                     sources=tuple(str(p) for p in ping_files(path)), extent=extent)
