@@ -8,6 +8,7 @@ import re
 import warnings
 from pathlib import Path
 
+from guardian_rct._core.days import day_bounds
 from guardian_rct._core.errors import DataError, DataQualityWarning, UsageError, where
 from guardian_rct._core.textcsv import read_text_csv
 from guardian_rct.cli._common import (
@@ -19,7 +20,6 @@ from guardian_rct.cli._common import (
     config_from_args,
     date_arg,
 )
-from guardian_rct._core.days import day_bounds
 from guardian_rct.compliance.ping_assignment import ping_options_for
 from guardian_rct.compliance.ping_plausibility import check_ping_file
 from guardian_rct.compliance.pings import ping_files
