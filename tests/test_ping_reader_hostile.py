@@ -148,3 +148,30 @@ def test_read_pings_options_still_apply_after_projection(tmp_path):
     pings = read_pings(path, PingOptions(max_accuracy_m=100))
     assert pings.quarantine.frame["reason"].tolist() == ["accuracy worse than max_accuracy_m"]
     assert pings.quarantine.frame["accuracy_m"].tolist() == ["500"]
+
+
+def test_prefetch_keeps_order_raises_where_the_error_was_and_stops_early():
+    from guardian_rct.compliance.pings import prefetch
+
+    assert list(prefetch(iter(range(50)))) == list(range(50))
+
+    def failing():
+        yield 1
+        yield 2
+        raise DataError("boom at item 3")
+
+    seen = []
+    with pytest.raises(DataError, match="boom at item 3"):
+        for item in prefetch(failing()):
+            seen.append(item)
+    assert seen == [1, 2]
+    import threading
+
+    before = threading.active_count()
+    for item in prefetch(iter(range(10_000))):
+        if item == 3:
+            break
+    import time
+
+    time.sleep(0.3)
+    assert threading.active_count() <= before

@@ -24,7 +24,7 @@ from guardian_rct.config.trial_config import ComplianceSpec
 from guardian_rct.geo.hotspots import HotspotSet
 from guardian_rct.geo.point_index import HotspotIndex, LonLatGrid, assign_points
 
-__all__ = ["PingScore", "ping_options_for", "assign_chunk", "Codes", "visits_from_compact",
+__all__ = ["PingScore", "ping_options_for", "assign_chunk", "Codes", "TrackCodes", "visits_from_compact",
            "track_labels"]
 
 _NS_PER_MIN = 60_000_000_000
@@ -72,6 +72,27 @@ class Codes:
 
 
 _SEP = "\x1f"
+
+
+class TrackCodes:
+    """Stable integer codes for tracks (device, officer) met across chunks, without
+    building a ``device<US>officer`` string per ping: devices and officers are coded
+    separately and only each distinct pair is labelled (:meth:`labels`)."""
+
+    _SHIFT = 31
+
+    def __init__(self) -> None:
+        self.devices, self.officers, self._pairs = Codes(), Codes(), Codes()
+
+    def encode(self, device: pd.Series, officer: pd.Series) -> np.ndarray:
+        pair = (self.devices.encode(device).astype(np.int64) << self._SHIFT) | self.officers.encode(officer)
+        return self._pairs.encode(pair)
+
+    def labels(self) -> np.ndarray:
+        """``device<US>officer`` by track code (what :func:`visits_from_compact` takes)."""
+        mask = (1 << self._SHIFT) - 1
+        return np.array([self.devices.values[p >> self._SHIFT] + _SEP + self.officers.values[p & mask]
+                         for p in self._pairs.values], dtype=object)
 
 
 def ping_options_for(hotspots: HotspotSet, rules: ComplianceSpec, *, timezone: str | None = None,

@@ -271,12 +271,30 @@ def validate_chunk(raw: pd.DataFrame, columns: dict[str, str], *, source: Path, 
     bad = ~ok
     if bad.any():
         reasons = pd.Series(_REASON_TEXT[code[bad]], dtype="string")
-        quarantine = quarantine_rows(raw[bad], reasons, source=source,
+        quarantine = quarantine_rows(_text_rows(raw, bad), reasons, source=source,
                                      source_row=pd.Series(rows[bad]))
     else:
         quarantine = concat_quarantines([])
     extent = _extent(a, b, ns, ok, code, geographic, options)
     return PingChunk(frame=frame, quarantine=quarantine, n_read=n, extent=extent)
+
+
+def _text_rows(raw: pd.DataFrame, mask: np.ndarray) -> pd.DataFrame:
+    """The rows of ``raw`` in ``mask`` as Arrow-backed text, converted in Arrow (no Python
+    string per cell, so a chunk of millions of bad rows stays small and fast)."""
+    idx = pa.array(np.flatnonzero(mask))
+    out = {}
+    for col in raw.columns:
+        arr = pa.array(raw[col], from_pandas=True)
+        if isinstance(arr, pa.ChunkedArray):
+            arr = arr.combine_chunks()
+        arr = arr.take(idx)
+        if pa.types.is_dictionary(arr.type):
+            arr = arr.dictionary_decode()
+        if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+            arr = pc.cast(arr, pa.string())
+        out[col] = pd.Series(arr, dtype=pd.StringDtype("pyarrow"))
+    return pd.DataFrame(out)
 
 
 def _extent(a: np.ndarray, b: np.ndarray, ns: np.ndarray, ok: np.ndarray, code: np.ndarray,

@@ -41,7 +41,7 @@ from guardian_rct.compliance.ping_dedupe import Deduplicator
 from guardian_rct.compliance.ping_types import PingChunk, PingOptions, PingSet
 from guardian_rct.compliance.ping_validation import validate_chunk
 
-__all__ = ["ping_files", "iter_raw_chunks", "iter_ping_chunks", "read_pings", "area_around"]
+__all__ = ["ping_files", "iter_raw_chunks", "iter_ping_chunks", "read_pings", "area_around", "prefetch"]
 
 _OPTIONAL = ("officer_id", "team", "accuracy_m")
 _SUFFIXES = {".csv": "csv", ".txt": "csv", ".parquet": "parquet", ".pq": "parquet"}
@@ -203,17 +203,68 @@ def _check_utf8(batch: pa.RecordBatch, path: Path, first: int) -> None:
                                 fix="re-export the file with UTF-8 text columns") from None
 
 
+def prefetch(items: Iterator, depth: int = 1) -> Iterator:
+    """Yield from ``items``, computing the next item in a background thread meanwhile.
+
+    Reading and decoding a chunk (Arrow releases the GIL) then overlaps with checking
+    the previous one, so both cores work. Errors are raised in the consumer, at the
+    item where they happened; a consumer that stops early stops the thread.
+    """
+    import queue
+    import threading
+
+    box: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        box.put((item, None), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            box.put((done, None))
+        except BaseException as exc:  # handed to the consumer
+            box.put((done, exc))
+
+    thread = threading.Thread(target=produce, name="ping-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, exc = box.get()
+            if item is done:
+                if exc is not None:
+                    raise exc
+                return
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
+def _all_raw_chunks(files: list[Path], chunk_rows: int) -> Iterator[tuple[Path, int, pd.DataFrame, dict[str, str]]]:
+    for file in files:
+        for first, raw, cols in iter_raw_chunks(file, chunk_rows):
+            yield file, first, raw, cols
+
+
 def iter_ping_chunks(path: str | Path, options: PingOptions | None = None) -> Iterator[PingChunk]:
-    """Validated, de-duplicated chunks of every ping file at ``path`` (a file or folder)."""
+    """Validated, de-duplicated chunks of every ping file at ``path`` (a file or folder);
+    the next chunk is read while this one is checked (:func:`prefetch`)."""
     options = options or PingOptions()
     if options.timezone is not None:
         _check_zone(options.timezone)
     dedup = Deduplicator()
-    for file in ping_files(path):
-        for first, raw, cols in iter_raw_chunks(file, options.chunk_rows):
-            raw.attrs["first_row"] = first
-            chunk = validate_chunk(raw, cols, source=file, first_row=first, options=options)
-            yield dedup(chunk, raw, source=file)
+    files = ping_files(path)
+    for file, first, raw, cols in prefetch(_all_raw_chunks(files, options.chunk_rows)):
+        raw.attrs["first_row"] = first
+        chunk = validate_chunk(raw, cols, source=file, first_row=first, options=options)
+        yield dedup(chunk, raw, source=file)
 
 
 def _check_zone(name: str) -> None:

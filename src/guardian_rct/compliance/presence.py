@@ -20,9 +20,9 @@ from guardian_rct.compliance.dask_engine import score_pings_dask
 from guardian_rct.compliance.ping_assignment import (
     Codes,
     PingScore,
+    TrackCodes,
     assign_chunk,
     ping_options_for,
-    track_labels,
     visits_from_compact,
 )
 from guardian_rct.compliance.ping_types import QUARANTINE_COLUMNS, PingExtent, PingOptions
@@ -58,7 +58,7 @@ def score_pings(path: str | Path, hotspots: HotspotSet, rules: ComplianceSpec, *
         return score_pings_dask(path, hotspots, rules, options=options, scheduler=scheduler,
                                 n_workers=n_workers, processes=processes)
     index = build_index(hotspots.frame.geometry.to_numpy(), tolerance_m=rules.gps_tolerance_m)
-    tracks, teams = Codes(), Codes()
+    tracks, teams = TrackCodes(), Codes()
     parts: list[tuple[np.ndarray, ...]] = []
     spool = QuarantineSpool(QUARANTINE_COLUMNS)
     n_read = n_used = n_in = 0
@@ -73,16 +73,16 @@ def score_pings(path: str | Path, hotspots: HotspotSet, rules: ComplianceSpec, *
             continue
         row, hot = assign_chunk(index, frame)
         n_in += int(np.count_nonzero(np.diff(row, prepend=-1)))
-        sub = frame.iloc[row]
-        parts.append((tracks.encode(track_labels(sub)), teams.encode(sub["team"]),
-                      hot.astype(np.int16), sub["time"].astype("int64").to_numpy()))
+        parts.append((tracks.encode(frame["device_id"].iloc[row], frame["officer_id"].iloc[row]),
+                      teams.encode(frame["team"].iloc[row]), hot.astype(np.int16),
+                      frame["time"].dt.as_unit("ns").array.asi8[row]))
     if parts:
         track_code, team_code, hot, t = (np.concatenate(p) for p in zip(*parts, strict=True))
     else:
         track_code = team_code = np.empty(0, dtype=np.int32)
         t = np.empty(0, dtype=np.int64)
         hot = np.empty(0, dtype=np.int16)
-    visits = visits_from_compact(np.array(tracks.values, dtype=object), np.array(teams.values, dtype=object),
+    visits = visits_from_compact(tracks.labels(), np.array(teams.values, dtype=object),
                                  hot, t, team_code, track_code, hotspots.ids, rules)
     return PingScore(visits=visits, quarantine=spool.finish(), n_read=n_read,
                      n_used=n_used, n_in_hotspots=n_in,
