@@ -16,13 +16,16 @@ import os
 import tempfile
 import weakref
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from guardian_rct._core.formula_safe import formula_safe_frame
+from guardian_rct._core.safe_write import atomic_path
 
 __all__ = ["Quarantine", "QuarantineSpool", "SpilledRows", "quarantine_rows", "concat_quarantines"]
 
@@ -37,6 +40,7 @@ class SpilledRows:
     path: Path
     n: int
     counts: tuple[tuple[str, int], ...]
+    sources: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -83,27 +87,39 @@ class Quarantine:
             return self.frame
         return pd.concat(list(self.iter_frames()), ignore_index=True)
 
-    def write_csv(self, path: str | Path, transforms: Mapping[str, Transform] | None = None) -> Path:
-        """Write the quarantined rows (with their reasons) as CSV, streaming batch by batch.
+    def sources(self) -> list[str]:
+        """The files the rows came from (in memory and spilled)."""
+        found = list(self.spilled.sources) if self.spilled else []
+        if "source" in self.frame.columns:
+            found += [str(v) for v in self.frame["source"].dropna().unique() if str(v)]
+        return list(dict.fromkeys(found))
+
+    def write_csv(self, path: str | Path, transforms: Mapping[str, Transform] | None = None, *,
+                  inputs: Iterable[str | Path | None] = ()) -> Path:
+        """Write the quarantined rows (with their reasons) as CSV, atomically, streaming
+        batch by batch (memory stays bounded for a spilled quarantine).
 
         ``transforms`` maps a column name (matched without case or surrounding spaces) to
         a function applied to its values as text, e.g. a pseudonymiser for identifiers.
+        Refuses a ``path`` that is one of ``inputs`` or of the files these rows came from,
+        or a protected trial file; cells a spreadsheet would run as formulas are escaped
+        (:mod:`guardian_rct._core.formula_safe`).
         """
-        path = Path(path)
         transforms = {k.strip().lower(): f for k, f in (transforms or {}).items()}
-        header = True
-        with open(path, "w", encoding="utf-8", newline="") as handle:
-            for frame in self.iter_frames():
-                frame = frame.copy()
-                for col in frame.columns:
-                    fn = transforms.get(str(col).strip().lower())
-                    if fn is not None:
-                        frame[col] = fn(frame[col].fillna("").astype(str).tolist())
-                frame.to_csv(handle, index=False, header=header)
-                header = False
-            if header:
-                self.frame.to_csv(handle, index=False)
-        return path
+        with atomic_path(path, inputs=[*inputs, *self.sources()], what="quarantine file") as tmp:
+            with open(tmp, "w", encoding="utf-8", newline="") as handle:
+                header = True
+                for frame in self.iter_frames():
+                    frame = frame.copy()
+                    for col in frame.columns:
+                        fn = transforms.get(str(col).strip().lower())
+                        if fn is not None:
+                            frame[col] = fn(frame[col].fillna("").astype(str).tolist())
+                    formula_safe_frame(frame).to_csv(handle, index=False, header=header)
+                    header = False
+                if header:
+                    formula_safe_frame(self.frame).to_csv(handle, index=False)
+        return Path(path)
 
 
 def quarantine_rows(rows: pd.DataFrame, reason: pd.Series | str, *, source: str | Path | None,
@@ -152,6 +168,7 @@ class QuarantineSpool:
         self._path: Path | None = None
         self._spilled = 0
         self._counts: Counter[str] = Counter()
+        self._sources: dict[str, None] = {}
         self._schema = pa.schema([("source", pa.string()), ("source_row", pa.int64()),
                                   ("reason", pa.string()), *((c, pa.string()) for c in self.columns)])
 
@@ -187,6 +204,7 @@ class QuarantineSpool:
         assert self._writer is not None
         self._writer.write_table(pa.Table.from_pandas(frame, schema=self._schema, preserve_index=False))
         self._counts.update({str(k): int(v) for k, v in frame["reason"].value_counts().items()})
+        self._sources.update(dict.fromkeys(str(v) for v in frame["source"].dropna().unique() if str(v)))
         self._spilled += len(frame)
 
     def finish(self) -> Quarantine:
@@ -197,7 +215,8 @@ class QuarantineSpool:
             return Quarantine(memory)
         self._writer.close()
         assert self._path is not None
-        spilled = SpilledRows(path=self._path, n=self._spilled, counts=tuple(self._counts.items()))
+        spilled = SpilledRows(path=self._path, n=self._spilled, counts=tuple(self._counts.items()),
+                              sources=tuple(self._sources))
         quarantine = Quarantine(memory, spilled)
         weakref.finalize(quarantine, _remove, self._path)
         return quarantine

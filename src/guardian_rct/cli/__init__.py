@@ -19,6 +19,7 @@ import warnings
 from collections.abc import Sequence
 
 from guardian_rct._core.errors import GuardianError, GuardianWarning
+from guardian_rct._core.safe_write import protected_scope
 from guardian_rct._core.version import __version__
 from guardian_rct.cli._common import Output, UsageExit
 
@@ -26,6 +27,7 @@ __all__ = ["main", "run", "build_parser", "Output"]
 
 # One module per verb group; each defines register(subparsers).
 _COMMAND_MODULES = (
+    "guardian_rct.cli.new_cmd",
     "guardian_rct.cli.init_cmd",
     "guardian_rct.cli.demo_cmd",
     "guardian_rct.cli.hotspots_cmd",
@@ -78,7 +80,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", GuardianWarning)
-            output = args.handler(args)
+            with protected_scope():
+                output = args.handler(args)
         for w in caught:
             if issubclass(w.category, GuardianWarning):
                 print(f"warning: {w.message}", file=sys.stderr)

@@ -79,6 +79,7 @@ def _stage_assign(file: str, options: PingOptions, index: HotspotIndex, n_bucket
     compact = []
     n_read = n_used = n_in = 0
     extent = PingExtent()
+    last = None
     for first, raw, cols in iter_raw_chunks(Path(file), options.chunk_rows):
         raw.attrs["first_row"] = first
         chunk = validate_chunk(raw, cols, source=Path(file), first_row=first, options=options)
@@ -93,6 +94,8 @@ def _stage_assign(file: str, options: PingOptions, index: HotspotIndex, n_bucket
         frame = chunk.frame
         if frame.empty:
             continue
+        latest = int(frame["time"].astype("int64").max())
+        last = latest if last is None else max(last, latest)
         row, hot = assign_chunk(index, frame)
         n_in += int(np.count_nonzero(np.diff(row, prepend=-1)))
         sub = frame.iloc[row]
@@ -107,7 +110,7 @@ def _stage_assign(file: str, options: PingOptions, index: HotspotIndex, n_bucket
               % np.uint64(n_buckets)).astype(np.int64)
     return {"buckets": [pings[bucket == b].reset_index(drop=True) for b in range(n_buckets)],
             "quarantine": concat_quarantines(quarantines), "n_read": n_read, "n_used": n_used,
-            "n_in": n_in, "extent": extent}
+            "n_in": n_in, "extent": extent, "last": last}
 
 
 def _bucket_of(result: dict, b: int) -> pd.DataFrame:
@@ -180,7 +183,8 @@ def score_pings_dask(path: str | Path, hotspots: HotspotSet, rules: ComplianceSp
     return PingScore(visits=visits, quarantine=spool.finish(),
                      n_read=sum(s["n_read"] for s in stats), n_used=sum(s["n_used"] for s in stats),
                      n_in_hotspots=sum(s["n_in"] for s in stats), sources=tuple(files),
-                     extent=_merge_extents([s["extent"] for s in stats]))
+                     extent=_merge_extents([s["extent"] for s in stats]),
+                     last_ping=_latest(s["last"] for s in stats))
 
 
 def _merge_extents(parts: list[PingExtent]) -> PingExtent:
@@ -188,3 +192,8 @@ def _merge_extents(parts: list[PingExtent]) -> PingExtent:
     for part in parts:
         out = out.merge(part)
     return out
+
+
+def _latest(values) -> pd.Timestamp | None:
+    known = [v for v in values if v is not None]
+    return pd.Timestamp(max(known), tz="UTC") if known else None

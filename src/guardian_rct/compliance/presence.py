@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+import pandas as pd
 
 from guardian_rct._core.quarantine import QuarantineSpool
 from guardian_rct.compliance.dask_engine import score_pings_dask
@@ -63,6 +64,7 @@ def score_pings(path: str | Path, hotspots: HotspotSet, rules: ComplianceSpec, *
     spool = QuarantineSpool(QUARANTINE_COLUMNS)
     n_read = n_used = n_in = 0
     extent = PingExtent()
+    last: int | None = None
     for chunk in iter_ping_chunks(path, options):
         frame = chunk.frame
         n_read += chunk.n_read
@@ -71,6 +73,8 @@ def score_pings(path: str | Path, hotspots: HotspotSet, rules: ComplianceSpec, *
         spool.add(chunk.quarantine)
         if frame.empty:
             continue
+        latest = int(frame["time"].dt.as_unit("ns").array.asi8.max())
+        last = latest if last is None else max(last, latest)
         row, hot = assign_chunk(index, frame)
         n_in += int(np.count_nonzero(np.diff(row, prepend=-1)))
         parts.append((tracks.encode(frame["device_id"].iloc[row], frame["officer_id"].iloc[row]),
@@ -86,4 +90,5 @@ def score_pings(path: str | Path, hotspots: HotspotSet, rules: ComplianceSpec, *
                                  hot, t, team_code, track_code, hotspots.ids, rules)
     return PingScore(visits=visits, quarantine=spool.finish(), n_read=n_read,
                      n_used=n_used, n_in_hotspots=n_in,
-                     sources=tuple(str(p) for p in ping_files(path)), extent=extent)
+                     sources=tuple(str(p) for p in ping_files(path)), extent=extent,
+                     last_ping=None if last is None else pd.Timestamp(last, tz="UTC"))

@@ -30,6 +30,7 @@ from typing import Any
 
 import pandas as pd
 
+from guardian_rct._core.days import last_complete_day
 from guardian_rct._core.errors import DataError, UsageError, where
 from guardian_rct._core.provenance import Provenance, make_provenance
 from guardian_rct._core.rng import stream
@@ -49,6 +50,7 @@ from guardian_rct.estimation.flow import trial_flow
 from guardian_rct.estimation.randomisation import RITestResult, randomisation_test
 from guardian_rct.estimation.results import Estimate
 from guardian_rct.estimation.standard_set import standard_estimates
+from guardian_rct.geo.plausibility import trial_area_bounds
 from guardian_rct.geo.rings import buffer_rings
 from guardian_rct.jobs.milestone_inputs import (
     check_panel_usable,
@@ -131,7 +133,8 @@ def report_from_panel(config: TrialConfig, panel: Panel | tuple[pd.DataFrame, pd
     report = build_milestone_report(config, frame, estimates, ri_results, displacement, balance, flow, provenance,
                                     outcomes=outcomes, look_date=look_date, ri_draws=ri_draws,
                                     notes=all_notes, figures=figures)
-    return report, write_milestone_report(report, out_dir)
+    return report, write_milestone_report(report, out_dir, inputs=[config.trial.store, config.hotspots.path,
+                                                                   config.source])
 
 
 # ---------------------------------------------------------------------------
@@ -159,8 +162,9 @@ def evaluate(config: TrialConfig, *, crimes_path: str | Path, allocation: Alloca
     ri_draws
         Randomisation-inference re-draws (default ``[evaluation] ri_draws``; 0 skips it).
     look_date
-        Last experimental day evaluated (default: the trial's end date or today's
-        experimental day, whichever is earlier).
+        Last experimental day evaluated (default: the trial's end date or the last
+        *complete* experimental day, whichever is earlier; today's unfinished day is
+        never included).
 
     Raises
     ------
@@ -174,8 +178,13 @@ def evaluate(config: TrialConfig, *, crimes_path: str | Path, allocation: Alloca
     crimes_path = Path(crimes_path)
     if not crimes_path.is_file():
         raise DataError("crimes file not found", where=where(crimes_path), fix="check the path given to --crimes")
-    look = look_date or min(config.trial.end_date, dt.date.today())
+    complete = last_complete_day(config.trial.tz, config.trial.day_start_time)
+    look = look_date or min(config.trial.end_date, complete)
     if look < config.trial.start_date:
+        if look_date is None:
+            raise UsageError("no experimental day of the trial is complete yet", found=f"last complete day {look}",
+                             where="--look-date", fix=f"wait until the day {config.trial.start_date} has ended, "
+                             "or give --look-date for a simulated trial")
         raise UsageError("the look date is before the trial starts", found=str(look), where="--look-date",
                          fix=f"use a date on or after {config.trial.start_date}")
     hotspots = load_trial_hotspots(config)
@@ -189,7 +198,8 @@ def evaluate(config: TrialConfig, *, crimes_path: str | Path, allocation: Alloca
         comp_frame = read_compliance_csv(compliance, ids)
     elif pings_path is not None:
         comp_frame = compliance_from_pings(config, hotspots, alloc, pings_path)
-    crimes = read_crimes(crimes_path, crs=config.hotspots.crs)
+    crimes = read_crimes(crimes_path, crs=config.hotspots.crs,
+                         area_bounds=trial_area_bounds(hotspots.frame.total_bounds))
     design = design_from_config(config, hotspots)
     rings = buffer_rings(hotspots, list(config.hotspots.buffer_rings_m)) if config.hotspots.buffer_rings_m else None
     panel = build_panel(config, hotspots, alloc, crimes, rings=rings, probabilities=design.probabilities(),

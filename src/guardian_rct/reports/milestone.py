@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -443,14 +443,17 @@ def build_milestone_report(
     )
 
 
-def write_milestone_report(report: MilestoneReport, out_dir: str | Path) -> dict[str, Path]:
-    """Write ``milestone_report.html`` and ``milestone_report.json`` into ``out_dir``."""
+def write_milestone_report(report: MilestoneReport, out_dir: str | Path, *,
+                           inputs: Iterable[str | Path | None] = ()) -> dict[str, Path]:
+    """Write ``milestone_report.html`` and ``milestone_report.json`` into ``out_dir``,
+    atomically and never over one of ``inputs`` or a protected trial file."""
     from guardian_rct.reports.render import write_html, write_json
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     data = report.to_dict()
-    html = write_html(out / "milestone_report.html", "milestone.html", report=data,
+    inputs = list(inputs)
+    html = write_html(out / "milestone_report.html", "milestone.html", inputs=inputs, report=data,
                       figures=dict(report.figures), provenance=data["provenance"])
-    js = write_json(out / "milestone_report.json", data)
+    js = write_json(out / "milestone_report.json", data, inputs=inputs)
     return {"html": html, "json": js}
