@@ -99,7 +99,7 @@ class TrackCodes:
 
 
 def ping_options_for(hotspots: HotspotSet, rules: ComplianceSpec, *, timezone: str | None = None,
-                     chunk_rows: int = 1_000_000) -> PingOptions:
+                     chunk_rows: int = 250_000) -> PingOptions:
     """Ping options for a trial: its CRS, accuracy threshold, plausible area, and the
     longitude/latitude cells near its (grown) hotspots, outside which pings are not
     projected (they cannot be in a hotspot)."""

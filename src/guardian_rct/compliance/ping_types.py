@@ -65,7 +65,9 @@ class PingOptions:
         pings elsewhere cannot be in any hotspot and are not projected: their ``x``/``y``
         stay NaN. ``None`` projects every ping.
     chunk_rows
-        Rows per chunk (Parquet exactly; CSV approximately, by bytes).
+        Rows per chunk (Parquet exactly; CSV approximately, by bytes). 250 000 measured
+        faster than 1 000 000 (cache) and keeps a chunk's working set near 150 MB, which with
+        the prefetched next chunk bounds peak memory however many rows are bad.
     """
 
     crs: str = "EPSG:27700"
@@ -74,7 +76,7 @@ class PingOptions:
     area: tuple[float, float, float, float] | None = None
     area_lonlat: tuple[float, float, float, float] | None = None
     near: LonLatGrid | None = None
-    chunk_rows: int = 1_000_000
+    chunk_rows: int = 250_000
 
 
 @dataclass(frozen=True)
