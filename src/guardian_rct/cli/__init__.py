@@ -38,6 +38,7 @@ _COMMAND_MODULES = (
     "guardian_rct.cli.ledger_cmd",
     "guardian_rct.cli.compliance_cmd",
     "guardian_rct.cli.power_cmd",
+    "guardian_rct.cli.plan_cmd",
 )
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from guardian_rct._core.days import last_complete_day
 from guardian_rct._core.errors import UsageError
+from guardian_rct._core.provenance import sha256_file
 from guardian_rct.cli._common import (
     Output,
     add_allocation,
@@ -22,6 +23,7 @@ from guardian_rct.crimes.records import read_crimes
 from guardian_rct.design.allocation import Allocation
 from guardian_rct.geo.plausibility import trial_area_bounds
 from guardian_rct.geo.rings import buffer_rings
+from guardian_rct.ledger.plan_history import note_look
 from guardian_rct.ledger.store import load_trial_hotspots
 
 
@@ -73,6 +75,8 @@ def _run(args: argparse.Namespace) -> Output:
                                 source=allocation.source)
     crimes = read_crimes(args.crimes, crs=config.hotspots.crs, assume_tz=args.crimes_timezone,
                          area_bounds=trial_area_bounds(hotspots.frame.total_bounds))
+    for path in args.crimes:  # a look at outcome data (issue 15), when the trial has a store
+        note_look(config, kind="panel", crimes_sha256=sha256_file(path), look_date=look)
     compliance = None
     if args.compliance is not None:
         compliance = read_compliance_csv(args.compliance, hotspots.ids)

@@ -37,6 +37,7 @@ from guardian_rct.estimation.flow import TrialFlow
 from guardian_rct.estimation.multiplicity import information_fractions, obf_boundaries
 from guardian_rct.estimation.randomisation import RITestResult
 from guardian_rct.estimation.results import Estimate
+from guardian_rct.reports.deviations import PlanContext, audit_against_plan, unaudited
 from guardian_rct.reports.milestone_tables import (
     NO_EVENTS,
     NOT_ESTIMABLE,
@@ -53,7 +54,8 @@ from guardian_rct.reports.milestone_tables import (
 __all__ = ["SCHEMA_VERSION", "MilestoneReport", "build_milestone_report", "write_milestone_report",
            "NO_EVENTS", "NOT_ESTIMABLE"]
 
-SCHEMA_VERSION = "1.2"  # 1.1: estimate sections, first stage, dose_response; 1.2: first_stage_se/_n, nb_theta
+SCHEMA_VERSION = "1.3"  # 1.1: estimate sections, first stage, dose_response; 1.2: first_stage_se/_n, nb_theta
+# 1.3: analysis_plan + deviations (the registered plan and the departures from it)
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,8 @@ class MilestoneReport:
     notes: tuple[str, ...]
     provenance: dict[str, Any]
     figures: Mapping[str, str | None] = field(default_factory=dict)
+    analysis_plan: Mapping[str, Any] = field(default_factory=dict)
+    deviations: tuple[dict[str, Any], ...] = ()
 
     def to_dict(self, *, include_figures: bool = False) -> dict[str, Any]:
         """The report as JSON-ready data (no NaN; dates as ISO strings)."""
@@ -101,6 +105,8 @@ class MilestoneReport:
             "timeseries": [dict(r) for r in self.timeseries],
             "notes": list(self.notes),
             "provenance": dict(self.provenance),
+            "analysis_plan": dict(self.analysis_plan),
+            "deviations": [dict(d) for d in self.deviations],
         }
         if include_figures:
             out["figures"] = dict(self.figures)
@@ -358,6 +364,7 @@ def build_milestone_report(
     ri_draws: int | None = None,
     notes: Sequence[str] = (),
     figures: bool = True,
+    plan_context: PlanContext | None = None,
 ) -> MilestoneReport:
     """Assemble the milestone report from already-computed results.
 
@@ -385,6 +392,9 @@ def build_milestone_report(
         Date of this look (default: last day in the panel).
     figures
         Draw the forest plot and time series (PNG data URIs).
+    plan_context
+        The registered plan's history and this run's harm index and hotspot file, for the
+        "Registered plan and deviations" section (:mod:`guardian_rct.reports.deviations`).
     """
     frame = _frame_of(panel)
     outcomes = tuple(outcomes or config.evaluation.outcomes)
@@ -432,6 +442,10 @@ def build_milestone_report(
         ts = timeseries_png(series, outcomes)
         figs = {"forest": png_data_uri(forest) if forest else None,
                 "timeseries": png_data_uri(ts) if ts else None}
+    with_compliance = "delivered" in frame.columns and bool(frame["delivered"].notna().any())
+    audit = (unaudited("no registered plan was given to the report") if plan_context is None else
+             audit_against_plan(plan_context, rows, outcomes=outcomes, primary=primary_name, ri_draws=ri_draws,
+                                alpha=alpha, look_date=look, no_events=no_events, with_compliance=with_compliance))
     return MilestoneReport(
         schema_version=SCHEMA_VERSION, trial=trial, abstract=abstract, outcome_totals=tuple(totals),
         estimates=tuple(rows), estimate_sections=section_index(rows, outcomes),
@@ -440,6 +454,7 @@ def build_milestone_report(
         displacement=tuple(d.to_dict() for d in displacement), balance=balance.to_dict(),
         flow=flow.to_dict(), timeseries=tuple(series), notes=tuple(all_notes),
         provenance=provenance.to_dict(), figures=figs,
+        analysis_plan=audit.analysis_plan, deviations=audit.deviations,
     )
 
 
