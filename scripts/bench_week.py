@@ -217,6 +217,7 @@ def main() -> int:
     wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (\S+)", run.stderr).group(1)
     rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", run.stderr).group(1))
     cpu = re.search(r"Percent of CPU this job got: (\S+)", run.stderr).group(1)
+    cpu_s = sum(float(re.search(rf"{k} time \(seconds\): (\S+)", run.stderr).group(1)) for k in ("User", "System"))
     report = json.loads((out / "weekly_compliance.json").read_text())
     p = report["pings"]
     print(f"pings read {p['read']:,} = used {p['used']:,} + quarantined {p['quarantined']:,}; "
@@ -227,6 +228,8 @@ def main() -> int:
     quarantine = out / "quarantine.csv"
     print(f"read floor (ParquetFile.iter_batches, all columns): {floor:.2f} s; "
           f"ratio ours / read: {seconds / floor:.1f}x; quarantine.csv {quarantine.stat().st_size / 2**20:.0f} MiB")
+    print(f"CPU time (user + system) {cpu_s:.1f} s: on a quiet 2-core machine the wall clock is "
+          f"about this divided by the cores kept busy")
     print(f"load average (1 min) before {load0:.2f}, after {os.getloadavg()[0]:.2f}")
     return 0
 
