@@ -93,3 +93,23 @@ def test_a_few_stray_fixes_do_not_stop_the_week(trial, tmp_path, capsys):
         path, index=False)
     code, err, _ = _run(trial, path, tmp_path, capsys)
     assert code == 0, err
+
+
+def test_identifying_columns_never_reach_the_written_quarantine(trial, tmp_path, capsys):
+    frame = _good(trial)
+    frame["collar_number"] = "C-" + frame.index.astype(str)
+    frame["officer_name"] = "Officer " + frame["officer_id"]
+    frame["imei"] = (356938035643809 + frame.index).astype(str)
+    frame.loc[:30, "timestamp"] = frame.loc[:30, "timestamp"].str.slice(0, 19)  # no offset: quarantined
+    path = tmp_path / "extra_columns.parquet"
+    frame.to_parquet(path)
+    code, err, out = _run(trial, path, tmp_path, capsys)
+    assert code == 0, err
+    q = pd.read_csv(out / "quarantine.csv", dtype=str, keep_default_na=False)
+    assert len(q) == 31 and set(q["reason"]) == {"timestamp without offset"}
+    assert not {"collar_number", "officer_name", "imei"} & set(q.columns)
+    text = (out / "quarantine.csv").read_text()
+    for raw in ("C-1", "Officer PC-", "356938035643", "PC-100", "R-PC-"):
+        assert raw not in text
+    assert q["officer_id"].str.match(r"^O-[0-9a-f]{16}$").all()
+    assert q["device_id"].str.match(r"^D-[0-9a-f]{16}$").all()
