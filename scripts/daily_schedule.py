@@ -18,15 +18,14 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import logging
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from guardian_rct._core.days import experimental_day  # noqa: E402
-from guardian_rct._core.errors import GuardianError  # noqa: E402
 from guardian_rct.config.trial_config import load_config  # noqa: E402
+from guardian_rct.jobs.cron import cron_logger, run_logged  # noqa: E402
 from guardian_rct.jobs.daily import run_daily  # noqa: E402
 
 
@@ -38,26 +37,28 @@ def main(argv: list[str] | None = None) -> int:
                         help="days to publish from today (default 1; capped at the publishing "
                         "horizon and the trial's end)")
     parser.add_argument("--log", type=Path, default=None, help="append the log here (default stderr)")
+    parser.add_argument("--debug", action="store_true", help="log tracebacks of unexpected errors")
     args = parser.parse_args(argv)
-    handlers = [logging.FileHandler(args.log, encoding="utf-8")] if args.log else [logging.StreamHandler()]
-    logging.basicConfig(level=logging.INFO, handlers=handlers, force=True,
-                        format="%(asctime)s %(levelname)s daily_schedule: %(message)s")
-    log = logging.getLogger("daily_schedule")
-    try:
-        config = load_config(args.config)
-        now = dt.datetime.now(dt.UTC)
-        today = experimental_day(now, config.trial.tz, config.trial.day_start_time)
-        trial = config.trial
-        if today < trial.start_date or today > trial.end_date:
-            log.info("today's experimental day %s is outside the trial (%s to %s); nothing to do",
-                     today, trial.start_date, trial.end_date)
-            return 0
-        days = min(max(args.days, 1), (trial.end_date - today).days + 1,
-                   config.schedule.horizon_days + 1)
-        result = run_daily(config, today, days=days, out_dir=args.out, now=now)
-    except GuardianError as exc:
-        log.error("%s", exc)
-        return exc.exit_code
+    log = cron_logger("daily_schedule", args.log)
+    return run_logged(log, lambda: _run(args, log), debug=args.debug, config_path=args.config)
+
+
+def _run(args: argparse.Namespace, log) -> int:
+    if args.out.exists() and not args.out.is_dir():
+        log.error("--out %s is a file; give a folder for the tasking files (nothing was published)",
+                  args.out)
+        return 2
+    config = load_config(args.config)
+    now = dt.datetime.now(dt.UTC)
+    today = experimental_day(now, config.trial.tz, config.trial.day_start_time)
+    trial = config.trial
+    if today < trial.start_date or today > trial.end_date:
+        log.info("today's experimental day %s is outside the trial (%s to %s); nothing to do",
+                 today, trial.start_date, trial.end_date)
+        return 0
+    days = min(max(args.days, 1), (trial.end_date - today).days + 1,
+               config.schedule.horizon_days + 1)
+    result = run_daily(config, today, days=days, out_dir=args.out, now=now)
     for out in result.outputs:
         status = "published" if out.day in result.new_days else "already published, unchanged"
         log.info("%s %s: %d hotspots to patrol; files %s.*", out.day, status, out.treated,

@@ -186,7 +186,9 @@ def test_a_killed_publisher_leaves_no_partial_record(tmp_path):
     proc.communicate(timeout=30)
     assert proc.returncode == -signal.SIGKILL
     assert _rows(cfg) == []
-    assert verify(cfg).ok
+    empty = verify(cfg)  # nothing was committed: an empty ledger, which verify never calls OK
+    assert not empty.ok and "has no records" in empty.problem
+    assert not cfg.witness_path.exists()  # the witness is written only after a commit
     records = publish_range(cfg, START, START + dt.timedelta(days=4), now=NOW)
     assert [r.seq for r in records] == [1, 2, 3, 4, 5] and verify(cfg).ok
 
@@ -242,9 +244,12 @@ def test_verify_detects_an_edit_with_recomputed_hashes(tmp_path):
         conn.execute("UPDATE ledger_head SET hash = ?", (prev,))
     result = verify(cfg)
     assert not result.ok and result.bad_seq == 3 and "differs from the draw" in result.problem
-    # without re-drawing, the noted head from the daily log still exposes it
-    assert verify(cfg, redraw=False).ok
-    noted = verify(cfg, redraw=False, expected_head=records[-1].hash)
+    # without re-drawing, the witness file exposes it by default ...
+    witnessed = verify(cfg, redraw=False)
+    assert not witnessed.ok and "witness file says record" in witnessed.problem
+    # ... and without the witness, the noted head from the daily log still does
+    assert verify(cfg, redraw=False, witness=False).ok
+    noted = verify(cfg, redraw=False, witness=False, expected_head=records[-1].hash)
     assert not noted.ok and "no longer in the ledger" in noted.problem
 
 

@@ -171,6 +171,8 @@ def test_amendments_before_and_after_the_first_look(registered):
     history = read_plan_history(load_config(registered))
     assert [a.number for a in history.amendments] == [1, 2, 3]
     assert history.current["primary"]["outcome"] == "violence" and len(history.looks) == 1
+    # (an empty ledger never verifies: publish a day so the plan's checks decide)
+    publish_range(config, config.trial.start_date, config.trial.start_date, simulated=True)
     assert verify(load_config(registered)).ok
     # an edited amendment is caught
     with sqlite3.connect(config.trial.store) as conn:

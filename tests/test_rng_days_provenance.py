@@ -13,7 +13,12 @@ import pandas as pd
 import pytest
 
 from guardian_rct._core.days import day_bounds, experimental_day, experimental_days
-from guardian_rct._core.provenance import KEY_DEPENDENCIES, make_provenance, sha256_file
+from guardian_rct._core.provenance import (
+    KEY_DEPENDENCIES,
+    make_provenance,
+    seed_fingerprint,
+    sha256_file,
+)
 from guardian_rct._core.rng import stream
 
 LONDON = ZoneInfo("Europe/London")
@@ -62,11 +67,14 @@ def test_vectorised_days_match_scalar():
 def test_provenance_hashes_inputs(tmp_path):
     f = tmp_path / "x.txt"
     f.write_bytes(b"abc")
-    prov = make_provenance(seed=3, inputs={"x": f})
+    prov = make_provenance(seed=3, seed_key=b"k" * 32, inputs={"x": f})
     assert prov.inputs["x"] == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
     assert sha256_file(f) == prov.inputs["x"]
     data = prov.to_dict()
-    assert data["seed"] == 3 and data["package_version"] and data["created_at"].endswith("+00:00")
+    assert "seed" not in data and data["seed_fingerprint"] == seed_fingerprint(3, b"k" * 32)
+    assert len(data["seed_fingerprint"]) == 16 and "3" != data["seed_fingerprint"]
+    assert make_provenance(seed=3).seed_fingerprint is None  # no key: withheld, never the seed
+    assert data["package_version"] and data["created_at"].endswith("+00:00")
 
 
 def test_provenance_records_the_resolved_versions_of_the_key_dependencies():

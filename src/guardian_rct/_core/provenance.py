@@ -2,8 +2,15 @@
 
 A provenance record says which version of guardian_rct (and of numpy, which makes the
 random streams, and of the other libraries the numbers go through) produced a result,
-from which seed, from which input files (by SHA-256), and when. It travels with every
-report and with every record in the trial store.
+from which input files (by SHA-256), and when. It travels with every report.
+
+The trial seed is never written into a provenance record: whoever holds it can compute
+every future day's allocation. The record carries a *seed fingerprint* instead,
+``HMAC-SHA256(key, "guardian_rct trial seed" NUL seed)`` (RFC 2104) truncated to 16 hex
+digits, keyed with the trial store's secret key, so two reports can be shown to come
+from the same seed while the seed cannot be recovered by hashing candidate seeds (a
+plain hash of a date-like seed such as 20221003 could be inverted by trying every
+integer). Without a key (no trial store) the fingerprint is withheld (``None``).
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hashlib
+import hmac
 import importlib.metadata
 import platform
 from dataclasses import dataclass, field
@@ -23,7 +31,7 @@ import numpy as np
 from guardian_rct._core.version import __version__
 
 __all__ = ["Provenance", "make_provenance", "sha256_file", "sha256_bytes", "package_version",
-           "KEY_DEPENDENCIES", "dependency_versions"]
+           "KEY_DEPENDENCIES", "dependency_versions", "seed_fingerprint"]
 
 _CHUNK = 1 << 20
 
@@ -73,6 +81,12 @@ def sha256_file(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+def seed_fingerprint(seed: int, key: bytes) -> str:
+    """Keyed, truncated fingerprint of a seed (HMAC-SHA256, 16 hex digits); never the seed."""
+    message = b"guardian_rct trial seed\x00" + str(int(seed)).encode()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()[:16]
+
+
 @dataclass(frozen=True)
 class Provenance:
     """Where a result came from.
@@ -83,8 +97,9 @@ class Provenance:
         guardian_rct version.
     numpy_version, python_version
         Versions that affect random streams and numerics.
-    seed
-        The trial seed, or ``None`` when no randomness was involved.
+    seed_fingerprint
+        :func:`seed_fingerprint` of the seed used, or ``None`` (no seed, or no key to
+        fingerprint it with). The seed itself is never recorded.
     inputs
         Mapping of a label (usually the file name) to the SHA-256 of its bytes.
     created_at
@@ -98,7 +113,7 @@ class Provenance:
     package_version: str
     numpy_version: str
     python_version: str
-    seed: int | None
+    seed_fingerprint: str | None
     inputs: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
     created_at: str = ""
     dependency_versions: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
@@ -109,7 +124,7 @@ class Provenance:
             "package_version": self.package_version,
             "numpy_version": self.numpy_version,
             "python_version": self.python_version,
-            "seed": self.seed,
+            "seed_fingerprint": self.seed_fingerprint,
             "inputs": dict(self.inputs),
             "created_at": self.created_at,
             "dependency_versions": dict(self.dependency_versions),
@@ -119,6 +134,7 @@ class Provenance:
 def make_provenance(
     *,
     seed: int | None = None,
+    seed_key: bytes | None = None,
     inputs: dict[str, str | Path] | None = None,
     hashes: dict[str, str] | None = None,
     now: dt.datetime | None = None,
@@ -128,7 +144,10 @@ def make_provenance(
     Parameters
     ----------
     seed
-        The trial seed used, if any.
+        The seed used, if any: only its fingerprint is recorded, and only with ``seed_key``.
+    seed_key
+        The key of the fingerprint (the trial store's secret; see
+        :func:`guardian_rct.ledger.pseudonym.seed_key`).
     inputs
         Label → path of input files; each is hashed with SHA-256.
     hashes
@@ -143,7 +162,8 @@ def make_provenance(
         package_version=package_version(),
         numpy_version=np.__version__,
         python_version=platform.python_version(),
-        seed=seed,
+        seed_fingerprint=(seed_fingerprint(seed, seed_key) if seed is not None and seed_key
+                          else None),
         inputs=MappingProxyType(dict(sorted(digests.items()))),
         created_at=stamp,
         dependency_versions=MappingProxyType(dependency_versions()),

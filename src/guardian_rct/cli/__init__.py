@@ -39,6 +39,7 @@ _COMMAND_MODULES = (
     "guardian_rct.cli.compliance_cmd",
     "guardian_rct.cli.power_cmd",
     "guardian_rct.cli.plan_cmd",
+    "guardian_rct.cli.status_cmd",
 )
 
 

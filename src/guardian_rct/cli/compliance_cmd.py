@@ -125,6 +125,9 @@ def _window(config, first: dt.date, last: dt.date) -> tuple[dt.datetime, dt.date
 def _run(args: argparse.Namespace) -> Output:
     config = config_from_args(args)
     first, last, label = _period(args)
+    if args.workers < 1:
+        raise UsageError("--workers must be at least 1", found=str(args.workers), where="--workers",
+                         fix="use 1 or more workers (default 2)")
     if args.chunk_rows < 1000:
         raise UsageError("--chunk-rows is too small", expected="at least 1000", found=str(args.chunk_rows),
                          where="--chunk-rows", fix="use the default or a larger number")

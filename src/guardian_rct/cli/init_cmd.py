@@ -15,21 +15,27 @@ def register(sub: argparse._SubParsersAction) -> None:
         "init",
         help="create the trial store and register the trial",
         description="Create the embedded SQLite trial store and record the config, the seed "
-        "and the hotspot file's SHA-256, and seal the statistical analysis plan built from the "
-        "config (written as analysis_plan.html/.md/.json beside the store). Re-running on an "
-        "unchanged trial does nothing; a changed seed, hotspot file, calendar or design is "
-        "refused; a changed analysis section is recorded as a numbered plan amendment.",
+        "and the hotspot file's SHA-256, after proving the design can run (the hotspot checks "
+        "and a dry-run draw of every trial day), and seal the statistical analysis plan built "
+        "from the config (written as analysis_plan.html/.md/.json beside the store). Re-running "
+        "on an unchanged trial does nothing; a changed seed, hotspot file, calendar, blocks, "
+        "horizon or design is refused; a changed analysis section is recorded as a numbered "
+        "plan amendment.",
     )
     add_config(parser)
     parser.add_argument("--plan-out", type=Path, default=None, metavar="DIR",
                         help="folder for the plan documents (default: analysis_plan/ beside the store)")
+    parser.add_argument("--replace-unpublished", action="store_true",
+                        help="replace a mistaken registration that has published, imported and "
+                        "exported nothing (what it replaced is recorded in the store)")
     add_common(parser)
     parser.set_defaults(handler=_run)
 
 
 def _run(args: argparse.Namespace) -> Output:
     config = config_from_args(args)
-    registered = register_trial(config, plan_dir=args.plan_out)
+    registered = register_trial(config, plan_dir=args.plan_out,
+                                replace_unpublished=args.replace_unpublished)
     result = registered.init
     reg = result.registration
     text = {
@@ -37,6 +43,8 @@ def _run(args: argparse.Namespace) -> Output:
         f"in {result.store}",
         "unchanged": f"trial '{reg.name}' is already registered in {result.store}; nothing changed",
         "amended": f"trial '{reg.name}': recorded an amendment to {', '.join(result.amendments)}",
+        "replaced": f"replaced the unpublished registration of trial '{reg.name}' "
+        f"({'; '.join(result.amendments)}); the old registration is recorded in the store",
     }[result.status]
     if result.plan_amendment is not None:
         a = result.plan_amendment

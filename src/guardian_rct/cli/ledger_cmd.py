@@ -23,6 +23,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     verify.add_argument("--head", metavar="HASH", default=None,
                         help="a head hash noted earlier (e.g. in the daily log) that must "
                         "still be in the ledger")
+    verify.add_argument("--no-witness", action="store_true",
+                        help="do not check the witness file ([schedule] witness); only for a "
+                        "store made before witness files existed")
     add_common(verify)
     verify.set_defaults(handler=_verify)
 
@@ -30,7 +33,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "export", help="write the full allocation (controls included) for an evaluator",
         description="Write every published day, treatment and control, in the allocation "
         "contract (date, hotspot_id, arm, window_start, window_end). The export and the "
-        "evaluator's name are recorded in the store. Do not share it with officers.")
+        "evaluator's name are recorded in the store before the file is written (atomically; "
+        "never over the store, config or hotspot file). Do not share it with officers.")
     add_config(export)
     export.add_argument("--evaluator", required=True, metavar="NAME",
                         help="who receives the allocation (recorded)")
@@ -44,6 +48,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "ledger as imported records; they must continue the ledger without a gap.")
     add_config(imp)
     imp.add_argument("file", type=Path, help="allocation CSV")
+    imp.add_argument("--by", metavar="NAME", default=None,
+                     help="who is importing (recorded; default: the login name)")
     add_common(imp)
     imp.set_defaults(handler=_import)
 
@@ -51,7 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _verify(args: argparse.Namespace) -> Output:
     from guardian_rct.ledger.verify import verify
 
-    result = verify(config_from_args(args), expected_head=args.head)
+    result = verify(config_from_args(args), expected_head=args.head, witness=not args.no_witness)
     return Output(result.summary(), result.to_dict(), 0 if result.ok else 1)
 
 
@@ -67,7 +73,7 @@ def _export(args: argparse.Namespace) -> Output:
 def _import(args: argparse.Namespace) -> Output:
     from guardian_rct.ledger.exchange import import_allocation
 
-    written = import_allocation(config_from_args(args), args.file)
+    written = import_allocation(config_from_args(args), args.file, imported_by=args.by)
     days = [r.day for r in written]
     text = (f"imported {len(days)} days ({days[0]} to {days[-1]})" if days
             else "nothing to import: every day in the file is already in the ledger")

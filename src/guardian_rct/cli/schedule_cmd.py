@@ -52,8 +52,14 @@ def _run(args: argparse.Namespace) -> Output:
         raise UsageExit("schedule: give --date YYYY-MM-DD and --out DIR (or --balance)")
     if args.days < 1:
         raise UsageExit(f"schedule: --days must be at least 1, not {args.days}")
+    if args.out.exists() and not args.out.is_dir():
+        raise UsageExit(f"schedule: --out {args.out} is a file; give a folder for the tasking files "
+                        "(nothing was published)")
     from guardian_rct.jobs.daily import run_daily
 
     config = config_from_args(args)
+    if args.days > config.trial.n_days:
+        raise UsageExit(f"schedule: --days {args.days} is longer than the trial "
+                        f"({config.trial.n_days} days)")
     result = run_daily(config, args.date, days=args.days, out_dir=args.out)
     return Output(result.summary(), result.to_dict())

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import difflib
+import math
 import types
 import typing
 from pathlib import Path
@@ -86,6 +87,9 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
             return value
     elif tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not math.isfinite(value):  # TOML allows nan and inf; no setting means them
+                raise ConfigError("must be a finite number", expected="a number such as 24",
+                                  found=str(value), where=key, fix="write a finite value")
             return float(value)
     elif tp is str:
         if isinstance(value, str):

@@ -110,9 +110,17 @@ class DesignSpec:
 
 @dataclass(frozen=True)
 class ScheduleSpec:
-    """``[schedule]``: publishing rules for daily schedules."""
+    """``[schedule]``: publishing rules for daily schedules.
+
+    ``horizon_days`` is part of the registered design (changing it is refused).
+    ``witness`` is the append-only file that every publish, import and export appends the
+    ledger head to, and that ``ledger verify`` checks by default (default: the store's
+    path with ``.witness`` appended). Put it outside the trial folder (another share, a
+    mailed log) to make it a witness the trial folder's users cannot rewrite.
+    """
 
     horizon_days: int = field(default=7, metadata={"help": 'a day can be published at most this many days ahead of today'})
+    witness: Path | None = field(default=None, metadata={"help": "the ledger's witness file (default: the store's path + '.witness'); keep it outside the trial folder"})
 
 
 @dataclass(frozen=True)
@@ -184,6 +192,14 @@ class TrialConfig:
     evaluation: EvaluationSpec = field(default_factory=EvaluationSpec)
     source: Path | None = None
     raw: types.MappingProxyType = field(default_factory=lambda: types.MappingProxyType({}))
+
+    @property
+    def witness_path(self) -> Path:
+        """The ledger's witness file: ``[schedule] witness``, or ``<store>.witness``."""
+        if self.schedule.witness is not None:
+            return self.schedule.witness
+        store = self.trial.store
+        return store.with_name(store.name + ".witness")
 
     @property
     def base_dir(self) -> Path:
@@ -302,9 +318,10 @@ def _check_rules(cfg: TrialConfig) -> None:
             where="trial.end_date",
             fix="swap or correct the dates",
         )
-    if trial.seed < 0:
-        raise ConfigError("the seed must not be negative", found=str(trial.seed),
-                          where="trial.seed", fix="use a non-negative integer such as 20221003")
+    if not 0 <= trial.seed < 2**63:
+        raise ConfigError("the seed is out of range", expected="an integer from 0 to 2^63 - 1",
+                          found=str(trial.seed), where="trial.seed",
+                          fix="use a non-negative integer such as 20221003")
     if not trial.name.strip():
         raise ConfigError("the trial needs a name", where="trial.name", fix="set name = \"...\"")
     _check_design(design)
@@ -346,6 +363,11 @@ def _check_design(design: DesignSpec) -> None:
         if value is not None and value < 1:
             raise ConfigError("must be at least 1", found=str(value), where=f"design.{key}",
                               fix="treat at least one hotspot")
+    for key, low in (("max_consecutive_control_days", 0), ("min_gap_days", 0)):
+        value = getattr(design, key)
+        if value is not None and value < low:
+            raise ConfigError("must not be negative", found=str(value), where=f"design.{key}",
+                              fix="use zero or a positive number of days, or remove the key")
     if not design.windows:
         raise ConfigError("no patrol windows", where="design.windows",
                           fix='give at least one, e.g. windows = ["15:00-23:00"]')
@@ -419,6 +441,9 @@ def config_from_dict(raw: dict[str, Any], *, source: Path | None = None) -> Tria
     hotspots = dataclasses.replace(hotspots, path=_resolve(hotspots.path, base),
                                    boundary=_resolve(hotspots.boundary, base))
     sections["trial"], sections["hotspots"] = trial, hotspots
+    if "schedule" in sections:
+        sections["schedule"] = dataclasses.replace(
+            sections["schedule"], witness=_resolve(sections["schedule"].witness, base))
     cfg = TrialConfig(
         **sections,
         outcomes=_build_outcomes(raw.get("outcomes")),

@@ -55,6 +55,10 @@ DEMO_START = dt.date(2023, 10, 2)  # a Monday; six months span both clock change
 DEMO_DAYS = 182
 
 
+#: The file that marks a folder as the demo's own (``--overwrite`` deletes only such folders).
+DEMO_MARKER = ".guardian-rct-demo"
+
+
 def demo_config_text(*, seed: int, ri_draws: int) -> str:
     """The demo's ``trial.toml`` (a 12-month trial evaluated at its 6-month milestone)."""
     milestone = DEMO_START + dt.timedelta(days=DEMO_DAYS - 1)
@@ -167,13 +171,26 @@ def run_demo(out_dir: str | Path, *, seed: int = 20231002, ri_draws: int = 2000,
     if not 14 <= days <= 364:
         raise UsageError("the demo runs 14 to 364 days", found=str(days), where="days",
                          fix="choose a length within the demo trial's year")
+    if not 0 <= seed < 2**63:
+        raise UsageError("the seed is out of range", expected="an integer from 0 to 2^63 - 1",
+                         found=str(seed), where="--seed", fix="use e.g. 20231002")
     out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise UsageError("the output is not a folder", found="a file", where=out,
+                         fix="give a folder name for the demo")
     if out.exists() and any(out.iterdir()):
         if not overwrite:
             raise UsageError("the output folder is not empty", where=out,
                              fix="give a new folder, or pass --overwrite to replace an earlier demo")
+        if not (out / DEMO_MARKER).is_file():
+            raise UsageError("--overwrite removes only a folder made by 'guardian-rct demo'",
+                             expected=f"a folder holding the demo's marker file {DEMO_MARKER}",
+                             found="a non-empty folder without it", where=out,
+                             fix="give a new or empty folder; this one was not made by the demo")
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
+    (out / DEMO_MARKER).write_text("made by 'guardian-rct demo'; 'demo --overwrite' may delete "
+                                   "this folder\n", encoding="utf-8")
     began = time.perf_counter()
     bar = _Progress(7, progress)
     config = bar.step("writing the trial config and registering the trial",

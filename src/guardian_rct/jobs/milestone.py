@@ -59,6 +59,7 @@ from guardian_rct.jobs.milestone_inputs import (
 )
 from guardian_rct.jobs.plan import evaluation_plan_context
 from guardian_rct.ledger.plan_history import note_look
+from guardian_rct.ledger.pseudonym import seed_key
 from guardian_rct.ledger.store import load_trial_hotspots
 from guardian_rct.reports.deviations import PlanContext
 from guardian_rct.reports.milestone import (
@@ -235,7 +236,7 @@ def evaluate(config: TrialConfig, *, crimes_path: str | Path, allocation: Alloca
         inputs["compliance"] = compliance
     if pings_path is not None:
         inputs["pings"] = pings_path
-    provenance = make_provenance(seed=config.trial.seed, inputs=inputs, hashes={"hotspots": hotspots.sha256})
+    provenance = make_provenance(seed=config.trial.seed, seed_key=seed_key(config.trial.store), inputs=inputs, hashes={"hotspots": hotspots.sha256})
     quarantined = crimes.quarantine.counts()
     notes = [f"{n:,} crime record(s) set aside: {reason}" for reason, n in quarantined.items()]
     notes += design_notes

@@ -77,7 +77,8 @@ class RegisterResult:
 
 
 def register_trial(config: TrialConfig, *, now: dt.datetime | None = None,
-                   plan_dir: str | Path | None = None) -> RegisterResult:
+                   plan_dir: str | Path | None = None,
+                   replace_unpublished: bool = False) -> RegisterResult:
     """Register the trial with its analysis plan and write the plan documents.
 
     The plan documents are written to ``plan_dir`` (default :func:`default_plan_dir`);
@@ -85,7 +86,8 @@ def register_trial(config: TrialConfig, *, now: dt.datetime | None = None,
     """
     hotspots = load_trial_hotspots(config)
     plan = plan_for_config(config, hotspots)
-    result = init_trial(config, hotspots=hotspots, now=now, plan_json=plan.canonical_json())
+    result = init_trial(config, hotspots=hotspots, now=now, plan_json=plan.canonical_json(),
+                        replace_unpublished=replace_unpublished)
     written = write_plan(config, plan_dir or default_plan_dir(config), hotspots=hotspots)
     return RegisterResult(result, written.version.sha256 if written.version.status == "sealed" else None,
                           written.paths)

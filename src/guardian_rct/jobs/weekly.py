@@ -27,7 +27,7 @@ from guardian_rct.config.trial_config import TrialConfig
 from guardian_rct.design.allocation import Allocation
 from guardian_rct.geo.hotspots import HotspotSet
 from guardian_rct.ledger.compliance_weeks import store_weeks, stored_weeks
-from guardian_rct.ledger.pseudonym import pseudonym_key
+from guardian_rct.ledger.pseudonym import pseudonym_key, seed_key
 from guardian_rct.reports.weekly import build_weekly_report, trend_rows, write_weekly_report
 
 __all__ = ["WeeklyReport", "weekly_compliance_report", "observed_until"]
@@ -91,7 +91,7 @@ def weekly_compliance_report(
         files["allocation"] = allocation.source
     if config.source is not None:
         files["config"] = config.source
-    provenance = make_provenance(seed=config.trial.seed, inputs=files, hashes={"hotspots": hotspots.sha256})
+    provenance = make_provenance(seed=config.trial.seed, seed_key=seed_key(config.trial.store), inputs=files, hashes={"hotspots": hotspots.sha256})
     result = score_compliance(allocation, score.visits, hotspots=hotspots, config=config, first=first,
                               last=last, teams=teams, provenance=provenance,
                               observed_until=observed_until(score, now))

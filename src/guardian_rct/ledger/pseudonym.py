@@ -12,13 +12,15 @@ store can re-identify, as the force must be able to.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
 import secrets
 from pathlib import Path
 
 from guardian_rct.ledger.schema import ensure_schema
 from guardian_rct.ledger.store import connect
 
-__all__ = ["pseudonym_key"]
+__all__ = ["pseudonym_key", "seed_key"]
 
 
 def pseudonym_key(store: Path) -> bytes:
@@ -40,3 +42,12 @@ def pseudonym_key(store: Path) -> bytes:
                 conn.execute("ROLLBACK")
             raise
     return key
+
+
+def seed_key(store: Path) -> bytes | None:
+    """Key of the trial's seed fingerprints (derived from the store's secret), or ``None``
+    when there is no store to hold one. See :func:`guardian_rct._core.provenance.seed_fingerprint`."""
+    store = Path(store)
+    if not store.is_file() or store.stat().st_size == 0:
+        return None
+    return hmac.new(pseudonym_key(store), b"guardian_rct seed fingerprint key", hashlib.sha256).digest()

@@ -19,7 +19,10 @@ Rules
   record; a crash before ``COMMIT`` leaves nothing (SQLite's rollback journal/WAL).
 * **Concealment.** A day may be published at most ``[schedule] horizon_days`` days after
   today's experimental day (default 7). Simulated trials (the demo) lift the horizon
-  with ``simulated=True``, which is recorded in every record it writes. The full
+  with ``simulated=True``, which is recorded in every record it writes and as a
+  ``simulated`` event of the store; ``verify`` reports such records by count.
+* **Witness.** After each publish that adds records, the new head is appended to the
+  witness file (:mod:`guardian_rct.ledger.witness`), which ``verify`` checks. The full
   allocation, controls included, leaves the store only through
   :func:`guardian_rct.ledger.exchange.export_allocation`, which records the evaluator's name.
 * **Verification.** :func:`guardian_rct.ledger.verify.verify` re-checks the chain, the head, the config and hotspot
@@ -34,6 +37,7 @@ import sqlite3
 import numpy as np
 import pandas as pd
 
+from guardian_rct._core.canonical import canonical_json
 from guardian_rct._core.days import date_range, experimental_day
 from guardian_rct._core.errors import StoreError, UsageError
 from guardian_rct._core.provenance import package_version
@@ -54,6 +58,7 @@ from guardian_rct.ledger.records import (
 )
 from guardian_rct.ledger.schema import LEDGER_COLUMNS, ensure_schema
 from guardian_rct.ledger.store import Registration, connect, load_trial_hotspots, open_trial
+from guardian_rct.ledger.witness import append_witness
 
 __all__ = ["publish", "publish_range", "published", "published_allocation"]
 
@@ -136,9 +141,12 @@ def publish_range(config: TrialConfig, first: dt.date, last: dt.date, *,
         conn.execute("BEGIN IMMEDIATE")
         try:
             records = read_records(conn)
-            if records and records[-1].day >= last:
+            grew = not (records and records[-1].day >= last)
+            if not grew:
                 conn.execute("ROLLBACK")
             else:
+                if simulated:
+                    _mark_simulated(conn, published_at, records, last)
                 records = _append_drawn(conn, config, reg, design, records, last,
                                         published_at, note)
                 conn.execute("COMMIT")
@@ -146,8 +154,19 @@ def publish_range(config: TrialConfig, first: dt.date, last: dt.date, *,
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
+    if grew:
+        append_witness(config.witness_path, "publish", records[-1].seq, records[-1].hash, stamp)
     wanted = {d for d in date_range(first, last)}
     return tuple(r for r in records if r.day in wanted)
+
+
+def _mark_simulated(conn: sqlite3.Connection, at: str, records: list[PublishedSchedule],
+                    last: dt.date) -> None:
+    """Record that the horizon was lifted (``simulated=True``): verify reports it."""
+    first = records[-1].day + dt.timedelta(days=1) if records else None
+    detail = canonical_json({"first_day": str(first) if first else "trial start",
+                             "last_day": last.isoformat(), "package_version": package_version()})
+    conn.execute("INSERT INTO trial_events (at, kind, detail) VALUES (?, 'simulated', ?)", (at, detail))
 
 
 def _append_drawn(conn: sqlite3.Connection, config: TrialConfig, reg: Registration, design: Design,
@@ -208,10 +227,15 @@ def published(config: TrialConfig, *, first: dt.date | None = None, last: dt.dat
 
 
 def published_allocation(config: TrialConfig, *, first: dt.date | None = None,
-                         last: dt.date | None = None, hotspots: HotspotSet | None = None) -> Allocation:
+                         last: dt.date | None = None, hotspots: HotspotSet | None = None,
+                         now: dt.datetime | None = None,
+                         include_future: bool = False) -> Allocation:
     """The published schedules as an :class:`~guardian_rct.design.allocation.Allocation` (never redrawn).
 
-    ``hotspots`` saves re-reading the hotspot file when the caller has it already.
+    ``hotspots`` saves re-reading the hotspot file when the caller has it already. Days
+    after today's experimental day (at ``now``, default the clock) are left out: arms of
+    published future days leave the store only through the recorded evaluator export
+    (:func:`guardian_rct.ledger.exchange.export_allocation`, ``include_future=True``).
 
     Raises
     ------
@@ -219,6 +243,9 @@ def published_allocation(config: TrialConfig, *, first: dt.date | None = None,
         Nothing published in the range (or the store checks of :func:`open_trial`).
     """
     hotspots = hotspots or load_trial_hotspots(config)
+    if not include_future:
+        today = experimental_day(now_utc(now), config.trial.tz, config.trial.day_start_time)
+        last = today if last is None else min(last, today)
     records = published(config, first=first, last=last, hotspots=hotspots)
     if not records:
         raise StoreError("no published schedules in the range", where=config.trial.store,

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from guardian_rct._core.days import experimental_day
 from guardian_rct._core.errors import StoreError
 from guardian_rct.config.trial_config import TrialConfig
 from guardian_rct.design.factory import design_from_config
@@ -73,9 +74,13 @@ class BalanceResult:
 
 
 def balance_summary(config: TrialConfig, *, first: dt.date | None = None,
-                    last: dt.date | None = None) -> BalanceResult:
-    """Balance of the published allocation (see the module docstring)."""
+                    last: dt.date | None = None, now: dt.datetime | None = None) -> BalanceResult:
+    """Balance of the published allocation up to today's experimental day (see the module
+    docstring); days published ahead are left out, so the balance reveals nothing of them."""
     hotspots = load_trial_hotspots(config)
+    moment = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
+    today = experimental_day(moment, config.trial.tz, config.trial.day_start_time)
+    last = today if last is None else min(last, today)
     records = published(config, first=first, last=last, hotspots=hotspots)
     if not records:
         raise StoreError("no published schedules yet", where=config.trial.store,

@@ -26,8 +26,8 @@ from guardian_rct.ledger.schema import LEDGER_COLUMNS
 from guardian_rct.ledger.store import Registration
 
 __all__ = ["PublishedSchedule", "WeekTotals", "record_from_row", "read_records", "genesis_hash", "record_hash",
-           "SIMULATED_NOTE", "IMPORTED_NOTE", "Look", "ConfigChange", "PlanAmendment", "PlanHistory",
-           "SealedPlan"]
+           "SIMULATED_NOTE", "IMPORTED_NOTE", "payloads_digest", "Look", "ConfigChange", "PlanAmendment",
+           "PlanHistory", "SealedPlan"]
 
 SIMULATED_NOTE = "simulated trial: publishing horizon not applied"
 IMPORTED_NOTE = "imported allocation"
@@ -115,6 +115,11 @@ def record_hash(values: dict) -> str:
     fields = {c: values[c] for c in LEDGER_COLUMNS if c != "hash"}
     fields["day"] = str(fields["day"])
     return sha256_text(canonical_json(fields))
+
+
+def payloads_digest(payloads: list[str]) -> str:
+    """SHA-256 over an import's payloads in day order (kept in ``ledger_imports``)."""
+    return sha256_text("\n".join(payloads))
 
 
 def read_records(conn: sqlite3.Connection) -> list[PublishedSchedule]:

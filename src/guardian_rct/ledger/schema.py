@@ -18,6 +18,12 @@ Tables
     The HMAC key for officer and device pseudonyms.
 ``compliance_weeks``
     Complete ISO weeks of compliance, for the weekly report's trend.
+``ledger_imports``
+    Every ``ledger import``: who, when, the file's path and SHA-256, the days it added and
+    the SHA-256 of the payloads it wrote (so an imported record can be matched to its import).
+``trial_events``
+    Events that change how the ledger must be read: a simulated publish (horizon lifted),
+    a registration replaced by ``init --replace-unpublished``.
 ``plan``, ``plan_amendments``, ``looks``
     The sealed statistical analysis plan (its canonical JSON and SHA-256, which the
     ledger's genesis hash includes), its numbered, hash-chained amendments, and every
@@ -87,6 +93,22 @@ CREATE TABLE IF NOT EXISTS pseudonym_key (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     key BLOB NOT NULL,
     created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS ledger_imports (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    imported_at TEXT NOT NULL,
+    imported_by TEXT NOT NULL,
+    path TEXT NOT NULL,
+    file_sha256 TEXT NOT NULL,
+    first_day TEXT NOT NULL,
+    last_day TEXT NOT NULL,
+    payloads_sha256 TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS trial_events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    detail TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS compliance_weeks (
     week TEXT PRIMARY KEY,

@@ -27,6 +27,7 @@ from guardian_rct._core.errors import StoreError
 from guardian_rct._core.provenance import package_version
 from guardian_rct.config.trial_config import TrialConfig
 from guardian_rct.geo.hotspots import HotspotSet, read_hotspots
+from guardian_rct.ledger.init_checks import check_design_runs, check_hotspot_geometry
 from guardian_rct.ledger.plan_registry import (
     ANALYSIS_SECTIONS,
     PlanAmendment,
@@ -70,7 +71,7 @@ class Registration:
 class InitResult:
     """Outcome of :func:`init_trial`."""
 
-    status: Literal["created", "unchanged", "amended"]
+    status: Literal["created", "unchanged", "amended", "replaced"]
     store: Path
     registration: Registration
     amendments: tuple[str, ...] = ()
@@ -93,6 +94,22 @@ class InitResult:
         }
 
 
+#: Keys outside [trial] and [design] that change what is drawn or when it may be seen:
+#: part of the registered design (checked against the registered config; their defaults
+#: apply when a config omits them). Kept out of ``protected_sha256`` so that stores
+#: registered before they were protected still open.
+PROTECTED_EXTRA_KEYS: dict[tuple[str, str], object] = {
+    ("hotspots", "id_column"): "hotspot_id",
+    ("hotspots", "block_column"): None,
+    ("schedule", "horizon_days"): 7,
+}
+
+
+def _extras(raw: dict) -> dict[str, object]:
+    return {f"{section}.{key}": (raw.get(section) or {}).get(key, default)
+            for (section, key), default in PROTECTED_EXTRA_KEYS.items()}
+
+
 def protected_fingerprint(config: TrialConfig) -> tuple[str, dict]:
     """SHA-256 and content of the parts of the config a registered trial may not change."""
     raw = json.loads(config.canonical_json())
@@ -110,18 +127,35 @@ def connect(path: Path, *, create: bool = False) -> Iterator[sqlite3.Connection]
     Callers open transactions explicitly (``BEGIN IMMEDIATE``) so that concurrent
     writers serialise instead of failing, and a crash rolls back cleanly.
     """
+    path = Path(path)
+    if path.is_dir():
+        raise StoreError("the trial store path is a folder", expected="a file such as trial.db",
+                         found="a folder", where=path, fix="point [trial] store at a file name")
     if not create and not path.exists():
         raise StoreError("trial store not found", expected="a store created by "
                          "'guardian-rct init'", found="no such file", where=path,
                          fix="run 'guardian-rct init --config trial.toml' first")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(path, timeout=60, isolation_level=None)
+    if path.is_file() and path.stat().st_size == 0:
+        raise StoreError("the trial store file is empty (0 bytes): it is damaged or was truncated",
+                         expected="a guardian_rct trial store", found="an empty file", where=path,
+                         fix="restore the store from a backup; do not re-run init on it, which "
+                             "would start a new history")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(path, timeout=60, isolation_level=None)
+    except (OSError, sqlite3.Error) as exc:
+        raise StoreError(f"the trial store cannot be opened ({exc})", where=path,
+                         fix="check the path and its permissions") from None
     try:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA foreign_keys=ON")
         yield conn
     except sqlite3.DatabaseError as exc:
+        if "readonly" in str(exc) or "read-only" in str(exc):
+            raise StoreError("the trial store is read-only", found=str(exc), where=path,
+                             fix="give the user running this job write access to the store and "
+                                 "its folder") from None
         raise StoreError(f"the trial store cannot be used ({exc})", where=path,
                          fix="check that the file is a guardian_rct trial store and not damaged") from None
     finally:
@@ -178,6 +212,17 @@ def _refusal(config: TrialConfig, reg: Registration, hotspots: HotspotSet) -> St
             where=store,
             fix="restore the registered hotspot file; changed hotspots are a new trial and need a new store",
         )
+    old_extras, new_extras = _extras(json.loads(reg.config_json)), _extras(json.loads(config.canonical_json()))
+    changed_extras = [k for k in old_extras if old_extras[k] != new_extras[k]]
+    if changed_extras:
+        key = changed_extras[0]
+        return StoreError(
+            f"{key} is part of the registered design and differs from the registered trial's",
+            expected=f"{key} = {old_extras[key]!r}", found=f"{key} = {new_extras[key]!r}",
+            where=store,
+            fix="restore it; it changes what is drawn or when it may be seen, so a change is a new "
+                "trial (or 'init --replace-unpublished' while nothing is published)",
+        )
     if reg.protected_sha256 != digest:
         registered = json.loads(reg.config_json)
         old = {name: registered.get(name, {}) for name in _PROTECTED_SECTIONS}
@@ -202,8 +247,13 @@ def load_trial_hotspots(config: TrialConfig) -> HotspotSet:
 
 
 def init_trial(config: TrialConfig, *, hotspots: HotspotSet | None = None,
-               now: dt.datetime | None = None, plan_json: str | None = None) -> InitResult:
+               now: dt.datetime | None = None, plan_json: str | None = None,
+               replace_unpublished: bool = False, check: bool = True) -> InitResult:
     """Create the trial store and register the trial, or check it is unchanged.
+
+    Before a trial is registered (or a registration replaced) the design is proved to run
+    (:mod:`guardian_rct.ledger.init_checks`: windows, counts, a dry-run draw of every day,
+    the hotspot geometry), so a design that can never publish is refused with the reason.
 
     Parameters
     ----------
@@ -218,16 +268,27 @@ def init_trial(config: TrialConfig, *, hotspots: HotspotSet | None = None,
         (:func:`guardian_rct.jobs.plan.register_trial` builds it). Sealed at registration;
         on a later change it becomes a numbered plan amendment when it differs
         (:mod:`guardian_rct.ledger.plan_registry`).
+    replace_unpublished
+        Replace a registration whose seed, hotspots or design differ, provided nothing was
+        ever published, imported or exported from it; what was replaced is recorded as a
+        ``replaced`` event of the store.
+    check
+        Run the checks before registering (tests of the store itself may skip them).
 
     Raises
     ------
     StoreError
         The store holds a different trial (seed, hotspot file, calendar or design differ).
+    ConfigError, DataError
+        The design cannot run on these hotspots (see :mod:`guardian_rct.ledger.init_checks`).
     """
     hotspots = hotspots or load_trial_hotspots(config)
     store = config.trial.store
     stamp = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC).isoformat(timespec="seconds")
-    digest, _ = protected_fingerprint(config)
+    proved = False
+    if check and (not Path(store).exists() or replace_unpublished):
+        _prove(config, hotspots)  # before the store file is created
+        proved = True
     with connect(store, create=True) as conn:
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -238,20 +299,16 @@ def init_trial(config: TrialConfig, *, hotspots: HotspotSet | None = None,
                                  fix="point [trial] store at a new file name")
             reg = _read_registration(conn)
             if reg is None:
-                conn.execute("INSERT OR REPLACE INTO meta VALUES ('kind', 'guardian_rct trial store')")
-                conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)",
-                             (str(SCHEMA_VERSION),))
-                reg = Registration(config.trial.name, config.trial.seed, config.canonical_json(),
-                                   digest, hotspots.sha256, len(hotspots), stamp, package_version())
-                conn.execute("INSERT INTO registration VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?)",
-                             (reg.name, reg.seed, reg.config_json, reg.protected_sha256,
-                              reg.hotspots_sha256, reg.hotspot_count, reg.created_at,
-                              reg.package_version))
-                if plan_json is not None:
-                    reg = dataclasses.replace(reg, plan_sha256=seal_plan(conn, plan_json, stamp).sha256)
+                if check and not proved:
+                    _prove(config, hotspots)
+                reg = _register(conn, config, hotspots, stamp, plan_json)
                 conn.execute("COMMIT")
                 return InitResult("created", store, reg)
             refusal = _refusal(config, reg, hotspots)
+            if refusal and replace_unpublished:
+                reg = _replace(conn, config, hotspots, reg, stamp, refusal, plan_json)
+                conn.execute("COMMIT")
+                return InitResult("replaced", store, reg, (refusal.problem,))
             if refusal:
                 raise refusal
             latest = json.loads(_latest_config(conn, reg))
@@ -269,6 +326,48 @@ def init_trial(config: TrialConfig, *, hotspots: HotspotSet | None = None,
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
+
+
+def _prove(config: TrialConfig, hotspots: HotspotSet) -> None:
+    check_hotspot_geometry(config, hotspots)
+    check_design_runs(config, hotspots)
+
+
+def _register(conn: sqlite3.Connection, config: TrialConfig, hotspots: HotspotSet,
+              stamp: str, plan_json: str | None) -> Registration:
+    digest, _ = protected_fingerprint(config)
+    conn.execute("INSERT OR REPLACE INTO meta VALUES ('kind', 'guardian_rct trial store')")
+    conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+    reg = Registration(config.trial.name, config.trial.seed, config.canonical_json(),
+                       digest, hotspots.sha256, len(hotspots), stamp, package_version())
+    conn.execute("INSERT OR REPLACE INTO registration VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 (reg.name, reg.seed, reg.config_json, reg.protected_sha256,
+                  reg.hotspots_sha256, reg.hotspot_count, reg.created_at, reg.package_version))
+    if plan_json is not None:
+        reg = dataclasses.replace(reg, plan_sha256=seal_plan(conn, plan_json, stamp).sha256)
+    return reg
+
+
+def _replace(conn: sqlite3.Connection, config: TrialConfig, hotspots: HotspotSet,
+             old: Registration, stamp: str, reason: StoreError, plan_json: str | None) -> Registration:
+    counts = {table: conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+              for table in ("ledger", "ledger_exports", "ledger_imports", "looks")}
+    used = {t: n for t, n in counts.items() if n}
+    if used:
+        raise StoreError("the registered trial cannot be replaced: it has published or exchanged "
+                         "schedules", found=", ".join(f"{n} rows in {t}" for t, n in used.items()),
+                         where=config.trial.store,
+                         fix="a trial that has published is never replaced; start a new store")
+    amendments = conn.execute("SELECT config_json, changed, created_at FROM amendments "
+                              "ORDER BY seq").fetchall()
+    plan = read_plan(conn)
+    detail = json.dumps({"replaced": dataclasses.asdict(old), "reason": reason.problem,
+                         "amendments": [list(a) for a in amendments],
+                         "plan_json": plan.plan_json if plan else None}, sort_keys=True)
+    conn.execute("INSERT INTO trial_events (at, kind, detail) VALUES (?, 'replaced', ?)", (stamp, detail))
+    for table in ("amendments", "plan_amendments", "plan"):
+        conn.execute(f"DELETE FROM {table}")
+    return _register(conn, config, hotspots, stamp, plan_json)
 
 
 def _amend_plan(conn: sqlite3.Connection, reg: Registration, changed: list[str], seq: int | None,

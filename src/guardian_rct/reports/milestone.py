@@ -54,8 +54,9 @@ from guardian_rct.reports.milestone_tables import (
 __all__ = ["SCHEMA_VERSION", "MilestoneReport", "build_milestone_report", "write_milestone_report",
            "NO_EVENTS", "NOT_ESTIMABLE"]
 
-SCHEMA_VERSION = "1.3"  # 1.1: estimate sections, first stage, dose_response; 1.2: first_stage_se/_n, nb_theta
+SCHEMA_VERSION = "1.4"  # 1.1: estimate sections, first stage, dose_response; 1.2: first_stage_se/_n, nb_theta
 # 1.3: analysis_plan + deviations (the registered plan and the departures from it)
+# 1.4: provenance seed_fingerprint replaces seed
 
 
 @dataclass(frozen=True)

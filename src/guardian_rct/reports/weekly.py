@@ -258,7 +258,7 @@ def write_weekly_report(report: dict, result: ComplianceResult, out_dir: str | P
                                report=report,
                                map_uri=_map_uri(report, hotspots), trend_uri=_trend_uri(report),
                                provenance=report["provenance"] or
-                               {"package_version": "", "created_at": "", "seed": None, "inputs": {}})
+                               {"package_version": "", "created_at": "", "seed_fingerprint": None, "inputs": {}})
     patrols = result.patrols.copy()
     patrols["first_officer"] = pseudonymiser.many(patrols["first_officer"].astype(str))
     paths["patrols"] = _csv(patrols, out / "compliance_patrols.csv")
