@@ -15,9 +15,17 @@ Then runs the real command line once under ``/usr/bin/time -v``:
         --allocation allocation.csv --week 2023-W18 --out report
 
 and prints its wall-clock time, peak resident memory (maximum RSS of the process) and
-the report's row counts (read = used + quarantined).
+the report's row counts (read = used + quarantined), beside the floor: the time to read
+the same file's columns with ``pyarrow.parquet.ParquetFile.iter_batches`` in this
+process, and the ratio ours / read. The 1-minute load average is printed before and
+after (the machine may be shared: read the ratio with it).
+
+``--all-bad`` writes a file in which every row must be quarantined (no offset on the
+timestamp, accuracy 500 m, or no coordinates, in turn): the peak RSS must stay bounded
+however many rows are bad (the quarantine is spooled to disk).
 
 Usage: python scripts/bench_week.py [--n 50000000] [--devices 600] [--workdir DIR]
+       [--engine local|dask] [--all-bad]
 """
 
 from __future__ import annotations
@@ -137,6 +145,34 @@ def write_pings(path: Path, polys: np.ndarray, n: int, devices: int, rng: np.ran
     return written
 
 
+def make_all_bad(path: Path, good: Path) -> None:
+    """Rewrite ``good`` so that every row is unusable (three reasons in turn); same size."""
+    handle = pq.ParquetFile(good)
+    schema = handle.schema_arrow.set(handle.schema_arrow.get_field_index("timestamp"),
+                                     pa.field("timestamp", pa.timestamp("us")))
+    with pq.ParquetWriter(path, schema, compression="snappy") as writer:
+        for batch in handle.iter_batches(batch_size=1_000_000):
+            table = pa.Table.from_batches([batch])
+            k = np.arange(len(table)) % 3
+            lat = table["lat"].to_numpy()
+            lat = np.where(k == 2, np.nan, lat)
+            acc = np.where(k == 1, 500.0, table["accuracy_m"].to_numpy())
+            ts = table["timestamp"].cast(pa.timestamp("us"))  # no offset: quarantined without --ping-timezone
+            table = table.set_column(table.schema.get_field_index("timestamp"), "timestamp", ts)
+            table = table.set_column(table.schema.get_field_index("lat"), "lat", pa.array(lat))
+            table = table.set_column(table.schema.get_field_index("accuracy_m"), "accuracy_m", pa.array(acc))
+            writer.write_table(table.cast(schema), row_group_size=1_000_000)
+
+
+def read_floor(path: Path) -> float:
+    """Seconds to read every column of ``path`` with ``iter_batches`` (the I/O + decode floor)."""
+    t0 = time.perf_counter()
+    rows = 0
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=1_000_000):
+        rows += batch.num_rows
+    return time.perf_counter() - t0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=50_000_000, help="pings (default 50,000,000)")
@@ -144,6 +180,7 @@ def main() -> int:
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/guardian-bench-week"))
     parser.add_argument("--engine", choices=("local", "dask"), default="local")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--all-bad", action="store_true", help="every row unusable (quarantine memory)")
     args = parser.parse_args()
     work = args.workdir / f"n{args.n}"
     work.mkdir(parents=True, exist_ok=True)
@@ -156,10 +193,18 @@ def main() -> int:
         (work / "pings.tmp").rename(pings)
         print(f"generated {rows:,} pings in {time.perf_counter() - t0:.0f} s "
               f"({pings.stat().st_size / 2**20:.0f} MiB Parquet)")
+    if args.all_bad:
+        bad = work / "pings-all-bad.parquet"
+        if not bad.exists():
+            make_all_bad(work / "bad.tmp", pings)
+            (work / "bad.tmp").rename(bad)
+        pings = bad
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     subprocess.run([sys.executable, "-m", "guardian_rct", "init", "--config", str(work / "trial.toml")],
                    env=env, check=True, capture_output=True)
-    out = work / "report"
+    out = work / ("report-all-bad" if args.all_bad else "report")
+    load0 = os.getloadavg()[0]
+    floor = read_floor(pings)
     command = ["/usr/bin/time", "-v", sys.executable, "-m", "guardian_rct", "compliance",
                "--config", str(work / "trial.toml"), "--pings", str(pings), "--allocation",
                str(work / "allocation.csv"), "--week", "2023-W18", "--out", str(out), "--engine", args.engine]
@@ -172,12 +217,20 @@ def main() -> int:
     wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (\S+)", run.stderr).group(1)
     rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", run.stderr).group(1))
     cpu = re.search(r"Percent of CPU this job got: (\S+)", run.stderr).group(1)
+    cpu_s = sum(float(re.search(rf"{k} time \(seconds\): (\S+)", run.stderr).group(1)) for k in ("User", "System"))
     report = json.loads((out / "weekly_compliance.json").read_text())
     p = report["pings"]
     print(f"pings read {p['read']:,} = used {p['used']:,} + quarantined {p['quarantined']:,}; "
           f"in hotspots {p['in_hotspots']:,}; visits {report['visits']['visits']:,}")
     print(f"wall clock {wall}; peak RSS {rss / 2**20:.2f} GiB ({rss:,} kB); CPU {cpu} "
           f"(/usr/bin/time -v, {os.cpu_count()} cores)")
+    seconds = sum(float(part) * 60 ** i for i, part in enumerate(reversed(wall.split(":"))))
+    quarantine = out / "quarantine.csv"
+    print(f"read floor (ParquetFile.iter_batches, all columns): {floor:.2f} s; "
+          f"ratio ours / read: {seconds / floor:.1f}x; quarantine.csv {quarantine.stat().st_size / 2**20:.0f} MiB")
+    print(f"CPU time (user + system) {cpu_s:.1f} s: on a quiet 2-core machine the wall clock is "
+          f"about this divided by the cores kept busy")
+    print(f"load average (1 min) before {load0:.2f}, after {os.getloadavg()[0]:.2f}")
     return 0
 
 

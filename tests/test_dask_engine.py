@@ -38,6 +38,7 @@ def test_dask_local_cluster_matches_in_process_engine(tmp_path):
     local = score_pings(folder, hotspots, config.compliance)
     dask = score_pings(folder, hotspots, config.compliance, engine="dask", n_workers=2, processes=True)
     assert local.counts() == dask.counts()
+    assert local.extent == dask.extent and local.extent.n_ok == local.n_used + 3  # before de-duplication
     assert local.counts()["quarantine_reasons"]["exact duplicate"] == 3
     assert local.n_read == n + 3 == local.n_used + len(local.quarantine)
     assert len(local.visits) > 50

@@ -3,20 +3,44 @@
 Every reader (pings, crimes, street crimes) returns the rows it used and a
 :class:`Quarantine` of the rest, so that ``read = used + quarantined`` always holds and the
 counts by reason can be reported (DESIGN.md rule 3).
+
+A reader that may meet millions of bad rows (the ping reader) collects them with a
+:class:`QuarantineSpool`: rows beyond ``max_rows_in_memory`` are appended to a Parquet
+file in a private temporary folder, so memory stays bounded however many rows are bad;
+:meth:`Quarantine.write_csv` then streams them out batch by batch.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+import os
+import tempfile
+import weakref
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from guardian_rct._core.formula_safe import formula_safe_frame
-from guardian_rct._core.safe_write import write_text
+from guardian_rct._core.safe_write import atomic_path
 
-__all__ = ["Quarantine", "quarantine_rows", "concat_quarantines"]
+__all__ = ["Quarantine", "QuarantineSpool", "SpilledRows", "quarantine_rows", "concat_quarantines"]
+
+#: A column transform applied while writing (e.g. pseudonymising an identifier column).
+Transform = Callable[[list[str]], list[str]]
+
+
+@dataclass(frozen=True)
+class SpilledRows:
+    """Quarantined rows written to a temporary Parquet file (all columns text)."""
+
+    path: Path
+    n: int
+    counts: tuple[tuple[str, int], ...]
+    sources: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -26,32 +50,76 @@ class Quarantine:
     Attributes
     ----------
     frame
-        The original columns (as text) plus ``source`` (file), ``source_row`` (1-based
-        data row, header excluded) and ``reason`` (a short, fixed phrase such as
-        ``"missing coordinates"``), in file order.
+        The rows held in memory: the original columns (as text) plus ``source`` (file),
+        ``source_row`` (1-based data row, header excluded) and ``reason`` (a short, fixed
+        phrase such as ``"missing coordinates"``), in file order. When ``spilled`` is set
+        these are the rows after the spilled ones; :meth:`to_frame` loads them all.
+    spilled
+        Earlier rows kept on disk by a :class:`QuarantineSpool` (``None``: all in memory).
     """
 
     frame: pd.DataFrame
+    spilled: SpilledRows | None = field(default=None)
 
     def __len__(self) -> int:
-        return len(self.frame)
+        return len(self.frame) + (self.spilled.n if self.spilled else 0)
 
     def counts(self) -> dict[str, int]:
         """Number of quarantined rows per reason, largest first."""
-        if self.frame.empty:
-            return {}
-        return {str(k): int(v) for k, v in self.frame["reason"].value_counts().items()}
+        total: Counter[str] = Counter(dict(self.spilled.counts) if self.spilled else {})
+        if not self.frame.empty:
+            total.update({str(k): int(v) for k, v in self.frame["reason"].value_counts().items()})
+        return dict(sorted(total.items(), key=lambda kv: (-kv[1], kv[0])))
 
-    def write_csv(self, path: str | Path, *, inputs: Iterable[str | Path | None] = ()) -> Path:
-        """Write the quarantined rows (with their reasons) as CSV, atomically.
+    def iter_frames(self, batch_rows: int = 200_000) -> Iterator[pd.DataFrame]:
+        """The rows in file order, in frames of at most about ``batch_rows`` rows."""
+        if self.spilled is not None:
+            handle = pq.ParquetFile(self.spilled.path)
+            text = {pa.string(): pd.StringDtype()}.get
+            for batch in handle.iter_batches(batch_size=batch_rows):
+                yield batch.to_pandas(types_mapper=text)
+        if len(self.frame):
+            yield self.frame
 
-        Refuses a ``path`` that is one of ``inputs`` (the files these rows came from) or a
-        protected trial file; cells a spreadsheet would run as formulas are escaped
+    def to_frame(self) -> pd.DataFrame:
+        """All the rows in one frame (loads spilled rows into memory)."""
+        if self.spilled is None:
+            return self.frame
+        return pd.concat(list(self.iter_frames()), ignore_index=True)
+
+    def sources(self) -> list[str]:
+        """The files the rows came from (in memory and spilled)."""
+        found = list(self.spilled.sources) if self.spilled else []
+        if "source" in self.frame.columns:
+            found += [str(v) for v in self.frame["source"].dropna().unique() if str(v)]
+        return list(dict.fromkeys(found))
+
+    def write_csv(self, path: str | Path, transforms: Mapping[str, Transform] | None = None, *,
+                  inputs: Iterable[str | Path | None] = ()) -> Path:
+        """Write the quarantined rows (with their reasons) as CSV, atomically, streaming
+        batch by batch (memory stays bounded for a spilled quarantine).
+
+        ``transforms`` maps a column name (matched without case or surrounding spaces) to
+        a function applied to its values as text, e.g. a pseudonymiser for identifiers.
+        Refuses a ``path`` that is one of ``inputs`` or of the files these rows came from,
+        or a protected trial file; cells a spreadsheet would run as formulas are escaped
         (:mod:`guardian_rct._core.formula_safe`).
         """
-        sources = [s for s in self.frame.get("source", pd.Series(dtype=str)).dropna().unique() if s]
-        text = formula_safe_frame(self.frame).to_csv(index=False)
-        return write_text(path, text, inputs=[*inputs, *sources], what="quarantine file")
+        transforms = {k.strip().lower(): f for k, f in (transforms or {}).items()}
+        with atomic_path(path, inputs=[*inputs, *self.sources()], what="quarantine file") as tmp:
+            with open(tmp, "w", encoding="utf-8", newline="") as handle:
+                header = True
+                for frame in self.iter_frames():
+                    frame = frame.copy()
+                    for col in frame.columns:
+                        fn = transforms.get(str(col).strip().lower())
+                        if fn is not None:
+                            frame[col] = fn(frame[col].fillna("").astype(str).tolist())
+                    formula_safe_frame(frame).to_csv(handle, index=False, header=header)
+                    header = False
+                if header:
+                    formula_safe_frame(self.frame).to_csv(handle, index=False)
+        return Path(path)
 
 
 def quarantine_rows(rows: pd.DataFrame, reason: pd.Series | str, *, source: str | Path | None,
@@ -65,8 +133,99 @@ def quarantine_rows(rows: pd.DataFrame, reason: pd.Series | str, *, source: str 
 
 
 def concat_quarantines(parts: list[Quarantine]) -> Quarantine:
-    """Join quarantines from several chunks or files, keeping their order."""
+    """Join in-memory quarantines from several chunks or files, keeping their order."""
+    if any(q.spilled is not None for q in parts):
+        raise ValueError("concat_quarantines joins in-memory quarantines; use a QuarantineSpool")
     frames = [q.frame for q in parts if len(q.frame)]
     if not frames:
         return Quarantine(pd.DataFrame(columns=["source", "source_row", "reason"]))
     return Quarantine(pd.concat(frames, ignore_index=True))
+
+
+class QuarantineSpool:
+    """Collects quarantined rows chunk by chunk with bounded memory.
+
+    Rows are kept in memory until more than ``max_rows_in_memory`` have arrived; from
+    then on every batch is appended to a Parquet file (all columns as text, fixed
+    ``columns``) in a private temporary folder, removed when the resulting
+    :class:`Quarantine` is garbage-collected or the process exits.
+
+    Parameters
+    ----------
+    columns
+        Every column a quarantined row can have, in output order (rows lacking one get
+        ``""``); required because a spill file has one schema.
+    max_rows_in_memory
+        Rows held before spilling to disk.
+    """
+
+    def __init__(self, columns: tuple[str, ...], *, max_rows_in_memory: int = 200_000) -> None:
+        self.columns = tuple(columns)
+        self.max_rows = int(max_rows_in_memory)
+        self._frames: list[pd.DataFrame] = []
+        self._in_memory = 0
+        self._writer: pq.ParquetWriter | None = None
+        self._path: Path | None = None
+        self._spilled = 0
+        self._counts: Counter[str] = Counter()
+        self._sources: dict[str, None] = {}
+        self._schema = pa.schema([("source", pa.string()), ("source_row", pa.int64()),
+                                  ("reason", pa.string()), *((c, pa.string()) for c in self.columns)])
+
+    def _conform(self, frame: pd.DataFrame) -> pd.DataFrame:
+        out = pd.DataFrame({"source": frame["source"].astype("string"),
+                            "source_row": frame["source_row"].to_numpy(dtype="int64"),
+                            "reason": frame["reason"].astype("string")})
+        for col in self.columns:
+            out[col] = frame[col].astype("string").fillna("") if col in frame.columns else ""
+            out[col] = out[col].astype("string")
+        return out
+
+    def add(self, quarantine: Quarantine) -> None:
+        """Append an in-memory quarantine's rows (in file order)."""
+        if not len(quarantine.frame):
+            return
+        frame = self._conform(quarantine.frame)
+        if self._writer is None and self._in_memory + len(frame) <= self.max_rows:
+            self._frames.append(frame)
+            self._in_memory += len(frame)
+            return
+        if self._writer is None:
+            folder = Path(tempfile.mkdtemp(prefix="guardian-quarantine-"))
+            os.chmod(folder, 0o700)
+            self._path = folder / "quarantine.parquet"
+            self._writer = pq.ParquetWriter(self._path, self._schema)
+            pending, self._frames, self._in_memory = self._frames, [], 0
+            for old in pending:
+                self._spill(old)
+        self._spill(frame)
+
+    def _spill(self, frame: pd.DataFrame) -> None:
+        assert self._writer is not None
+        self._writer.write_table(pa.Table.from_pandas(frame, schema=self._schema, preserve_index=False))
+        self._counts.update({str(k): int(v) for k, v in frame["reason"].value_counts().items()})
+        self._sources.update(dict.fromkeys(str(v) for v in frame["source"].dropna().unique() if str(v)))
+        self._spilled += len(frame)
+
+    def finish(self) -> Quarantine:
+        """The collected rows as a :class:`Quarantine` (spilled rows stay on disk)."""
+        memory = (pd.concat(self._frames, ignore_index=True) if self._frames
+                  else self._conform(pd.DataFrame(columns=["source", "source_row", "reason"])))
+        if self._writer is None:
+            return Quarantine(memory)
+        self._writer.close()
+        assert self._path is not None
+        spilled = SpilledRows(path=self._path, n=self._spilled, counts=tuple(self._counts.items()),
+                              sources=tuple(self._sources))
+        quarantine = Quarantine(memory, spilled)
+        weakref.finalize(quarantine, _remove, self._path)
+        return quarantine
+
+
+def _remove(path: Path) -> None:
+    """Delete a spill file and its private folder."""
+    try:
+        path.unlink(missing_ok=True)
+        path.parent.rmdir()
+    except OSError:
+        pass

@@ -8,6 +8,7 @@ import re
 import warnings
 from pathlib import Path
 
+from guardian_rct._core.days import day_bounds
 from guardian_rct._core.errors import DataError, DataQualityWarning, UsageError, where
 from guardian_rct.cli._common import (
     Output,
@@ -58,7 +59,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--scheduler", metavar="ADDRESS",
                         help="Dask scheduler address (default: start a local cluster)")
     parser.add_argument("--workers", type=int, default=2, help="local Dask cluster workers (default 2)")
-    parser.add_argument("--chunk-rows", type=int, default=1_000_000, help="rows per chunk (default 1,000,000)")
+    parser.add_argument("--chunk-rows", type=int, default=250_000,
+                        help="rows per chunk (default 250,000: smaller is faster in cache and bounds memory)")
     add_common(parser)
     parser.set_defaults(handler=_run)
 
@@ -105,8 +107,18 @@ def _teams(path: Path | None) -> dict[str, str] | None:
     return dict(zip(frame["hotspot_id"].str.strip(), frame["team"].str.strip(), strict=True))
 
 
+def _window(config, first: dt.date, last: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    """Instants in which pings count for the period: first day's start to the last
+    day's end plus the arrival allowance (a late window's deadline)."""
+    tz, start = config.trial.tz, config.trial.day_start_time
+    begin = day_bounds(first, tz, start)[0]
+    end = day_bounds(last, tz, start)[1] + dt.timedelta(hours=config.compliance.arrival_within_hours)
+    return begin, end
+
+
 def _run(args: argparse.Namespace) -> Output:
     from guardian_rct.compliance.ping_assignment import ping_options_for
+    from guardian_rct.compliance.ping_plausibility import check_ping_file
     from guardian_rct.compliance.pings import ping_files
     from guardian_rct.compliance.presence import score_pings
     from guardian_rct.jobs.weekly import weekly_compliance_report
@@ -129,6 +141,8 @@ def _run(args: argparse.Namespace) -> Output:
         options = ping_options_for(hotspots, rules, timezone=args.ping_timezone, chunk_rows=args.chunk_rows)
         score = score_pings(args.pings, hotspots, rules, options=options, engine=args.engine,
                             scheduler=args.scheduler, n_workers=args.workers)
+        check_ping_file(score.extent, n_read=score.n_read, source=str(args.pings),
+                        period=_window(config, first, last), period_label=label)
         source = f"location pings ({args.engine} engine)"
         inputs = {f"pings:{p.name}": p for p in ping_files(args.pings)}
     else:

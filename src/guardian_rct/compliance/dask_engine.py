@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from guardian_rct._core.quarantine import Quarantine, concat_quarantines
+from guardian_rct._core.quarantine import Quarantine, QuarantineSpool, concat_quarantines
 from guardian_rct.compliance.ping_assignment import (
     Codes,
     PingScore,
@@ -33,7 +33,7 @@ from guardian_rct.compliance.ping_assignment import (
     visits_from_compact,
 )
 from guardian_rct.compliance.ping_dedupe import quarantine_duplicates
-from guardian_rct.compliance.ping_types import PingOptions
+from guardian_rct.compliance.ping_types import QUARANTINE_COLUMNS, PingExtent, PingOptions
 from guardian_rct.compliance.ping_validation import validate_chunk
 from guardian_rct.compliance.pings import iter_raw_chunks, ping_files
 from guardian_rct.compliance.visits import empty_visits, sort_visits
@@ -78,10 +78,12 @@ def _stage_assign(file: str, options: PingOptions, index: HotspotIndex, n_bucket
     quarantines: list[Quarantine] = []
     compact = []
     n_read = n_used = n_in = 0
+    extent = PingExtent()
     last = None
     for first, raw, cols in iter_raw_chunks(Path(file), options.chunk_rows):
         raw.attrs["first_row"] = first
         chunk = validate_chunk(raw, cols, source=Path(file), first_row=first, options=options)
+        extent = extent.merge(chunk.extent)
         is_dup = np.isin(chunk.frame["source_row"].to_numpy(), dups)
         if is_dup.any():
             chunk = quarantine_duplicates(chunk, is_dup, raw, Path(file))
@@ -108,7 +110,7 @@ def _stage_assign(file: str, options: PingOptions, index: HotspotIndex, n_bucket
               % np.uint64(n_buckets)).astype(np.int64)
     return {"buckets": [pings[bucket == b].reset_index(drop=True) for b in range(n_buckets)],
             "quarantine": concat_quarantines(quarantines), "n_read": n_read, "n_used": n_used,
-            "n_in": n_in, "last": last}
+            "n_in": n_in, "extent": extent, "last": last}
 
 
 def _bucket_of(result: dict, b: int) -> pd.DataFrame:
@@ -175,10 +177,21 @@ def score_pings_dask(path: str | Path, hotspots: HotspotSet, rules: ComplianceSp
             cluster.close()
     frames = [f for f in visits_frames if len(f)]
     visits = sort_visits(pd.concat(frames, ignore_index=True)) if frames else empty_visits()
-    return PingScore(visits=visits, quarantine=concat_quarantines([s["quarantine"] for s in stats]),
+    spool = QuarantineSpool(QUARANTINE_COLUMNS)
+    for s in stats:
+        spool.add(s["quarantine"])
+    return PingScore(visits=visits, quarantine=spool.finish(),
                      n_read=sum(s["n_read"] for s in stats), n_used=sum(s["n_used"] for s in stats),
                      n_in_hotspots=sum(s["n_in"] for s in stats), sources=tuple(files),
+                     extent=_merge_extents([s["extent"] for s in stats]),
                      last_ping=_latest(s["last"] for s in stats))
+
+
+def _merge_extents(parts: list[PingExtent]) -> PingExtent:
+    out = PingExtent()
+    for part in parts:
+        out = out.merge(part)
+    return out
 
 
 def _latest(values) -> pd.Timestamp | None:

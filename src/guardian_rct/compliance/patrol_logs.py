@@ -43,8 +43,9 @@ LOG_REASONS = {
     12: "timestamp out of range",
 }
 _REQUIRED = ("officer_id", "hotspot_id", "arrived_at", "departed_at")
-# ping_validation.parse_times uses the ping reason numbers 2..5; map them onto the log's.
-_TIME_CODES = {2: 4, 3: 5, 4: 6, 5: 7}
+# ping_validation.parse_times uses the ping reason numbers 2..6 and 16 (before 2000, from
+# 2100: both 'timestamp out of range' here); map them onto the log's.
+_TIME_CODES = {2: 4, 3: 5, 4: 6, 5: 7, 6: 12, 16: 12}
 
 
 def read_patrol_log(path: str | Path, hotspots: HotspotSet, rules: ComplianceSpec, *,

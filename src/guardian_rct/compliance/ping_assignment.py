@@ -9,7 +9,7 @@ a visit, a stay under ``min_visit_minutes`` is not one).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import geopandas as gpd
 import numpy as np
@@ -17,14 +17,14 @@ import pandas as pd
 import shapely
 
 from guardian_rct._core.quarantine import Quarantine
-from guardian_rct.compliance.ping_types import PingOptions
+from guardian_rct.compliance.ping_types import PingExtent, PingOptions
 from guardian_rct.compliance.pings import area_around
 from guardian_rct.compliance.visits import Visits, visit_kernel, visits_from_arrays
 from guardian_rct.config.trial_config import ComplianceSpec
 from guardian_rct.geo.hotspots import HotspotSet
 from guardian_rct.geo.point_index import HotspotIndex, LonLatGrid, assign_points
 
-__all__ = ["PingScore", "ping_options_for", "assign_chunk", "Codes", "visits_from_compact",
+__all__ = ["PingScore", "ping_options_for", "assign_chunk", "Codes", "TrackCodes", "visits_from_compact",
            "track_labels"]
 
 _NS_PER_MIN = 60_000_000_000
@@ -46,6 +46,7 @@ class PingScore:
     n_in_hotspots: int
     sources: tuple[str, ...] = ()
     last_ping: pd.Timestamp | None = None
+    extent: PingExtent = field(default_factory=PingExtent)
 
     def counts(self) -> dict:
         """Row counts and quarantine reasons, JSON-ready."""
@@ -76,8 +77,29 @@ class Codes:
 _SEP = "\x1f"
 
 
+class TrackCodes:
+    """Stable integer codes for tracks (device, officer) met across chunks, without
+    building a ``device<US>officer`` string per ping: devices and officers are coded
+    separately and only each distinct pair is labelled (:meth:`labels`)."""
+
+    _SHIFT = 31
+
+    def __init__(self) -> None:
+        self.devices, self.officers, self._pairs = Codes(), Codes(), Codes()
+
+    def encode(self, device: pd.Series, officer: pd.Series) -> np.ndarray:
+        pair = (self.devices.encode(device).astype(np.int64) << self._SHIFT) | self.officers.encode(officer)
+        return self._pairs.encode(pair)
+
+    def labels(self) -> np.ndarray:
+        """``device<US>officer`` by track code (what :func:`visits_from_compact` takes)."""
+        mask = (1 << self._SHIFT) - 1
+        return np.array([self.devices.values[p >> self._SHIFT] + _SEP + self.officers.values[p & mask]
+                         for p in self._pairs.values], dtype=object)
+
+
 def ping_options_for(hotspots: HotspotSet, rules: ComplianceSpec, *, timezone: str | None = None,
-                     chunk_rows: int = 1_000_000) -> PingOptions:
+                     chunk_rows: int = 250_000) -> PingOptions:
     """Ping options for a trial: its CRS, accuracy threshold, plausible area, and the
     longitude/latitude cells near its (grown) hotspots, outside which pings are not
     projected (they cannot be in a hotspot)."""

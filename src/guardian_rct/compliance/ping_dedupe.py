@@ -183,4 +183,4 @@ def quarantine_duplicates(chunk: PingChunk, dup: np.ndarray, raw: pd.DataFrame |
     order = np.argsort(quarantine.frame["source_row"].to_numpy(dtype=np.int64), kind="stable")
     quarantine = Quarantine(quarantine.frame.iloc[order].reset_index(drop=True))
     return PingChunk(frame=frame[~dup].reset_index(drop=True), quarantine=quarantine,
-                     n_read=chunk.n_read)
+                     n_read=chunk.n_read, extent=chunk.extent)

@@ -23,11 +23,13 @@ from pyproj import Transformer
 
 from guardian_rct._core.quarantine import concat_quarantines, quarantine_rows
 from guardian_rct.compliance.ping_dedupe import duplicate_key
-from guardian_rct.compliance.ping_types import REASONS, PingChunk, PingOptions
+from guardian_rct.compliance.ping_types import REASONS, PingChunk, PingExtent, PingOptions
 
 __all__ = ["validate_chunk", "as_text", "parse_times", "flag_rows"]
 
 _EARLIEST = pd.Timestamp("2000-01-01", tz="UTC")
+_LATEST = pd.Timestamp("2100-01-01", tz="UTC")
+_REASON_TEXT = np.array([REASONS.get(i, "") for i in range(max(REASONS) + 1)], dtype=object)
 _OFFSET = r"(?:[zZ]|[+-]\d\d(?::?\d\d)?)$"
 _NUMBER = r"^[-+]?((\d+\.?\d*|\.\d+)([eE][-+]?\d+)?|[iI][nN][fF]([iI][nN][iI][tT][yY])?|[nN][aA][nN])$"
 
@@ -80,16 +82,39 @@ def _numbers(values: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return out, missing, ~missing & ~numeric
 
 
+def _window(t: pd.Series, code: np.ndarray, idx: np.ndarray, ns: np.ndarray) -> None:
+    """Store the UTC nanoseconds of the parsed instants ``t`` (tz-aware, any unit, rows
+    ``idx``) into ``ns``; flag instants outside [2000, 2100) (which may lie outside the
+    nanosecond range, e.g. year 9999 or 0001-01-01 placeholders) instead of converting."""
+    naive = t.dt.tz_convert("UTC").dt.tz_localize(None) if isinstance(t.dtype, pd.DatetimeTZDtype) else t
+    raw = naive.to_numpy()
+    unit = np.datetime_data(raw.dtype)[0]
+    values = raw.view(np.int64)
+    known = ~np.isnat(raw)
+    lo = np.datetime64(_EARLIEST.tz_localize(None), unit).astype(np.int64)
+    hi = np.datetime64(_LATEST.tz_localize(None), unit).astype(np.int64)
+    early = known & (values < lo)
+    late = known & (values >= hi)
+    flag_rows(code, _mask(len(code), idx[early]), 6)
+    flag_rows(code, _mask(len(code), idx[late]), 16)
+    ok = known & ~early & ~late
+    ns[idx[ok]] = raw[ok].astype("datetime64[ns]").view(np.int64)
+
+
 def parse_times(values: pd.Series, tz: str | None, code: np.ndarray) -> np.ndarray:
-    """UTC nanoseconds of each timestamp; flags problems into ``code``."""
+    """UTC nanoseconds of each timestamp; flags problems into ``code``.
+
+    Codes (ping reasons): 2 missing, 3 without offset (and no ``tz``), 4 does not parse,
+    5 nonexistent or ambiguous local time, 6 before 2000, 16 from 2100 on. Flagged rows
+    get 0.
+    """
     n = len(values)
     ns = np.zeros(n, dtype=np.int64)
     dtype = values.dtype
+    every = np.arange(n)
     if isinstance(dtype, pd.DatetimeTZDtype):
-        t = values.dt.tz_convert("UTC").dt.as_unit("ns")
-        missing = t.isna().to_numpy()
-        flag_rows(code, missing, 2)
-        ns[~missing] = t[~missing].astype("int64").to_numpy()
+        flag_rows(code, values.isna().to_numpy(), 2)
+        _window(values, code, every, ns)
         return ns
     if pd.api.types.is_datetime64_dtype(dtype):
         missing = values.isna().to_numpy()
@@ -97,23 +122,17 @@ def parse_times(values: pd.Series, tz: str | None, code: np.ndarray) -> np.ndarr
         if tz is None:
             flag_rows(code, ~missing, 3)
             return ns
-        local = values.dt.as_unit("ns").dt.tz_localize(tz, ambiguous="NaT", nonexistent="NaT")
-        bad = local.isna().to_numpy() & ~missing
-        flag_rows(code, bad, 5)
-        ok = ~local.isna().to_numpy()
-        ns[ok] = local[ok].dt.tz_convert("UTC").astype("int64").to_numpy()
+        _localise(values, tz, code, every, ns)
         return ns
     text = as_text(values)
     missing = (text == "").to_numpy()
     flag_rows(code, missing, 2)
     has_offset = text.str.contains(_OFFSET, regex=True).to_numpy() & ~missing
     if has_offset.any():
-        parsed = pd.to_datetime(text[has_offset], utc=True, format="ISO8601", errors="coerce")
-        parsed = parsed.dt.as_unit("ns")
-        bad = parsed.isna().to_numpy()
         idx = np.flatnonzero(has_offset)
-        flag_rows(code, _mask(n, idx[bad]), 4)
-        ns[idx[~bad]] = parsed[~bad].astype("int64").to_numpy()
+        parsed = pd.to_datetime(text[has_offset], utc=True, format="ISO8601", errors="coerce")
+        flag_rows(code, _mask(n, idx[parsed.isna().to_numpy()]), 4)
+        _window(parsed, code, idx, ns)
     naive = ~has_offset & ~missing
     if naive.any():
         if tz is None:
@@ -121,14 +140,18 @@ def parse_times(values: pd.Series, tz: str | None, code: np.ndarray) -> np.ndarr
         else:
             idx = np.flatnonzero(naive)
             parsed = pd.to_datetime(text[naive], format="ISO8601", errors="coerce")
-            bad = parsed.isna().to_numpy()
-            flag_rows(code, _mask(n, idx[bad]), 4)
-            local = parsed.dt.as_unit("ns").dt.tz_localize(tz, ambiguous="NaT", nonexistent="NaT")
-            gap = local.isna().to_numpy() & ~bad
-            flag_rows(code, _mask(n, idx[gap]), 5)
-            good = ~local.isna().to_numpy()
-            ns[idx[good]] = local[good].dt.tz_convert("UTC").astype("int64").to_numpy()
+            flag_rows(code, _mask(n, idx[parsed.isna().to_numpy()]), 4)
+            _localise(parsed, tz, code, idx, ns)
     return ns
+
+
+def _localise(parsed: pd.Series, tz: str, code: np.ndarray, idx: np.ndarray, ns: np.ndarray) -> None:
+    """Naive local times (rows ``idx``; NaT already flagged) in zone ``tz`` to UTC ``ns``."""
+    known = ~parsed.isna().to_numpy()
+    local = parsed.dt.tz_localize(tz, ambiguous="NaT", nonexistent="NaT")
+    gap = local.isna().to_numpy() & known
+    flag_rows(code, _mask(len(code), idx[gap]), 5)
+    _window(local, code, idx, ns)
 
 
 def _mask(n: int, idx: np.ndarray) -> np.ndarray:
@@ -219,7 +242,6 @@ def validate_chunk(raw: pd.DataFrame, columns: dict[str, str], *, source: Path, 
     device = as_text(raw[columns["device_id"]])
     flag_rows(code, (device == "").to_numpy(), 1)
     ns = parse_times(raw[columns["timestamp"]], options.timezone, code)
-    flag_rows(code, (ns < _EARLIEST.value) & (code == 0), 6)
     geographic = "lat" in columns
     a_name, b_name = ("lat", "lon") if geographic else ("x", "y")
     a, a_missing, a_bad = _numbers(raw[columns[a_name]])
@@ -248,9 +270,44 @@ def validate_chunk(raw: pd.DataFrame, columns: dict[str, str], *, source: Path, 
     })
     bad = ~ok
     if bad.any():
-        reasons = pd.Series([REASONS[int(c)] for c in code[bad]], dtype="string")
-        quarantine = quarantine_rows(raw[bad], reasons, source=source,
+        reasons = pd.Series(_REASON_TEXT[code[bad]], dtype="string")
+        quarantine = quarantine_rows(_text_rows(raw, bad), reasons, source=source,
                                      source_row=pd.Series(rows[bad]))
     else:
         quarantine = concat_quarantines([])
-    return PingChunk(frame=frame, quarantine=quarantine, n_read=n)
+    extent = _extent(a, b, ns, ok, code, geographic, options)
+    return PingChunk(frame=frame, quarantine=quarantine, n_read=n, extent=extent)
+
+
+def _text_rows(raw: pd.DataFrame, mask: np.ndarray) -> pd.DataFrame:
+    """The rows of ``raw`` in ``mask`` as Arrow-backed text, converted in Arrow (no Python
+    string per cell, so a chunk of millions of bad rows stays small and fast)."""
+    idx = pa.array(np.flatnonzero(mask))
+    out = {}
+    for col in raw.columns:
+        arr = pa.array(raw[col], from_pandas=True)
+        if isinstance(arr, pa.ChunkedArray):
+            arr = arr.combine_chunks()
+        arr = arr.take(idx)
+        if pa.types.is_dictionary(arr.type):
+            arr = arr.dictionary_decode()
+        if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+            arr = pc.cast(arr, pa.string())
+        out[col] = pd.Series(arr, dtype=pd.StringDtype("pyarrow"))
+    return pd.DataFrame(out)
+
+
+def _extent(a: np.ndarray, b: np.ndarray, ns: np.ndarray, ok: np.ndarray, code: np.ndarray,
+            geographic: bool, options: PingOptions) -> PingExtent:
+    """Counts for the file-level checks (see :class:`PingExtent`)."""
+    a, b, t = a[ok], b[ok], ns[ok]
+    outside = degree = 0
+    if geographic and options.area_lonlat is not None:
+        outside = int(np.count_nonzero(~_in_area(b, a, options.area_lonlat)))
+    elif not geographic:
+        if options.area is not None:
+            outside = int(np.count_nonzero(~_in_area(a, b, options.area)))
+        degree = int(np.count_nonzero((np.abs(a) <= 180) & (np.abs(b) <= 90)))
+    return PingExtent(n_ok=len(t), n_outside_area=outside, n_degree_like=degree,
+                      n_swapped=int(np.count_nonzero(code == 11)),
+                      t_min=int(t.min()) if len(t) else None, t_max=int(t.max()) if len(t) else None)

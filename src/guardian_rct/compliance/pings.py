@@ -41,7 +41,7 @@ from guardian_rct.compliance.ping_dedupe import Deduplicator
 from guardian_rct.compliance.ping_types import PingChunk, PingOptions, PingSet
 from guardian_rct.compliance.ping_validation import validate_chunk
 
-__all__ = ["ping_files", "iter_raw_chunks", "iter_ping_chunks", "read_pings", "area_around"]
+__all__ = ["ping_files", "iter_raw_chunks", "iter_ping_chunks", "read_pings", "area_around", "prefetch"]
 
 _OPTIONAL = ("officer_id", "team", "accuracy_m")
 _SUFFIXES = {".csv": "csv", ".txt": "csv", ".parquet": "parquet", ".pq": "parquet"}
@@ -68,10 +68,14 @@ def ping_files(path: str | Path) -> list[Path]:
 
 
 def _canonical(columns: list[str], path: Path) -> dict[str, str]:
-    """Map canonical names to the file's column names; check the required ones."""
-    lower = {}
+    """Map canonical names to the file's column names; check the required ones.
+
+    Only contract columns are mapped: other columns (``collar_number``, ``officer_name``,
+    ``imei``...) are never read, so they cannot reach the quarantine or any output.
+    """
+    lower: dict[str, list[str]] = {}
     for col in columns:
-        lower.setdefault(str(col).strip().lower(), col)
+        lower.setdefault(str(col).strip().lower(), []).append(col)
     has_ll = "lat" in lower and "lon" in lower
     has_xy = "x" in lower and "y" in lower
     missing = [c for c in ("device_id", "timestamp") if c not in lower]
@@ -84,7 +88,37 @@ def _canonical(columns: list[str], path: Path) -> dict[str, str]:
                         found="columns " + (", ".join(map(str, columns)) or "none"),
                         fix="rename the columns to the ping contract (README, 'Weekly compliance')")
     wanted = ["device_id", "timestamp", *(("lat", "lon") if has_ll else ("x", "y")), *_OPTIONAL]
-    return {c: lower[c] for c in wanted if c in lower}
+    for name in wanted:
+        if len(lower.get(name, [])) > 1:
+            raise DataError(f"ping file has {len(lower[name])} columns that mean '{name}'", where=where(path),
+                            expected=f"one column named {name} (names are matched without case)",
+                            found="columns " + ", ".join(map(repr, lower[name])),
+                            fix="drop or rename all but one of them")
+    return {c: lower[c][0] for c in wanted if c in lower}
+
+
+def _timestamp_type_ok(typ: pa.DataType) -> bool:
+    """Whether a Parquet timestamp column of type ``typ`` is accepted."""
+    if pa.types.is_dictionary(typ):
+        typ = typ.value_type
+    return (pa.types.is_timestamp(typ) or pa.types.is_string(typ) or pa.types.is_large_string(typ)
+            or pa.types.is_null(typ) or getattr(pa.types, "is_string_view", lambda t: False)(typ))
+
+
+def _check_parquet_types(schema: pa.Schema, cols: dict[str, str], path: Path) -> None:
+    """Refuse a timestamp column whose type cannot hold instants (dates, numbers, ...)."""
+    name = cols["timestamp"]
+    typ = schema.field(name).type
+    if _timestamp_type_ok(typ):
+        return
+    if pa.types.is_date(typ):
+        raise DataError(f"ping column '{name}' holds dates without a time of day ({typ})", where=where(path),
+                        expected="a Parquet timestamp (with time zone) or ISO 8601 text with an offset",
+                        found=str(typ), fix="export the fix time of each ping, not its date")
+    raise DataError(f"ping column '{name}' cannot hold timestamps ({typ})", where=where(path),
+                    expected="a Parquet timestamp (with time zone) or ISO 8601 text with an offset",
+                    found=str(typ), fix="convert the column to a timestamp or to text such as "
+                    "2023-05-01T10:00:00Z (epoch numbers are not guessed at)")
 
 
 def _csv_header(path: Path) -> list[str]:
@@ -103,8 +137,10 @@ def _csv_header(path: Path) -> list[str]:
 def iter_raw_chunks(path: Path, chunk_rows: int) -> Iterator[tuple[int, pd.DataFrame, dict[str, str]]]:
     """Yield ``(first_row, raw_frame, column_map)`` chunks of one file, unvalidated.
 
-    CSV columns are read as text (so that a stray letter in a number is a quarantined
-    row, not a failed read); Parquet columns keep their types.
+    Only the contract columns are read, under their canonical names (``column_map`` is
+    then the identity). CSV columns are read as text (so that a stray letter in a number
+    is a quarantined row, not a failed read); Parquet columns keep their types, and a
+    timestamp column of a type that cannot hold instants is refused.
     """
     kind = _SUFFIXES[path.suffix.lower()]
     first = 1
@@ -113,14 +149,16 @@ def iter_raw_chunks(path: Path, chunk_rows: int) -> Iterator[tuple[int, pd.DataF
         cols = _canonical(header, path)
         types = {c: pa.string() for c in header}
         block = max(1 << 16, min(1 << 28, chunk_rows * 80))
+        rename = {v: k for k, v in cols.items()}
         try:
             reader = pacsv.open_csv(
                 path, read_options=pacsv.ReadOptions(block_size=block, encoding="utf8"),
                 convert_options=pacsv.ConvertOptions(column_types=types, strings_can_be_null=False,
-                                                     quoted_strings_can_be_null=False))
+                                                     quoted_strings_can_be_null=False,
+                                                     include_columns=list(cols.values())))
             for batch in reader:
-                frame = batch.to_pandas()
-                yield first, frame, cols
+                frame = batch.to_pandas().rename(columns=rename)
+                yield first, frame, {c: c for c in cols}
                 first += len(frame)
         except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
             detail = str(exc).splitlines()[0]
@@ -134,23 +172,99 @@ def iter_raw_chunks(path: Path, chunk_rows: int) -> Iterator[tuple[int, pd.DataF
         raise DataError(f"cannot read the ping file as Parquet ({str(exc).splitlines()[0]})",
                         where=where(path), fix="check that the file is a complete Parquet file") from None
     cols = _canonical(handle.schema_arrow.names, path)
-    for batch in handle.iter_batches(batch_size=chunk_rows, columns=list(cols.values())):
-        frame = batch.to_pandas()
-        yield first, frame, cols
+    _check_parquet_types(handle.schema_arrow, cols, path)
+    rename = {v: k for k, v in cols.items()}
+    same = {c: c for c in cols}
+    batches = handle.iter_batches(batch_size=chunk_rows, columns=list(cols.values()))
+    while True:
+        try:
+            batch = next(batches, None)
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise DataError(f"cannot read the ping Parquet file ({str(exc).splitlines()[0]})",
+                            where=where(path, first), fix="check that the file is a complete Parquet "
+                            "file with UTF-8 text columns") from None
+        if batch is None:
+            return
+        _check_utf8(batch, path, first)
+        frame = batch.to_pandas().rename(columns=rename)
+        yield first, frame, same
         first += len(frame)
 
 
+def _check_utf8(batch: pa.RecordBatch, path: Path, first: int) -> None:
+    """Refuse text columns whose bytes are not UTF-8 (Parquet writers do not all check)."""
+    for name, column in zip(batch.schema.names, batch.columns, strict=True):
+        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            try:
+                column.validate(full=True)
+            except pa.ArrowInvalid:
+                raise DataError(f"ping column '{name}' holds text that is not UTF-8", where=where(path, first),
+                                expected="UTF-8 text", found="invalid byte sequences in this batch of rows",
+                                fix="re-export the file with UTF-8 text columns") from None
+
+
+def prefetch(items: Iterator, depth: int = 1) -> Iterator:
+    """Yield from ``items``, computing the next item in a background thread meanwhile.
+
+    Reading and decoding a chunk (Arrow releases the GIL) then overlaps with checking
+    the previous one, so both cores work. Errors are raised in the consumer, at the
+    item where they happened; a consumer that stops early stops the thread.
+    """
+    import queue
+    import threading
+
+    box: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        box.put((item, None), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            box.put((done, None))
+        except BaseException as exc:  # handed to the consumer
+            box.put((done, exc))
+
+    thread = threading.Thread(target=produce, name="ping-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, exc = box.get()
+            if item is done:
+                if exc is not None:
+                    raise exc
+                return
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
+def _all_raw_chunks(files: list[Path], chunk_rows: int) -> Iterator[tuple[Path, int, pd.DataFrame, dict[str, str]]]:
+    for file in files:
+        for first, raw, cols in iter_raw_chunks(file, chunk_rows):
+            yield file, first, raw, cols
+
+
 def iter_ping_chunks(path: str | Path, options: PingOptions | None = None) -> Iterator[PingChunk]:
-    """Validated, de-duplicated chunks of every ping file at ``path`` (a file or folder)."""
+    """Validated, de-duplicated chunks of every ping file at ``path`` (a file or folder);
+    the next chunk is read while this one is checked (:func:`prefetch`)."""
     options = options or PingOptions()
     if options.timezone is not None:
         _check_zone(options.timezone)
     dedup = Deduplicator()
-    for file in ping_files(path):
-        for first, raw, cols in iter_raw_chunks(file, options.chunk_rows):
-            raw.attrs["first_row"] = first
-            chunk = validate_chunk(raw, cols, source=file, first_row=first, options=options)
-            yield dedup(chunk, raw, source=file)
+    files = ping_files(path)
+    for file, first, raw, cols in prefetch(_all_raw_chunks(files, options.chunk_rows)):
+        raw.attrs["first_row"] = first
+        chunk = validate_chunk(raw, cols, source=file, first_row=first, options=options)
+        yield dedup(chunk, raw, source=file)
 
 
 def _check_zone(name: str) -> None:

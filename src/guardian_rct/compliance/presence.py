@@ -2,7 +2,8 @@
 
 :func:`score_pings` is the one entry point; ``engine="local"`` streams the file(s) in
 this process (memory: the in-hotspot pings, 22 bytes each, plus 8 bytes per used ping
-for duplicate detection, plus one chunk), ``engine="dask"`` runs the same kernels over
+for duplicate detection, plus one chunk; quarantined rows beyond 200 000 are spooled to
+a temporary file), ``engine="dask"`` runs the same kernels over
 the partitions of a Parquet dataset on a Dask cluster (:mod:`guardian_rct.compliance.dask_engine`).
 Both give identical visits, counts and quarantine.
 """
@@ -16,17 +17,17 @@ import numpy as np
 import pandas as pd
 
 from guardian_rct._core.log import progress
-from guardian_rct._core.quarantine import Quarantine, concat_quarantines
+from guardian_rct._core.quarantine import QuarantineSpool
 from guardian_rct.compliance.dask_engine import score_pings_dask
 from guardian_rct.compliance.ping_assignment import (
     Codes,
     PingScore,
+    TrackCodes,
     assign_chunk,
     ping_options_for,
-    track_labels,
     visits_from_compact,
 )
-from guardian_rct.compliance.ping_types import PingOptions
+from guardian_rct.compliance.ping_types import QUARANTINE_COLUMNS, PingExtent, PingOptions
 from guardian_rct.compliance.pings import iter_ping_chunks, ping_files
 from guardian_rct.config.trial_config import ComplianceSpec
 from guardian_rct.geo.hotspots import HotspotSet
@@ -59,35 +60,36 @@ def score_pings(path: str | Path, hotspots: HotspotSet, rules: ComplianceSpec, *
         return score_pings_dask(path, hotspots, rules, options=options, scheduler=scheduler,
                                 n_workers=n_workers, processes=processes)
     index = build_index(hotspots.frame.geometry.to_numpy(), tolerance_m=rules.gps_tolerance_m)
-    tracks, teams = Codes(), Codes()
+    tracks, teams = TrackCodes(), Codes()
     parts: list[tuple[np.ndarray, ...]] = []
-    quarantines: list[Quarantine] = []
+    spool = QuarantineSpool(QUARANTINE_COLUMNS)
     n_read = n_used = n_in = 0
+    extent = PingExtent()
     last: int | None = None
     for chunk in progress(iter_ping_chunks(path, options), desc="ping chunks", unit="chunk"):
         frame = chunk.frame
         n_read += chunk.n_read
+        extent = extent.merge(chunk.extent)
         n_used += len(frame)
-        if len(chunk.quarantine):
-            quarantines.append(chunk.quarantine)
+        spool.add(chunk.quarantine)
         if frame.empty:
             continue
-        latest = int(frame["time"].astype("int64").max())
+        latest = int(frame["time"].dt.as_unit("ns").array.asi8.max())
         last = latest if last is None else max(last, latest)
         row, hot = assign_chunk(index, frame)
         n_in += int(np.count_nonzero(np.diff(row, prepend=-1)))
-        sub = frame.iloc[row]
-        parts.append((tracks.encode(track_labels(sub)), teams.encode(sub["team"]),
-                      hot.astype(np.int16), sub["time"].astype("int64").to_numpy()))
+        parts.append((tracks.encode(frame["device_id"].iloc[row], frame["officer_id"].iloc[row]),
+                      teams.encode(frame["team"].iloc[row]), hot.astype(np.int16),
+                      frame["time"].dt.as_unit("ns").array.asi8[row]))
     if parts:
         track_code, team_code, hot, t = (np.concatenate(p) for p in zip(*parts, strict=True))
     else:
         track_code = team_code = np.empty(0, dtype=np.int32)
         t = np.empty(0, dtype=np.int64)
         hot = np.empty(0, dtype=np.int16)
-    visits = visits_from_compact(np.array(tracks.values, dtype=object), np.array(teams.values, dtype=object),
+    visits = visits_from_compact(tracks.labels(), np.array(teams.values, dtype=object),
                                  hot, t, team_code, track_code, hotspots.ids, rules)
-    return PingScore(visits=visits, quarantine=concat_quarantines(quarantines), n_read=n_read,
+    return PingScore(visits=visits, quarantine=spool.finish(), n_read=n_read,
                      n_used=n_used, n_in_hotspots=n_in,
-                     sources=tuple(str(p) for p in ping_files(path)),
+                     sources=tuple(str(p) for p in ping_files(path)), extent=extent,
                      last_ping=None if last is None else pd.Timestamp(last, tz="UTC"))

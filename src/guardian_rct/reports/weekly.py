@@ -300,13 +300,9 @@ def write_weekly_report(report: dict, result: ComplianceResult, out_dir: str | P
     if "device_id" in visits.columns:
         visits["device_id"] = devices.many(visits["device_id"].astype(str))
     paths["visits"] = _csv(visits, out / "compliance_visits.csv")
-    quarantine = score.quarantine.frame.copy()
-    for col in quarantine.columns:
-        name = str(col).strip().lower()
-        if name in ("officer_id", "device_id"):
-            who = pseudonymiser if name == "officer_id" else devices
-            quarantine[col] = who.many(quarantine[col].fillna("").astype(str))
-    paths["quarantine"] = _csv(quarantine, out / "quarantine.csv")
+    # Streamed batch by batch: a quarantine of millions of rows may live on disk.
+    paths["quarantine"] = score.quarantine.write_csv(
+        out / "quarantine.csv", transforms={"officer_id": pseudonymiser.many, "device_id": devices.many})
     return paths
 
 
