@@ -8,7 +8,6 @@ import re
 import warnings
 from pathlib import Path
 
-from guardian_rct._core.days import day_bounds
 from guardian_rct._core.errors import DataError, DataQualityWarning, UsageError, where
 from guardian_rct.cli._common import (
     Output,
@@ -110,6 +109,8 @@ def _teams(path: Path | None) -> dict[str, str] | None:
 def _window(config, first: dt.date, last: dt.date) -> tuple[dt.datetime, dt.datetime]:
     """Instants in which pings count for the period: first day's start to the last
     day's end plus the arrival allowance (a late window's deadline)."""
+    from guardian_rct._core.days import day_bounds
+
     tz, start = config.trial.tz, config.trial.day_start_time
     begin = day_bounds(first, tz, start)[0]
     end = day_bounds(last, tz, start)[1] + dt.timedelta(hours=config.compliance.arrival_within_hours)
