@@ -16,6 +16,7 @@ from guardian_rct.cli._common import (
 from guardian_rct.compliance.hotspot_day_csv import read_compliance_csv
 from guardian_rct.crimes.panel import build_panel
 from guardian_rct.crimes.records import read_crimes
+from guardian_rct.design.factory import design_from_config
 from guardian_rct.geo.rings import buffer_rings
 from guardian_rct.ledger.store import load_trial_hotspots
 
@@ -60,7 +61,11 @@ def _run(args: argparse.Namespace) -> Output:
     if args.compliance is not None:
         compliance = read_compliance_csv(args.compliance, hotspots.ids)
     rings = _rings(config, hotspots)
-    panel = build_panel(config, hotspots, allocation, crimes, rings=rings, compliance=compliance)
+    # p_treated from the trial's design, as `evaluate` does, so that the exported panel
+    # gives the report's numbers when fed back to itt_estimates (read_panel)
+    probabilities = design_from_config(config, hotspots).probabilities()
+    panel = build_panel(config, hotspots, allocation, crimes, rings=rings, probabilities=probabilities,
+                        compliance=compliance, baseline_days=config.evaluation.baseline_days)
     paths = panel.write(args.out)
     quarantine = crimes.quarantine.write_csv(Path(args.out) / "quarantine.csv")
     data = panel.to_dict()

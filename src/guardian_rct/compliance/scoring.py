@@ -24,6 +24,16 @@ experimental day (``[trial] day_starts`` to the next day's, local time).
 (docs/contracts.md): ``delivered`` is 1 when every patrol scheduled for that
 hotspot-day was compliant, ``dosage_minutes`` the patrol-minutes inside the
 experimental day, ``contaminated`` 1 on a control day with any presence.
+
+Two definitions of delivery (docs/compliance_definitions.md). ``delivered`` is the
+trial's compliance rule, for the weekly report: an arrival up to 24 h after the
+scheduled start counts, even when it falls on the next experimental day. The
+evaluation measures presence *within the experimental day whose crimes are counted*:
+``delivered_on_day`` is 1 on a treatment day when an officer is present between the
+scheduled start and the day's end; ``present_on_day`` is 1 on any hotspot-day with
+presence inside the day (on control days it equals ``contaminated``); ``dosage_minutes``
+are the minutes on the day. With these, a visit on day d+1 is never delivery of day d
+and contamination of day d+1 at once. The CACE uses ``present_on_day``.
 """
 
 from __future__ import annotations
@@ -45,9 +55,11 @@ from guardian_rct.design.allocation import Allocation
 from guardian_rct.geo.hotspots import HotspotSet
 
 __all__ = ["ComplianceResult", "score_compliance", "compliance_by_hotspot_day", "responsible_teams",
-           "HOTSPOT_DAY_COLUMNS"]
+           "HOTSPOT_DAY_COLUMNS", "ON_DAY_COLUMNS"]
 
 HOTSPOT_DAY_COLUMNS = ("date", "hotspot_id", "delivered", "dosage_minutes", "contaminated")
+#: The evaluation's presence variables, measured inside the experimental day (docs/compliance_definitions.md)
+ON_DAY_COLUMNS = ("delivered_on_day", "present_on_day")
 _NS_PER_MIN = 60_000_000_000
 Grouping = Literal["hotspot_id", "block", "team", "dow", "week"]
 _DOW = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -299,19 +311,23 @@ def _frame(rows: list[dict], columns: list[str]) -> pd.DataFrame:
 
 def _hotspot_days(alloc: pd.DataFrame, patrols: pd.DataFrame, controls: pd.DataFrame,
                   lines: dict[str, _HotspotTimeline], tz, day_start) -> pd.DataFrame:
-    keys = alloc[["date", "hotspot_id", "arm"]].drop_duplicates(["date", "hotspot_id"])
+    keys = alloc[["date", "hotspot_id", "arm", "window_start"]].sort_values("window_start", kind="stable")
+    keys = keys.drop_duplicates(["date", "hotspot_id"])  # the first window of the hotspot-day
     delivered = (patrols.groupby(["date", "hotspot_id"])["compliant"].all()
                  if len(patrols) else pd.Series(dtype=bool))
     rows = []
-    for d, h, arm in keys.itertuples(index=False):
+    for d, h, arm, start in keys.itertuples(index=False):
         ds, de = day_bounds(d, tz, day_start)
         a, b = pd.Timestamp(ds).value, pd.Timestamp(de).value
         dosage, _, _ = lines[h].overlap(a, b)
+        present = lines[h].present(a, b)
+        on_day = arm == "treatment" and not pd.isna(start) and lines[h].present(int(start.value), b)
         rows.append({"date": d, "hotspot_id": h,
                      "delivered": int(arm == "treatment" and bool(delivered.get((d, h), False))),
                      "dosage_minutes": dosage,
-                     "contaminated": int(arm == "control" and lines[h].present(a, b))})
-    out = pd.DataFrame(rows, columns=list(HOTSPOT_DAY_COLUMNS))
+                     "contaminated": int(arm == "control" and present),
+                     "delivered_on_day": int(on_day), "present_on_day": int(present)})
+    out = pd.DataFrame(rows, columns=list(HOTSPOT_DAY_COLUMNS + ON_DAY_COLUMNS))
     return out.sort_values(["date", "hotspot_id"], kind="stable").reset_index(drop=True)
 
 

@@ -152,6 +152,10 @@ class HarmSpec:
     index: str = "cchi-default"
     exclude_proactive: bool = True
     exclude_historic_days: int | None = 365
+    #: harm is called "estimated" only when at most this share of hotspot crimes has no weight
+    max_unweighted_share: float = 0.01
+    #: accept a larger unweighted share (the report still states it, by code)
+    accept_unweighted: bool = False
 
 
 @dataclass(frozen=True)
@@ -388,6 +392,9 @@ def _check_positive(cfg: TrialConfig) -> None:
         if not 0 <= value <= 1:
             raise ConfigError("must be a proportion", expected="0 to 1", found=str(value),
                               where=f"compliance.{key}", fix="write e.g. 0.75 for 75%")
+    if not 0 <= cfg.harm.max_unweighted_share <= 1:
+        raise ConfigError("must be a proportion", expected="0 to 1", found=str(cfg.harm.max_unweighted_share),
+                          where="harm.max_unweighted_share", fix="write e.g. 0.01 for 1%")
     if not 0 < cfg.evaluation.alpha < 1:
         raise ConfigError("alpha must be between 0 and 1", found=str(cfg.evaluation.alpha),
                           where="evaluation.alpha", fix="use e.g. 0.05")
