@@ -9,7 +9,12 @@ import pytest
 
 from guardian_rct.harm.coverage import harm_coverage
 from guardian_rct.harm.index import default_harm_index
-from guardian_rct.harm.tables import NO_WEIGHT_REASONS, _data_csv, classification_coverage, offence_table
+from guardian_rct.harm.tables import (
+    NO_WEIGHT_REASONS,
+    _data_csv,
+    classification_coverage,
+    offence_table,
+)
 
 
 def test_every_classification_in_the_counting_rules_list_has_a_weight_or_a_reason():
@@ -71,3 +76,40 @@ def test_coverage_statement_and_threshold():
     assert harm_coverage(10, {}, index_version="v").status == "complete"
     with pytest.raises(ValueError):
         harm_coverage(10, {"x": 11}, index_version="v")
+
+
+def test_report_refuses_to_call_harm_estimated_above_the_threshold(tmp_path):
+    """The milestone report (JSON, abstract and HTML) states unweighted hotspot crimes by code
+    and, above [harm] max_unweighted_share, does not report a harm rate ratio as estimated."""
+    import dataclasses
+    import datetime as dt
+
+    import test_milestone_report as tm
+    from guardian_rct._core.provenance import make_provenance
+    from guardian_rct.estimation.baseline_balance import baseline_balance
+    from guardian_rct.estimation.flow import trial_flow
+    from guardian_rct.reports.milestone import build_milestone_report, write_milestone_report
+
+    config = tm.trial_config()
+    trial = tm.built_trial()
+    frame = trial.panel.frame
+
+    def build(panel):
+        return build_milestone_report(config, panel, tm.synthetic_estimates(), tm.real_ri(None, tm.END), [],
+                                      baseline_balance(frame, tm.OUTCOMES, baseline_days=config.evaluation.baseline_days),
+                                      trial_flow(frame), make_provenance(seed=5, now=dt.datetime(2023, 4, 17, tzinfo=dt.UTC)),
+                                      ri_draws=tm.RI_DRAWS, figures=False)
+
+    good = build(trial.panel)
+    assert good.harm_coverage["status"] in ("complete", "within threshold")
+    counts = {**trial.panel.counts, "unweighted": {"010/01": 60, "NN": 3}}
+    counts["in_hotspots_trial"] = max(int(counts["in_hotspots_trial"]), 200)
+    bad = build(dataclasses.replace(trial.panel, counts=counts))
+    cov = bad.to_dict()["harm_coverage"]
+    assert cov["n_unweighted"] == 63 and cov["by_code"][0] == {"code": "010/01", "crimes": 60}
+    assert cov["status"] == "incomplete" and not cov["estimated"]
+    assert "Crime harm is not reported as estimated" in bad.abstract["findings"]
+    assert "Crime harm (CCHI) on patrol days was" not in bad.abstract["findings"]
+    assert "Crime harm is not reported as estimated" not in good.abstract["findings"]
+    html = write_milestone_report(bad, tmp_path)["html"].read_text(encoding="utf-8")
+    assert 'id="harm-unweighted"' in html and "010/01" in html

@@ -65,6 +65,11 @@ CACE_ASSUMPTIONS: tuple[tuple[str, str], ...] = (
 )
 
 
+def mf_clusters(mf) -> int:
+    """Number of clusters of a model frame."""
+    return int(len(pd.unique(mf.clusters)))
+
+
 def _fit_gamma(mf, ytilde: np.ndarray) -> tuple[float, float, int]:
     fit = fit_glm_fe(ytilde, mf.treated[:, None], mf.fe, family="poisson", weights=mf.weights)
     if not fit.converged:
@@ -102,29 +107,39 @@ def cace_ratio(panel_frame: pd.DataFrame, outcome_column: str, *, treatment: str
         return g / se if se > 0 else float("inf") * np.sign(g)
 
     lo, hi = -BETA_BOUND, BETA_BOUND
-    g_lo, g_hi = gamma(lo), gamma(hi)
-    if not (np.isfinite(g_lo) and np.isfinite(g_hi)) or g_lo * g_hi > 0:
-        raise DataError("no rate ratio of patrol presence within e^±5 fits the data", where=f"panel ({outcome_column})",
-                        expected="a de-treated outcome that balances the arms", found=f"γ({lo}) = {g_lo:.3g}, "
-                        f"γ({hi}) = {g_hi:.3g}", fix="check the presence columns; use the linear CACE")
-    beta = float(optimize.brentq(gamma, lo, hi, xtol=1e-10))
-    g0, se0, G = _fit_gamma(mf, mf.y * np.exp(-beta * d))
-    h = 1e-4
-    slope = (gamma(beta + h) - gamma(beta - h)) / (2 * h)
-    se = se0 / abs(slope) if slope != 0 else float("inf")
-    q = float(stats.t.ppf(1 - alpha / 2, G - 1))
-    limits = []
-    for edge in (lo, hi):
-        f_edge = abs(ar_t(edge)) - q
-        if f_edge <= 0:
-            limits.append(-math.inf if edge < 0 else math.inf)
-        else:
-            a, b = sorted((beta, edge))
-            limits.append(float(optimize.brentq(lambda x: abs(ar_t(x)) - q, a, b, xtol=1e-8)))
+    q = float(stats.t.ppf(1 - alpha / 2, mf_clusters(mf) - 1))
+    grid = np.linspace(lo, hi, 41)
+    t_grid = np.array([ar_t(b) for b in grid])
+    accepted = grid[np.abs(t_grid) <= q]
+    crossing = np.flatnonzero(np.sign(t_grid[:-1]) * np.sign(t_grid[1:]) < 0)
+    notes = list(mf.notes)
+    if crossing.size:
+        k = int(crossing[0])
+        beta = float(optimize.brentq(gamma, grid[k], grid[k + 1], xtol=1e-10))
+        _, se0, G = _fit_gamma(mf, mf.y * np.exp(-beta * d))
+        h = 1e-4
+        slope = (gamma(beta + h) - gamma(beta - h)) / (2 * h)
+        se = se0 / abs(slope) if slope != 0 else float("inf")
+    else:  # no root: the multiplicative IV estimator does not exist for these data
+        beta, se, G = float("nan"), float("nan"), mf_clusters(mf)
+        notes.append("no rate ratio within e^±5 balances the de-treated outcome across arms: no point estimate")
+    limits = [-math.inf, math.inf] if accepted.size == 0 else [float(accepted.min()), float(accepted.max())]
+    if accepted.size == 0:
+        limits = [float("nan"), float("nan")]
+        notes.append("the Anderson-Rubin set is empty within e^±5")
+    for j, edge in enumerate((lo, hi)):
+        if accepted.size and math.isfinite(limits[j]) and limits[j] != edge and math.isfinite(beta):
+            inner = limits[j]
+            outer = grid[max(0, np.searchsorted(grid, inner) - 1)] if j == 0 else grid[
+                min(grid.size - 1, np.searchsorted(grid, inner) + 1)]
+            a, b = sorted((inner, outer))
+            if (abs(ar_t(a)) - q) * (abs(ar_t(b)) - q) < 0:
+                limits[j] = float(optimize.brentq(lambda x: abs(ar_t(x)) - q, a, b, xtol=1e-8))
+        elif accepted.size and limits[j] == edge:
+            limits[j] = -math.inf if j == 0 else math.inf
     t0 = ar_t(0.0)
     p_ar = float(2 * stats.t.sf(abs(t0), G - 1))
     fs = linear.first_stage
-    notes = list(mf.notes)
     if fs is not None and fs.weak:
         notes.append(f"weak instrument: first-stage F = {fs.f_statistic:.1f} < {WEAK_INSTRUMENT_F:g}; "
                      f"read the Anderson-Rubin interval, not the point estimate")

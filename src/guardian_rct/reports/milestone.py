@@ -37,6 +37,7 @@ from guardian_rct.estimation.flow import TrialFlow
 from guardian_rct.estimation.multiplicity import information_fractions, obf_boundaries
 from guardian_rct.estimation.randomisation import RITestResult
 from guardian_rct.estimation.results import Estimate
+from guardian_rct.reports.milestone_reviewer import cace_assumptions_section, harm_coverage_section
 from guardian_rct.reports.milestone_tables import (
     NO_EVENTS,
     NOT_ESTIMABLE,
@@ -53,7 +54,8 @@ from guardian_rct.reports.milestone_tables import (
 __all__ = ["SCHEMA_VERSION", "MilestoneReport", "build_milestone_report", "write_milestone_report",
            "NO_EVENTS", "NOT_ESTIMABLE"]
 
-SCHEMA_VERSION = "1.2"  # 1.1: estimate sections, first stage, dose_response; 1.2: first_stage_se/_n, nb_theta
+SCHEMA_VERSION = "1.3"  # 1.1: estimate sections, first stage, dose_response; 1.2: first_stage_se/_n, nb_theta
+# 1.3: harm_coverage, cace_assumptions
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,8 @@ class MilestoneReport:
     notes: tuple[str, ...]
     provenance: dict[str, Any]
     figures: Mapping[str, str | None] = field(default_factory=dict)
+    harm_coverage: dict[str, Any] = field(default_factory=dict)
+    cace_assumptions: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self, *, include_figures: bool = False) -> dict[str, Any]:
         """The report as JSON-ready data (no NaN; dates as ISO strings)."""
@@ -101,6 +105,8 @@ class MilestoneReport:
             "timeseries": [dict(r) for r in self.timeseries],
             "notes": list(self.notes),
             "provenance": dict(self.provenance),
+            "harm_coverage": dict(self.harm_coverage),
+            "cace_assumptions": dict(self.cace_assumptions),
         }
         if include_figures:
             out["figures"] = dict(self.figures)
@@ -223,7 +229,7 @@ def _methods_text(trial: dict[str, Any], rows: Sequence[dict[str, Any]], sequent
 
 def _findings_text(trial: dict[str, Any], rows: Sequence[dict[str, Any]], primary: dict[str, Any],
                    displacement: Sequence[DisplacementAnalysis], totals: list[dict[str, Any]],
-                   ri: dict[str, Any] | None, level: int) -> str:
+                   ri: dict[str, Any] | None, level: int, harm_coverage: dict[str, Any] | None = None) -> str:
     outcome = trial["primary_outcome"]
     name = outcome.replace("_", " ")
     if primary["irr"] is not None and primary["irr_conf_low"] is not None:
@@ -245,7 +251,9 @@ def _findings_text(trial: dict[str, Any], rows: Sequence[dict[str, Any]], primar
                else None]
     text += f" ({'; '.join(p for p in p_parts if p)})."
     harm = _find(rows, outcome=f"{outcome}_harm", model=primary["model"], section="itt")
-    if harm is not None and harm["irr"] is not None and harm["irr_conf_low"] is not None:
+    if harm_coverage and not harm_coverage.get("estimated", True):
+        text += " Crime harm is not reported as estimated: " + harm_coverage["statement"]
+    elif harm is not None and harm["irr"] is not None and harm["irr_conf_low"] is not None:
         text += (f" Crime harm (CCHI) on patrol days was {_ratio_phrase(harm, level)}; "
                  f"p = {_fmt_p(harm['p_value'])}).")
     cace = _find(rows, outcome=outcome, section="cace", term="delivered")
@@ -295,7 +303,8 @@ def _conclusion_text(trial: dict[str, Any], primary: dict[str, Any], sequential:
 def _abstract(config: TrialConfig, trial: dict[str, Any], flow: TrialFlow, totals: list[dict[str, Any]],
               rows: list[dict[str, Any]], primary: dict[str, Any] | None, sequential: dict[str, Any],
               displacement: Sequence[DisplacementAnalysis], ri_draws: int | None, holm: dict[str, Any],
-              alpha: float, ri_records: Sequence[dict[str, Any]] = ()) -> dict[str, str]:
+              alpha: float, ri_records: Sequence[dict[str, Any]] = (),
+              harm_coverage: dict[str, Any] | None = None) -> dict[str, str]:
     """The five parts of the structured abstract, in plain words with the headline numbers."""
     outcome = trial["primary_outcome"]
     spec = next((o for o in config.outcomes if o.name == outcome), None)
@@ -312,7 +321,7 @@ def _abstract(config: TrialConfig, trial: dict[str, Any], flow: TrialFlow, total
         conclusion = "No conclusion can be drawn about the primary outcome at this look."
     else:
         ri = next((r for r in ri_records if r["outcome"] == outcome), None)
-        findings = _findings_text(trial, rows, primary, displacement, totals, ri, level)
+        findings = _findings_text(trial, rows, primary, displacement, totals, ri, level, harm_coverage)
         conclusion = _conclusion_text(trial, primary, sequential)
     return {"research_question": question, "data": _data_text(config, trial, flow, totals),
             "methods": _methods_text(trial, rows, sequential, ri_draws, holm), "findings": findings,
@@ -420,8 +429,9 @@ def build_milestone_report(
         all_notes.append(f"Outcome '{o}' has no events in the evaluated period: its effects are "
                          f"not estimable and it enters the Holm family with p = 1.")
     doses = dose_response_tables(frame, [o for o in outcomes if o not in no_events], alpha, all_notes)
+    coverage = harm_coverage_section(config, panel)
     abstract = _abstract(config, trial, flow, totals, rows, primary, sequential, displacement,
-                         ri_draws, holm, alpha, ri_records)
+                         ri_draws, holm, alpha, ri_records, coverage)
     series = timeseries(frame, outcomes)
     figs: dict[str, str | None] = {"forest": None, "timeseries": None}
     if figures:
@@ -440,6 +450,7 @@ def build_milestone_report(
         displacement=tuple(d.to_dict() for d in displacement), balance=balance.to_dict(),
         flow=flow.to_dict(), timeseries=tuple(series), notes=tuple(all_notes),
         provenance=provenance.to_dict(), figures=figs,
+        harm_coverage=coverage, cace_assumptions=cace_assumptions_section(rows, primary_name),
     )
 
 

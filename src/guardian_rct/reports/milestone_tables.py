@@ -55,6 +55,7 @@ MODEL_LABELS = {
     "diff_in_means": "difference in means",
     "poisson_parallel": "Poisson, blocks + baseline",
     "iv_2sls_fe": "2SLS FE",
+    "iv_poisson_gmm_fe": "multiplicative IV FE (log rate ratio, Anderson-Rubin CI)",
     "poisson_fe_carryover": "Poisson FE, today + yesterday",
     "poisson_fe_days_since": "Poisson FE, today + days since",
 }
