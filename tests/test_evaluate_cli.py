@@ -94,7 +94,11 @@ def test_evaluate_from_trial_store_with_compliance_csv(sim_trial, capsys):
     for r in rows:
         if r["section"] != "itt" or r["outcome"].endswith("_harm"):
             assert not r["in_holm_family"] and r["holm_p_value"] is None
-    cace = [r for r in rows if r["section"] == "cace"]
+    ratio = [r for r in rows if r["model"] == "iv_poisson_gmm_fe"]  # issue 12: CACE as a rate ratio
+    assert sorted(r["outcome"] for r in ratio) == ["all_crime", "violence"]
+    assert all(r["irr"] is not None and r["first_stage_f"] > 10 for r in ratio)
+    assert len(data["cace_assumptions"]["rate_ratios"]) == 2
+    cace = [r for r in rows if r["section"] == "cace" and r["model"] != "iv_poisson_gmm_fe"]
     assert {r["estimand"] for r in cace} == {"CACE (patrol delivered)", "CACE (dosage minutes)"}
     assert all(r["first_stage_f"] > 10 and 0 < r["first_stage_coef"] for r in cace)
     # CACE on volume and on harm, for both outcomes and both measures of receipt

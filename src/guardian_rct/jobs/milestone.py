@@ -105,7 +105,8 @@ def _displacement(config: TrialConfig, frame: pd.DataFrame, rings: pd.DataFrame 
             out.append(before_after_displacement(frame, rings, o, baseline_days=config.evaluation.baseline_days,
                                                  alpha=alpha))
         else:
-            out.append(crossover_displacement(frame, rings, o, alpha=alpha))
+            out.append(crossover_displacement(frame, rings, o, alpha=alpha,  # issue 12b: WDQ bootstrap
+                                              rng=stream(config.trial.seed, "displacement_bootstrap", o)))
     return out
 
 

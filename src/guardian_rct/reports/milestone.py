@@ -55,7 +55,7 @@ __all__ = ["SCHEMA_VERSION", "MilestoneReport", "build_milestone_report", "write
            "NO_EVENTS", "NOT_ESTIMABLE"]
 
 SCHEMA_VERSION = "1.3"  # 1.1: estimate sections, first stage, dose_response; 1.2: first_stage_se/_n, nb_theta
-# 1.3: harm_coverage, cace_assumptions
+# 1.3: harm_coverage, cace_assumptions, WDD se_type/df, WDQ interval
 
 
 @dataclass(frozen=True)
@@ -340,10 +340,15 @@ def _primary_wdq(displacement: Sequence[DisplacementAnalysis], outcome: str) -> 
             where = f"In the buffer rings around the hotspots ({', '.join(rings)} m)" if rings else "Around the hotspots"
             if e.wdq.wdq is None:
                 return f"Displacement: the WDQ could not be computed ({e.wdq.note or 'undefined'})."
-            text = f"{where} the WDQ was {e.wdq.wdq:.2f}, read as {e.wdq.interpretation}"
+            text = f"{where} the WDQ was {e.wdq.wdq:.2f}"
+            if e.wdq.conf_low is not None and e.wdq.conf_high is not None:
+                text += f" (cluster-bootstrap interval {e.wdq.conf_low:.2f} to {e.wdq.conf_high:.2f})"
+            text += f", read as {e.wdq.interpretation}"
             if e.wdd.p_value is not None:
                 text += (f" (WDD: net change of {e.wdd.wdd:+,.0f} crimes in hotspots and rings together, "
-                         f"p = {_fmt_p(e.wdd.p_value)})")
+                         + (f"interval {e.wdd.conf_low:+,.0f} to {e.wdd.conf_high:+,.0f}, "
+                            if e.wdd.conf_low is not None and e.wdd.conf_high is not None else "")
+                         + f"{e.wdd.se_type}; p = {_fmt_p(e.wdd.p_value)})")
             return text + "."
     return None
 
