@@ -37,7 +37,12 @@ from guardian_rct.estimation.flow import TrialFlow
 from guardian_rct.estimation.multiplicity import information_fractions, obf_boundaries
 from guardian_rct.estimation.randomisation import RITestResult
 from guardian_rct.estimation.results import Estimate
-from guardian_rct.reports.milestone_reviewer import cace_assumptions_section, harm_coverage_section
+from guardian_rct.reports.milestone_reviewer import (
+    absolute_effects_section,
+    absolute_sentence,
+    cace_assumptions_section,
+    harm_coverage_section,
+)
 from guardian_rct.reports.milestone_tables import (
     NO_EVENTS,
     NOT_ESTIMABLE,
@@ -55,7 +60,7 @@ __all__ = ["SCHEMA_VERSION", "MilestoneReport", "build_milestone_report", "write
            "NO_EVENTS", "NOT_ESTIMABLE"]
 
 SCHEMA_VERSION = "1.3"  # 1.1: estimate sections, first stage, dose_response; 1.2: first_stage_se/_n, nb_theta
-# 1.3: harm_coverage, cace_assumptions, WDD se_type/df, WDQ interval
+# 1.3: harm_coverage, cace_assumptions, WDD se_type/df, WDQ interval, crimes_/harm_prevented
 
 
 @dataclass(frozen=True)
@@ -85,6 +90,7 @@ class MilestoneReport:
     figures: Mapping[str, str | None] = field(default_factory=dict)
     harm_coverage: dict[str, Any] = field(default_factory=dict)
     cace_assumptions: dict[str, Any] = field(default_factory=dict)
+    absolute_effects: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self, *, include_figures: bool = False) -> dict[str, Any]:
         """The report as JSON-ready data (no NaN; dates as ISO strings)."""
@@ -107,6 +113,9 @@ class MilestoneReport:
             "provenance": dict(self.provenance),
             "harm_coverage": dict(self.harm_coverage),
             "cace_assumptions": dict(self.cace_assumptions),
+            "absolute_effects": dict(self.absolute_effects),
+            "crimes_prevented": self.absolute_effects.get("crimes_prevented"),
+            "harm_prevented": self.absolute_effects.get("harm_prevented"),
         }
         if include_figures:
             out["figures"] = dict(self.figures)
@@ -437,6 +446,9 @@ def build_milestone_report(
     coverage = harm_coverage_section(config, panel)
     abstract = _abstract(config, trial, flow, totals, rows, primary, sequential, displacement,
                          ri_draws, holm, alpha, ri_records, coverage)
+    absolute = absolute_effects_section(filled, frame, primary_name, bool(coverage.get("estimated", True)), 1 - alpha)
+    if primary is not None and primary["status"] == "ok":
+        abstract["findings"] += absolute_sentence(absolute)
     series = timeseries(frame, outcomes)
     figs: dict[str, str | None] = {"forest": None, "timeseries": None}
     if figures:
@@ -456,6 +468,7 @@ def build_milestone_report(
         flow=flow.to_dict(), timeseries=tuple(series), notes=tuple(all_notes),
         provenance=provenance.to_dict(), figures=figs,
         harm_coverage=coverage, cace_assumptions=cace_assumptions_section(rows, primary_name),
+        absolute_effects=absolute,
     )
 
 
