@@ -178,3 +178,24 @@ def test_panel_command_validates_the_compliance_file(tmp_path, capsys):
     assert main([*args, "--compliance", str(tmp_path / "comp.csv")]) == 1
     err = capsys.readouterr().err
     assert "row 4, column 'delivered'" in err and len(err.strip().splitlines()) == 1
+
+
+def test_monthly_hotspot_crimes_infers_or_requires_the_era():
+    """2011 "Violent crime" never gets zero harm silently (issue 13, item 8)."""
+    from guardian_rct._core.errors import DataError
+    from guardian_rct.crimes.months import infer_era
+
+    hotspots = hotspots_from_frame(make_hotspots(), block_column="block")
+    pt = [shapely.Point(406100, 286100)]
+    old = gpd.GeoDataFrame({"month": ["2011-02"], "crime_type": ["Violent crime"]}, geometry=pt, crs="EPSG:27700")
+    inferred = monthly_hotspot_crimes(old, hotspots)
+    assert inferred.harm["era"] == "2011"
+    assert inferred.frame["harm"].sum() == pytest.approx(policeuk_category_weights("2011").as_dict()["Violent crime"])
+    with pytest.raises(DataError, match="no weight in the current era"):
+        monthly_hotspot_crimes(old, hotspots, era="current")
+    shared = old.assign(crime_type="Other crime")   # weighted differently in the two eras
+    with pytest.raises(DataError, match="cannot tell the data.police.uk era"):
+        monthly_hotspot_crimes(shared, hotspots)
+    assert infer_era(pd.Series(["Violence and sexual offences", "Robbery"])) == "current"
+    with pytest.raises(DataError, match="both data.police.uk eras are mixed"):
+        infer_era(pd.Series(["Violence and sexual offences", "Violent crime"]))

@@ -58,6 +58,21 @@ def experimental_day(instant: dt.datetime, tz: ZoneInfo, day_starts: dt.time) ->
     return day
 
 
+def last_complete_day(tz: ZoneInfo, day_starts: dt.time, now: dt.datetime | None = None) -> dt.date:
+    """The latest experimental day that has ended by ``now`` (default: the clock).
+
+    Today's experimental day is still running, so it is the day before it. This is the
+    default look date of ``evaluate`` and ``panel``: an unfinished day is never analysed.
+
+    >>> from zoneinfo import ZoneInfo
+    >>> london = ZoneInfo("Europe/London")
+    >>> last_complete_day(london, dt.time(6), dt.datetime(2023, 5, 2, 4, 59, tzinfo=dt.UTC))
+    datetime.date(2023, 4, 30)
+    """
+    now = now or dt.datetime.now(dt.UTC)
+    return experimental_day(now, tz, day_starts) - dt.timedelta(days=1)
+
+
 def experimental_days(instants: pd.Series | pd.DatetimeIndex, tz: ZoneInfo, day_starts: dt.time) -> np.ndarray:
     """Vectorised :func:`experimental_day` for a UTC datetime series.
 

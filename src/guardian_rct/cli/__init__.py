@@ -26,6 +26,7 @@ __all__ = ["main", "run", "build_parser", "Output"]
 
 # One module per verb group; each defines register(subparsers).
 _COMMAND_MODULES = (
+    "guardian_rct.cli.new_cmd",
     "guardian_rct.cli.init_cmd",
     "guardian_rct.cli.demo_cmd",
     "guardian_rct.cli.hotspots_cmd",

@@ -37,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--ri-draws", type=int, default=None, metavar="N",
                         help="randomisation-inference re-draws (default: [evaluation] ri_draws; 0 skips)")
     parser.add_argument("--look-date", type=date_arg, default=None, metavar="YYYY-MM-DD",
-                        help="last experimental day to evaluate (default: trial end or today)")
+                        help="last experimental day to evaluate (default: the trial end or the last complete experimental day, whichever is earlier; today's unfinished day is never included)")
     add_common(parser)
     parser.set_defaults(handler=_run)
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from guardian_rct._core.days import last_complete_day
+from guardian_rct._core.errors import UsageError
 from guardian_rct.cli._common import (
     Output,
     add_allocation,
@@ -12,10 +14,12 @@ from guardian_rct.cli._common import (
     add_config,
     allocation_from_args,
     config_from_args,
+    date_arg,
 )
 from guardian_rct.compliance.hotspot_day_csv import read_compliance_csv
 from guardian_rct.crimes.panel import build_panel
 from guardian_rct.crimes.records import read_crimes
+from guardian_rct.design.allocation import Allocation
 from guardian_rct.design.factory import design_from_config
 from guardian_rct.geo.rings import buffer_rings
 from guardian_rct.ledger.store import load_trial_hotspots
@@ -40,6 +44,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "dosage_minutes, contaminated)")
     parser.add_argument("--crimes-timezone", metavar="ZONE", default=None,
                         help="zone of crime times written without an offset (default: refuse them)")
+    parser.add_argument("--look-date", type=date_arg, default=None, metavar="YYYY-MM-DD",
+                        help="last experimental day in the panel (default: the trial end or the last "
+                        "complete experimental day, whichever is earlier)")
     parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder")
     add_common(parser)
     parser.set_defaults(handler=_run)
@@ -55,14 +62,22 @@ def _rings(config, hotspots):
 def _run(args: argparse.Namespace) -> Output:
     config = config_from_args(args)
     hotspots = load_trial_hotspots(config)
-    allocation = allocation_from_args(args, config, hotspots)
+    look = args.look_date or min(config.trial.end_date,
+                                 last_complete_day(config.trial.tz, config.trial.day_start_time))
+    if look < config.trial.start_date:
+        raise UsageError("no experimental day of the trial is complete yet", found=f"look date {look}",
+                         where="--look-date", fix=f"give --look-date on or after {config.trial.start_date}")
+    allocation = allocation_from_args(args, config, hotspots, last=look)
+    if max(allocation.days) > look:  # an imported allocation may run past the look date
+        allocation = Allocation(allocation.frame[allocation.frame["date"] <= look].reset_index(drop=True),
+                                source=allocation.source)
     crimes = read_crimes(args.crimes, crs=config.hotspots.crs, assume_tz=args.crimes_timezone)
     compliance = None
     if args.compliance is not None:
         compliance = read_compliance_csv(args.compliance, hotspots.ids)
     rings = _rings(config, hotspots)
     # p_treated from the trial's design, as `evaluate` does, so that the exported panel
-    # gives the report's numbers when fed back to itt_estimates (read_panel)
+    # gives the report's numbers when fed back to itt_estimates (crimes.panel_io.read_panel)
     probabilities = design_from_config(config, hotspots).probabilities()
     panel = build_panel(config, hotspots, allocation, crimes, rings=rings, probabilities=probabilities,
                         compliance=compliance, baseline_days=config.evaluation.baseline_days)
@@ -70,6 +85,7 @@ def _run(args: argparse.Namespace) -> Output:
     quarantine = crimes.quarantine.write_csv(Path(args.out) / "quarantine.csv")
     data = panel.to_dict()
     data["files"] = {k: str(v) for k, v in {**paths, "quarantine_csv": quarantine}.items()}
+    data["look_date"] = look.isoformat()
     data["rings"] = "built" if rings is not None else "not built ([hotspots] buffer_rings_m is empty)"
     c = panel.counts
     lines = [f"panel: {len(panel.frame)} hotspot-days ({data['days']} days × {data['hotspots']} hotspots) "

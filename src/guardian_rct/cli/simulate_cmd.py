@@ -9,6 +9,7 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 
+from guardian_rct._core.days import last_complete_day
 from guardian_rct._core.errors import DataError, UsageError, where
 from guardian_rct.cli._common import (
     Output,
@@ -20,6 +21,8 @@ from guardian_rct.cli._common import (
 )
 from guardian_rct.design.allocation import Allocation
 from guardian_rct.geo.rings import buffer_rings
+from guardian_rct.ledger.publish import published
+from guardian_rct.ledger.records import SIMULATED_NOTE
 from guardian_rct.ledger.store import load_trial_hotspots
 from guardian_rct.simulation.writers import simulate_crimes, simulate_pings, write_simulation
 
@@ -48,9 +51,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--residual", type=float, default=1.0,
                         help="rate ratio on the day after a patrol (residual deterrence; default none)")
     parser.add_argument("--displacement", type=float, default=1.0,
-                        help="rate ratio in the buffer rings on patrol days (default none)")
+                        help="rate ratio in the buffer rings on patrol days (default 1: ring crimes are "
+                        "simulated at their baseline rate, with no displacement or diffusion)")
     parser.add_argument("--rings", type=Path, default=None, metavar="FILE",
-                        help="buffer rings (hotspot_id, ring, geometry); default: built from [hotspots] buffer_rings_m")
+                        help="buffer rings (hotspot_id, ring, geometry); default: built from [hotspots] "
+                        "buffer_rings_m, and crimes are simulated in them")
+    parser.add_argument("--no-rings", action="store_true",
+                        help="simulate crimes in the hotspots only (no buffer-ring crimes)")
+    parser.add_argument("--future", action="store_true",
+                        help="also simulate published days after the last complete experimental day; "
+                        "allowed only for a simulated trial (days published with simulated=True)")
     parser.add_argument("--baseline-days", type=int, default=None,
                         help="pre-trial days to simulate (default: [evaluation] baseline_days)")
     parser.add_argument("--months", type=int, default=None,
@@ -88,12 +98,40 @@ def _rings(args: argparse.Namespace, config, hotspots) -> gpd.GeoDataFrame | Non
             raise DataError("the rings file has no coordinate reference system", where=where(args.rings),
                             fix="save it with a CRS (e.g. EPSG:27700)")
         return rings.to_crs(hotspots.crs)
-    if args.displacement == 1.0:
+    if args.no_rings or not config.hotspots.buffer_rings_m:
+        if args.displacement != 1.0:
+            raise UsageError("displacement needs buffer rings", where="--displacement",
+                             fix="give --rings FILE, set [hotspots] buffer_rings_m, or drop --no-rings")
         return None
-    if not config.hotspots.buffer_rings_m:
-        raise UsageError("displacement needs buffer rings", where="--displacement",
-                         fix="give --rings FILE, or set [hotspots] buffer_rings_m")
     return buffer_rings(hotspots, list(config.hotspots.buffer_rings_m))
+
+
+def _up_to_today(args: argparse.Namespace, config, allocation: Allocation) -> tuple[Allocation, str | None]:
+    """Cut the allocation at the last complete experimental day, unless this is a simulated
+    trial (every published day after it was published with ``simulated=True``) and
+    ``--future`` asks for more. Data after today would be quarantined downstream as
+    "time outside 1990..today", and would pretend to know the future."""
+    last = last_complete_day(config.trial.tz, config.trial.day_start_time)
+    later = [d for d in allocation.days if d > last]
+    if not later:
+        return allocation, None
+    simulated = False
+    if args.allocation is None:
+        records = published(config, first=later[0], last=later[-1])
+        simulated = bool(records) and all(r.note == SIMULATED_NOTE for r in records)
+    if args.future and simulated:
+        return allocation, None
+    if args.future:
+        raise UsageError("--future is for simulated trials only", where="--future",
+                         found="days published as a real trial" if args.allocation is None else "an imported allocation",
+                         fix="drop --future: a real trial is simulated up to the last complete day")
+    if last < allocation.days[0]:
+        raise UsageError("no experimental day of the trial is complete yet", found=f"last complete day {last}",
+                         where="--config", fix=f"wait until {allocation.days[0]} has ended")
+    frame = allocation.frame[allocation.frame["date"] <= last].reset_index(drop=True)
+    note = (f"{len(later)} published day(s) after the last complete experimental day {last} were not "
+            "simulated (a real trial gets no data from the future)")
+    return Allocation(frame, source=allocation.source), note
 
 
 def _run(args: argparse.Namespace) -> Output:
@@ -102,6 +140,7 @@ def _run(args: argparse.Namespace) -> Output:
     allocation = allocation_from_args(args, config, hotspots)
     if args.months is not None:
         allocation = _first_months(allocation, args.months)
+    allocation, cut_note = _up_to_today(args, config, allocation)
     baseline_days = config.evaluation.baseline_days if args.baseline_days is None else args.baseline_days
     harm_effect = args.effect if args.harm_effect is None else args.harm_effect
     rings = _rings(args, config, hotspots)
@@ -122,9 +161,15 @@ def _run(args: argparse.Namespace) -> Output:
     if pings is not None:
         lines.append(pings.summary())
     lines += [f"  {name}: {path}" for name, path in written.items()]
+    if rings is None:
+        lines.append("no buffer rings: no ring crimes were simulated")
+    if cut_note:
+        lines.append(cut_note)
     data = {"out": str(args.out), "files": {k: str(v) for k, v in written.items()},
             "crimes": {k: crimes.truth[k] for k in ("n_crimes", "effects", "itt_rate_ratio_count", "outcomes")},
             "pings": None if pings is None else {k: pings.truth[k] for k in
                                                   ("n_pings", "n_scheduled", "delivered_share", "n_contamination")},
+            "rings": None if rings is None else sorted(set(rings["ring"].astype(str))),
+            "last_day": allocation.days[-1].isoformat(), "note": cut_note,
             "generated": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
     return Output("\n".join(lines), data)

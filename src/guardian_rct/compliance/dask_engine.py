@@ -78,6 +78,7 @@ def _stage_assign(file: str, options: PingOptions, index: HotspotIndex, n_bucket
     quarantines: list[Quarantine] = []
     compact = []
     n_read = n_used = n_in = 0
+    last = None
     for first, raw, cols in iter_raw_chunks(Path(file), options.chunk_rows):
         raw.attrs["first_row"] = first
         chunk = validate_chunk(raw, cols, source=Path(file), first_row=first, options=options)
@@ -91,6 +92,8 @@ def _stage_assign(file: str, options: PingOptions, index: HotspotIndex, n_bucket
         frame = chunk.frame
         if frame.empty:
             continue
+        latest = int(frame["time"].astype("int64").max())
+        last = latest if last is None else max(last, latest)
         row, hot = assign_chunk(index, frame)
         n_in += int(np.count_nonzero(np.diff(row, prepend=-1)))
         sub = frame.iloc[row]
@@ -105,7 +108,7 @@ def _stage_assign(file: str, options: PingOptions, index: HotspotIndex, n_bucket
               % np.uint64(n_buckets)).astype(np.int64)
     return {"buckets": [pings[bucket == b].reset_index(drop=True) for b in range(n_buckets)],
             "quarantine": concat_quarantines(quarantines), "n_read": n_read, "n_used": n_used,
-            "n_in": n_in}
+            "n_in": n_in, "last": last}
 
 
 def _bucket_of(result: dict, b: int) -> pd.DataFrame:
@@ -174,4 +177,10 @@ def score_pings_dask(path: str | Path, hotspots: HotspotSet, rules: ComplianceSp
     visits = sort_visits(pd.concat(frames, ignore_index=True)) if frames else empty_visits()
     return PingScore(visits=visits, quarantine=concat_quarantines([s["quarantine"] for s in stats]),
                      n_read=sum(s["n_read"] for s in stats), n_used=sum(s["n_used"] for s in stats),
-                     n_in_hotspots=sum(s["n_in"] for s in stats), sources=tuple(files))
+                     n_in_hotspots=sum(s["n_in"] for s in stats), sources=tuple(files),
+                     last_ping=_latest(s["last"] for s in stats))
+
+
+def _latest(values) -> pd.Timestamp | None:
+    known = [v for v in values if v is not None]
+    return pd.Timestamp(max(known), tz="UTC") if known else None

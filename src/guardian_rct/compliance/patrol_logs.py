@@ -104,5 +104,6 @@ def read_patrol_log(path: str | Path, hotspots: HotspotSet, rules: ComplianceSpe
             "end": pd.to_datetime(end[ok], utc=True).as_unit("ns"),
             "minutes": (end[ok] - start[ok]) / 60e9, "n_pings": np.zeros(int(ok.sum()), dtype=np.int64)})
         visits = sort_visits(frame)
+    last = pd.Timestamp(int(end[ok].max()), tz="UTC") if ok.any() else None
     return PingScore(visits=visits, quarantine=quarantine, n_read=n, n_used=int(ok.sum()),
-                     n_in_hotspots=int(ok.sum()), sources=(str(path),))
+                     n_in_hotspots=int(ok.sum()), sources=(str(path),), last_ping=last)

@@ -35,7 +35,8 @@ class PingScore:
     """Visits made from a ping file, and what happened to every row read.
 
     ``n_read = n_used + len(quarantine)``; ``n_in_hotspots`` counts used pings inside
-    at least one (grown) hotspot.
+    at least one (grown) hotspot. ``last_ping`` is the latest usable fix (UTC; ``None``
+    when no row was usable): the data end there, so a later deadline is pending.
     """
 
     visits: Visits
@@ -44,11 +45,13 @@ class PingScore:
     n_used: int
     n_in_hotspots: int
     sources: tuple[str, ...] = ()
+    last_ping: pd.Timestamp | None = None
 
     def counts(self) -> dict:
         """Row counts and quarantine reasons, JSON-ready."""
         return {"read": self.n_read, "used": self.n_used, "quarantined": len(self.quarantine),
-                "in_hotspots": self.n_in_hotspots, "quarantine_reasons": self.quarantine.counts()}
+                "in_hotspots": self.n_in_hotspots, "quarantine_reasons": self.quarantine.counts(),
+                "last_ping": self.last_ping.isoformat() if self.last_ping is not None else None}
 
 
 class Codes:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+import pandas as pd
 
 from guardian_rct._core.quarantine import Quarantine, concat_quarantines
 from guardian_rct.compliance.dask_engine import score_pings_dask
@@ -61,6 +62,7 @@ def score_pings(path: str | Path, hotspots: HotspotSet, rules: ComplianceSpec, *
     parts: list[tuple[np.ndarray, ...]] = []
     quarantines: list[Quarantine] = []
     n_read = n_used = n_in = 0
+    last: int | None = None
     for chunk in iter_ping_chunks(path, options):
         frame = chunk.frame
         n_read += chunk.n_read
@@ -69,6 +71,8 @@ def score_pings(path: str | Path, hotspots: HotspotSet, rules: ComplianceSpec, *
             quarantines.append(chunk.quarantine)
         if frame.empty:
             continue
+        latest = int(frame["time"].astype("int64").max())
+        last = latest if last is None else max(last, latest)
         row, hot = assign_chunk(index, frame)
         n_in += int(np.count_nonzero(np.diff(row, prepend=-1)))
         sub = frame.iloc[row]
@@ -84,4 +88,5 @@ def score_pings(path: str | Path, hotspots: HotspotSet, rules: ComplianceSpec, *
                                  hot, t, team_code, track_code, hotspots.ids, rules)
     return PingScore(visits=visits, quarantine=concat_quarantines(quarantines), n_read=n_read,
                      n_used=n_used, n_in_hotspots=n_in,
-                     sources=tuple(str(p) for p in ping_files(path)))
+                     sources=tuple(str(p) for p in ping_files(path)),
+                     last_ping=None if last is None else pd.Timestamp(last, tz="UTC"))

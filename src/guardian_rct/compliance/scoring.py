@@ -20,9 +20,16 @@ Allocation`) and the hotspot's :class:`~guardian_rct.compliance.visits.Visits`:
 For every control hotspot-day, **contamination** is any patrol presence during the
 experimental day (``[trial] day_starts`` to the next day's, local time).
 
+**Pending is not missed.** The data cover time only up to ``observed_until`` (the last
+usable ping, or the report time if earlier). A patrol with no arrival yet whose deadline
+is after ``observed_until`` is ``pending``, not missed: it may still be delivered. Rates
+are compliant / (scheduled − pending). A control day that ends after ``observed_until``
+without presence so far is ``pending`` too. Without ``observed_until`` (history scored
+after the fact) nothing is pending.
+
 :func:`compliance_by_hotspot_day` gives the panel's per hotspot-day table
 (docs/contracts.md): ``delivered`` is 1 when every patrol scheduled for that
-hotspot-day was compliant, ``dosage_minutes`` the patrol-minutes inside the
+hotspot-day was compliant, 0 when one was missed, empty (unknown) while one is pending, ``dosage_minutes`` the patrol-minutes inside the
 experimental day, ``contaminated`` 1 on a control day with any presence.
 
 Two definitions of delivery (docs/compliance_definitions.md). ``delivered`` is the
@@ -73,13 +80,15 @@ class ComplianceResult:
     ----------
     patrols
         One row per scheduled patrol: ``date, hotspot_id, block, team, window_start,
-        deadline, first_arrival, lag_minutes, compliant, patrol_minutes,
-        officer_minutes, koper_met, first_officer, arrival_team, dow, week``.
+        deadline, first_arrival, lag_minutes, compliant, pending, status, patrol_minutes,
+        officer_minutes, koper_met, first_officer, arrival_team, dow, week``; ``status`` is
+        ``compliant``, ``missed`` or ``pending`` (no arrival yet, deadline after
+        ``observed_until``).
         ``team`` is the hotspot's responsible team (see :func:`responsible_teams`);
         ``first_officer`` is the raw officer identity (pseudonymise before output).
     controls
         One row per control hotspot-day: ``date, hotspot_id, block, team, day_start,
-        day_end, contaminated, patrol_minutes, officer_minutes, dow, week``.
+        day_end, contaminated, pending, patrol_minutes, officer_minutes, dow, week``.
     hotspot_days
         The per hotspot-day table of :func:`compliance_by_hotspot_day`.
     visits
@@ -96,6 +105,7 @@ class ComplianceResult:
     first_day: dt.date
     last_day: dt.date
     provenance: Provenance | None = None
+    observed_until: pd.Timestamp | None = None
 
     @property
     def n_scheduled(self) -> int:
@@ -106,24 +116,38 @@ class ComplianceResult:
         return int(self.patrols["compliant"].sum())
 
     @property
+    def n_pending(self) -> int:
+        """Scheduled patrols whose deadline is after the data end, with no arrival yet."""
+        return int(self.patrols["pending"].sum())
+
+    @property
+    def n_missed(self) -> int:
+        return self.n_scheduled - self.n_compliant - self.n_pending
+
+    @property
     def rate(self) -> float | None:
-        """Share of scheduled patrols that were compliant (``None`` if none scheduled)."""
-        return self.n_compliant / self.n_scheduled if self.n_scheduled else None
+        """Share of decided (not pending) patrols that were compliant (``None`` if none)."""
+        decided = self.n_scheduled - self.n_pending
+        return self.n_compliant / decided if decided else None
 
     def rates(self, by: Grouping) -> pd.DataFrame:
         """Compliance by ``by``: ``scheduled, compliant, rate, koper_met, patrol_minutes``
         (treatment) and ``control_days, contaminated`` (control), sorted by ``by``."""
         p = self.patrols.groupby(by, sort=True).agg(
             scheduled=("compliant", "size"), compliant=("compliant", "sum"),
+            pending=("pending", "sum"),
             koper_met=("koper_met", "sum"), patrol_minutes=("patrol_minutes", "sum"),
             officer_minutes=("officer_minutes", "sum"))
         c = self.controls.groupby(by, sort=True).agg(control_days=("contaminated", "size"),
-                                                     contaminated=("contaminated", "sum"))
+                                                     contaminated=("contaminated", "sum"),
+                                                     control_pending=("pending", "sum"))
         out = p.join(c, how="outer").fillna(0)
-        for col in ("scheduled", "compliant", "koper_met", "control_days", "contaminated"):
+        for col in ("scheduled", "compliant", "pending", "koper_met", "control_days", "contaminated",
+                    "control_pending"):
             out[col] = out[col].astype(np.int64)
-        out["rate"] = np.where(out["scheduled"] > 0, out["compliant"] / out["scheduled"].where(
-            out["scheduled"] > 0, 1), np.nan)
+        out["missed"] = out["scheduled"] - out["compliant"] - out["pending"]
+        decided = out["scheduled"] - out["pending"]
+        out["rate"] = np.where(decided > 0, out["compliant"] / decided.where(decided > 0, 1), np.nan)
         return out.reset_index()
 
     def to_frame(self) -> pd.DataFrame:
@@ -136,11 +160,14 @@ class ComplianceResult:
         contaminated = int(self.controls["contaminated"].sum()) if controls else 0
         return {
             "first_day": self.first_day.isoformat(), "last_day": self.last_day.isoformat(),
-            "scheduled": self.n_scheduled, "compliant": self.n_compliant, "rate": self.rate,
+            "scheduled": self.n_scheduled, "compliant": self.n_compliant, "pending": self.n_pending,
+            "missed": self.n_missed, "rate": self.rate,
+            "observed_until": self.observed_until.isoformat() if self.observed_until is not None else None,
             "koper_met": int(self.patrols["koper_met"].sum()),
             "patrol_minutes": float(self.patrols["patrol_minutes"].sum()),
             "officer_minutes": float(self.patrols["officer_minutes"].sum()),
             "control_days": controls, "contaminated": contaminated,
+            "control_pending": int(self.controls["pending"].sum()) if controls else 0,
             "contamination_rate": contaminated / controls if controls else None,
             "rules": {k: getattr(self.rules, k) for k in self.rules.__dataclass_fields__},
             "provenance": self.provenance.to_dict() if self.provenance else None,
@@ -150,9 +177,10 @@ class ComplianceResult:
         """A few lines for the command line."""
         rate = "n/a" if self.rate is None else f"{100 * self.rate:.1f}%"
         d = self.to_dict()
-        return (f"{self.first_day} to {self.last_day}: {self.n_compliant} of {self.n_scheduled} "
-                f"scheduled patrols compliant ({rate}); {d['contaminated']} of {d['control_days']} "
-                f"control hotspot-days had patrol presence")
+        pending = f", {self.n_pending} pending (deadline after the data end)" if self.n_pending else ""
+        return (f"{self.first_day} to {self.last_day}: {self.n_compliant} of "
+                f"{self.n_scheduled - self.n_pending} decided patrols compliant ({rate}){pending}; "
+                f"{d['contaminated']} of {d['control_days']} control hotspot-days had patrol presence")
 
 
 def responsible_teams(visits: Visits, hotspot_ids: np.ndarray,
@@ -229,9 +257,14 @@ def _timelines(visits: Visits, hotspot_ids) -> dict[str, _HotspotTimeline]:
 def score_compliance(allocation: Allocation, visits: Visits, *, hotspots: HotspotSet,
                      config: TrialConfig, first: dt.date | None = None, last: dt.date | None = None,
                      teams: Mapping[str, str] | None = None,
-                     provenance: Provenance | None = None) -> ComplianceResult:
+                     provenance: Provenance | None = None,
+                     observed_until: pd.Timestamp | None = None) -> ComplianceResult:
     """Score the scheduled patrols of ``allocation`` between ``first`` and ``last``
     (inclusive; default: all its days) against ``visits``.
+
+    ``observed_until`` is the instant the presence data end (UTC; the last usable ping,
+    or the report time if earlier). A patrol not yet arrived whose deadline is later is
+    ``pending``; ``None`` means every deadline is observed.
 
     Raises
     ------
@@ -261,6 +294,7 @@ def score_compliance(allocation: Allocation, visits: Visits, *, hotspots: Hotspo
     lines = _timelines(visits, hotspots.ids)
     tz, day_start = config.trial.tz, config.trial.day_start_time
     within = int(round(rules.arrival_within_hours * 3600 * 1e9))
+    seen_to = None if observed_until is None else pd.Timestamp(observed_until).tz_convert("UTC").value
     patrol_rows, control_rows = [], []
     for row in frame.itertuples(index=False):
         line = lines[row.hotspot_id]
@@ -272,35 +306,44 @@ def score_compliance(allocation: Allocation, visits: Visits, *, hotspots: Hotspo
             arrival, officer, arrival_team = line.arrival(a)
             patrol_min, officer_min, longest = line.overlap(a, b)
             compliant = arrival is not None and arrival <= b
+            pending = not compliant and seen_to is not None and b > seen_to
             patrol_rows.append({
                 **common, "window_start": row.window_start, "deadline": pd.Timestamp(b, tz="UTC"),
                 "first_arrival": pd.Timestamp(arrival, tz="UTC") if arrival is not None else pd.NaT,
                 "lag_minutes": (arrival - a) / _NS_PER_MIN if arrival is not None else np.nan,
-                "compliant": bool(compliant), "patrol_minutes": patrol_min,
+                "compliant": bool(compliant), "pending": pending,
+                "status": "compliant" if compliant else ("pending" if pending else "missed"),
+                "patrol_minutes": patrol_min,
                 "officer_minutes": officer_min, "koper_met": bool(longest >= rules.koper_minutes and compliant),
                 "first_officer": officer if compliant else "", "arrival_team": arrival_team if compliant else ""})
         else:
             ds, de = day_bounds(row.date, tz, day_start)
             a, b = pd.Timestamp(ds).value, pd.Timestamp(de).value
             patrol_min, officer_min, _ = line.overlap(a, b)
+            present = line.present(a, b)
             control_rows.append({**common, "day_start": pd.Timestamp(ds), "day_end": pd.Timestamp(de),
-                                 "contaminated": line.present(a, b), "patrol_minutes": patrol_min,
+                                 "contaminated": present,
+                                 "pending": not present and seen_to is not None and b > seen_to,
+                                 "patrol_minutes": patrol_min,
                                  "officer_minutes": officer_min})
     patrols = _frame(patrol_rows, ["date", "hotspot_id", "block", "team", "window_start", "deadline",
-                                   "first_arrival", "lag_minutes", "compliant", "patrol_minutes",
+                                   "first_arrival", "lag_minutes", "compliant", "pending", "status",
+                                   "patrol_minutes",
                                    "officer_minutes", "koper_met", "first_officer", "arrival_team",
                                    "dow", "week"])
     controls = _frame(control_rows, ["date", "hotspot_id", "block", "team", "day_start", "day_end",
-                                     "contaminated", "patrol_minutes", "officer_minutes", "dow", "week"])
-    hotspot_days = _hotspot_days(frame, patrols, controls, lines, tz, day_start)
+                                     "contaminated", "pending", "patrol_minutes", "officer_minutes", "dow",
+                                     "week"])
+    hotspot_days = _hotspot_days(frame, patrols, controls, lines, tz, day_start, seen_to)
     return ComplianceResult(patrols=patrols, controls=controls, hotspot_days=hotspot_days,
                             visits=visits, rules=rules, first_day=first, last_day=last,
-                            provenance=provenance)
+                            provenance=provenance,
+                            observed_until=None if seen_to is None else pd.Timestamp(seen_to, tz="UTC"))
 
 
 def _frame(rows: list[dict], columns: list[str]) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=columns)
-    for col in ("compliant", "koper_met", "contaminated"):
+    for col in ("compliant", "pending", "koper_met", "contaminated"):
         if col in frame:
             frame[col] = frame[col].astype(bool)
     for col in ("patrol_minutes", "officer_minutes", "lag_minutes"):
@@ -309,26 +352,55 @@ def _frame(rows: list[dict], columns: list[str]) -> pd.DataFrame:
     return frame
 
 
+def _contaminated(arm: str, present: bool, day_end: int, seen_to: int | None):
+    """1 seen on a control day, 0 not seen on an observed one, <NA> not seen yet."""
+    if arm != "control":
+        return 0
+    if present:
+        return 1
+    return pd.NA if seen_to is not None and day_end > seen_to else 0
+
+
 def _hotspot_days(alloc: pd.DataFrame, patrols: pd.DataFrame, controls: pd.DataFrame,
-                  lines: dict[str, _HotspotTimeline], tz, day_start) -> pd.DataFrame:
+                  lines: dict[str, _HotspotTimeline], tz, day_start, seen_to: int | None) -> pd.DataFrame:
     keys = alloc[["date", "hotspot_id", "arm", "window_start"]].sort_values("window_start", kind="stable")
     keys = keys.drop_duplicates(["date", "hotspot_id"])  # the first window of the hotspot-day
-    delivered = (patrols.groupby(["date", "hotspot_id"])["compliant"].all()
-                 if len(patrols) else pd.Series(dtype=bool))
+    # delivered: 1 all compliant, 0 any missed, unknown (<NA>) when none missed but some pending
+    if len(patrols):
+        grouped = patrols.groupby(["date", "hotspot_id"])
+        delivered = grouped["compliant"].all()
+        missed = (~patrols["compliant"] & ~patrols["pending"]).groupby(
+            [patrols["date"], patrols["hotspot_id"]]).any()
+    else:
+        delivered = missed = pd.Series(dtype=bool)
     rows = []
     for d, h, arm, start in keys.itertuples(index=False):
         ds, de = day_bounds(d, tz, day_start)
         a, b = pd.Timestamp(ds).value, pd.Timestamp(de).value
         dosage, _, _ = lines[h].overlap(a, b)
+        if arm != "treatment" or bool(delivered.get((d, h), False)):
+            flag = int(arm == "treatment")
+        else:
+            flag = 0 if bool(missed.get((d, h), True)) else pd.NA
         present = lines[h].present(a, b)
         on_day = arm == "treatment" and not pd.isna(start) and lines[h].present(int(start.value), b)
-        rows.append({"date": d, "hotspot_id": h,
-                     "delivered": int(arm == "treatment" and bool(delivered.get((d, h), False))),
-                     "dosage_minutes": dosage,
-                     "contaminated": int(arm == "control" and present),
-                     "delivered_on_day": int(on_day), "present_on_day": int(present)})
+        rows.append({"date": d, "hotspot_id": h, "delivered": flag, "dosage_minutes": dosage,
+                     "contaminated": _contaminated(arm, present, b, seen_to),
+                     "delivered_on_day": _on_day(arm == "treatment", on_day, b, seen_to),
+                     "present_on_day": _on_day(True, present, b, seen_to)})
     out = pd.DataFrame(rows, columns=list(HOTSPOT_DAY_COLUMNS + ON_DAY_COLUMNS))
+    for col in ("delivered", "contaminated", *ON_DAY_COLUMNS):
+        out[col] = out[col].astype("Int64")
     return out.sort_values(["date", "hotspot_id"], kind="stable").reset_index(drop=True)
+
+
+def _on_day(applies: bool, present: bool, day_end: int, seen_to: int | None):
+    """On-day presence: 1 seen, 0 not seen on an observed day, <NA> day not yet over."""
+    if not applies:
+        return 0
+    if present:
+        return 1
+    return pd.NA if seen_to is not None and day_end > seen_to else 0
 
 
 def compliance_by_hotspot_day(result: ComplianceResult) -> pd.DataFrame:

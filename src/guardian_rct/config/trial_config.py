@@ -46,13 +46,13 @@ __all__ = [
 class TrialSpec:
     """``[trial]``: identity, calendar and seed of the trial."""
 
-    name: str
-    start_date: dt.date
-    end_date: dt.date
-    seed: int
-    timezone: str = "Europe/London"
-    day_starts: str = "06:00"
-    store: Path = Path("trial.db")
+    name: str = field(metadata={"help": "the trial's name, shown on every report"})
+    start_date: dt.date = field(metadata={"help": 'first experimental day (YYYY-MM-DD)'})
+    end_date: dt.date = field(metadata={"help": 'last experimental day (inclusive)'})
+    seed: int = field(metadata={"help": 'root seed of every random draw; keep it secret from officers until the trial ends'})
+    timezone: str = field(default="Europe/London", metadata={"help": "IANA time zone of the trial's local clock"})
+    day_starts: str = field(default="06:00", metadata={"help": 'local clock time at which an experimental day starts (a crime at 05:59 belongs to the previous day)'})
+    store: Path = field(default=Path("trial.db"), metadata={"help": 'the SQLite trial store (registration, published schedules, pseudonym key, weekly trend)'})
 
     @property
     def tz(self) -> ZoneInfo:
@@ -74,13 +74,13 @@ class TrialSpec:
 class HotspotsSpec:
     """``[hotspots]``: where the hotspot polygons are and how to read them."""
 
-    path: Path
-    id_column: str = "hotspot_id"
-    block_column: str | None = None
-    name_column: str = "name"
-    crs: str = "EPSG:27700"
-    boundary: Path | None = None
-    buffer_rings_m: tuple[float, ...] = (100.0, 200.0)
+    path: Path = field(metadata={"help": 'hotspot polygons: GeoJSON, GeoPackage or Shapefile'})
+    id_column: str = field(default="hotspot_id", metadata={"help": "column with each hotspot's unique id"})
+    block_column: str | None = field(default=None, metadata={"help": 'column of randomisation blocks (e.g. district); unset = one block'})
+    name_column: str = field(default="name", metadata={"help": 'column with a readable hotspot name'})
+    crs: str = field(default="EPSG:27700", metadata={"help": 'projected CRS everything is measured in (metres)'})
+    boundary: Path | None = field(default=None, metadata={"help": 'force boundary polygon, for checks and map outlines'})
+    buffer_rings_m: tuple[float, ...] = field(default=(100.0, 200.0), metadata={"help": 'outer radii (m) of the displacement buffer rings; [] for none'})
 
 
 @dataclass(frozen=True)
@@ -93,39 +93,39 @@ class DesignSpec:
     randomisation, and ``n_treated`` or ``prob_treated`` how many are treated.
     """
 
-    kind: Literal["crossover", "parallel"] = "crossover"
-    treated_per_day: int | None = None
-    treated_per_block_per_day: int | None = None
-    prob_treated: float | None = None
-    assignment: Literal["complete", "block", "matched_pair"] = "complete"
-    n_treated: int | None = None
-    pair_covariate: str | None = None
-    max_consecutive_control_days: int | None = None
-    min_gap_days: int | None = None
-    windows: tuple[PatrolWindow, ...] = (PatrolWindow(dt.time(15), dt.time(23)),)
-    patrol_minutes: int = 15
-    visits_per_day: int = 1
-    visit_spacing_minutes: int = 120
+    kind: Literal["crossover", "parallel"] = field(default="crossover", metadata={"help": 'crossover: re-randomised every day; parallel: each hotspot keeps its arm for the whole trial'})
+    treated_per_day: int | None = field(default=None, metadata={"help": 'crossover: hotspots patrolled each day (split across blocks in proportion)'})
+    treated_per_block_per_day: int | None = field(default=None, metadata={"help": 'crossover: hotspots patrolled per block each day'})
+    prob_treated: float | None = field(default=None, metadata={"help": 'probability a hotspot is patrolled (crossover: each day; parallel: for the trial)'})
+    assignment: Literal["complete", "block", "matched_pair"] = field(default="complete", metadata={"help": 'parallel: complete, block or matched-pair randomisation'})
+    n_treated: int | None = field(default=None, metadata={"help": 'parallel: number of hotspots in the patrol arm'})
+    pair_covariate: str | None = field(default=None, metadata={"help": 'parallel matched_pair: hotspot column to pair on (e.g. prior_violence)'})
+    max_consecutive_control_days: int | None = field(default=None, metadata={"help": 'crossover: every hotspot is patrolled at least once in every N + 1 days'})
+    min_gap_days: int | None = field(default=None, metadata={"help": 'crossover: washout days between two patrol days of a hotspot'})
+    windows: tuple[PatrolWindow, ...] = field(default=(PatrolWindow(dt.time(15), dt.time(23)),), metadata={"help": 'local clock windows a patrol may start in, e.g. ["15:00-23:00"]'})
+    patrol_minutes: int = field(default=15, metadata={"help": 'length of one scheduled patrol (minutes)'})
+    visits_per_day: int = field(default=1, metadata={"help": 'scheduled patrols per treated hotspot-day'})
+    visit_spacing_minutes: int = field(default=120, metadata={"help": 'minimum minutes between two patrols of a hotspot-day'})
 
 
 @dataclass(frozen=True)
 class ScheduleSpec:
     """``[schedule]``: publishing rules for daily schedules."""
 
-    horizon_days: int = 7
+    horizon_days: int = field(default=7, metadata={"help": 'a day can be published at most this many days ahead of today'})
 
 
 @dataclass(frozen=True)
 class ComplianceSpec:
     """``[compliance]``: how location pings are turned into delivered patrols."""
 
-    arrival_within_hours: float = 24.0
-    gps_tolerance_m: float = 0.0
-    max_ping_gap_minutes: float = 5.0
-    min_visit_minutes: float = 0.0
-    koper_minutes: float = 15.0
-    target_rate: float = 0.75
-    max_accuracy_m: float = 100.0
+    arrival_within_hours: float = field(default=24.0, metadata={"help": 'a patrol is delivered if an officer arrives within this many hours of its start'})
+    gps_tolerance_m: float = field(default=0.0, metadata={"help": 'hotspots are grown by this many metres before matching pings'})
+    max_ping_gap_minutes: float = field(default=5.0, metadata={"help": 'in-hotspot pings further apart than this are separate visits'})
+    min_visit_minutes: float = field(default=0.0, metadata={"help": 'shorter stays are not visits'})
+    koper_minutes: float = field(default=15.0, metadata={"help": 'Koper dose: one continuous presence at least this long'})
+    target_rate: float = field(default=0.75, metadata={"help": 'headline compliance target (green at or above, amber within 15 points)'})
+    max_accuracy_m: float = field(default=100.0, metadata={"help": 'pings reporting worse GPS accuracy are quarantined'})
 
 
 @dataclass(frozen=True)
@@ -139,35 +139,33 @@ class OutcomeSpec:
     """
 
     name: str
-    offence_codes: tuple[str, ...] = ()
-    crime_types: tuple[str, ...] = ()
-    victim_age_below: int | None = None
-    description: str = ""
+    offence_codes: tuple[str, ...] = field(default=(), metadata={"help": 'Home Office codes counted ("008/01"; "008" = the whole class)'})
+    crime_types: tuple[str, ...] = field(default=(), metadata={"help": 'data.police.uk crime types counted'})
+    victim_age_below: int | None = field(default=None, metadata={"help": 'count only crimes whose victim is younger than this'})
+    description: str = field(default="", metadata={"help": 'plain words for reports'})
 
 
 @dataclass(frozen=True)
 class HarmSpec:
     """``[harm]``: which crime-harm index weights crimes, and which crimes it excludes."""
 
-    index: str = "cchi-default"
-    exclude_proactive: bool = True
-    exclude_historic_days: int | None = 365
-    #: harm is called "estimated" only when at most this share of hotspot crimes has no weight
-    max_unweighted_share: float = 0.01
-    #: accept a larger unweighted share (the report still states it, by code)
-    accept_unweighted: bool = False
+    index: str = field(default="cchi-default", metadata={"help": 'harm index: cchi-default (shipped), or a path to the CCHI spreadsheet or a weights CSV'})
+    exclude_proactive: bool = field(default=True, metadata={"help": 'leave out crimes found by police activity (detection = proactive)'})
+    exclude_historic_days: int | None = field(default=365, metadata={"help": 'leave out crimes reported more than this many days after they happened'})
+    max_unweighted_share: float = field(default=0.01, metadata={"help": 'harm is called "estimated" only when at most this share of hotspot crimes has no harm weight'})
+    accept_unweighted: bool = field(default=False, metadata={"help": 'accept a larger unweighted share (the report still states it, by code)'})
 
 
 @dataclass(frozen=True)
 class EvaluationSpec:
     """``[evaluation]``: outcomes, inference and milestones of the evaluation."""
 
-    outcomes: tuple[str, ...] = ("all_crime",)
-    primary_outcome: str | None = None
-    ri_draws: int = 10_000
-    alpha: float = 0.05
-    milestones: tuple[dt.date, ...] = ()
-    baseline_days: int = 365
+    outcomes: tuple[str, ...] = field(default=("all_crime",), metadata={"help": 'outcomes evaluated (names of [outcomes.NAME] tables or the defaults)'})
+    primary_outcome: str | None = field(default=None, metadata={"help": 'the primary outcome (default: the first of outcomes)'})
+    ri_draws: int = field(default=10_000, metadata={"help": 'randomisation-inference re-draws (0 skips it)'})
+    alpha: float = field(default=0.05, metadata={"help": 'two-sided significance level'})
+    milestones: tuple[dt.date, ...] = field(default=(), metadata={"help": 'dates of the planned interim and final looks'})
+    baseline_days: int = field(default=365, metadata={"help": 'days before the trial used for baseline crime and harm'})
 
 
 @dataclass(frozen=True)

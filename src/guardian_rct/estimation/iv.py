@@ -46,18 +46,21 @@ __all__ = ["cace", "dose_response", "patrol_present", "DOSAGE_BANDS"]
 DOSAGE_BANDS: tuple[float, ...] = (0.0, 5.0, 15.0, 30.0, math.inf)
 
 
-def patrol_present(frame: pd.DataFrame, *, treatment: str = "treated") -> np.ndarray:
+def patrol_present(frame: pd.DataFrame, *, treatment: str = "treated",
+                   allow_unknown: bool = False) -> np.ndarray:
     """0/1 patrol presence on the experimental day whose crimes are counted.
 
     ``present_on_day`` when the panel has it (scored from pings: any presence inside the
     experimental day, either arm; docs/compliance_definitions.md), so that a late visit is
     never delivery of day d and contamination of day d+1 at once. Otherwise (a compliance
     CSV with the contract's columns only) ``delivered`` on treated days and
-    ``contaminated`` on control days; ``contaminated`` is optional (0 when absent).
+    ``contaminated`` on control days; ``contaminated`` is optional (0 when absent). With
+    ``allow_unknown`` an empty flag (compliance unknown, e.g. a patrol still pending) is
+    returned as NaN; otherwise it is an error like any value other than 0 or 1.
     """
     if "present_on_day" in frame.columns:
         v = pd.to_numeric(frame["present_on_day"], errors="coerce").to_numpy(dtype=float)
-        bad = np.flatnonzero(~np.isin(v, (0.0, 1.0)))
+        bad = np.flatnonzero(~np.isin(v, (0.0, 1.0)) & ~(allow_unknown & np.isnan(v)))
         if bad.size:
             i = int(bad[0])
             raise DataError("'present_on_day' is not 0 or 1", where=where("panel", i + 1, "present_on_day"),
@@ -73,27 +76,33 @@ def patrol_present(frame: pd.DataFrame, *, treatment: str = "treated") -> np.nda
             continue
         v = pd.to_numeric(frame[col], errors="coerce").to_numpy(dtype=float)
         relevant = (t == 1) if col == "delivered" else (t == 0)
-        bad = np.flatnonzero(relevant & ~np.isin(v, (0.0, 1.0)))
+        ok = np.isin(v, (0.0, 1.0)) | (allow_unknown & np.isnan(v))
+        bad = np.flatnonzero(relevant & ~ok)
         if bad.size:
             i = int(bad[0])
             raise DataError(f"'{col}' is not 0 or 1", where=where("panel", i + 1, col),
-                            expected="0 or 1", found=repr(frame[col].iloc[i]),
-                            fix="rebuild the panel with the compliance file")
+                            expected="0, 1 or empty (unknown)" if allow_unknown else "0 or 1",
+                            found=repr(frame[col].iloc[i]),
+                            fix="correct the compliance file (date, hotspot_id, delivered, "
+                            "dosage_minutes, contaminated; 0/1 flags, empty = unknown)")
         out.append(np.where(relevant, v, 0.0))
     return np.where(t == 1, out[0], out[1])
 
 
 def _endogenous(frame: pd.DataFrame, endogenous: str, treatment: str) -> tuple[np.ndarray, str]:
+    """The endogenous variable; NaN where compliance is unknown (empty in the file)."""
     if endogenous == "delivered":
-        return patrol_present(frame, treatment=treatment), "patrol delivered"
+        return patrol_present(frame, treatment=treatment, allow_unknown=True), "patrol delivered"
     require_columns(frame, [endogenous], purpose=f"the effect of {endogenous}")
     v = pd.to_numeric(frame[endogenous], errors="coerce").to_numpy(dtype=float)
-    bad = np.flatnonzero(~np.isfinite(v) | (v < 0))
+    given = frame[endogenous].notna().to_numpy()
+    bad = np.flatnonzero((given & ~np.isfinite(v)) | (v < 0))
     if bad.size:
         i = int(bad[0])
-        raise DataError(f"'{endogenous}' is missing or negative", where=where("panel", i + 1, endogenous),
-                        expected="minutes >= 0", found=repr(frame[endogenous].iloc[i]),
-                        fix="rebuild the panel with the compliance file (0 when no visit)")
+        raise DataError(f"'{endogenous}' is not a number or is negative",
+                        where=where("panel", i + 1, endogenous),
+                        expected="minutes >= 0, or empty (unknown)", found=repr(frame[endogenous].iloc[i]),
+                        fix="correct the compliance file (0 when no visit, empty when unknown)")
     return v, endogenous.replace("_", " ")
 
 
@@ -122,15 +131,26 @@ def cace(panel_frame: pd.DataFrame, outcome_column: str, *,
         ``estimate`` is on the outcome's scale (crimes or harm per hotspot-day);
         ``irr`` is ``None``. ``first_stage`` holds the first-stage coefficient, its
         clustered standard error and cluster-robust F statistic (weak instruments below
-        F = 10: Staiger & Stock 1997).
+        F = 10: Staiger & Stock 1997). Hotspot-days whose compliance is unknown (empty
+        flag, e.g. a patrol still pending) are left out, and a note gives their number.
     """
     panel_frame, outcome_column = resolve(panel_frame, outcome_column)
     if not 0 < alpha < 1:
         raise DataError("alpha must lie between 0 and 1", found=str(alpha), where="alpha",
                         fix="use e.g. 0.05")
+    d, label = _endogenous(panel_frame, endogenous, treatment)
+    known = np.isfinite(d)
+    n_unknown = int((~known).sum())
+    if n_unknown == len(d):
+        raise DataError("compliance is unknown on every hotspot-day", where=f"panel, column '{endogenous}'",
+                        expected="0/1 delivery on some days", found=f"{n_unknown} unknown",
+                        fix="give --compliance or --pings covering the evaluated days")
+    if n_unknown:
+        panel_frame, d = panel_frame.loc[known].reset_index(drop=True), d[known]
+        if isinstance(weights, np.ndarray):
+            weights = weights[known]
     mf = model_frame(panel_frame, outcome_column, treatment=treatment, fe=tuple(fe),
                      cluster=cluster, weights=weights, drop_zero_groups=False)
-    d, label = _endogenous(panel_frame, endogenous, treatment)
     n = mf.y.size
     w = np.ones(n) if mf.weights is None else mf.weights
     z = mf.treated
@@ -172,6 +192,8 @@ def cace(panel_frame: pd.DataFrame, outcome_column: str, *,
     first_stage = FirstStage(coefficient=first, std_error=fs_se, f_statistic=float(f_stat), n_obs=int(n))
     notes = mf.notes + ((f"weak instrument: first-stage F = {f_stat:.1f} < {WEAK_INSTRUMENT_F:g}",)
                         if first_stage.weak else ())
+    if n_unknown:
+        notes += (f"{n_unknown:,} hotspot-day(s) with unknown compliance excluded from the CACE",)
     return estimate_from_fit(
         beta[0], math.sqrt(vcov[0, 0]), G - 1, alpha=alpha, log_scale=False,
         outcome=outcome_column, estimand=f"CACE ({label})", model="iv_2sls_fe", n_obs=int(n),
@@ -191,10 +213,14 @@ def dose_response(panel_frame: pd.DataFrame, outcome_column: str, *,
     only) and ``rate_ratio`` against the zero-dosage band (``None`` if that band has no
     events). Dosage is not randomised, so
     the gradient mixes the effect of presence with where and when officers chose to stay
-    (Koper 1995).
+    (Koper 1995). Hotspot-days with unknown dosage (empty) are left out; their number is
+    in ``attrs["unknown_hotspot_days"]``.
     """
     panel_frame, outcome_column = resolve(panel_frame, outcome_column)
     require_columns(panel_frame, [outcome_column, dosage], purpose="the dose-response table")
+    unknown = panel_frame[dosage].isna().to_numpy()
+    if unknown.any():  # compliance unknown on these hotspot-days: left out, and counted
+        panel_frame = panel_frame.loc[~unknown].reset_index(drop=True)
     y = pd.to_numeric(panel_frame[outcome_column], errors="coerce").to_numpy(dtype=float)
     m = pd.to_numeric(panel_frame[dosage], errors="coerce").to_numpy(dtype=float)
     bad = np.flatnonzero(~np.isfinite(y) | ~np.isfinite(m) | (m < 0) | (y < 0))
@@ -228,4 +254,6 @@ def dose_response(panel_frame: pd.DataFrame, outcome_column: str, *,
                         expected="zero minutes on (most) control days", found="none",
                         fix="check the dosage column of the compliance file")
     table["rate_ratio"] = table["rate"] / table.loc[0, "rate"] if table.loc[0, "rate"] > 0 else None
-    return table[table["hotspot_days"] > 0].reset_index(drop=True)
+    table = table[table["hotspot_days"] > 0].reset_index(drop=True)
+    table.attrs["unknown_hotspot_days"] = int(unknown.sum())
+    return table

@@ -95,9 +95,16 @@ def cace_ratio(panel_frame: pd.DataFrame, outcome_column: str, *, treatment: str
         raise DataError("alpha must lie between 0 and 1", found=str(alpha), where="alpha", fix="use e.g. 0.05")
     linear = cace(panel_frame, outcome_column, endogenous="delivered", treatment=treatment, fe=fe,
                   weights=weights, cluster=cluster, alpha=alpha)
+    present = patrol_present(panel_frame, treatment=treatment, allow_unknown=True)
+    known = ~np.isnan(present)
+    unknown_note = () if known.all() else (f"{int((~known).sum())} hotspot-days with unknown presence left out",)
+    if not known.all():
+        panel_frame, present = panel_frame.loc[known].reset_index(drop=True), present[known]
+        if isinstance(weights, np.ndarray):
+            weights = weights[known]
     mf = model_frame(panel_frame, outcome_column, treatment=treatment, fe=tuple(fe), cluster=cluster,
                      weights=weights)
-    d = patrol_present(panel_frame, treatment=treatment)[mf.rows]
+    d = present[mf.rows]
 
     def gamma(beta: float) -> float:
         return _fit_gamma(mf, mf.y * np.exp(-beta * d))[0]
@@ -112,7 +119,7 @@ def cace_ratio(panel_frame: pd.DataFrame, outcome_column: str, *, treatment: str
     t_grid = np.array([ar_t(b) for b in grid])
     accepted = grid[np.abs(t_grid) <= q]
     crossing = np.flatnonzero(np.sign(t_grid[:-1]) * np.sign(t_grid[1:]) < 0)
-    notes = list(mf.notes)
+    notes = list(mf.notes) + list(unknown_note)
     if crossing.size:
         k = int(crossing[0])
         beta = float(optimize.brentq(gamma, grid[k], grid[k + 1], xtol=1e-10))

@@ -30,6 +30,7 @@ from typing import Any
 
 import pandas as pd
 
+from guardian_rct._core.days import last_complete_day
 from guardian_rct._core.errors import DataError, UsageError, where
 from guardian_rct._core.provenance import Provenance, make_provenance
 from guardian_rct._core.rng import stream
@@ -160,8 +161,9 @@ def evaluate(config: TrialConfig, *, crimes_path: str | Path, allocation: Alloca
     ri_draws
         Randomisation-inference re-draws (default ``[evaluation] ri_draws``; 0 skips it).
     look_date
-        Last experimental day evaluated (default: the trial's end date or today's
-        experimental day, whichever is earlier).
+        Last experimental day evaluated (default: the trial's end date or the last
+        *complete* experimental day, whichever is earlier; today's unfinished day is
+        never included).
 
     Raises
     ------
@@ -175,8 +177,13 @@ def evaluate(config: TrialConfig, *, crimes_path: str | Path, allocation: Alloca
     crimes_path = Path(crimes_path)
     if not crimes_path.is_file():
         raise DataError("crimes file not found", where=where(crimes_path), fix="check the path given to --crimes")
-    look = look_date or min(config.trial.end_date, dt.date.today())
+    complete = last_complete_day(config.trial.tz, config.trial.day_start_time)
+    look = look_date or min(config.trial.end_date, complete)
     if look < config.trial.start_date:
+        if look_date is None:
+            raise UsageError("no experimental day of the trial is complete yet", found=f"last complete day {look}",
+                             where="--look-date", fix=f"wait until the day {config.trial.start_date} has ended, "
+                             "or give --look-date for a simulated trial")
         raise UsageError("the look date is before the trial starts", found=str(look), where="--look-date",
                          fix=f"use a date on or after {config.trial.start_date}")
     hotspots = load_trial_hotspots(config)

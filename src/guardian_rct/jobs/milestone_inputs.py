@@ -122,5 +122,9 @@ def compliance_from_pings(config: TrialConfig, hotspots: HotspotSet, allocation:
     """Score location pings into compliance per hotspot-day (``COMPLIANCE_COLUMNS``)."""
     options = ping_options_for(hotspots, config.compliance)
     score = score_pings(pings_path, hotspots, config.compliance, options=options)
-    result = score_compliance(allocation, score.visits, hotspots=hotspots, config=config)
+    # patrols whose deadline is after the last ping are unknown (empty), not missed
+    seen = pd.Timestamp("1970-01-01", tz="UTC")
+    if score.last_ping is not None:
+        seen = min(pd.Timestamp(score.last_ping), pd.Timestamp(dt.datetime.now(dt.UTC)))
+    result = score_compliance(allocation, score.visits, hotspots=hotspots, config=config, observed_until=seen)
     return compliance_by_hotspot_day(result)

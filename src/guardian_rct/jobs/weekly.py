@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from guardian_rct._core.days import iso_week
 from guardian_rct._core.provenance import make_provenance
 from guardian_rct._core.pseudonyms import Pseudonymiser
@@ -28,7 +30,19 @@ from guardian_rct.ledger.compliance_weeks import store_weeks, stored_weeks
 from guardian_rct.ledger.pseudonym import pseudonym_key
 from guardian_rct.reports.weekly import build_weekly_report, trend_rows, write_weekly_report
 
-__all__ = ["WeeklyReport", "weekly_compliance_report"]
+__all__ = ["WeeklyReport", "weekly_compliance_report", "observed_until"]
+
+#: "Nothing observed": the data end used when no ping was usable, so every patrol is pending.
+_NOTHING_OBSERVED = pd.Timestamp("1970-01-01", tz="UTC")
+
+
+def observed_until(score: PingScore, now: dt.datetime | None = None) -> pd.Timestamp:
+    """Where the presence data end: the earlier of the last usable ping and ``now``."""
+    clock = pd.Timestamp(now or dt.datetime.now(dt.UTC))
+    clock = clock.tz_localize("UTC") if clock.tzinfo is None else clock.tz_convert("UTC")
+    if score.last_ping is None:
+        return _NOTHING_OBSERVED
+    return min(pd.Timestamp(score.last_ping).tz_convert("UTC"), clock)
 
 
 @dataclass(frozen=True)
@@ -53,6 +67,7 @@ def weekly_compliance_report(
     source: str,
     inputs: Mapping[str, str | Path] | None = None,
     teams: Mapping[str, str] | None = None,
+    now: dt.datetime | None = None,
 ) -> WeeklyReport:
     """Score the patrols scheduled ``first..last`` against ``score.visits`` and write the report.
 
@@ -67,6 +82,9 @@ def weekly_compliance_report(
         Label → path of input files to hash into the provenance record.
     teams
         Optional hotspot → responsible team.
+    now
+        The report time (default: the clock). The data are taken to end at the earlier
+        of it and the last usable ping; a patrol whose deadline is later is pending.
     """
     files = dict(inputs or {})
     if allocation.source is not None:
@@ -75,7 +93,8 @@ def weekly_compliance_report(
         files["config"] = config.source
     provenance = make_provenance(seed=config.trial.seed, inputs=files, hashes={"hotspots": hotspots.sha256})
     result = score_compliance(allocation, score.visits, hotspots=hotspots, config=config, first=first,
-                              last=last, teams=teams, provenance=provenance)
+                              last=last, teams=teams, provenance=provenance,
+                              observed_until=observed_until(score, now))
     pseudonymiser = Pseudonymiser(pseudonym_key(config.trial.store))
     complete, partial = week_totals(result)
     store_weeks(config.trial.store, complete)

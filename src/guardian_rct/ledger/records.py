@@ -118,7 +118,8 @@ def read_records(conn: sqlite3.Connection) -> list[PublishedSchedule]:
 class WeekTotals:
     """One ISO week's compliance counts, as kept in ``compliance_weeks`` for the trend.
 
-    ``partial`` is true for a week the report covers only in part (never stored).
+    ``partial`` is true for a week the report covers only in part, or with patrols still
+    ``pending`` (deadline after the data end); such weeks are never stored.
     """
 
     week: str
@@ -127,8 +128,10 @@ class WeekTotals:
     control_days: int
     contaminated: int
     partial: bool = False
+    pending: int = 0
 
     @property
     def rate(self) -> float | None:
-        """Share of scheduled patrols that were compliant (``None`` when none was scheduled)."""
-        return round(self.compliant / self.scheduled, 4) if self.scheduled else None
+        """Share of decided (not pending) patrols that were compliant (``None`` when none)."""
+        decided = self.scheduled - self.pending
+        return round(self.compliant / decided, 4) if decided else None

@@ -81,6 +81,7 @@ def _rate_rows(frame: pd.DataFrame, key: str, target: float, names: dict | None 
         if teams is not None:
             row["team"] = teams.get(rec[key], "unassigned")
         row.update({"scheduled": _num(rec["scheduled"]), "compliant": _num(rec["compliant"]),
+                    "pending": _num(rec["pending"]), "missed": _num(rec["missed"]),
                     "rate": rate, "rag": rag(rate, target), "koper_met": _num(rec["koper_met"]),
                     "patrol_minutes": _num(rec["patrol_minutes"]),
                     "officer_minutes": _num(rec["officer_minutes"]),
@@ -99,7 +100,7 @@ def trend_rows(stored: Sequence[WeekTotals], partial: Sequence[WeekTotals], last
     for key in sorted(trend)[-weeks:]:
         t = trend[key]
         rows.append({"week": t.week, "scheduled": t.scheduled, "compliant": t.compliant,
-                     "control_days": t.control_days, "contaminated": t.contaminated,
+                     "pending": t.pending, "control_days": t.control_days, "contaminated": t.contaminated,
                      "partial": t.partial, "rate": t.rate})
     return rows
 
@@ -109,7 +110,7 @@ def data_quality_notes(counts: dict) -> list[str]:
     notes = []
     if counts["used"] == 0:
         notes.append(f"no usable location rows ({counts['quarantined']} quarantined): every scheduled "
-                     "patrol shows as missed; check quarantine.csv")
+                     "patrol is pending (unknown), not scored; check quarantine.csv")
     elif counts["quarantined"] > 0.05 * counts["read"]:
         notes.append(f"{counts['quarantined']} of {counts['read']} location rows were quarantined "
                      "(over 5%); check quarantine.csv before trusting the rates")
@@ -129,7 +130,8 @@ def build_weekly_report(result: ComplianceResult, *, config: TrialConfig, hotspo
     rate = _num(head["rate"])
     patrols = result.patrols
     lag = patrols.loc[patrols["compliant"], "lag_minutes"]
-    missed = patrols[~patrols["compliant"]].sort_values(["date", "hotspot_id", "window_start"])
+    missed = patrols[patrols["status"] == "missed"].sort_values(["date", "hotspot_id", "window_start"])
+    pending = patrols[patrols["status"] == "pending"].sort_values(["date", "hotspot_id", "window_start"])
     contaminated = result.controls[result.controls["contaminated"]].sort_values(["date", "hotspot_id"])
     visits = result.visits
     officer_rows = []
@@ -151,7 +153,9 @@ def build_weekly_report(result: ComplianceResult, *, config: TrialConfig, hotspo
         "target_rate": target,
         "headline": {
             "scheduled": head["scheduled"], "compliant": head["compliant"], "rate": rate,
-            "rag": rag(rate, target), "missed": head["scheduled"] - head["compliant"],
+            "rag": rag(rate, target), "missed": head["missed"], "pending": head["pending"],
+            "decided": head["scheduled"] - head["pending"], "observed_until": _local(
+                pd.Timestamp(head["observed_until"]) if head["observed_until"] else None, tz),
             "koper_met": koper,
             "koper_rate": _num(koper / head["scheduled"]) if head["scheduled"] else None,
             "median_lag_minutes": _num(float(lag.median())) if len(lag) else None,
@@ -170,6 +174,9 @@ def build_weekly_report(result: ComplianceResult, *, config: TrialConfig, hotspo
                     "team": r.team, "window_start": _local(r.window_start, tz), "deadline": _local(r.deadline, tz),
                     "first_arrival": _local(r.first_arrival, tz), "lag_minutes": _num(r.lag_minutes)}
                    for r in missed.itertuples(index=False)],
+        "pending": [{"date": r.date.isoformat(), "hotspot_id": r.hotspot_id, "name": names.get(r.hotspot_id, ""),
+                     "team": r.team, "window_start": _local(r.window_start, tz), "deadline": _local(r.deadline, tz)}
+                    for r in pending.itertuples(index=False)],
         "contaminated_days": [{"date": r.date.isoformat(), "hotspot_id": r.hotspot_id,
                                "name": names.get(r.hotspot_id, ""), "team": r.team,
                                "patrol_minutes": _num(r.patrol_minutes)}
@@ -208,7 +215,13 @@ def _trend_uri(report: dict) -> str:
     fig, ax = plt.subplots(figsize=(7, 2.6), dpi=100)
     try:
         weeks = [r["week"] for r in rows]
-        ax.plot(weeks, [100 * r["rate"] for r in rows], marker="o", color="#1f4e79", label="compliance")
+        ax.plot(weeks, [100 * r["rate"] for r in rows], color="#1f4e79", label="compliance")
+        done = [r for r in rows if not r["partial"]]
+        part = [r for r in rows if r["partial"]]
+        ax.plot([r["week"] for r in done], [100 * r["rate"] for r in done], "o", color="#1f4e79")
+        if part:
+            ax.plot([r["week"] for r in part], [100 * r["rate"] for r in part], "o", mfc="white",
+                    color="#1f4e79", label="week not complete (patrols pending)")
         ax.axhline(100 * report["target_rate"], color="#d73027", linestyle="--", label="target")
         ax.set_ylim(0, 105)
         ax.set_ylabel("% compliant")
