@@ -31,7 +31,7 @@ from guardian_rct.estimation.results import Estimate
 
 __all__ = ["AbsoluteEffect", "absolute_effect"]
 
-ESTIMAND = ("sum over patrol-assigned hotspot-days of the fitted no-patrol count minus the observed count, "
+ESTIMAND = ("Sum over patrol-assigned hotspot-days of the fitted no-patrol count minus the observed count, "
             "Y_T (1/IRR - 1), with the ITT rate ratio and its confidence limits (Greenland & Robins 1988)")
 
 
