@@ -166,6 +166,7 @@ class EvaluationSpec:
     alpha: float = field(default=0.05, metadata={"help": 'two-sided significance level'})
     milestones: tuple[dt.date, ...] = field(default=(), metadata={"help": 'dates of the planned interim and final looks'})
     baseline_days: int = field(default=365, metadata={"help": 'days before the trial used for baseline crime and harm'})
+    information: Literal["events", "calendar"] = field(default="events", metadata={"help": 'information scale of the O\'Brien-Fleming looks: expected events (observed / planned from the baseline rate) or calendar days'})
 
 
 @dataclass(frozen=True)

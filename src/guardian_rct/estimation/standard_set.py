@@ -55,6 +55,8 @@ def standard_estimates(panel: Panel, outcomes: Sequence[str], alpha: float, with
     for o in outcomes:
         if o in no_events:
             out.append(not_estimable(o, frame))
+            if f"harm_{o}" in frame.columns:  # harm is in the Holm family too (issue 12): keep its place
+                out.append(dataclasses.replace(not_estimable(o, frame), outcome=f"{o}_harm"))
             continue
         out.extend(_label(itt_estimates(panel, o, alpha=alpha, kind=kind), o))
         if with_compliance:  # volume and harm (DESIGN.md: CACE on crime volume and the CCHI)

@@ -34,7 +34,12 @@ from guardian_rct.crimes.panel import Panel
 from guardian_rct.estimation.baseline_balance import BalanceTable
 from guardian_rct.estimation.displacement import DisplacementAnalysis
 from guardian_rct.estimation.flow import TrialFlow
-from guardian_rct.estimation.multiplicity import information_fractions, obf_boundaries
+from guardian_rct.estimation.multiplicity import (
+    event_information_fractions,
+    expected_remaining_events,
+    information_fractions,
+    obf_boundaries,
+)
 from guardian_rct.estimation.randomisation import RITestResult
 from guardian_rct.estimation.results import Estimate
 from guardian_rct.reports.milestone_reviewer import (
@@ -133,14 +138,37 @@ def _frame_of(panel: Panel | pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def _sequential(config: TrialConfig, look: dt.date, primary: dict[str, Any] | None,
-                alpha: float) -> dict[str, Any]:
+def _information(config: TrialConfig, frame: pd.DataFrame | None, outcome: str,
+                 looks: list[dt.date]) -> tuple[list[float], str]:
+    """Information fractions of the looks and how they were measured (issue 12, item 9)."""
     start, end = config.trial.start_date, config.trial.end_date
+    calendar = information_fractions(start, end, looks)
+    col, base = f"count_{outcome}", f"baseline_count_{outcome}"
+    if config.evaluation.information == "calendar":
+        return calendar, "calendar: share of the trial's days elapsed"
+    if frame is None or col not in frame.columns or base not in frame.columns:
+        return calendar, "calendar (the panel has no baseline counts for the expected-events scale)"
+    baseline = float(frame.groupby("hotspot_id")[base].first().sum())
+    days = config.evaluation.baseline_days
+    if not (baseline > 0 and days > 0):
+        return calendar, "calendar (no baseline events to plan the expected-events scale)"
+    dates = pd.to_datetime(frame["date"]).dt.date
+    observed = [float(frame.loc[dates <= d, col].sum()) for d in looks]
+    remaining = [expected_remaining_events(baseline, days, (end - d).days) for d in looks]
+    fractions = event_information_fractions(observed, remaining)
+    return fractions, (f"expected events: {observed[-1]:,.0f} {outcome.replace('_', ' ')} crimes observed, "
+                       f"{remaining[-1]:,.0f} more expected at the baseline rate")
+
+
+def _sequential(config: TrialConfig, look: dt.date, primary: dict[str, Any] | None,
+                alpha: float, frame: pd.DataFrame | None = None, outcome: str = "") -> dict[str, Any]:
+    start = config.trial.start_date
     looks = sorted({d for d in config.evaluation.milestones if start <= d < look} | {look})
-    fractions = information_fractions(start, end, looks)
+    fractions, scale = _information(config, frame, outcome, looks)
     bounds = obf_boundaries(fractions, alpha, sides=2)
     current = bounds.to_dict()["looks"][-1]
     out = {**bounds.to_dict(), "look_dates": [d.isoformat() for d in looks], "current_look": current,
+           "information_scale": scale,
            "primary_outcome": primary["outcome"] if primary else None, "primary_z": None,
            "primary_p": None, "crossed": None}
     if primary and primary["status"] == "ok" and primary["z_value"] is not None:
@@ -229,9 +257,9 @@ def _methods_text(trial: dict[str, Any], rows: Sequence[dict[str, Any]], sequent
         text += (" Carry-over (residual deterrence) was estimated from yesterday's assignment and the days "
                  "since the last assigned patrol.")
     look = sequential["current_look"]
-    text += (f" Holm adjustment across the {holm['family_size']} declared outcomes; O'Brien–Fleming alpha "
+    text += (f" Holm adjustment across the {holm['family_size']} primary tests (declared outcomes × count and harm); O'Brien–Fleming alpha "
              f"spending (Lan–DeMets), look {len(sequential['looks'])} at information fraction "
-             f"{look['information_fraction']:.2f}; displacement into the buffer rings by the Weighted "
+             f"{look['information_fraction']:.2f} ({sequential['information_scale']}); displacement into the buffer rings by the Weighted "
              f"Displacement Quotient (WDQ) and Difference (WDD).")
     return text
 
@@ -430,7 +458,7 @@ def build_milestone_report(
     rows = estimate_rows(filled, outcomes, no_events, family, sources)
     primary_name = config.evaluation.primary_outcome or outcomes[0]
     primary = next((r for r in rows if r["outcome"] == primary_name and r["in_holm_family"]), None)
-    sequential = _sequential(config, look, primary, alpha)
+    sequential = _sequential(config, look, primary, alpha, frame, primary_name)
     trial = {
         "name": config.trial.name, "design": config.design.kind, "timezone": config.trial.timezone,
         "start_date": config.trial.start_date.isoformat(), "end_date": config.trial.end_date.isoformat(),
