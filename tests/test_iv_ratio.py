@@ -68,3 +68,18 @@ def test_simulation_with_known_rate_ratio_covers_and_is_unbiased():
         cover += e.conf_low <= truth <= e.conf_high
     assert abs(np.mean(est) - truth) < 0.05
     assert cover >= 34
+
+
+def test_matches_an_independent_r_implementation():
+    """tests/reference/iv_ratio_reference.R: glm(quasipoisson) + uniroot + sandwich::vcovCL (HC1)."""
+    from pathlib import Path
+
+    ref_dir = Path(__file__).parent / "reference"
+    ref = pd.read_csv(ref_dir / "iv_ratio_reference.csv").set_index("name")["value"]
+    f = pd.read_csv(ref_dir / "crossover_panel.csv", dtype={"hotspot_id": str})
+    f["date"] = pd.to_datetime(f["date"])
+    est = cace_ratio(f, "count_violence")
+    assert est.estimate == pytest.approx(ref["estimate"], abs=1e-8)
+    assert est.conf_low == pytest.approx(ref["ar_low"], abs=1e-6)
+    assert est.conf_high == pytest.approx(ref["ar_high"], abs=1e-6)
+    assert est.p_value == pytest.approx(ref["p_ar0"], rel=1e-6)
