@@ -41,6 +41,7 @@ from guardian_rct.reports.milestone import (
     build_milestone_report,
     write_milestone_report,
 )
+from plan_fixtures import plan_context_for
 
 GOLDEN = Path(__file__).parent / "golden" / "milestone_report_schema.json"
 TEMPLATE = Path(__file__).parents[1] / "src/guardian_rct/reports/templates/milestone.html"
@@ -71,7 +72,8 @@ def make_report(*, zero_outcome=None, figures=False, milestones=(), end=END, est
                                                      baseline_days=config.evaluation.baseline_days),
                                     trial_flow(panel),
                                     make_provenance(seed=5, now=dt.datetime(2023, 4, 17, tzinfo=dt.UTC)),
-                                    ri_draws=RI_DRAWS, figures=figures)
+                                    ri_draws=RI_DRAWS, figures=figures,
+                                    plan_context=plan_context_for(config, trial))
     return report, panel
 
 

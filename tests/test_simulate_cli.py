@@ -9,7 +9,7 @@ import pytest
 
 from conftest import make_hotspots
 from guardian_rct.cli import main
-from guardian_rct.design.allocation import write_allocation_csv
+from guardian_rct.design.allocation import allocation_from_frame, write_allocation_csv
 from sim_fixtures import crossover_allocation, hotspot_set, simple_rings, year_trial
 
 
@@ -100,3 +100,46 @@ def test_simulate_help(capsys):
         code = exc.code
     assert code == 0
     assert "--compliance" in capsys.readouterr().out
+
+
+def test_real_trial_pings_stop_at_the_end_of_the_last_complete_day(tmp_path, capsys):
+    """A real trial (an imported allocation running past today) gets no pings from the
+    future: arrivals for the last complete day's patrols that run past the end of the day
+    (into today) are not written, though the truth keeps them."""
+    import datetime as dt
+
+    from guardian_rct._core.days import day_bounds, last_complete_day
+
+    today = dt.date.today()
+    start, end = today - dt.timedelta(days=20), today + dt.timedelta(days=10)
+    config, _ = _setup_dates(tmp_path, start, end)
+    out = tmp_path / "real"
+    assert main(["simulate", "--config", str(tmp_path / "trial.toml"), "--allocation",
+                 str(tmp_path / "allocation.csv"), "--out", str(out), "--baseline-days", "0",
+                 "--compliance", "0.9", "--json"]) == 0
+    last = last_complete_day(config.trial.tz, config.trial.day_start_time)
+    until = day_bounds(last, config.trial.tz, config.trial.day_start_time)[1]
+    pings = pd.read_parquet(out / "pings.parquet")
+    stamps = pd.to_datetime(pings["timestamp"], utc=True)
+    assert len(pings) > 0 and stamps.max() < pd.Timestamp(until)
+    truth = json.loads((out / "truth.json").read_text())
+    assert truth["pings"]["pings_until"] == until.isoformat()
+    # The cut removed something: the last day's 05:44 patrols run past 06:00.
+    assert truth["pings"]["n_pings_after_until"] > 0
+    assert truth["pings"]["n_pings"] == len(pings)
+
+
+def _setup_dates(tmp_path, start, end):
+    frame = make_hotspots(6)
+    config = year_trial(tmp_path, frame, start=start.isoformat(), end=end.isoformat())
+    hotspots = hotspot_set(frame)
+    alloc = crossover_allocation(config, hotspots)
+    # Patrol windows 05:44-05:59, just before the experimental day ends at 06:00: every
+    # arriving officer is still there (or not yet there) when the day ends.
+    frame = alloc.frame.copy()
+    treated = frame["arm"] == "treatment"
+    start = frame.loc[treated, "window_start"] + pd.Timedelta(hours=14, minutes=44)
+    frame.loc[treated, "window_start"] = start
+    frame.loc[treated, "window_end"] = start + pd.Timedelta(minutes=15)
+    write_allocation_csv(allocation_from_frame(frame), tmp_path / "allocation.csv", tz="Europe/London")
+    return config, hotspots

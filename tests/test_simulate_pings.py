@@ -198,3 +198,23 @@ def test_no_officer_is_in_two_places_at_once(trial):
         assert (gaps >= 0).all() and (gaps[gaps < 29].size == 0), device
     assert going["officer_id"].nunique() > 2  # extra officers joined the one-officer teams
     assert sum(len(v) for v in sim.truth["teams"].values()) == sim.visits["officer_id"].nunique()
+
+
+def test_until_cuts_the_pings_and_nothing_else(trial):
+    """``until`` removes exactly the fixes at or after it: the same seed without ``until``
+    gives the same pings before it, and the truth (the simulated world) is unchanged."""
+    import datetime as dt
+
+    config, hotspots, allocation = trial
+    until = dt.datetime(2023, 6, 1, 4, 30, tzinfo=dt.UTC)
+    full = simulate_pings(config, hotspots, allocation, compliance=0.75, contamination=0.1, seed=21)
+    cut = simulate_pings(config, hotspots, allocation, compliance=0.75, contamination=0.1, seed=21, until=until)
+    before = full.frame[full.frame["timestamp"] < pd.Timestamp(until)].reset_index(drop=True)
+    pd.testing.assert_frame_equal(cut.frame, before)
+    assert 0 < len(cut.frame) < len(full.frame)
+    assert cut.truth["n_pings_after_until"] == len(full.frame) - len(cut.frame)
+    assert cut.truth["pings_until"] == "2023-06-01T04:30:00+00:00" and full.truth["pings_until"] is None
+    pd.testing.assert_frame_equal(cut.visits, full.visits)
+    pd.testing.assert_frame_equal(cut.compliance, full.compliance)
+    with pytest.raises(UsageError):
+        simulate_pings(config, hotspots, allocation, seed=21, until=dt.datetime(2023, 6, 1))

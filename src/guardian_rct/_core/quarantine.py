@@ -7,10 +7,14 @@ counts by reason can be reported (DESIGN.md rule 3).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+
+from guardian_rct._core.formula_safe import formula_safe_frame
+from guardian_rct._core.safe_write import write_text
 
 __all__ = ["Quarantine", "quarantine_rows", "concat_quarantines"]
 
@@ -38,11 +42,16 @@ class Quarantine:
             return {}
         return {str(k): int(v) for k, v in self.frame["reason"].value_counts().items()}
 
-    def write_csv(self, path: str | Path) -> Path:
-        """Write the quarantined rows (with their reasons) as CSV."""
-        path = Path(path)
-        self.frame.to_csv(path, index=False)
-        return path
+    def write_csv(self, path: str | Path, *, inputs: Iterable[str | Path | None] = ()) -> Path:
+        """Write the quarantined rows (with their reasons) as CSV, atomically.
+
+        Refuses a ``path`` that is one of ``inputs`` (the files these rows came from) or a
+        protected trial file; cells a spreadsheet would run as formulas are escaped
+        (:mod:`guardian_rct._core.formula_safe`).
+        """
+        sources = [s for s in self.frame.get("source", pd.Series(dtype=str)).dropna().unique() if s]
+        text = formula_safe_frame(self.frame).to_csv(index=False)
+        return write_text(path, text, inputs=[*inputs, *sources], what="quarantine file")
 
 
 def quarantine_rows(rows: pd.DataFrame, reason: pd.Series | str, *, source: str | Path | None,

@@ -19,6 +19,7 @@ import warnings
 from collections.abc import Sequence
 
 from guardian_rct._core.errors import GuardianError, GuardianWarning
+from guardian_rct._core.safe_write import protected_scope
 from guardian_rct._core.version import __version__
 from guardian_rct.cli._common import Output, UsageExit
 
@@ -37,6 +38,8 @@ _COMMAND_MODULES = (
     "guardian_rct.cli.ledger_cmd",
     "guardian_rct.cli.compliance_cmd",
     "guardian_rct.cli.power_cmd",
+    "guardian_rct.cli.plan_cmd",
+    "guardian_rct.cli.status_cmd",
 )
 
 
@@ -79,7 +82,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", GuardianWarning)
-            output = args.handler(args)
+            with protected_scope():
+                output = args.handler(args)
         for w in caught:
             if issubclass(w.category, GuardianWarning):
                 print(f"warning: {w.message}", file=sys.stderr)

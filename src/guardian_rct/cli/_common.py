@@ -8,11 +8,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from guardian_rct._core.safe_write import protect
 from guardian_rct.config.trial_config import TrialConfig, load_config
 from guardian_rct.design.allocation import Allocation, read_allocation_csv
 from guardian_rct.geo.hotspots import HotspotSet
 
-__all__ = ["Output", "UsageExit", "add_common", "add_config", "config_from_args", "add_allocation",
+__all__ = ["Output", "UsageExit", "add_common", "add_config", "config_from_args", "protect_trial_files", "add_allocation",
            "allocation_from_args", "date_arg"]
 
 
@@ -50,8 +51,17 @@ def add_config(parser: argparse.ArgumentParser, *, required: bool = True) -> Non
 
 
 def config_from_args(args: argparse.Namespace) -> TrialConfig:
-    """Load and validate the config named by ``--config``."""
-    return load_config(args.config)
+    """Load and validate the config named by ``--config``; its files become write-protected."""
+    config = load_config(args.config)
+    protect_trial_files(config)
+    return config
+
+
+def protect_trial_files(config: TrialConfig) -> None:
+    """No output of this command may replace the store, the hotspot file or the config
+    (:mod:`guardian_rct._core.safe_write`)."""
+    protect({"the trial store": config.trial.store, "the registered hotspot file": config.hotspots.path,
+             "the trial config": config.source, "the force boundary": config.hotspots.boundary})
 
 
 def add_allocation(parser: argparse.ArgumentParser) -> None:

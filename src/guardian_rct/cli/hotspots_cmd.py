@@ -20,7 +20,8 @@ from pathlib import Path
 import pyogrio
 
 from guardian_rct._core.errors import DataError, UsageError
-from guardian_rct.cli._common import Output, add_common, add_config
+from guardian_rct._core.safe_write import atomic_path, check_output_path
+from guardian_rct.cli._common import Output, add_common, add_config, protect_trial_files
 from guardian_rct.config.trial_config import TrialConfig, load_config
 from guardian_rct.crimes.policeuk import StreetCrimes, read_street_crimes
 from guardian_rct.geo.build import build_hotspots, read_districts
@@ -134,7 +135,31 @@ def _add_crime_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _config(args: argparse.Namespace) -> TrialConfig | None:
-    return load_config(args.config) if args.config else None
+    """The config of ``--config`` (its files become write-protected), or ``None``."""
+    if not args.config:
+        return None
+    config = load_config(args.config)
+    protect_trial_files(config)
+    return config
+
+
+def _input_files(args: argparse.Namespace) -> list[Path]:
+    """Every file this call reads, which no output of it may replace."""
+    files = [getattr(args, name, None) for name in ("file", "boundary", "districts")]
+    crimes = getattr(args, "crimes", None) or []
+    files += [c for c in crimes if not Path(c).is_dir()]
+    for folder in (c for c in crimes if Path(c).is_dir()):
+        files += sorted(Path(folder).rglob("*.csv*"))
+    return [Path(f) for f in files if f is not None]
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Refuse ``--out``/``--quarantine`` over an input or a protected file before any work."""
+    inputs = _input_files(args)
+    for option in ("out", "quarantine"):
+        path = getattr(args, option, None)
+        if path is not None:
+            check_output_path(path, inputs=inputs, what=f"--{option} file")
 
 
 def _crs(args: argparse.Namespace, config: TrialConfig | None) -> str:
@@ -184,7 +209,7 @@ def _crimes(args: argparse.Namespace, crs: str) -> tuple[StreetCrimes, str]:
     if len(crimes.quarantine):
         note += " (" + ", ".join(f"{k}: {v}" for k, v in crimes.quarantine.counts().items()) + ")"
         if args.quarantine:
-            crimes.quarantine.write_csv(args.quarantine)
+            crimes.quarantine.write_csv(args.quarantine, inputs=_input_files(args))
             note += f"; written to {args.quarantine}"
     return crimes, note
 
@@ -230,6 +255,7 @@ def _validate(args: argparse.Namespace) -> Output:
 
 def _summary(args: argparse.Namespace) -> Output:
     config = _config(args)
+    _check_outputs(args)
     hotspots = _read_hotspots(args, config)
     crs = hotspots.crs.to_string()
     boundary = _boundary(args, config, hotspots, crs)
@@ -245,6 +271,7 @@ def _summary(args: argparse.Namespace) -> Output:
 
 def _rings(args: argparse.Namespace) -> Output:
     config = _config(args)
+    _check_outputs(args)
     hotspots = _read_hotspots(args, config)
     if args.distances:
         try:
@@ -262,13 +289,12 @@ def _rings(args: argparse.Namespace) -> Output:
     if suffix not in (".geojson", ".json", ".gpkg"):
         raise UsageError("unsupported output format", where=str(args.out), expected=".geojson or .gpkg",
                          found=suffix or "no suffix", fix="name the output rings.geojson or rings.gpkg")
-    if args.out.exists():
-        args.out.unlink()
     out = rings.assign(area_m2=rings.area.round(1))
-    if suffix == ".gpkg":
-        out.to_file(args.out, driver="GPKG", layer="rings")
-    else:
-        out.to_crs("EPSG:4326").to_file(args.out, driver="GeoJSON", WRITE_NAME="NO")
+    with atomic_path(args.out, inputs=[*_input_files(args), hotspots.source], what="rings file") as tmp:
+        if suffix == ".gpkg":
+            out.to_file(tmp, driver="GPKG", layer="rings")
+        else:
+            out.to_crs("EPSG:4326").to_file(tmp, driver="GeoJSON", WRITE_NAME="NO")
     by_ring = out.groupby("ring", sort=False)["area_m2"].sum() / 1e6
     text = (f"wrote {len(out)} rings ({len(hotspots)} hotspots × {len(distances)}) to {args.out}; "
             + ", ".join(f"{r} m: {a:.3f} km²" for r, a in by_ring.items())
@@ -280,6 +306,7 @@ def _rings(args: argparse.Namespace) -> Output:
 
 def _build(args: argparse.Namespace) -> Output:
     config = _config(args)
+    _check_outputs(args)
     crs = _crs(args, config)
     boundary = _boundary(args, config, None, crs)
     if boundary is None:
@@ -292,7 +319,7 @@ def _build(args: argparse.Namespace) -> Output:
                             area_share=_share(args.share), cell_size_m=args.cell_size,
                             max_radius_cells=args.max_radius, min_separation_cells=args.min_separation,
                             crime_types=_types(args))
-    out = result.write(args.out)
+    out = result.write(args.out, inputs=_input_files(args))
     data = result.to_dict()
     data["output"] = str(out)
     data["crimes_quarantined"] = crimes.quarantine.counts()

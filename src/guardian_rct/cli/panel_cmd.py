@@ -7,6 +7,7 @@ from pathlib import Path
 
 from guardian_rct._core.days import last_complete_day
 from guardian_rct._core.errors import UsageError
+from guardian_rct._core.provenance import sha256_file
 from guardian_rct.cli._common import (
     Output,
     add_allocation,
@@ -21,7 +22,9 @@ from guardian_rct.crimes.panel import build_panel
 from guardian_rct.crimes.records import read_crimes
 from guardian_rct.design.allocation import Allocation
 from guardian_rct.design.factory import design_from_config
+from guardian_rct.geo.plausibility import trial_area_bounds
 from guardian_rct.geo.rings import buffer_rings
+from guardian_rct.ledger.plan_history import note_look
 from guardian_rct.ledger.store import load_trial_hotspots
 
 
@@ -71,7 +74,10 @@ def _run(args: argparse.Namespace) -> Output:
     if max(allocation.days) > look:  # an imported allocation may run past the look date
         allocation = Allocation(allocation.frame[allocation.frame["date"] <= look].reset_index(drop=True),
                                 source=allocation.source)
-    crimes = read_crimes(args.crimes, crs=config.hotspots.crs, assume_tz=args.crimes_timezone)
+    crimes = read_crimes(args.crimes, crs=config.hotspots.crs, assume_tz=args.crimes_timezone,
+                         area_bounds=trial_area_bounds(hotspots.frame.total_bounds))
+    for path in args.crimes:  # a look at outcome data (issue 15), when the trial has a store
+        note_look(config, kind="panel", crimes_sha256=sha256_file(path), look_date=look)
     compliance = None
     if args.compliance is not None:
         compliance = read_compliance_csv(args.compliance, hotspots.ids)
@@ -81,8 +87,10 @@ def _run(args: argparse.Namespace) -> Output:
     probabilities = design_from_config(config, hotspots).probabilities()
     panel = build_panel(config, hotspots, allocation, crimes, rings=rings, probabilities=probabilities,
                         compliance=compliance, baseline_days=config.evaluation.baseline_days)
-    paths = panel.write(args.out)
-    quarantine = crimes.quarantine.write_csv(Path(args.out) / "quarantine.csv")
+    inputs = [*([args.crimes] if isinstance(args.crimes, (str, Path)) else args.crimes), args.compliance,
+              getattr(args, "allocation", None)]
+    paths = panel.write(args.out, inputs=inputs)
+    quarantine = crimes.quarantine.write_csv(Path(args.out) / "quarantine.csv", inputs=inputs)
     data = panel.to_dict()
     data["files"] = {k: str(v) for k, v in {**paths, "quarantine_csv": quarantine}.items()}
     data["look_date"] = look.isoformat()

@@ -9,7 +9,7 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 
-from guardian_rct._core.days import last_complete_day
+from guardian_rct._core.days import day_bounds, last_complete_day
 from guardian_rct._core.errors import DataError, UsageError, where
 from guardian_rct.cli._common import (
     Output,
@@ -106,21 +106,25 @@ def _rings(args: argparse.Namespace, config, hotspots) -> gpd.GeoDataFrame | Non
     return buffer_rings(hotspots, list(config.hotspots.buffer_rings_m))
 
 
-def _up_to_today(args: argparse.Namespace, config, allocation: Allocation) -> tuple[Allocation, str | None]:
+def _up_to_today(args: argparse.Namespace, config,
+                 allocation: Allocation) -> tuple[Allocation, str | None, dt.datetime | None]:
     """Cut the allocation at the last complete experimental day, unless this is a simulated
     trial (every published day after it was published with ``simulated=True``) and
     ``--future`` asks for more. Data after today would be quarantined downstream as
-    "time outside 1990..today", and would pretend to know the future."""
+    "time outside 1990..today", and would pretend to know the future.
+
+    Also returns the end of the data for the pings: the end of the last complete day for a
+    real trial (a late arrival for that day's patrol would be a ping from the future), or
+    ``None`` (no cut) for a simulated one.
+    """
     last = last_complete_day(config.trial.tz, config.trial.day_start_time)
+    until = day_bounds(last, config.trial.tz, config.trial.day_start_time)[1]
+    simulated = args.allocation is None and _simulated_trial(config, allocation)
     later = [d for d in allocation.days if d > last]
     if not later:
-        return allocation, None
-    simulated = False
-    if args.allocation is None:
-        records = published(config, first=later[0], last=later[-1])
-        simulated = bool(records) and all(r.note == SIMULATED_NOTE for r in records)
+        return allocation, None, None if simulated else until
     if args.future and simulated:
-        return allocation, None
+        return allocation, None, None
     if args.future:
         raise UsageError("--future is for simulated trials only", where="--future",
                          found="days published as a real trial" if args.allocation is None else "an imported allocation",
@@ -131,7 +135,13 @@ def _up_to_today(args: argparse.Namespace, config, allocation: Allocation) -> tu
     frame = allocation.frame[allocation.frame["date"] <= last].reset_index(drop=True)
     note = (f"{len(later)} published day(s) after the last complete experimental day {last} were not "
             "simulated (a real trial gets no data from the future)")
-    return Allocation(frame, source=allocation.source), note
+    return Allocation(frame, source=allocation.source), note, None if simulated else until
+
+
+def _simulated_trial(config, allocation: Allocation) -> bool:
+    """Every published day of the allocation was published as a simulated trial."""
+    records = published(config, first=allocation.days[0], last=allocation.days[-1])
+    return bool(records) and all(r.note == SIMULATED_NOTE for r in records)
 
 
 def _run(args: argparse.Namespace) -> Output:
@@ -140,14 +150,14 @@ def _run(args: argparse.Namespace) -> Output:
     allocation = allocation_from_args(args, config, hotspots)
     if args.months is not None:
         allocation = _first_months(allocation, args.months)
-    allocation, cut_note = _up_to_today(args, config, allocation)
+    allocation, cut_note, until = _up_to_today(args, config, allocation)
     baseline_days = config.evaluation.baseline_days if args.baseline_days is None else args.baseline_days
     harm_effect = args.effect if args.harm_effect is None else args.harm_effect
     rings = _rings(args, config, hotspots)
     pings = None
     if not args.no_pings:
         pings = simulate_pings(config, hotspots, allocation, compliance=args.compliance,
-                               contamination=args.contamination, seed=args.seed)
+                               contamination=args.contamination, seed=args.seed, until=until)
     crimes = simulate_crimes(config, hotspots, allocation, effect_volume=args.effect, effect_harm=harm_effect,
                              residual_deterrence=args.residual, displacement=args.displacement, rings=rings,
                              seed=args.seed, baseline_days=baseline_days,
@@ -160,6 +170,9 @@ def _run(args: argparse.Namespace) -> Output:
              f"and {baseline_days} baseline days for {len(hotspots)} hotspots", crimes.summary()]
     if pings is not None:
         lines.append(pings.summary())
+        if pings.truth["n_pings_after_until"]:
+            lines.append(f"{pings.truth['n_pings_after_until']} pings after the end of the last complete day "
+                         f"({pings.truth['pings_until']}) were not written: their patrols are pending")
     lines += [f"  {name}: {path}" for name, path in written.items()]
     if rings is None:
         lines.append("no buffer rings: no ring crimes were simulated")

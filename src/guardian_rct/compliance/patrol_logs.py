@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from guardian_rct._core.errors import DataError, where
+from guardian_rct._core.input_checks import lower_unique_columns, out_of_range_times
 from guardian_rct._core.quarantine import concat_quarantines, quarantine_rows
 from guardian_rct._core.textcsv import read_text_csv
 from guardian_rct.compliance.ping_assignment import PingScore
@@ -39,6 +40,7 @@ LOG_REASONS = {
     9: "stay longer than 24 hours",
     10: "shorter than min_visit_minutes",
     11: "exact duplicate",
+    12: "timestamp out of range",
 }
 _REQUIRED = ("officer_id", "hotspot_id", "arrived_at", "departed_at")
 # ping_validation.parse_times uses the ping reason numbers 2..5; map them onto the log's.
@@ -56,6 +58,7 @@ def read_patrol_log(path: str | Path, hotspots: HotspotSet, rules: ComplianceSpe
     """
     path = Path(path)
     raw = read_text_csv(path, what="patrol log", option="--patrol-log")
+    lower_unique_columns(raw, path, what="patrol log")  # refuses 'team' and 'TEAM'
     lower = {str(c).strip().lower(): c for c in raw.columns}
     missing = [c for c in _REQUIRED if c not in lower]
     if missing:
@@ -73,7 +76,10 @@ def read_patrol_log(path: str | Path, hotspots: HotspotSet, rules: ComplianceSpe
     times = []
     for col in ("arrived_at", "departed_at"):
         sub = np.zeros(n, dtype=np.int8)
-        times.append(parse_times(raw[lower[col]], timezone, sub))
+        values = raw[lower[col]]
+        far = out_of_range_times(values)  # 9999-12-31, 0001-01-01: quarantine, do not abort
+        flag_rows(code, far, 12)
+        times.append(parse_times(values.where(~far, ""), timezone, sub))
         for ping_code, log_code in _TIME_CODES.items():
             flag_rows(code, sub == ping_code, log_code)
     start, end = times

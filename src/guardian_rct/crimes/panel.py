@@ -35,6 +35,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,7 +47,9 @@ import shapely
 
 from guardian_rct._core.days import experimental_days
 from guardian_rct._core.errors import DataError, DataQualityWarning
+from guardian_rct._core.formula_safe import formula_safe_frame
 from guardian_rct._core.provenance import Provenance, make_provenance
+from guardian_rct._core.safe_write import atomic_path, write_text
 from guardian_rct.config.trial_config import OutcomeSpec, TrialConfig
 from guardian_rct.crimes.outcomes import exclusions, outcome_mask
 from guardian_rct.crimes.records import CrimeSet
@@ -113,8 +116,14 @@ class Panel:
         out["provenance"] = self.provenance.to_dict() if self.provenance else None
         return out
 
-    def write(self, out_dir: str | Path) -> dict[str, Path]:
-        """Write ``panel.csv``/``.parquet``, ``rings.csv``/``.parquet`` and ``panel.json``."""
+    def write(self, out_dir: str | Path, *, inputs: Iterable[str | Path | None] = ()) -> dict[str, Path]:
+        """Write ``panel.csv``/``.parquet``, ``rings.csv``/``.parquet`` and ``panel.json``.
+
+        Each file is written atomically and never over one of ``inputs`` or a protected
+        trial file; CSV text cells are formula-safe (:mod:`guardian_rct._core.safe_write`,
+        :mod:`guardian_rct._core.formula_safe`).
+        """
+        inputs = list(inputs)
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         paths = {}
@@ -124,11 +133,14 @@ class Panel:
                 continue
             csv = table.copy()
             csv["date"] = csv["date"].dt.strftime("%Y-%m-%d")
-            csv.to_csv(out / f"{name}.csv", index=False)
-            table.to_parquet(out / f"{name}.parquet", index=False)
+            write_text(out / f"{name}.csv", formula_safe_frame(csv).to_csv(index=False), inputs=inputs,
+                       what="panel CSV")
+            with atomic_path(out / f"{name}.parquet", inputs=inputs, what="panel Parquet") as tmp:
+                table.to_parquet(tmp, index=False)
             paths[f"{name}_csv"] = out / f"{name}.csv"
             paths[f"{name}_parquet"] = out / f"{name}.parquet"
-        (out / "panel.json").write_text(json.dumps(self.to_dict(), indent=2, default=str), encoding="utf-8")
+        write_text(out / "panel.json", json.dumps(self.to_dict(), indent=2, default=str), inputs=inputs,
+                   what="panel JSON")
         paths["json"] = out / "panel.json"
         return paths
 

@@ -34,8 +34,11 @@ import pandas as pd
 from pyproj import Transformer
 
 from guardian_rct._core.errors import DataError, where
+from guardian_rct._core.input_checks import lower_unique_columns, out_of_range_times
+from guardian_rct._core.parquet_input import read_parquet_checked
 from guardian_rct._core.provenance import sha256_file
 from guardian_rct._core.quarantine import Quarantine, concat_quarantines, quarantine_rows
+from guardian_rct.geo.plausibility import check_points_plausible
 from guardian_rct.harm.tables import codes_to_categories, normalise_offence_codes
 
 __all__ = ["CrimeSet", "read_crimes", "crimes_from_frame", "POLICEUK_CRIME_TYPES", "CRIME_COLUMNS"]
@@ -52,6 +55,7 @@ POLICEUK_CRIME_TYPES = (
 )
 _TYPE_LOOKUP = {t.lower(): t for t in POLICEUK_CRIME_TYPES}
 _EARLIEST = pd.Timestamp("1990-01-01", tz="UTC")
+_TIME_COLUMNS = ("occurred_at", "occurred_from", "occurred_to", "reported_at")
 _MAX_WINDOW_H = 24.0
 
 
@@ -98,7 +102,7 @@ def _read_table(path: Path) -> pd.DataFrame:
     suffix = path.suffix.lower()
     try:
         if suffix == ".parquet":
-            frame = pd.read_parquet(path)
+            frame = read_parquet_checked(path, what="crime", time_columns=_TIME_COLUMNS)
         elif suffix in (".csv", ".txt", ".gz"):
             frame = pd.read_csv(path, dtype=str, keep_default_na=False)
         else:
@@ -110,12 +114,12 @@ def _read_table(path: Path) -> pd.DataFrame:
         raise DataError(f"cannot read the crime file ({type(exc).__name__})", where=where(path),
                         expected="CSV with a header row, or Parquet",
                         fix="export the crime records as CSV (UTF-8) or Parquet") from None
-    frame.columns = [str(c).strip().lower() for c in frame.columns]
-    return frame
+    return lower_unique_columns(frame, path, what="crime file")
 
 
 def read_crimes(paths: str | Path | list[str | Path], *, crs: str = "EPSG:27700",
-                assume_tz: str | None = None, now: dt.datetime | None = None) -> CrimeSet:
+                assume_tz: str | None = None, now: dt.datetime | None = None,
+                area_bounds: tuple[float, float, float, float] | None = None) -> CrimeSet:
     """Read force crime records (CSV or Parquet, see the module docstring).
 
     Parameters
@@ -130,6 +134,15 @@ def read_crimes(paths: str | Path | list[str | Path], *, crs: str = "EPSG:27700"
         such a time is quarantined (``time without UTC offset``).
     now
         Latest plausible time (default: the current time); later times are quarantined.
+    area_bounds
+        The trial area (:func:`guardian_rct.geo.plausibility.trial_area_bounds` of the
+        hotspots). When given, a file whose crimes mostly fall outside it is refused with
+        the likely cause (degrees as metres, swapped axes, another force's file).
+
+    Raises
+    ------
+    DataError
+        Not a crime file, or (with ``area_bounds``) a file of implausible coordinates.
     """
     if isinstance(paths, (str, Path)):
         paths = [paths]
@@ -139,6 +152,9 @@ def read_crimes(paths: str | Path | list[str | Path], *, crs: str = "EPSG:27700"
     for path in map(Path, paths):
         raw = _read_table(path)
         frame, quarantine = _validate(raw, source=path, crs=crs, assume_tz=assume_tz, now=now)
+        if area_bounds is not None:
+            check_points_plausible(frame["x"].to_numpy(), frame["y"].to_numpy(), area_bounds=area_bounds,
+                                   source=path, what="crimes", crs=crs)
         frames.append(frame)
         quarantines.append(quarantine)
         sources[str(path)] = sha256_file(path)
@@ -164,13 +180,14 @@ def _dedupe(frame: pd.DataFrame, quarantine: Quarantine) -> tuple[pd.DataFrame, 
 
 def _parse_times(values: pd.Series, assume_tz: str | None) -> tuple[pd.Series, pd.Series]:
     """UTC times and a reason per row (``<NA>`` where the time is fine or absent)."""
-    if isinstance(values.dtype, pd.DatetimeTZDtype):  # Parquet timestamps with a zone
-        return (values.dt.tz_convert("UTC").astype("datetime64[ns, UTC]"),
-                pd.Series(pd.NA, index=values.index, dtype="string"))
+    if isinstance(values.dtype, pd.DatetimeTZDtype):  # timestamps with a zone (in memory)
+        values = values.dt.tz_convert("UTC").dt.strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
     text = values.astype("string").str.strip().replace("", pd.NA)
     reason = pd.Series(pd.NA, index=values.index, dtype="string")
     out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns, UTC]")
-    present = text.notna()
+    out_of_range = pd.Series(out_of_range_times(text), index=text.index)
+    reason[out_of_range] = "time out of range"
+    present = text.notna() & ~out_of_range
     if not present.any():
         return out, reason
     has_offset = text.str.contains(r"(?:Z|[+-]\d\d:?\d\d)$", regex=True).fillna(False)
@@ -188,7 +205,7 @@ def _parse_times(values: pd.Series, assume_tz: str | None) -> tuple[pd.Series, p
             except TypeError:  # already aware: cannot happen for offset-free text
                 pass
             out[naive] = local.dt.tz_convert("UTC")
-    unparsed = present & out.isna() & reason.isna()
+    unparsed = text.notna() & out.isna() & reason.isna()
     reason[unparsed] = "unparseable time"
     return out, reason
 
@@ -210,8 +227,7 @@ def _validate(raw: pd.DataFrame, *, source: str | Path | None, crs: str, assume_
     1-based data row) for the duplicate check.
     """
     path = Path(source) if source is not None else None
-    raw = raw.copy()
-    raw.columns = [str(c).strip().lower() for c in raw.columns]
+    raw = lower_unique_columns(raw, path, what="crime file")
     has_at, has_window = _check_columns(raw, path)
     n = len(raw)
     reason = pd.Series(pd.NA, index=raw.index, dtype="string")

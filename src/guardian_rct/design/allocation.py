@@ -17,6 +17,8 @@ import numpy as np
 import pandas as pd
 
 from guardian_rct._core.errors import DataError, where
+from guardian_rct._core.input_checks import YEAR_RANGE, out_of_range_times
+from guardian_rct._core.safe_write import write_text
 from guardian_rct._core.textcsv import read_text_csv
 
 __all__ = ["Allocation", "ALLOCATION_COLUMNS", "read_allocation_csv", "write_allocation_csv",
@@ -70,6 +72,14 @@ def _parse_instants(values: pd.Series, column: str, path: Path | None, required:
         raise DataError("a treatment row has no patrol window", where=where(path, i + 1, column),
                         expected="an ISO 8601 time with offset", found="an empty value",
                         fix="give treated rows their scheduled window")
+    far = np.flatnonzero(out_of_range_times(text) & ~missing.to_numpy())
+    if len(far):
+        i = int(far[0])
+        raise DataError("time out of range", where=where(path, i + 1, column),
+                        expected=f"a time in the years {YEAR_RANGE[0]}..{YEAR_RANGE[1]} (ISO 8601 with offset)",
+                        found=repr(str(text.iloc[i])),
+                        fix="a placeholder date (9999-12-31, 0001-01-01) is not a patrol window: "
+                            "give the scheduled window, or mark the row control")
     parsed = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns, UTC]")
     present = ~missing.to_numpy()
     if present.any():
@@ -189,12 +199,15 @@ def read_allocation_csv(path: str | Path, **kwargs) -> Allocation:
 
 
 def write_allocation_csv(allocation: Allocation, path: str | Path, tz: str = "UTC") -> Path:
-    """Write an allocation in the contract format; windows shown with the offset of ``tz``."""
+    """Write an allocation in the contract format; windows shown with the offset of ``tz``.
+
+    Written atomically, never over the allocation's own source file or a protected trial
+    file (:mod:`guardian_rct._core.safe_write`).
+    """
     frame = allocation.frame.copy()
     for col in ("window_start", "window_end"):
         local = frame[col].dt.tz_convert(tz)
         frame[col] = [t.isoformat() if not pd.isna(t) else "" for t in local]
     frame["date"] = [d.isoformat() for d in frame["date"]]
-    path = Path(path)
-    frame.to_csv(path, index=False, columns=list(ALLOCATION_COLUMNS))
-    return path
+    text = frame.to_csv(index=False, columns=list(ALLOCATION_COLUMNS))
+    return write_text(path, text, inputs=[allocation.source], what="allocation CSV")

@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import heapq
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,6 +59,7 @@ from scipy import ndimage
 
 from guardian_rct._core.errors import DataError, UsageError
 from guardian_rct._core.provenance import Provenance, make_provenance
+from guardian_rct._core.safe_write import atomic_path
 from guardian_rct.geo.checks import Boundary
 from guardian_rct.geo.coverage import Coverage, coverage, points_in
 from guardian_rct.geo.harm_points import HarmWeightedCrimes
@@ -98,24 +99,26 @@ class BuildResult:
     parameters: dict[str, Any]
     provenance: Provenance = field(repr=False)
 
-    def write(self, path: str | Path) -> Path:
-        """Write the hotspots as GeoJSON (WGS84, as RFC 7946 requires) or GeoPackage."""
+    def write(self, path: str | Path, *, inputs: Iterable[str | Path | None] = ()) -> Path:
+        """Write the hotspots as GeoJSON (WGS84, as RFC 7946 requires) or GeoPackage.
+
+        Atomic, and never over one of ``inputs`` (the crimes, the boundary) or a protected
+        trial file such as the registered hotspot file (:mod:`guardian_rct._core.safe_write`).
+        """
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if path.exists():
-            path.unlink()
-        frame = self.frame.copy()
-        frame["area_m2"] = frame["area_m2"].round(1)
-        frame["harm_cchi_days"] = frame["harm_cchi_days"].round(2)
-        if path.suffix.lower() in (".geojson", ".json"):
-            frame.to_crs("EPSG:4326").to_file(path, driver="GeoJSON",
-                                              WRITE_NAME="NO")
-        elif path.suffix.lower() == ".gpkg":
-            frame.to_file(path, driver="GPKG", layer="hotspots")
-        else:
+        if path.suffix.lower() not in (".geojson", ".json", ".gpkg"):
             raise UsageError("unsupported output format", where=str(path),
                              expected=".geojson or .gpkg", found=path.suffix or "no suffix",
                              fix="name the output file hotspots.geojson or hotspots.gpkg")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        frame = self.frame.copy()
+        frame["area_m2"] = frame["area_m2"].round(1)
+        frame["harm_cchi_days"] = frame["harm_cchi_days"].round(2)
+        with atomic_path(path, inputs=inputs, what="hotspot file") as tmp:
+            if path.suffix.lower() == ".gpkg":
+                frame.to_file(tmp, driver="GPKG", layer="hotspots")
+            else:
+                frame.to_crs("EPSG:4326").to_file(tmp, driver="GeoJSON", WRITE_NAME="NO")
         return path
 
     def summary(self) -> str:

@@ -8,6 +8,7 @@ that every area, distance and buffer is in metres (DESIGN.md §3 and rule 4).
 
 from __future__ import annotations
 
+import unicodedata
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -157,6 +158,7 @@ def hotspots_from_frame(
             raise _fail(path, "hotspot has no id", f"fill in '{id_column}'", row=i + 1,
                         column=id_column, found="an empty value")
     ids = ids.astype(str).str.strip()
+    _check_labels(frame, ids, id_column, name_column, block_column, path)
     dup = ids[ids.duplicated(keep=False)]
     if len(dup):
         first = dup.iloc[0]
@@ -179,6 +181,7 @@ def hotspots_from_frame(
                         row=i + 1, column="geometry", expected="Polygon or MultiPolygon",
                         found=g.geom_type)
     _check_axis_order(frame, ids, path)
+    _check_metric_not_degrees(frame, path)
     target = CRS.from_user_input(crs)
     if not target.is_projected:
         raise DataError("the working CRS is not projected", expected="a metric CRS such as EPSG:27700",
@@ -205,6 +208,7 @@ def hotspots_from_frame(
             repaired.append(str(ids.iloc[i]))
         warnings.warn(f"{path}: repaired invalid polygons of hotspots {', '.join(repaired)} "
                       "with shapely.make_valid; check their shapes", DataQualityWarning, stacklevel=2)
+    _check_areas(geometry, ids, path)
     names = frame[name_column].astype(str) if name_column in frame.columns else ids
     blocks = frame[block_column].astype(str) if block_column else pd.Series("all", index=frame.index)
     out = gpd.GeoDataFrame(
@@ -235,6 +239,79 @@ def _check_axis_order(frame: gpd.GeoDataFrame, ids: pd.Series, path: Path | None
                     "write coordinates as (longitude, latitude), as GeoJSON requires",
                     expected="x = longitude (−9..2 in Great Britain), y = latitude (49..61)",
                     found=f"x from {xmin:.2f} to {xmax:.2f}, y from {ymin:.2f} to {ymax:.2f}")
+
+
+#: Smallest hotspot area (m²): anything smaller is a degenerate polygon (a line, a point,
+#: or degrees read as metres), not a patrol area.
+MIN_AREA_M2 = 1.0
+_FORMULA_START = ("=", "+", "-", "@")
+
+
+def _bad_character(text: str) -> str | None:
+    """A description of the first character that breaks a map, sheet or report, if any.
+
+    Control and Unicode format characters (category Cc/Cf: tabs, newlines, the bidi
+    override U+202E that reverses what a reader sees, zero-width spaces) are refused
+    everywhere.
+    """
+    for ch in text:
+        if unicodedata.category(ch) in ("Cc", "Cf"):
+            return f"the invisible control character U+{ord(ch):04X} ({unicodedata.name(ch, 'unnamed')})"
+    return None
+
+
+def _check_labels(frame: gpd.GeoDataFrame, ids: pd.Series, id_column: str, name_column: str,
+                  block_column: str | None, path: Path | None) -> None:
+    """Refuse ids, names and blocks that would be mis-rendered or run as formulas.
+
+    Ids are drawn as map labels (matplotlib reads ``$…$`` as mathtext) and sorted, typed
+    and pasted by officers, so they may not contain ``$`` or start with a spreadsheet
+    formula character (``= + - @``; OWASP CSV injection). Names and blocks may hold any
+    printable text (they are escaped on output) but no control or format characters.
+    """
+    columns = [(id_column, ids)]
+    columns += [(c, frame[c].astype(str)) for c in (name_column, block_column) if c and c in frame.columns]
+    for column, values in columns:
+        for i, text in enumerate(values):
+            bad = _bad_character(text)
+            if bad is None and column == id_column:
+                if "$" in text:
+                    bad = "'$' (maps would draw the text between two '$' as a formula)"
+                elif text.startswith(_FORMULA_START):
+                    bad = f"a leading '{text[0]}' (spreadsheets would run it as a formula)"
+            if bad is not None:
+                raise _fail(path, f"hotspot {column} {text!r} contains {bad}",
+                            "use letters, digits, spaces and ordinary punctuation",
+                            row=i + 1, column=column, expected="printable text",
+                            found=repr(text))
+
+
+def _check_metric_not_degrees(frame: gpd.GeoDataFrame, path: Path | None) -> None:
+    """Refuse a file that declares a metric CRS but holds numbers that fit degrees.
+
+    Such a file (longitude/latitude labelled EPSG:27700) would otherwise give hotspots of
+    a few square millimetres in the sea off Cornwall, "inside" no boundary and with no crime.
+    """
+    if frame.crs.is_geographic:
+        return
+    xmin, ymin, xmax, ymax = frame.total_bounds
+    if max(abs(xmin), abs(xmax)) <= 180 and max(abs(ymin), abs(ymax)) <= 90:
+        raise _fail(path, f"coordinates look like degrees but the file declares {frame.crs.to_string()} "
+                    "(metres)", "set the file's CRS to EPSG:4326 (WGS84) if these are longitude/latitude",
+                    expected=f"metres in {frame.crs.name}",
+                    found=f"bounds {xmin:.4f}, {ymin:.4f}, {xmax:.4f}, {ymax:.4f}")
+
+
+def _check_areas(geometry: np.ndarray, ids: pd.Series, path: Path | None) -> None:
+    """Refuse zero-area (degenerate) polygons: a unit must be an area officers can patrol."""
+    areas = shapely.area(geometry)
+    small = np.flatnonzero(~(areas >= MIN_AREA_M2))
+    if len(small):
+        i = int(small[0])
+        raise _fail(path, f"hotspot '{ids.iloc[i]}' has a degenerate polygon ({areas[i]:.3g} m²)",
+                    "redraw it as an area (a polygon with at least three distinct corners)",
+                    row=i + 1, column="geometry", expected=f"an area of at least {MIN_AREA_M2:g} m²",
+                    found=f"{areas[i]:.3g} m²")
 
 
 def _frame_digest(frame: gpd.GeoDataFrame) -> str:

@@ -41,9 +41,10 @@ from guardian_rct.design.allocation import Allocation
 from guardian_rct.geo.hotspots import HotspotSet
 from guardian_rct.geo.rings import buffer_rings
 from guardian_rct.jobs.milestone import EvaluationResult, evaluate
+from guardian_rct.jobs.plan import register_trial
 from guardian_rct.jobs.weekly import weekly_compliance_report
 from guardian_rct.ledger.publish import publish_range, published_allocation
-from guardian_rct.ledger.store import init_trial, load_trial_hotspots
+from guardian_rct.ledger.store import load_trial_hotspots
 from guardian_rct.ledger.verify import VerifyResult, verify
 from guardian_rct.reports.tasking import write_daily_outputs
 from guardian_rct.simulation.writers import simulate_crimes, simulate_pings, write_simulation
@@ -205,7 +206,7 @@ def _register(out: Path, *, seed: int, ri_draws: int) -> TrialConfig:
     path = out / "trial.toml"
     path.write_text(demo_config_text(seed=seed, ri_draws=ri_draws), encoding="utf-8")
     config = load_config(path)
-    init_trial(config)
+    register_trial(config)  # seals the analysis plan (issue 15)
     return config
 
 

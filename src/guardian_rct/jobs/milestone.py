@@ -32,7 +32,7 @@ import pandas as pd
 
 from guardian_rct._core.days import last_complete_day
 from guardian_rct._core.errors import DataError, UsageError, where
-from guardian_rct._core.provenance import Provenance, make_provenance
+from guardian_rct._core.provenance import Provenance, make_provenance, sha256_file
 from guardian_rct._core.rng import stream
 from guardian_rct.compliance.hotspot_day_csv import COMPLIANCE_COLUMNS, read_compliance_csv
 from guardian_rct.config.trial_config import TrialConfig
@@ -50,13 +50,17 @@ from guardian_rct.estimation.flow import trial_flow
 from guardian_rct.estimation.randomisation import RITestResult, randomisation_test
 from guardian_rct.estimation.results import Estimate
 from guardian_rct.estimation.standard_set import standard_estimates
+from guardian_rct.geo.plausibility import trial_area_bounds
 from guardian_rct.geo.rings import buffer_rings
 from guardian_rct.jobs.milestone_inputs import (
     check_panel_usable,
     compliance_from_pings,
     load_allocation,
 )
+from guardian_rct.jobs.plan import evaluation_plan_context
+from guardian_rct.ledger.plan_history import note_look
 from guardian_rct.ledger.store import load_trial_hotspots
+from guardian_rct.reports.deviations import PlanContext
 from guardian_rct.reports.milestone import (
     MilestoneReport,
     build_milestone_report,
@@ -115,7 +119,8 @@ def report_from_panel(config: TrialConfig, panel: Panel | tuple[pd.DataFrame, pd
                       estimates: Sequence[Estimate], ri_results: dict[str, RITestResult],
                       *, out_dir: str | Path, provenance: Provenance, look_date: dt.date | None = None,
                       ri_draws: int | None = None, notes: Sequence[str] = (),
-                      figures: bool = True) -> tuple[MilestoneReport, dict[str, Path]]:
+                      figures: bool = True, plan_context: PlanContext | None = None,
+                      ) -> tuple[MilestoneReport, dict[str, Path]]:
     """Displacement, balance and flow from the panel; build and write the report.
 
     ``panel`` is a ``Panel`` (``.frame``, ``.rings``) or a ``(frame, rings)`` pair.
@@ -132,8 +137,9 @@ def report_from_panel(config: TrialConfig, panel: Panel | tuple[pd.DataFrame, pd
     flow = trial_flow(frame)
     report = build_milestone_report(config, frame, estimates, ri_results, displacement, balance, flow, provenance,
                                     outcomes=outcomes, look_date=look_date, ri_draws=ri_draws,
-                                    notes=all_notes, figures=figures)
-    return report, write_milestone_report(report, out_dir)
+                                    notes=all_notes, figures=figures, plan_context=plan_context)
+    return report, write_milestone_report(report, out_dir, inputs=[config.trial.store, config.hotspots.path,
+                                                                   config.source])
 
 
 # ---------------------------------------------------------------------------
@@ -197,7 +203,10 @@ def evaluate(config: TrialConfig, *, crimes_path: str | Path, allocation: Alloca
         comp_frame = read_compliance_csv(compliance, ids)
     elif pings_path is not None:
         comp_frame = compliance_from_pings(config, hotspots, alloc, pings_path)
-    crimes = read_crimes(crimes_path, crs=config.hotspots.crs)
+    crimes = read_crimes(crimes_path, crs=config.hotspots.crs,
+                         area_bounds=trial_area_bounds(hotspots.frame.total_bounds))
+    # a look at outcome data (issue 15): recorded in the store before any estimate is made
+    note_look(config, kind="evaluate", crimes_sha256=sha256_file(crimes_path), look_date=look)
     design = design_from_config(config, hotspots)
     rings = buffer_rings(hotspots, list(config.hotspots.buffer_rings_m)) if config.hotspots.buffer_rings_m else None
     panel = build_panel(config, hotspots, alloc, crimes, rings=rings, probabilities=design.probabilities(),
@@ -233,7 +242,9 @@ def evaluate(config: TrialConfig, *, crimes_path: str | Path, allocation: Alloca
     notes += design_notes
     if allocation is not None:
         notes.append("The allocation was imported from a file, not read from the trial store.")
+    plan_context = evaluation_plan_context(config, hotspots, dict(panel.harm))
     report, paths = report_from_panel(config, panel, estimates, ri_results, out_dir=out_dir,
                                       provenance=provenance, look_date=look,
-                                      ri_draws=draws if ri_results else None, notes=notes, figures=figures)
+                                      ri_draws=draws if ri_results else None, notes=notes, figures=figures,
+                                      plan_context=plan_context)
     return EvaluationResult(report, paths, tuple(estimates), quarantined)

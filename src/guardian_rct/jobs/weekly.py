@@ -102,5 +102,6 @@ def weekly_compliance_report(
     report = build_weekly_report(result, config=config, hotspots=hotspots, score=score, period_label=period_label,
                                  source=source, pseudonymiser=pseudonymiser, trend=trend)
     paths = write_weekly_report(report, result, out_dir, hotspots=hotspots, score=score,
-                                pseudonymiser=pseudonymiser)
+                                pseudonymiser=pseudonymiser,
+                                inputs=[*files.values(), config.trial.store, config.hotspots.path])
     return WeeklyReport(report, paths, result)

@@ -2,8 +2,11 @@
 
 Each record's ``hash`` is SHA-256 of its other fields as canonical JSON, and its
 ``prev_hash`` is the previous record's hash; the first record chains to the genesis hash
-of the registration (trial name, seed, protected config and hotspot-file hashes). This
-module holds the record type and the hashing; it reads but never writes the store.
+of the registration (trial name, seed, protected config and hotspot-file hashes, and the
+sealed analysis plan's SHA-256 when the trial has one). This module holds the record types
+and the hashing; it reads but never writes the store. The plan's record types
+(:class:`SealedPlan`, :class:`PlanAmendment`, :class:`PlanHistory`, :class:`Look`) are
+re-exported here for the reports, which may read only this module of the ledger.
 """
 
 from __future__ import annotations
@@ -17,11 +20,14 @@ from typing import Literal
 import pandas as pd
 
 from guardian_rct._core.canonical import canonical_json, sha256_text
+from guardian_rct.ledger.looks import Look
+from guardian_rct.ledger.plan_registry import ConfigChange, PlanAmendment, PlanHistory, SealedPlan
 from guardian_rct.ledger.schema import LEDGER_COLUMNS
 from guardian_rct.ledger.store import Registration
 
 __all__ = ["PublishedSchedule", "WeekTotals", "record_from_row", "read_records", "genesis_hash", "record_hash",
-           "SIMULATED_NOTE", "IMPORTED_NOTE"]
+           "SIMULATED_NOTE", "IMPORTED_NOTE", "Look", "ConfigChange", "PlanAmendment", "PlanHistory",
+           "SealedPlan"]
 
 SIMULATED_NOTE = "simulated trial: publishing horizon not applied"
 IMPORTED_NOTE = "imported allocation"
@@ -92,10 +98,16 @@ def record_from_row(row: tuple) -> PublishedSchedule:
 
 
 def genesis_hash(reg: Registration) -> str:
-    """The hash the first record chains to: the registered trial's identity."""
-    return sha256_text(canonical_json({"genesis": "guardian_rct ledger", "trial": reg.name, "seed": reg.seed,
-                            "protected_sha256": reg.protected_sha256,
-                            "hotspots_sha256": reg.hotspots_sha256}))
+    """The hash the first record chains to: the registered trial's identity.
+
+    Includes the sealed analysis plan's SHA-256 when the trial has one (stores registered
+    before sealed plans have none and keep their original genesis hash).
+    """
+    identity = {"genesis": "guardian_rct ledger", "trial": reg.name, "seed": reg.seed,
+                "protected_sha256": reg.protected_sha256, "hotspots_sha256": reg.hotspots_sha256}
+    if reg.plan_sha256 is not None:
+        identity["plan_sha256"] = reg.plan_sha256
+    return sha256_text(canonical_json(identity))
 
 
 def record_hash(values: dict) -> str:

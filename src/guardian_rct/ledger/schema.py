@@ -18,6 +18,10 @@ Tables
     The HMAC key for officer and device pseudonyms.
 ``compliance_weeks``
     Complete ISO weeks of compliance, for the weekly report's trend.
+``plan``, ``plan_amendments``, ``looks``
+    The sealed statistical analysis plan (its canonical JSON and SHA-256, which the
+    ledger's genesis hash includes), its numbered, hash-chained amendments, and every
+    look at outcome data (each ``evaluate`` or ``panel`` run on the trial's crimes).
 """
 
 from __future__ import annotations
@@ -91,6 +95,35 @@ CREATE TABLE IF NOT EXISTS compliance_weeks (
     control_days INTEGER NOT NULL,
     contaminated INTEGER NOT NULL,
     updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS plan (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    plan_json TEXT NOT NULL,
+    plan_sha256 TEXT NOT NULL,
+    schema_version TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS plan_amendments (
+    number INTEGER PRIMARY KEY,
+    config_amendment_seq INTEGER,
+    created_at TEXT NOT NULL,
+    changes_json TEXT NOT NULL,
+    timing TEXT NOT NULL CHECK (timing IN ('before first look', 'after first look')),
+    first_look_at TEXT,
+    post_hoc INTEGER NOT NULL CHECK (post_hoc IN (0, 1)),
+    post_hoc_reason TEXT NOT NULL,
+    plan_json TEXT NOT NULL,
+    plan_sha256 TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS looks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL CHECK (kind IN ('evaluate', 'panel')),
+    at TEXT NOT NULL,
+    look_date TEXT,
+    crimes_sha256 TEXT NOT NULL,
+    package_version TEXT NOT NULL
 );
 """
 

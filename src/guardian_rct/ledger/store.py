@@ -12,6 +12,7 @@ own tables to the same file through :func:`connect`.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -26,6 +27,13 @@ from guardian_rct._core.errors import StoreError
 from guardian_rct._core.provenance import package_version
 from guardian_rct.config.trial_config import TrialConfig
 from guardian_rct.geo.hotspots import HotspotSet, read_hotspots
+from guardian_rct.ledger.plan_registry import (
+    ANALYSIS_SECTIONS,
+    PlanAmendment,
+    read_plan,
+    record_plan_amendment,
+    seal_plan,
+)
 from guardian_rct.ledger.schema import SCHEMA_VERSION, ensure_schema
 
 __all__ = [
@@ -55,6 +63,7 @@ class Registration:
     hotspot_count: int
     created_at: str
     package_version: str
+    plan_sha256: str | None = None  # the sealed analysis plan (None: registered before sealed plans)
 
 
 @dataclass(frozen=True)
@@ -65,6 +74,7 @@ class InitResult:
     store: Path
     registration: Registration
     amendments: tuple[str, ...] = ()
+    plan_amendment: PlanAmendment | None = None
 
     def to_dict(self) -> dict:
         """JSON-ready summary."""
@@ -78,6 +88,8 @@ class InitResult:
             "hotspot_count": reg.hotspot_count,
             "registered_at": reg.created_at,
             "amendments": list(self.amendments),
+            "plan_sha256": reg.plan_sha256,
+            "plan_amendment": self.plan_amendment.to_dict() if self.plan_amendment else None,
         }
 
 
@@ -126,7 +138,10 @@ def _read_registration(conn: sqlite3.Connection) -> Registration | None:
         ).fetchone()
     except sqlite3.OperationalError:
         return None
-    return Registration(*row) if row else None
+    if not row:
+        return None
+    sealed = read_plan(conn)
+    return Registration(*row, plan_sha256=sealed.sha256 if sealed else None)
 
 
 def _latest_config(conn: sqlite3.Connection, reg: Registration) -> str:
@@ -187,7 +202,7 @@ def load_trial_hotspots(config: TrialConfig) -> HotspotSet:
 
 
 def init_trial(config: TrialConfig, *, hotspots: HotspotSet | None = None,
-               now: dt.datetime | None = None) -> InitResult:
+               now: dt.datetime | None = None, plan_json: str | None = None) -> InitResult:
     """Create the trial store and register the trial, or check it is unchanged.
 
     Parameters
@@ -198,6 +213,11 @@ def init_trial(config: TrialConfig, *, hotspots: HotspotSet | None = None,
         The hotspot set (read from ``config.hotspots.path`` when omitted).
     now
         Registration time (UTC); defaults to now.
+    plan_json
+        The statistical analysis plan as canonical JSON
+        (:func:`guardian_rct.jobs.plan.register_trial` builds it). Sealed at registration;
+        on a later change it becomes a numbered plan amendment when it differs
+        (:mod:`guardian_rct.ledger.plan_registry`).
 
     Raises
     ------
@@ -227,6 +247,8 @@ def init_trial(config: TrialConfig, *, hotspots: HotspotSet | None = None,
                              (reg.name, reg.seed, reg.config_json, reg.protected_sha256,
                               reg.hotspots_sha256, reg.hotspot_count, reg.created_at,
                               reg.package_version))
+                if plan_json is not None:
+                    reg = dataclasses.replace(reg, plan_sha256=seal_plan(conn, plan_json, stamp).sha256)
                 conn.execute("COMMIT")
                 return InitResult("created", store, reg)
             refusal = _refusal(config, reg, hotspots)
@@ -238,14 +260,31 @@ def init_trial(config: TrialConfig, *, hotspots: HotspotSet | None = None,
             if not changed:
                 conn.execute("ROLLBACK")
                 return InitResult("unchanged", store, reg)
-            conn.execute("INSERT INTO amendments (config_json, changed, created_at) VALUES (?, ?, ?)",
-                         (config.canonical_json(), json.dumps(changed), stamp))
+            cur = conn.execute("INSERT INTO amendments (config_json, changed, created_at) VALUES (?, ?, ?)",
+                                (config.canonical_json(), json.dumps(changed), stamp))
+            plan_amendment = _amend_plan(conn, reg, changed, cur.lastrowid, latest, config, plan_json, stamp)
             conn.execute("COMMIT")
-            return InitResult("amended", store, reg, tuple(changed))
+            return InitResult("amended", store, reg, tuple(changed), plan_amendment)
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
+
+
+def _amend_plan(conn: sqlite3.Connection, reg: Registration, changed: list[str], seq: int | None,
+                latest: dict, config: TrialConfig, plan_json: str | None, stamp: str) -> PlanAmendment | None:
+    """The plan side of an amendment (:mod:`guardian_rct.ledger.plan_registry`)."""
+    if reg.plan_sha256 is None:
+        return None  # registered before sealed plans: config amendments only
+    if plan_json is None:
+        if any(k.split(".")[0] in ANALYSIS_SECTIONS for k in changed):
+            raise StoreError("this trial has a sealed analysis plan, so a change to an analysis section "
+                             "must be registered with its amended plan", where=config.trial.store,
+                             found="changes to " + ", ".join(changed),
+                             fix="run 'guardian-rct init --config trial.toml' (it rebuilds the plan)")
+        return None
+    return record_plan_amendment(conn, config_amendment_seq=seq, old_config_json=json.dumps(latest),
+                                 new_config_json=config.canonical_json(), plan_json=plan_json, stamp=stamp)
 
 
 def open_trial(config: TrialConfig, *, hotspots: HotspotSet | None = None) -> Registration:
@@ -269,3 +308,12 @@ def open_trial(config: TrialConfig, *, hotspots: HotspotSet | None = None) -> Re
     if refusal:
         raise refusal
     return reg
+
+
+def registered_config(config: TrialConfig) -> dict:
+    """The config in force for the registered trial (the registration's, or the latest
+    amendment's), parsed from the store; for comparing a run's config with what was
+    registered."""
+    reg = open_trial(config)
+    with connect(config.trial.store) as conn:
+        return json.loads(_latest_config(conn, reg))

@@ -4,7 +4,8 @@
 its link to the record before (the first links to the registered trial), the config and
 hotspot-file hashes it was published under, that it lists every hotspot once, and that
 the seed gives the same draw for that day given the records before it; then that the
-ledger head points at the last record. Re-exported by :mod:`guardian_rct.ledger.publish`.
+ledger head points at the last record, and that the sealed analysis plan and its
+amendments match their hashes (:func:`guardian_rct.ledger.plan_registry.check_plan`). Re-exported by :mod:`guardian_rct.ledger.publish`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import numpy as np
 from guardian_rct.config.trial_config import TrialConfig
 from guardian_rct.design.daily_draw import arms_from_payload, draw_schedule_payload
 from guardian_rct.design.factory import design_from_config
+from guardian_rct.ledger.plan_registry import check_plan
 from guardian_rct.ledger.records import genesis_hash, record_from_row, record_hash
 from guardian_rct.ledger.schema import LEDGER_COLUMNS
 from guardian_rct.ledger.store import connect, load_trial_hotspots, open_trial
@@ -84,6 +86,9 @@ def verify(config: TrialConfig, *, expected_head: str | None = None,
                                    "ORDER BY id").fetchall()
         except sqlite3.OperationalError:
             rows, head, exports = [], None, []
+        plan_problem = check_plan(conn)
+    if plan_problem is not None:
+        return VerifyResult(False, len(rows), 0, head[1] if head else None, None, None, plan_problem)
     records = []
     for row in rows:
         try:
@@ -153,6 +158,8 @@ def verify(config: TrialConfig, *, expected_head: str | None = None,
         return VerifyResult(False, len(records), redrawn, head[1] if head else None,
                             None, None, f"the noted head {expected_head[:16]}… is no longer in "
                             "the ledger (records were deleted or rewritten)")
+    notes.append(f"analysis plan sealed at registration: SHA-256 {reg.plan_sha256}" if reg.plan_sha256 else
+                 "no sealed analysis plan (the trial was registered before sealed plans)")
     if skipped_versions:
         notes.append("draws made with numpy " + ", ".join(sorted(skipped_versions)) +
                      f" were not re-derived (this is numpy {np.__version__}); the chain was checked")

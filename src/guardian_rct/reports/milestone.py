@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +42,7 @@ from guardian_rct.estimation.multiplicity import (
 )
 from guardian_rct.estimation.randomisation import RITestResult
 from guardian_rct.estimation.results import Estimate
+from guardian_rct.reports.deviations import PlanContext, audit_against_plan, unaudited
 from guardian_rct.reports.milestone_reviewer import (
     absolute_effects_section,
     absolute_sentence,
@@ -64,8 +65,10 @@ from guardian_rct.reports.milestone_tables import (
 __all__ = ["SCHEMA_VERSION", "MilestoneReport", "build_milestone_report", "write_milestone_report",
            "NO_EVENTS", "NOT_ESTIMABLE"]
 
-SCHEMA_VERSION = "1.3"  # 1.1: estimate sections, first stage, dose_response; 1.2: first_stage_se/_n, nb_theta
-# 1.3: harm_coverage, cace_assumptions, WDD se_type/df, WDQ interval, crimes_/harm_prevented
+SCHEMA_VERSION = "1.4"  # 1.1: estimate sections, first stage, dose_response; 1.2: first_stage_se/_n, nb_theta
+# 1.3: analysis_plan + deviations (the registered plan and the departures from it)
+# 1.4: harm_coverage, cace_assumptions, WDD se_type/df, WDQ interval, crimes_/harm_prevented,
+#      sequential.information_scale, multiplicity.family_definition
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,8 @@ class MilestoneReport:
     notes: tuple[str, ...]
     provenance: dict[str, Any]
     figures: Mapping[str, str | None] = field(default_factory=dict)
+    analysis_plan: Mapping[str, Any] = field(default_factory=dict)
+    deviations: tuple[dict[str, Any], ...] = ()
     harm_coverage: dict[str, Any] = field(default_factory=dict)
     cace_assumptions: dict[str, Any] = field(default_factory=dict)
     absolute_effects: dict[str, Any] = field(default_factory=dict)
@@ -116,6 +121,8 @@ class MilestoneReport:
             "timeseries": [dict(r) for r in self.timeseries],
             "notes": list(self.notes),
             "provenance": dict(self.provenance),
+            "analysis_plan": dict(self.analysis_plan),
+            "deviations": [dict(d) for d in self.deviations],
             "harm_coverage": dict(self.harm_coverage),
             "cace_assumptions": dict(self.cace_assumptions),
             "absolute_effects": dict(self.absolute_effects),
@@ -409,6 +416,7 @@ def build_milestone_report(
     ri_draws: int | None = None,
     notes: Sequence[str] = (),
     figures: bool = True,
+    plan_context: PlanContext | None = None,
 ) -> MilestoneReport:
     """Assemble the milestone report from already-computed results.
 
@@ -436,6 +444,9 @@ def build_milestone_report(
         Date of this look (default: last day in the panel).
     figures
         Draw the forest plot and time series (PNG data URIs).
+    plan_context
+        The registered plan's history and this run's harm index and hotspot file, for the
+        "Registered plan and deviations" section (:mod:`guardian_rct.reports.deviations`).
     """
     frame = _frame_of(panel)
     outcomes = tuple(outcomes or config.evaluation.outcomes)
@@ -487,6 +498,10 @@ def build_milestone_report(
         ts = timeseries_png(series, outcomes)
         figs = {"forest": png_data_uri(forest) if forest else None,
                 "timeseries": png_data_uri(ts) if ts else None}
+    with_compliance = "delivered" in frame.columns and bool(frame["delivered"].notna().any())
+    audit = (unaudited("no registered plan was given to the report") if plan_context is None else
+             audit_against_plan(plan_context, rows, outcomes=outcomes, primary=primary_name, ri_draws=ri_draws,
+                                alpha=alpha, look_date=look, no_events=no_events, with_compliance=with_compliance))
     return MilestoneReport(
         schema_version=SCHEMA_VERSION, trial=trial, abstract=abstract, outcome_totals=tuple(totals),
         estimates=tuple(rows), estimate_sections=section_index(rows, outcomes),
@@ -495,19 +510,23 @@ def build_milestone_report(
         displacement=tuple(d.to_dict() for d in displacement), balance=balance.to_dict(),
         flow=flow.to_dict(), timeseries=tuple(series), notes=tuple(all_notes),
         provenance=provenance.to_dict(), figures=figs,
+        analysis_plan=audit.analysis_plan, deviations=audit.deviations,
         harm_coverage=coverage, cace_assumptions=cace_assumptions_section(rows, primary_name),
         absolute_effects=absolute,
     )
 
 
-def write_milestone_report(report: MilestoneReport, out_dir: str | Path) -> dict[str, Path]:
-    """Write ``milestone_report.html`` and ``milestone_report.json`` into ``out_dir``."""
+def write_milestone_report(report: MilestoneReport, out_dir: str | Path, *,
+                           inputs: Iterable[str | Path | None] = ()) -> dict[str, Path]:
+    """Write ``milestone_report.html`` and ``milestone_report.json`` into ``out_dir``,
+    atomically and never over one of ``inputs`` or a protected trial file."""
     from guardian_rct.reports.render import write_html, write_json
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     data = report.to_dict()
-    html = write_html(out / "milestone_report.html", "milestone.html", report=data,
+    inputs = list(inputs)
+    html = write_html(out / "milestone_report.html", "milestone.html", inputs=inputs, report=data,
                       figures=dict(report.figures), provenance=data["provenance"])
-    js = write_json(out / "milestone_report.json", data)
+    js = write_json(out / "milestone_report.json", data, inputs=inputs)
     return {"html": html, "json": js}

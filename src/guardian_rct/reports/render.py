@@ -8,10 +8,13 @@ numbers that the report's data object already holds.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import jinja2
+
+from guardian_rct._core.safe_write import write_text
 
 __all__ = ["render_html", "write_html", "write_json", "environment"]
 
@@ -56,15 +59,14 @@ def render_html(template: str, **context: Any) -> str:
     return environment().get_template(template).render(**context)
 
 
-def write_html(path: str | Path, template: str, **context: Any) -> Path:
-    """Render and write an HTML report; returns the path."""
-    path = Path(path)
-    path.write_text(render_html(template, **context), encoding="utf-8")
-    return path
+def write_html(path: str | Path, template: str, *, inputs: Iterable[str | Path | None] = (),
+               **context: Any) -> Path:
+    """Render and write an HTML report atomically (never over ``inputs`` or a protected
+    trial file, :mod:`guardian_rct._core.safe_write`); returns the path."""
+    return write_text(path, render_html(template, **context), inputs=inputs, what="HTML report")
 
 
-def write_json(path: str | Path, data: Any) -> Path:
-    """Write report data as pretty JSON (dates and paths as strings)."""
-    path = Path(path)
-    path.write_text(json.dumps(data, indent=2, default=str, allow_nan=False) + "\n", encoding="utf-8")
-    return path
+def write_json(path: str | Path, data: Any, *, inputs: Iterable[str | Path | None] = ()) -> Path:
+    """Write report data as pretty JSON (dates and paths as strings), atomically."""
+    text = json.dumps(data, indent=2, default=str, allow_nan=False) + "\n"
+    return write_text(path, text, inputs=inputs, what="JSON report")

@@ -29,7 +29,9 @@ from shapely import box
 
 from guardian_rct._core.days import day_bounds
 from guardian_rct._core.errors import DataError
+from guardian_rct._core.formula_safe import force_text_cells, formula_safe_frame
 from guardian_rct._core.provenance import make_provenance
+from guardian_rct._core.safe_write import atomic_path, write_text
 from guardian_rct.config.trial_config import TrialConfig
 from guardian_rct.geo.hotspots import HotspotSet
 from guardian_rct.ledger.records import PublishedSchedule
@@ -91,14 +93,17 @@ def write_daily_outputs(config: TrialConfig, record: PublishedSchedule, hotspots
     tz = config.trial.timezone
     stem = out_dir / f"tasking_{record.day.isoformat()}"
     table = tasking_frame(record, hotspots, tz)
+    inputs = [config.trial.store, config.hotspots.path, config.source, config.hotspots.boundary,
+              hotspots.source]
     csv_path = stem.with_suffix(".csv")
-    table.to_csv(csv_path, index=False)
+    write_text(csv_path, formula_safe_frame(table).to_csv(index=False), inputs=inputs, what="tasking CSV")
     xlsx_path = stem.with_suffix(".xlsx")
-    _write_xlsx(table, xlsx_path, record)
+    with atomic_path(xlsx_path, inputs=inputs, what="tasking XLSX") as tmp:
+        _write_xlsx(table, tmp, record)
     geo_path = stem.with_suffix(".geojson")
-    _write_geojson(table, hotspots, geo_path)
+    write_text(geo_path, _geojson_text(table, hotspots), inputs=inputs, what="tasking GeoJSON")
     html_path = stem.with_suffix(".html")
-    _write_sheet(config, record, hotspots, table, html_path)
+    _write_sheet(config, record, hotspots, table, html_path, inputs)
     return DailyOutputs(record.day, len(record.treated), csv_path, xlsx_path, geo_path, html_path)
 
 
@@ -109,6 +114,7 @@ def _write_xlsx(table: pd.DataFrame, path: Path, record: PublishedSchedule) -> N
         writer.book.properties.created = stamp
         writer.book.properties.modified = stamp
         sheet = writer.sheets["Tasking"]
+        force_text_cells(sheet)  # a hotspot called "=HYPERLINK(...)" stays text
         for column, width in zip("ABCDEFGHIJ", (11, 11, 28, 6, 10, 10, 26, 26, 11, 11), strict=True):
             sheet.column_dimensions[column].width = width
     _pin_zip_times(path, stamp)
@@ -133,7 +139,7 @@ def _pin_zip_times(path: Path, stamp: dt.datetime) -> None:
             target.writestr(pinned, data)
 
 
-def _write_geojson(table: pd.DataFrame, hotspots: HotspotSet, path: Path) -> None:
+def _geojson_text(table: pd.DataFrame, hotspots: HotspotSet) -> str:
     frame = hotspots.frame
     treated = frame[frame["hotspot_id"].isin(set(table["hotspot_id"]))].copy()
     windows = (table.assign(window=table["start_local"] + "-" + table["end_local"])
@@ -141,11 +147,11 @@ def _write_geojson(table: pd.DataFrame, hotspots: HotspotSet, path: Path) -> Non
     treated["date"] = table["date"].iloc[0] if len(table) else ""
     treated["windows"] = treated["hotspot_id"].map(windows).fillna("")
     treated = treated[["hotspot_id", "name", "date", "windows", "geometry"]].to_crs("EPSG:4326")
-    path.write_text(treated.to_json(drop_id=True, to_wgs84=True), encoding="utf-8")
+    return treated.to_json(drop_id=True, to_wgs84=True)
 
 
 def _write_sheet(config: TrialConfig, record: PublishedSchedule, hotspots: HotspotSet,
-                 table: pd.DataFrame, path: Path) -> None:
+                 table: pd.DataFrame, path: Path, inputs: list) -> None:
     tz = config.trial.tz
     start, end = day_bounds(record.day, tz, config.trial.day_start_time)
     frame = hotspots.frame
@@ -158,7 +164,7 @@ def _write_sheet(config: TrialConfig, record: PublishedSchedule, hotspots: Hotsp
     provenance = make_provenance(seed=None, hashes={"ledger record": record.hash},
                                  now=dt.datetime.fromisoformat(record.published_at))
     write_html(
-        path, "tasking.html",
+        path, "tasking.html", inputs=inputs,
         trial=config.trial.name,
         day_label=f"{record.day:%A} {record.day.day} {record.day:%B %Y}",
         day_start=start.astimezone(tz).strftime("%a %d %b %H:%M"),

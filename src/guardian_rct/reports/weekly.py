@@ -16,14 +16,16 @@ within 15 percentage points below it, red further below; grey when nothing was s
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from guardian_rct._core.formula_safe import formula_safe_frame
 from guardian_rct._core.pseudonyms import Pseudonymiser
+from guardian_rct._core.safe_write import write_text
 from guardian_rct.compliance.ping_assignment import PingScore
 from guardian_rct.compliance.scoring import ComplianceResult, compliance_by_hotspot_day
 from guardian_rct.config.trial_config import TrialConfig
@@ -236,12 +238,24 @@ def _trend_uri(report: dict) -> str:
 
 def write_weekly_report(report: dict, result: ComplianceResult, out_dir: str | Path, *,
                         hotspots: HotspotSet, score: PingScore,
-                        pseudonymiser: Pseudonymiser) -> dict[str, Path]:
-    """Write the JSON, HTML and CSV outputs into ``out_dir``; returns their paths."""
+                        pseudonymiser: Pseudonymiser,
+                        inputs: Iterable[str | Path | None] = ()) -> dict[str, Path]:
+    """Write the JSON, HTML and CSV outputs into ``out_dir``; returns their paths.
+
+    Every file is written atomically and never over one of ``inputs`` (the pings file,
+    the allocation, the store...) or a protected trial file; CSV cells are formula-safe
+    (:mod:`guardian_rct._core.safe_write`, :mod:`guardian_rct._core.formula_safe`).
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    paths = {"json": write_json(out / "weekly_compliance.json", report)}
-    paths["html"] = write_html(out / "weekly_compliance.html", "weekly_compliance.html", report=report,
+    inputs = [*inputs, *_sources(score)]
+
+    def _csv(frame: pd.DataFrame, path: Path) -> Path:
+        return write_text(path, formula_safe_frame(frame).to_csv(index=False), inputs=inputs, what="CSV output")
+
+    paths = {"json": write_json(out / "weekly_compliance.json", report, inputs=inputs)}
+    paths["html"] = write_html(out / "weekly_compliance.html", "weekly_compliance.html", inputs=inputs,
+                               report=report,
                                map_uri=_map_uri(report, hotspots), trend_uri=_trend_uri(report),
                                provenance=report["provenance"] or
                                {"package_version": "", "created_at": "", "seed": None, "inputs": {}})
@@ -270,6 +284,9 @@ def write_weekly_report(report: dict, result: ComplianceResult, out_dir: str | P
     return paths
 
 
-def _csv(frame: pd.DataFrame, path: Path) -> Path:
-    frame.to_csv(path, index=False)
-    return path
+def _sources(score: PingScore) -> list[str]:
+    """Files the quarantined rows came from (they are inputs of this call too)."""
+    frame = score.quarantine.frame
+    if "source" not in frame.columns:
+        return []
+    return [s for s in frame["source"].dropna().astype(str).unique() if s]

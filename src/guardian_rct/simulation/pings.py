@@ -131,6 +131,7 @@ def simulate_pings(
     officers_per_team: int = 6,
     cadence_s: tuple[float, float] = (30.0, 60.0),
     accuracy_m: tuple[float, float] = (4.0, 20.0),
+    until: dt.datetime | None = None,
 ) -> SimulatedPings:
     """Simulate officers' location pings for the allocation's patrols.
 
@@ -157,6 +158,13 @@ def simulate_pings(
         Range of seconds between fixes.
     accuracy_m
         Range of the reported accuracy (metres); the noise's scale follows it.
+    until
+        Time-zone-aware end of the data: no fix at or after it is written (for a real
+        trial, the end of the last complete experimental day, so that late arrivals of
+        its patrols are not pings from the future). The truth (``visits``,
+        ``compliance``) is the simulated world's and still includes them; the patrols
+        they deliver are *pending* in the data. ``truth["pings_until"]`` and
+        ``truth["n_pings_after_until"]`` record the cut.
 
     Returns
     -------
@@ -190,6 +198,14 @@ def simulate_pings(
                                           within_h)
     present = present_days(tracks.t_ns[pres_pt], ids[pres_h], tz, day_start)
     frame = _ping_frame(visits, tracks)
+    n_cut = 0
+    if until is not None:
+        if until.tzinfo is None:
+            raise UsageError("until must be time-zone aware", found=repr(until), where="until",
+                             fix="pass an aware datetime such as datetime(..., tzinfo=UTC)")
+        keep = frame["timestamp"] < pd.Timestamp(until)
+        n_cut = int((~keep).sum())
+        frame = frame[keep].reset_index(drop=True)
 
     comp = compliance_table(alloc, visits, present, tz, day_start)
     digest = hashlib.sha256(allocation.frame.to_csv(index=False).encode()).hexdigest()
@@ -197,6 +213,8 @@ def simulate_pings(
     truth = _truth(visits, frame, roster, provenance, seed=seed, compliance=compliance, p_own=plan.p_own,
                    contamination=contamination, late_share=late_share, within_h=within_h, koper=koper,
                    cadence_s=cadence_s, accuracy_m=accuracy_m)
+    truth["pings_until"] = None if until is None else until.astimezone(dt.UTC).isoformat()
+    truth["n_pings_after_until"] = n_cut
     return SimulatedPings(frame=frame, visits=visits, compliance=comp, truth=truth, provenance=provenance)
 
 

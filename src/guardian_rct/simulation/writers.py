@@ -30,6 +30,7 @@ import pandas as pd
 from pyproj import Transformer
 
 from guardian_rct._core.errors import UsageError
+from guardian_rct._core.safe_write import atomic_path, write_text
 from guardian_rct.simulation.common import iso_utc, iso_with_offset
 from guardian_rct.simulation.crimes import CRIME_OUTPUT_COLUMNS, SimulatedCrimes, simulate_crimes
 from guardian_rct.simulation.pings import PING_OUTPUT_COLUMNS, SimulatedPings, simulate_pings
@@ -70,10 +71,7 @@ def write_crimes(crimes: SimulatedCrimes, path: str | Path, *, tz: str = "Europe
     frame["occurred_at"] = iso_with_offset(frame["occurred_at"], tz)
     frame, columns = _coords(frame, list(CRIME_OUTPUT_COLUMNS), coords, crs)
     frame = frame[columns]
-    if path.suffix.lower() == ".parquet":
-        frame.to_parquet(path, index=False)
-    else:
-        frame.to_csv(path, index=False)
+    _write_table(frame, path, "parquet" if path.suffix.lower() == ".parquet" else "csv")
     return path
 
 
@@ -94,11 +92,19 @@ def write_pings(pings: SimulatedPings, path: str | Path, *,
     frame["timestamp"] = iso_utc(frame["timestamp"])
     frame, columns = _coords(frame, list(PING_OUTPUT_COLUMNS), coords, crs)
     frame = frame[columns]
-    if kind == "parquet":
-        frame.to_parquet(path, index=False)
-    else:
-        frame.to_csv(path, index=False)
+    _write_table(frame, path, kind)
     return path
+
+
+def _write_table(frame: pd.DataFrame, path: Path, kind: str) -> None:
+    """Write ``frame`` as CSV (compressed by suffix) or Parquet, atomically
+    (:func:`guardian_rct._core.safe_write.atomic_path`: never over a protected trial file,
+    never a truncated file after a failure)."""
+    with atomic_path(path, what="simulated data file") as tmp:
+        if kind == "parquet":
+            frame.to_parquet(tmp, index=False)
+        else:
+            frame.to_csv(tmp, index=False, compression="infer")
 
 
 def _dates_iso(frame: pd.DataFrame, tz: str) -> pd.DataFrame:
@@ -132,17 +138,17 @@ def write_simulation(out_dir: str | Path, *, crimes: SimulatedCrimes | None = No
     if crimes is not None:
         written["crimes"] = write_crimes(crimes, out / "crimes.csv", tz=tz, coords=coords, crs=crs)
         written["truth_crimes"] = out / "truth_crimes.csv"
-        _dates_iso(crimes.origin, tz).to_csv(written["truth_crimes"], index=False)
+        _write_table(_dates_iso(crimes.origin, tz), written["truth_crimes"], "csv")
         written["truth_expected"] = out / "truth_expected.csv.gz"
-        _dates_iso(crimes.expected, tz).to_csv(written["truth_expected"], index=False)
+        _write_table(_dates_iso(crimes.expected, tz), written["truth_expected"], "csv")
         truth["crimes"] = crimes.truth
     if pings is not None:
         written["pings"] = write_pings(pings, out / f"pings.{pings_format}", fmt=pings_format, coords=coords,
                                        crs=crs)
         written["truth_visits"] = out / "truth_visits.csv"
-        _dates_iso(pings.visits, tz).to_csv(written["truth_visits"], index=False)
+        _write_table(_dates_iso(pings.visits, tz), written["truth_visits"], "csv")
         written["truth_compliance"] = out / "truth_compliance.csv"
-        _dates_iso(pings.compliance, tz).to_csv(written["truth_compliance"], index=False)
+        _write_table(_dates_iso(pings.compliance, tz), written["truth_compliance"], "csv")
         sched = pings.visits[pings.visits["kind"] == "scheduled"]
         patrols = _dates_iso(sched[["visit_id", "date", "hotspot_id", "window_start", "status", "arrived_at",
                                     "arrived_by"]], tz)
@@ -150,5 +156,5 @@ def write_simulation(out_dir: str | Path, *, crimes: SimulatedCrimes | None = No
         patrols = patrols.where(patrols.notna() & (patrols != ""), None)
         truth["pings"] = {**pings.truth, "patrols": patrols.to_dict(orient="records")}
     written["truth"] = out / "truth.json"
-    written["truth"].write_text(json.dumps(truth, indent=2, default=str) + "\n", encoding="utf-8")
+    write_text(written["truth"], json.dumps(truth, indent=2, default=str) + "\n", what="simulation truth")
     return written
