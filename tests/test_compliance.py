@@ -199,6 +199,24 @@ def test_koper_dose_needs_continuous_presence(tmp_path):
     assert p["patrol_minutes"] == pytest.approx(28.0)
 
 
+def test_late_visit_is_compliant_but_not_delivery_on_the_day_and_never_counts_twice(tmp_path):
+    """Issue 12, item 5: a visit at 07:00 on day d+1 meets the 24 h compliance rule for day d's
+    15:15 patrol, and also falls on day d+1 (a control day). The trial's rule counts it as
+    delivered for d and contaminated for d+1; the evaluation's on-day presence counts it once,
+    on d+1 only."""
+    rows = _track("R1", "PC1", "2023-05-02T07:00:00+01:00", 20)
+    visits, config, hotspots = _visits(tmp_path, rows)
+    alloc = _alloc([("2023-05-01", "H01", "treatment", WS, "2023-05-01T15:15:00+01:00"),
+                    ("2023-05-02", "H01", "control", "", "")])
+    table = compliance_by_hotspot_day(score_compliance(alloc, visits, hotspots=hotspots, config=config))
+    day = {str(r.date): r for r in table.itertuples(index=False)}
+    d, d1 = day["2023-05-01"], day["2023-05-02"]
+    assert d.delivered == 1 and d1.contaminated == 1  # the weekly report's rule: counted twice
+    assert (d.delivered_on_day, d.present_on_day, d.dosage_minutes) == (0, 0, 0.0)
+    assert (d1.present_on_day, d1.dosage_minutes) == (1, 20.0)
+    assert d.present_on_day + d1.present_on_day == 1  # the evaluation's variable: once
+
+
 def test_hotspot_day_table_and_rates(tmp_path):
     rows = (_track("R1", "PC1", "2023-05-01T16:00:00+01:00", 20)               # H01 treated, delivered
             + _track("R2", "PC2", "2023-05-01T19:00:00+01:00", 5, where=(406600.0, 286100.0)))  # H02 control
@@ -209,7 +227,8 @@ def test_hotspot_day_table_and_rates(tmp_path):
                     ("2023-05-02", "H01", "control", "", "")])
     result = score_compliance(alloc, visits, hotspots=hotspots, config=config)
     table = compliance_by_hotspot_day(result)
-    assert list(table.columns) == ["date", "hotspot_id", "delivered", "dosage_minutes", "contaminated"]
+    assert list(table.columns) == ["date", "hotspot_id", "delivered", "dosage_minutes", "contaminated",
+                                   "delivered_on_day", "present_on_day"]
     got = {(str(r.date), r.hotspot_id): (r.delivered, r.dosage_minutes, r.contaminated)
            for r in table.itertuples(index=False)}
     assert got == {("2023-05-01", "H01"): (1, 20.0, 0), ("2023-05-01", "H02"): (0, 5.0, 1),

@@ -108,8 +108,11 @@ def test_csv_outputs_agree_with_the_json(trial):
         assert table["scheduled"].tolist() == [r["scheduled"] for r in report[key]]
         assert int(table["compliant"].sum()) == report["headline"]["compliant"]
     days = pd.read_csv(out / "compliance_hotspot_days.csv")
-    assert list(days.columns) == ["date", "hotspot_id", "delivered", "dosage_minutes", "contaminated"]
+    assert list(days.columns) == ["date", "hotspot_id", "delivered", "dosage_minutes", "contaminated",
+                                  "delivered_on_day", "present_on_day"]  # on-day presence: issue 12
     assert len(days) == 7 * 6
+    control = days["contaminated"].notna() & (days["delivered"] == 0)
+    assert (days.loc[control & (days["contaminated"] == 1), "present_on_day"] == 1).all()
     assert int(days["delivered"].sum()) == report["headline"]["compliant"]
     assert int(days["contaminated"].sum()) == report["headline"]["contaminated"]
     assert set(days["delivered"]) <= {0, 1} and set(days["contaminated"]) <= {0, 1}

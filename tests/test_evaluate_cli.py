@@ -85,16 +85,21 @@ def test_evaluate_from_trial_store_with_compliance_csv(sim_trial, capsys):
     assert not any("imported from a file" in n for n in data["notes"])  # read from the trial store
     rows = data["estimates"]
     primary = [r for r in rows if r["in_holm_family"]]
-    # Holm family: exactly the first ITT Poisson estimate of each declared count outcome
+    # Holm family: the first ITT Poisson estimate of each declared outcome, count and harm (issue 12)
     assert [(r["outcome"], r["estimand"], r["model"]) for r in primary] == [
-        ("all_crime", "ITT", "poisson_fe"), ("violence", "ITT", "poisson_fe")]
+        ("all_crime", "ITT", "poisson_fe"), ("all_crime_harm", "ITT", "poisson_fe"),
+        ("violence", "ITT", "poisson_fe"), ("violence_harm", "ITT", "poisson_fe")]
     assert [f["estimate_index"] for f in data["multiplicity"]["family"]] == [rows.index(r) for r in primary]
     assert primary[0]["ri_p_value"] is not None and 0 < primary[0]["ri_p_value"] <= 1
     assert {r["section"] for r in rows} == {"itt", "cace", "carryover"}
     for r in rows:
-        if r["section"] != "itt" or r["outcome"].endswith("_harm"):
+        if r["section"] != "itt" or r not in primary:
             assert not r["in_holm_family"] and r["holm_p_value"] is None
-    cace = [r for r in rows if r["section"] == "cace"]
+    ratio = [r for r in rows if r["model"] == "iv_poisson_gmm_fe"]  # issue 12: CACE as a rate ratio
+    assert sorted(r["outcome"] for r in ratio) == ["all_crime", "violence"]
+    assert all(r["irr"] is not None and r["first_stage_f"] > 10 for r in ratio)
+    assert len(data["cace_assumptions"]["rate_ratios"]) == 2
+    cace = [r for r in rows if r["section"] == "cace" and r["model"] != "iv_poisson_gmm_fe"]
     assert {r["estimand"] for r in cace} == {"CACE (patrol delivered)", "CACE (dosage minutes)"}
     assert all(r["first_stage_f"] > 10 and 0 < r["first_stage_coef"] for r in cace)
     # CACE on volume and on harm, for both outcomes and both measures of receipt
@@ -202,7 +207,8 @@ def test_outcome_without_events_is_reported_not_estimable(sim_trial, capsys, tmp
     assert violence and all(r["status"] == "no events: not estimable" and r["estimate"] is None
                             for r in violence)
     family = {f["outcome"]: f for f in data["multiplicity"]["family"]}
-    assert family["violence"]["p_source"] == "not tested" and data["multiplicity"]["family_size"] == 2
+    assert family["violence"]["p_source"] == "not tested" and data["multiplicity"]["family_size"] == 4
+    assert family["violence_harm"]["p_source"] == "not tested"  # no events: harm untested too
     assert [d["outcome"] for d in data["dose_response"]] == ["all_crime"]
     assert any("no events" in n for n in summary["notes"])
     html = (tmp_path / "out" / "milestone_report.html").read_text(encoding="utf-8")
@@ -261,7 +267,7 @@ def test_parallel_design_evaluates_without_carryover(tmp_path, capsys):
     data = _no_nan((tmp_path / "out" / "milestone_report.json").read_text(encoding="utf-8"))
     sections = {r["section"] for r in data["estimates"]}
     assert sections == {"itt", "cace"}
-    assert [r["model"] for r in data["estimates"] if r["in_holm_family"]] == ["poisson_parallel"] * 2
+    assert [r["model"] for r in data["estimates"] if r["in_holm_family"]] == ["poisson_parallel"] * 4
     cace = next(r for r in data["estimates"] if r["section"] == "cace" and r["term"] == "delivered")
     assert "block + day" in cace["details"]
     # first stage with block + day effects: blocks A (H01 of H01, H03, H05 treated) and B (H02, H06 of

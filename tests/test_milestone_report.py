@@ -22,6 +22,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from evaluation_fixtures import OUTCOMES, built_trial, synthetic_estimates, trial_config
@@ -204,12 +205,16 @@ def test_holm_uses_design_based_p_and_fills_ri():
 
 def test_sequential_boundaries_for_looks_so_far():
     end = dt.date(2023, 4, 16)
-    report, _ = make_report(milestones=[dt.date(2023, 4, 2)], end=end)
+    report, panel = make_report(milestones=[dt.date(2023, 4, 2)], end=end)
     seq = report.to_dict()["sequential"]
     assert seq["look_dates"] == ["2023-04-02", "2023-04-16"]
-    expected = obf_boundaries([14 / 28, 1.0])
+    # information = events observed by the look / events planned at the baseline rate (issue 12)
+    rate = panel.groupby("hotspot_id")["baseline_count_all_crime"].first().sum() / 28
+    observed = panel.loc[panel["date"] <= pd.Timestamp("2023-04-02"), "count_all_crime"].sum()
+    expected = obf_boundaries([observed / (observed + rate * 14), 1.0])
+    assert seq["information_scale"].startswith("expected events")
     assert [lk["z_boundary"] for lk in seq["looks"]] == pytest.approx(expected.z_boundaries)
-    assert seq["current_look"]["z_boundary"] == pytest.approx(1.9686, abs=1e-3)
+    assert seq["current_look"]["z_boundary"] == pytest.approx(expected.z_boundaries[-1], abs=1e-6)
     assert seq["crossed"] == (seq["primary_p"] <= seq["current_look"]["nominal_p"])
 
 

@@ -105,3 +105,38 @@ def test_very_early_look_spends_nothing_and_serialises():
     assert looks[0]["z_boundary"] is None
     import json
     json.dumps(b.to_dict(), allow_nan=False)
+
+
+def test_event_information_fractions():
+    from guardian_rct.estimation.multiplicity import (
+        event_information_fractions,
+        expected_remaining_events,
+    )
+
+    assert expected_remaining_events(730.0, 365, 60) == 120.0  # 2 a day for 60 days
+    # a quiet first half: 40 events observed, 100 still expected -> less information than calendar 0.5
+    assert event_information_fractions([40.0, 210.0], [100.0, 0.0]) == pytest.approx([40 / 140, 1.0])
+    # a busy start never reaches 1 before the end, and fractions stay strictly increasing
+    f = event_information_fractions([300.0, 290.0, 500.0], [10.0, 50.0, 0.0])
+    assert f[0] < 1 and f[0] < f[1] < f[2] == 1.0
+    with pytest.raises(ConfigError):
+        event_information_fractions([0.0], [0.0])
+
+
+def test_holm_family_is_outcomes_times_count_and_harm():
+    from guardian_rct.estimation.results import Estimate
+    from guardian_rct.reports.milestone_tables import holm_family
+
+    def est(outcome, p):
+        return Estimate(outcome, "ITT", "poisson_fe", -0.1, 0.05, -0.2, 0.0, p, None, 0.9, 100, 10)
+
+    estimates = [est("a", 0.01), est("a_harm", 0.04), est("b", 0.03), est("b_harm", 0.5),
+                 Estimate("a", "CACE (patrol delivered)", "iv_2sls_fe", -0.1, 0.05, -0.2, 0.0, 0.001, None, None, 100, 10)]
+    family, sources, summary = holm_family(estimates, ["a", "b"], set(), 0.05)
+    assert summary["family_size"] == 4
+    assert [f["outcome"] for f in summary["family"]] == ["a", "a_harm", "b", "b_harm"]
+    np.testing.assert_allclose([f["p_holm"] for f in summary["family"]], holm_adjust([0.01, 0.04, 0.03, 0.5]))
+    assert 4 not in family  # the CACE never enters
+    # an outcome with no events leaves its count and harm in the family, untested (p = 1)
+    _, _, summary = holm_family(estimates, ["a", "b"], {"b"}, 0.05)
+    assert [f["p_source"] for f in summary["family"]][2:] == ["not tested", "not tested"]

@@ -114,6 +114,12 @@ def test_panel_command_writes_csv_parquet_quarantine_and_json(tmp_path, capsys):
     assert data["harm_index"]["version"].startswith("CCHI 2026") and len(data["harm_index"]["sha256"]) == 64
     assert pd.read_csv(out / "quarantine.csv")["reason"].tolist() == ["missing coordinates"]
     assert len(pd.read_parquet(out / "panel.parquet")) == len(pd.read_csv(out / "panel.csv")) == 18
+    # p_treated is filled from the design, so the export feeds back into the estimators (issue 12)
+    from guardian_rct.crimes.panel_io import read_panel
+
+    exported = read_panel(out)
+    assert exported["p_treated"].between(0, 1, inclusive="neither").all()
+    assert exported["p_treated"].tolist() == read_panel(out / "panel.csv")["p_treated"].tolist()
     assert json.loads((out / "panel.json").read_text())["provenance"]["inputs"]
     # no allocation and no trial store yet: a clear error saying how to create it
     code = main(["panel", "--config", str(config), "--crimes", str(tmp_path / "crimes.csv"),

@@ -60,6 +60,7 @@ def _run(args: argparse.Namespace) -> Output:
     from guardian_rct.crimes.panel import build_panel
     from guardian_rct.crimes.records import read_crimes
     from guardian_rct.design.allocation import Allocation
+    from guardian_rct.design.factory import design_from_config
     from guardian_rct.geo.plausibility import trial_area_bounds
     from guardian_rct.ledger.plan_history import note_look
     from guardian_rct.ledger.store import load_trial_hotspots
@@ -83,7 +84,11 @@ def _run(args: argparse.Namespace) -> Output:
     if args.compliance is not None:
         compliance = read_compliance_csv(args.compliance, hotspots.ids)
     rings = _rings(config, hotspots)
-    panel = build_panel(config, hotspots, allocation, crimes, rings=rings, compliance=compliance)
+    # p_treated from the trial's design, as `evaluate` does, so that the exported panel
+    # gives the report's numbers when fed back to itt_estimates (crimes.panel_io.read_panel)
+    probabilities = design_from_config(config, hotspots).probabilities()
+    panel = build_panel(config, hotspots, allocation, crimes, rings=rings, probabilities=probabilities,
+                        compliance=compliance, baseline_days=config.evaluation.baseline_days)
     inputs = [*([args.crimes] if isinstance(args.crimes, (str, Path)) else args.crimes), args.compliance,
               getattr(args, "allocation", None)]
     paths = panel.write(args.out, inputs=inputs)

@@ -56,7 +56,9 @@ def read_compliance_csv(path: str | Path, hotspot_ids: Sequence[str] | None = No
             i = int(bad[0])
             raise DataError(f"hotspot '{out['hotspot_id'].iloc[i]}' is not in the trial's hotspot file",
                             where=where(path, i + 1, "hotspot_id"), fix="use compliance for these hotspots")
-    for col, allowed in (("delivered", "flag"), ("contaminated", "flag"), ("dosage_minutes", "minutes")):
+    optional = [(c, "flag") for c in ("delivered_on_day", "present_on_day") if c in raw.columns]
+    for col, allowed in (("delivered", "flag"), ("contaminated", "flag"), ("dosage_minutes", "minutes"),
+                         *optional):  # optional: the evaluation's on-day presence (scoring.ON_DAY_COLUMNS)
         text = raw[col].str.strip()
         values = pd.to_numeric(text.replace("", np.nan), errors="coerce")
         bad = (text != "") & values.isna()

@@ -31,6 +31,16 @@ after the fact) nothing is pending.
 (docs/contracts.md): ``delivered`` is 1 when every patrol scheduled for that
 hotspot-day was compliant, 0 when one was missed, empty (unknown) while one is pending, ``dosage_minutes`` the patrol-minutes inside the
 experimental day, ``contaminated`` 1 on a control day with any presence.
+
+Two definitions of delivery (docs/compliance_definitions.md). ``delivered`` is the
+trial's compliance rule, for the weekly report: an arrival up to 24 h after the
+scheduled start counts, even when it falls on the next experimental day. The
+evaluation measures presence *within the experimental day whose crimes are counted*:
+``delivered_on_day`` is 1 on a treatment day when an officer is present between the
+scheduled start and the day's end; ``present_on_day`` is 1 on any hotspot-day with
+presence inside the day (on control days it equals ``contaminated``); ``dosage_minutes``
+are the minutes on the day. With these, a visit on day d+1 is never delivery of day d
+and contamination of day d+1 at once. The CACE uses ``present_on_day``.
 """
 
 from __future__ import annotations
@@ -52,9 +62,11 @@ from guardian_rct.design.allocation import Allocation
 from guardian_rct.geo.hotspots import HotspotSet
 
 __all__ = ["ComplianceResult", "score_compliance", "compliance_by_hotspot_day", "responsible_teams",
-           "HOTSPOT_DAY_COLUMNS"]
+           "HOTSPOT_DAY_COLUMNS", "ON_DAY_COLUMNS"]
 
 HOTSPOT_DAY_COLUMNS = ("date", "hotspot_id", "delivered", "dosage_minutes", "contaminated")
+#: The evaluation's presence variables, measured inside the experimental day (docs/compliance_definitions.md)
+ON_DAY_COLUMNS = ("delivered_on_day", "present_on_day")
 _NS_PER_MIN = 60_000_000_000
 Grouping = Literal["hotspot_id", "block", "team", "dow", "week"]
 _DOW = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -351,7 +363,8 @@ def _contaminated(arm: str, present: bool, day_end: int, seen_to: int | None):
 
 def _hotspot_days(alloc: pd.DataFrame, patrols: pd.DataFrame, controls: pd.DataFrame,
                   lines: dict[str, _HotspotTimeline], tz, day_start, seen_to: int | None) -> pd.DataFrame:
-    keys = alloc[["date", "hotspot_id", "arm"]].drop_duplicates(["date", "hotspot_id"])
+    keys = alloc[["date", "hotspot_id", "arm", "window_start"]].sort_values("window_start", kind="stable")
+    keys = keys.drop_duplicates(["date", "hotspot_id"])  # the first window of the hotspot-day
     # delivered: 1 all compliant, 0 any missed, unknown (<NA>) when none missed but some pending
     if len(patrols):
         grouped = patrols.groupby(["date", "hotspot_id"])
@@ -361,7 +374,7 @@ def _hotspot_days(alloc: pd.DataFrame, patrols: pd.DataFrame, controls: pd.DataF
     else:
         delivered = missed = pd.Series(dtype=bool)
     rows = []
-    for d, h, arm in keys.itertuples(index=False):
+    for d, h, arm, start in keys.itertuples(index=False):
         ds, de = day_bounds(d, tz, day_start)
         a, b = pd.Timestamp(ds).value, pd.Timestamp(de).value
         dosage, _, _ = lines[h].overlap(a, b)
@@ -369,12 +382,25 @@ def _hotspot_days(alloc: pd.DataFrame, patrols: pd.DataFrame, controls: pd.DataF
             flag = int(arm == "treatment")
         else:
             flag = 0 if bool(missed.get((d, h), True)) else pd.NA
+        present = lines[h].present(a, b)
+        on_day = arm == "treatment" and not pd.isna(start) and lines[h].present(int(start.value), b)
         rows.append({"date": d, "hotspot_id": h, "delivered": flag, "dosage_minutes": dosage,
-                     "contaminated": _contaminated(arm, lines[h].present(a, b), b, seen_to)})
-    out = pd.DataFrame(rows, columns=list(HOTSPOT_DAY_COLUMNS))
-    out["delivered"] = out["delivered"].astype("Int64")
-    out["contaminated"] = out["contaminated"].astype("Int64")
+                     "contaminated": _contaminated(arm, present, b, seen_to),
+                     "delivered_on_day": _on_day(arm == "treatment", on_day, b, seen_to),
+                     "present_on_day": _on_day(True, present, b, seen_to)})
+    out = pd.DataFrame(rows, columns=list(HOTSPOT_DAY_COLUMNS + ON_DAY_COLUMNS))
+    for col in ("delivered", "contaminated", *ON_DAY_COLUMNS):
+        out[col] = out[col].astype("Int64")
     return out.sort_values(["date", "hotspot_id"], kind="stable").reset_index(drop=True)
+
+
+def _on_day(applies: bool, present: bool, day_end: int, seen_to: int | None):
+    """On-day presence: 1 seen, 0 not seen on an observed day, <NA> day not yet over."""
+    if not applies:
+        return 0
+    if present:
+        return 1
+    return pd.NA if seen_to is not None and day_end > seen_to else 0
 
 
 def compliance_by_hotspot_day(result: ComplianceResult) -> pd.DataFrame:

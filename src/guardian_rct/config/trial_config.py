@@ -183,6 +183,8 @@ class HarmSpec:
     index: str = field(default="cchi-default", metadata={"help": 'harm index: cchi-default (shipped), or a path to the CCHI spreadsheet or a weights CSV'})
     exclude_proactive: bool = field(default=True, metadata={"help": 'leave out crimes found by police activity (detection = proactive)'})
     exclude_historic_days: int | None = field(default=365, metadata={"help": 'leave out crimes reported more than this many days after they happened'})
+    max_unweighted_share: float = field(default=0.01, metadata={"help": 'harm is called "estimated" only when at most this share of hotspot crimes has no harm weight'})
+    accept_unweighted: bool = field(default=False, metadata={"help": 'accept a larger unweighted share (the report still states it, by code)'})
 
 
 @dataclass(frozen=True)
@@ -197,6 +199,7 @@ class EvaluationSpec:
     baseline_days: int = field(default=365, metadata={"help": 'days before the trial used for baseline crime and harm'})
     se_type: str = field(default="CR2", metadata={"help": 'Poisson FE standard errors: CR2 (Bell-McCaffrey, Satterthwaite df) or CR1 (G/(G-1)(N-1)/(N-K), t(G-1))'})
     wild_bootstrap_draws: int = field(default=9_999, metadata={"help": 'wild cluster score bootstrap replications for the Poisson ITT p-value (0 skips it)'})
+    information: Literal["events", "calendar"] = field(default="events", metadata={"help": 'information scale of the O\'Brien-Fleming looks: expected events (observed / planned from the baseline rate) or calendar days'})
 
 
 @dataclass(frozen=True)
@@ -438,6 +441,9 @@ def _check_positive(cfg: TrialConfig) -> None:
         if not 0 <= value <= 1:
             raise ConfigError("must be a proportion", expected="0 to 1", found=str(value),
                               where=f"compliance.{key}", fix="write e.g. 0.75 for 75%")
+    if not 0 <= cfg.harm.max_unweighted_share <= 1:
+        raise ConfigError("must be a proportion", expected="0 to 1", found=str(cfg.harm.max_unweighted_share),
+                          where="harm.max_unweighted_share", fix="write e.g. 0.01 for 1%")
     if not 0 < cfg.evaluation.alpha < 1:
         raise ConfigError("alpha must be between 0 and 1", found=str(cfg.evaluation.alpha),
                           where="evaluation.alpha", fix="use e.g. 0.05")

@@ -62,6 +62,8 @@ __all__ = ["Panel", "build_panel", "ring_label", "PANEL_KEYS", "COMPLIANCE_COLUM
 PANEL_KEYS = ("hotspot_id", "block", "date", "day_index", "dow", "arm", "treated", "p_treated",
               "window_start")
 COMPLIANCE_COLUMNS = ("delivered", "dosage_minutes", "contaminated")
+#: Optional: presence measured inside the experimental day (compliance.scoring.ON_DAY_COLUMNS)
+ON_DAY_COLUMNS = ("delivered_on_day", "present_on_day")
 
 
 @dataclass(frozen=True)
@@ -439,7 +441,8 @@ def _merge_compliance(out: pd.DataFrame, compliance: pd.DataFrame) -> pd.DataFra
         raise DataError(f"compliance table is missing column(s) {', '.join(missing)}",
                         expected="date, hotspot_id, delivered, dosage_minutes, contaminated",
                         found=", ".join(map(str, compliance.columns)), fix="use the compliance export")
-    comp = compliance[["date", "hotspot_id", *COMPLIANCE_COLUMNS]].copy()
+    on_day = [c for c in ON_DAY_COLUMNS if c in compliance.columns]  # the evaluation's presence, if scored
+    comp = compliance[["date", "hotspot_id", *COMPLIANCE_COLUMNS, *on_day]].copy()
     comp["date"] = pd.to_datetime(comp["date"]).astype("datetime64[ns]")
     comp["hotspot_id"] = comp["hotspot_id"].astype(str)
     if comp.duplicated(["date", "hotspot_id"]).any():

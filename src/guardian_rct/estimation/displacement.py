@@ -55,10 +55,12 @@ the panel provides them.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import numpy as np
 import pandas as pd
 from scipy import stats
 
@@ -92,11 +94,15 @@ class WDQResult:
     total_net_effect: float | None
     interpretation: str
     note: str = ""
+    conf_low: float | None = None
+    conf_high: float | None = None
+    interval: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {"success_measure": self.success_measure, "buffer_measure": self.buffer_measure,
                 "wdq": self.wdq, "total_net_effect": self.total_net_effect,
-                "interpretation": self.interpretation, "note": self.note}
+                "interpretation": self.interpretation, "note": self.note,
+                "conf_low": self.conf_low, "conf_high": self.conf_high, "interval": self.interval}
 
 
 @dataclass(frozen=True)
@@ -110,10 +116,21 @@ class WDDResult:
     conf_low: float | None
     conf_high: float | None
     note: str = ""
+    se_type: str = "Poisson (sum of counts)"
+    poisson_std_error: float | None = None
+    df: int | None = None
+
+    @property
+    def distinguishable(self) -> bool:
+        """True when the interval excludes zero (only then may a change be named)."""
+        return (self.conf_low is not None and self.conf_high is not None
+                and (self.conf_low > 0 or self.conf_high < 0))
 
     def to_dict(self) -> dict[str, Any]:
         return {"wdd": self.wdd, "std_error": self.std_error, "z": self.z, "p_value": self.p_value,
-                "conf_low": self.conf_low, "conf_high": self.conf_high, "note": self.note}
+                "conf_low": self.conf_low, "conf_high": self.conf_high, "note": self.note,
+                "se_type": self.se_type, "poisson_std_error": self.poisson_std_error, "df": self.df,
+                "distinguishable_from_zero": self.distinguishable}
 
 
 def _check_counts(**counts: float | None) -> None:
@@ -345,8 +362,18 @@ def _ring_order(label: str) -> tuple[float, str]:
 
 
 def crossover_displacement(panel_frame: pd.DataFrame, rings_frame: pd.DataFrame, outcome: str, *,
-                           alpha: float = 0.05) -> DisplacementAnalysis:
+                           alpha: float = 0.05, rng: np.random.Generator | None = None,
+                           bootstrap: int = 999) -> DisplacementAnalysis:
     """WDQ and WDD for a crossover trial (control days vs treatment days; see module notes).
+
+    Uncertainty respects the clustering of hotspot-days in hotspots: the WDD is
+    ``n_treatment`` times the difference in mean (hotspot + ring) crimes per hotspot-day
+    between arms, so its standard error is ``n_treatment`` times the CR1 cluster-robust
+    standard error of that difference (Liang & Zeger 1986; t with G−1 df), not the Poisson
+    sum of counts (kept as ``poisson_std_error``). The WDQ gets a percentile interval from a
+    cluster bootstrap over hotspots (Cameron, Gelbach & Miller 2008; Field & Welsh 2007)
+    with ``bootstrap`` re-samples drawn from ``rng`` (no interval without an ``rng``).
+    Interpretation never names displacement or diffusion when the interval covers zero.
 
     Raises
     ------
@@ -373,6 +400,9 @@ def crossover_displacement(panel_frame: pd.DataFrame, rings_frame: pd.DataFrame,
         wdq = weighted_displacement_quotient(a_before, a_after, b_before, b_after, n_before, n_after)
         terms = [(a_after, 1.0), (a_before, -k), (b_after, 1.0), (b_before, -k)]
         wdd = _wdd_from_terms(terms, alpha)
+        per = _per_hotspot(panel_frame, part, count)
+        wdd = _cluster_wdd(wdd, per, n_after, n_before, alpha)
+        wdq = _bootstrap_wdq(wdq, per, alpha, rng, bootstrap)
         quantities = {"A_before": a_before, "A_after": a_after, "B_before": b_before, "B_after": b_after,
                       "C_before": float(n_before), "C_after": float(n_after), "D_before": None,
                       "D_after": None, "k": k}
@@ -383,6 +413,62 @@ def crossover_displacement(panel_frame: pd.DataFrame, rings_frame: pd.DataFrame,
     return DisplacementAnalysis(outcome, "crossover", CROSSOVER_MAPPING,
                                 tuple(ring_outcomes_by_arm(panel_frame, rings_frame, outcome)),
                                 tuple(estimates), tuple(notes))
+
+
+def _per_hotspot(panel_frame: pd.DataFrame, ring_part: pd.DataFrame, count: str) -> pd.DataFrame:
+    """Per hotspot: A1, A0 (hotspot crimes on treatment/control days), B1, B0 (ring), n1, n0."""
+    hot = panel_frame.groupby(["hotspot_id", "treated"])[count].agg(["sum", "size"]).unstack(fill_value=0)
+    ring = ring_part.groupby(["hotspot_id", "treated"])[count].sum().unstack(fill_value=0)
+    out = pd.DataFrame(index=hot.index)
+    for t in (0, 1):
+        out[f"A{t}"] = hot[("sum", t)] if ("sum", t) in hot.columns else 0.0
+        out[f"n{t}"] = hot[("size", t)] if ("size", t) in hot.columns else 0
+        out[f"B{t}"] = ring[t].reindex(out.index).fillna(0.0) if t in ring.columns else 0.0
+    return out.astype(float)
+
+
+def _cluster_wdd(wdd: WDDResult, per: pd.DataFrame, n1: int, n0: int, alpha: float) -> WDDResult:
+    """CR1 standard error of WDD = n1 * (mean s | treated - mean s | control), s = A + B."""
+    G = len(per)
+    if G < 2:
+        return wdd
+    s1, s0 = (per["A1"] + per["B1"]).to_numpy(), (per["A0"] + per["B0"]).to_numpy()
+    m1, m0 = s1.sum() / n1, s0.sum() / n0
+    # score of the difference in means per cluster: sum over its days of (s - mean of its arm) / n_arm
+    u = (s1 - per["n1"].to_numpy() * m1) / n1 - (s0 - per["n0"].to_numpy() * m0) / n0
+    se = n1 * math.sqrt(G / (G - 1) * float(np.sum(u * u)))
+    if se == 0:
+        return dataclasses.replace(wdd, poisson_std_error=wdd.std_error)
+    q = float(stats.t.ppf(1 - alpha / 2, G - 1))
+    p = float(2 * stats.t.sf(abs(wdd.wdd / se), G - 1))
+    return WDDResult(wdd.wdd, se, wdd.wdd / se, p, wdd.wdd - q * se, wdd.wdd + q * se, wdd.note,
+                     se_type="CR1 clustered by hotspot, t(G-1)", poisson_std_error=wdd.std_error, df=G - 1)
+
+
+def _bootstrap_wdq(wdq: WDQResult, per: pd.DataFrame, alpha: float, rng: np.random.Generator | None,
+                   draws: int) -> WDQResult:
+    """Percentile interval of the WDQ by re-sampling hotspots with replacement."""
+    if wdq.wdq is None or rng is None or draws < 1 or len(per) < 2:
+        return wdq
+    G = len(per)
+    counts = rng.multinomial(G, np.full(G, 1.0 / G), size=draws).astype(float)  # (draws, G)
+    tot = counts @ per[["A1", "A0", "B1", "B0", "n1", "n0"]].to_numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sm = tot[:, 0] / tot[:, 4] - tot[:, 1] / tot[:, 5]
+        bdm = tot[:, 2] / tot[:, 4] - tot[:, 3] / tot[:, 5]
+        q = bdm / sm
+    ok = np.isfinite(q) & (sm < 0)
+    undefined = 1.0 - ok.mean()
+    if undefined > alpha / 2:
+        return dataclasses.replace(
+            wdq, interpretation="not distinguishable from no change",
+            interval=f"cluster bootstrap over hotspots ({draws} re-samples)",
+            note=(wdq.note + " " if wdq.note else "") + f"in {undefined:.0%} of hotspot re-samples the hotspots "
+            "did not improve, so the WDQ has no interval and no displacement or diffusion is claimed")
+    lo, hi = (float(v) for v in np.quantile(q[ok], [alpha / 2, 1 - alpha / 2]))
+    interpretation = wdq.interpretation if (lo > 0 or hi < 0) else "not distinguishable from no displacement or diffusion"
+    return dataclasses.replace(wdq, conf_low=lo, conf_high=hi, interpretation=interpretation,
+                               interval=f"cluster bootstrap over hotspots, percentile ({draws} re-samples)")
 
 
 def before_after_displacement(panel_frame: pd.DataFrame, rings_frame: pd.DataFrame, outcome: str, *,

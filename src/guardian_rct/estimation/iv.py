@@ -48,12 +48,25 @@ DOSAGE_BANDS: tuple[float, ...] = (0.0, 5.0, 15.0, 30.0, math.inf)
 
 def patrol_present(frame: pd.DataFrame, *, treatment: str = "treated",
                    allow_unknown: bool = False) -> np.ndarray:
-    """0/1 patrol presence: ``delivered`` on treated days, ``contaminated`` on control days.
+    """0/1 patrol presence on the experimental day whose crimes are counted.
 
-    ``contaminated`` is optional (taken as 0 when absent). With ``allow_unknown`` an empty
-    flag (compliance unknown, e.g. a patrol still pending) is returned as NaN; otherwise
-    it is an error like any value other than 0 or 1.
+    ``present_on_day`` when the panel has it (scored from pings: any presence inside the
+    experimental day, either arm; docs/compliance_definitions.md), so that a late visit is
+    never delivery of day d and contamination of day d+1 at once. Otherwise (a compliance
+    CSV with the contract's columns only) ``delivered`` on treated days and
+    ``contaminated`` on control days; ``contaminated`` is optional (0 when absent). With
+    ``allow_unknown`` an empty flag (compliance unknown, e.g. a patrol still pending) is
+    returned as NaN; otherwise it is an error like any value other than 0 or 1.
     """
+    if "present_on_day" in frame.columns:
+        v = pd.to_numeric(frame["present_on_day"], errors="coerce").to_numpy(dtype=float)
+        bad = np.flatnonzero(~np.isin(v, (0.0, 1.0)) & ~(allow_unknown & np.isnan(v)))
+        if bad.size:
+            i = int(bad[0])
+            raise DataError("'present_on_day' is not 0 or 1", where=where("panel", i + 1, "present_on_day"),
+                            expected="0 or 1", found=repr(frame["present_on_day"].iloc[i]),
+                            fix="rebuild the panel with the compliance file")
+        return v
     require_columns(frame, ["delivered"], purpose="the effect of delivered patrols")
     t = pd.to_numeric(frame[treatment], errors="coerce").to_numpy(dtype=float)
     out = []

@@ -29,6 +29,8 @@ __all__ = [
     "obf_boundaries",
     "SequentialBoundaries",
     "information_fractions",
+    "event_information_fractions",
+    "expected_remaining_events",
 ]
 
 
@@ -241,3 +243,45 @@ def information_fractions(start: dt.date, end: dt.date, looks: Sequence[dt.date]
     for day in looks:
         out.append(min(1.0, max(0.0, ((day - start).days + 1) / total)))
     return out
+
+
+def event_information_fractions(observed_events: Sequence[float],
+                                expected_remaining: Sequence[float]) -> list[float]:
+    """Information fraction of each look on the expected-events scale.
+
+    For a rate ratio of counts the Fisher information of ``log IRR`` grows with the number
+    of events (``Var ≈ 1/E_1 + 1/E_0``), not with calendar time (Jennison & Turnbull 2000,
+    §7.2.2, event-driven information; Lan & DeMets 1983 allow any information scale fixed in
+    advance). At look ``j`` the fraction is ``O_j / (O_j + R_j)``: events observed so far over
+    those plus the events still expected at the baseline rate for the days left
+    (``R_j``, :func:`expected_remaining_events`). It is 1 at the end of the trial
+    (``R = 0``) and below 1 before it however many events came early; fractions are made
+    strictly increasing (a look with less information than the one before is given the
+    previous fraction plus 1e-6) so that the spending function stays defined.
+
+    Raises
+    ------
+    ConfigError
+        On negative counts, or when a look before the end has no events at all.
+    """
+    out: list[float] = []
+    for o, r in zip(observed_events, expected_remaining, strict=True):
+        o, r = float(o), float(r)
+        if o < 0 or r < 0 or not (np.isfinite(o) and np.isfinite(r)):
+            raise ConfigError("event counts must be non-negative numbers", found=f"{o}, {r}",
+                              where="information fraction", fix="use the calendar information scale")
+        if o + r == 0:
+            raise ConfigError("no events observed or expected at a look", where="information fraction",
+                              fix="use [evaluation] information = \"calendar\"")
+        f = o / (o + r)
+        if out and f <= out[-1]:
+            f = min(1.0, out[-1] + 1e-6)
+        out.append(f)
+    return out
+
+
+def expected_remaining_events(baseline_total: float, baseline_days: int, days_left: int) -> float:
+    """Events expected in ``days_left`` days at the baseline rate ``baseline_total / baseline_days``."""
+    if baseline_days <= 0:
+        return float("nan")
+    return float(baseline_total) / baseline_days * max(0, days_left)

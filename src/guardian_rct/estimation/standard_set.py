@@ -19,6 +19,7 @@ from guardian_rct.crimes.panel import Panel
 from guardian_rct.estimation.carryover import carryover
 from guardian_rct.estimation.itt import itt_estimates
 from guardian_rct.estimation.iv import cace
+from guardian_rct.estimation.iv_ratio import cace_ratio
 from guardian_rct.estimation.results import Estimate
 
 __all__ = ["standard_estimates", "not_estimable"]
@@ -54,6 +55,8 @@ def standard_estimates(panel: Panel, outcomes: Sequence[str], alpha: float, with
     for o in outcomes:
         if o in no_events:
             out.append(not_estimable(o, frame))
+            if f"harm_{o}" in frame.columns:  # harm is in the Holm family too (issue 12): keep its place
+                out.append(dataclasses.replace(not_estimable(o, frame), outcome=f"{o}_harm"))
             continue
         out.extend(_label(itt_estimates(panel, o, alpha=alpha, kind=kind, se_type=se_type), o))
         if with_compliance:  # volume and harm (DESIGN.md: CACE on crime volume and the CCHI)
@@ -61,6 +64,8 @@ def standard_estimates(panel: Panel, outcomes: Sequence[str], alpha: float, with
             for col in columns:
                 for endogenous in ("delivered", "dosage_minutes"):
                     out.extend(_label([cace(frame, col, endogenous=endogenous, fe=iv_fe, alpha=alpha)], o))
+            # the CACE as a rate ratio beside the ITT (multiplicative IV, Anderson-Rubin interval)
+            out.extend(_label([cace_ratio(frame, f"count_{o}", fe=iv_fe, alpha=alpha)], o))
         if kind != "parallel":
             out.extend(_label(carryover(frame, f"count_{o}", alpha=alpha), o))
     return out

@@ -44,6 +44,8 @@ __all__ = [
     "offence_table",
     "default_code_weights",
     "class_table",
+    "classification_coverage",
+    "NO_WEIGHT_REASONS",
     "codes_to_categories",
     "read_cchi",
     "read_harm_table",
@@ -119,12 +121,31 @@ def class_table() -> pd.DataFrame:
 def _class_table() -> pd.DataFrame:
     table = offence_table()
     table = table[table["subgroup"] != ""].assign(offence_class=table["offence_code"].str.slice(0, 3))
-    per = table.groupby("offence_class").agg(subgroup=("subgroup", "unique"),
+    listed = _single_subgroup(table, "listed codes of the class")
+    # Classes with no listed code (e.g. 010, possession of weapons: classifications 10A-10D)
+    # take the subgroup of the Counting Rules classifications numbered like the class.
+    classes = _data_csv("ho_classifications.csv")
+    classes = classes.assign(offence_class=classes["classification"].map(_numeric_class)).dropna(
+        subset=["offence_class"])
+    classes = classes[~classes["offence_class"].isin(set(table["offence_class"]))]
+    derived = _single_subgroup(classes, "Counting Rules classifications numbered like the class")
+    return pd.concat([listed, derived], ignore_index=True)
+
+
+def _numeric_class(classification: str) -> str | None:
+    """``"10A"`` → ``"010"``, ``"4/10"`` → ``"004"``, ``"AF"`` → ``None``."""
+    match = re.match(r"^(\d{1,3})", str(classification))
+    return match.group(1).zfill(3) if match else None
+
+
+def _single_subgroup(frame: pd.DataFrame, source: str) -> pd.DataFrame:
+    per = frame.groupby("offence_class").agg(subgroup=("subgroup", "unique"),
                                              policeuk_category=("policeuk_category", "unique"))
     single = per["subgroup"].map(len) == 1
     out = per[single].reset_index()
     out["subgroup"] = out["subgroup"].map(lambda v: v[0])
     out["policeuk_category"] = out["policeuk_category"].map(lambda v: v[0])
+    out["class_source"] = source
     return out
 
 
@@ -170,8 +191,43 @@ def default_code_weights(how: Aggregate = "median") -> tuple[pd.DataFrame, str]:
                                "n_offences": 0, "min": classes["cchi_days"], "max": classes["cchi_days"],
                                "ambiguous": False,
                                "basis": "CCHI 2026 median of subgroup " + classes["subgroup"]
-                               + " (class-level: every listed code of the class is in it)"})
+                               + " (class-level, from the " + classes["class_source"] + ")"})
     return pd.concat([weights, class_rows], ignore_index=True), digest
+
+
+#: Subgroups of the Counting Rules classification list that get no default weight, and why.
+NO_WEIGHT_REASONS: dict[str, str] = {
+    sub: ("fraud recorded centrally (Action Fraud / NFIB, CIFAS, UK Finance), not by the force at a place "
+          "and time; the CCHI 2026 update gives this subgroup no median")
+    for sub in ("Fraud: action fraud", "Fraud: CIFAS", "Fraud: UK Finance", "Fraud: Financial Fraud Action UK")
+}
+
+
+def classification_coverage() -> pd.DataFrame:
+    """Default weight of every classification in the Counting Rules list, or why it has none.
+
+    One row per classification of ``ho_classifications.csv``: ``classification,
+    description, subgroup, weight`` (the CCHI 2026 median of its subgroup, which every
+    code of the classification gets), ``listed_codes`` (how many ``NNN/SS`` codes of the
+    shipped code table carry it), ``offence_class`` (its numeric class, e.g. ``010`` for
+    ``10D``), ``class_weight`` (the weight an unlisted subcode of that class gets, ``NaN``
+    where the class mixes subgroups and only listed codes are weighed), ``basis`` and
+    ``reason`` (why there is no weight, from :data:`NO_WEIGHT_REASONS`; empty otherwise).
+    """
+    classes = _data_csv("ho_classifications.csv")
+    medians = _data_csv("cchi_subgroups.csv").set_index("subgroup")["cchi_days"].astype(float)
+    weights, _ = default_code_weights()
+    by_code = weights.set_index("offence_code")["weight"]
+    listed = _data_csv("ho_codes.csv").groupby("classification").size()
+    out = classes[["classification", "description", "subgroup"]].copy()
+    out["weight"] = out["subgroup"].map(medians).astype(float)
+    out["listed_codes"] = out["classification"].map(listed).fillna(0).astype(int)
+    out["offence_class"] = out["classification"].map(_numeric_class)
+    out["class_weight"] = out["offence_class"].map(by_code).astype(float)
+    has = out["weight"].notna()
+    out["basis"] = np.where(has, "CCHI 2026 median of subgroup " + out["subgroup"], "")
+    out["reason"] = np.where(has, "", out["subgroup"].map(NO_WEIGHT_REASONS).fillna(""))
+    return out
 
 
 def _norm_header(name: object) -> str:

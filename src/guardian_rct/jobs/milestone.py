@@ -37,6 +37,7 @@ import pandas as pd
 from guardian_rct._core.days import last_complete_day
 from guardian_rct._core.errors import DataError, UsageError, where
 from guardian_rct._core.provenance import Provenance, make_provenance, sha256_file
+from guardian_rct._core.rng import stream
 from guardian_rct.compliance.hotspot_day_csv import COMPLIANCE_COLUMNS, read_compliance_csv
 from guardian_rct.config.trial_config import TrialConfig
 from guardian_rct.crimes.panel import Panel, build_panel
@@ -117,7 +118,8 @@ def _displacement(config: TrialConfig, frame: pd.DataFrame, rings: pd.DataFrame 
             out.append(before_after_displacement(frame, rings, o, baseline_days=config.evaluation.baseline_days,
                                                  alpha=alpha))
         else:
-            out.append(crossover_displacement(frame, rings, o, alpha=alpha))
+            out.append(crossover_displacement(frame, rings, o, alpha=alpha,  # issue 12b: WDQ bootstrap
+                                              rng=stream(config.trial.seed, "displacement_bootstrap", o)))
     return out
 
 

@@ -36,11 +36,22 @@ from guardian_rct.estimation.baseline_balance import BalanceTable
 from guardian_rct.estimation.diagnosis import InferenceDiagnosis
 from guardian_rct.estimation.displacement import DisplacementAnalysis
 from guardian_rct.estimation.flow import TrialFlow
-from guardian_rct.estimation.multiplicity import information_fractions, obf_boundaries
+from guardian_rct.estimation.multiplicity import (
+    event_information_fractions,
+    expected_remaining_events,
+    information_fractions,
+    obf_boundaries,
+)
 from guardian_rct.estimation.randomisation import RITestResult
 from guardian_rct.estimation.results import Estimate
 from guardian_rct.reports.deviations import PlanContext, audit_against_plan, unaudited
 from guardian_rct.reports.milestone_diagnosis import diagnosis_section, lead_sentence
+from guardian_rct.reports.milestone_reviewer import (
+    absolute_effects_section,
+    absolute_sentence,
+    cace_assumptions_section,
+    harm_coverage_section,
+)
 from guardian_rct.reports.milestone_tables import (
     NO_EVENTS,
     NOT_ESTIMABLE,
@@ -57,10 +68,12 @@ from guardian_rct.reports.milestone_tables import (
 __all__ = ["SCHEMA_VERSION", "MilestoneReport", "build_milestone_report", "write_milestone_report",
            "NO_EVENTS", "NOT_ESTIMABLE"]
 
-SCHEMA_VERSION = "1.5"  # 1.1: estimate sections, first stage, dose_response; 1.2: first_stage_se/_n, nb_theta
+SCHEMA_VERSION = "1.6"  # 1.1: estimate sections, first stage, dose_response; 1.2: first_stage_se/_n, nb_theta
 # 1.3: analysis_plan + deviations (the registered plan and the departures from it)
 # 1.4: provenance seed_fingerprint replaces seed
 # 1.5: estimates carry se_type/df/wild_p_value; harm randomisation inference; diagnosis block
+# 1.6: harm_coverage, cace_assumptions, WDD se_type/df, WDQ interval, crimes_/harm_prevented,
+#      sequential.information_scale, multiplicity.family_definition
 
 
 @dataclass(frozen=True)
@@ -91,6 +104,9 @@ class MilestoneReport:
     analysis_plan: Mapping[str, Any] = field(default_factory=dict)
     deviations: tuple[dict[str, Any], ...] = ()
     diagnosis: dict[str, Any] = field(default_factory=dict)
+    harm_coverage: dict[str, Any] = field(default_factory=dict)
+    cace_assumptions: dict[str, Any] = field(default_factory=dict)
+    absolute_effects: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self, *, include_figures: bool = False) -> dict[str, Any]:
         """The report as JSON-ready data (no NaN; dates as ISO strings)."""
@@ -114,6 +130,11 @@ class MilestoneReport:
             "analysis_plan": dict(self.analysis_plan),
             "deviations": [dict(d) for d in self.deviations],
             "diagnosis": dict(self.diagnosis),
+            "harm_coverage": dict(self.harm_coverage),
+            "cace_assumptions": dict(self.cace_assumptions),
+            "absolute_effects": dict(self.absolute_effects),
+            "crimes_prevented": self.absolute_effects.get("crimes_prevented"),
+            "harm_prevented": self.absolute_effects.get("harm_prevented"),
         }
         if include_figures:
             out["figures"] = dict(self.figures)
@@ -131,14 +152,37 @@ def _frame_of(panel: Panel | pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def _sequential(config: TrialConfig, look: dt.date, primary: dict[str, Any] | None,
-                alpha: float) -> dict[str, Any]:
+def _information(config: TrialConfig, frame: pd.DataFrame | None, outcome: str,
+                 looks: list[dt.date]) -> tuple[list[float], str]:
+    """Information fractions of the looks and how they were measured (issue 12, item 9)."""
     start, end = config.trial.start_date, config.trial.end_date
+    calendar = information_fractions(start, end, looks)
+    col, base = f"count_{outcome}", f"baseline_count_{outcome}"
+    if config.evaluation.information == "calendar":
+        return calendar, "calendar: share of the trial's days elapsed"
+    if frame is None or col not in frame.columns or base not in frame.columns:
+        return calendar, "calendar (the panel has no baseline counts for the expected-events scale)"
+    baseline = float(frame.groupby("hotspot_id")[base].first().sum())
+    days = config.evaluation.baseline_days
+    if not (baseline > 0 and days > 0):
+        return calendar, "calendar (no baseline events to plan the expected-events scale)"
+    dates = pd.to_datetime(frame["date"]).dt.date
+    observed = [float(frame.loc[dates <= d, col].sum()) for d in looks]
+    remaining = [expected_remaining_events(baseline, days, (end - d).days) for d in looks]
+    fractions = event_information_fractions(observed, remaining)
+    return fractions, (f"expected events: {observed[-1]:,.0f} {outcome.replace('_', ' ')} crimes observed, "
+                       f"{remaining[-1]:,.0f} more expected at the baseline rate")
+
+
+def _sequential(config: TrialConfig, look: dt.date, primary: dict[str, Any] | None,
+                alpha: float, frame: pd.DataFrame | None = None, outcome: str = "") -> dict[str, Any]:
+    start = config.trial.start_date
     looks = sorted({d for d in config.evaluation.milestones if start <= d < look} | {look})
-    fractions = information_fractions(start, end, looks)
+    fractions, scale = _information(config, frame, outcome, looks)
     bounds = obf_boundaries(fractions, alpha, sides=2)
     current = bounds.to_dict()["looks"][-1]
     out = {**bounds.to_dict(), "look_dates": [d.isoformat() for d in looks], "current_look": current,
+           "information_scale": scale,
            "primary_outcome": primary["outcome"] if primary else None, "primary_z": None,
            "primary_p": None, "crossed": None}
     if primary and primary["status"] == "ok" and primary["z_value"] is not None:
@@ -230,16 +274,16 @@ def _methods_text(trial: dict[str, Any], rows: Sequence[dict[str, Any]], sequent
         text += (" Carry-over (residual deterrence) was estimated from yesterday's assignment and the days "
                  "since the last assigned patrol.")
     look = sequential["current_look"]
-    text += (f" Holm adjustment across the {holm['family_size']} declared outcomes; O'Brien–Fleming alpha "
+    text += (f" Holm adjustment across the {holm['family_size']} primary tests (declared outcomes × count and harm); O'Brien–Fleming alpha "
              f"spending (Lan–DeMets), look {len(sequential['looks'])} at information fraction "
-             f"{look['information_fraction']:.2f}; displacement into the buffer rings by the Weighted "
+             f"{look['information_fraction']:.2f} ({sequential['information_scale']}); displacement into the buffer rings by the Weighted "
              f"Displacement Quotient (WDQ) and Difference (WDD).")
     return text
 
 
 def _findings_text(trial: dict[str, Any], rows: Sequence[dict[str, Any]], primary: dict[str, Any],
                    displacement: Sequence[DisplacementAnalysis], totals: list[dict[str, Any]],
-                   ri: dict[str, Any] | None, level: int) -> str:
+                   ri: dict[str, Any] | None, level: int, harm_coverage: dict[str, Any] | None = None) -> str:
     outcome = trial["primary_outcome"]
     name = outcome.replace("_", " ")
     if primary["irr"] is not None and primary["irr_conf_low"] is not None:
@@ -261,7 +305,9 @@ def _findings_text(trial: dict[str, Any], rows: Sequence[dict[str, Any]], primar
                else None]
     text += f" ({'; '.join(p for p in p_parts if p)})."
     harm = _find(rows, outcome=f"{outcome}_harm", model=primary["model"], section="itt")
-    if harm is not None and harm["irr"] is not None and harm["irr_conf_low"] is not None:
+    if harm_coverage and not harm_coverage.get("estimated", True):
+        text += " Crime harm is not reported as estimated: " + harm_coverage["statement"]
+    elif harm is not None and harm["irr"] is not None and harm["irr_conf_low"] is not None:
         text += (f" Crime harm (CCHI) on patrol days was {_ratio_phrase(harm, level)}; "
                  f"p = {_fmt_p(harm['p_value'])}).")
     cace = _find(rows, outcome=outcome, section="cace", term="delivered")
@@ -311,7 +357,8 @@ def _conclusion_text(trial: dict[str, Any], primary: dict[str, Any], sequential:
 def _abstract(config: TrialConfig, trial: dict[str, Any], flow: TrialFlow, totals: list[dict[str, Any]],
               rows: list[dict[str, Any]], primary: dict[str, Any] | None, sequential: dict[str, Any],
               displacement: Sequence[DisplacementAnalysis], ri_draws: int | None, holm: dict[str, Any],
-              alpha: float, ri_records: Sequence[dict[str, Any]] = ()) -> dict[str, str]:
+              alpha: float, ri_records: Sequence[dict[str, Any]] = (),
+              harm_coverage: dict[str, Any] | None = None) -> dict[str, str]:
     """The five parts of the structured abstract, in plain words with the headline numbers."""
     outcome = trial["primary_outcome"]
     spec = next((o for o in config.outcomes if o.name == outcome), None)
@@ -328,7 +375,7 @@ def _abstract(config: TrialConfig, trial: dict[str, Any], flow: TrialFlow, total
         conclusion = "No conclusion can be drawn about the primary outcome at this look."
     else:
         ri = next((r for r in ri_records if r["outcome"] == outcome), None)
-        findings = _findings_text(trial, rows, primary, displacement, totals, ri, level)
+        findings = _findings_text(trial, rows, primary, displacement, totals, ri, level, harm_coverage)
         conclusion = _conclusion_text(trial, primary, sequential)
     return {"research_question": question, "data": _data_text(config, trial, flow, totals),
             "methods": _methods_text(trial, rows, sequential, ri_draws, holm), "findings": findings,
@@ -347,10 +394,15 @@ def _primary_wdq(displacement: Sequence[DisplacementAnalysis], outcome: str) -> 
             where = f"In the buffer rings around the hotspots ({', '.join(rings)} m)" if rings else "Around the hotspots"
             if e.wdq.wdq is None:
                 return f"Displacement: the WDQ could not be computed ({e.wdq.note or 'undefined'})."
-            text = f"{where} the WDQ was {e.wdq.wdq:.2f}, read as {e.wdq.interpretation}"
+            text = f"{where} the WDQ was {e.wdq.wdq:.2f}"
+            if e.wdq.conf_low is not None and e.wdq.conf_high is not None:
+                text += f" (cluster-bootstrap interval {e.wdq.conf_low:.2f} to {e.wdq.conf_high:.2f})"
+            text += f", read as {e.wdq.interpretation}"
             if e.wdd.p_value is not None:
                 text += (f" (WDD: net change of {e.wdd.wdd:+,.0f} crimes in hotspots and rings together, "
-                         f"p = {_fmt_p(e.wdd.p_value)})")
+                         + (f"interval {e.wdd.conf_low:+,.0f} to {e.wdd.conf_high:+,.0f}, "
+                            if e.wdd.conf_low is not None and e.wdd.conf_high is not None else "")
+                         + f"{e.wdd.se_type}; p = {_fmt_p(e.wdd.p_value)})")
             return text + "."
     return None
 
@@ -439,7 +491,7 @@ def build_milestone_report(
     rows = estimate_rows(filled, outcomes, no_events, family, sources)
     primary_name = config.evaluation.primary_outcome or outcomes[0]
     primary = next((r for r in rows if r["outcome"] == primary_name and r["in_holm_family"]), None)
-    sequential = _sequential(config, look, primary, alpha)
+    sequential = _sequential(config, look, primary, alpha, frame, primary_name)
     trial = {
         "name": config.trial.name, "design": config.design.kind, "timezone": config.trial.timezone,
         "start_date": config.trial.start_date.isoformat(), "end_date": config.trial.end_date.isoformat(),
@@ -452,8 +504,12 @@ def build_milestone_report(
         all_notes.append(f"Outcome '{o}' has no events in the evaluated period: its effects are "
                          f"not estimable and it enters the Holm family with p = 1.")
     doses = dose_response_tables(frame, [o for o in outcomes if o not in no_events], alpha, all_notes)
+    coverage = harm_coverage_section(config, panel)
     abstract = _abstract(config, trial, flow, totals, rows, primary, sequential, displacement,
-                         ri_draws, holm, alpha, ri_records)
+                         ri_draws, holm, alpha, ri_records, coverage)
+    absolute = absolute_effects_section(filled, frame, primary_name, bool(coverage.get("estimated", True)), 1 - alpha)
+    if primary is not None and primary["status"] == "ok":
+        abstract["findings"] += absolute_sentence(absolute)
     primary_diag = next((d for d in inference_diagnosis if d.outcome == f"count_{primary_name}"), None)
     lead = lead_sentence(primary_diag, next((r for r in ri_records if r["outcome"] == primary_name), None),
                          round(100 * (1 - alpha)))
@@ -483,6 +539,8 @@ def build_milestone_report(
         provenance=provenance.to_dict(), figures=figs,
         analysis_plan=audit.analysis_plan, deviations=audit.deviations,
         diagnosis=diagnosis_section(design_diagnosis, inference_diagnosis, ri_refused),
+        harm_coverage=coverage, cace_assumptions=cace_assumptions_section(rows, primary_name),
+        absolute_effects=absolute,
     )
 
 

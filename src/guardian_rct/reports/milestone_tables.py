@@ -55,6 +55,7 @@ MODEL_LABELS = {
     "diff_in_means": "difference in means",
     "poisson_parallel": "Poisson, blocks + baseline",
     "iv_2sls_fe": "2SLS FE",
+    "iv_poisson_gmm_fe": "multiplicative IV FE (log rate ratio, Anderson-Rubin CI)",
     "poisson_fe_carryover": "Poisson FE, today + yesterday",
     "poisson_fe_days_since": "Poisson FE, today + days since",
 }
@@ -198,27 +199,30 @@ def estimate_rows(estimates: Sequence[Estimate], outcomes: Sequence[str], no_eve
 
 def holm_family(estimates: Sequence[Estimate], outcomes: Sequence[str], no_events: set[str],
                 alpha: float) -> tuple[dict[int, float | None], dict[int, str], dict[str, Any]]:
-    """Primary ITT estimate of each declared outcome (first ``ITT`` record), Holm-adjusted.
+    """Primary ITT estimate of each declared outcome × {count, harm}, Holm-adjusted.
 
-    Only records whose estimand is exactly ``"ITT"`` and whose outcome is a declared
-    outcome (counts: harm estimates are labelled ``<outcome>_harm``) qualify, so CACE,
-    carry-over and harm estimates never enter the family. The design-based p-value is used
+    The family is every declared outcome's count and its harm (labelled
+    ``<outcome>_harm``), since both are headline results (issue 12; docs/multiplicity.md):
+    for each, the first record whose estimand is exactly ``"ITT"``. CACE and carry-over
+    estimates never enter it. The design-based p-value is used
     where it exists, the model p-value otherwise. An outcome that could not be tested stays
     in the family with p = 1 (conservative: the family size is the number of declared
     outcomes, fixed in advance).
     """
+    names = [n for o in outcomes for n in (o, f"{o}_harm")]
+    base = {n: (n[: -len("_harm")] if n.endswith("_harm") and n not in outcomes else n) for n in names}
     chosen: dict[str, int] = {}
     for i, e in enumerate(estimates):
-        if estimate_section(e) == "itt" and e.outcome in outcomes and e.outcome not in chosen:
+        if estimate_section(e) == "itt" and e.outcome in base and e.outcome not in chosen:
             chosen[e.outcome] = i
     members, p_raw, sources = [], [], {}
-    for o in outcomes:
+    for o in names:
         if o not in chosen:
             continue
         i = chosen[o]
         e = estimates[i]
         ri, mp = finite(e.ri_p_value), finite(e.p_value)
-        testable = e.outcome not in no_events and e.estimable
+        testable = base[o] not in no_events and e.estimable
         p = (ri if ri is not None else mp) if testable else None
         sources[i] = ("ri_p_value" if ri is not None else "p_value") if p is not None else "not tested"
         members.append(i)
@@ -228,6 +232,7 @@ def holm_family(estimates: Sequence[Estimate], outcomes: Sequence[str], no_event
               for i, a in zip(members, adjusted, strict=True)}
     summary = {
         "method": "Holm (1979) step-down, family-wise error rate",
+        "family_definition": "declared outcomes x {count, harm}: the first ITT estimate of each",
         "alpha": alpha,
         "family": [{"outcome": estimates[i].outcome, "model": estimates[i].model,
                     "estimand": estimates[i].estimand, "estimate_index": i,

@@ -115,6 +115,9 @@ def planned_analyses(kind: str, outcomes: tuple[str, ...], primary: str) -> list
                 add("itt", label, measure, model, None, role, "ITT")
             for term, what in (("delivered", "patrol delivered"), ("dosage_minutes", "dosage minutes")):
                 add("cace", label, measure, "iv_2sls_fe", term, "supporting", f"CACE ({what})")
+            if measure == "count":  # the CACE as a rate ratio beside the ITT (issue 12)
+                add("cace", label, measure, "iv_poisson_gmm_fe", "present_on_day", "supporting",
+                    "CACE rate ratio (patrol present on the day)")
         if kind == "crossover":
             add("carryover", o, "count", "poisson_fe_carryover", None, "supporting",
                 "carry-over: patrol assigned yesterday")
@@ -212,7 +215,11 @@ def _looks(config: TrialConfig, alpha: float) -> dict[str, Any]:
              for i, (day, f, b) in enumerate(zip(dates, fractions, bounds["looks"], strict=True))]
     ignored = [m.isoformat() for m in config.evaluation.milestones if not start <= m <= end]
     return {"spending": "Lan-DeMets O'Brien-Fleming-type", "sides": 2, "alpha": alpha,
-            "information": "share of the trial's experimental days elapsed", "looks": looks,
+            "information": ("share of the trial's experimental days elapsed" if config.evaluation.information == "calendar"
+                            else "expected events: O / (O + R), primary-outcome crimes observed by the look over "
+                                 "those plus the crimes expected at the baseline rate for the days left; the "
+                                 "fractions below are the calendar values it equals when crime runs at the "
+                                 "baseline rate"), "looks": looks,
             "milestones_outside_trial": ignored,
             "rule": "At each look the primary outcome's design-based p-value is compared with that look's "
                     "nominal p; secondary outcomes are descriptive until the final look."}
@@ -344,9 +351,10 @@ def build_plan(config: TrialConfig, hotspots: HotspotSet, design: Design, harm: 
                                    "test-inversion interval for the rate ratio (Rosenbaum 2002)",
                       "alpha": ev.alpha, "confidence_level": _sig(1 - ev.alpha),
                       "baseline_days": ev.baseline_days},
-        "multiplicity": {"method": "Holm (1979) step-down across the declared outcomes", "family": list(outcomes),
-                         "tests": "the primary ITT estimate (count) of each declared outcome, design-based "
-                                  "p-value where available", "not_in_family": "CACE, carry-over, harm and "
+        "multiplicity": {"method": "Holm (1979) step-down across the declared outcomes x {count, harm}",
+                         "family": [n for o in outcomes for n in (o, f"{o}_harm")],
+                         "tests": "the primary ITT estimate of each declared outcome's count and harm, design-based "
+                                  "p-value where available", "not_in_family": "CACE, carry-over and "
                                   "sensitivity estimates"},
         "interim_looks": _looks(config, ev.alpha),
         "design_diagnosis": diagnosis,
@@ -369,7 +377,10 @@ def _compliance(config: TrialConfig) -> dict[str, Any]:
                                     f"Dosage = minutes in the hotspot that experimental day (target "
                                     f"{c.koper_minutes:g} minutes per visit; Koper 1995)."),
             "contamination_definition": "a no-patrol hotspot-day with a visit by the same rule (patrol present)",
-            "cace_instrument": "random assignment; endogenous: patrol present, or dosage minutes"}
+            "cace_instrument": "random assignment; endogenous: patrol present, or dosage minutes",
+            "evaluation_presence": ("the CACE measures presence inside the experimental day whose crimes are "
+                                    "counted (present_on_day), so a late visit is never delivery of one day and "
+                                    "contamination of the next; the rule above is for the weekly report")}
 
 
 def _harm(config: TrialConfig, harm: HarmIndex) -> dict[str, Any]:
@@ -384,7 +395,8 @@ def _harm(config: TrialConfig, harm: HarmIndex) -> dict[str, Any]:
             "exclude_proactive": h.exclude_proactive, "exclude_historic_days": h.exclude_historic_days,
             "exclusions": exclusions or ["none"],
             "weighting": "each crime weighs its offence code's index value, or its crime type's when it has "
-                         "no code; a crime with no weight in the index counts in volume and adds no harm"}
+                         "no code; a crime with no weight in the index counts in volume and adds no harm",
+            "max_unweighted_share": h.max_unweighted_share, "accept_unweighted": h.accept_unweighted}
 
 
 def _estimands() -> list[dict[str, Any]]:
@@ -394,6 +406,12 @@ def _estimands() -> list[dict[str, Any]]:
         {"name": "CACE (patrol delivered)", "definition": "complier average causal effect of a patrol being "
                                                            "present, in crimes per hotspot-day (Angrist, Imbens "
                                                            "& Rubin 1996)"},
+        {"name": "CACE rate ratio (patrol present on the day)",
+         "definition": "rate ratio of a hotspot-day with a patrol present against the same day without one, "
+                       "among compliers: multiplicative IV by GMM (Mullahy 1997) with an Anderson-Rubin interval; "
+                       "assumes exclusion restriction, monotonicity and no interference"},
+        {"name": "Crimes and harm prevented", "definition": "sum over patrol-assigned hotspot-days of the fitted "
+                                                             "no-patrol count minus the observed, Y_T (1/IRR - 1)"},
         {"name": "CACE (dosage minutes)", "definition": "effect of a minute of patrol presence, in crimes per "
                                                          "hotspot-day, with assignment as the instrument"},
     ]
