@@ -314,3 +314,20 @@ def test_no_usable_crimes_gives_an_all_zero_panel(trial):
     assert len(panel.frame) == 6 and panel.frame["count_all_crime"].eq(0).all()
     assert panel.rings["harm_violence"].eq(0).all()
     assert panel.counts["quarantined"] == 1 and panel.counts["in_hotspots_trial"] == 0
+
+
+def test_a_crimes_file_from_another_period_is_refused_not_an_empty_panel(trial):
+    """Last year's export given for this trial: every crime lies outside the panel's days
+    and baseline, so the panel would show a trial without crime. It is refused instead."""
+    config, hotspots = trial
+    days = date_range(dt.date(2023, 3, 20), dt.date(2023, 3, 22))
+    old = crimes_from_frame(pd.DataFrame([crime("a", "2021-03-21T12:00:00+00:00"),
+                                          crime("b", "2021-03-22T12:00:00+00:00")]), now=NOW)
+    with pytest.raises(DataError, match="no crime in the file falls in the evaluated period") as err:
+        build_panel(config, hotspots, make_allocation(hotspots, days), old)
+    assert "2021-03-21" in str(err.value) and "another period" in str(err.value)
+    # one crime in the baseline is enough: a quiet trial period is not refused
+    mixed = crimes_from_frame(pd.DataFrame([crime("a", "2021-03-21T12:00:00+00:00"),
+                                            crime("b", "2023-03-01T12:00:00+00:00")]), now=NOW)
+    panel = build_panel(config, hotspots, make_allocation(hotspots, days), mixed)
+    assert panel.frame["count_all_crime"].sum() == 0

@@ -113,3 +113,26 @@ def test_identifying_columns_never_reach_the_written_quarantine(trial, tmp_path,
         assert raw not in text
     assert q["officer_id"].str.match(r"^O-[0-9a-f]{16}$").all()
     assert q["device_id"].str.match(r"^D-[0-9a-f]{16}$").all()
+
+
+def test_the_evaluation_refuses_the_same_faults(trial, tmp_path):
+    """``evaluate --pings`` scores pings through jobs.milestone_inputs: a file in degrees
+    must stop it with the cause too, not become a CACE on 0 % delivery."""
+    from guardian_rct._core.errors import DataError
+    from guardian_rct.config.trial_config import load_config
+    from guardian_rct.design.allocation import read_allocation_csv
+    from guardian_rct.jobs.milestone_inputs import compliance_from_pings
+    from guardian_rct.ledger.store import load_trial_hotspots
+
+    config = load_config(trial["config"])
+    hotspots = load_trial_hotspots(config)
+    allocation = read_allocation_csv(trial["allocation"])
+    good = tmp_path / "good.csv"
+    _good(trial).to_csv(good, index=False)
+    assert len(compliance_from_pings(config, hotspots, allocation, good)) > 0
+    frame = _good(trial)
+    frame["x"], frame["y"] = _lonlat(frame)
+    bad = tmp_path / "degrees.csv"
+    frame.to_csv(bad, index=False)
+    with pytest.raises(DataError, match="look like degrees"):
+        compliance_from_pings(config, hotspots, allocation, bad)

@@ -367,7 +367,23 @@ def _counted_crimes(crimes: CrimeSet, config: TrialConfig, harm_index: HarmIndex
     pos = np.clip(np.searchsorted(day_arr, crime_day), 0, len(days) - 1)
     d_idx = np.where(day_arr[pos] == crime_day, pos, -1).astype(np.int64)
     base = (crime_day >= first - np.timedelta64(baseline_days, "D")) & (crime_day < first)
+    _check_period_overlap(crimes, crime_day, d_idx, base, days, baseline_days, first)
     return _CountedCrimes(frame=frame, excluded=excluded, harm=harm, masks=masks, d_idx=d_idx, base=base)
+
+
+def _check_period_overlap(crimes: CrimeSet, crime_day: np.ndarray, d_idx: np.ndarray, base: np.ndarray,
+                          days: list[dt.date], baseline_days: int, first: np.datetime64) -> None:
+    """Refuse a crimes file none of whose crimes falls in the panel's days or baseline: it is
+    another period's export (or the wrong file), not a trial without crime (issue 11)."""
+    start = first - np.timedelta64(baseline_days, "D")
+    span = (crime_day >= start) & (crime_day <= np.datetime64(days[-1], "D"))
+    if len(crime_day) == 0 or np.any(d_idx >= 0) or np.any(base) or np.any(span):
+        return
+    raise DataError("no crime in the file falls in the evaluated period or its baseline",
+                    where=", ".join(str(s) for s in crimes.sources) or "crimes",
+                    expected=f"crimes dated {start} to {days[-1]}",
+                    found=f"{len(crime_day):,} crimes dated {crime_day.min()} to {crime_day.max()}",
+                    fix="give the export for the trial period (was it another period's file?)")
 
 
 def _hotspot_days(hotspots: HotspotSet, days: list[dt.date], arm: np.ndarray, window: np.ndarray,

@@ -34,7 +34,9 @@ from typing import Any, TextIO
 import pandas as pd
 
 from guardian_rct._core.errors import UsageError
+from guardian_rct._core.formula_safe import formula_safe_frame
 from guardian_rct._core.log import progress
+from guardian_rct._core.safe_write import write_text
 from guardian_rct.compliance.ping_assignment import PingScore, ping_options_for
 from guardian_rct.compliance.presence import score_pings
 from guardian_rct.config.trial_config import TrialConfig, load_config
@@ -214,7 +216,8 @@ def run_demo(out_dir: str | Path, *, seed: int = 20231002, ri_draws: int = 2000,
              "crimes": str(sim["files"]["crimes"]), "pings": str(sim["files"]["pings"]),
              "truth": str(sim["files"]["truth"])}
     result = DemoResult(out, files, headline, time.perf_counter() - began, bar.steps)
-    (out / "demo_summary.json").write_text(json.dumps(result.to_dict(), indent=2, default=str) + "\n")
+    write_text(out / "demo_summary.json", json.dumps(result.to_dict(), indent=2, default=str) + "\n",
+               what="demo summary")
     return result
 
 
@@ -277,7 +280,7 @@ def _weekly(config: TrialConfig, hotspots: HotspotSet, allocation: Allocation, s
         weeks += 1
     hotspot_days = pd.concat(frames, ignore_index=True)
     path = out / "weekly" / "compliance_hotspot_days.csv"
-    hotspot_days.to_csv(path, index=False)
+    write_text(path, formula_safe_frame(hotspot_days).to_csv(index=False), what="compliance per hotspot-day CSV")
     return {"weeks": weeks, "hotspot_days_csv": path, "latest_html": str(latest.paths["html"]),
             "patrols": pd.concat(patrols, ignore_index=True)}
 

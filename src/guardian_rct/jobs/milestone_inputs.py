@@ -14,8 +14,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from guardian_rct._core.days import day_bounds
 from guardian_rct._core.errors import DataError, where
 from guardian_rct.compliance.ping_assignment import ping_options_for
+from guardian_rct.compliance.ping_plausibility import check_ping_file
 from guardian_rct.compliance.presence import score_pings
 from guardian_rct.compliance.scoring import compliance_by_hotspot_day, score_compliance
 from guardian_rct.config.trial_config import TrialConfig
@@ -122,6 +124,14 @@ def compliance_from_pings(config: TrialConfig, hotspots: HotspotSet, allocation:
     """Score location pings into compliance per hotspot-day (``COMPLIANCE_COLUMNS``)."""
     options = ping_options_for(hotspots, config.compliance)
     score = score_pings(pings_path, hotspots, config.compliance, options=options)
+    # a file that cannot be this trial's pings (degrees as metres, swapped lat/lon, another
+    # area, another period) is refused with its likely cause, never scored as 0% delivery
+    first, last = min(allocation.days), max(allocation.days)
+    tz, start = config.trial.tz, config.trial.day_start_time
+    period = (day_bounds(first, tz, start)[0],
+              day_bounds(last, tz, start)[1] + dt.timedelta(hours=config.compliance.arrival_within_hours))
+    check_ping_file(score.extent, n_read=score.n_read, source=str(pings_path), period=period,
+                    period_label=f"{first} to {last}")
     # patrols whose deadline is after the last ping are unknown (empty), not missed
     seen = pd.Timestamp("1970-01-01", tz="UTC")
     if score.last_ping is not None:

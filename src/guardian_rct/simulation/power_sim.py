@@ -48,9 +48,11 @@ import pandas as pd
 from scipy import stats
 
 from guardian_rct._core.errors import DataError, UsageError
+from guardian_rct._core.formula_safe import formula_safe_frame
 from guardian_rct._core.log import progress as progress_bar
 from guardian_rct._core.provenance import Provenance, make_provenance
 from guardian_rct._core.rng import stream
+from guardian_rct._core.safe_write import atomic_path, write_text
 from guardian_rct.config.trial_config import TrialConfig
 from guardian_rct.design.crossover import CrossoverDesign
 from guardian_rct.design.factory import design_from_config
@@ -137,10 +139,15 @@ class PowerResult:
         out.mkdir(parents=True, exist_ok=True)
         paths = {"grid_csv": out / "power_grid.csv", "mde_csv": out / "power_mde.csv",
                  "json": out / "power.json", "png": out / "power.png"}
-        self.grid.to_csv(paths["grid_csv"], index=False)
-        self.mde.to_csv(paths["mde_csv"], index=False)
-        paths["json"].write_text(json.dumps(self.to_dict(), indent=2, default=str) + "\n", encoding="utf-8")
-        plot_power(self, paths["png"])
+        inputs: list[Path] = []  # the trial's own files are protected by the command's scope
+        write_text(paths["grid_csv"], formula_safe_frame(self.grid).to_csv(index=False), inputs=inputs,
+                   what="power grid CSV")
+        write_text(paths["mde_csv"], formula_safe_frame(self.mde).to_csv(index=False), inputs=inputs,
+                   what="power MDE CSV")
+        write_text(paths["json"], json.dumps(self.to_dict(), indent=2, default=str) + "\n", inputs=inputs,
+                   what="power JSON")
+        with atomic_path(paths["png"], inputs=inputs, what="power figure") as tmp:
+            plot_power(self, tmp)
         return paths
 
 
