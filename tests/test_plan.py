@@ -50,6 +50,21 @@ def _set(path, old: str, new: str) -> None:
     path.write_text(text.replace(old, new))
 
 
+def _simulated_inputs(registered, tmp_path) -> None:
+    """Publish the whole trial (simulated) and write crimes.csv and compliance.csv for it."""
+    from guardian_rct.jobs.milestone import COMPLIANCE_COLUMNS
+    from guardian_rct.simulation.writers import simulate_crimes, simulate_pings, write_crimes
+
+    config = load_config(registered)
+    hotspots = load_trial_hotspots(config)
+    publish_range(config, config.trial.start_date, config.trial.end_date, hotspots=hotspots, simulated=True)
+    allocation = published_allocation(config)
+    pings = simulate_pings(config, hotspots, allocation, compliance=0.75, seed=3)
+    crimes = simulate_crimes(config, hotspots, allocation, seed=3, delivered=pings.compliance, rate_scale=40.0)
+    write_crimes(crimes, tmp_path / "crimes.csv", tz=config.trial.timezone)
+    pings.compliance[list(COMPLIANCE_COLUMNS)].to_csv(tmp_path / "compliance.csv", index=False)
+
+
 @pytest.fixture
 def registered(tmp_path, capsys):
     path = write_trial(tmp_path, extra=EXTRA)
@@ -190,17 +205,8 @@ def test_a_change_without_the_plan_is_refused_on_a_sealed_trial(registered):
 
 
 def test_the_milestone_report_lists_each_deviation(registered, tmp_path, capsys):
-    from guardian_rct.jobs.milestone import COMPLIANCE_COLUMNS
-    from guardian_rct.simulation.writers import simulate_crimes, simulate_pings, write_crimes
 
-    config = load_config(registered)
-    hotspots = load_trial_hotspots(config)
-    publish_range(config, config.trial.start_date, config.trial.end_date, hotspots=hotspots, simulated=True)
-    allocation = published_allocation(config)
-    pings = simulate_pings(config, hotspots, allocation, compliance=0.75, seed=3)
-    crimes = simulate_crimes(config, hotspots, allocation, seed=3, delivered=pings.compliance, rate_scale=40.0)
-    write_crimes(crimes, tmp_path / "crimes.csv", tz=config.trial.timezone)
-    pings.compliance[list(COMPLIANCE_COLUMNS)].to_csv(tmp_path / "compliance.csv", index=False)
+    _simulated_inputs(registered, tmp_path)
 
     def evaluate(*extra, look="2023-03-31"):
         out = tmp_path / f"report{len(list(tmp_path.glob('report*')))}"
@@ -255,17 +261,8 @@ def test_a_package_upgrade_that_rewords_the_plan_is_not_a_deviation(registered, 
     """The sealed plan was written by one package version; a later version words the plan's
     prose differently. Only config changes are deviations, not the wording."""
     import guardian_rct.reports.plan as plan_module
-    from guardian_rct.jobs.milestone import COMPLIANCE_COLUMNS
-    from guardian_rct.simulation.writers import simulate_crimes, simulate_pings, write_crimes
 
-    config = load_config(registered)
-    hotspots = load_trial_hotspots(config)
-    publish_range(config, config.trial.start_date, config.trial.end_date, hotspots=hotspots, simulated=True)
-    allocation = published_allocation(config)
-    pings = simulate_pings(config, hotspots, allocation, compliance=0.75, seed=3)
-    crimes = simulate_crimes(config, hotspots, allocation, seed=3, delivered=pings.compliance, rate_scale=40.0)
-    write_crimes(crimes, tmp_path / "crimes.csv", tz=config.trial.timezone)
-    pings.compliance[list(COMPLIANCE_COLUMNS)].to_csv(tmp_path / "compliance.csv", index=False)
+    _simulated_inputs(registered, tmp_path)
     original = plan_module._selection
     monkeypatch.setattr(plan_module, "_selection", lambda spec: "reworded: " + original(spec))
 

@@ -22,7 +22,7 @@ from typing import Literal
 
 import numpy as np
 
-from guardian_rct._core.errors import DataError, where
+from guardian_rct._core.errors import DataError, UsageError, where
 
 __all__ = ["PermutationDesign", "read_permutations"]
 
@@ -54,12 +54,16 @@ class PermutationDesign:
 
     def day_stream_key(self, day: dt.date) -> tuple[str | dt.date, ...]:
         """Not a drawing design: it only serves randomisation inference."""
-        raise NotImplementedError("a permutation-matrix design cannot publish schedules")
+        raise UsageError("a permutation-matrix design cannot publish schedules", where="design",
+                         fix="publish with the trial's registered design; a permutation matrix only "
+                         "serves randomisation inference")
 
     def draw_day(self, rng: np.random.Generator, day: dt.date,
                  history: np.ndarray | None = None) -> np.ndarray:
         """Not a drawing design: it only serves randomisation inference."""
-        raise NotImplementedError("a permutation-matrix design cannot publish schedules")
+        raise UsageError("a permutation-matrix design cannot publish schedules", where="design",
+                         fix="publish with the trial's registered design; a permutation matrix only "
+                         "serves randomisation inference")
 
 
 def read_permutations(path: str | Path, hotspot_ids: tuple[str, ...], blocks: tuple[str, ...],
