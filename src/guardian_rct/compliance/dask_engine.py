@@ -151,7 +151,7 @@ def score_pings_dask(path: str | Path, hotspots: HotspotSet, rules: ComplianceSp
     cluster = None
     if scheduler is None:
         cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=processes,
-                               dashboard_address=None, silence_logs=40)
+                               dashboard_address="127.0.0.1:0", silence_logs=40)  # a free port: never collides
         client = Client(cluster)
     else:
         client = Client(scheduler)
