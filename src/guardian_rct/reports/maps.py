@@ -23,7 +23,7 @@ from __future__ import annotations
 import base64
 import io
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import geopandas as gpd
@@ -36,6 +36,7 @@ from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.collections import LineCollection, PathCollection  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.path import Path as MplPath  # noqa: E402
+from matplotlib.text import Text  # noqa: E402
 from matplotlib.transforms import Bbox  # noqa: E402
 
 __all__ = ["hotspot_map_png", "png_data_uri", "MapContext", "place_labels", "add_scale_bar",
@@ -96,6 +97,27 @@ def add_north_arrow(ax: Axes, *, fontsize: float = 9) -> None:
                 arrowprops={"arrowstyle": "-|>", "color": "black", "lw": 1.5})
 
 
+def _keep_best(candidates: Iterable[Callable[[], Text]], score: Callable[[Bbox], float],
+               renderer) -> tuple[float, Text, Bbox]:
+    """Draw candidate labels in turn, keep the one with the lowest score (removing the
+    others), and stop at the first that scores 0."""
+    best: tuple[float, Text, Bbox] | None = None
+    for make in candidates:
+        text = make()
+        box = text.get_window_extent(renderer).expanded(1.05, 1.1)
+        value = score(box)
+        if best is None or value < best[0]:
+            if best is not None:
+                best[1].remove()
+            best = (value, text, box)
+        else:
+            text.remove()
+        if value == 0:
+            break
+    assert best is not None  # callers always offer candidates
+    return best
+
+
 def place_labels(ax: Axes, xs: Sequence[float], ys: Sequence[float], labels: Sequence[str], *,
                  fontsize: float = 7, avoid: Sequence[Bbox] = ()) -> list[Bbox]:
     """Place ``labels`` beside their points without overlap (greedy; see module docstring).
@@ -108,50 +130,34 @@ def place_labels(ax: Axes, xs: Sequence[float], ys: Sequence[float], labels: Seq
     boxes: list[Bbox] = []
     axes_box = ax.get_window_extent(renderer)
     for x, y, label in zip(xs, ys, labels, strict=True):
-        best = None
-        for dx, dy, ha, va in _POSITIONS:
-            text = ax.annotate(str(label), (x, y), xytext=(dx * fontsize, dy * fontsize),
+        def beside(dx: float, dy: float, ha: str, va: str, label=label, x=x, y=y):
+            return ax.annotate(str(label), (x, y), xytext=(dx * fontsize, dy * fontsize),
                                textcoords="offset points", ha=ha, va=va, fontsize=fontsize, zorder=9,
                                bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8})
-            box = text.get_window_extent(renderer).expanded(1.05, 1.1)
-            overlap = sum(_overlap(box, other) for other in placed)
+
+        def leader(radius: float, angle: int, label=label, x=x, y=y):
+            dx = radius * fontsize * math.cos(math.radians(angle))
+            dy = radius * fontsize * math.sin(math.radians(angle))
+            return ax.annotate(str(label), (x, y), xytext=(dx, dy), textcoords="offset points",
+                               fontsize=fontsize, zorder=9, ha="center", va="center",
+                               arrowprops={"arrowstyle": "-", "color": "#555555", "lw": 0.5},
+                               bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "#999999",
+                                     "alpha": 0.9})
+
+        def overlap(box: Bbox) -> float:
+            return sum(_overlap(box, other) for other in placed)
+
+        def overlap_or_outside(box: Bbox) -> float:
             outside = not (axes_box.x0 <= box.x0 and box.x1 <= axes_box.x1
                            and axes_box.y0 <= box.y0 and box.y1 <= axes_box.y1)
-            score = overlap + (1e6 if outside else 0.0)
-            if best is None or score < best[0]:
-                if best is not None:
-                    best[1].remove()
-                best = (score, text, box)
-            else:
-                text.remove()
-            if score == 0:
-                break
-        score, text, box = best
+            return overlap(box) + (1e6 if outside else 0.0)
+
+        score, text, box = _keep_best((lambda p=p: beside(*p) for p in _POSITIONS), overlap_or_outside,
+                                      renderer)
         if score > 0:  # no free position beside it: further out, on a leader line
             text.remove()
-            best = None
-            for radius in (2.2, 3.4, 4.8):
-                for angle in range(0, 360, 30):
-                    dx = radius * fontsize * math.cos(math.radians(angle))
-                    dy = radius * fontsize * math.sin(math.radians(angle))
-                    text = ax.annotate(str(label), (x, y), xytext=(dx, dy), textcoords="offset points",
-                                       fontsize=fontsize, zorder=9, ha="center", va="center",
-                                       arrowprops={"arrowstyle": "-", "color": "#555555", "lw": 0.5},
-                                       bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "#999999",
-                                             "alpha": 0.9})
-                    box = text.get_window_extent(renderer).expanded(1.05, 1.1)
-                    score = sum(_overlap(box, other) for other in placed)
-                    if best is None or score < best[0]:
-                        if best is not None:
-                            best[1].remove()
-                        best = (score, text, box)
-                    else:
-                        text.remove()
-                    if score == 0:
-                        break
-                if best[0] == 0:
-                    break
-            score, text, box = best
+            score, text, box = _keep_best((lambda r=r, a=a: leader(r, a) for r in (2.2, 3.4, 4.8)
+                                           for a in range(0, 360, 30)), overlap, renderer)
         placed.append(box)
         boxes.append(box)
     return boxes
