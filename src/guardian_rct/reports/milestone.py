@@ -68,12 +68,15 @@ from guardian_rct.reports.milestone_tables import (
 __all__ = ["SCHEMA_VERSION", "MilestoneReport", "build_milestone_report", "write_milestone_report",
            "NO_EVENTS", "NOT_ESTIMABLE"]
 
-SCHEMA_VERSION = "1.6"  # 1.1: estimate sections, first stage, dose_response; 1.2: first_stage_se/_n, nb_theta
+SCHEMA_VERSION = "1.7"  # 1.1: estimate sections, first stage, dose_response; 1.2: first_stage_se/_n, nb_theta
 # 1.3: analysis_plan + deviations (the registered plan and the departures from it)
 # 1.4: provenance seed_fingerprint replaces seed
 # 1.5: estimates carry se_type/df/wild_p_value; harm randomisation inference; diagnosis block
 # 1.6: harm_coverage, cace_assumptions, WDD se_type/df, WDQ interval, crimes_/harm_prevented,
 #      sequential.information_scale, multiplicity.family_definition
+# 1.7: estimates carry ri_conf_low/ri_conf_high (rate ratio) and inference (se type, df, clusters in
+#      words); the rate-ratio CACE for harm and its randomisation interval; sequential.primary_p_source
+#      and p_value_basis (the monitoring decision uses the p-value the report leads with)
 
 
 @dataclass(frozen=True)
@@ -174,8 +177,31 @@ def _information(config: TrialConfig, frame: pd.DataFrame | None, outcome: str,
                        f"{remaining[-1]:,.0f} more expected at the baseline rate")
 
 
+def _monitoring_p(primary: dict[str, Any], wald_trusted: bool | None) -> tuple[float | None, str, str]:
+    """The p-value the O'Brien–Fleming decision uses: the one the report leads with (issue 12).
+
+    When the diagnosis distrusts the model-based (Wald) test the report leads with
+    randomisation inference, and so does the monitoring decision; otherwise (trusted, or no
+    diagnosis made) the model-based p-value leads. Returns (p, source, sentence for the report).
+    """
+    ri, model = primary["ri_p_value"], primary["p_value"]
+    if wald_trusted is False and ri is not None:
+        return ri, "randomisation", ("The diagnosis does not trust the model-based test, so the monitoring "
+                                     "decision uses the randomisation p-value, as the findings do.")
+    if wald_trusted is False:
+        return model, "model", ("The diagnosis does not trust the model-based test, but randomisation inference "
+                                "was not run: the monitoring decision rests on the model-based p-value and "
+                                "should be treated with caution.")
+    why = "The diagnosis found no reason to distrust" if wald_trusted else "No diagnosis was made of"
+    text = f"{why} the model-based test, so the monitoring decision uses the model-based p-value"
+    if ri is not None:
+        text += f" (randomisation p = {_fmt_p(ri)}, shown for comparison)"
+    return model, "model", text + "."
+
+
 def _sequential(config: TrialConfig, look: dt.date, primary: dict[str, Any] | None,
-                alpha: float, frame: pd.DataFrame | None = None, outcome: str = "") -> dict[str, Any]:
+                alpha: float, frame: pd.DataFrame | None = None, outcome: str = "",
+                wald_trusted: bool | None = None) -> dict[str, Any]:
     start = config.trial.start_date
     looks = sorted({d for d in config.evaluation.milestones if start <= d < look} | {look})
     fractions, scale = _information(config, frame, outcome, looks)
@@ -184,20 +210,23 @@ def _sequential(config: TrialConfig, look: dt.date, primary: dict[str, Any] | No
     out = {**bounds.to_dict(), "look_dates": [d.isoformat() for d in looks], "current_look": current,
            "information_scale": scale,
            "primary_outcome": primary["outcome"] if primary else None, "primary_z": None,
-           "primary_p": None, "crossed": None}
+           "primary_p": None, "primary_p_source": None, "p_value_basis": None, "crossed": None}
     if primary and primary["status"] == "ok" and primary["z_value"] is not None:
-        p = primary["ri_p_value"] if primary["ri_p_value"] is not None else primary["p_value"]
+        p, source, basis = _monitoring_p(primary, wald_trusted)
         out["primary_z"] = primary["z_value"]
         out["primary_p"] = p
+        out["primary_p_source"] = source
+        out["p_value_basis"] = basis
         out["crossed"] = bool(p is not None and p <= current["nominal_p"])
         verdict = "crosses" if out["crossed"] else "does not cross"
         if current["z_boundary"] is None:
             out["decision"] = ("This look is so early that the spending function spends no alpha: "
                                "no effect can be declared.")
         else:
-            out["decision"] = (f"The primary outcome's p-value ({_fmt_p(p)}) {verdict} the nominal "
+            label = "randomisation p-value" if source == "randomisation" else "model-based p-value"
+            out["decision"] = (f"The primary outcome's {label} ({_fmt_p(p)}) {verdict} the nominal "
                                f"threshold of this look ({_fmt_p(current['nominal_p'])}, |z| ≥ "
-                               f"{current['z_boundary']:.3f}).")
+                               f"{current['z_boundary']:.3f}). {basis}")
     else:
         out["decision"] = "The primary outcome is not estimable at this look; no test is made."
     return out
@@ -491,7 +520,9 @@ def build_milestone_report(
     rows = estimate_rows(filled, outcomes, no_events, family, sources)
     primary_name = config.evaluation.primary_outcome or outcomes[0]
     primary = next((r for r in rows if r["outcome"] == primary_name and r["in_holm_family"]), None)
-    sequential = _sequential(config, look, primary, alpha, frame, primary_name)
+    primary_diag = next((d for d in inference_diagnosis if d.outcome == f"count_{primary_name}"), None)
+    sequential = _sequential(config, look, primary, alpha, frame, primary_name,
+                             wald_trusted=None if primary_diag is None else primary_diag.wald_reliable)
     trial = {
         "name": config.trial.name, "design": config.design.kind, "timezone": config.trial.timezone,
         "start_date": config.trial.start_date.isoformat(), "end_date": config.trial.end_date.isoformat(),
@@ -510,7 +541,6 @@ def build_milestone_report(
     absolute = absolute_effects_section(filled, frame, primary_name, bool(coverage.get("estimated", True)), 1 - alpha)
     if primary is not None and primary["status"] == "ok":
         abstract["findings"] += absolute_sentence(absolute)
-    primary_diag = next((d for d in inference_diagnosis if d.outcome == f"count_{primary_name}"), None)
     lead = lead_sentence(primary_diag, next((r for r in ri_records if r["outcome"] == primary_name), None),
                          round(100 * (1 - alpha)))
     if lead:

@@ -41,7 +41,7 @@ from guardian_rct.estimation.results import Estimate
 
 __all__ = ["NO_EVENTS", "NOT_ESTIMABLE", "SECTIONS", "estimate_section", "outcome_totals", "ri_record",
            "estimate_rows", "holm_family", "section_index", "dose_response_tables", "timeseries",
-           "finite"]
+           "finite", "inference_words"]
 
 NO_EVENTS = "no events: not estimable"
 NOT_ESTIMABLE = "not estimable"
@@ -98,6 +98,29 @@ def _comparison(e: Estimate) -> str:
         days = "4 or more days ago, or never" if band == "4+" else f"{band} days ago"
         return f"last assigned patrol {days} vs yesterday"
     return e.estimand
+
+
+def inference_words(e: Estimate) -> str:
+    """How an estimate's interval and p-value were computed, in words for the estimates table.
+
+    e.g. ``"CR2 (Bell–McCaffrey) SE, Satterthwaite df 13.2; 20 hotspots as clusters"``; the
+    rate-ratio CACE names its Anderson–Rubin interval, and a randomisation interval is
+    mentioned when the estimate carries one.
+    """
+    se_type = str(e.se_type or "").split(" ", 1)[0].upper()
+    df = finite(e.df)
+    if se_type == "CR2":
+        text = "CR2 (Bell–McCaffrey) SE, Satterthwaite df " + (f"{df:.1f}" if df is not None else "unknown")
+    elif se_type == "CR1":
+        text = "CR1 clustered SE, t with " + (f"{df:.0f} df (clusters − 1)" if df is not None else "unknown df")
+    else:
+        text = f"{e.se_type} SE" + (f", df {df:.1f}" if df is not None else "")
+    if e.model == "iv_poisson_gmm_fe":
+        text = "Anderson–Rubin interval from a " + text
+    text += f"; {e.n_clusters:,} hotspots as clusters"
+    if finite(e.ri_conf_low) is not None or finite(e.ri_conf_high) is not None:
+        text += "; randomisation interval by test inversion"
+    return text
 
 
 def outcome_totals(frame: pd.DataFrame, outcomes: Sequence[str]) -> list[dict[str, Any]]:
@@ -174,7 +197,7 @@ def estimate_rows(estimates: Sequence[Estimate], outcomes: Sequence[str], no_eve
         if status != "ok":
             for key in ("estimate", "std_error", "conf_low", "conf_high", "p_value", "ri_p_value", "irr",
                         "first_stage_coef", "first_stage_se", "first_stage_f", "first_stage_n",
-                        "weak_instrument", "nb_theta"):
+                        "weak_instrument", "nb_theta", "ri_conf_low", "ri_conf_high", "wild_p_value"):
                 row[key] = None
         model_label = MODEL_LABELS.get(e.model, e.model)
         if i in family:
@@ -189,6 +212,7 @@ def estimate_rows(estimates: Sequence[Estimate], outcomes: Sequence[str], no_eve
             "irr_conf_low": e.irr_conf_low if status == "ok" else None,
             "irr_conf_high": e.irr_conf_high if status == "ok" else None,
             "z_value": e.z_value if status == "ok" else None,
+            "inference": inference_words(e) if status == "ok" else None,
             "in_holm_family": i in family,
             "holm_p_value": family.get(i),
             "holm_p_source": p_source.get(i),
