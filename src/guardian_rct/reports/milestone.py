@@ -298,7 +298,11 @@ def _methods_text(trial: dict[str, Any], rows: Sequence[dict[str, Any]], sequent
     text += "."
     if any(r["section"] == "cace" for r in rows):
         text += (" The effect of patrols actually delivered (complier average causal effect) was estimated "
-                 "by two-stage least squares with random assignment as the instrument.")
+                 "by two-stage least squares with random assignment as the instrument")
+        text += (", and as a rate ratio by multiplicative instrumental variables (Mullahy 1997) with an "
+                 "Anderson–Rubin interval and a randomisation interval that re-draws the design under a "
+                 "multiplicative effect of patrol presence (Imbens & Rosenbaum 2005)."
+                 if any(r["model"] == "iv_poisson_gmm_fe" for r in rows) else ".")
     if any(r["section"] == "carryover" for r in rows):
         text += (" Carry-over (residual deterrence) was estimated from yesterday's assignment and the days "
                  "since the last assigned patrol.")
@@ -349,6 +353,7 @@ def _findings_text(trial: dict[str, Any], rows: Sequence[dict[str, Any]], primar
             text += f"; first-stage F = {cace['first_stage_f']:,.0f}"
         text += ")"
         text += f", against {control:.3f} per no-patrol hotspot-day." if control is not None else "."
+        text += _cace_ratio_sentence(_find(rows, outcome=outcome, model="iv_poisson_gmm_fe"), level)
     elif not any(r["section"] == "cace" for r in rows):
         text += " Patrol delivery was not recorded, so the effect of patrols delivered was not estimated."
     lag = _find(rows, outcome=outcome, section="carryover", term="treated_lag1")
@@ -359,6 +364,23 @@ def _findings_text(trial: dict[str, Any], rows: Sequence[dict[str, Any]], primar
     if wdq:
         text += f" {wdq}"
     return text
+
+
+def _limits(low: float | None, high: float | None) -> str:
+    return f"{'open' if low is None else f'{low:.2f}'} to {'open' if high is None else f'{high:.2f}'}"
+
+
+def _cace_ratio_sentence(row: dict[str, Any] | None, level: int) -> str:
+    """The rate-ratio CACE with its Anderson–Rubin and randomisation intervals, or ""."""
+    if row is None or row["irr"] is None:
+        return ""
+    text = (f" As a rate ratio comparable with the one above, a patrol present on the day multiplied the rate "
+            f"by {row['irr']:.2f} among hotspot-days whose patrol depended on assignment (Anderson–Rubin "
+            f"{level}% CI {_limits(row['irr_conf_low'], row['irr_conf_high'])}")
+    if row["ri_p_value"] is not None and (row["ri_conf_low"] is not None or row["ri_conf_high"] is not None):
+        text += (f"; randomisation {level}% CI {_limits(row['ri_conf_low'], row['ri_conf_high'])}, "
+                 f"randomisation p = {_fmt_p(row['ri_p_value'])}")
+    return text + ")."
 
 
 def _conclusion_text(trial: dict[str, Any], primary: dict[str, Any], sequential: dict[str, Any]) -> str:

@@ -101,25 +101,22 @@ def _comparison(e: Estimate) -> str:
 
 
 def inference_words(e: Estimate) -> str:
-    """How an estimate's interval and p-value were computed, in words for the estimates table.
+    """How an estimate's standard error, interval and p-value were computed, for the table.
 
-    e.g. ``"CR2 (Bell–McCaffrey) SE, Satterthwaite df 13.2; 20 hotspots as clusters"``; the
-    rate-ratio CACE names its Anderson–Rubin interval, and a randomisation interval is
-    mentioned when the estimate carries one.
+    ``"CR2 (Bell–McCaffrey), Satterthwaite df 13.2"`` or ``"CR1, t with 19 df (clusters − 1)"``;
+    the rate-ratio CACE adds that its interval is Anderson–Rubin. The number of clusters is
+    the table's "Hotspots (clusters)" column (``n_clusters``).
     """
     se_type = str(e.se_type or "").split(" ", 1)[0].upper()
     df = finite(e.df)
     if se_type == "CR2":
-        text = "CR2 (Bell–McCaffrey) SE, Satterthwaite df " + (f"{df:.1f}" if df is not None else "unknown")
+        text = "CR2 (Bell–McCaffrey), Satterthwaite df " + (f"{df:.1f}" if df is not None else "unknown")
     elif se_type == "CR1":
-        text = "CR1 clustered SE, t with " + (f"{df:.0f} df (clusters − 1)" if df is not None else "unknown df")
+        text = "CR1, t with " + (f"{df:.0f} df (clusters − 1)" if df is not None else "unknown df")
     else:
-        text = f"{e.se_type} SE" + (f", df {df:.1f}" if df is not None else "")
+        text = str(e.se_type) + (f", df {df:.1f}" if df is not None else "")
     if e.model == "iv_poisson_gmm_fe":
-        text = "Anderson–Rubin interval from a " + text
-    text += f"; {e.n_clusters:,} hotspots as clusters"
-    if finite(e.ri_conf_low) is not None or finite(e.ri_conf_high) is not None:
-        text += "; randomisation interval by test inversion"
+        text = "Anderson–Rubin interval; " + text
     return text
 
 
