@@ -12,11 +12,13 @@ from __future__ import annotations
 import dataclasses
 import math
 
+import numpy as np
 import pytest
 
 from evaluation_fixtures import built_trial, synthetic_estimates
 from guardian_rct.design.diagnosis import diagnose_design
 from guardian_rct.estimation.diagnosis import InferenceDiagnosis
+from guardian_rct.estimation.iv import patrol_present
 from guardian_rct.estimation.results import Estimate
 from guardian_rct.estimation.standard_set import standard_estimates
 from guardian_rct.jobs.milestone_inference import run_inference
@@ -49,6 +51,10 @@ def test_rate_ratio_cace_for_count_and_harm_carries_a_randomisation_interval(inf
         assert lo < e.irr < hi, (e.outcome, lo, e.irr, hi)  # the GMM root balances the same moment
         assert any("Imbens & Rosenbaum" in n for n in e.notes)
         assert e.se_type == "CR1" and e.df == e.n_clusters - 1
+    # the test of no effect of presence is the test of no effect of assignment, draw for draw
+    assert np.isfinite(patrol_present(built_trial().panel.frame, allow_unknown=True)).all()
+    for e in ratio:
+        assert e.ri_p_value == ri[e.outcome].p_value, e.outcome
     # the primary ITT carries its own randomisation interval, the one of the RI record
     itt = next(e for e in out if e.outcome == "all_crime" and e.model == "poisson_fe")
     assert (itt.ri_conf_low, itt.ri_conf_high) == (ri["all_crime"].rr_conf_low, ri["all_crime"].rr_conf_high)

@@ -120,7 +120,11 @@ def _wild(frame, col: str, kind: str, rng: np.random.Generator, draws: int) -> f
 
 
 def _cace_ri(frame, e: Estimate, design: Design, *, seed: int, alpha: float, draws: int) -> Estimate:
-    """The rate-ratio CACE with its randomisation p-value and interval (module notes)."""
+    """The rate-ratio CACE with its randomisation p-value and interval (module notes).
+
+    It re-draws with the ITT test's stream, so that with presence known on every hotspot-day
+    its test of no effect (τ = 1) is the ITT randomisation test draw for draw, as theory says.
+    """
     col = f"harm_{e.outcome[:-len('_harm')]}" if e.outcome.endswith("_harm") else f"count_{e.outcome}"
     if col not in frame.columns:
         return e
@@ -129,7 +133,7 @@ def _cace_ri(frame, e: Estimate, design: Design, *, seed: int, alpha: float, dra
     centre = (e.estimate, e.std_error) if e.estimable else None
     try:
         res = randomisation_test(frame.loc[known].reset_index(drop=True), col, design, draws=draws, alpha=alpha,
-                                 seed=seed, rng=stream(seed, "randomisation_inference", e.outcome, "cace_ratio"),
+                                 seed=seed, rng=stream(seed, "randomisation_inference", e.outcome),
                                  dose=present[known], centre=centre)
     except DataError as exc:  # e.g. every hotspot-day of one arm has unknown presence
         return dataclasses.replace(e, notes=e.notes + (f"no randomisation inference for this CACE: {exc.problem}",))

@@ -56,7 +56,7 @@ def cace_assumptions_section(rows: Sequence[dict[str, Any]], primary: str) -> di
                       "first_stage_f": r["first_stage_f"], "weak_instrument": r["weak_instrument"],
                       "primary": r["outcome"] == primary})
     return {"assumptions": [{"name": n, "text": t} for n, t in CACE_ASSUMPTIONS], "rate_ratios": pairs,
-            "method": "multiplicative IV by GMM (Mullahy 1997; Windmeijer & Santos Silva 1997), "
+            "method": "Multiplicative IV by GMM (Mullahy 1997; Windmeijer & Santos Silva 1997), "
                       "Anderson-Rubin interval (Anderson & Rubin 1949)"}
 
 
