@@ -17,6 +17,11 @@ The design is the package's own: ``[design] kind = "crossover", treated_per_day 
 randomisation-inference redraw come from that object. The outcomes are simulated by
 ``tests/estimate_fixtures.make_panel`` (known effect, panel schema of docs/contracts.md). A
 fast version runs as a normal test (tests/test_simulation_fast.py).
+
+``--grid`` runs the issue-12 grid of designs (``CELLS``) × {count, harm}; ``--ri-study``
+(with ``--alloc-check N``) runs randomisation inference alone under the null in grid cells
+and compares observed allocations with redraws; ``--bias-study DAYS ...`` measures the PPML
+bias against trial length. Commands and results: docs/estimators_validation.md.
 """
 
 from __future__ import annotations
