@@ -29,8 +29,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["FORMULA_PREFIXES", "is_formula_like", "escape_cell", "formula_like_mask", "formula_safe_frame",
-           "force_text_cells"]
+__all__ = ["FORMULA_PREFIXES", "is_formula_like", "escape_cell", "formula_like_mask", "formula_like_arrow", "text_array",
+           "escape_arrow", "formula_safe_frame", "force_text_cells"]
 
 #: First characters that make a spreadsheet treat a cell as a formula (OWASP).
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -52,7 +52,7 @@ def escape_cell(value: object) -> object:
     return "'" + value if is_formula_like(value) else value
 
 
-def _text_array(series: pd.Series) -> pa.Array | None:
+def text_array(series: pd.Series) -> pa.Array | None:
     """``series`` as an Arrow string array when every non-missing cell is a ``str``;
     ``None`` when some cell is another object (bytes, numbers: decided cell by cell)."""
     if pd.api.types.is_object_dtype(series.dtype):
@@ -81,9 +81,14 @@ def formula_like_mask(series: pd.Series) -> np.ndarray:
     plain numbers exactly when the RE2 number pattern matches them, and the rest (rare:
     non-ASCII text after ``=``, ``-``...) are given to :func:`is_formula_like`.
     """
-    arr = _text_array(series)
+    arr = text_array(series)
     if arr is None:
         return series.map(is_formula_like).to_numpy(dtype=bool)
+    return formula_like_arrow(arr)
+
+
+def formula_like_arrow(arr: pa.Array) -> np.ndarray:
+    """:func:`formula_like_mask` of an Arrow string array (nulls are not formula-like)."""
     prefixed = pc.fill_null(pc.match_substring_regex(arr, _PREFIX_RE2), False).to_numpy(zero_copy_only=False)
     if not prefixed.any():
         return prefixed
@@ -97,6 +102,15 @@ def formula_like_mask(series: pd.Series) -> np.ndarray:
     if len(other):
         mask[idx[other]] = [is_formula_like(v) for v in cand.take(pa.array(other)).to_pylist()]
     return mask
+
+
+def escape_arrow(arr: pa.Array) -> pa.Array:
+    """An Arrow string array with :func:`escape_cell` applied to every cell."""
+    mask = formula_like_arrow(arr)
+    if not mask.any():
+        return arr
+    quoted = pc.binary_join_element_wise(pa.scalar("'", arr.type), arr, pa.scalar("", arr.type))
+    return pc.if_else(pa.array(mask), quoted, arr)
 
 
 def formula_safe_frame(frame: pd.DataFrame) -> pd.DataFrame:

@@ -22,14 +22,17 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from guardian_rct._core.formula_safe import formula_safe_frame
+from guardian_rct._core.arrow_csv import csv_bytes, supported
+from guardian_rct._core.formula_safe import escape_arrow, formula_safe_frame, text_array
 from guardian_rct._core.safe_write import atomic_path
 
 __all__ = ["Quarantine", "QuarantineSpool", "SpilledRows", "quarantine_rows", "concat_quarantines"]
 
-#: A column transform applied while writing (e.g. pseudonymising an identifier column).
+#: A column transform applied while writing (e.g. pseudonymising an identifier column):
+#: element-wise, so it is called once on a batch's distinct values.
 Transform = Callable[[list[str]], list[str]]
 
 
@@ -100,26 +103,81 @@ class Quarantine:
         batch by batch (memory stays bounded for a spilled quarantine).
 
         ``transforms`` maps a column name (matched without case or surrounding spaces) to
-        a function applied to its values as text, e.g. a pseudonymiser for identifiers.
+        an element-wise function applied to its values as text (called once on each
+        batch's distinct values), e.g. a pseudonymiser for identifiers. The text is built
+        in Arrow (:mod:`guardian_rct._core.arrow_csv`): the bytes ``DataFrame.to_csv`` writes.
         Refuses a ``path`` that is one of ``inputs`` or of the files these rows came from,
         or a protected trial file; cells a spreadsheet would run as formulas are escaped
         (:mod:`guardian_rct._core.formula_safe`).
         """
         transforms = {k.strip().lower(): f for k, f in (transforms or {}).items()}
         with atomic_path(path, inputs=[*inputs, *self.sources()], what="quarantine file") as tmp:
-            with open(tmp, "w", encoding="utf-8", newline="") as handle:
+            with open(tmp, "wb") as handle:
                 header = True
-                for frame in self.iter_frames():
-                    frame = frame.copy()
-                    for col in frame.columns:
-                        fn = transforms.get(str(col).strip().lower())
-                        if fn is not None:
-                            frame[col] = fn(frame[col].fillna("").astype(str).tolist())
-                    formula_safe_frame(frame).to_csv(handle, index=False, header=header)
+                for part in self._iter_parts():
+                    handle.write(_csv_part(part, transforms, header))
                     header = False
                 if header:
-                    formula_safe_frame(self.frame).to_csv(handle, index=False)
+                    handle.write(formula_safe_frame(self.frame).to_csv(index=False).encode("utf-8"))
         return Path(path)
+
+    def _iter_parts(self, batch_rows: int = 200_000) -> Iterator[pa.Table | pd.DataFrame]:
+        """The rows in file order, as Arrow tables where they are text and integers (the
+        spilled rows always are), else as frames."""
+        if self.spilled is not None:
+            for batch in pq.ParquetFile(self.spilled.path).iter_batches(batch_size=batch_rows):
+                yield pa.Table.from_batches([batch])
+        if len(self.frame):
+            yield _as_arrow(self.frame)
+
+
+def _as_arrow(frame: pd.DataFrame) -> pa.Table | pd.DataFrame:
+    """``frame`` as an Arrow table if every column is text or integers, else itself."""
+    columns = {}
+    for i, name in enumerate(frame.columns):
+        series = frame.iloc[:, i]
+        if pd.api.types.is_integer_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype):
+            columns[name] = pa.array(series, from_pandas=True)
+            continue
+        arr = text_array(series)
+        if arr is None:
+            return frame
+        columns[name] = arr
+    if len(set(map(str, columns))) < len(columns):
+        return frame
+    table = pa.table({str(k): v for k, v in columns.items()})
+    return table if supported(table.schema) else frame
+
+
+def _apply(transform: Transform, values: pa.Array) -> pa.Array:
+    """``transform`` applied to a column's text (``""`` for missing), called once on its
+    distinct values (transforms are element-wise, e.g. a pseudonymiser)."""
+    text = pc.fill_null(pc.cast(values, pa.large_string()), "")
+    encoded = pc.dictionary_encode(text)
+    mapped = pa.array([str(v) for v in transform(encoded.dictionary.to_pylist())], type=pa.large_string())
+    return mapped.take(encoded.indices)
+
+
+def _csv_part(part: pa.Table | pd.DataFrame, transforms: Mapping[str, Transform], header: bool) -> bytes:
+    """The CSV text of one batch of quarantined rows: transformed, formula-escaped, and
+    formatted as ``DataFrame.to_csv(index=False)`` would (:mod:`guardian_rct._core.arrow_csv`)."""
+    if isinstance(part, pd.DataFrame):
+        frame = part.copy()
+        for col in frame.columns:
+            fn = transforms.get(str(col).strip().lower())
+            if fn is not None:
+                frame[col] = fn(frame[col].fillna("").astype(str).tolist())
+        return formula_safe_frame(frame).to_csv(index=False, header=header).encode("utf-8")
+    columns = []
+    for name, column in zip(part.column_names, part.columns, strict=True):
+        values = column.combine_chunks()
+        fn = transforms.get(str(name).strip().lower())
+        if fn is not None:
+            values = _apply(fn, values)
+        if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
+            values = escape_arrow(values)
+        columns.append(values)
+    return csv_bytes(pa.table(columns, names=part.column_names), header=header)
 
 
 def quarantine_rows(rows: pd.DataFrame, reason: pd.Series | str, *, source: str | Path | None,
