@@ -90,3 +90,22 @@ def test_csv_bytes_refuses_columns_it_cannot_format_as_pandas_does():
     assert not supported(table.schema)
     with pytest.raises(TypeError):
         csv_bytes(table, header=True)
+
+
+@pytest.mark.parametrize("large", [False, True])
+def test_buffer_scans_respect_slices_and_nulls(large):
+    from guardian_rct._core.arrow_csv import rows_with_bytes
+    from guardian_rct._core.formula_safe import formula_like_arrow, is_formula_like
+
+    rng = np.random.default_rng(3)
+    cells = list(rng.choice(np.array(CELLS, dtype=object), 500))
+    arr = pa.array([None if i % 7 == 0 else c for i, c in enumerate(cells)],
+                   type=pa.large_string() if large else pa.string())
+    part = arr.slice(123, 250)
+    values = part.to_pylist()
+    assert formula_like_arrow(part).tolist() == [is_formula_like(v) for v in values]
+    filled = [v or "" for v in values]
+    got = rows_with_bytes(pa.array(filled, type=part.type).slice(0), b',"\n')
+    assert got.tolist() == [any(c in v for c in ',"\n') for v in filled]
+    sliced = rows_with_bytes(pa.array(["x"] * 10 + filled, type=part.type).slice(10), b',"\n')
+    assert sliced.tolist() == got.tolist()

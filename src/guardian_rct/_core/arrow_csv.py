@@ -19,9 +19,34 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["supported", "csv_bytes"]
+__all__ = ["supported", "csv_bytes", "string_buffers", "rows_with_bytes"]
 
-_NEEDS_QUOTES = '[,"\\n]'
+_NEEDS_QUOTES = b',"\n'
+
+
+def string_buffers(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """The ``len + 1`` offsets and the UTF-8 bytes of an Arrow (large) string array, as
+    numpy views (no copy); cell ``i`` is ``data[offsets[i]:offsets[i + 1]]``."""
+    width = np.int64 if pa.types.is_large_string(values.type) else np.int32
+    _, offsets, data = values.buffers()
+    ends = np.frombuffer(offsets, dtype=width)[values.offset:values.offset + len(values) + 1]
+    body = np.frombuffer(data, dtype=np.uint8) if data is not None else np.empty(0, np.uint8)
+    return ends.astype(np.int64, copy=False), body
+
+
+def rows_with_bytes(values: pa.Array, chars: bytes) -> np.ndarray:
+    """Which cells of a string array without nulls contain any of the ASCII bytes ``chars``
+    (one vectorised pass over the data buffer)."""
+    ends, body = string_buffers(values)
+    part = body[ends[0]:ends[-1]]
+    hit = np.zeros(len(part), dtype=bool)
+    for c in chars:
+        hit |= part == c
+    out = np.zeros(len(values), dtype=bool)
+    where = np.flatnonzero(hit)
+    if len(where):
+        out[np.searchsorted(ends, where + ends[0], side="right") - 1] = True
+    return out
 
 
 def supported(schema: pa.Schema) -> bool:
@@ -35,12 +60,12 @@ def _field(values: pa.Array) -> pa.Array:
     if pa.types.is_integer(values.type):
         return pc.fill_null(pc.cast(values, pa.large_string()), "")
     values = pc.fill_null(pc.cast(values, pa.large_string()), "")
-    needs = pc.match_substring_regex(values, _NEEDS_QUOTES)
-    if not pc.any(needs).as_py():
+    needs = rows_with_bytes(values, _NEEDS_QUOTES)
+    if not needs.any():
         return values
     quote, empty = pa.scalar('"', pa.large_string()), pa.scalar("", pa.large_string())
     quoted = pc.binary_join_element_wise(quote, pc.replace_substring(values, '"', '""'), quote, empty)
-    return pc.if_else(needs, quoted, values)
+    return pc.if_else(pa.array(needs), quoted, values)
 
 
 def _quote_name(name: str) -> str:
@@ -66,7 +91,5 @@ def csv_bytes(table: pa.Table, *, header: bool) -> bytes:
     big = pa.large_string()
     row = pc.binary_join_element_wise(*fields, pa.scalar(",", big))
     lines = pc.binary_join_element_wise(row, pa.scalar("", big), pa.scalar("\n", big))
-    _, offsets, data = lines.buffers()
-    ends = np.frombuffer(offsets, dtype=np.int64)[lines.offset:lines.offset + len(lines) + 1]
-    start, stop = int(ends[0]), int(ends[-1])
-    return head + data.slice(start, stop - start).to_pybytes()
+    ends, body = string_buffers(lines)
+    return head + body[ends[0]:ends[-1]].tobytes()

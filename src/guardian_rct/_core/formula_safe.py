@@ -29,15 +29,19 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["FORMULA_PREFIXES", "is_formula_like", "escape_cell", "formula_like_mask", "formula_like_arrow", "text_array",
-           "escape_arrow", "formula_safe_frame", "force_text_cells"]
+from guardian_rct._core.arrow_csv import string_buffers
+
+__all__ = ["FORMULA_PREFIXES", "is_formula_like", "escape_cell", "formula_like_mask", "formula_like_arrow",
+           "text_array", "escape_arrow", "formula_safe_frame", "force_text_cells"]
 
 #: First characters that make a spreadsheet treat a cell as a formula (OWASP).
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 _NUMBER = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$")
-#: RE2 (Arrow) forms of the tests above. RE2's ``$`` is the end of the text, Python's also
-#: matches before a final newline, hence ``\n?``; for ASCII text both agree.
-_PREFIX_RE2 = "^[=+\\-@\t\r]"
+#: The prefix test on UTF-8 bytes, and the RE2 (Arrow) form of the number test: RE2's ``$``
+#: is the end of the text, Python's also matches before a final newline, hence ``\n?``;
+#: for ASCII text both agree.
+_PREFIX_BYTES = np.zeros(256, dtype=bool)
+_PREFIX_BYTES[[ord(c) for c in FORMULA_PREFIXES]] = True
 _NUMBER_RE2 = r"^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\n?$"
 
 
@@ -87,9 +91,23 @@ def formula_like_mask(series: pd.Series) -> np.ndarray:
     return formula_like_arrow(arr)
 
 
+def _prefixed(arr: pa.Array) -> np.ndarray:
+    """Which cells start with a formula prefix, from the first byte of each cell in the
+    Arrow buffers (every prefix is one ASCII byte, never the start of a longer UTF-8 code)."""
+    ends, body = string_buffers(arr)
+    starts = ends[:-1]
+    nonempty = ends[1:] > starts
+    if arr.null_count:
+        nonempty &= arr.is_valid().to_numpy(zero_copy_only=False)
+    out = np.zeros(len(arr), dtype=bool)
+    idx = np.flatnonzero(nonempty)
+    out[idx] = _PREFIX_BYTES[body[starts[idx]]]
+    return out
+
+
 def formula_like_arrow(arr: pa.Array) -> np.ndarray:
     """:func:`formula_like_mask` of an Arrow string array (nulls are not formula-like)."""
-    prefixed = pc.fill_null(pc.match_substring_regex(arr, _PREFIX_RE2), False).to_numpy(zero_copy_only=False)
+    prefixed = _prefixed(arr)
     if not prefixed.any():
         return prefixed
     idx = np.flatnonzero(prefixed)

@@ -5,8 +5,9 @@ Every reader (pings, crimes, street crimes) returns the rows it used and a
 counts by reason can be reported (DESIGN.md rule 3).
 
 A reader that may meet millions of bad rows (the ping reader) collects them with a
-:class:`QuarantineSpool`: rows beyond ``max_rows_in_memory`` are appended to a Parquet
-file in a private temporary folder, so memory stays bounded however many rows are bad;
+:class:`QuarantineSpool`: rows beyond ``max_rows_in_memory`` are appended to an Arrow IPC
+file (LZ4-compressed record batches: ten times cheaper to write and read back than
+Parquet, about twice its size) in a private temporary folder, so memory stays bounded however many rows are bad;
 :meth:`Quarantine.write_csv` then streams them out batch by batch.
 """
 
@@ -23,7 +24,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
+import pyarrow.ipc  # noqa: F401 - pa.ipc
 
 from guardian_rct._core.arrow_csv import csv_bytes, supported
 from guardian_rct._core.formula_safe import escape_arrow, formula_safe_frame, text_array
@@ -38,7 +39,7 @@ Transform = Callable[[list[str]], list[str]]
 
 @dataclass(frozen=True)
 class SpilledRows:
-    """Quarantined rows written to a temporary Parquet file (all columns text)."""
+    """Quarantined rows written to a temporary Arrow IPC file (all columns text)."""
 
     path: Path
     n: int
@@ -76,13 +77,22 @@ class Quarantine:
 
     def iter_frames(self, batch_rows: int = 200_000) -> Iterator[pd.DataFrame]:
         """The rows in file order, in frames of at most about ``batch_rows`` rows."""
-        if self.spilled is not None:
-            handle = pq.ParquetFile(self.spilled.path)
-            text = {pa.string(): pd.StringDtype()}.get
-            for batch in handle.iter_batches(batch_size=batch_rows):
-                yield batch.to_pandas(types_mapper=text)
+        text = {pa.string(): pd.StringDtype()}.get
+        for batch in self._spilled_batches(batch_rows):
+            yield batch.to_pandas(types_mapper=text)
         if len(self.frame):
             yield self.frame
+
+    def _spilled_batches(self, batch_rows: int) -> Iterator[pa.RecordBatch]:
+        """The spilled rows in record batches of at most ``batch_rows`` rows."""
+        if self.spilled is None:
+            return
+        with pa.memory_map(str(self.spilled.path)) as source:
+            reader = pa.ipc.open_file(source)
+            for i in range(reader.num_record_batches):
+                batch = reader.get_batch(i)
+                for start in range(0, batch.num_rows, batch_rows):
+                    yield batch.slice(start, batch_rows)
 
     def to_frame(self) -> pd.DataFrame:
         """All the rows in one frame (loads spilled rows into memory)."""
@@ -124,9 +134,8 @@ class Quarantine:
     def _iter_parts(self, batch_rows: int = 200_000) -> Iterator[pa.Table | pd.DataFrame]:
         """The rows in file order, as Arrow tables where they are text and integers (the
         spilled rows always are), else as frames."""
-        if self.spilled is not None:
-            for batch in pq.ParquetFile(self.spilled.path).iter_batches(batch_size=batch_rows):
-                yield pa.Table.from_batches([batch])
+        for batch in self._spilled_batches(batch_rows):
+            yield pa.Table.from_batches([batch])
         if len(self.frame):
             yield _as_arrow(self.frame)
 
@@ -204,7 +213,7 @@ class QuarantineSpool:
     """Collects quarantined rows chunk by chunk with bounded memory.
 
     Rows are kept in memory until more than ``max_rows_in_memory`` have arrived; from
-    then on every batch is appended to a Parquet file (all columns as text, fixed
+    then on every batch is appended to an Arrow IPC file (all columns as text, fixed
     ``columns``) in a private temporary folder, removed when the resulting
     :class:`Quarantine` is garbage-collected or the process exits.
 
@@ -222,7 +231,8 @@ class QuarantineSpool:
         self.max_rows = int(max_rows_in_memory)
         self._frames: list[pd.DataFrame] = []
         self._in_memory = 0
-        self._writer: pq.ParquetWriter | None = None
+        self._writer: pa.ipc.RecordBatchFileWriter | None = None
+        self._sink: pa.NativeFile | None = None
         self._path: Path | None = None
         self._spilled = 0
         self._counts: Counter[str] = Counter()
@@ -251,8 +261,10 @@ class QuarantineSpool:
         if self._writer is None:
             folder = Path(tempfile.mkdtemp(prefix="guardian-quarantine-"))
             os.chmod(folder, 0o700)
-            self._path = folder / "quarantine.parquet"
-            self._writer = pq.ParquetWriter(self._path, self._schema)
+            self._path = folder / "quarantine.arrow"
+            self._sink = pa.OSFile(str(self._path), "wb")
+            self._writer = pa.ipc.new_file(self._sink, self._schema,
+                                           options=pa.ipc.IpcWriteOptions(compression="lz4"))
             pending, self._frames, self._in_memory = self._frames, [], 0
             for old in pending:
                 self._spill(old)
@@ -272,7 +284,8 @@ class QuarantineSpool:
         if self._writer is None:
             return Quarantine(memory)
         self._writer.close()
-        assert self._path is not None
+        assert self._path is not None and self._sink is not None
+        self._sink.close()
         spilled = SpilledRows(path=self._path, n=self._spilled, counts=tuple(self._counts.items()),
                               sources=tuple(self._sources))
         quarantine = Quarantine(memory, spilled)
