@@ -87,7 +87,7 @@ class Quarantine:
         """The spilled rows in record batches of at most ``batch_rows`` rows."""
         if self.spilled is None:
             return
-        with pa.memory_map(str(self.spilled.path)) as source:
+        with pa.OSFile(str(self.spilled.path), "rb") as source:  # not mmap: touched pages count as RSS
             reader = pa.ipc.open_file(source)
             for i in range(reader.num_record_batches):
                 batch = reader.get_batch(i)
