@@ -274,7 +274,8 @@ def write_weekly_report(report: dict, result: ComplianceResult, out_dir: str | P
     inputs = [*inputs, *_sources(score)]
 
     def _csv(frame: pd.DataFrame, path: Path) -> Path:
-        return write_text(path, formula_safe_frame(frame).to_csv(index=False), inputs=inputs, what="CSV output")
+        return write_text(path, formula_safe_frame(frame, datetimes_as_text=True).to_csv(index=False), inputs=inputs,
+                          what="CSV output")
 
     paths = {"json": write_json(out / "weekly_compliance.json", report, inputs=inputs)}
     context = map_context(config, hotspots) if config is not None else None
