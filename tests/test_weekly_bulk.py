@@ -5,6 +5,7 @@ patrols still pending at the end of the data; the shared parts refuse other inpu
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 import shutil
 from pathlib import Path
@@ -16,6 +17,7 @@ import pytest
 from guardian_rct._core.days import iso_week
 from guardian_rct._core.provenance import make_provenance
 from guardian_rct._core.pseudonyms import Pseudonymiser
+from guardian_rct.cli import main
 from guardian_rct.compliance.ping_assignment import ping_options_for
 from guardian_rct.compliance.presence import score_pings
 from guardian_rct.compliance.scoring import score_compliance, scoring_context
@@ -187,3 +189,36 @@ def test_the_demo_weeks_are_monday_to_sunday_clipped_to_the_trial(tmp_path):
         (dt.date(2023, 10, 9), dt.date(2023, 10, 15), "2023-W41"),
         (dt.date(2023, 10, 16), dt.date(2023, 10, 17), "2023-W42")]
     assert periods[1].out_dir == tmp_path / "2023-W41"
+
+
+def test_compliance_over_several_weeks_equals_one_command_per_week(tmp_path, capsys):
+    """``compliance --week A --week B`` reads the pings once and writes DIR/A and DIR/B as
+    two ``compliance --week`` runs would (the second week's trend includes the first)."""
+    (tmp_path / "one").mkdir()
+    made = _make_trial(tmp_path / "one")
+    pseudonym_key(load_config(made["config"]).trial.store)
+    shutil.copytree(tmp_path / "one", tmp_path / "bulk")
+    common = ["--pings", "pings.csv", "--allocation", "allocation.csv"]
+
+    def run(folder: str, *args: str) -> int:
+        root = tmp_path / folder
+        return main(["compliance", "--config", str(root / "trial.toml"),
+                     *[str(root / a) if a.endswith(".csv") else a for a in common], *args])
+
+    for week in ("2023-W17", "2023-W18"):
+        assert run("one", "--week", week, "--out", str(tmp_path / "one" / "out" / week)) == 0
+    capsys.readouterr()
+    assert run("bulk", "--week", "2023-W17", "--week", "2023-W18", "--out", str(tmp_path / "bulk" / "out"),
+               "--json") == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert [r["period"]["label"] for r in printed["reports"]] == ["2023-W17", "2023-W18"]
+    for week in ("2023-W17", "2023-W18"):
+        a = json.loads((tmp_path / "one" / "out" / week / "weekly_compliance.json").read_text())
+        b = json.loads((tmp_path / "bulk" / "out" / week / "weekly_compliance.json").read_text())
+        assert a.pop("provenance")["inputs"].keys() == b.pop("provenance")["inputs"].keys()
+        assert a == b
+    truth = {k: v for k, v in made["truth"].items() if k[0] <= "2023-04-30"}
+    assert b["trend"][0] == {**b["trend"][0], "week": "2023-W17", "compliant": sum(truth.values()),
+                             "scheduled": len(truth), "partial": False}
+    assert run("bulk", "--week", "2023-W18", "--week", "2023-W18", "--out", str(tmp_path / "x")) == 2
+    assert "named twice" in capsys.readouterr().err
