@@ -275,10 +275,12 @@ def write_weekly_report(report: dict, result: ComplianceResult, out_dir: str | P
         return write_text(path, formula_safe_frame(frame).to_csv(index=False), inputs=inputs, what="CSV output")
 
     paths = {"json": write_json(out / "weekly_compliance.json", report, inputs=inputs)}
-    if shared is not None:
-        context = shared.context if config is not None else None
+    if config is None:
+        context = None
+    elif shared is not None and shared.context is not None:
+        context = shared.context
     else:
-        context = map_context(config, hotspots) if config is not None else None
+        context = map_context(config, hotspots)
     paths["html"] = write_html(out / "weekly_compliance.html", "weekly_compliance.html", inputs=inputs,
                                report=report,
                                map_uri=_map_uri(report, hotspots, context), trend_uri=_trend_uri(report),
