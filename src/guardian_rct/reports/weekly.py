@@ -18,9 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from guardian_rct._core.formula_safe import formula_safe_frame
@@ -35,6 +33,13 @@ from guardian_rct.reports.interactive_map import geojson_layer, interactive_map
 from guardian_rct.reports.map_layers import map_context
 from guardian_rct.reports.maps import MapContext, hotspot_map_png, png_data_uri
 from guardian_rct.reports.render import write_html, write_json
+from guardian_rct.reports.weekly_shared import (
+    WeeklyShared,
+    officer_rows,
+    pseudonymised_visits,
+    visit_totals,
+)
+from guardian_rct.reports.weekly_shared import json_number as _num
 
 __all__ = ["SCHEMA_VERSION", "rag", "build_weekly_report", "write_weekly_report", "trend_rows",
            "AMBER_BAND", "data_quality_notes"]
@@ -53,19 +58,6 @@ def rag(rate: float | None, target: float) -> str:
     if rate >= target - AMBER_BAND - 1e-12:
         return "amber"
     return "red"
-
-
-def _num(value: Any) -> Any:
-    """JSON-safe scalar: numpy to Python, NaN to None, floats rounded to 4 decimals."""
-    if value is None:
-        return None
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (np.bool_, bool)):
-        return bool(value)
-    if isinstance(value, (float, np.floating)):
-        return None if math.isnan(value) else round(float(value), 4)
-    return value
 
 
 def _local(ts: pd.Timestamp, tz) -> str | None:
@@ -123,8 +115,13 @@ def data_quality_notes(counts: dict) -> list[str]:
 
 def build_weekly_report(result: ComplianceResult, *, config: TrialConfig, hotspots: HotspotSet,
                         score: PingScore, period_label: str, source: str,
-                        pseudonymiser: Pseudonymiser, trend: list[dict]) -> dict:
-    """The report as plain data (see module docstring); every number the page shows."""
+                        pseudonymiser: Pseudonymiser, trend: list[dict],
+                        shared: WeeklyShared | None = None) -> dict:
+    """The report as plain data (see module docstring); every number the page shows.
+
+    ``shared`` (:func:`~guardian_rct.reports.weekly_shared.weekly_shared` on the same
+    visits and pseudonymiser) saves recomputing the week-independent tables.
+    """
     tz = config.trial.tz
     target = config.compliance.target_rate
     names = dict(zip(hotspots.frame["hotspot_id"], hotspots.frame["name"], strict=True))
@@ -138,13 +135,10 @@ def build_weekly_report(result: ComplianceResult, *, config: TrialConfig, hotspo
     pending = patrols[patrols["status"] == "pending"].sort_values(["date", "hotspot_id", "window_start"])
     contaminated = result.controls[result.controls["contaminated"]].sort_values(["date", "hotspot_id"])
     visits = result.visits
-    officer_rows = []
-    if len(visits):
-        per = visits.frame.groupby("officer").agg(visits=("minutes", "size"), visit_minutes=("minutes", "sum"))
-        for officer, rec in per.iterrows():
-            officer_rows.append({"officer": pseudonymiser(str(officer)), "visits": int(rec["visits"]),
-                                 "visit_minutes": _num(rec["visit_minutes"])})
-        officer_rows.sort(key=lambda r: (-r["visits"], r["officer"]))
+    if shared is not None:
+        shared.check(visits, pseudonymiser)
+    officers = [dict(r) for r in shared.officers] if shared else officer_rows(visits, pseudonymiser)
+    totals = dict(shared.visit_totals) if shared else visit_totals(visits)
     koper = _num(head["koper_met"])
     return {
         "schema_version": SCHEMA_VERSION,
@@ -187,8 +181,8 @@ def build_weekly_report(result: ComplianceResult, *, config: TrialConfig, hotspo
                               for r in contaminated.itertuples(index=False)],
         "pings": score.counts(),
         "notes": data_quality_notes(score.counts()),
-        "visits": {k: _num(v) for k, v in visits.summary().items()},
-        "officers": officer_rows,
+        "visits": totals,
+        "officers": officers,
         "provenance": head["provenance"],
     }
 
@@ -260,15 +254,19 @@ def _trend_uri(report: dict) -> str:
 def write_weekly_report(report: dict, result: ComplianceResult, out_dir: str | Path, *,
                         hotspots: HotspotSet, score: PingScore,
                         pseudonymiser: Pseudonymiser, config: TrialConfig | None = None,
-                        inputs: Iterable[str | Path | None] = ()) -> dict[str, Path]:
+                        inputs: Iterable[str | Path | None] = (),
+                        shared: WeeklyShared | None = None) -> dict[str, Path]:
     """Write the JSON, HTML and CSV outputs into ``out_dir``; returns their paths.
 
     Every file is written atomically and never over one of ``inputs`` (the pings file,
     the allocation, the store...) or a protected trial file; CSV cells are formula-safe
     (:mod:`guardian_rct._core.safe_write`, :mod:`guardian_rct._core.formula_safe`).
     With ``config``, the maps carry its context layers (boundary, districts, basemap) and
-    the interactive map its ``[maps] tiles``.
+    the interactive map its ``[maps] tiles``. ``shared`` (as for :func:`build_weekly_report`)
+    saves re-reading the context layers and re-pseudonymising the visits.
     """
+    if shared is not None:
+        shared.check(result.visits, pseudonymiser)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     inputs = [*inputs, *_sources(score)]
@@ -278,7 +276,12 @@ def write_weekly_report(report: dict, result: ComplianceResult, out_dir: str | P
                           what="CSV output")
 
     paths = {"json": write_json(out / "weekly_compliance.json", report, inputs=inputs)}
-    context = map_context(config, hotspots) if config is not None else None
+    if config is None:
+        context = None
+    elif shared is not None and shared.context is not None:
+        context = shared.context
+    else:
+        context = map_context(config, hotspots)
     paths["html"] = write_html(out / "weekly_compliance.html", "weekly_compliance.html", inputs=inputs,
                                report=report,
                                map_uri=_map_uri(report, hotspots, context), trend_uri=_trend_uri(report),
@@ -295,11 +298,7 @@ def write_weekly_report(report: dict, result: ComplianceResult, out_dir: str | P
         paths[key] = _csv(pd.DataFrame(report[key]), out / f"compliance_{key}.csv")
     # Device ids (radios, vehicles, phones) identify officers too: pseudonymise them as well.
     devices = pseudonymiser.for_devices()
-    visits = result.visits.frame.copy()
-    visits["officer_id"] = pseudonymiser.many(visits["officer_id"].astype(str))
-    visits["officer"] = pseudonymiser.many(visits["officer"].astype(str))
-    if "device_id" in visits.columns:
-        visits["device_id"] = devices.many(visits["device_id"].astype(str))
+    visits = shared.visits_table if shared else pseudonymised_visits(result.visits, pseudonymiser)
     paths["visits"] = _csv(visits, out / "compliance_visits.csv")
     # Streamed batch by batch: a quarantine of millions of rows may live on disk.
     paths["quarantine"] = score.quarantine.write_csv(
