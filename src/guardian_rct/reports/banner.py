@@ -8,7 +8,8 @@ compliance report, milestone report, status page):
    file, carry the banner too);
 2. an input file lies in a folder written by :func:`guardian_rct.simulation.writers.write_simulation`,
    recognised by the ``truth.json`` beside it (a JSON object with ``"simulated": true``, or
-   the older ``{"schema": ...}`` truth file). So simulated crimes or pings fed into a real
+   an older truth file with ``"schema"`` and no ``"simulated"`` key; another program's
+   ``truth.json`` does not count). So simulated crimes or pings fed into a real
    trial's weekly or milestone run are flagged too, whoever runs it.
 
 A real trial with real files gets neither signal and no banner. The notice is part of the
@@ -33,7 +34,9 @@ def _is_truth_file(path: Path) -> bool:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError, UnicodeDecodeError):
         return False
-    return isinstance(data, dict) and (data.get("simulated") is True or "schema" in data)
+    if not isinstance(data, dict):
+        return False
+    return data["simulated"] is True if "simulated" in data else "schema" in data
 
 
 def simulated_sources(paths: Iterable[str | Path | None]) -> list[str]:

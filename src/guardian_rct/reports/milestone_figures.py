@@ -19,7 +19,7 @@ from matplotlib.transforms import blended_transform_factory  # noqa: E402
 
 from guardian_rct._core.wording import estimate_label, outcome_label  # noqa: E402
 
-__all__ = ["forest_plot_png", "timeseries_png", "forest_label", "forest_numbers"]
+__all__ = ["forest_plot_png", "timeseries_png", "forest_label", "forest_numbers", "forest_figure"]
 
 ARM_COLOURS = {"treatment": "#1f4e79", "control": "#c55a11"}
 
@@ -54,6 +54,12 @@ def forest_plot_png(rows: Sequence[dict[str, Any]], *, dpi: int = 100, level: fl
     (:func:`forest_label`) and has its rate ratio and ``level`` interval printed beside
     it (:func:`forest_numbers`). Returns ``None`` when there is nothing to draw.
     """
+    fig = forest_figure(rows, dpi=dpi, level=level)
+    return None if fig is None else _png(fig)
+
+
+def forest_figure(rows: Sequence[dict[str, Any]], *, dpi: int = 100, level: float = 0.95):
+    """The matplotlib figure of :func:`forest_plot_png` (the caller closes it), or ``None``."""
     drawable = [r for r in rows if r.get("irr") is not None and r.get("irr_conf_low") is not None
                 and r.get("irr_conf_high") is not None]
     if not drawable:
@@ -83,7 +89,7 @@ def forest_plot_png(rows: Sequence[dict[str, Any]], *, dpi: int = 100, level: fl
         ax.set_ylim(-0.6, len(drawable) - 0.1)
         ax.set_xlabel("rate ratio (patrol / no patrol), log scale; below 1 = fewer crimes on patrol days")
         ax.grid(axis="x", color="#dddddd", linewidth=0.6)
-        return _png(fig)
+        return fig
     except Exception:
         plt.close(fig)
         raise

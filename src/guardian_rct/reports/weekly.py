@@ -47,7 +47,7 @@ from guardian_rct.reports.maps import MapContext, hotspot_map_png, png_data_uri
 from guardian_rct.reports.render import write_html, write_json
 
 __all__ = ["SCHEMA_VERSION", "rag", "build_weekly_report", "write_weekly_report", "trend_rows",
-           "AMBER_BAND", "data_quality_notes", "RAG_MIN_PATROLS"]
+           "AMBER_BAND", "data_quality_notes", "RAG_MIN_PATROLS", "trend_figure"]
 
 SCHEMA_VERSION = 1
 AMBER_BAND = 0.15
@@ -268,36 +268,46 @@ def _interactive(report: dict, hotspots: HotspotSet, config: TrialConfig | None)
                            tiles_attribution=maps.tiles_attribution if maps else "")
 
 
-def _trend_uri(report: dict) -> str:
-    """Every week of the trial so far (one point per week; hollow = not complete), with
-    the target line and axis titles."""
-    import io
-
+def trend_figure(report: dict):
+    """The weekly trend chart: every week of the trial so far (one point per week; hollow =
+    not complete), the target line and axis titles. The caller closes the figure; ``None``
+    when no week has a rate."""
     import matplotlib.pyplot as plt
 
     rows = [r for r in report["trend"] if r["rate"] is not None]
     if not rows:
-        return ""
+        return None
     fig, ax = plt.subplots(figsize=(max(7.0, 0.24 * len(rows) + 2), 3.0), dpi=100)
+    x = list(range(len(rows)))
+    ax.plot(x, [100 * r["rate"] for r in rows], color="#1f4e79", label="compliance")
+    done = [(i, r) for i, r in zip(x, rows, strict=True) if not r["partial"]]
+    part = [(i, r) for i, r in zip(x, rows, strict=True) if r["partial"]]
+    ax.plot([i for i, _ in done], [100 * r["rate"] for _, r in done], "o", color="#1f4e79", markersize=4)
+    if part:
+        ax.plot([i for i, _ in part], [100 * r["rate"] for _, r in part], "o", mfc="white",
+                color="#1f4e79", markersize=5, label="week not complete (patrols pending)")
+    ax.axhline(100 * report["target_rate"], color="#d73027", linestyle="--", label="target")
+    ax.set_ylim(0, 105)
+    ax.set_xlim(-0.6, len(rows) - 0.4)
+    step = 1 if len(rows) <= 30 else 2
+    ax.set_xticks(x[::step])
+    ax.set_xticklabels([r["week"] for r in rows][::step], rotation=60, ha="right", fontsize=7)
+    ax.set_ylabel("% of decided patrols compliant")
+    ax.set_xlabel(f"ISO week of the trial ({count_of(len(rows), 'week')} so far)")
+    ax.grid(axis="y", color="#eeeeee", linewidth=0.6)
+    ax.legend(fontsize=7, loc="lower left")
+    return fig
+
+
+def _trend_uri(report: dict) -> str:
+    import io
+
+    import matplotlib.pyplot as plt
+
+    fig = trend_figure(report)
+    if fig is None:
+        return ""
     try:
-        x = list(range(len(rows)))
-        ax.plot(x, [100 * r["rate"] for r in rows], color="#1f4e79", label="compliance")
-        done = [(i, r) for i, r in zip(x, rows, strict=True) if not r["partial"]]
-        part = [(i, r) for i, r in zip(x, rows, strict=True) if r["partial"]]
-        ax.plot([i for i, _ in done], [100 * r["rate"] for _, r in done], "o", color="#1f4e79", markersize=4)
-        if part:
-            ax.plot([i for i, _ in part], [100 * r["rate"] for _, r in part], "o", mfc="white",
-                    color="#1f4e79", markersize=5, label="week not complete (patrols pending)")
-        ax.axhline(100 * report["target_rate"], color="#d73027", linestyle="--", label="target")
-        ax.set_ylim(0, 105)
-        ax.set_xlim(-0.6, len(rows) - 0.4)
-        step = 1 if len(rows) <= 30 else 2
-        ax.set_xticks(x[::step])
-        ax.set_xticklabels([r["week"] for r in rows][::step], rotation=60, ha="right", fontsize=7)
-        ax.set_ylabel("% of decided patrols compliant")
-        ax.set_xlabel(f"ISO week of the trial ({count_of(len(rows), 'week')} so far)")
-        ax.grid(axis="y", color="#eeeeee", linewidth=0.6)
-        ax.legend(fontsize=7, loc="lower left")
         buffer = io.BytesIO()
         fig.savefig(buffer, format="png", bbox_inches="tight")
         return png_data_uri(buffer.getvalue())
