@@ -32,11 +32,13 @@ from guardian_rct._core.wording import (
 from guardian_rct.cli import main
 from guardian_rct.config.trial_config import load_config
 from guardian_rct.jobs.daily import run_daily
+from guardian_rct.ledger.publish import publish_range
 from guardian_rct.ledger.records import WeekTotals
-from guardian_rct.ledger.store import init_trial
+from guardian_rct.ledger.store import init_trial, load_trial_hotspots
 from guardian_rct.reports.banner import simulated_notice, simulated_sources
 from guardian_rct.reports.milestone import write_milestone_report
 from guardian_rct.reports.milestone_figures import forest_figure, forest_label, forest_numbers
+from guardian_rct.reports.tasking import write_daily_outputs
 from guardian_rct.reports.weekly import _rate_rows, trend_figure, trend_rows
 from guardian_rct.simulation.writers import write_simulation
 from test_compliance_report import _make_trial
@@ -300,3 +302,23 @@ def test_tasking_sheet_banner_only_on_a_simulated_trial(tmp_path):
     assert 'id="simulated-banner"' not in pages["real"] and "SIMULATED" not in pages["real"]
     assert 'id="simulated-banner"' in pages["simulated"] and "this trial is a simulation" in pages["simulated"]
     assert re.search(r'id="n-treated" data-value="3">3 hotspots to patrol<', pages["real"])
+
+
+def test_schedules_published_as_simulated_put_the_banner_on_the_sheet(tmp_path):
+    """A trial whose config forgot ``simulated = true`` but whose days were published with
+    the horizon lifted (only a simulated trial may do that; the demo does) still gets it."""
+    cfg = load_config(write_trial(tmp_path))
+    init_trial(cfg)
+    records = publish_range(cfg, START, START + dt.timedelta(days=1), simulated=True, now=NOW)
+    assert all(r.simulated for r in records)
+    hotspots = load_trial_hotspots(cfg)
+    out = write_daily_outputs(cfg, records[1], hotspots, tmp_path / "out")
+    assert 'id="simulated-banner"' in out.html.read_text(encoding="utf-8")
+    real = tmp_path / "real"
+    real.mkdir()
+    cfg_real = load_config(write_trial(real))
+    init_trial(cfg_real)
+    (record,) = publish_range(cfg_real, START, START, now=NOW)
+    assert not record.simulated
+    page = write_daily_outputs(cfg_real, record, load_trial_hotspots(cfg_real), real / "out").html
+    assert 'id="simulated-banner"' not in page.read_text(encoding="utf-8")

@@ -175,7 +175,7 @@ def trial_status(config: TrialConfig, *, now: dt.datetime | None = None, pings: 
         compliance=_compliance(weeks, config.compliance.target_rate),
         freshness={"pings": _freshness(ping_times, pings, now, tz), "crimes": _freshness(crime_times, crimes, now, tz)},
         milestone=_milestone(config, today), alerts=tuple(alerts),
-        simulated=simulated_notice(trial.simulated, [pings, crimes]))
+        simulated=simulated_notice(trial.simulated or checked.simulated > 0, [pings, crimes]))
 
 
 # ---------------------------------------------------------------------------

@@ -3,9 +3,12 @@
 Two signals, either of which puts the banner on a report (tasking sheet, weekly
 compliance report, milestone report, status page):
 
-1. the trial declares itself simulated: ``[trial] simulated = true`` (the demo writes it
-   into its ``trial.toml``, so its tasking sheets and status page, which read no simulated
-   file, carry the banner too);
+1. the trial is simulated: ``[trial] simulated = true`` (the demo writes it into its
+   ``trial.toml``), or, for the tasking sheet and the status page, its schedules were
+   published with ``publish_range(..., simulated=True)`` (the horizon lifted, which only a
+   simulated trial may do; the hashed record says so, :attr:`PublishedSchedule.simulated`),
+   so the demo's sheets and status page carry the banner even though they read no
+   simulated file;
 2. an input file lies in a folder written by :func:`guardian_rct.simulation.writers.write_simulation`,
    recognised by the ``truth.json`` beside it (a JSON object with ``"simulated": true``, or
    an older truth file with ``"schema"`` and no ``"simulated"`` key; another program's

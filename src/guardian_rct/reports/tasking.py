@@ -211,6 +211,6 @@ def _write_sheet(config: TrialConfig, record: PublishedSchedule, hotspots: Hotsp
         record_hash=record.hash[:16],
         note=record.note,
         provenance=provenance.to_dict(),
-        simulated=simulated_notice(config.trial.simulated, inputs),
+        simulated=simulated_notice(config.trial.simulated or record.simulated, inputs),
         n_treated_text=count_of(len(record.treated), "hotspot") + " to patrol",
     )
