@@ -74,6 +74,7 @@ def demo_config_text(*, seed: int, ri_draws: int) -> str:
         end_date = {(DEMO_START + dt.timedelta(days=363)).isoformat()}
         seed = {seed}
         store = "trial.db"
+        simulated = true                # a simulation: every report carries a SIMULATED DATA banner
 
         [hotspots]
         path = "hotspots.geojson"
