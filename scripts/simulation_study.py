@@ -195,6 +195,7 @@ CELLS = {
 }
 
 GRID_IRR = 0.8
+RI_STATISTIC = "studentised"  # --ri-statistic: the package default; "score" reproduces the older records
 
 
 def grid_trial(design, design_diag, seed: int, irr: float, *, ri_draws: int, wild_draws: int) -> dict:
@@ -245,7 +246,7 @@ def grid_trial(design, design_diag, seed: int, irr: float, *, ri_draws: int, wil
             base = "baseline_count_violence" if parallel else None
             ri = randomisation_test(frame, col, design, draws=ri_draws, conf_int=False,
                                     rng=stream(seed, "randomisation_inference", col),
-                                    null_rate_ratio=irr, baseline=base)
+                                    null_rate_ratio=irr, baseline=base, statistic=RI_STATISTIC)
             row["ri_p_at_truth"] = ri.p_value
         out[col] = row
     return out
@@ -360,6 +361,7 @@ def ri_null_study(name: str, trials: int, draws: int, *, seed: int = 12, days: i
         base = "baseline_count_violence" if design.kind == "parallel" else None
         for col in pvals:
             ri = randomisation_test(frame, col, design, draws=draws, conf_int=False, baseline=base,
+                                    statistic=RI_STATISTIC,
                                     rng=stream(s, "randomisation_inference", col))
             pvals[col].append(ri.p_value)
     out = {"cell": name, "days": days, "trials": trials, "first_trial": first, "draws": draws,
@@ -481,9 +483,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--bias-study", nargs="*", type=int, metavar="DAYS",
                     help="PPML bias in --cells at these trial lengths (--trials effect trials)")
     ap.add_argument("--first-trial", type=int, default=0, help="with --ri-study: index of the first trial")
+    ap.add_argument("--ri-statistic", choices=["studentised", "score"], default="studentised",
+                    help="randomisation statistic (grid and --ri-study; default the package's)")
     ap.add_argument("--outcomes", nargs="*", default=["count_violence", "harm_violence"],
                     help="with --ri-study: outcome columns")
     args = ap.parse_args(argv)
+    global RI_STATISTIC
+    RI_STATISTIC = args.ri_statistic
     if args.ri_study or args.bias_study:
         days = args.grid_days or 28
         res: dict = {"ri_null": [], "allocation": [], "bias": []}

@@ -14,7 +14,9 @@ Statistic
     probabilities. At τ = 1 this is the score statistic of the Poisson model for the
     treatment (Rao 1948; the "residualised outcome" statistic of Rosenbaum 2002, §2.4).
     ``S`` is linear in the allocation, so ``k`` redraws cost one matrix product
-    ``(k × N)·(N × m)`` for ``m`` values of τ at once.
+    ``(k × N)·(N × m)`` for ``m`` values of τ at once. By default the score is divided
+    by its cluster-robust standard error, recomputed per redraw, which keeps the test
+    valid for the weak null as well (:mod:`guardian_rct.estimation.ri_statistic`).
 
     The centring constant ``Σ p·r`` does not depend on the allocation, so the test stays
     exact even when ``probabilities()`` is only approximate (e.g. simulated for a
@@ -75,6 +77,7 @@ from guardian_rct.estimation.panel_checks import (
     require_columns,
     resolve,
 )
+from guardian_rct.estimation.ri_statistic import STATISTICS, GridStatistic
 
 __all__ = ["RITestResult", "randomisation_test"]
 
@@ -96,7 +99,7 @@ class RITestResult:
     draws
         Number of allocations redrawn from the design.
     observed
-        The observed centred score statistic at τ = 1.
+        The observed statistic at τ = τ0 (``statistic`` says which: studentised by default).
     curve
         The p-value at each rate ratio τ on the grid (columns ``rate_ratio``, ``p_value``).
     effect_of
@@ -179,18 +182,14 @@ def _null_residuals(y, dose, taus, fe, covariates):
 
 
 @single_threaded
-def _pass(design, rng, draws, batch, flat, size, resid, offset, observed):
-    """Count redraws with |S* − Σp·r| ≥ |S_obs| per column of ``resid``; one pass over draws."""
-    exceed = np.zeros(resid.shape[1], dtype=np.int64)
-    identity = flat.size == size and np.array_equal(flat, np.arange(size))
+def _pass(design, rng, draws, batch, statistic: GridStatistic, observed):
+    """Count redraws with |t*| ≥ |t_obs| per hypothesis (column); one pass over draws."""
+    exceed = np.zeros(observed.shape[0], dtype=np.int64)
     threshold = np.abs(observed) - 1e-9 * np.maximum(np.abs(observed), 1e-12)
     sizes = [min(batch, draws - start) for start in range(0, draws, batch)]
     for k in progress(sizes, total=len(sizes), desc="randomisation draws", unit="batch"):
-        T = np.asarray(design.draw(rng, size=k)).reshape(k, -1)
-        if not identity:
-            T = T[:, flat]
-        stats = T.astype(np.float64) @ resid
-        exceed += np.sum(np.abs(stats - offset) >= threshold, axis=0)
+        stats = statistic(np.asarray(design.draw(rng, size=k)))
+        exceed += np.sum(np.abs(stats) >= threshold, axis=0)
     return exceed
 
 
@@ -250,7 +249,8 @@ def randomisation_test(panel_frame: pd.DataFrame, outcome_column: str, design: D
                        grid_points: int = 41, batch: int = 250,
                        seed: int | None = None, null_rate_ratio: float = 1.0,
                        dose: np.ndarray | None = None,
-                       centre: tuple[float, float] | None = None) -> RITestResult:
+                       centre: tuple[float, float] | None = None,
+                       statistic: str = "studentised") -> RITestResult:
     """Randomisation test of no effect and a test-inversion interval for the rate ratio.
 
     Parameters
@@ -288,6 +288,10 @@ def randomisation_test(panel_frame: pd.DataFrame, outcome_column: str, design: D
         ``(log rate ratio, standard error)`` to centre the inversion grid on (e.g. the
         multiplicative-IV estimate); default the PPML ITT estimate, divided by the
         first-stage difference in mean ``dose`` when a ``dose`` is given.
+    statistic
+        ``"studentised"`` (default): the centred score over its cluster-robust standard
+        error, recomputed per redraw, valid for the weak null too; ``"score"``: the plain
+        centred score (:mod:`guardian_rct.estimation.ri_statistic`).
     """
     panel_frame, outcome_column = resolve(panel_frame, outcome_column)
     if draws < 1:
@@ -298,8 +302,13 @@ def randomisation_test(panel_frame: pd.DataFrame, outcome_column: str, design: D
                         fix="use e.g. 0.05")
     parallel = design.kind == "parallel"
     fe = tuple(fe) if fe is not None else (("block", "day") if parallel else ("hotspot", "day"))
+    if statistic not in STATISTICS:
+        raise DataError("unknown randomisation statistic", where="statistic", expected=" or ".join(STATISTICS),
+                        found=repr(statistic), fix="use 'studentised' (the default)")
     flat, size = _alignment(panel_frame, design)
     mf = model_frame(panel_frame, outcome_column, treatment=treatment, fe=fe, drop_zero_groups=False)
+    flat = flat[mf.rows]
+    n_days, n_hotspots = len(design.days), len(design.hotspot_ids)
     d = mf.treated.astype(float) if dose is None else _dose(dose, len(panel_frame))[mf.rows]
     probs = np.asarray(design.probabilities(), dtype=float).reshape(-1)[flat]
     covariates = None
@@ -327,14 +336,17 @@ def randomisation_test(panel_frame: pd.DataFrame, outcome_column: str, design: D
             grid = np.exp(np.linspace(centre - half, centre + half, grid_points))
             taus = [float(null_rate_ratio), *grid.tolist()] if attempt == 0 else grid.tolist()
         resid = _null_residuals(mf.y, d, taus, mf.fe, covariates_fit)
-        offset = probs @ resid
-        observed = mf.treated @ resid - offset
+        stat = GridStatistic.build(resid, probs, flat, n_days=n_days, n_hotspots=n_hotspots,
+                                   statistic=statistic)
+        observed_t = np.zeros(size)
+        observed_t[flat] = mf.treated
+        observed = stat(observed_t.reshape(1, n_days, n_hotspots))[0]
         if attempt == 0:
             gen = rng
         else:
             gen = np.random.Generator(type(rng.bit_generator)())
             gen.bit_generator.state = copy.deepcopy(state)
-        exceed = _pass(design, gen, draws, batch, flat, size, resid, offset, observed)
+        exceed = _pass(design, gen, draws, batch, stat, observed)
         pvals = (1 + exceed) / (1 + draws)
         if attempt == 0:
             p_value, observed0 = float(pvals[0]), float(observed[0])
@@ -368,7 +380,9 @@ def randomisation_test(panel_frame: pd.DataFrame, outcome_column: str, design: D
         outcome=outcome_column, p_value=float(p_value),
         mc_std_error=float(math.sqrt(p_value * (1 - p_value) / draws)),
         rr_conf_low=low, rr_conf_high=high, alpha=alpha, draws=int(draws), observed=observed0,
-        statistic=f"centred Poisson score sum((T - p) * (y * tau^-{'D' if dose is not None else 'T'} - mu0))"
+        statistic=("studentised " if statistic == "studentised" else "")
+                  + f"centred Poisson score sum((T - p) * (y * tau^-{'D' if dose is not None else 'T'} - mu0))"
+                  + (" / its cluster-robust SE (clusters: hotspots)" if statistic == "studentised" else "")
                   + (", D = patrol presence" if dose is not None else "") + "; null model: "
                   + " + ".join(fe) + (" + log(1 + baseline)" if covariates_fit is not None else ""),
         curve=curve, provenance=prov, effect_of="presence" if dose is not None else "assignment")
