@@ -14,6 +14,7 @@ from guardian_rct.cli._common import (
     add_allocation,
     add_common,
     add_config,
+    add_csv_bom,
     allocation_from_args,
     config_from_args,
     date_arg,
@@ -60,6 +61,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--workers", type=int, default=2, help="local Dask cluster workers (default 2)")
     parser.add_argument("--chunk-rows", type=int, default=250_000,
                         help="rows per chunk (default 250,000: smaller is faster in cache and bounds memory)")
+    add_csv_bom(parser)
     add_common(parser)
     parser.set_defaults(handler=_run)
 

@@ -11,6 +11,7 @@ from guardian_rct.cli._common import (
     add_allocation,
     add_common,
     add_config,
+    add_csv_bom,
     allocation_from_args,
     config_from_args,
     date_arg,
@@ -40,6 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="last experimental day in the panel (default: the trial end or the last "
                         "complete experimental day, whichever is earlier)")
     parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder")
+    add_csv_bom(parser)
     add_common(parser)
     parser.set_defaults(handler=_run)
 

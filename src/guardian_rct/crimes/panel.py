@@ -45,9 +45,9 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from guardian_rct._core.csv_output import write_csv
 from guardian_rct._core.days import experimental_days
 from guardian_rct._core.errors import DataError, DataQualityWarning
-from guardian_rct._core.formula_safe import formula_safe_frame
 from guardian_rct._core.provenance import Provenance, make_provenance
 from guardian_rct._core.safe_write import atomic_path, write_text
 from guardian_rct.config.trial_config import OutcomeSpec, TrialConfig
@@ -131,10 +131,7 @@ class Panel:
         for name, table in tables.items():
             if table is None:
                 continue
-            csv = table.copy()
-            csv["date"] = csv["date"].dt.strftime("%Y-%m-%d")
-            write_text(out / f"{name}.csv", formula_safe_frame(csv).to_csv(index=False), inputs=inputs,
-                       what="panel CSV")
+            write_csv(out / f"{name}.csv", table, inputs=inputs, what="panel CSV")
             with atomic_path(out / f"{name}.parquet", inputs=inputs, what="panel Parquet") as tmp:
                 table.to_parquet(tmp, index=False)
             paths[f"{name}_csv"] = out / f"{name}.csv"

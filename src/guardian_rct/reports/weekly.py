@@ -23,9 +23,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from guardian_rct._core.formula_safe import formula_safe_frame
+from guardian_rct._core.csv_output import write_csv
 from guardian_rct._core.pseudonyms import Pseudonymiser
-from guardian_rct._core.safe_write import write_text
 from guardian_rct.compliance.ping_assignment import PingScore
 from guardian_rct.compliance.scoring import ComplianceResult, compliance_by_hotspot_day
 from guardian_rct.config.trial_config import TrialConfig
@@ -274,7 +273,7 @@ def write_weekly_report(report: dict, result: ComplianceResult, out_dir: str | P
     inputs = [*inputs, *_sources(score)]
 
     def _csv(frame: pd.DataFrame, path: Path) -> Path:
-        return write_text(path, formula_safe_frame(frame).to_csv(index=False), inputs=inputs, what="CSV output")
+        return write_csv(path, frame, inputs=inputs, what="CSV output")
 
     paths = {"json": write_json(out / "weekly_compliance.json", report, inputs=inputs)}
     context = map_context(config, hotspots) if config is not None else None
