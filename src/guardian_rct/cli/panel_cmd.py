@@ -93,7 +93,7 @@ def _run(args: argparse.Namespace) -> Output:
                         compliance=compliance, baseline_days=config.evaluation.baseline_days)
     inputs = [*([args.crimes] if isinstance(args.crimes, (str, Path)) else args.crimes), args.compliance,
               getattr(args, "allocation", None)]
-    paths = panel.write(args.out, inputs=inputs)
+    paths = panel.write(args.out, inputs=inputs, hotspots=hotspots)
     quarantine = crimes.quarantine.write_csv(Path(args.out) / "quarantine.csv", inputs=inputs)
     data = panel.to_dict()
     data["files"] = {k: str(v) for k, v in {**paths, "quarantine_csv": quarantine}.items()}

@@ -30,6 +30,12 @@ from guardian_rct.compliance.scoring import ComplianceResult, compliance_by_hots
 from guardian_rct.config.trial_config import TrialConfig
 from guardian_rct.geo.hotspots import HotspotSet
 from guardian_rct.ledger.records import WeekTotals
+from guardian_rct.reports.geopackage import (
+    rings_for,
+    weekly_layers,
+    write_geopackage,
+    write_geoparquet,
+)
 from guardian_rct.reports.interactive_map import geojson_layer, interactive_map
 from guardian_rct.reports.map_layers import map_context
 from guardian_rct.reports.maps import MapContext, hotspot_map_png, png_data_uri
@@ -260,7 +266,12 @@ def write_weekly_report(report: dict, result: ComplianceResult, out_dir: str | P
                         hotspots: HotspotSet, score: PingScore,
                         pseudonymiser: Pseudonymiser, config: TrialConfig | None = None,
                         inputs: Iterable[str | Path | None] = ()) -> dict[str, Path]:
-    """Write the JSON, HTML and CSV outputs into ``out_dir``; returns their paths.
+    """Write the JSON, HTML, CSV, GeoPackage and GeoParquet outputs into ``out_dir``; returns their paths.
+
+    ``weekly_compliance.gpkg`` holds every spatial layer with its QGIS style
+    (:mod:`guardian_rct.reports.geopackage`; buffer rings only with ``config``);
+    ``compliance_visits.parquet`` is the visits table as GeoParquet (each visit with its
+    hotspot's polygon). Columns of every file: ``docs/outputs.md``.
 
     Every file is written atomically and never over one of ``inputs`` (the pings file,
     the allocation, the store...) or a protected trial file; CSV cells are formula-safe
@@ -299,6 +310,12 @@ def write_weekly_report(report: dict, result: ComplianceResult, out_dir: str | P
     if "device_id" in visits.columns:
         visits["device_id"] = devices.many(visits["device_id"].astype(str))
     paths["visits"] = _csv(visits, out / "compliance_visits.csv")
+    rings = rings_for(hotspots, config.hotspots.buffer_rings_m) if config is not None else None
+    layers = weekly_layers(hotspots, report["by_hotspot"], visits, rings=rings, rag_colours=RAG_COLOURS,
+                           rag_labels=RAG_LEGEND)
+    paths["geopackage"] = write_geopackage(out / "weekly_compliance.gpkg", layers, inputs=inputs)
+    visits_layer = next(layer.frame for layer in layers if layer.name == "visits")
+    paths["visits_parquet"] = write_geoparquet(out / "compliance_visits.parquet", visits_layer, inputs=inputs)
     # Streamed batch by batch: a quarantine of millions of rows may live on disk.
     paths["quarantine"] = score.quarantine.write_csv(
         out / "quarantine.csv", transforms={"officer_id": pseudonymiser.many, "device_id": devices.many})
