@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from guardian_rct._core.formula_safe import formula_safe_frame
+from guardian_rct._core.output_options import csv_bom_enabled
 from guardian_rct._core.safe_write import atomic_path
 
 __all__ = ["Quarantine", "QuarantineSpool", "SpilledRows", "quarantine_rows", "concat_quarantines"]
@@ -108,6 +109,8 @@ class Quarantine:
         transforms = {k.strip().lower(): f for k, f in (transforms or {}).items()}
         with atomic_path(path, inputs=[*inputs, *self.sources()], what="quarantine file") as tmp:
             with open(tmp, "w", encoding="utf-8", newline="") as handle:
+                if csv_bom_enabled():  # --csv-bom / [outputs] csv_bom, as every CSV (_core.csv_output)
+                    handle.write("\ufeff")
                 header = True
                 for frame in self.iter_frames():
                     frame = frame.copy()
