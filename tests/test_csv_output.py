@@ -103,7 +103,7 @@ def test_config_key_and_flag_turn_the_bom_on_for_one_command(tmp_path):
 
 
 @pytest.mark.parametrize("argv", [["schedule"], ["compliance"], ["panel"], ["demo"], ["power"],
-                                  ["ledger", "export"]])
+                                  ["simulate"], ["ledger", "export"]])
 def test_every_verb_that_writes_csv_takes_csv_bom(argv, capsys):
     parser = build_parser(argv)
     with pytest.raises(SystemExit):
