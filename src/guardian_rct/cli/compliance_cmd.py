@@ -165,7 +165,8 @@ def _run(args: argparse.Namespace) -> Output:
             f"rows read {counts['read']} = used {counts['used']} + quarantined {counts['quarantined']}"
             + (f" ({', '.join(f'{k}: {v}' for k, v in counts['quarantine_reasons'].items())})"
                if counts["quarantine_reasons"] else "")
-            + f"\nreport: {paths['html']}")
+            + f"\nreport: {paths['html']}"
+            + (f"\nmap layers for QGIS: {paths['geopackage']}" if "geopackage" in paths else ""))
     data = {"period": report["period"], "headline": report["headline"], "target_rate": report["target_rate"],
             "pings": report["pings"], "files": {k: str(v) for k, v in paths.items()}}
     return Output(text, data)

@@ -101,6 +101,8 @@ class EvaluationResult:
         lines = [f"milestone report written to {self.paths['html']} and {self.paths['json']}",
                  f"findings: {data['abstract']['findings']}",
                  f"interim look: {data['sequential']['decision']}"]
+        if "geopackage" in self.paths:
+            lines.append(f"map layers for QGIS: {self.paths['geopackage']}")
         lines += [f"note: {n}" for n in data["notes"]]
         return "\n".join(lines)
 
