@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import shutil
 import sqlite3
+import subprocess
 import tempfile
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -109,6 +111,45 @@ def test_weekly_layers_open_styled_in_qgis_colours(weekly):
     for key, hex_colour in RAG_COLOURS.items():
         r, g, b = (int(hex_colour[i:i + 2], 16) for i in (1, 3, 5))
         assert colours[key].startswith(f"{r},{g},{b},")
+
+
+def _qgis_python() -> str | None:
+    python = shutil.which("python3", path="/usr/bin")
+    if python is None:
+        return None
+    probe = subprocess.run([python, "-c", "import qgis.core"], capture_output=True, timeout=60)
+    return python if probe.returncode == 0 else None
+
+
+def _qgis_styles(path: Path, layers: list[str]) -> dict:
+    python = _qgis_python()
+    if python is None:
+        pytest.skip("PyQGIS not installed (apt-get install python3-qgis): QGIS itself not tried")
+    run = subprocess.run([python, str(Path(__file__).with_name("qgis_style_probe.py")), str(path), *layers],
+                         capture_output=True, text=True, timeout=180,
+                         env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+    assert run.returncode == 0, run.stderr[-2000:]
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+def test_real_qgis_opens_the_weekly_layers_styled(weekly):
+    seen = _qgis_styles(weekly / "weekly_compliance.gpkg", ["hotspots", "buffer_rings", "compliance_by_hotspot",
+                                                            "visits"])
+    for name, info in seen.items():
+        assert info["valid"] and info["crs"] == "EPSG:27700" and info["style_loaded"], (name, info)
+    comp = seen["compliance_by_hotspot"]
+    assert comp["renderer"] == "categorizedSymbol" and comp["attr"] == "rag" and comp["labels"]
+    assert comp["categories"] == RAG_COLOURS
+    assert seen["hotspots"]["labels"] and seen["visits"]["features"] > 0
+
+
+def test_real_qgis_opens_the_milestone_layer_styled(tmp_path):
+    hotspots = hotspots_from_frame(make_hotspots(), block_column="block")
+    path = write_geopackage(tmp_path / "m.gpkg", milestone_layers(hotspots, _panel_frame(), ["all_crime"],
+                                                                  rings=None))
+    info = _qgis_styles(path, ["outcomes_by_hotspot"])["outcomes_by_hotspot"]
+    assert info["style_loaded"] and info["renderer"] == "graduatedSymbol" and info["attr"] == "rate_ratio"
+    assert [r[:2] for r in info["ranges"]] == [[0, 0.8], [0.8, 1.25], [1.25, 1e9]]
 
 
 def test_visits_geoparquet_reads_back_equal_to_the_csv(weekly):

@@ -122,12 +122,14 @@ def write_geopackage(path: str | Path, layers: Sequence[GpkgLayer], *,
     if len(set(names)) != len(names) or "layer_styles" in names:
         raise ValueError(f"GeoPackage layer names must be unique and not 'layer_styles': {names}")
     with atomic_path(path, inputs=inputs, what="GeoPackage") as tmp, _no_sqlite_sync():
-        for layer in layers:
+        for i, layer in enumerate(layers):
             frame = layer.frame
             if frame.crs is None or not frame.crs.is_projected:
                 raise ValueError(f"layer {layer.name!r} has no projected CRS ({frame.crs})")
+            # GeoPackage 1.2: read without warnings by QGIS 3.22 LTR / ArcGIS Pro on older GDAL
             pyogrio.write_dataframe(_gpkg_ready(frame), tmp, layer=layer.name, driver="GPKG",
-                                    geometry_type="MultiPolygon" if _polygonal(frame) else None)
+                                    geometry_type="MultiPolygon" if _polygonal(frame) else None,
+                                    dataset_options={"VERSION": "1.2"} if i == 0 else None)
         pyogrio.write_dataframe(_style_rows(layers, owner), tmp, layer="layer_styles", driver="GPKG")
     return Path(path)
 
