@@ -260,3 +260,19 @@ def test_panel_geoparquet_reads_back_equal_to_the_panel(tmp_path):
     polygons = hotspots.frame.set_index("hotspot_id").geometry
     assert all(g.equals(polygons[h]) for h, g in zip(back["hotspot_id"], back.geometry, strict=True))
     assert "panel_geoparquet" not in panel.write(tmp_path / "plain")  # only with hotspots
+
+
+def test_memoised_rings_equal_fresh_rings_and_follow_ids_and_distances():
+    from guardian_rct.geo.rings import buffer_rings
+    from guardian_rct.reports.geopackage import rings_for
+
+    frame = make_hotspots()
+    hotspots = hotspots_from_frame(frame, block_column="block", sha256="same-file")
+    first = rings_for(hotspots, (100, 200))
+    assert rings_for(hotspots, [100.0, 200.0]) is first  # computed once
+    pd.testing.assert_frame_equal(first, buffer_rings(hotspots, [100, 200]))
+    assert len(rings_for(hotspots, (50,))) == 6
+    renamed = hotspots_from_frame(frame.assign(hotspot_id=[f"X{i}" for i in range(6)]), block_column="block",
+                                  sha256="same-file")  # same file hash, another id column
+    assert set(rings_for(renamed, (100, 200))["hotspot_id"]) == {f"X{i}" for i in range(6)}
+    assert rings_for(hotspots, ()) is None

@@ -77,11 +77,12 @@ def rings_for(hotspots: HotspotSet, distances_m: Sequence[float]) -> gpd.GeoData
     """The buffer rings of ``hotspots`` (:func:`guardian_rct.geo.rings.buffer_rings`), memoised.
 
     A demo or a backlog run writes dozens of weekly reports for the same hotspot file;
-    rings are computed once per (hotspot file hash, distances) in a process.
+    rings are computed once per (hotspot file hash, ids, CRS, distances) in a process.
     """
     if not distances_m:
         return None
-    key = (hotspots.sha256, tuple(float(d) for d in distances_m), hotspots.frame.crs.to_string())
+    key = (hotspots.sha256, tuple(hotspots.frame["hotspot_id"].astype(str)), hotspots.frame.crs.to_string(),
+           tuple(float(d) for d in distances_m))
     cache = _RINGS
     if key not in cache:
         if len(cache) >= 4:
