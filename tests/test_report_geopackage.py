@@ -7,6 +7,7 @@ with plain sqlite3, as QGIS would read it.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -230,7 +231,10 @@ def test_geopackage_refuses_duplicate_layers_and_inputs(tmp_path):
     layers = milestone_layers(hotspots, _panel_frame(), ["all_crime"], rings=None)
     with pytest.raises(ValueError, match="unique"):
         write_geopackage(tmp_path / "x.gpkg", [layers[0], layers[0]])
-    assert not (tmp_path / "x.gpkg").exists()
+    wgs84 = dataclasses.replace(layers[0], frame=layers[0].frame.to_crs("EPSG:4326"))
+    with pytest.raises(ValueError, match="projected CRS"):
+        write_geopackage(tmp_path / "x.gpkg", [layers[1], wgs84])  # fails after a first layer was written
+    assert not (tmp_path / "x.gpkg").exists() and list(tmp_path.iterdir()) == []  # no half-written file
     source = tmp_path / "hotspots.gpkg"
     source.write_bytes(b"keep")
     from guardian_rct._core.errors import UsageError
