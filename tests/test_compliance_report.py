@@ -279,8 +279,10 @@ def test_html_report_renders_in_headless_chromium(trial, tmp_path, chromium):
     assert float(page.ids["headline-rate"]["data-value"]) == head["rate"]
     assert page.ids["headline-rate"]["text"].strip() == f"{100 * head['rate']:.1f}%"
     assert int(page.ids["headline-compliant"]["text"]) == head["compliant"]
-    assert int(page.ids["headline-scheduled"]["text"]) == head["scheduled"]
-    assert int(page.ids["headline-missed"]["text"]) == head["missed"]
+    assert int(page.ids["headline-scheduled"]["data-value"]) == head["scheduled"]
+    assert page.ids["headline-scheduled"]["text"] == f"{head['scheduled']:,} patrol{'' if head['scheduled'] == 1 else 's'}"
+    assert int(page.ids["headline-missed"]["data-value"]) == head["missed"]
+    assert page.ids["headline-missed"]["text"] == f"{head['missed']:,} patrol{'' if head['missed'] == 1 else 's'}"
     assert int(page.ids["pings-read"]["data-value"]) == report["pings"]["read"]
     assert page.ids["pings-read"]["text"] == f"{report['pings']['read']:,}"
     assert int(page.ids["pings-quarantined"]["data-value"]) == report["pings"]["quarantined"]

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from guardian_rct._core.errors import UsageError
+from guardian_rct._core.wording import count_of, outcome_label
 from guardian_rct.cli._common import (
     Output,
     add_allocation,
@@ -107,5 +108,5 @@ def _run(args: argparse.Namespace) -> Output:
                 if c["quarantined"] else ""),
              f"harm index: {panel.harm['version']} (sha256 {panel.harm['sha256'][:12]}…)"]
     for name, total in data["outcomes"].items():
-        lines.append(f"  {name}: {total['count']} crimes, {total['harm']:.1f} {panel.harm['unit']}")
+        lines.append(f"  {outcome_label(name)}: {count_of(total['count'], 'crime')}, {total['harm']:.1f} {panel.harm['unit']}")
     return Output("\n".join(lines), data)

@@ -38,6 +38,7 @@ from guardian_rct._core.days import last_complete_day
 from guardian_rct._core.errors import DataError, UsageError, where
 from guardian_rct._core.provenance import Provenance, make_provenance, sha256_file
 from guardian_rct._core.rng import stream
+from guardian_rct._core.wording import count_of
 from guardian_rct.compliance.hotspot_day_csv import COMPLIANCE_COLUMNS, read_compliance_csv
 from guardian_rct.config.trial_config import TrialConfig
 from guardian_rct.crimes.panel import Panel, build_panel
@@ -134,10 +135,13 @@ def report_from_panel(config: TrialConfig, panel: Panel | tuple[pd.DataFrame, pd
                       figures: bool = True, plan_context: PlanContext | None = None,
                       design_diagnosis: DesignDiagnosis | None = None,
                       inference_diagnosis: Sequence[InferenceDiagnosis] = (),
-                      ri_refused: str | None = None) -> tuple[MilestoneReport, dict[str, Path]]:
+                      ri_refused: str | None = None,
+                      input_files: Sequence[str | Path] = ()) -> tuple[MilestoneReport, dict[str, Path]]:
     """Displacement, balance and flow from the panel; build and write the report.
 
     ``panel`` is a ``Panel`` (``.frame``, ``.rings``) or a ``(frame, rings)`` pair.
+    ``input_files`` (crimes, pings, compliance...) are never overwritten by the report, and
+    a simulated one puts the SIMULATED DATA banner on it (:mod:`guardian_rct.reports.banner`).
     """
     if isinstance(panel, tuple):
         frame, rings = panel
@@ -155,7 +159,7 @@ def report_from_panel(config: TrialConfig, panel: Panel | tuple[pd.DataFrame, pd
                                     design_diagnosis=design_diagnosis,
                                     inference_diagnosis=inference_diagnosis, ri_refused=ri_refused)
     return report, write_milestone_report(report, out_dir, inputs=[config.trial.store, config.hotspots.path,
-                                                                   config.source],
+                                                                   config.source, *input_files],
                                           leaflet=_hotspot_map(config) if figures else None)
 
 
@@ -276,7 +280,7 @@ def evaluate(config: TrialConfig, *, crimes_path: str | Path, allocation: Alloca
         inputs["pings"] = pings_path
     provenance = make_provenance(seed=config.trial.seed, seed_key=seed_key(config.trial.store), inputs=inputs, hashes={"hotspots": hotspots.sha256})
     quarantined = crimes.quarantine.counts()
-    notes = [f"{n:,} crime record(s) set aside: {reason}" for reason, n in quarantined.items()]
+    notes = [f"{count_of(n, 'crime record')} set aside: {reason}" for reason, n in quarantined.items()]
     notes += design_notes
     if allocation is not None:
         notes.append("The allocation was imported from a file, not read from the trial store.")
@@ -286,8 +290,9 @@ def evaluate(config: TrialConfig, *, crimes_path: str | Path, allocation: Alloca
                                       ri_draws=draws if ri_results else None, notes=notes, figures=figures,
                                       plan_context=plan_context,
                                       design_diagnosis=design_diag, inference_diagnosis=inference_diag,
-                                      ri_refused=ri_note if redraw is None else None)
+                                      ri_refused=ri_note if redraw is None else None,
+                                      input_files=list(inputs.values()))
     paths = {**paths, "geopackage": write_geopackage(
         Path(out_dir) / "milestone_layers.gpkg", milestone_layers(hotspots, panel.frame, outcomes, rings=rings),
-        inputs=[config.trial.store, config.hotspots.path, config.source, crimes_path])}
+        inputs=[config.trial.store, config.hotspots.path, config.source, *inputs.values()])}
     return EvaluationResult(report, paths, tuple(estimates), quarantined)

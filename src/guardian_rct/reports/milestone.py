@@ -29,6 +29,7 @@ from typing import Any
 import pandas as pd
 
 from guardian_rct._core.provenance import Provenance
+from guardian_rct._core.wording import crime_count
 from guardian_rct.config.trial_config import TrialConfig
 from guardian_rct.crimes.panel import Panel
 from guardian_rct.design.diagnosis import DesignDiagnosis
@@ -44,6 +45,7 @@ from guardian_rct.estimation.multiplicity import (
 )
 from guardian_rct.estimation.randomisation import RITestResult
 from guardian_rct.estimation.results import Estimate
+from guardian_rct.reports.banner import simulated_notice
 from guardian_rct.reports.deviations import PlanContext, audit_against_plan, unaudited
 from guardian_rct.reports.milestone_diagnosis import diagnosis_section, lead_sentence
 from guardian_rct.reports.milestone_reviewer import (
@@ -107,6 +109,7 @@ class MilestoneReport:
     harm_coverage: dict[str, Any] = field(default_factory=dict)
     cace_assumptions: dict[str, Any] = field(default_factory=dict)
     absolute_effects: dict[str, Any] = field(default_factory=dict)
+    simulated: dict[str, Any] | None = None  # the SIMULATED DATA banner (reports.banner)
 
     def to_dict(self, *, include_figures: bool = False) -> dict[str, Any]:
         """The report as JSON-ready data (no NaN; dates as ISO strings)."""
@@ -135,6 +138,7 @@ class MilestoneReport:
             "absolute_effects": dict(self.absolute_effects),
             "crimes_prevented": self.absolute_effects.get("crimes_prevented"),
             "harm_prevented": self.absolute_effects.get("harm_prevented"),
+            "simulated": None if self.simulated is None else dict(self.simulated),
         }
         if include_figures:
             out["figures"] = dict(self.figures)
@@ -170,7 +174,7 @@ def _information(config: TrialConfig, frame: pd.DataFrame | None, outcome: str,
     observed = [float(frame.loc[dates <= d, col].sum()) for d in looks]
     remaining = [expected_remaining_events(baseline, days, (end - d).days) for d in looks]
     fractions = event_information_fractions(observed, remaining)
-    return fractions, (f"expected events: {observed[-1]:,.0f} {outcome.replace('_', ' ')} crimes observed, "
+    return fractions, (f"expected events: {crime_count(observed[-1], outcome)} observed, "
                        f"{remaining[-1]:,.0f} more expected at the baseline rate")
 
 
@@ -230,7 +234,7 @@ def _data_text(config: TrialConfig, trial: dict[str, Any], flow: TrialFlow, tota
     text = (f"{trial['n_hotspots']} hotspots observed over {trial['n_days']} experimental days "
             f"({trial['first_day']} to {trial['last_day']}): {flow.assigned:,} hotspot-days, "
             f"{flow.treatment:,} assigned to patrol and {flow.control:,} to no patrol. "
-            f"{sum(by_arm.values()):,.0f} {outcome.replace('_', ' ')} crimes were recorded in the hotspots "
+            f"{crime_count(sum(by_arm.values()), outcome)} recorded in the hotspots "
             f"({by_arm.get('treatment', 0):,.0f} on patrol days, {by_arm.get('control', 0):,.0f} on "
             f"no-patrol days).")
     known = flow.treatment - flow.delivery_unknown
@@ -521,7 +525,7 @@ def build_milestone_report(
         from guardian_rct.reports.maps import png_data_uri
         from guardian_rct.reports.milestone_figures import forest_plot_png, timeseries_png
 
-        forest = forest_plot_png([r for r in rows if r["section"] == "itt"])
+        forest = forest_plot_png([r for r in rows if r["section"] == "itt"], level=1 - alpha)
         ts = timeseries_png(series, outcomes)
         figs = {"forest": png_data_uri(forest) if forest else None,
                 "timeseries": png_data_uri(ts) if ts else None}
@@ -540,7 +544,7 @@ def build_milestone_report(
         analysis_plan=audit.analysis_plan, deviations=audit.deviations,
         diagnosis=diagnosis_section(design_diagnosis, inference_diagnosis, ri_refused),
         harm_coverage=coverage, cace_assumptions=cace_assumptions_section(rows, primary_name),
-        absolute_effects=absolute,
+        absolute_effects=absolute, simulated=simulated_notice(config.trial.simulated),
     )
 
 
@@ -552,14 +556,19 @@ def write_milestone_report(report: MilestoneReport, out_dir: str | Path, *,
 
     ``leaflet`` is an interactive map of the trial's hotspots
     (:func:`guardian_rct.reports.interactive_map.interactive_map`), shown when given.
+    A simulated input among ``inputs`` (:mod:`guardian_rct.reports.banner`) puts the
+    SIMULATED DATA banner on the report, as ``[trial] simulated`` does.
     """
     from guardian_rct.reports.render import write_html, write_json
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    data = report.to_dict()
     inputs = list(inputs)
+    declared = bool(report.simulated and report.simulated.get("declared"))
+    report = dataclasses.replace(report, simulated=simulated_notice(declared, inputs) or report.simulated)
+    data = report.to_dict()
     html = write_html(out / "milestone_report.html", "milestone.html", inputs=inputs, report=data,
-                      figures=dict(report.figures), provenance=data["provenance"], leaflet=leaflet)
+                      figures=dict(report.figures), provenance=data["provenance"], leaflet=leaflet,
+                      simulated=data["simulated"])
     js = write_json(out / "milestone_report.json", data, inputs=inputs)
     return {"html": html, "json": js}

@@ -31,9 +31,11 @@ from guardian_rct._core.days import day_bounds
 from guardian_rct._core.formula_safe import force_text_cells
 from guardian_rct._core.provenance import make_provenance
 from guardian_rct._core.safe_write import atomic_path, write_text
+from guardian_rct._core.wording import count_of
 from guardian_rct.config.trial_config import TrialConfig
 from guardian_rct.geo.hotspots import HotspotSet
 from guardian_rct.ledger.records import PublishedSchedule
+from guardian_rct.reports.banner import simulated_notice
 from guardian_rct.reports.map_layers import map_context
 from guardian_rct.reports.maps import hotspot_map_png, png_data_uri, street_insets_png
 from guardian_rct.reports.render import write_html
@@ -210,4 +212,6 @@ def _write_sheet(config: TrialConfig, record: PublishedSchedule, hotspots: Hotsp
         record_hash=record.hash[:16],
         note=record.note,
         provenance=provenance.to_dict(),
+        simulated=simulated_notice(config.trial.simulated or record.simulated, inputs),
+        n_treated_text=count_of(len(record.treated), "hotspot") + " to patrol",
     )

@@ -135,7 +135,9 @@ def write_simulation(out_dir: str | Path, *, crimes: SimulatedCrimes | None = No
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
-    truth: dict = {"schema": 1}
+    # "simulated": every report made from a file in this folder carries a SIMULATED DATA
+    # banner (guardian_rct.reports.banner).
+    truth: dict = {"schema": 1, "simulated": True}
     if crimes is not None:
         written["crimes"] = write_crimes(crimes, out / "crimes.csv", tz=tz, coords=coords, crs=crs)
         written["truth_crimes"] = out / "truth_crimes.csv"
