@@ -120,11 +120,22 @@ def test_csv_outputs_agree_with_the_json(trial):
 
 def test_officer_identifiers_are_pseudonymised_everywhere(trial):
     out = trial["out"]
-    texts = {p.name: p.read_text(encoding="utf-8") for p in out.iterdir()}
+    texts = {p.name: p.read_bytes() for p in out.iterdir()}
     for name, text in texts.items():
         for officer in OFFICERS:
             # neither the officer id nor the radio's device id (R-<officer>) appears
-            assert officer not in text, (name, officer)
+            assert officer.encode() not in text, (name, officer)
+    # the binary outputs (GeoPackage layers, GeoParquet; possibly compressed) cell by cell
+    import geopandas as gpd
+    import pyogrio
+
+    tables = [gpd.read_parquet(p) for p in out.glob("*.parquet")]
+    tables += [pyogrio.read_dataframe(p, layer=layer) for p in out.glob("*.gpkg")
+               for layer, _ in pyogrio.list_layers(p)]
+    assert len(tables) >= 5
+    for table in tables:
+        cells = set(table.select_dtypes(exclude=["geometry", "number", "datetime", "bool"]).astype(str).stack())
+        assert not any(officer in cell for cell in cells for officer in OFFICERS)
     report = json.loads(texts["weekly_compliance.json"])
     assert report["officers"] and all(r["officer"].startswith("O-") for r in report["officers"])
     with sqlite3.connect(load_config(trial["config"]).trial.store) as conn:

@@ -94,7 +94,16 @@ def _one_run(trial: dict, first: dt.date, last: dt.date, label: str, out: Path) 
 
 
 def _normalised(path: Path, root: Path) -> str:
-    """File text with the run's folder and the provenance's creation time made neutral."""
+    """File text with the run's folder and the provenance's creation time made neutral;
+    binary outputs (GeoPackage, GeoParquet) as the text of their tables."""
+    if path.suffix in (".gpkg", ".parquet"):
+        import geopandas as gpd
+        import pyogrio
+
+        tables = ([gpd.read_parquet(path)] if path.suffix == ".parquet" else
+                  [pyogrio.read_dataframe(path, layer=name) for name, _ in pyogrio.list_layers(path)])
+        text = "\n".join(t.drop(columns=["update_time"], errors="ignore").to_csv() for t in tables)
+        return text.replace(str(root / "one"), "ROOT").replace(str(root / "bulk"), "ROOT")
     text = path.read_text(encoding="utf-8").replace(str(root / "one"), "ROOT").replace(str(root / "bulk"), "ROOT")
     return re.sub(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?\+00:00", "CREATED", text)
 

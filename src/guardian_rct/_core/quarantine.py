@@ -28,6 +28,7 @@ import pyarrow.ipc  # noqa: F401 - pa.ipc
 
 from guardian_rct._core.arrow_csv import csv_bytes, supported
 from guardian_rct._core.formula_safe import escape_arrow, formula_safe_frame, text_array
+from guardian_rct._core.output_options import csv_bom_enabled
 from guardian_rct._core.safe_write import atomic_path
 
 __all__ = ["Quarantine", "QuarantineSpool", "SpilledRows", "quarantine_rows", "concat_quarantines"]
@@ -123,6 +124,8 @@ class Quarantine:
         transforms = {k.strip().lower(): f for k, f in (transforms or {}).items()}
         with atomic_path(path, inputs=[*inputs, *self.sources()], what="quarantine file") as tmp:
             with open(tmp, "wb") as handle:
+                if csv_bom_enabled():  # --csv-bom / [outputs] csv_bom, as every CSV (_core.csv_output)
+                    handle.write(b"\xef\xbb\xbf")
                 header = True
                 for part in self._iter_parts():
                     handle.write(_csv_part(part, transforms, header))

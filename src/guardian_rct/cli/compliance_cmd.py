@@ -14,6 +14,7 @@ from guardian_rct.cli._common import (
     add_allocation,
     add_common,
     add_config,
+    add_csv_bom,
     allocation_from_args,
     config_from_args,
     date_arg,
@@ -62,6 +63,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--workers", type=int, default=2, help="local Dask cluster workers (default 2)")
     parser.add_argument("--chunk-rows", type=int, default=250_000,
                         help="rows per chunk (default 250,000: smaller is faster in cache and bounds memory)")
+    add_csv_bom(parser)
     add_common(parser)
     parser.set_defaults(handler=_run)
 
@@ -174,7 +176,8 @@ def _run(args: argparse.Namespace) -> Output:
                if counts["quarantine_reasons"] else ""))
     if len(written) == 1:
         result, report, paths = written[0].result, written[0].report, written[0].paths
-        return Output(f"{result.summary()}\n{rows}\nreport: {paths['html']}", _data(report, paths))
+        layers = f"\nmap layers for QGIS: {paths['geopackage']}" if "geopackage" in paths else ""
+        return Output(f"{result.summary()}\n{rows}\nreport: {paths['html']}{layers}", _data(report, paths))
     text = "\n".join([*(f"{w.report['period']['label']}: {w.result.summary()}\n  report: {w.paths['html']}"
                          for w in written), rows])
     return Output(text, {"reports": [_data(w.report, w.paths) for w in written]})

@@ -36,6 +36,7 @@ __all__ = [
     "HarmSpec",
     "EvaluationSpec",
     "MapsSpec",
+    "OutputsSpec",
     "PatrolWindow",
     "load_config",
     "config_from_dict",
@@ -105,6 +106,18 @@ class MapsSpec:
         "help": "tile URL template for the interactive maps, e.g. https://tile.example/{z}/{x}/{y}.png "
                 "(default: none, so the maps need no network)"})
     tiles_attribution: str = field(default="", metadata={"help": "attribution shown with the tiles"})
+
+
+@dataclass(frozen=True)
+class OutputsSpec:
+    """``[outputs]``: how files for other tools are written (``docs/outputs.md``).
+
+    ``csv_bom`` starts every CSV with a UTF-8 byte-order mark, so that Excel and Power BI
+    read names such as ``Łódź`` correctly; ``--csv-bom`` turns it on for one command.
+    """
+
+    csv_bom: bool = field(default=False, metadata={
+        "help": "start every CSV with a UTF-8 byte-order mark (for Excel and Power BI); --csv-bom does it for one command"})
 
 
 @dataclass(frozen=True)
@@ -221,6 +234,7 @@ class TrialConfig:
     harm: HarmSpec = field(default_factory=HarmSpec)
     evaluation: EvaluationSpec = field(default_factory=EvaluationSpec)
     maps: MapsSpec = field(default_factory=MapsSpec)
+    outputs: OutputsSpec = field(default_factory=OutputsSpec)
     source: Path | None = None
     raw: types.MappingProxyType = field(default_factory=lambda: types.MappingProxyType({}))
 
@@ -268,6 +282,7 @@ _SECTIONS: dict[str, type] = {
     "harm": HarmSpec,
     "evaluation": EvaluationSpec,
     "maps": MapsSpec,
+    "outputs": OutputsSpec,
 }
 _REQUIRED_SECTIONS = ("trial", "hotspots")
 

@@ -33,8 +33,8 @@ from typing import Any, TextIO
 
 import pandas as pd
 
+from guardian_rct._core.csv_output import write_csv
 from guardian_rct._core.errors import UsageError
-from guardian_rct._core.formula_safe import formula_safe_frame
 from guardian_rct._core.safe_write import write_text
 from guardian_rct.compliance.ping_assignment import PingScore, ping_options_for
 from guardian_rct.compliance.presence import score_pings
@@ -267,7 +267,7 @@ def _weekly(config: TrialConfig, hotspots: HotspotSet, allocation: Allocation, s
                                         source="simulated location pings", inputs={"pings": pings_path})
     hotspot_days = pd.concat([r.result.hotspot_days for r in reports], ignore_index=True)
     path = out / "weekly" / "compliance_hotspot_days.csv"
-    write_text(path, formula_safe_frame(hotspot_days).to_csv(index=False), what="compliance per hotspot-day CSV")
+    write_csv(path, hotspot_days, what="compliance per hotspot-day CSV")
     return {"weeks": len(reports), "hotspot_days_csv": path, "latest_html": str(reports[-1].paths["html"]),
             "patrols": pd.concat([r.result.patrols for r in reports], ignore_index=True)}
 

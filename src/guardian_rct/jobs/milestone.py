@@ -70,6 +70,7 @@ from guardian_rct.ledger.plan_history import note_look
 from guardian_rct.ledger.pseudonym import seed_key
 from guardian_rct.ledger.store import load_trial_hotspots
 from guardian_rct.reports.deviations import PlanContext
+from guardian_rct.reports.geopackage import milestone_layers, write_geopackage
 from guardian_rct.reports.milestone import (
     MilestoneReport,
     build_milestone_report,
@@ -91,6 +92,7 @@ class EvaluationResult:
     def to_dict(self) -> dict[str, Any]:
         data = self.report.to_dict()
         return {"html": str(self.paths["html"]), "json": str(self.paths["json"]),
+                "geopackage": str(self.paths["geopackage"]) if "geopackage" in self.paths else None,
                 "schema_version": data["schema_version"], "abstract": data["abstract"],
                 "estimates": data["estimates"], "sequential": data["sequential"]["decision"],
                 "quarantined": dict(self.quarantined), "notes": data["notes"]}
@@ -100,6 +102,8 @@ class EvaluationResult:
         lines = [f"milestone report written to {self.paths['html']} and {self.paths['json']}",
                  f"findings: {data['abstract']['findings']}",
                  f"interim look: {data['sequential']['decision']}"]
+        if "geopackage" in self.paths:
+            lines.append(f"map layers for QGIS: {self.paths['geopackage']}")
         lines += [f"note: {n}" for n in data["notes"]]
         return "\n".join(lines)
 
@@ -184,7 +188,8 @@ def evaluate(config: TrialConfig, *, crimes_path: str | Path, allocation: Alloca
              out_dir: str | Path, ri_draws: int | None = None, look_date: dt.date | None = None,
              figures: bool = True, design_config: str | Path | None = None,
              permutations: str | Path | None = None) -> EvaluationResult:
-    """Run the milestone evaluation and write ``milestone_report.html``/``.json`` to ``out_dir``.
+    """Run the milestone evaluation; write ``milestone_report.html``/``.json`` and
+    ``milestone_layers.gpkg`` (hotspots, rings, outcomes by hotspot, QGIS-styled) to ``out_dir``.
 
     Parameters
     ----------
@@ -287,4 +292,7 @@ def evaluate(config: TrialConfig, *, crimes_path: str | Path, allocation: Alloca
                                       design_diagnosis=design_diag, inference_diagnosis=inference_diag,
                                       ri_refused=ri_note if redraw is None else None,
                                       input_files=list(inputs.values()))
+    paths = {**paths, "geopackage": write_geopackage(
+        Path(out_dir) / "milestone_layers.gpkg", milestone_layers(hotspots, panel.frame, outcomes, rings=rings),
+        inputs=[config.trial.store, config.hotspots.path, config.source, *inputs.values()])}
     return EvaluationResult(report, paths, tuple(estimates), quarantined)

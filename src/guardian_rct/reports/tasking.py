@@ -26,8 +26,9 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 
+from guardian_rct._core.csv_output import write_csv
 from guardian_rct._core.days import day_bounds
-from guardian_rct._core.formula_safe import force_text_cells, formula_safe_frame
+from guardian_rct._core.formula_safe import force_text_cells
 from guardian_rct._core.provenance import make_provenance
 from guardian_rct._core.safe_write import atomic_path, write_text
 from guardian_rct._core.wording import count_of
@@ -97,7 +98,7 @@ def write_daily_outputs(config: TrialConfig, record: PublishedSchedule, hotspots
     inputs = [config.trial.store, config.hotspots.path, config.source, config.hotspots.boundary,
               hotspots.source]
     csv_path = stem.with_suffix(".csv")
-    write_text(csv_path, formula_safe_frame(table).to_csv(index=False), inputs=inputs, what="tasking CSV")
+    write_csv(csv_path, table, inputs=inputs, what="tasking CSV")
     xlsx_path = stem.with_suffix(".xlsx")
     with atomic_path(xlsx_path, inputs=inputs, what="tasking XLSX") as tmp:
         _write_xlsx(table, tmp, record)

@@ -29,9 +29,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from guardian_rct._core.formula_safe import formula_safe_frame
+from guardian_rct._core.csv_output import write_csv
 from guardian_rct._core.pseudonyms import Pseudonymiser
-from guardian_rct._core.safe_write import write_text
 from guardian_rct._core.wording import count_of
 from guardian_rct.compliance.ping_assignment import PingScore
 from guardian_rct.compliance.scoring import ComplianceResult, compliance_by_hotspot_day
@@ -39,6 +38,12 @@ from guardian_rct.config.trial_config import TrialConfig
 from guardian_rct.geo.hotspots import HotspotSet
 from guardian_rct.ledger.records import WeekTotals
 from guardian_rct.reports.banner import simulated_notice
+from guardian_rct.reports.geopackage import (
+    rings_for,
+    weekly_layers,
+    write_geopackage,
+    write_geoparquet,
+)
 from guardian_rct.reports.interactive_map import geojson_layer, interactive_map
 from guardian_rct.reports.map_layers import map_context
 from guardian_rct.reports.maps import MapContext, hotspot_map_png, png_data_uri
@@ -314,7 +319,12 @@ def write_weekly_report(report: dict, result: ComplianceResult, out_dir: str | P
                         pseudonymiser: Pseudonymiser, config: TrialConfig | None = None,
                         inputs: Iterable[str | Path | None] = (),
                         shared: WeeklyShared | None = None) -> dict[str, Path]:
-    """Write the JSON, HTML and CSV outputs into ``out_dir``; returns their paths.
+    """Write the JSON, HTML, CSV, GeoPackage and GeoParquet outputs into ``out_dir``; returns their paths.
+
+    ``weekly_compliance.gpkg`` holds every spatial layer with its QGIS style
+    (:mod:`guardian_rct.reports.geopackage`; buffer rings only with ``config``);
+    ``compliance_visits.parquet`` is the visits table as GeoParquet (each visit with its
+    hotspot's polygon). Columns of every file: ``docs/outputs.md``.
 
     Every file is written atomically and never over one of ``inputs`` (the pings file,
     the allocation, the store...) or a protected trial file; CSV cells are formula-safe
@@ -332,8 +342,7 @@ def write_weekly_report(report: dict, result: ComplianceResult, out_dir: str | P
     report["simulated"] = simulated_notice(declared, inputs) or report.get("simulated")
 
     def _csv(frame: pd.DataFrame, path: Path) -> Path:
-        return write_text(path, formula_safe_frame(frame, datetimes_as_text=True).to_csv(index=False), inputs=inputs,
-                          what="CSV output")
+        return write_csv(path, frame, inputs=inputs, what="CSV output")
 
     paths = {"json": write_json(out / "weekly_compliance.json", report, inputs=inputs)}
     if config is None:
@@ -361,6 +370,12 @@ def write_weekly_report(report: dict, result: ComplianceResult, out_dir: str | P
     devices = pseudonymiser.for_devices()
     visits = shared.visits_table if shared else pseudonymised_visits(result.visits, pseudonymiser)
     paths["visits"] = _csv(visits, out / "compliance_visits.csv")
+    rings = rings_for(hotspots, config.hotspots.buffer_rings_m) if config is not None else None
+    layers = weekly_layers(hotspots, report["by_hotspot"], visits, rings=rings, rag_colours=RAG_COLOURS,
+                           rag_labels=RAG_LEGEND)
+    paths["geopackage"] = write_geopackage(out / "weekly_compliance.gpkg", layers, inputs=inputs)
+    visits_layer = next(layer.frame for layer in layers if layer.name == "visits")
+    paths["visits_parquet"] = write_geoparquet(out / "compliance_visits.parquet", visits_layer, inputs=inputs)
     # Streamed batch by batch: a quarantine of millions of rows may live on disk.
     paths["quarantine"] = score.quarantine.write_csv(
         out / "quarantine.csv", transforms={"officer_id": pseudonymiser.many, "device_id": devices.many})
