@@ -99,8 +99,11 @@ def test_evaluate_from_trial_store_with_compliance_csv(sim_trial, capsys):
     # count and harm (issue 12), each with its randomisation p-value and interval through the CLI
     assert sorted(r["outcome"] for r in ratio) == ["all_crime", "all_crime_harm", "violence", "violence_harm"]
     assert all(r["irr"] is not None and r["first_stage_f"] > 10 for r in ratio)
-    assert all(r["ri_p_value"] is not None and (r["ri_conf_low"] is not None or r["ri_conf_high"] is not None)
-               for r in ratio)
+    assert all(r["ri_p_value"] is not None for r in ratio)
+    # with 6 hotspots the studentised statistic cannot reject far-off rate ratios for every
+    # outcome (|t| <= sqrt(6)): an interval open on both sides is an honest answer there,
+    # but the interval is attached wherever the data bound it
+    assert any(r["ri_conf_low"] is not None or r["ri_conf_high"] is not None for r in ratio)
     assert len(data["cace_assumptions"]["rate_ratios"]) == 4
     assert data["sequential"]["primary_p_source"] in ("model", "randomisation")
     assert data["sequential"]["p_value_basis"] in data["sequential"]["decision"]

@@ -231,3 +231,23 @@ def test_compliance_over_several_weeks_equals_one_command_per_week(tmp_path, cap
                              "scheduled": len(truth), "partial": False}
     assert run("bulk", "--week", "2023-W18", "--week", "2023-W18", "--out", str(tmp_path / "x")) == 2
     assert "named twice" in capsys.readouterr().err
+
+
+
+def test_a_weeks_report_carries_only_the_visits_of_its_period(runs):
+    """A pings file of several weeks: each period's visits table, officers and totals are the
+    visits overlapping that period (first window start to last deadline), never other weeks'
+    officer movements."""
+    everything = runs["bulk"]["score"].visits.frame
+    for made in runs["many"]:
+        result = made.result
+        lo = min(result.patrols["window_start"].min(), result.controls["day_start"].min())
+        hi = max(result.patrols["deadline"].max(), result.controls["day_end"].max())
+        table = pd.read_csv(made.paths["visits"])
+        start, end = pd.to_datetime(table["start"], utc=True), pd.to_datetime(table["end"], utc=True)
+        assert len(table) > 0
+        assert ((end >= lo) & (start <= hi)).all()
+        expected = int(((everything["end"] >= lo) & (everything["start"] <= hi)).sum())
+        assert len(table) == expected < len(everything)  # the file holds other weeks' visits too
+        assert made.report["visits"]["visits"] == expected
+        assert sum(r["visits"] for r in made.report["officers"]) == expected

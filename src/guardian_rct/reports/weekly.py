@@ -51,6 +51,8 @@ from guardian_rct.reports.render import write_html, write_json
 from guardian_rct.reports.weekly_shared import (
     WeeklyShared,
     officer_rows,
+    period_mask,
+    period_visits,
     pseudonymised_visits,
     visit_totals,
 )
@@ -159,8 +161,9 @@ def build_weekly_report(result: ComplianceResult, *, config: TrialConfig, hotspo
     visits = result.visits
     if shared is not None:
         shared.check(visits, pseudonymiser)
-    officers = [dict(r) for r in shared.officers] if shared else officer_rows(visits, pseudonymiser)
-    totals = dict(shared.visit_totals) if shared else visit_totals(visits)
+    in_period = period_visits(visits, result)
+    officers = officer_rows(in_period, pseudonymiser)
+    totals = visit_totals(in_period)
     koper = _num(head["koper_met"])
     few = config.compliance.rag_min_patrols
     decided = head["scheduled"] - head["pending"]
@@ -369,6 +372,7 @@ def write_weekly_report(report: dict, result: ComplianceResult, out_dir: str | P
     # Device ids (radios, vehicles, phones) identify officers too: pseudonymise them as well.
     devices = pseudonymiser.for_devices()
     visits = shared.visits_table if shared else pseudonymised_visits(result.visits, pseudonymiser)
+    visits = visits[period_mask(result.visits, result)]
     paths["visits"] = _csv(visits, out / "compliance_visits.csv")
     rings = rings_for(hotspots, config.hotspots.buffer_rings_m) if config is not None else None
     layers = weekly_layers(hotspots, report["by_hotspot"], visits, rings=rings, rag_colours=RAG_COLOURS,

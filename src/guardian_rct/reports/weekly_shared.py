@@ -1,10 +1,11 @@
 """The parts of a weekly report that do not depend on the week, built once for many weeks.
 
 A weekly report (:mod:`guardian_rct.reports.weekly`) shows, beside the week's patrols,
-tables drawn from every visit scored (the officers table, the visit totals, the
-pseudonymised visits CSV) and maps drawn over the trial's context layers. When one read
-of the pings serves many weeks (the demo's 26 reports, ``compliance`` over several
-weeks) these are the same for every week: :func:`weekly_shared` builds them once and
+tables drawn from the visits of its period (the officers table, the visit totals, the
+pseudonymised visits CSV: :func:`period_mask`) and maps drawn over the trial's context
+layers. When one read of the pings serves many weeks (the demo's 26 reports,
+``compliance`` over several weeks) the pseudonymised visits table and the map context are
+the same for every week: :func:`weekly_shared` builds them once and
 :func:`~guardian_rct.reports.weekly.build_weekly_report` and
 :func:`~guardian_rct.reports.weekly.write_weekly_report` take them as ``shared=``. A week
 written with them is identical to one written without.
@@ -20,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from guardian_rct._core.pseudonyms import Pseudonymiser
+from guardian_rct.compliance.scoring import ComplianceResult
 from guardian_rct.compliance.visits import Visits
 from guardian_rct.config.trial_config import TrialConfig
 from guardian_rct.geo.hotspots import HotspotSet
@@ -27,7 +29,7 @@ from guardian_rct.reports.map_layers import map_context
 from guardian_rct.reports.maps import MapContext
 
 __all__ = ["WeeklyShared", "weekly_shared", "json_number", "officer_rows", "visit_totals",
-           "pseudonymised_visits"]
+           "pseudonymised_visits", "period_mask", "period_visits"]
 
 
 def json_number(value: Any) -> Any:
@@ -41,6 +43,32 @@ def json_number(value: Any) -> Any:
     if isinstance(value, (float, np.floating)):
         return None if math.isnan(value) else round(float(value), 4)
     return value
+
+
+def period_mask(visits: Visits, result: ComplianceResult) -> np.ndarray:
+    """Which visits belong to the report's period: those overlapping its scoring window.
+
+    The window runs from the earliest scheduled window start or control-day start of the
+    period to its latest deadline or control-day end, so it holds every visit that could
+    decide a patrol or contaminate a control day of the period, and no officer activity
+    of other weeks (a week's report must not carry a whole pings file's movements).
+    """
+    frame = visits.frame
+    if frame.empty:
+        return np.zeros(0, dtype=bool)
+    lows = [result.patrols["window_start"], result.controls["day_start"]]
+    highs = [result.patrols["deadline"], result.controls["day_end"]]
+    lows, highs = [s for s in lows if len(s)], [s for s in highs if len(s)]
+    if not lows:
+        return np.zeros(len(frame), dtype=bool)
+    lo = min(pd.Timestamp(s.min()) for s in lows)
+    hi = max(pd.Timestamp(s.max()) for s in highs)
+    return ((frame["end"] >= lo) & (frame["start"] <= hi)).to_numpy()
+
+
+def period_visits(visits: Visits, result: ComplianceResult) -> Visits:
+    """The visits of :func:`period_mask`."""
+    return Visits(visits.frame[period_mask(visits, result)])
 
 
 def officer_rows(visits: Visits, pseudonymiser: Pseudonymiser) -> list[dict]:
@@ -81,8 +109,6 @@ class WeeklyShared:
 
     visits: Visits
     pseudonymiser: Pseudonymiser
-    officers: tuple[dict, ...]
-    visit_totals: dict
     visits_table: pd.DataFrame
     context: MapContext | None
 
@@ -98,7 +124,5 @@ def weekly_shared(visits: Visits, pseudonymiser: Pseudonymiser, *, config: Trial
     """Build the parts every weekly report on ``visits`` shares (the map context only with
     ``config``, as :func:`~guardian_rct.reports.weekly.write_weekly_report` does)."""
     return WeeklyShared(visits=visits, pseudonymiser=pseudonymiser,
-                        officers=tuple(officer_rows(visits, pseudonymiser)),
-                        visit_totals=visit_totals(visits),
                         visits_table=pseudonymised_visits(visits, pseudonymiser),
                         context=map_context(config, hotspots) if config is not None else None)
