@@ -30,7 +30,7 @@ from matplotlib.collections import LineCollection
 from matplotlib.font_manager import FontProperties
 from matplotlib.transforms import Bbox
 
-__all__ = ["LabelPlacement", "place_labels", "POSITIONS"]
+__all__ = ["LabelPlacement", "place_labels", "names_where_free", "POSITIONS"]
 
 # Offsets of the label's anchor from its point, in units of the font size, with the
 # label's alignment: right, left, above, below, then the diagonals.
@@ -42,6 +42,7 @@ _LEADERS = tuple((r, a) for r in (2.2, 3.4, 4.8) for a in range(0, 360, 30))
 _PAD_PT = 1.5  # white box around the text, points (matches the drawn bbox pad)
 _MARKER_PT = 3.0  # half-size of a hotspot marker, points (the scatter uses s=14)
 _MARGIN_GAP_PT = 6.0
+_FIT_SHARE = 0.6  # a context name must have this share of its box inside its own area
 
 
 @dataclass(frozen=True)
@@ -188,3 +189,44 @@ def _leaders(ax: Axes, points: np.ndarray, placements: Sequence[LabelPlacement])
         segments.append(ax.transData.inverted().transform(np.array([point, end])))
     if segments:
         ax.add_collection(LineCollection(segments, colors="#555555", linewidths=0.5, zorder=8, clip_on=False))
+
+
+def names_where_free(ax: Axes, xs: Sequence[float], ys: Sequence[float], names: Sequence[str], *,
+                     areas: Sequence | None = None, fontsize: float = 4.5, color: str = "#8a8a8a",
+                     avoid: Sequence[Bbox] = ()) -> list[LabelPlacement]:
+    """Context names (e.g. wards) centred on their points, drawn only where they clutter nothing.
+
+    A name is drawn when its box is inside the map, overlaps no box in ``avoid`` (the
+    hotspot labels and markers, district names) nor a name already drawn, and -- given
+    ``areas`` (shapely polygons in data coordinates) -- has at least 60% of its box inside
+    its own area, so a name does not sit where a reader could take it for a neighbour's. Others are
+    left out: context, unlike a hotspot label, may be dropped. Call in priority order
+    (e.g. largest area first). Returns the names drawn.
+    """
+    from shapely import box as shapely_box
+
+    fig = ax.figure
+    renderer = fig.canvas.get_renderer()
+    ax.apply_aspect()
+    font = FontProperties(size=fontsize, style="italic")
+    frame = ax.get_window_extent(renderer)
+    to_data = ax.transData.inverted()
+    placed = [tuple(b.extents) for b in avoid]
+    drawn: list[LabelPlacement] = []
+    for i, (x, y, name) in enumerate(zip(xs, ys, names, strict=True)):
+        w, h, _ = renderer.get_text_width_height_descent(str(name), font, ismath=False)
+        cx, cy = ax.transData.transform((x, y))
+        box = _box(cx, cy, w, h, "center", "center")
+        inside = frame.x0 <= box[0] and box[2] <= frame.x1 and frame.y0 <= box[1] and box[3] <= frame.y1
+        if not inside or _hits(box, np.asarray(placed, dtype=float).reshape(-1, 4)):
+            continue
+        if areas is not None:
+            (dx0, dy0), (dx1, dy1) = to_data.transform([(box[0], box[1]), (box[2], box[3])])
+            label_box = shapely_box(dx0, dy0, dx1, dy1)
+            if areas[i].intersection(label_box).area < _FIT_SHARE * label_box.area:
+                continue
+        ax.text(x, y, str(name), fontsize=fontsize, color=color, ha="center", va="center", zorder=3,
+                fontstyle="italic")
+        placed.append(box)
+        drawn.append(LabelPlacement(label=str(name), box=Bbox.from_extents(*box), kind="beside"))
+    return drawn

@@ -32,8 +32,9 @@ from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.collections import LineCollection, PathCollection  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.path import Path as MplPath  # noqa: E402
+from matplotlib.transforms import Bbox  # noqa: E402
 
-from guardian_rct.reports.map_labels import place_labels  # noqa: E402
+from guardian_rct.reports.map_labels import names_where_free, place_labels  # noqa: E402
 
 __all__ = ["hotspot_map_png", "png_data_uri", "MapContext", "place_labels", "add_scale_bar",
            "add_north_arrow", "street_insets_png", "nice_length"]
@@ -44,13 +45,19 @@ class MapContext:
     """Context layers in the hotspots' CRS (each may be ``None``).
 
     ``outline_label`` says what the outline is (e.g. "force boundary" or "envelope of
-    the hotspots (no boundary configured)"), and is shown in the legend.
+    the hotspots (no boundary configured)"), and is shown in the legend. ``wards`` are
+    drawn as faint outlines, and their names only where they collide with nothing else
+    (:func:`guardian_rct.reports.map_labels.names_where_free`); ``notes`` (e.g. the
+    wards' vintage and licence) are printed under the map.
     """
 
     outline: gpd.GeoDataFrame | None = None
     outline_label: str = "force boundary"
     districts: gpd.GeoDataFrame | None = None
     district_names: tuple[str, ...] = ()
+    wards: gpd.GeoDataFrame | None = None
+    ward_names: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
     basemap: gpd.GeoDataFrame | None = None
 
 
@@ -135,7 +142,22 @@ def _draw_context(ax: Axes, context: MapContext | None, crs, *, district_names: 
                                    strict=True):
                 ax.text(point.x, point.y, name.upper(), fontsize=6.5, color="#7a7a7a", ha="center",
                         va="center", zorder=3, fontstyle="italic")
+    if context.wards is not None and len(context.wards):
+        draw_polygons(ax, context.wards.to_crs(crs).geometry, edgecolor="#c4c4c4", linewidth=0.3, zorder=2,
+                      linestyle=":")
     return handles
+
+
+def _ward_names(ax: Axes, context: MapContext | None, crs, taken: list[Bbox]) -> None:
+    """Ward names, largest ward first, where each fits inside its ward and clutters nothing."""
+    if context is None or context.wards is None or not context.ward_names:
+        return
+    wards = context.wards.to_crs(crs)
+    order = np.argsort(-wards.geometry.area.to_numpy(), kind="stable")
+    geoms = list(wards.geometry.iloc[order])
+    points = [g.representative_point() for g in geoms]
+    names_where_free(ax, [p.x for p in points], [p.y for p in points],
+                     [context.ward_names[i] for i in order], areas=geoms, avoid=taken)
 
 
 def hotspot_map_png(
@@ -184,19 +206,30 @@ def hotspot_map_png(
         ax.set_aspect("equal")
         _set_extent(ax, hotspots, context)
         ax.set_axis_off()
-        if labels is not None:
-            renderer = fig.canvas.get_renderer()
-            taken = [t.get_window_extent(renderer) for t in ax.texts]  # district names
-            place_labels(ax, list(points.x), list(points.y), [str(x) for x in labels], avoid=taken)
+        ax.apply_aspect()
         handles += [Patch(color=c, label=t) for c, t in (legend or {}).items()]
-        if handles:
-            ax.legend(handles=handles, loc="lower left", fontsize=7, frameon=True)
+        furniture = [ax.legend(handles=handles, loc="lower left", fontsize=7, frameon=True)] if handles else []
         if title:
             ax.set_title(title, fontsize=11)
         add_scale_bar(ax)
         add_north_arrow(ax)
+        renderer = fig.canvas.get_renderer()
+        # labels avoid the district names, scale bar, north arrow, legend and hotspot markers
+        taken = [t.get_window_extent(renderer) for t in [*ax.texts, *furniture]]
+        pixels = ax.transData.transform(np.column_stack([points.x, points.y]))
+        m = 3.0 * fig.dpi / 72.0  # half a marker (s=14 is about 3.7 points across), in pixels
+        taken += [Bbox.from_extents(x - m, y - m, x + m, y + m) for x, y in pixels]
+        if labels is not None:
+            placed = place_labels(ax, list(points.x), list(points.y), [str(x) for x in labels], avoid=taken)
+            taken += [p.box for p in placed]
+        _ward_names(ax, context, hotspots.crs, taken)
+        if context is not None and context.notes:
+            ax.text(0.0, -0.01, "\n".join(context.notes), transform=ax.transAxes, fontsize=5.5, color="#555555",
+                    ha="left", va="top")
         buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", bbox_inches="tight")
+        # the tight box computed once here: savefig's "tight" would lay the figure out twice
+        tight = fig.get_tightbbox(fig.canvas.get_renderer()).padded(0.1)
+        fig.savefig(buffer, format="png", bbox_inches=tight)
         return buffer.getvalue()
     finally:
         plt.close(fig)
