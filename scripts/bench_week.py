@@ -59,8 +59,18 @@ WEEK_START = pd.Timestamp("2023-05-01T05:00:00Z")  # Monday 06:00 BST
 WEEK_SECONDS = 7 * 86_400
 
 
+def disjoint_hotspots(rng: np.random.Generator, n: int = 57) -> np.ndarray:
+    """:func:`bench_pings.synthetic_hotspots`, redrawing any polygon that overlaps an
+    earlier one (the trial refuses overlapping hotspots)."""
+    polys = list(synthetic_hotspots(rng, n))
+    for i in range(len(polys)):
+        while any(polys[i].intersects(p) for p in polys[:i]):
+            polys[i] = synthetic_hotspots(rng, 1)[0]
+    return np.array(polys, dtype=object)
+
+
 def write_trial(work: Path, rng: np.random.Generator) -> np.ndarray:
-    polys = synthetic_hotspots(rng)
+    polys = disjoint_hotspots(rng)
     frame = gpd.GeoDataFrame({"hotspot_id": [f"H{i + 1:02d}" for i in range(len(polys))],
                               "block": ["A" if i % 2 else "B" for i in range(len(polys))]},
                              geometry=list(polys), crs="EPSG:27700")

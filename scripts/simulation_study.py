@@ -17,6 +17,11 @@ The design is the package's own: ``[design] kind = "crossover", treated_per_day 
 randomisation-inference redraw come from that object. The outcomes are simulated by
 ``tests/estimate_fixtures.make_panel`` (known effect, panel schema of docs/contracts.md). A
 fast version runs as a normal test (tests/test_simulation_fast.py).
+
+``--grid`` runs the issue-12 grid of designs (``CELLS``) × {count, harm}; ``--ri-study``
+(with ``--alloc-check N``) runs randomisation inference alone under the null in grid cells
+and compares observed allocations with redraws; ``--bias-study DAYS ...`` measures the PPML
+bias against trial length. Commands and results: docs/estimators_validation.md.
 """
 
 from __future__ import annotations
@@ -190,6 +195,7 @@ CELLS = {
 }
 
 GRID_IRR = 0.8
+RI_STATISTIC = "studentised"  # --ri-statistic: the package default; "score" reproduces the older records
 
 
 def grid_trial(design, design_diag, seed: int, irr: float, *, ri_draws: int, wild_draws: int) -> dict:
@@ -202,7 +208,7 @@ def grid_trial(design, design_diag, seed: int, irr: float, *, ri_draws: int, wil
     from scipy import stats
 
     from guardian_rct.estimation.cr2 import cr2_for_fit
-    from guardian_rct.estimation.diagnosis import _judge
+    from guardian_rct.estimation.diagnosis import _judge, sparse_treated_bias, tail_share
     from guardian_rct.estimation.fixed_effects import cluster_vcov, fit_glm_fe
     from guardian_rct.estimation.itt import ipw_weights
     from guardian_rct.estimation.panel_checks import model_frame
@@ -229,7 +235,8 @@ def grid_trial(design, design_diag, seed: int, irr: float, *, ri_draws: int, wil
             q = stats.t.ppf(0.975, df)
             row[se_type] = (b, b - q * se, b + q * se, float(2 * stats.t.sf(abs(b / se), df)), float(df))
         top3 = float(np.sort(np.nan_to_num(cr2.cluster_share))[::-1][:3].sum())
-        diag = _judge(col, cr2.n_clusters, cr2.df, top3, design_diag)
+        diag = _judge(col, cr2.n_clusters, cr2.df, top3, design_diag,
+                      sparse=sparse_treated_bias(mf.y, mf.treated, mf.weights), tail=tail_share(mf.y, mf.clusters))
         row["lead"] = diag.lead
         if wild_draws:
             wb = wild_score_bootstrap(mf.y, mf.treated, mf.fe, mf.clusters, weights=mf.weights,
@@ -239,7 +246,7 @@ def grid_trial(design, design_diag, seed: int, irr: float, *, ri_draws: int, wil
             base = "baseline_count_violence" if parallel else None
             ri = randomisation_test(frame, col, design, draws=ri_draws, conf_int=False,
                                     rng=stream(seed, "randomisation_inference", col),
-                                    null_rate_ratio=irr, baseline=base)
+                                    null_rate_ratio=irr, baseline=base, statistic=RI_STATISTIC)
             row["ri_p_at_truth"] = ri.p_value
         out[col] = row
     return out
@@ -326,6 +333,132 @@ def grid_table(result: dict) -> str:
 
 
 
+# ---------------------------------------------------------------------------
+# Cheap follow-up studies of the grid: RI size under the null with many trials, the
+# observed-versus-redraw allocation check, and the PPML bias against trial length
+# ---------------------------------------------------------------------------
+
+def ri_null_study(name: str, trials: int, draws: int, *, seed: int = 12, days: int = 28,
+                  first: int = 0, outcomes: tuple[str, ...] = ("count_violence", "harm_violence")) -> dict:
+    """Randomisation inference only, under the null, in grid cell ``name``.
+
+    Trial ``i`` uses exactly the seeds of null trial ``i`` of :func:`run_grid` (same panel
+    and redraw streams), so the first 400 trials reproduce the grid's RI p-values. Besides
+    the rejection rate it tests that the rank of the observed statistic among the redraws
+    is uniform on ``0..draws``, which an exact test implies (chi-square over 10 rank bins,
+    expected counts proportional to their widths).
+    """
+    from scipy import stats
+
+    n, _, keys, blocks = CELLS[name]
+    design = grid_design(n, days, keys, blocks)
+    t0 = time.perf_counter()
+    pvals: dict[str, list[float]] = {col: [] for col in outcomes}
+    for i in range(first, first + trials):
+        s = seed * 10**6 + 500_000 + i
+        frame = make_panel(design, stream(s, "simulation", 0), irr=1.0, mean_rate=0.3,
+                           hotspot_sd=0.7, day_sd=0.25)
+        base = "baseline_count_violence" if design.kind == "parallel" else None
+        for col in pvals:
+            ri = randomisation_test(frame, col, design, draws=draws, conf_int=False, baseline=base,
+                                    statistic=RI_STATISTIC,
+                                    rng=stream(s, "randomisation_inference", col))
+            pvals[col].append(ri.p_value)
+    out = {"cell": name, "days": days, "trials": trials, "first_trial": first, "draws": draws,
+           "exact_size": math.floor(0.05 * (draws + 1)) / (draws + 1),
+           "seconds": round(time.perf_counter() - t0, 1), "outcomes": {}}
+    for col, p in pvals.items():
+        p = np.array(p)
+        exceed = np.rint(p * (draws + 1) - 1).astype(int)  # redraws at least as extreme: 0..draws
+        bins = np.bincount(np.minimum(exceed * 10 // (draws + 1), 9), minlength=10)
+        # exceed is uniform on 0..draws under exactness; a bin's expected share is its width
+        width = np.bincount(np.minimum(np.arange(draws + 1) * 10 // (draws + 1), 9), minlength=10)
+        size, size_se = _rate(p <= 0.05)
+        first = p[:400]
+        out["outcomes"][col] = {
+            "size": size, "size_se": size_se, "z_vs_exact": (size - out["exact_size"]) / size_se,
+            "size_first_400": float(np.mean(first <= 0.05)), "mean_p": float(p.mean()),
+            "rank_bins": bins.tolist(), "rank_chi2_p": float(stats.chisquare(bins, width / width.sum() * bins.sum()).pvalue),
+            "share_p_equal_1": float(np.mean(exceed >= draws))}
+    return out
+
+
+def _features(T: np.ndarray) -> dict[str, np.ndarray]:
+    """Per allocation (independent across allocations): features of hotspot 0 and of day 0-1."""
+    h0 = T[:, :, 0]
+    n_days = T.shape[1]
+    first = np.where(h0.any(axis=1), h0.argmax(axis=1), n_days)
+    longest = np.empty(len(T), dtype=int)
+    for r, a in enumerate(h0):
+        edges = np.concatenate([[-1], np.flatnonzero(a), [n_days]])
+        longest[r] = int((np.diff(edges) - 1).max())
+    return {"treated days of hotspot 1": h0.sum(axis=1), "first treated day of hotspot 1": first,
+            "longest control run of hotspot 1": longest,
+            "hotspots treated on days 1 and 2": (T[:, 0] & T[:, 1]).sum(axis=1)}
+
+
+def allocation_check(name: str, n_alloc: int, *, seed: int = 12, days: int = 28) -> dict:
+    """Do the simulated "observed" allocations and the RI redraws follow one distribution?
+
+    Observed: one ``design.draw(rng)`` per trial from the trial's panel stream, as
+    ``make_panel`` draws it in the grid. Redraws: ``design.draw(rng, size=250)`` batches
+    from one stream, as randomisation inference draws them. Compared by a chi-square test
+    of homogeneity on features that are independent across allocations (hotspot 1's
+    treated days, first treated day and longest control run; the overlap of days 1 and 2).
+    """
+    from scipy import stats
+
+    n, _, keys, blocks = CELLS[name]
+    design = grid_design(n, days, keys, blocks)
+    single = np.stack([design.draw(stream(seed * 10**6 + 500_000 + i, "simulation", 0))
+                       for i in range(n_alloc)])
+    rng = stream(seed, "allocation check", name)
+    batched = np.concatenate([design.draw(rng, size=250) for _ in range(-(-n_alloc // 250))])[:n_alloc]
+    out: dict = {"cell": name, "days": days, "allocations": n_alloc}
+    fa, fb = _features(single), _features(batched)
+    for label in fa:
+        a, b = fa[label], fb[label]
+        values = np.union1d(a, b)
+        table = np.stack([[np.sum(a == v) for v in values], [np.sum(b == v) for v in values]])
+        table = table[:, table.sum(axis=0) >= 10]  # drop very rare values (expected counts < 5)
+        if table.shape[1] < 2:
+            out[label] = {"constant": True, "mean_observed": float(a.mean()), "mean_redraws": float(b.mean())}
+            continue
+        chi = stats.chi2_contingency(table)
+        out[label] = {"chi2": float(chi.statistic), "df": int(chi.dof), "p": float(chi.pvalue),
+                      "mean_observed": float(a.mean()), "mean_redraws": float(b.mean())}
+    return out
+
+
+def bias_study(name: str, days_list: list[int], trials: int, *, seed: int = 12) -> list[dict]:
+    """PPML (CR2 fit) bias of the log rate ratio against trial length, effect trials only."""
+    from guardian_rct.design.diagnosis import diagnose_design
+
+    n, _, keys, blocks = CELLS[name]
+    rows = []
+    for days in days_list:
+        design = grid_design(n, days, keys, blocks)
+        ddiag = diagnose_design(design)
+        t0 = time.perf_counter()
+        est = {"count_violence": [], "harm_violence": []}
+        treated_days = []
+        for i in range(trials):
+            tr = grid_trial(design, ddiag, seed * 10**6 + i, GRID_IRR, ri_draws=0, wild_draws=0)
+            for col in est:
+                est[col].append(tr[col]["CR2"][0])
+        probs = design.probabilities()
+        treated_days = probs.sum(axis=0)
+        for col, e in est.items():
+            e = np.array(e)
+            rows.append({"cell": name, "days": days, "outcome": col, "trials": trials,
+                         "min_expected_treated_days": float(treated_days.min()),
+                         "bias": float(e.mean() - math.log(GRID_IRR)),
+                         "bias_se": float(e.std(ddof=1) / math.sqrt(trials)),
+                         "seconds": round(time.perf_counter() - t0, 1)})
+        print(f"bias {name} {days} d: {time.perf_counter() - t0:.0f} s", flush=True)
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--trials", type=int, default=500, help="trials with an effect")
@@ -343,7 +476,37 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--wild-draws", type=int, default=999, help="wild bootstrap draws (grid)")
     ap.add_argument("--cells", nargs="*", help="grid cells to run (default all)")
     ap.add_argument("--grid-days", type=int, default=None, help="trial length of every grid cell (default 56)")
+    ap.add_argument("--ri-study", action="store_true",
+                    help="RI-only null study in --cells (--trials trials, --draws redraws, --grid-days)")
+    ap.add_argument("--alloc-check", type=int, default=0, metavar="N",
+                    help="with --ri-study: also compare N observed allocations with N redraws")
+    ap.add_argument("--bias-study", nargs="*", type=int, metavar="DAYS",
+                    help="PPML bias in --cells at these trial lengths (--trials effect trials)")
+    ap.add_argument("--first-trial", type=int, default=0, help="with --ri-study: index of the first trial")
+    ap.add_argument("--ri-statistic", choices=["studentised", "score"], default="studentised",
+                    help="randomisation statistic (grid and --ri-study; default the package's)")
+    ap.add_argument("--outcomes", nargs="*", default=["count_violence", "harm_violence"],
+                    help="with --ri-study: outcome columns")
     args = ap.parse_args(argv)
+    global RI_STATISTIC
+    RI_STATISTIC = args.ri_statistic
+    if args.ri_study or args.bias_study:
+        days = args.grid_days or 28
+        res: dict = {"ri_null": [], "allocation": [], "bias": []}
+        for name in args.cells or list(CELLS):
+            if args.ri_study:
+                if args.alloc_check:
+                    res["allocation"].append(allocation_check(name, args.alloc_check, seed=args.seed, days=days))
+                    print(json.dumps(res["allocation"][-1]), flush=True)
+                res["ri_null"].append(ri_null_study(name, args.trials, args.draws, seed=args.seed, days=days,
+                                                    first=args.first_trial, outcomes=tuple(args.outcomes)))
+                print(json.dumps(res["ri_null"][-1]), flush=True)
+            if args.bias_study:
+                res["bias"].extend(bias_study(name, args.bias_study, args.trials, seed=args.seed))
+        if args.json:
+            args.json.write_text(json.dumps(res, indent=1, default=float))
+        print(json.dumps(res, default=float))
+        return 0
     if args.grid:
         res = run_grid(args.trials, args.draws, args.wild_draws, cells=args.cells, seed=args.seed,
                        out=args.json, days=args.grid_days)

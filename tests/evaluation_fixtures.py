@@ -102,7 +102,9 @@ def synthetic_estimates(zero_outcome: str | None = None) -> list[Estimate]:
             continue
         est, se = -0.30 + 0.1 * k, 0.12 + 0.03 * k
         out.append(Estimate(o, "ITT", "poisson_fe", est, se, est - 1.96 * se, est + 1.96 * se,
-                            0.0124 + 0.1 * k, 0.0150 + 0.1 * k, float(np.exp(est)), 168, 6))
+                            0.0124 + 0.1 * k, 0.0150 + 0.1 * k, float(np.exp(est)), 168, 6,
+                            se_type="CR2", df=4.3 + k, ri_conf_low=float(np.exp(est - 2.2 * se)),
+                            ri_conf_high=float(np.exp(est + 2.2 * se))))
         out.append(Estimate(o, "ITT", "negbin_fe", est * 0.9, se * 1.1, est * 0.9 - 1.96 * se * 1.1,
                             est * 0.9 + 1.96 * se * 1.1, 0.03 + 0.1 * k, None, float(np.exp(est * 0.9)),
                             168, 6, nb_theta=4.2 + k))
@@ -111,6 +113,13 @@ def synthetic_estimates(zero_outcome: str | None = None) -> list[Estimate]:
                             None, 168, 6, term="delivered", details="2SLS, instrument: assignment; CR1",
                             first_stage=FirstStage(coefficient=0.8, std_error=0.8 / 45.25 ** 0.5,
                                                    f_statistic=45.25, n_obs=168)))
+        out.append(Estimate(o, "CACE rate ratio (patrol present on the day)", "iv_poisson_gmm_fe", est / 0.8,
+                            se / 0.8, (est - 2.57 * se) / 0.8, (est + 2.57 * se) / 0.8, 0.0124 + 0.1 * k,
+                            0.02 + 0.1 * k, float(np.exp(est / 0.8)), 168, 6, term="present_on_day",
+                            first_stage=FirstStage(coefficient=0.8, std_error=0.8 / 45.25 ** 0.5,
+                                                   f_statistic=45.25, n_obs=168),
+                            se_type="CR1", df=5.0, ri_conf_low=float(np.exp((est - 2.8 * se) / 0.8)),
+                            ri_conf_high=None))
         out.append(Estimate(o, "carry-over: patrol assigned yesterday", "poisson_fe_carryover", 0.05, 0.1,
                             0.05 - 0.2, 0.05 + 0.2, 0.6, None, float(np.exp(0.05)), 162, 6, term="treated_lag1"))
         out.append(Estimate(o, "days since last assigned patrol: 2 vs 1", "poisson_fe_days_since", -0.1, 0.15,

@@ -120,11 +120,22 @@ def test_csv_outputs_agree_with_the_json(trial):
 
 def test_officer_identifiers_are_pseudonymised_everywhere(trial):
     out = trial["out"]
-    texts = {p.name: p.read_text(encoding="utf-8") for p in out.iterdir()}
+    texts = {p.name: p.read_bytes() for p in out.iterdir()}
     for name, text in texts.items():
         for officer in OFFICERS:
             # neither the officer id nor the radio's device id (R-<officer>) appears
-            assert officer not in text, (name, officer)
+            assert officer.encode() not in text, (name, officer)
+    # the binary outputs (GeoPackage layers, GeoParquet; possibly compressed) cell by cell
+    import geopandas as gpd
+    import pyogrio
+
+    tables = [gpd.read_parquet(p) for p in out.glob("*.parquet")]
+    tables += [pyogrio.read_dataframe(p, layer=layer) for p in out.glob("*.gpkg")
+               for layer, _ in pyogrio.list_layers(p)]
+    assert len(tables) >= 5
+    for table in tables:
+        cells = set(table.select_dtypes(exclude=["geometry", "number", "datetime", "bool"]).astype(str).stack())
+        assert not any(officer in cell for cell in cells for officer in OFFICERS)
     report = json.loads(texts["weekly_compliance.json"])
     assert report["officers"] and all(r["officer"].startswith("O-") for r in report["officers"])
     with sqlite3.connect(load_config(trial["config"]).trial.store) as conn:
@@ -268,8 +279,10 @@ def test_html_report_renders_in_headless_chromium(trial, tmp_path, chromium):
     assert float(page.ids["headline-rate"]["data-value"]) == head["rate"]
     assert page.ids["headline-rate"]["text"].strip() == f"{100 * head['rate']:.1f}%"
     assert int(page.ids["headline-compliant"]["text"]) == head["compliant"]
-    assert int(page.ids["headline-scheduled"]["text"]) == head["scheduled"]
-    assert int(page.ids["headline-missed"]["text"]) == head["missed"]
+    assert int(page.ids["headline-scheduled"]["data-value"]) == head["scheduled"]
+    assert page.ids["headline-scheduled"]["text"] == f"{head['scheduled']:,} patrol{'' if head['scheduled'] == 1 else 's'}"
+    assert int(page.ids["headline-missed"]["data-value"]) == head["missed"]
+    assert page.ids["headline-missed"]["text"] == f"{head['missed']:,} patrol{'' if head['missed'] == 1 else 's'}"
     assert int(page.ids["pings-read"]["data-value"]) == report["pings"]["read"]
     assert page.ids["pings-read"]["text"] == f"{report['pings']['read']:,}"
     assert int(page.ids["pings-quarantined"]["data-value"]) == report["pings"]["quarantined"]

@@ -36,6 +36,18 @@ def test_short_demo_runs_every_job(tmp_path):
     summary = json.loads((tmp_path / "demo" / "demo_summary.json").read_text())
     assert summary["headline"]["weekly_reports"] == 3
     assert verify(load_config(tmp_path / "demo" / "trial.toml")).ok
+    # Everything the demo makes is simulated: every tasking sheet, weekly and milestone report
+    # says so at the top (the analysis plan is the registered, hashed plan and is left as is),
+    # and so does the status page.
+    pages = [p for p in (tmp_path / "demo").rglob("*.html") if p.parent.name != "analysis_plan"]
+    assert {p.parent.parent.name for p in pages if p.parent.parent.name == "weekly"} and \
+        {"daily", "milestone"} <= {p.parent.name for p in pages}
+    for page in pages:
+        assert 'id="simulated-banner"' in page.read_text(encoding="utf-8"), page
+    assert report["simulated"]["declared"] is True
+    status_page = tmp_path / "status.html"
+    assert main(["status", "--config", str(tmp_path / "demo" / "trial.toml"), "--html", str(status_page)]) == 0
+    assert 'id="simulated-banner"' in status_page.read_text(encoding="utf-8")
 
 
 def test_demo_refuses_a_non_empty_folder_and_bad_options(tmp_path, capsys):

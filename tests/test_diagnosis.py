@@ -113,3 +113,61 @@ def test_permutation_matrix_bad_input(tmp_path):
     d = read_permutations(tmp_path / "good.npy", ids, blocks, days)
     assert d.probabilities().tolist() == [[0.5, 0.5], [0.5, 0.5]]
     assert diagnose_design(d).log10_sequences == pytest.approx(math.log10(2))
+
+
+def test_effective_events_are_kish_counts():
+    from guardian_rct.estimation.diagnosis import sparse_treated_bias
+
+    y = np.array([1.0] * 10 + [1.0] * 40 + [0.0] * 5)
+    t = np.array([1] * 10 + [0] * 45)
+    n_t, n_c, b = sparse_treated_bias(y, t)
+    assert (n_t, n_c) == (10.0, 40.0)  # one event per hotspot-day: n_eff is the count
+    assert b == pytest.approx(0.5 * (1 / 40 - 1 / 10))
+    # one heavy value dominates: the effective number collapses towards 1
+    heavy = y.copy()
+    heavy[0] = 1000.0
+    assert sparse_treated_bias(heavy, t)[0] < 1.1
+    assert not math.isfinite(sparse_treated_bias(y * (t == 0), t)[2])  # no treated events
+
+
+def test_data_diagnosis_flags_few_treated_events_but_not_a_long_balanced_trial():
+    # unequal blocks (2 + 10, one treated in each a day, 28 days): about 3 treated days per
+    # hotspot in the large block; the simulation study measured the PPML bias there
+    from estimate_fixtures import make_panel
+
+    short = _design(12, 1, 28, blocks=["S"] * 2 + ["L"] * 10)
+    frame = make_panel(short, np.random.default_rng(5), irr=0.8, mean_rate=0.3, hotspot_sd=0.7,
+                       day_sd=0.25)
+    for col in ("count_violence", "harm_violence"):
+        d = diagnose_inference(frame, col)
+        assert any("few events on treated hotspot-days" in r for r in d.reasons), (col, d.reasons)
+    balanced = CrossoverDesign(tuple(f"H{i:02d}" for i in range(40)), ("A",) * 40,
+                               tuple(START + dt.timedelta(days=i) for i in range(91)),
+                               treated_per_block=(("A", 20),))
+    frame = make_panel(balanced, np.random.default_rng(6), irr=0.8, mean_rate=0.3, hotspot_sd=0.7,
+                       day_sd=0.25)
+    d = diagnose_inference(frame, "count_violence")
+    assert not any("few events" in r for r in d.reasons), d.reasons
+    assert d.wald_reliable
+
+
+def test_heavy_tailed_harm_is_flagged_and_counts_are_not():
+    # 40 hotspots x 91 days, half treated a day: no other reason fires for counts
+    from estimate_fixtures import make_panel
+    from guardian_rct.estimation.diagnosis import tail_share
+
+    design = CrossoverDesign(tuple(f"H{i:02d}" for i in range(40)), ("A",) * 40,
+                             tuple(START + dt.timedelta(days=i) for i in range(91)),
+                             treated_per_block=(("A", 20),))
+    frame = make_panel(design, np.random.default_rng(8), irr=0.8, mean_rate=0.3, hotspot_sd=0.7,
+                       day_sd=0.25)
+    harm = diagnose_inference(frame, "harm_violence")
+    assert any("heavy-tailed" in r for r in harm.reasons) and harm.lead == "randomisation"
+    count = diagnose_inference(frame, "count_violence")
+    assert not any("heavy-tailed" in r for r in count.reasons)
+    # frequent, overdispersed counts differ in rate between hotspots, which is no tail
+    busy = make_panel(design, np.random.default_rng(9), mean_rate=2.0, hotspot_sd=1.0,
+                      overdispersion=1.0)
+    assert tail_share(busy["count_violence"], busy["hotspot_id"]) > 0.5
+    ones = np.ones(50)
+    assert tail_share(ones, np.repeat(np.arange(5), 10)) == pytest.approx(1.0)

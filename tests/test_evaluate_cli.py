@@ -96,9 +96,17 @@ def test_evaluate_from_trial_store_with_compliance_csv(sim_trial, capsys):
         if r["section"] != "itt" or r not in primary:
             assert not r["in_holm_family"] and r["holm_p_value"] is None
     ratio = [r for r in rows if r["model"] == "iv_poisson_gmm_fe"]  # issue 12: CACE as a rate ratio
-    assert sorted(r["outcome"] for r in ratio) == ["all_crime", "violence"]
+    # count and harm (issue 12), each with its randomisation p-value and interval through the CLI
+    assert sorted(r["outcome"] for r in ratio) == ["all_crime", "all_crime_harm", "violence", "violence_harm"]
     assert all(r["irr"] is not None and r["first_stage_f"] > 10 for r in ratio)
-    assert len(data["cace_assumptions"]["rate_ratios"]) == 2
+    assert all(r["ri_p_value"] is not None for r in ratio)
+    # with 6 hotspots the studentised statistic cannot reject far-off rate ratios for every
+    # outcome (|t| <= sqrt(6)): an interval open on both sides is an honest answer there,
+    # but the interval is attached wherever the data bound it
+    assert any(r["ri_conf_low"] is not None or r["ri_conf_high"] is not None for r in ratio)
+    assert len(data["cace_assumptions"]["rate_ratios"]) == 4
+    assert data["sequential"]["primary_p_source"] in ("model", "randomisation")
+    assert data["sequential"]["p_value_basis"] in data["sequential"]["decision"]
     cace = [r for r in rows if r["section"] == "cace" and r["model"] != "iv_poisson_gmm_fe"]
     assert {r["estimand"] for r in cace} == {"CACE (patrol delivered)", "CACE (dosage minutes)"}
     assert all(r["first_stage_f"] > 10 and 0 < r["first_stage_coef"] for r in cace)

@@ -24,8 +24,11 @@ def trial():
     return design, frame
 
 
-def _naive_p(frame, design, draws, seed):
-    """Independent implementation: statsmodels GLM null fit with dummies, loop over draws."""
+def _naive_p(frame, design, draws, seed, statistic="studentised"):
+    """Independent implementation: statsmodels GLM null fit with dummies, loop over draws.
+
+    ``"studentised"``: the score over sqrt(Σ_hotspots (hotspot's share of the score)²).
+    """
     X = pd.get_dummies(frame[["hotspot_id"]].assign(day=frame["day_index"].astype(str)),
                        drop_first=True, dtype=float)
     X.insert(0, "const", 1.0)
@@ -33,24 +36,31 @@ def _naive_p(frame, design, draws, seed):
     mu = sm.GLM(y, X, family=sm.families.Poisson()).fit(tol=1e-12).fittedvalues
     r = y - np.asarray(mu)
     p = frame["p_treated"].to_numpy()
-    obs = abs(np.sum((frame["treated"].to_numpy() - p) * r))
-    rng = np.random.default_rng(seed)
     pos = {h: j for j, h in enumerate(design.hotspot_ids)}
     cols = frame["hotspot_id"].map(pos).to_numpy()
     rows = frame["day_index"].to_numpy()
+
+    def stat(t):
+        shares = pd.Series((t - p) * r).groupby(cols).sum().to_numpy()
+        score = shares.sum()
+        return score if statistic == "score" else score / np.sqrt(np.sum(shares ** 2))
+
+    obs = abs(stat(frame["treated"].to_numpy()))
+    rng = np.random.default_rng(seed)
     hits = 0
     allocs = design.draw(rng, size=draws)
     for k in range(draws):
         t = allocs[k][rows, cols]
-        hits += abs(np.sum((t - p) * r)) >= obs - 1e-9
+        hits += abs(stat(t)) >= obs - 1e-9
     return (1 + hits) / (1 + draws)
 
 
-def test_p_value_equals_naive_loop(trial):
+@pytest.mark.parametrize("statistic", ["studentised", "score"])
+def test_p_value_equals_naive_loop(trial, statistic):
     design, frame = trial
-    res = randomisation_test(frame, "count_violence", design, draws=400,
+    res = randomisation_test(frame, "count_violence", design, draws=400, statistic=statistic,
                              rng=np.random.default_rng(5), conf_int=False, batch=64)
-    assert res.p_value == pytest.approx(_naive_p(frame, design, 400, 5), abs=1e-12)
+    assert res.p_value == pytest.approx(_naive_p(frame, design, 400, 5, statistic), abs=1e-12)
     assert res.mc_std_error == pytest.approx(math.sqrt(res.p_value * (1 - res.p_value) / 400))
     assert res.draws == 400
 

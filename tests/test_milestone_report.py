@@ -77,7 +77,7 @@ def real_diagnosis(zero_outcome=None, end=END):
 
 
 def make_report(*, zero_outcome=None, figures=False, milestones=(), end=END, estimates=None,
-                compliance=True, ri=None):
+                compliance=True, ri=None, diagnosis=None):
     config = trial_config(milestones=milestones, end=end)
     trial = built_trial(zero_outcome=zero_outcome, end=end, compliance=compliance)
     panel, rings = trial.panel.frame, trial.panel.rings
@@ -92,7 +92,8 @@ def make_report(*, zero_outcome=None, figures=False, milestones=(), end=END, est
                                     ri_draws=RI_DRAWS, figures=figures,
                                     plan_context=plan_context_for(config, trial),
                                     design_diagnosis=real_diagnosis(zero_outcome, end)[0],
-                                    inference_diagnosis=real_diagnosis(zero_outcome, end)[1])
+                                    inference_diagnosis=(real_diagnosis(zero_outcome, end)[1]
+                                                         if diagnosis is None else diagnosis))
     return report, panel
 
 

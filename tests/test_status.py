@@ -121,11 +121,11 @@ def test_no_pings_for_a_scheduled_day_and_after_the_last_ping(tmp_path):
     now = _at("2023-03-26", 12)  # last complete day 03-25
     gap = _pings(tmp_path, [d for d in _days("2023-03-20", "2023-03-25") if d != "2023-03-23"])
     alerts = [a for a in trial_status(cfg, now=now, pings=gap).alerts if a.code == "no_pings"]
-    assert len(alerts) == 1 and "1 day(s)" in alerts[0].message and "2023-03-23" in alerts[0].message
+    assert len(alerts) == 1 and "on 1 day with" in alerts[0].message and "2023-03-23" in alerts[0].message
     stale = _pings(tmp_path, _days("2023-03-20", "2023-03-22"), name="stale.csv")
     alerts = [a for a in trial_status(cfg, now=now, pings=stale).alerts if a.code == "no_pings"]
     assert len(alerts) == 1 and "since the last ping on 2023-03-22" in alerts[0].message
-    assert "3 complete day(s)" in alerts[0].message and "2023-03-23 to 2023-03-25" in alerts[0].message
+    assert "3 complete days with" in alerts[0].message and "2023-03-23 to 2023-03-25" in alerts[0].message
     # A ping at 05:30 local on 03-24 belongs to experimental day 03-23: no gap.
     early = _pings(tmp_path, [d for d in _days("2023-03-20", "2023-03-25") if d != "2023-03-23"], name="e.csv")
     frame = pd.read_csv(early)
@@ -139,7 +139,7 @@ def test_day_published_after_its_first_window(tmp_path):
     publish(cfg, dt.date(2023, 3, 27), now=_at("2023-03-27", 22, 30))  # 23:30 BST, after every window
     status = trial_status(cfg, now=_at("2023-03-27", 23))
     alert = next(a for a in status.alerts if a.code == "published_late")
-    assert alert.message.startswith("1 day(s)") and "2023-03-27 published 2023-03-27 23:30" in alert.message
+    assert alert.message.startswith("1 day published") and "2023-03-27 published 2023-03-27 23:30" in alert.message
 
 
 def test_next_day_due_and_late(tmp_path):

@@ -28,6 +28,7 @@ from collections.abc import Sequence
 
 from guardian_rct._core.errors import GuardianError, GuardianWarning
 from guardian_rct._core.log import get_logger
+from guardian_rct._core.output_options import csv_bom_scope
 from guardian_rct._core.safe_write import protected_scope
 from guardian_rct._core.version import __version__
 from guardian_rct.cli._common import Output, UsageExit, configure_logging
@@ -124,7 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _LOG.info("guardian-rct %s started", " ".join(argv))
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", GuardianWarning)
-            with protected_scope():
+            with protected_scope(), csv_bom_scope(False):
                 output = args.handler(args)
         _LOG.info("guardian-rct %s finished in %.1f s (exit %d)", args.command,
                   time.perf_counter() - started, output.exit_code)

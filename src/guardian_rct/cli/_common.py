@@ -21,7 +21,8 @@ if TYPE_CHECKING:
     from guardian_rct.geo.hotspots import HotspotSet
 
 __all__ = ["Output", "UsageExit", "add_common", "add_config", "config_from_args", "protect_trial_files",
-           "add_allocation", "allocation_from_args", "date_arg", "configure_logging"]
+           "add_allocation", "allocation_from_args", "date_arg", "configure_logging", "add_csv_bom",
+           "apply_csv_bom"]
 
 
 class UsageExit(Exception):
@@ -71,6 +72,20 @@ def configure_logging(args: argparse.Namespace) -> None:
         set_progress(False)
 
 
+def add_csv_bom(parser: argparse.ArgumentParser) -> None:
+    """Add ``--csv-bom`` (to verbs that write CSV files)."""
+    parser.add_argument("--csv-bom", action="store_true",
+                        help="start every CSV written with a UTF-8 byte-order mark, so that Excel and "
+                             "Power BI read accented names correctly (config: [outputs] csv_bom)")
+
+
+def apply_csv_bom(args: argparse.Namespace, config: TrialConfig | None = None) -> None:
+    """For the rest of this command, CSVs carry a BOM if ``--csv-bom`` or ``[outputs] csv_bom``."""
+    from guardian_rct._core.output_options import set_csv_bom
+
+    set_csv_bom(bool(getattr(args, "csv_bom", False)) or bool(config is not None and config.outputs.csv_bom))
+
+
 def add_config(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
     """Add ``--config trial.toml``."""
     parser.add_argument("--config", type=Path, required=required, metavar="TOML",
@@ -83,6 +98,7 @@ def config_from_args(args: argparse.Namespace) -> TrialConfig:
 
     config = load_config(args.config)
     protect_trial_files(config)
+    apply_csv_bom(args, config)
     return config
 
 

@@ -14,6 +14,7 @@ from guardian_rct.cli._common import (
     add_allocation,
     add_common,
     add_config,
+    add_csv_bom,
     allocation_from_args,
     config_from_args,
     date_arg,
@@ -40,7 +41,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="pings: CSV or Parquet file, or a folder of them (partitioned Parquet)")
     source.add_argument("--patrol-log", type=Path, metavar="FILE",
                         help="officer-reported arrivals/departures (CSV) instead of pings")
-    parser.add_argument("--week", help="ISO week to report, e.g. 2023-W18 (Monday to Sunday)")
+    parser.add_argument("--week", action="append", metavar="WEEK",
+                        help="ISO week to report, e.g. 2023-W18 (Monday to Sunday); repeat it for one "
+                        "report per week from one read of the pings, each in --out/<week>/")
     parser.add_argument("--from", dest="first", type=date_arg, metavar="DATE",
                         help="first experimental day (YYYY-MM-DD), with --to instead of --week")
     parser.add_argument("--to", dest="last", type=date_arg, metavar="DATE",
@@ -60,6 +63,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--workers", type=int, default=2, help="local Dask cluster workers (default 2)")
     parser.add_argument("--chunk-rows", type=int, default=250_000,
                         help="rows per chunk (default 250,000: smaller is faster in cache and bounds memory)")
+    add_csv_bom(parser)
     add_common(parser)
     parser.set_defaults(handler=_run)
 
@@ -78,20 +82,25 @@ def parse_week(text: str) -> tuple[dt.date, dt.date]:
     return monday, monday + dt.timedelta(days=6)
 
 
-def _period(args: argparse.Namespace) -> tuple[dt.date, dt.date, str]:
+def _periods(args: argparse.Namespace) -> list[tuple[dt.date, dt.date, str]]:
+    """The reporting periods: each ``--week`` given (in order), or ``--from``..``--to``."""
     if args.week and (args.first or args.last):
         raise UsageError("give either --week or --from/--to, not both", where="--week",
                          fix="drop one of them")
     if args.week:
-        first, last = parse_week(args.week)
-        return first, last, args.week.strip()
+        labels = [w.strip() for w in args.week]
+        repeated = sorted({w for w in labels if labels.count(w) > 1})
+        if repeated:
+            raise UsageError("a week is named twice", found=", ".join(repeated), where="--week",
+                             fix="give each week once")
+        return [(*parse_week(w), w) for w in labels]
     if not (args.first and args.last):
         raise UsageError("no reporting period", expected="--week 2023-W18, or --from DATE --to DATE",
                          where="compliance", fix="name the week or the first and last day")
     if args.last < args.first:
         raise UsageError("--to is before --from", found=f"{args.first} to {args.last}", where="--to",
                          fix="swap the dates")
-    return args.first, args.last, f"{args.first} to {args.last}"
+    return [(args.first, args.last, f"{args.first} to {args.last}")]
 
 
 def _teams(path: Path | None) -> dict[str, str] | None:
@@ -122,12 +131,14 @@ def _run(args: argparse.Namespace) -> Output:
     from guardian_rct.compliance.ping_plausibility import check_ping_file
     from guardian_rct.compliance.pings import ping_files
     from guardian_rct.compliance.presence import score_pings
-    from guardian_rct.jobs.weekly import weekly_compliance_report
+    from guardian_rct.jobs.weekly import ReportPeriod, weekly_compliance_reports
     from guardian_rct.ledger.store import load_trial_hotspots, open_trial
     from guardian_rct.reports.weekly import data_quality_notes
 
     config = config_from_args(args)
-    first, last, label = _period(args)
+    periods = _periods(args)
+    first, last = min(p[0] for p in periods), max(p[1] for p in periods)
+    label = periods[0][2] if len(periods) == 1 else f"{min(p[2] for p in periods)} to {max(p[2] for p in periods)}"
     if args.workers < 1:
         raise UsageError("--workers must be at least 1", found=str(args.workers), where="--workers",
                          fix="use 1 or more workers (default 2)")
@@ -154,16 +165,25 @@ def _run(args: argparse.Namespace) -> Output:
         inputs = {"patrol_log": args.patrol_log}
     for note in data_quality_notes(score.counts()):
         warnings.warn(f"{args.pings or args.patrol_log}: {note}", DataQualityWarning, stacklevel=2)
-    weekly = weekly_compliance_report(config, hotspots, allocation, score, first=first, last=last,
-                                      out_dir=args.out, period_label=label, source=source, inputs=inputs,
-                                      teams=_teams(args.teams))
-    result, report, paths = weekly.result, weekly.report, weekly.paths
+    single = len(periods) == 1  # one report straight into --out; several, one folder each
+    written = weekly_compliance_reports(config, hotspots, allocation, score,
+                                        periods=[ReportPeriod(a, b, name, args.out if single else args.out / name)
+                                                 for a, b, name in periods],
+                                        source=source, inputs=inputs, teams=_teams(args.teams))
     counts = score.counts()
-    text = (f"{result.summary()}\n"
-            f"rows read {counts['read']} = used {counts['used']} + quarantined {counts['quarantined']}"
+    rows = (f"rows read {counts['read']} = used {counts['used']} + quarantined {counts['quarantined']}"
             + (f" ({', '.join(f'{k}: {v}' for k, v in counts['quarantine_reasons'].items())})"
-               if counts["quarantine_reasons"] else "")
-            + f"\nreport: {paths['html']}")
-    data = {"period": report["period"], "headline": report["headline"], "target_rate": report["target_rate"],
+               if counts["quarantine_reasons"] else ""))
+    if len(written) == 1:
+        result, report, paths = written[0].result, written[0].report, written[0].paths
+        layers = f"\nmap layers for QGIS: {paths['geopackage']}" if "geopackage" in paths else ""
+        return Output(f"{result.summary()}\n{rows}\nreport: {paths['html']}{layers}", _data(report, paths))
+    text = "\n".join([*(f"{w.report['period']['label']}: {w.result.summary()}\n  report: {w.paths['html']}"
+                         for w in written), rows])
+    return Output(text, {"reports": [_data(w.report, w.paths) for w in written]})
+
+
+def _data(report: dict, paths: dict) -> dict:
+    """One report's JSON summary for ``--json``."""
+    return {"period": report["period"], "headline": report["headline"], "target_rate": report["target_rate"],
             "pings": report["pings"], "files": {k: str(v) for k, v in paths.items()}}
-    return Output(text, data)

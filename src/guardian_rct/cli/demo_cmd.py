@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from guardian_rct.cli._common import Output, add_common
+from guardian_rct.cli._common import Output, add_common, add_csv_bom, apply_csv_bom
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -32,6 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="trial days to publish, simulate and evaluate, 14 to 364 (default %(default)s, "
                              "six months; fewer for a quick look)")
     parser.add_argument("--overwrite", action="store_true", help="replace an earlier demo in --out")
+    add_csv_bom(parser)
     add_common(parser)
     parser.set_defaults(handler=_run)
 
@@ -61,6 +62,7 @@ def _run(args: argparse.Namespace) -> Output:
         if not (0 < value <= (1 if name == "compliance" else 10)):
             raise UsageError(f"--{name} out of range", found=str(value), where=f"--{name}",
                              fix="use a rate ratio above 0" if name == "effect" else "use a share in (0, 1]")
+    apply_csv_bom(args)
     result = run_demo(args.out, seed=args.seed, ri_draws=args.ri_draws, effect=args.effect,
                       compliance=args.compliance, progress=None if (args.quiet or args.json) else sys.stderr,
                       overwrite=args.overwrite, days=args.days)

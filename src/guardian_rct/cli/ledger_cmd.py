@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from guardian_rct.cli._common import Output, add_common, add_config, config_from_args
+from guardian_rct.cli._common import Output, add_common, add_config, add_csv_bom, config_from_args
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -39,6 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     export.add_argument("--evaluator", required=True, metavar="NAME",
                         help="who receives the allocation (recorded)")
     export.add_argument("--out", required=True, type=Path, metavar="FILE", help="CSV to write")
+    add_csv_bom(export)
     add_common(export)
     export.set_defaults(handler=_export)
 

@@ -6,11 +6,13 @@ import argparse
 from pathlib import Path
 
 from guardian_rct._core.errors import UsageError
+from guardian_rct._core.wording import count_of, outcome_label
 from guardian_rct.cli._common import (
     Output,
     add_allocation,
     add_common,
     add_config,
+    add_csv_bom,
     allocation_from_args,
     config_from_args,
     date_arg,
@@ -40,6 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="last experimental day in the panel (default: the trial end or the last "
                         "complete experimental day, whichever is earlier)")
     parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder")
+    add_csv_bom(parser)
     add_common(parser)
     parser.set_defaults(handler=_run)
 
@@ -91,7 +94,7 @@ def _run(args: argparse.Namespace) -> Output:
                         compliance=compliance, baseline_days=config.evaluation.baseline_days)
     inputs = [*([args.crimes] if isinstance(args.crimes, (str, Path)) else args.crimes), args.compliance,
               getattr(args, "allocation", None)]
-    paths = panel.write(args.out, inputs=inputs)
+    paths = panel.write(args.out, inputs=inputs, hotspots=hotspots)
     quarantine = crimes.quarantine.write_csv(Path(args.out) / "quarantine.csv", inputs=inputs)
     data = panel.to_dict()
     data["files"] = {k: str(v) for k, v in {**paths, "quarantine_csv": quarantine}.items()}
@@ -105,5 +108,5 @@ def _run(args: argparse.Namespace) -> Output:
                 if c["quarantined"] else ""),
              f"harm index: {panel.harm['version']} (sha256 {panel.harm['sha256'][:12]}…)"]
     for name, total in data["outcomes"].items():
-        lines.append(f"  {name}: {total['count']} crimes, {total['harm']:.1f} {panel.harm['unit']}")
+        lines.append(f"  {outcome_label(name)}: {count_of(total['count'], 'crime')}, {total['harm']:.1f} {panel.harm['unit']}")
     return Output("\n".join(lines), data)

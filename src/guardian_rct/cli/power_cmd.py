@@ -6,7 +6,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from guardian_rct.cli._common import Output, UsageExit, add_common, add_config, config_from_args
+from guardian_rct.cli._common import (
+    Output,
+    UsageExit,
+    add_common,
+    add_config,
+    add_csv_bom,
+    config_from_args,
+)
 
 
 def _floats(text: str) -> list[float]:
@@ -55,6 +62,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--alpha", type=float, default=None, help="two-sided test level (default: [evaluation] alpha)")
     parser.add_argument("--seed", type=int, default=None, help="seed (default: the trial seed)")
     parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="folder for the CSV, JSON and PNG")
+    add_csv_bom(parser)
     add_common(parser)
     parser.set_defaults(handler=_run)
 

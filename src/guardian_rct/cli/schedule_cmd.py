@@ -13,6 +13,7 @@ from guardian_rct.cli._common import (
     UsageExit,
     add_common,
     add_config,
+    add_csv_bom,
     config_from_args,
     date_arg,
 )
@@ -36,6 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", type=Path, metavar="DIR", help="folder for the tasking files")
     parser.add_argument("--balance", action="store_true",
                         help="show each hotspot's share of treated days, by day of week and block")
+    add_csv_bom(parser)
     add_common(parser)
     parser.set_defaults(handler=_run)
 

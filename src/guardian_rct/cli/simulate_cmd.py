@@ -19,6 +19,7 @@ from guardian_rct.cli._common import (
     add_allocation,
     add_common,
     add_config,
+    add_csv_bom,
     allocation_from_args,
     config_from_args,
 )
@@ -72,6 +73,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="patrol visits on control days reduce crime too")
     parser.add_argument("--no-pings", action="store_true",
                         help="crimes only; every scheduled patrol then counts as delivered")
+    add_csv_bom(parser)
     add_common(parser)
     parser.set_defaults(handler=_run)
 

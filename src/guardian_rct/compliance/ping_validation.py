@@ -12,6 +12,7 @@ log reader (:mod:`~guardian_rct.compliance.patrol_logs`).
 
 from __future__ import annotations
 
+import threading
 from functools import lru_cache
 from pathlib import Path
 
@@ -34,10 +35,16 @@ _OFFSET = r"(?:[zZ]|[+-]\d\d(?::?\d\d)?)$"
 _NUMBER = r"^[-+]?((\d+\.?\d*|\.\d+)([eE][-+]?\d+)?|[iI][nN][fF]([iI][nN][iI][tT][yY])?|[nN][aA][nN])$"
 
 
-@lru_cache(maxsize=8)
-def _transformer(crs: str) -> Transformer:
-    """WGS84 longitude/latitude to ``crs`` (cached: building one is slow)."""
+@lru_cache(maxsize=32)
+def _transformer_for(crs: str, thread: int) -> Transformer:
     return Transformer.from_crs("EPSG:4326", crs, always_xy=True)
+
+
+def _transformer(crs: str) -> Transformer:
+    """WGS84 longitude/latitude to ``crs``, one per thread (chunks are checked in
+    threads; pyproj advises against sharing a Transformer between threads) and cached
+    (building one is slow)."""
+    return _transformer_for(crs, threading.get_ident())
 
 
 def _arrow_text(values: pd.Series) -> pa.Array:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -41,10 +42,13 @@ from guardian_rct.compliance.ping_dedupe import Deduplicator
 from guardian_rct.compliance.ping_types import PingChunk, PingOptions, PingSet
 from guardian_rct.compliance.ping_validation import validate_chunk
 
-__all__ = ["ping_files", "iter_raw_chunks", "iter_ping_chunks", "read_pings", "area_around", "prefetch"]
+__all__ = ["ping_files", "iter_raw_chunks", "iter_ping_chunks", "read_pings", "area_around", "prefetch",
+           "checked_in_parallel", "WORKERS"]
 
 _OPTIONAL = ("officer_id", "team", "accuracy_m")
 _SUFFIXES = {".csv": "csv", ".txt": "csv", ".parquet": "parquet", ".pq": "parquet"}
+#: Chunks checked at once (threads): the cores, at most 4 (memory grows with each).
+WORKERS = max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
 
 
 def ping_files(path: str | Path) -> list[Path]:
@@ -253,17 +257,69 @@ def _all_raw_chunks(files: list[Path], chunk_rows: int) -> Iterator[tuple[Path, 
             yield file, first, raw, cols
 
 
+_POOLS: dict[int, object] = {}
+
+
+def _pool(workers: int):  # noqa: ANN202 - a concurrent.futures.ThreadPoolExecutor
+    """A process-wide pool of ``workers`` threads, made once and reused (each thread keeps
+    its own cached PROJ transformer, which takes ~50 ms to build)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    if workers not in _POOLS:
+        _POOLS[workers] = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ping-check")
+    return _POOLS[workers]
+
+
+def checked_in_parallel(items: Iterator, check, workers: int = WORKERS) -> Iterator:  # noqa: ANN001
+    """``check(item)`` for each of ``items``, in order, ``workers`` at a time in threads.
+
+    At most ``workers`` items are being checked at once (memory stays bounded: about
+    ``workers + 2`` chunks are alive, counting the one being read and the one being
+    consumed). The checks spend most of their time in Arrow, numpy and PROJ, which
+    release the GIL, so on a machine with two cores both work. An error is raised in the
+    consumer at the item that failed; a consumer that stops early cancels the rest.
+    """
+    from collections import deque
+
+    if workers <= 1:
+        yield from map(check, items)
+        return
+    pool = _pool(workers)
+    pending: deque = deque()
+    try:
+        for item in items:
+            pending.append(pool.submit(check, item))
+            if len(pending) >= workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        for future in pending:
+            future.cancel()
+        for future in pending:
+            if not future.cancelled():
+                future.exception()  # wait: the chunk's memory is freed before we return
+
+
 def iter_ping_chunks(path: str | Path, options: PingOptions | None = None) -> Iterator[PingChunk]:
-    """Validated, de-duplicated chunks of every ping file at ``path`` (a file or folder);
-    the next chunk is read while this one is checked (:func:`prefetch`)."""
+    """Validated, de-duplicated chunks of every ping file at ``path`` (a file or folder).
+
+    The next chunk is read while earlier ones are checked (:func:`prefetch`), and chunks
+    are checked :data:`WORKERS` at a time (:func:`checked_in_parallel`); duplicates are
+    then removed one chunk after another in reading order, so the first copy is kept.
+    """
     options = options or PingOptions()
     if options.timezone is not None:
         _check_zone(options.timezone)
     dedup = Deduplicator()
     files = ping_files(path)
-    for file, first, raw, cols in prefetch(_all_raw_chunks(files, options.chunk_rows)):
+
+    def check(item: tuple[Path, int, pd.DataFrame, dict[str, str]]) -> tuple[Path, pd.DataFrame, PingChunk]:
+        file, first, raw, cols = item
         raw.attrs["first_row"] = first
-        chunk = validate_chunk(raw, cols, source=file, first_row=first, options=options)
+        return file, raw, validate_chunk(raw, cols, source=file, first_row=first, options=options)
+
+    for file, raw, chunk in checked_in_parallel(prefetch(_all_raw_chunks(files, options.chunk_rows)), check):
         yield dedup(chunk, raw, source=file)
 
 

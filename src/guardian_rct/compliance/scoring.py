@@ -61,8 +61,8 @@ from guardian_rct.config.trial_config import ComplianceSpec, TrialConfig
 from guardian_rct.design.allocation import Allocation
 from guardian_rct.geo.hotspots import HotspotSet
 
-__all__ = ["ComplianceResult", "score_compliance", "compliance_by_hotspot_day", "responsible_teams",
-           "HOTSPOT_DAY_COLUMNS", "ON_DAY_COLUMNS"]
+__all__ = ["ComplianceResult", "ScoringContext", "scoring_context", "score_compliance",
+           "compliance_by_hotspot_day", "responsible_teams", "HOTSPOT_DAY_COLUMNS", "ON_DAY_COLUMNS"]
 
 HOTSPOT_DAY_COLUMNS = ("date", "hotspot_id", "delivered", "dosage_minutes", "contaminated")
 #: The evaluation's presence variables, measured inside the experimental day (docs/compliance_definitions.md)
@@ -133,14 +133,13 @@ class ComplianceResult:
     def rates(self, by: Grouping) -> pd.DataFrame:
         """Compliance by ``by``: ``scheduled, compliant, rate, koper_met, patrol_minutes``
         (treatment) and ``control_days, contaminated`` (control), sorted by ``by``."""
-        p = self.patrols.groupby(by, sort=True).agg(
-            scheduled=("compliant", "size"), compliant=("compliant", "sum"),
-            pending=("pending", "sum"),
-            koper_met=("koper_met", "sum"), patrol_minutes=("patrol_minutes", "sum"),
-            officer_minutes=("officer_minutes", "sum"))
-        c = self.controls.groupby(by, sort=True).agg(control_days=("contaminated", "size"),
-                                                     contaminated=("contaminated", "sum"),
-                                                     control_pending=("pending", "sum"))
+        # Plain sums and sizes (several times faster than named aggregations, same frame).
+        grouped = self.patrols.groupby(by, sort=True)
+        p = grouped[["compliant", "pending", "koper_met", "patrol_minutes", "officer_minutes"]].sum()
+        p.insert(0, "scheduled", grouped.size())
+        grouped = self.controls.groupby(by, sort=True)
+        c = grouped[["contaminated", "pending"]].sum().rename(columns={"pending": "control_pending"})
+        c.insert(0, "control_days", grouped.size())
         out = p.join(c, how="outer").fillna(0)
         for col in ("scheduled", "compliant", "pending", "koper_met", "control_days", "contaminated",
                     "control_pending"):
@@ -254,17 +253,51 @@ def _timelines(visits: Visits, hotspot_ids) -> dict[str, _HotspotTimeline]:
     return out
 
 
+@dataclass(frozen=True)
+class ScoringContext:
+    """What scoring needs from the visits whatever the period: the responsible team and
+    the presence timeline of every hotspot (built once by :func:`scoring_context`, shared
+    by the periods of a bulk run, e.g. the demo's 26 weekly reports)."""
+
+    visits: Visits
+    hotspot_ids: tuple[str, ...]
+    teams: Mapping[str, str] | None
+    team_of: Mapping[str, str]
+    lines: Mapping[str, _HotspotTimeline]
+
+
+def scoring_context(visits: Visits, hotspots: HotspotSet,
+                    teams: Mapping[str, str] | None = None) -> ScoringContext:
+    """The period-independent part of :func:`score_compliance` for ``visits``."""
+    return ScoringContext(visits=visits, hotspot_ids=tuple(map(str, hotspots.ids)),
+                          teams=None if teams is None else dict(teams),
+                          team_of=responsible_teams(visits, hotspots.ids, teams),
+                          lines=_timelines(visits, hotspots.ids))
+
+
+def _check_context(context: ScoringContext, visits: Visits, hotspots: HotspotSet,
+                   teams: Mapping[str, str] | None) -> None:
+    """A context built from other visits, hotspots or teams would score the wrong presence."""
+    same_teams = (None if teams is None else dict(teams)) == context.teams
+    if context.visits is not visits or context.hotspot_ids != tuple(map(str, hotspots.ids)) or not same_teams:
+        raise ValueError("the scoring context was built from other visits, hotspots or teams; "
+                         "build it with scoring_context() from the same ones")
+
+
 def score_compliance(allocation: Allocation, visits: Visits, *, hotspots: HotspotSet,
                      config: TrialConfig, first: dt.date | None = None, last: dt.date | None = None,
                      teams: Mapping[str, str] | None = None,
                      provenance: Provenance | None = None,
-                     observed_until: pd.Timestamp | None = None) -> ComplianceResult:
+                     observed_until: pd.Timestamp | None = None,
+                     context: ScoringContext | None = None) -> ComplianceResult:
     """Score the scheduled patrols of ``allocation`` between ``first`` and ``last``
     (inclusive; default: all its days) against ``visits``.
 
     ``observed_until`` is the instant the presence data end (UTC; the last usable ping,
     or the report time if earlier). A patrol not yet arrived whose deadline is later is
-    ``pending``; ``None`` means every deadline is observed.
+    ``pending``; ``None`` means every deadline is observed. ``context`` (from
+    :func:`scoring_context` on the same ``visits``, ``hotspots`` and ``teams``) skips
+    rebuilding the hotspot timelines when many periods are scored; the result is the same.
 
     Raises
     ------
@@ -290,8 +323,11 @@ def score_compliance(allocation: Allocation, visits: Visits, *, hotspots: Hotspo
                         where=str(allocation.source or "allocation"),
                         fix="use the allocation made for this trial's hotspots")
     block = dict(zip(hotspots.ids, hotspots.blocks, strict=True))
-    team_of = responsible_teams(visits, hotspots.ids, teams)
-    lines = _timelines(visits, hotspots.ids)
+    if context is None:
+        context = scoring_context(visits, hotspots, teams)
+    else:
+        _check_context(context, visits, hotspots, teams)
+    team_of, lines = context.team_of, context.lines
     tz, day_start = config.trial.tz, config.trial.day_start_time
     within = int(round(rules.arrival_within_hours * 3600 * 1e9))
     seen_to = None if observed_until is None else pd.Timestamp(observed_until).tz_convert("UTC").value

@@ -32,6 +32,7 @@ _SECTION_TEXT = {
     "harm": "which crime-harm index weighs crimes",
     "evaluation": "outcomes, inference and milestones of the evaluation",
     "maps": "context layers and tiles for the maps on tasking sheets and reports",
+    "outputs": "how files for other tools (Excel, Power BI, QGIS) are written",
 }
 
 

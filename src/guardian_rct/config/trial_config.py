@@ -36,6 +36,7 @@ __all__ = [
     "HarmSpec",
     "EvaluationSpec",
     "MapsSpec",
+    "OutputsSpec",
     "PatrolWindow",
     "load_config",
     "config_from_dict",
@@ -54,6 +55,7 @@ class TrialSpec:
     timezone: str = field(default="Europe/London", metadata={"help": "IANA time zone of the trial's local clock"})
     day_starts: str = field(default="06:00", metadata={"help": 'local clock time at which an experimental day starts (a crime at 05:59 belongs to the previous day)'})
     store: Path = field(default=Path("trial.db"), metadata={"help": 'the SQLite trial store (registration, published schedules, pseudonym key, weekly trend)'})
+    simulated: bool = field(default=False, metadata={"help": 'the trial itself is simulated (the demo): every report, tasking sheet and status page carries a SIMULATED DATA banner'})
 
     @property
     def tz(self) -> ZoneInfo:
@@ -111,6 +113,18 @@ class MapsSpec:
 
 
 @dataclass(frozen=True)
+class OutputsSpec:
+    """``[outputs]``: how files for other tools are written (``docs/outputs.md``).
+
+    ``csv_bom`` starts every CSV with a UTF-8 byte-order mark, so that Excel and Power BI
+    read names such as ``Łódź`` correctly; ``--csv-bom`` turns it on for one command.
+    """
+
+    csv_bom: bool = field(default=False, metadata={
+        "help": "start every CSV with a UTF-8 byte-order mark (for Excel and Power BI); --csv-bom does it for one command"})
+
+
+@dataclass(frozen=True)
 class DesignSpec:
     """``[design]``: how hotspots are randomised to patrol.
 
@@ -160,6 +174,7 @@ class ComplianceSpec:
     min_visit_minutes: float = field(default=0.0, metadata={"help": 'shorter stays are not visits'})
     koper_minutes: float = field(default=15.0, metadata={"help": 'Koper dose: one continuous presence at least this long'})
     target_rate: float = field(default=0.75, metadata={"help": 'headline compliance target (green at or above, amber within 15 points)'})
+    rag_min_patrols: int = field(default=10, metadata={"help": 'a red/amber/green cell from fewer decided patrols is shown greyed with a caution mark (below 10, one patrol moves the rate by over 10 points)'})
     max_accuracy_m: float = field(default=100.0, metadata={"help": 'pings reporting worse GPS accuracy are quarantined'})
 
 
@@ -223,6 +238,7 @@ class TrialConfig:
     harm: HarmSpec = field(default_factory=HarmSpec)
     evaluation: EvaluationSpec = field(default_factory=EvaluationSpec)
     maps: MapsSpec = field(default_factory=MapsSpec)
+    outputs: OutputsSpec = field(default_factory=OutputsSpec)
     source: Path | None = None
     raw: types.MappingProxyType = field(default_factory=lambda: types.MappingProxyType({}))
 
@@ -270,6 +286,7 @@ _SECTIONS: dict[str, type] = {
     "harm": HarmSpec,
     "evaluation": EvaluationSpec,
     "maps": MapsSpec,
+    "outputs": OutputsSpec,
 }
 _REQUIRED_SECTIONS = ("trial", "hotspots")
 
@@ -428,6 +445,7 @@ def _check_positive(cfg: TrialConfig) -> None:
         "compliance.gps_tolerance_m": cfg.compliance.gps_tolerance_m,
         "compliance.min_visit_minutes": cfg.compliance.min_visit_minutes,
         "compliance.koper_minutes": cfg.compliance.koper_minutes,
+        "compliance.rag_min_patrols": cfg.compliance.rag_min_patrols,  # 0: never cautioned
         "design.visit_spacing_minutes": cfg.design.visit_spacing_minutes,
         "evaluation.ri_draws": cfg.evaluation.ri_draws,  # 0 skips randomisation inference
         "evaluation.wild_bootstrap_draws": cfg.evaluation.wild_bootstrap_draws,

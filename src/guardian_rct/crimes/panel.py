@@ -45,9 +45,9 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from guardian_rct._core.csv_output import write_csv
 from guardian_rct._core.days import experimental_days
 from guardian_rct._core.errors import DataError, DataQualityWarning
-from guardian_rct._core.formula_safe import formula_safe_frame
 from guardian_rct._core.provenance import Provenance, make_provenance
 from guardian_rct._core.safe_write import atomic_path, write_text
 from guardian_rct.config.trial_config import OutcomeSpec, TrialConfig
@@ -116,12 +116,16 @@ class Panel:
         out["provenance"] = self.provenance.to_dict() if self.provenance else None
         return out
 
-    def write(self, out_dir: str | Path, *, inputs: Iterable[str | Path | None] = ()) -> dict[str, Path]:
-        """Write ``panel.csv``/``.parquet``, ``rings.csv``/``.parquet`` and ``panel.json``.
+    def write(self, out_dir: str | Path, *, inputs: Iterable[str | Path | None] = (),
+              hotspots: HotspotSet | None = None) -> dict[str, Path]:
+        """Write ``panel.csv``/``.parquet``, ``rings.csv``/``.parquet`` and ``panel.json``;
+        with ``hotspots``, also ``panel_geo.parquet``.
 
         Each file is written atomically and never over one of ``inputs`` or a protected
-        trial file; CSV text cells are formula-safe (:mod:`guardian_rct._core.safe_write`,
-        :mod:`guardian_rct._core.formula_safe`).
+        trial file; CSVs follow :func:`guardian_rct._core.csv_output.write_csv` (ISO 8601
+        dates and times, formula-safe cells, optional BOM). ``panel_geo.parquet`` is the
+        panel as GeoParquet: every hotspot-day row with its hotspot's polygon (trial CRS),
+        for QGIS, DuckDB spatial or geopandas (columns: ``docs/outputs.md``).
         """
         inputs = list(inputs)
         out = Path(out_dir)
@@ -131,14 +135,17 @@ class Panel:
         for name, table in tables.items():
             if table is None:
                 continue
-            csv = table.copy()
-            csv["date"] = csv["date"].dt.strftime("%Y-%m-%d")
-            write_text(out / f"{name}.csv", formula_safe_frame(csv).to_csv(index=False), inputs=inputs,
-                       what="panel CSV")
+            write_csv(out / f"{name}.csv", table, inputs=inputs, what="panel CSV")
             with atomic_path(out / f"{name}.parquet", inputs=inputs, what="panel Parquet") as tmp:
                 table.to_parquet(tmp, index=False)
             paths[f"{name}_csv"] = out / f"{name}.csv"
             paths[f"{name}_parquet"] = out / f"{name}.parquet"
+        if hotspots is not None:
+            geo = hotspots.frame[["hotspot_id", "geometry"]].merge(self.frame, on="hotspot_id", how="right")
+            geo = gpd.GeoDataFrame(geo, geometry="geometry", crs=hotspots.frame.crs)
+            with atomic_path(out / "panel_geo.parquet", inputs=inputs, what="panel GeoParquet") as tmp:
+                geo.to_parquet(tmp, index=False)
+            paths["panel_geoparquet"] = out / "panel_geo.parquet"
         write_text(out / "panel.json", json.dumps(self.to_dict(), indent=2, default=str), inputs=inputs,
                    what="panel JSON")
         paths["json"] = out / "panel.json"

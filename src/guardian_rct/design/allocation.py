@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from guardian_rct._core.csv_output import write_csv
 from guardian_rct._core.errors import DataError, where
 from guardian_rct._core.input_checks import YEAR_RANGE, out_of_range_times
-from guardian_rct._core.safe_write import write_text
 from guardian_rct._core.textcsv import read_text_csv
 
 __all__ = ["Allocation", "ALLOCATION_COLUMNS", "read_allocation_csv", "write_allocation_csv",
@@ -209,5 +209,5 @@ def write_allocation_csv(allocation: Allocation, path: str | Path, tz: str = "UT
         local = frame[col].dt.tz_convert(tz)
         frame[col] = [t.isoformat() if not pd.isna(t) else "" for t in local]
     frame["date"] = [d.isoformat() for d in frame["date"]]
-    text = frame.to_csv(index=False, columns=list(ALLOCATION_COLUMNS))
-    return write_text(path, text, inputs=[allocation.source], what="allocation CSV")
+    return write_csv(path, frame, inputs=[allocation.source], what="allocation CSV",
+                     columns=ALLOCATION_COLUMNS)

@@ -30,6 +30,7 @@ import pandas as pd
 from scipy import stats
 
 from guardian_rct._core.errors import DataError, where
+from guardian_rct._core.wording import count_of
 from guardian_rct.estimation.fixed_effects import (
     _design,
     _kept_columns,
@@ -193,7 +194,7 @@ def cace(panel_frame: pd.DataFrame, outcome_column: str, *,
     notes = mf.notes + ((f"weak instrument: first-stage F = {f_stat:.1f} < {WEAK_INSTRUMENT_F:g}",)
                         if first_stage.weak else ())
     if n_unknown:
-        notes += (f"{n_unknown:,} hotspot-day(s) with unknown compliance excluded from the CACE",)
+        notes += (f"{count_of(n_unknown, 'hotspot-day')} with unknown compliance excluded from the CACE",)
     return estimate_from_fit(
         beta[0], math.sqrt(vcov[0, 0]), G - 1, alpha=alpha, log_scale=False,
         outcome=outcome_column, estimand=f"CACE ({label})", model="iv_2sls_fe", n_obs=int(n),

@@ -25,6 +25,13 @@ fixed-effects coefficient ``γ(β)`` of ``Z`` in a regression of ``ỹ(β)`` is 
 * The standard error is the delta-method one of a just-identified GMM estimator,
   ``se(γ(β̂)) / |γ′(β̂)|`` (numerical derivative); it is shown but the interval reported is AR.
 
+The outcome may be a count or any non-negative continuous measure such as crime harm (CCHI
+days): the moment condition asks only that ``E[ỹ(β) | Z]`` be free of ``Z``, not that ``y``
+be Poisson (Santos Silva & Tenreyro 2006 for the same point about PPML). A design-based
+interval for the same β, by re-drawing the assignment under the sharp null
+``Y(d) = Y(0)·e^(βd)``, is :func:`guardian_rct.estimation.randomisation.randomisation_test`
+with ``dose`` = presence (Imbens & Rosenbaum 2005).
+
 Assumptions (stated beside the number in the report): random assignment; the exclusion
 restriction (assignment changes crime only through patrol presence on the day); monotonicity
 (no hotspot-day is patrolled *because* it was assigned no patrol); no interference between
@@ -155,7 +162,7 @@ def cace_ratio(panel_frame: pd.DataFrame, outcome_column: str, *, treatment: str
     return Estimate(outcome=outcome_column, estimand="CACE rate ratio (patrol present on the day)",
                     model="iv_poisson_gmm_fe", estimate=beta, std_error=float(se), conf_low=limits[0],
                     conf_high=limits[1], p_value=p_ar, ri_p_value=None, irr=math.exp(beta), n_obs=int(mf.y.size),
-                    n_clusters=int(G), term="present_on_day",
+                    n_clusters=int(G), term="present_on_day", se_type="CR1", df=float(G - 1),
                     details=("multiplicative IV (Mullahy 1997) by GMM with fixed effects "
                              f"{' + '.join(fe)}; Anderson-Rubin {round(100 * (1 - alpha))}% interval "
                              "(clustered by hotspot, t(G-1)); delta-method SE"),

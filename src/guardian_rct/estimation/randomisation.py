@@ -14,7 +14,9 @@ Statistic
     probabilities. At τ = 1 this is the score statistic of the Poisson model for the
     treatment (Rao 1948; the "residualised outcome" statistic of Rosenbaum 2002, §2.4).
     ``S`` is linear in the allocation, so ``k`` redraws cost one matrix product
-    ``(k × N)·(N × m)`` for ``m`` values of τ at once.
+    ``(k × N)·(N × m)`` for ``m`` values of τ at once. By default the score is divided
+    by its cluster-robust standard error, recomputed per redraw, which keeps the test
+    valid for the weak null as well (:mod:`guardian_rct.estimation.ri_statistic`).
 
     The centring constant ``Σ p·r`` does not depend on the allocation, so the test stays
     exact even when ``probabilities()`` is only approximate (e.g. simulated for a
@@ -31,6 +33,19 @@ Confidence interval
     grid (log scale, centred on the PPML estimate, ±4.5 standard errors, widened when
     needed) whose p-value exceeds α, the end points interpolated linearly in log τ
     between neighbouring grid points. The same redraws serve every τ.
+
+Effect of patrols delivered (CACE as a rate ratio)
+    With ``dose`` (patrol presence on the day, 0/1 per hotspot-day) the sharp null is
+    the multiplicative dose–response model ``Y_it(d) = Y_it(0) · τ^d`` (Rosenbaum 2002,
+    §5.3–5.4; Imbens & Rosenbaum 2005, *JRSS A* 168:109–126): a patrol present
+    multiplies the hotspot-day's outcome by τ, whatever the assignment. Under it the
+    outcome without a patrol, ``u = y · τ^(−D)`` with the *observed* presence ``D``, is
+    fixed whatever the allocation (the exclusion restriction: assignment acts only
+    through presence), so the same redraws of the assignment test it exactly and the
+    test-inversion interval is a design-based interval for the rate ratio of presence,
+    valid however weak the first stage (it can be unbounded, like the Anderson–Rubin
+    interval). At τ = 1 the test is the ITT test: no effect of presence implies no
+    effect of assignment. Without ``dose`` it is the assignment itself (the ITT).
 """
 
 from __future__ import annotations
@@ -62,6 +77,7 @@ from guardian_rct.estimation.panel_checks import (
     require_columns,
     resolve,
 )
+from guardian_rct.estimation.ri_statistic import STATISTICS, GridStatistic
 
 __all__ = ["RITestResult", "randomisation_test"]
 
@@ -83,9 +99,12 @@ class RITestResult:
     draws
         Number of allocations redrawn from the design.
     observed
-        The observed centred score statistic at τ = 1.
+        The observed statistic at τ = τ0 (``statistic`` says which: studentised by default).
     curve
         The p-value at each rate ratio τ on the grid (columns ``rate_ratio``, ``p_value``).
+    effect_of
+        ``"assignment"`` (ITT: τ multiplies the outcome of assigned hotspot-days) or
+        ``"presence"`` (CACE: τ multiplies the outcome of hotspot-days with a patrol present).
     """
 
     outcome: str
@@ -99,6 +118,7 @@ class RITestResult:
     statistic: str
     curve: pd.DataFrame = field(repr=False)
     provenance: Provenance | None = None
+    effect_of: str = "assignment"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready fields."""
@@ -108,7 +128,7 @@ class RITestResult:
             # the same limits under the generic names readers look for (rate-ratio scale)
             "conf_low": self.rr_conf_low, "conf_high": self.rr_conf_high,
             "alpha": self.alpha, "draws": self.draws, "observed": self.observed,
-            "statistic": self.statistic,
+            "statistic": self.statistic, "effect_of": self.effect_of,
             "curve": self.curve.to_dict(orient="list"),
             "provenance": self.provenance.to_dict() if self.provenance else None,
         }
@@ -144,11 +164,15 @@ def _alignment(frame: pd.DataFrame, design: Design) -> tuple[np.ndarray, int]:
     return day.astype(np.intp) * len(ids) + hot.to_numpy(dtype=np.intp), n_days * len(ids)
 
 
-def _null_residuals(y, treated, taus, fe, covariates):
-    """Residual matrix (n × m): u_τ − μ̂(u_τ) for each τ, null model without treatment."""
+def _null_residuals(y, dose, taus, fe, covariates):
+    """Residual matrix (n × m): u_τ − μ̂(u_τ) for each τ, null model without treatment.
+
+    ``u_τ = y · τ^(−dose)``: the outcome with the hypothesised effect removed (``dose`` is
+    the assignment for the ITT, patrol presence for the CACE).
+    """
     out = np.empty((y.size, len(taus)))
     for j, tau in enumerate(taus):
-        u = y * np.where(treated == 1, 1.0 / tau, 1.0)
+        u = y * np.where(dose == 1, 1.0 / tau, np.power(float(tau), -dose))
         if covariates is None:
             mu = ipf_null_fit(u, fe)
         else:
@@ -158,18 +182,14 @@ def _null_residuals(y, treated, taus, fe, covariates):
 
 
 @single_threaded
-def _pass(design, rng, draws, batch, flat, size, resid, offset, observed):
-    """Count redraws with |S* − Σp·r| ≥ |S_obs| per column of ``resid``; one pass over draws."""
-    exceed = np.zeros(resid.shape[1], dtype=np.int64)
-    identity = flat.size == size and np.array_equal(flat, np.arange(size))
+def _pass(design, rng, draws, batch, statistic: GridStatistic, observed):
+    """Count redraws with |t*| ≥ |t_obs| per hypothesis (column); one pass over draws."""
+    exceed = np.zeros(observed.shape[0], dtype=np.int64)
     threshold = np.abs(observed) - 1e-9 * np.maximum(np.abs(observed), 1e-12)
     sizes = [min(batch, draws - start) for start in range(0, draws, batch)]
     for k in progress(sizes, total=len(sizes), desc="randomisation draws", unit="batch"):
-        T = np.asarray(design.draw(rng, size=k)).reshape(k, -1)
-        if not identity:
-            T = T[:, flat]
-        stats = T.astype(np.float64) @ resid
-        exceed += np.sum(np.abs(stats - offset) >= threshold, axis=0)
+        stats = statistic(np.asarray(design.draw(rng, size=k)))
+        exceed += np.sum(np.abs(stats) >= threshold, axis=0)
     return exceed
 
 
@@ -180,6 +200,33 @@ def _ppml_centre(y, treated, fe, covariates, clusters):
     fit = fit_glm_fe(y[keep], X[keep], [encode(c[keep]) for c, _ in fe])
     vcov, _ = cluster_vcov(fit.xt, fit.score_w, fit.work_w, clusters[keep], fit.n_params)
     return float(fit.coef[0]), float(math.sqrt(vcov[0, 0]))
+
+
+def _dose(dose: np.ndarray, n: int) -> np.ndarray:
+    """The presence vector, checked: one finite, non-negative number per panel row."""
+    d = np.asarray(dose, dtype=float).reshape(-1)
+    if d.size != n:
+        raise DataError("the dose has the wrong length", where="dose", expected=f"{n} values (one per panel row)",
+                        found=f"{d.size} values", fix="pass patrol presence for every row of the panel")
+    bad = np.flatnonzero(~np.isfinite(d) | (d < 0))
+    if bad.size:
+        raise DataError("the dose is unknown or negative", where=f"dose, row {int(bad[0]) + 1}",
+                        expected="patrol presence 0 or 1", found=str(d[bad[0]]),
+                        fix="leave hotspot-days of unknown presence out of the panel before the test")
+    return d
+
+
+def _grid_centre(mf, d, covariates, given, with_dose):
+    """(centre, half-width unit) of the inversion grid on the log rate-ratio scale."""
+    if given is not None and all(map(math.isfinite, given)) and given[1] > 0:
+        return float(given[0]), float(given[1])
+    centre, se = _ppml_centre(mf.y, mf.treated, mf.fe, covariates, mf.clusters)
+    if with_dose:  # Wald-ratio guess: ITT over the first-stage difference in presence
+        t = mf.treated == 1
+        gap = float(d[t].mean() - d[~t].mean()) if t.any() and (~t).any() else 0.0
+        if abs(gap) > 0.05:
+            centre, se = centre / gap, se / abs(gap)
+    return centre, se
 
 
 def _crossing(log_tau: np.ndarray, pvals: np.ndarray, alpha: float, side: str) -> float | None:
@@ -200,7 +247,10 @@ def randomisation_test(panel_frame: pd.DataFrame, outcome_column: str, design: D
                        treatment: str = "treated", fe: Sequence[str] | None = None,
                        baseline: str | None = None, conf_int: bool = True,
                        grid_points: int = 41, batch: int = 250,
-                       seed: int | None = None, null_rate_ratio: float = 1.0) -> RITestResult:
+                       seed: int | None = None, null_rate_ratio: float = 1.0,
+                       dose: np.ndarray | None = None,
+                       centre: tuple[float, float] | None = None,
+                       statistic: str = "studentised") -> RITestResult:
     """Randomisation test of no effect and a test-inversion interval for the rate ratio.
 
     Parameters
@@ -229,6 +279,19 @@ def randomisation_test(panel_frame: pd.DataFrame, outcome_column: str, design: D
         The rate ratio τ0 of the sharp null whose p-value is ``p_value`` (default 1: no
         effect). Testing τ0 = the true ratio is how the simulation study measures the
         coverage of the test-inversion interval without inverting it.
+    dose
+        Patrol presence per panel row (0/1, finite: leave rows of unknown presence out
+        of the panel first). The sharp null is then ``Y(d) = Y(0)·τ^d`` in presence
+        (module notes): τ and the interval are the rate ratio of a patrol *present*,
+        the design-based CACE. ``None`` (default): the assignment, the ITT.
+    centre
+        ``(log rate ratio, standard error)`` to centre the inversion grid on (e.g. the
+        multiplicative-IV estimate); default the PPML ITT estimate, divided by the
+        first-stage difference in mean ``dose`` when a ``dose`` is given.
+    statistic
+        ``"studentised"`` (default): the centred score over its cluster-robust standard
+        error, recomputed per redraw, valid for the weak null too; ``"score"``: the plain
+        centred score (:mod:`guardian_rct.estimation.ri_statistic`).
     """
     panel_frame, outcome_column = resolve(panel_frame, outcome_column)
     if draws < 1:
@@ -239,8 +302,14 @@ def randomisation_test(panel_frame: pd.DataFrame, outcome_column: str, design: D
                         fix="use e.g. 0.05")
     parallel = design.kind == "parallel"
     fe = tuple(fe) if fe is not None else (("block", "day") if parallel else ("hotspot", "day"))
+    if statistic not in STATISTICS:
+        raise DataError("unknown randomisation statistic", where="statistic", expected=" or ".join(STATISTICS),
+                        found=repr(statistic), fix="use 'studentised' (the default)")
     flat, size = _alignment(panel_frame, design)
     mf = model_frame(panel_frame, outcome_column, treatment=treatment, fe=fe, drop_zero_groups=False)
+    flat = flat[mf.rows]
+    n_days, n_hotspots = len(design.days), len(design.hotspot_ids)
+    d = mf.treated.astype(float) if dose is None else _dose(dose, len(panel_frame))[mf.rows]
     probs = np.asarray(design.probabilities(), dtype=float).reshape(-1)[flat]
     covariates = None
     if parallel:
@@ -255,7 +324,7 @@ def randomisation_test(panel_frame: pd.DataFrame, outcome_column: str, design: D
                         where="null_rate_ratio", fix="use e.g. 1.0")
     taus = [float(null_rate_ratio)]
     if conf_int:
-        centre, se = _ppml_centre(mf.y, mf.treated, mf.fe, covariates_fit, mf.clusters)
+        centre, se = _grid_centre(mf, d, covariates_fit, centre, dose is not None)
         half = 4.5 * se
     state = copy.deepcopy(rng.bit_generator.state)
     curve_tau: list[float] = []
@@ -266,15 +335,18 @@ def randomisation_test(panel_frame: pd.DataFrame, outcome_column: str, design: D
         if conf_int:
             grid = np.exp(np.linspace(centre - half, centre + half, grid_points))
             taus = [float(null_rate_ratio), *grid.tolist()] if attempt == 0 else grid.tolist()
-        resid = _null_residuals(mf.y, mf.treated, taus, mf.fe, covariates_fit)
-        offset = probs @ resid
-        observed = mf.treated @ resid - offset
+        resid = _null_residuals(mf.y, d, taus, mf.fe, covariates_fit)
+        stat = GridStatistic.build(resid, probs, flat, n_days=n_days, n_hotspots=n_hotspots,
+                                   statistic=statistic)
+        observed_t = np.zeros(size)
+        observed_t[flat] = mf.treated
+        observed = stat(observed_t.reshape(1, n_days, n_hotspots))[0]
         if attempt == 0:
             gen = rng
         else:
             gen = np.random.Generator(type(rng.bit_generator)())
             gen.bit_generator.state = copy.deepcopy(state)
-        exceed = _pass(design, gen, draws, batch, flat, size, resid, offset, observed)
+        exceed = _pass(design, gen, draws, batch, stat, observed)
         pvals = (1 + exceed) / (1 + draws)
         if attempt == 0:
             p_value, observed0 = float(pvals[0]), float(observed[0])
@@ -308,6 +380,9 @@ def randomisation_test(panel_frame: pd.DataFrame, outcome_column: str, design: D
         outcome=outcome_column, p_value=float(p_value),
         mc_std_error=float(math.sqrt(p_value * (1 - p_value) / draws)),
         rr_conf_low=low, rr_conf_high=high, alpha=alpha, draws=int(draws), observed=observed0,
-        statistic="centred Poisson score sum((T - p) * (y * tau^-T - mu0)); null model: "
+        statistic=("studentised " if statistic == "studentised" else "")
+                  + f"centred Poisson score sum((T - p) * (y * tau^-{'D' if dose is not None else 'T'} - mu0))"
+                  + (" / its cluster-robust SE (clusters: hotspots)" if statistic == "studentised" else "")
+                  + (", D = patrol presence" if dose is not None else "") + "; null model: "
                   + " + ".join(fe) + (" + log(1 + baseline)" if covariates_fit is not None else ""),
-        curve=curve, provenance=prov)
+        curve=curve, provenance=prov, effect_of="presence" if dose is not None else "assignment")

@@ -119,6 +119,9 @@ class Estimate:
         ``p_value`` (Satterthwaite for CR2, ``G − 1`` for CR1).
     wild_p_value
         Wild cluster score bootstrap p-value (Kline & Santos 2012), when computed.
+    ri_conf_low, ri_conf_high
+        Randomisation-inference (test-inversion) confidence limits for the *rate ratio*,
+        when computed (``None`` when not computed or open on that side).
     """
 
     outcome: str
@@ -141,6 +144,8 @@ class Estimate:
     se_type: str = "CR1"
     df: float | None = None
     wild_p_value: float | None = None
+    ri_conf_low: float | None = None
+    ri_conf_high: float | None = None
 
     @property
     def outcome_name(self) -> str:
@@ -227,6 +232,8 @@ class Estimate:
             "se_type": self.se_type,
             "df": _finite_or_none(self.df),
             "wild_p_value": _finite_or_none(self.wild_p_value),
+            "ri_conf_low": _finite_or_none(self.ri_conf_low),
+            "ri_conf_high": _finite_or_none(self.ri_conf_high),
         }
 
     def with_ri(self, ri_p_value: float) -> Estimate:

@@ -2,7 +2,8 @@
 
 For each outcome: the intention-to-treat models (:func:`guardian_rct.estimation.itt.itt_estimates`),
 with compliance the CACE of a delivered patrol and of a minute of patrol on counts and harm
-(:func:`guardian_rct.estimation.iv.cace`), and for crossover designs the carry-over
+(:func:`guardian_rct.estimation.iv.cace`) and the rate-ratio CACE of patrol presence on counts
+and harm (:func:`guardian_rct.estimation.iv_ratio.cace_ratio`), and for crossover designs the carry-over
 contrasts (:func:`guardian_rct.estimation.carryover.carryover`). Estimates are labelled by
 outcome: ``count_o`` -> ``o``, ``harm_o`` -> ``o_harm``.
 """
@@ -64,8 +65,9 @@ def standard_estimates(panel: Panel, outcomes: Sequence[str], alpha: float, with
             for col in columns:
                 for endogenous in ("delivered", "dosage_minutes"):
                     out.extend(_label([cace(frame, col, endogenous=endogenous, fe=iv_fe, alpha=alpha)], o))
-            # the CACE as a rate ratio beside the ITT (multiplicative IV, Anderson-Rubin interval)
-            out.extend(_label([cace_ratio(frame, f"count_{o}", fe=iv_fe, alpha=alpha)], o))
+            # the CACE as a rate ratio beside the ITT (multiplicative IV, Anderson-Rubin interval),
+            # for the count and the harm (GMM needs only a non-negative outcome; issue 12)
+            out.extend(_label([cace_ratio(frame, col, fe=iv_fe, alpha=alpha) for col in columns], o))
         if kind != "parallel":
             out.extend(_label(carryover(frame, f"count_{o}", alpha=alpha), o))
     return out

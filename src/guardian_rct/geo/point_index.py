@@ -283,7 +283,8 @@ def assign_points(index: HotspotIndex, x: np.ndarray, y: np.ndarray) -> tuple[np
     index
         From :func:`build_index`.
     x, y
-        Finite coordinates in the hotspots' metric CRS (float64 arrays).
+        Coordinates in the hotspots' metric CRS (float64 arrays, equal lengths); a NaN
+        raises ``ValueError`` (an infinity is simply far from every hotspot).
 
     Returns
     -------
@@ -294,6 +295,10 @@ def assign_points(index: HotspotIndex, x: np.ndarray, y: np.ndarray) -> tuple[np
     """
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
+    if len(x) != len(y):
+        raise ValueError(f"assign_points: x and y differ in length ({len(x):,} and {len(y):,})")
+    if np.isnan(x).any() or np.isnan(y).any():
+        _refuse_nan(x, y)
     n = len(x)
     code = np.empty(n, dtype=np.int16)
 
@@ -322,6 +327,13 @@ def assign_points(index: HotspotIndex, x: np.ndarray, y: np.ndarray) -> tuple[np
         point = np.insert(point, at, extra_p)
         hotspot = np.insert(hotspot, at, extra_h)
     return point.astype(np.int64, copy=False), hotspot
+
+
+def _refuse_nan(x: np.ndarray, y: np.ndarray) -> None:
+    bad = np.flatnonzero(np.isnan(x) | np.isnan(y))
+    raise ValueError(f"assign_points: {len(bad):,} point(s) have a missing (NaN) coordinate (first at "
+                     f"position {bad[0]}: x={x[bad[0]]!r}, y={y[bad[0]]!r}); expected metres in the hotspots' "
+                     "CRS: drop or quarantine such pings before assignment")
 
 
 def _cell_codes(index: HotspotIndex, x: np.ndarray, y: np.ndarray) -> np.ndarray:

@@ -33,9 +33,8 @@ from typing import Any, TextIO
 
 import pandas as pd
 
+from guardian_rct._core.csv_output import write_csv
 from guardian_rct._core.errors import UsageError
-from guardian_rct._core.formula_safe import formula_safe_frame
-from guardian_rct._core.log import progress
 from guardian_rct._core.safe_write import write_text
 from guardian_rct.compliance.ping_assignment import PingScore, ping_options_for
 from guardian_rct.compliance.presence import score_pings
@@ -45,14 +44,14 @@ from guardian_rct.geo.hotspots import HotspotSet
 from guardian_rct.geo.rings import buffer_rings
 from guardian_rct.jobs.milestone import EvaluationResult, evaluate
 from guardian_rct.jobs.plan import register_trial
-from guardian_rct.jobs.weekly import weekly_compliance_report
+from guardian_rct.jobs.weekly import ReportPeriod, weekly_compliance_reports
 from guardian_rct.ledger.publish import publish_range, published_allocation
 from guardian_rct.ledger.store import load_trial_hotspots
 from guardian_rct.ledger.verify import VerifyResult, verify
 from guardian_rct.reports.tasking import write_daily_outputs
 from guardian_rct.simulation.writers import simulate_crimes, simulate_pings, write_simulation
 
-__all__ = ["DemoResult", "run_demo", "demo_config_text"]
+__all__ = ["DemoResult", "run_demo", "demo_config_text", "demo_periods"]
 
 DEMO_START = dt.date(2023, 10, 2)  # a Monday; six months span both clock changes
 DEMO_DAYS = 182
@@ -75,6 +74,7 @@ def demo_config_text(*, seed: int, ri_draws: int) -> str:
         end_date = {(DEMO_START + dt.timedelta(days=363)).isoformat()}
         seed = {seed}
         store = "trial.db"
+        simulated = true                # a simulation: every report carries a SIMULATED DATA banner
 
         [hotspots]
         path = "hotspots.geojson"
@@ -262,27 +262,27 @@ def _score(config: TrialConfig, hotspots: HotspotSet, pings_path: Path) -> PingS
 def _weekly(config: TrialConfig, hotspots: HotspotSet, allocation: Allocation, score: PingScore,
             out: Path, first: dt.date, last: dt.date, pings_path: Path) -> dict[str, Any]:
 
+    periods = demo_periods(first, last, out / "weekly")
+    reports = weekly_compliance_reports(config, hotspots, allocation, score, periods=periods,
+                                        source="simulated location pings", inputs={"pings": pings_path})
+    hotspot_days = pd.concat([r.result.hotspot_days for r in reports], ignore_index=True)
+    path = out / "weekly" / "compliance_hotspot_days.csv"
+    write_csv(path, hotspot_days, what="compliance per hotspot-day CSV")
+    return {"weeks": len(reports), "hotspot_days_csv": path, "latest_html": str(reports[-1].paths["html"]),
+            "patrols": pd.concat([r.result.patrols for r in reports], ignore_index=True)}
 
-    frames, patrols, latest, weeks = [], [], None, 0
+
+def demo_periods(first: dt.date, last: dt.date, folder: Path) -> list[ReportPeriod]:
+    """The ISO weeks (Monday to Sunday, clipped to ``first..last``) of the demo, one report each."""
     start = first - dt.timedelta(days=first.weekday())
-    mondays = [start + dt.timedelta(days=7 * i) for i in range((last - start).days // 7 + 1)]
-    for monday in progress(mondays, total=len(mondays), desc="weekly reports", unit="week"):
-        sunday = monday + dt.timedelta(days=6)
-        lo, hi = max(monday, first), min(sunday, last)
+    periods = []
+    for i in range((last - start).days // 7 + 1):
+        monday = start + dt.timedelta(days=7 * i)
         year, week, _ = monday.isocalendar()
         label = f"{year}-W{week:02d}"
-        report = weekly_compliance_report(config, hotspots, allocation, score, first=lo, last=hi,
-                                          out_dir=out / "weekly" / label, period_label=label,
-                                          source="simulated location pings", inputs={"pings": pings_path})
-        frames.append(report.result.hotspot_days)
-        patrols.append(report.result.patrols)
-        latest = report
-        weeks += 1
-    hotspot_days = pd.concat(frames, ignore_index=True)
-    path = out / "weekly" / "compliance_hotspot_days.csv"
-    write_text(path, formula_safe_frame(hotspot_days).to_csv(index=False), what="compliance per hotspot-day CSV")
-    return {"weeks": weeks, "hotspot_days_csv": path, "latest_html": str(latest.paths["html"]),
-            "patrols": pd.concat(patrols, ignore_index=True)}
+        periods.append(ReportPeriod(max(monday, first), min(monday + dt.timedelta(days=6), last), label,
+                                    folder / label))
+    return periods
 
 
 def _evaluate(config: TrialConfig, out: Path, sim: dict[str, Any], weekly: dict[str, Any], look: dt.date,

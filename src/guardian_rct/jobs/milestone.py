@@ -38,6 +38,7 @@ from guardian_rct._core.days import last_complete_day
 from guardian_rct._core.errors import DataError, UsageError, where
 from guardian_rct._core.provenance import Provenance, make_provenance, sha256_file
 from guardian_rct._core.rng import stream
+from guardian_rct._core.wording import count_of
 from guardian_rct.compliance.hotspot_day_csv import COMPLIANCE_COLUMNS, read_compliance_csv
 from guardian_rct.config.trial_config import TrialConfig
 from guardian_rct.crimes.panel import Panel, build_panel
@@ -69,6 +70,7 @@ from guardian_rct.ledger.plan_history import note_look
 from guardian_rct.ledger.pseudonym import seed_key
 from guardian_rct.ledger.store import load_trial_hotspots
 from guardian_rct.reports.deviations import PlanContext
+from guardian_rct.reports.geopackage import milestone_layers, write_geopackage
 from guardian_rct.reports.milestone import (
     MilestoneReport,
     build_milestone_report,
@@ -90,6 +92,7 @@ class EvaluationResult:
     def to_dict(self) -> dict[str, Any]:
         data = self.report.to_dict()
         return {"html": str(self.paths["html"]), "json": str(self.paths["json"]),
+                "geopackage": str(self.paths["geopackage"]) if "geopackage" in self.paths else None,
                 "schema_version": data["schema_version"], "abstract": data["abstract"],
                 "estimates": data["estimates"], "sequential": data["sequential"]["decision"],
                 "quarantined": dict(self.quarantined), "notes": data["notes"]}
@@ -99,6 +102,8 @@ class EvaluationResult:
         lines = [f"milestone report written to {self.paths['html']} and {self.paths['json']}",
                  f"findings: {data['abstract']['findings']}",
                  f"interim look: {data['sequential']['decision']}"]
+        if "geopackage" in self.paths:
+            lines.append(f"map layers for QGIS: {self.paths['geopackage']}")
         lines += [f"note: {n}" for n in data["notes"]]
         return "\n".join(lines)
 
@@ -130,10 +135,13 @@ def report_from_panel(config: TrialConfig, panel: Panel | tuple[pd.DataFrame, pd
                       figures: bool = True, plan_context: PlanContext | None = None,
                       design_diagnosis: DesignDiagnosis | None = None,
                       inference_diagnosis: Sequence[InferenceDiagnosis] = (),
-                      ri_refused: str | None = None) -> tuple[MilestoneReport, dict[str, Path]]:
+                      ri_refused: str | None = None,
+                      input_files: Sequence[str | Path] = ()) -> tuple[MilestoneReport, dict[str, Path]]:
     """Displacement, balance and flow from the panel; build and write the report.
 
     ``panel`` is a ``Panel`` (``.frame``, ``.rings``) or a ``(frame, rings)`` pair.
+    ``input_files`` (crimes, pings, compliance...) are never overwritten by the report, and
+    a simulated one puts the SIMULATED DATA banner on it (:mod:`guardian_rct.reports.banner`).
     """
     if isinstance(panel, tuple):
         frame, rings = panel
@@ -151,7 +159,7 @@ def report_from_panel(config: TrialConfig, panel: Panel | tuple[pd.DataFrame, pd
                                     design_diagnosis=design_diagnosis,
                                     inference_diagnosis=inference_diagnosis, ri_refused=ri_refused)
     return report, write_milestone_report(report, out_dir, inputs=[config.trial.store, config.hotspots.path,
-                                                                   config.source],
+                                                                   config.source, *input_files],
                                           leaflet=_hotspot_map(config) if figures else None)
 
 
@@ -180,7 +188,8 @@ def evaluate(config: TrialConfig, *, crimes_path: str | Path, allocation: Alloca
              out_dir: str | Path, ri_draws: int | None = None, look_date: dt.date | None = None,
              figures: bool = True, design_config: str | Path | None = None,
              permutations: str | Path | None = None) -> EvaluationResult:
-    """Run the milestone evaluation and write ``milestone_report.html``/``.json`` to ``out_dir``.
+    """Run the milestone evaluation; write ``milestone_report.html``/``.json`` and
+    ``milestone_layers.gpkg`` (hotspots, rings, outcomes by hotspot, QGIS-styled) to ``out_dir``.
 
     Parameters
     ----------
@@ -271,7 +280,7 @@ def evaluate(config: TrialConfig, *, crimes_path: str | Path, allocation: Alloca
         inputs["pings"] = pings_path
     provenance = make_provenance(seed=config.trial.seed, seed_key=seed_key(config.trial.store), inputs=inputs, hashes={"hotspots": hotspots.sha256})
     quarantined = crimes.quarantine.counts()
-    notes = [f"{n:,} crime record(s) set aside: {reason}" for reason, n in quarantined.items()]
+    notes = [f"{count_of(n, 'crime record')} set aside: {reason}" for reason, n in quarantined.items()]
     notes += design_notes
     if allocation is not None:
         notes.append("The allocation was imported from a file, not read from the trial store.")
@@ -281,5 +290,9 @@ def evaluate(config: TrialConfig, *, crimes_path: str | Path, allocation: Alloca
                                       ri_draws=draws if ri_results else None, notes=notes, figures=figures,
                                       plan_context=plan_context,
                                       design_diagnosis=design_diag, inference_diagnosis=inference_diag,
-                                      ri_refused=ri_note if redraw is None else None)
+                                      ri_refused=ri_note if redraw is None else None,
+                                      input_files=list(inputs.values()))
+    paths = {**paths, "geopackage": write_geopackage(
+        Path(out_dir) / "milestone_layers.gpkg", milestone_layers(hotspots, panel.frame, outcomes, rings=rings),
+        inputs=[config.trial.store, config.hotspots.path, config.source, *inputs.values()])}
     return EvaluationResult(report, paths, tuple(estimates), quarantined)

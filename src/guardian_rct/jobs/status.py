@@ -47,12 +47,14 @@ from guardian_rct._core.days import (
     local_instant,
 )
 from guardian_rct._core.errors import DataError, where
+from guardian_rct._core.wording import count_of
 from guardian_rct.config.trial_config import TrialConfig
 from guardian_rct.ledger.compliance_weeks import stored_weeks
 from guardian_rct.ledger.publish import now_utc, published
 from guardian_rct.ledger.records import PublishedSchedule, WeekTotals
 from guardian_rct.ledger.store import load_trial_hotspots, open_trial
 from guardian_rct.ledger.verify import VerifyResult, verify
+from guardian_rct.reports.banner import simulated_notice
 
 __all__ = ["Alert", "TrialStatus", "trial_status", "STATUS_SCHEMA_VERSION"]
 
@@ -92,6 +94,7 @@ class TrialStatus:
     freshness: dict[str, Any]
     milestone: dict[str, Any]
     alerts: tuple[Alert, ...] = field(default=())
+    simulated: dict[str, Any] | None = None  # the SIMULATED DATA banner (reports.banner)
 
     def to_dict(self) -> dict:
         """JSON-ready, with ``schema_version``."""
@@ -99,13 +102,14 @@ class TrialStatus:
                 "registration": self.registration, "design": self.design, "calendar": self.calendar,
                 "publishing": self.publishing, "ledger": self.ledger, "compliance": self.compliance,
                 "freshness": self.freshness, "milestone": self.milestone,
-                "alerts": [a.to_dict() for a in self.alerts]}
+                "alerts": [a.to_dict() for a in self.alerts], "simulated": self.simulated}
 
     def summary(self) -> str:
         """The status screen (plain text)."""
         r, c, p, led = self.registration, self.calendar, self.publishing, self.ledger
         comp, fresh, mil = self.compliance, self.freshness, self.milestone
-        lines = [f"{r['trial']}: {c['phase']} (today is experimental day {self.today})",
+        lines = [self.simulated["text"]] if self.simulated else []
+        lines += [f"{r['trial']}: {c['phase']} (today is experimental day {self.today})",
                  f"  registered   {r['registered_at']}, {r['hotspots']} hotspots; {self.design}",
                  f"  calendar     {c['start_date']} to {c['end_date']} ({c['days']} days; {c['days_done']} complete)",
                  f"  published    {p['text']}",
@@ -170,7 +174,8 @@ def trial_status(config: TrialConfig, *, now: dt.datetime | None = None, pings: 
         publishing=_publishing(config, records, today), ledger=_ledger(checked),
         compliance=_compliance(weeks, config.compliance.target_rate),
         freshness={"pings": _freshness(ping_times, pings, now, tz), "crimes": _freshness(crime_times, crimes, now, tz)},
-        milestone=_milestone(config, today), alerts=tuple(alerts))
+        milestone=_milestone(config, today), alerts=tuple(alerts),
+        simulated=simulated_notice(trial.simulated or checked.simulated > 0, [pings, crimes]))
 
 
 # ---------------------------------------------------------------------------
@@ -249,7 +254,7 @@ def _compliance(weeks: list[WeekTotals], target: float) -> dict[str, Any]:
     rate = "–" if w.rate is None else f"{w.rate:.1%}"
     return {"week": w.week, "rate": w.rate, "scheduled": w.scheduled, "compliant": w.compliant,
             "target_rate": target, "below_target": below, "weeks_stored": len(weeks),
-            "text": f"{w.week}: {rate} ({w.compliant} of {w.scheduled} patrols; target {target:.0%})"}
+            "text": f"{w.week}: {rate} ({w.compliant} of {count_of(w.scheduled, 'patrol')}; target {target:.0%})"}
 
 
 def _freshness(times: pd.Series | None, path: Path | None, now: dt.datetime, tz) -> dict[str, Any]:
@@ -318,7 +323,7 @@ def _late_publication_alerts(records: tuple[PublishedSchedule, ...], tz) -> list
                       for d, p, f in late[:5])
     more = f" and {len(late) - 5} more" if len(late) > 5 else ""
     return [Alert("warning", "published_late",
-                  f"{len(late)} day(s) published after their first patrol window opened: {shown}{more}")]
+                  f"{count_of(len(late), 'day')} published after their first patrol window opened: {shown}{more}")]
 
 
 def _next_day_alerts(config: TrialConfig, records: tuple[PublishedSchedule, ...], now: dt.datetime) -> list[Alert]:
@@ -354,11 +359,11 @@ def _no_ping_alerts(config: TrialConfig, records: tuple[PublishedSchedule, ...],
     alerts = []
     if gaps:
         shown = ", ".join(str(d) for d in gaps[:7]) + (f" and {len(gaps) - 7} more" if len(gaps) > 7 else "")
-        alerts.append(Alert("warning", "no_pings", f"no pings at all on {len(gaps)} day(s) with scheduled "
+        alerts.append(Alert("warning", "no_pings", f"no pings at all on {count_of(len(gaps), 'day')} with scheduled "
                             f"patrols: {shown} (a device feed or export failed?)"))
     if after:
         since = f"since the last ping on {last_ping}" if last_ping else "in the pings file"
-        alerts.append(Alert("warning", "no_pings", f"no pings {since}: {len(after)} complete day(s) with scheduled "
+        alerts.append(Alert("warning", "no_pings", f"no pings {since}: {count_of(len(after), 'complete day')} with scheduled "
                             f"patrols ({after[0]} to {after[-1]}) have none; export the latest pings"))
     return alerts
 

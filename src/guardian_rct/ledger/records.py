@@ -60,6 +60,12 @@ class PublishedSchedule:
         return json.loads(self.payload)
 
     @property
+    def simulated(self) -> bool:
+        """Published by a simulated trial (``publish_range(..., simulated=True)``, the demo):
+        the record's note, part of its hash, says so."""
+        return self.note == SIMULATED_NOTE
+
+    @property
     def treated(self) -> dict[str, list[tuple[pd.Timestamp, pd.Timestamp]]]:
         """Treated hotspot → its scheduled visits (UTC start, end)."""
         return {h: [(pd.Timestamp(s), pd.Timestamp(e)) for s, e in visits]

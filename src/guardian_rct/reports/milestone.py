@@ -29,6 +29,7 @@ from typing import Any
 import pandas as pd
 
 from guardian_rct._core.provenance import Provenance
+from guardian_rct._core.wording import crime_count
 from guardian_rct.config.trial_config import TrialConfig
 from guardian_rct.crimes.panel import Panel
 from guardian_rct.design.diagnosis import DesignDiagnosis
@@ -44,6 +45,7 @@ from guardian_rct.estimation.multiplicity import (
 )
 from guardian_rct.estimation.randomisation import RITestResult
 from guardian_rct.estimation.results import Estimate
+from guardian_rct.reports.banner import simulated_notice
 from guardian_rct.reports.deviations import PlanContext, audit_against_plan, unaudited
 from guardian_rct.reports.milestone_diagnosis import diagnosis_section, lead_sentence
 from guardian_rct.reports.milestone_reviewer import (
@@ -68,12 +70,15 @@ from guardian_rct.reports.milestone_tables import (
 __all__ = ["SCHEMA_VERSION", "MilestoneReport", "build_milestone_report", "write_milestone_report",
            "NO_EVENTS", "NOT_ESTIMABLE"]
 
-SCHEMA_VERSION = "1.6"  # 1.1: estimate sections, first stage, dose_response; 1.2: first_stage_se/_n, nb_theta
+SCHEMA_VERSION = "1.7"  # 1.1: estimate sections, first stage, dose_response; 1.2: first_stage_se/_n, nb_theta
 # 1.3: analysis_plan + deviations (the registered plan and the departures from it)
 # 1.4: provenance seed_fingerprint replaces seed
 # 1.5: estimates carry se_type/df/wild_p_value; harm randomisation inference; diagnosis block
 # 1.6: harm_coverage, cace_assumptions, WDD se_type/df, WDQ interval, crimes_/harm_prevented,
 #      sequential.information_scale, multiplicity.family_definition
+# 1.7: estimates carry ri_conf_low/ri_conf_high (rate ratio) and inference (se type, df, clusters in
+#      words); the rate-ratio CACE for harm and its randomisation interval; sequential.primary_p_source
+#      and p_value_basis (the monitoring decision uses the p-value the report leads with)
 
 
 @dataclass(frozen=True)
@@ -107,6 +112,7 @@ class MilestoneReport:
     harm_coverage: dict[str, Any] = field(default_factory=dict)
     cace_assumptions: dict[str, Any] = field(default_factory=dict)
     absolute_effects: dict[str, Any] = field(default_factory=dict)
+    simulated: dict[str, Any] | None = None  # the SIMULATED DATA banner (reports.banner)
 
     def to_dict(self, *, include_figures: bool = False) -> dict[str, Any]:
         """The report as JSON-ready data (no NaN; dates as ISO strings)."""
@@ -135,6 +141,7 @@ class MilestoneReport:
             "absolute_effects": dict(self.absolute_effects),
             "crimes_prevented": self.absolute_effects.get("crimes_prevented"),
             "harm_prevented": self.absolute_effects.get("harm_prevented"),
+            "simulated": None if self.simulated is None else dict(self.simulated),
         }
         if include_figures:
             out["figures"] = dict(self.figures)
@@ -170,12 +177,35 @@ def _information(config: TrialConfig, frame: pd.DataFrame | None, outcome: str,
     observed = [float(frame.loc[dates <= d, col].sum()) for d in looks]
     remaining = [expected_remaining_events(baseline, days, (end - d).days) for d in looks]
     fractions = event_information_fractions(observed, remaining)
-    return fractions, (f"expected events: {observed[-1]:,.0f} {outcome.replace('_', ' ')} crimes observed, "
+    return fractions, (f"expected events: {crime_count(observed[-1], outcome)} observed, "
                        f"{remaining[-1]:,.0f} more expected at the baseline rate")
 
 
+def _monitoring_p(primary: dict[str, Any], wald_trusted: bool | None) -> tuple[float | None, str, str]:
+    """The p-value the O'Brien–Fleming decision uses: the one the report leads with (issue 12).
+
+    When the diagnosis distrusts the model-based (Wald) test the report leads with
+    randomisation inference, and so does the monitoring decision; otherwise (trusted, or no
+    diagnosis made) the model-based p-value leads. Returns (p, source, sentence for the report).
+    """
+    ri, model = primary["ri_p_value"], primary["p_value"]
+    if wald_trusted is False and ri is not None:
+        return ri, "randomisation", ("The diagnosis does not trust the model-based test, so the monitoring "
+                                     "decision uses the randomisation p-value, as the findings do.")
+    if wald_trusted is False:
+        return model, "model", ("The diagnosis does not trust the model-based test, but randomisation inference "
+                                "was not run: the monitoring decision rests on the model-based p-value and "
+                                "should be treated with caution.")
+    why = "The diagnosis found no reason to distrust" if wald_trusted else "No diagnosis was made of"
+    text = f"{why} the model-based test, so the monitoring decision uses the model-based p-value"
+    if ri is not None:
+        text += f" (randomisation p = {_fmt_p(ri)}, shown for comparison)"
+    return model, "model", text + "."
+
+
 def _sequential(config: TrialConfig, look: dt.date, primary: dict[str, Any] | None,
-                alpha: float, frame: pd.DataFrame | None = None, outcome: str = "") -> dict[str, Any]:
+                alpha: float, frame: pd.DataFrame | None = None, outcome: str = "",
+                wald_trusted: bool | None = None) -> dict[str, Any]:
     start = config.trial.start_date
     looks = sorted({d for d in config.evaluation.milestones if start <= d < look} | {look})
     fractions, scale = _information(config, frame, outcome, looks)
@@ -184,20 +214,23 @@ def _sequential(config: TrialConfig, look: dt.date, primary: dict[str, Any] | No
     out = {**bounds.to_dict(), "look_dates": [d.isoformat() for d in looks], "current_look": current,
            "information_scale": scale,
            "primary_outcome": primary["outcome"] if primary else None, "primary_z": None,
-           "primary_p": None, "crossed": None}
+           "primary_p": None, "primary_p_source": None, "p_value_basis": None, "crossed": None}
     if primary and primary["status"] == "ok" and primary["z_value"] is not None:
-        p = primary["ri_p_value"] if primary["ri_p_value"] is not None else primary["p_value"]
+        p, source, basis = _monitoring_p(primary, wald_trusted)
         out["primary_z"] = primary["z_value"]
         out["primary_p"] = p
+        out["primary_p_source"] = source
+        out["p_value_basis"] = basis
         out["crossed"] = bool(p is not None and p <= current["nominal_p"])
         verdict = "crosses" if out["crossed"] else "does not cross"
         if current["z_boundary"] is None:
             out["decision"] = ("This look is so early that the spending function spends no alpha: "
                                "no effect can be declared.")
         else:
-            out["decision"] = (f"The primary outcome's p-value ({_fmt_p(p)}) {verdict} the nominal "
+            label = "randomisation p-value" if source == "randomisation" else "model-based p-value"
+            out["decision"] = (f"The primary outcome's {label} ({_fmt_p(p)}) {verdict} the nominal "
                                f"threshold of this look ({_fmt_p(current['nominal_p'])}, |z| ≥ "
-                               f"{current['z_boundary']:.3f}).")
+                               f"{current['z_boundary']:.3f}). {basis}")
     else:
         out["decision"] = "The primary outcome is not estimable at this look; no test is made."
     return out
@@ -230,7 +263,7 @@ def _data_text(config: TrialConfig, trial: dict[str, Any], flow: TrialFlow, tota
     text = (f"{trial['n_hotspots']} hotspots observed over {trial['n_days']} experimental days "
             f"({trial['first_day']} to {trial['last_day']}): {flow.assigned:,} hotspot-days, "
             f"{flow.treatment:,} assigned to patrol and {flow.control:,} to no patrol. "
-            f"{sum(by_arm.values()):,.0f} {outcome.replace('_', ' ')} crimes were recorded in the hotspots "
+            f"{crime_count(sum(by_arm.values()), outcome)} recorded in the hotspots "
             f"({by_arm.get('treatment', 0):,.0f} on patrol days, {by_arm.get('control', 0):,.0f} on "
             f"no-patrol days).")
     known = flow.treatment - flow.delivery_unknown
@@ -269,7 +302,11 @@ def _methods_text(trial: dict[str, Any], rows: Sequence[dict[str, Any]], sequent
     text += "."
     if any(r["section"] == "cace" for r in rows):
         text += (" The effect of patrols actually delivered (complier average causal effect) was estimated "
-                 "by two-stage least squares with random assignment as the instrument.")
+                 "by two-stage least squares with random assignment as the instrument")
+        text += (", and as a rate ratio by multiplicative instrumental variables (Mullahy 1997) with an "
+                 "Anderson–Rubin interval and a randomisation interval that re-draws the design under a "
+                 "multiplicative effect of patrol presence (Imbens & Rosenbaum 2005)."
+                 if any(r["model"] == "iv_poisson_gmm_fe" for r in rows) else ".")
     if any(r["section"] == "carryover" for r in rows):
         text += (" Carry-over (residual deterrence) was estimated from yesterday's assignment and the days "
                  "since the last assigned patrol.")
@@ -320,6 +357,7 @@ def _findings_text(trial: dict[str, Any], rows: Sequence[dict[str, Any]], primar
             text += f"; first-stage F = {cace['first_stage_f']:,.0f}"
         text += ")"
         text += f", against {control:.3f} per no-patrol hotspot-day." if control is not None else "."
+        text += _cace_ratio_sentence(_find(rows, outcome=outcome, model="iv_poisson_gmm_fe"), level)
     elif not any(r["section"] == "cace" for r in rows):
         text += " Patrol delivery was not recorded, so the effect of patrols delivered was not estimated."
     lag = _find(rows, outcome=outcome, section="carryover", term="treated_lag1")
@@ -330,6 +368,23 @@ def _findings_text(trial: dict[str, Any], rows: Sequence[dict[str, Any]], primar
     if wdq:
         text += f" {wdq}"
     return text
+
+
+def _limits(low: float | None, high: float | None) -> str:
+    return f"{'open' if low is None else f'{low:.2f}'} to {'open' if high is None else f'{high:.2f}'}"
+
+
+def _cace_ratio_sentence(row: dict[str, Any] | None, level: int) -> str:
+    """The rate-ratio CACE with its Anderson–Rubin and randomisation intervals, or ""."""
+    if row is None or row["irr"] is None:
+        return ""
+    text = (f" As a rate ratio comparable with the one above, a patrol present on the day multiplied the rate "
+            f"by {row['irr']:.2f} among hotspot-days whose patrol depended on assignment (Anderson–Rubin "
+            f"{level}% CI {_limits(row['irr_conf_low'], row['irr_conf_high'])}")
+    if row["ri_p_value"] is not None and (row["ri_conf_low"] is not None or row["ri_conf_high"] is not None):
+        text += (f"; randomisation {level}% CI {_limits(row['ri_conf_low'], row['ri_conf_high'])}, "
+                 f"randomisation p = {_fmt_p(row['ri_p_value'])}")
+    return text + ")."
 
 
 def _conclusion_text(trial: dict[str, Any], primary: dict[str, Any], sequential: dict[str, Any]) -> str:
@@ -491,7 +546,9 @@ def build_milestone_report(
     rows = estimate_rows(filled, outcomes, no_events, family, sources)
     primary_name = config.evaluation.primary_outcome or outcomes[0]
     primary = next((r for r in rows if r["outcome"] == primary_name and r["in_holm_family"]), None)
-    sequential = _sequential(config, look, primary, alpha, frame, primary_name)
+    primary_diag = next((d for d in inference_diagnosis if d.outcome == f"count_{primary_name}"), None)
+    sequential = _sequential(config, look, primary, alpha, frame, primary_name,
+                             wald_trusted=None if primary_diag is None else primary_diag.wald_reliable)
     trial = {
         "name": config.trial.name, "design": config.design.kind, "timezone": config.trial.timezone,
         "start_date": config.trial.start_date.isoformat(), "end_date": config.trial.end_date.isoformat(),
@@ -510,7 +567,6 @@ def build_milestone_report(
     absolute = absolute_effects_section(filled, frame, primary_name, bool(coverage.get("estimated", True)), 1 - alpha)
     if primary is not None and primary["status"] == "ok":
         abstract["findings"] += absolute_sentence(absolute)
-    primary_diag = next((d for d in inference_diagnosis if d.outcome == f"count_{primary_name}"), None)
     lead = lead_sentence(primary_diag, next((r for r in ri_records if r["outcome"] == primary_name), None),
                          round(100 * (1 - alpha)))
     if lead:
@@ -521,7 +577,7 @@ def build_milestone_report(
         from guardian_rct.reports.maps import png_data_uri
         from guardian_rct.reports.milestone_figures import forest_plot_png, timeseries_png
 
-        forest = forest_plot_png([r for r in rows if r["section"] == "itt"])
+        forest = forest_plot_png([r for r in rows if r["section"] == "itt"], level=1 - alpha)
         ts = timeseries_png(series, outcomes)
         figs = {"forest": png_data_uri(forest) if forest else None,
                 "timeseries": png_data_uri(ts) if ts else None}
@@ -540,7 +596,7 @@ def build_milestone_report(
         analysis_plan=audit.analysis_plan, deviations=audit.deviations,
         diagnosis=diagnosis_section(design_diagnosis, inference_diagnosis, ri_refused),
         harm_coverage=coverage, cace_assumptions=cace_assumptions_section(rows, primary_name),
-        absolute_effects=absolute,
+        absolute_effects=absolute, simulated=simulated_notice(config.trial.simulated),
     )
 
 
@@ -552,14 +608,19 @@ def write_milestone_report(report: MilestoneReport, out_dir: str | Path, *,
 
     ``leaflet`` is an interactive map of the trial's hotspots
     (:func:`guardian_rct.reports.interactive_map.interactive_map`), shown when given.
+    A simulated input among ``inputs`` (:mod:`guardian_rct.reports.banner`) puts the
+    SIMULATED DATA banner on the report, as ``[trial] simulated`` does.
     """
     from guardian_rct.reports.render import write_html, write_json
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    data = report.to_dict()
     inputs = list(inputs)
+    declared = bool(report.simulated and report.simulated.get("declared"))
+    report = dataclasses.replace(report, simulated=simulated_notice(declared, inputs) or report.simulated)
+    data = report.to_dict()
     html = write_html(out / "milestone_report.html", "milestone.html", inputs=inputs, report=data,
-                      figures=dict(report.figures), provenance=data["provenance"], leaflet=leaflet)
+                      figures=dict(report.figures), provenance=data["provenance"], leaflet=leaflet,
+                      simulated=data["simulated"])
     js = write_json(out / "milestone_report.json", data, inputs=inputs)
     return {"html": html, "json": js}

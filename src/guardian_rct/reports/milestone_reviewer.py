@@ -50,11 +50,13 @@ def cace_assumptions_section(rows: Sequence[dict[str, Any]], primary: str) -> di
                     and x["model"] == "poisson_fe" and x["status"] == "ok"), None)
         pairs.append({"outcome": r["outcome"], "cace_irr": r["irr"], "cace_irr_conf_low": r["irr_conf_low"],
                       "cace_irr_conf_high": r["irr_conf_high"], "interval": "Anderson-Rubin",
+                      "cace_ri_p_value": r.get("ri_p_value"), "cace_ri_conf_low": r.get("ri_conf_low"),
+                      "cace_ri_conf_high": r.get("ri_conf_high"), "measure": r.get("measure"),
                       "itt_irr": itt["irr"] if itt else None, "first_stage_coef": r["first_stage_coef"],
                       "first_stage_f": r["first_stage_f"], "weak_instrument": r["weak_instrument"],
                       "primary": r["outcome"] == primary})
     return {"assumptions": [{"name": n, "text": t} for n, t in CACE_ASSUMPTIONS], "rate_ratios": pairs,
-            "method": "multiplicative IV by GMM (Mullahy 1997; Windmeijer & Santos Silva 1997), "
+            "method": "Multiplicative IV by GMM (Mullahy 1997; Windmeijer & Santos Silva 1997), "
                       "Anderson-Rubin interval (Anderson & Rubin 1949)"}
 
 

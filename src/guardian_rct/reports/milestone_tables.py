@@ -41,7 +41,7 @@ from guardian_rct.estimation.results import Estimate
 
 __all__ = ["NO_EVENTS", "NOT_ESTIMABLE", "SECTIONS", "estimate_section", "outcome_totals", "ri_record",
            "estimate_rows", "holm_family", "section_index", "dose_response_tables", "timeseries",
-           "finite"]
+           "finite", "inference_words"]
 
 NO_EVENTS = "no events: not estimable"
 NOT_ESTIMABLE = "not estimable"
@@ -98,6 +98,26 @@ def _comparison(e: Estimate) -> str:
         days = "4 or more days ago, or never" if band == "4+" else f"{band} days ago"
         return f"last assigned patrol {days} vs yesterday"
     return e.estimand
+
+
+def inference_words(e: Estimate) -> str:
+    """How an estimate's standard error, interval and p-value were computed, for the table.
+
+    ``"CR2 (Bell–McCaffrey), Satterthwaite df 13.2"`` or ``"CR1, t with 19 df (clusters − 1)"``;
+    the rate-ratio CACE adds that its interval is Anderson–Rubin. The number of clusters is
+    the table's "Hotspots (clusters)" column (``n_clusters``).
+    """
+    se_type = str(e.se_type or "").split(" ", 1)[0].upper()
+    df = finite(e.df)
+    if se_type == "CR2":
+        text = "CR2 (Bell–McCaffrey), Satterthwaite df " + (f"{df:.1f}" if df is not None else "unknown")
+    elif se_type == "CR1":
+        text = "CR1, t with " + (f"{df:.0f} df (clusters − 1)" if df is not None else "unknown df")
+    else:
+        text = str(e.se_type) + (f", df {df:.1f}" if df is not None else "")
+    if e.model == "iv_poisson_gmm_fe":
+        text = "Anderson–Rubin interval; " + text
+    return text
 
 
 def outcome_totals(frame: pd.DataFrame, outcomes: Sequence[str]) -> list[dict[str, Any]]:
@@ -174,7 +194,7 @@ def estimate_rows(estimates: Sequence[Estimate], outcomes: Sequence[str], no_eve
         if status != "ok":
             for key in ("estimate", "std_error", "conf_low", "conf_high", "p_value", "ri_p_value", "irr",
                         "first_stage_coef", "first_stage_se", "first_stage_f", "first_stage_n",
-                        "weak_instrument", "nb_theta"):
+                        "weak_instrument", "nb_theta", "ri_conf_low", "ri_conf_high", "wild_p_value"):
                 row[key] = None
         model_label = MODEL_LABELS.get(e.model, e.model)
         if i in family:
@@ -189,6 +209,7 @@ def estimate_rows(estimates: Sequence[Estimate], outcomes: Sequence[str], no_eve
             "irr_conf_low": e.irr_conf_low if status == "ok" else None,
             "irr_conf_high": e.irr_conf_high if status == "ok" else None,
             "z_value": e.z_value if status == "ok" else None,
+            "inference": inference_words(e) if status == "ok" else None,
             "in_holm_family": i in family,
             "holm_p_value": family.get(i),
             "holm_p_source": p_source.get(i),

@@ -115,9 +115,9 @@ def planned_analyses(kind: str, outcomes: tuple[str, ...], primary: str) -> list
                 add("itt", label, measure, model, None, role, "ITT")
             for term, what in (("delivered", "patrol delivered"), ("dosage_minutes", "dosage minutes")):
                 add("cace", label, measure, "iv_2sls_fe", term, "supporting", f"CACE ({what})")
-            if measure == "count":  # the CACE as a rate ratio beside the ITT (issue 12)
-                add("cace", label, measure, "iv_poisson_gmm_fe", "present_on_day", "supporting",
-                    "CACE rate ratio (patrol present on the day)")
+            # the CACE as a rate ratio beside the ITT, for counts and harm (issue 12)
+            add("cace", label, measure, "iv_poisson_gmm_fe", "present_on_day", "supporting",
+                "CACE rate ratio (patrol present on the day)")
         if kind == "crossover":
             add("carryover", o, "count", "poisson_fe_carryover", None, "supporting",
                 "carry-over: patrol assigned yesterday")

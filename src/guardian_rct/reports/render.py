@@ -15,6 +15,14 @@ from typing import Any
 import jinja2
 
 from guardian_rct._core.safe_write import write_text
+from guardian_rct._core.wording import (
+    arm_label,
+    column_label,
+    count_of,
+    measure_label,
+    model_label,
+    outcome_label,
+)
 
 __all__ = ["render_html", "write_html", "write_json", "environment"]
 
@@ -51,6 +59,13 @@ def environment() -> jinja2.Environment:
         _ENV.filters["pct"] = _fmt_pct
         _ENV.filters["num"] = _fmt_num
         _ENV.filters["pvalue"] = _fmt_pvalue
+        # Words (reports.wording): {{ n | count_of("patrol") }} -> "1 patrol" / "2 patrols".
+        _ENV.filters["count_of"] = count_of
+        _ENV.filters["outcome_label"] = outcome_label
+        _ENV.filters["measure_label"] = measure_label
+        _ENV.filters["model_label"] = model_label
+        _ENV.filters["arm_label"] = arm_label
+        _ENV.filters["column_label"] = column_label
     return _ENV
 
 

@@ -16,4 +16,4 @@ __all__ = ["write_status_html"]
 
 def write_status_html(status: dict[str, Any], path: str | Path) -> Path:
     """Write the status page for ``status`` (a ``TrialStatus.to_dict()``) to ``path``."""
-    return write_html(path, "status.html", status=status)
+    return write_html(path, "status.html", status=status, simulated=status.get("simulated"))

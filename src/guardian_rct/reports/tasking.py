@@ -26,13 +26,16 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 
+from guardian_rct._core.csv_output import write_csv
 from guardian_rct._core.days import day_bounds
-from guardian_rct._core.formula_safe import force_text_cells, formula_safe_frame
+from guardian_rct._core.formula_safe import force_text_cells
 from guardian_rct._core.provenance import make_provenance
 from guardian_rct._core.safe_write import atomic_path, write_text
+from guardian_rct._core.wording import count_of
 from guardian_rct.config.trial_config import TrialConfig
 from guardian_rct.geo.hotspots import HotspotSet
 from guardian_rct.ledger.records import PublishedSchedule
+from guardian_rct.reports.banner import simulated_notice
 from guardian_rct.reports.map_layers import map_context
 from guardian_rct.reports.maps import hotspot_map_png, png_data_uri, street_insets_png
 from guardian_rct.reports.render import write_html
@@ -95,7 +98,7 @@ def write_daily_outputs(config: TrialConfig, record: PublishedSchedule, hotspots
     inputs = [config.trial.store, config.hotspots.path, config.source, config.hotspots.boundary,
               hotspots.source]
     csv_path = stem.with_suffix(".csv")
-    write_text(csv_path, formula_safe_frame(table).to_csv(index=False), inputs=inputs, what="tasking CSV")
+    write_csv(csv_path, table, inputs=inputs, what="tasking CSV")
     xlsx_path = stem.with_suffix(".xlsx")
     with atomic_path(xlsx_path, inputs=inputs, what="tasking XLSX") as tmp:
         _write_xlsx(table, tmp, record)
@@ -209,4 +212,6 @@ def _write_sheet(config: TrialConfig, record: PublishedSchedule, hotspots: Hotsp
         record_hash=record.hash[:16],
         note=record.note,
         provenance=provenance.to_dict(),
+        simulated=simulated_notice(config.trial.simulated or record.simulated, inputs),
+        n_treated_text=count_of(len(record.treated), "hotspot") + " to patrol",
     )

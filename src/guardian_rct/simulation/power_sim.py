@@ -47,8 +47,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from guardian_rct._core.csv_output import write_csv
 from guardian_rct._core.errors import DataError, UsageError
-from guardian_rct._core.formula_safe import formula_safe_frame
 from guardian_rct._core.log import progress as progress_bar
 from guardian_rct._core.provenance import Provenance, make_provenance
 from guardian_rct._core.rng import stream
@@ -140,9 +140,9 @@ class PowerResult:
         paths = {"grid_csv": out / "power_grid.csv", "mde_csv": out / "power_mde.csv",
                  "json": out / "power.json", "png": out / "power.png"}
         inputs: list[Path] = []  # the trial's own files are protected by the command's scope
-        write_text(paths["grid_csv"], formula_safe_frame(self.grid).to_csv(index=False), inputs=inputs,
+        write_csv(paths["grid_csv"], self.grid, inputs=inputs,
                    what="power grid CSV")
-        write_text(paths["mde_csv"], formula_safe_frame(self.mde).to_csv(index=False), inputs=inputs,
+        write_csv(paths["mde_csv"], self.mde, inputs=inputs,
                    what="power MDE CSV")
         write_text(paths["json"], json.dumps(self.to_dict(), indent=2, default=str) + "\n", inputs=inputs,
                    what="power JSON")

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 from pyproj import Transformer
 
+from guardian_rct._core.csv_output import write_csv
 from guardian_rct._core.errors import UsageError
 from guardian_rct._core.safe_write import atomic_path, write_text
 from guardian_rct.simulation.common import iso_utc, iso_with_offset
@@ -134,11 +135,13 @@ def write_simulation(out_dir: str | Path, *, crimes: SimulatedCrimes | None = No
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
-    truth: dict = {"schema": 1}
+    # "simulated": every report made from a file in this folder carries a SIMULATED DATA
+    # banner (guardian_rct.reports.banner).
+    truth: dict = {"schema": 1, "simulated": True}
     if crimes is not None:
         written["crimes"] = write_crimes(crimes, out / "crimes.csv", tz=tz, coords=coords, crs=crs)
         written["truth_crimes"] = out / "truth_crimes.csv"
-        _write_table(_dates_iso(crimes.origin, tz), written["truth_crimes"], "csv")
+        write_csv(written["truth_crimes"], _dates_iso(crimes.origin, tz), what="simulation truth")
         written["truth_expected"] = out / "truth_expected.csv.gz"
         _write_table(_dates_iso(crimes.expected, tz), written["truth_expected"], "csv")
         truth["crimes"] = crimes.truth
@@ -146,9 +149,9 @@ def write_simulation(out_dir: str | Path, *, crimes: SimulatedCrimes | None = No
         written["pings"] = write_pings(pings, out / f"pings.{pings_format}", fmt=pings_format, coords=coords,
                                        crs=crs)
         written["truth_visits"] = out / "truth_visits.csv"
-        _write_table(_dates_iso(pings.visits, tz), written["truth_visits"], "csv")
+        write_csv(written["truth_visits"], _dates_iso(pings.visits, tz), what="simulation truth")
         written["truth_compliance"] = out / "truth_compliance.csv"
-        _write_table(_dates_iso(pings.compliance, tz), written["truth_compliance"], "csv")
+        write_csv(written["truth_compliance"], _dates_iso(pings.compliance, tz), what="simulation truth")
         sched = pings.visits[pings.visits["kind"] == "scheduled"]
         patrols = _dates_iso(sched[["visit_id", "date", "hotspot_id", "window_start", "status", "arrived_at",
                                     "arrived_by"]], tz)

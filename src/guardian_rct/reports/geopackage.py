@@ -1,0 +1,256 @@
+"""One GeoPackage per report run, every spatial layer in it, styled for QGIS.
+
+A force analyst opens ``weekly_compliance.gpkg`` or ``milestone_layers.gpkg`` in QGIS
+(or ArcGIS Pro, or loads it into Power BI's map visuals through a converter) and gets
+the report's spatial content, already styled:
+
+* weekly: ``hotspots``, ``buffer_rings``, ``compliance_by_hotspot`` (hotspot polygons
+  with the week's scheduled/compliant/pending/missed counts, rate and red/amber/green,
+  coloured like the HTML report) and ``visits`` (one row per visit, **with the visited
+  hotspot's polygon as its geometry**: a visit is a stay inside a hotspot, and the
+  pings are not kept, so the polygon is the honest location; officer and device ids are
+  the report's keyed pseudonyms);
+* milestone: ``hotspots``, ``buffer_rings`` and ``outcomes_by_hotspot`` (per hotspot and
+  outcome, crimes and harm on patrol and no-patrol days, per day, and their ratio).
+
+Every layer is in the trial CRS (EPSG:27700 by default). Styles follow the QGIS
+convention for GeoPackages: a ``layer_styles`` attribute table with the columns QGIS
+itself creates (``f_table_catalog``, ``f_table_schema``, ``f_table_name``,
+``f_geometry_column``, ``styleName``, ``styleQML``, ``styleSLD``, ``useAsDefault``,
+``description``, ``owner``, ``ui``, ``update_time``); QGIS applies the ``useAsDefault``
+row of a layer when it is added. The table is written through GDAL (pyogrio), as QGIS
+does, so it is registered in ``gpkg_contents`` like any attribute table. ``styleSLD`` is
+left empty (QGIS reads the QML).
+
+The file is written atomically and never over an input (:mod:`guardian_rct._core.safe_write`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+
+from guardian_rct._core.safe_write import atomic_path
+from guardian_rct.geo.hotspots import HotspotSet
+from guardian_rct.geo.rings import buffer_rings
+from guardian_rct.reports import qgis_styles as qs
+
+__all__ = ["GpkgLayer", "write_geopackage", "weekly_layers", "milestone_layers", "hotspot_outcomes",
+           "rings_for", "write_geoparquet", "GEOMETRY_COLUMN", "STYLE_COLUMNS"]
+
+#: The geometry column name GDAL gives GeoPackage layers (``gpkg_geometry_columns``).
+GEOMETRY_COLUMN = "geom"
+#: Columns of the QGIS ``layer_styles`` table, in QGIS's order.
+STYLE_COLUMNS = ("f_table_catalog", "f_table_schema", "f_table_name", "f_geometry_column", "styleName",
+                 "styleQML", "styleSLD", "useAsDefault", "description", "owner", "ui", "update_time")
+
+_HOTSPOT_QML = qs.single_symbol_qml(qs.fill_symbol("0", fill="31,78,121,60", outline="31,78,121,255",
+                                                   outline_width=0.5), label_field="hotspot_id")
+_RING_QML = qs.single_symbol_qml(qs.fill_symbol("0", fill="0,0,0,0", outline="110,110,110,255",
+                                                outline_width=0.3, style="no", outline_style="dash"))
+_VISIT_QML = qs.single_symbol_qml(qs.fill_symbol("0", fill="117,107,177,40", outline="84,39,143,255",
+                                                 outline_width=0.2))
+
+
+@dataclass(frozen=True)
+class GpkgLayer:
+    """One layer of a report GeoPackage: its table, its default QGIS style and a description."""
+
+    name: str
+    frame: gpd.GeoDataFrame
+    qml: str
+    description: str
+
+
+_RINGS: dict[tuple, gpd.GeoDataFrame] = {}
+
+
+def rings_for(hotspots: HotspotSet, distances_m: Sequence[float]) -> gpd.GeoDataFrame | None:
+    """The buffer rings of ``hotspots`` (:func:`guardian_rct.geo.rings.buffer_rings`), memoised.
+
+    A demo or a backlog run writes dozens of weekly reports for the same hotspot file;
+    rings are computed once per (hotspot file hash, ids, CRS, distances) in a process.
+    """
+    if not distances_m:
+        return None
+    key = (hotspots.sha256, tuple(hotspots.frame["hotspot_id"].astype(str)), hotspots.frame.crs.to_string(),
+           tuple(float(d) for d in distances_m))
+    cache = _RINGS
+    if key not in cache:
+        if len(cache) >= 4:
+            cache.pop(next(iter(cache)))
+        cache[key] = buffer_rings(hotspots, list(distances_m))
+    return cache[key]
+
+
+def _style_rows(layers: Sequence[GpkgLayer], owner: str) -> pd.DataFrame:
+    now = pd.Timestamp(dt.datetime.now(dt.UTC)).floor("s")
+    rows = [{"f_table_catalog": "", "f_table_schema": "", "f_table_name": layer.name,
+             "f_geometry_column": GEOMETRY_COLUMN, "styleName": layer.name, "styleQML": layer.qml,
+             "styleSLD": "", "useAsDefault": True, "description": layer.description, "owner": owner,
+             "ui": "", "update_time": now} for layer in layers]
+    return pd.DataFrame(rows, columns=list(STYLE_COLUMNS))
+
+
+def write_geoparquet(path: str | Path, frame: gpd.GeoDataFrame, *,
+                     inputs: Iterable[str | Path | None] = ()) -> Path:
+    """Write ``frame`` as GeoParquet (geopandas ``to_parquet``: WKB geometry and the ``geo``
+    metadata of the GeoParquet 1.0 specification), atomically and never over an input."""
+    with atomic_path(path, inputs=inputs, what="GeoParquet") as tmp:
+        frame.to_parquet(tmp, index=False)
+    return Path(path)
+
+
+def write_geopackage(path: str | Path, layers: Sequence[GpkgLayer], *,
+                     inputs: Iterable[str | Path | None] = (), owner: str = "guardian_rct") -> Path:
+    """Write ``layers`` and their QGIS default styles into one GeoPackage at ``path``.
+
+    Raises
+    ------
+    ValueError
+        Two layers share a name, or a layer is not in a projected CRS (a programming error:
+        report layers are built in the trial CRS).
+    """
+    names = [layer.name for layer in layers]
+    if len(set(names)) != len(names) or "layer_styles" in names:
+        raise ValueError(f"GeoPackage layer names must be unique and not 'layer_styles': {names}")
+    with atomic_path(path, inputs=inputs, what="GeoPackage") as tmp, _no_sqlite_sync():
+        for i, layer in enumerate(layers):
+            frame = layer.frame
+            if frame.crs is None or not frame.crs.is_projected:
+                raise ValueError(f"layer {layer.name!r} has no projected CRS ({frame.crs})")
+            # GeoPackage 1.2: read without warnings by QGIS 3.22 LTR / ArcGIS Pro on older GDAL
+            pyogrio.write_dataframe(_gpkg_ready(frame), tmp, layer=layer.name, driver="GPKG",
+                                    geometry_type="MultiPolygon" if _polygonal(frame) else None,
+                                    dataset_options={"VERSION": "1.2"} if i == 0 else None)
+        pyogrio.write_dataframe(_style_rows(layers, owner), tmp, layer="layer_styles", driver="GPKG")
+    return Path(path)
+
+
+@contextlib.contextmanager
+def _no_sqlite_sync() -> Iterator[None]:
+    """GDAL's SQLite writes without ``fsync`` per layer (``OGR_SQLITE_SYNCHRONOUS=OFF``).
+
+    Safe here: the GeoPackage is a temporary file that :func:`atomic_path` fsyncs once
+    before renaming it into place, so a crash leaves the old file or none. Five times
+    faster (five layers: 0.9 s → 0.2 s), which matters for a backlog of weekly reports.
+    The previous setting is restored.
+    """
+    key = "OGR_SQLITE_SYNCHRONOUS"
+    before = pyogrio.get_gdal_config_option(key)
+    pyogrio.set_gdal_config_options({key: "OFF"})
+    try:
+        yield
+    finally:
+        pyogrio.set_gdal_config_options({key: before})
+
+
+def _polygonal(frame: gpd.GeoDataFrame) -> bool:
+    kinds = set(frame.geometry.geom_type.dropna().unique())
+    return bool(kinds) and kinds <= {"Polygon", "MultiPolygon"}
+
+
+def _gpkg_ready(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Polygons promoted to MultiPolygon (one geometry type per layer, as QGIS expects)."""
+    out = frame.copy()
+    if _polygonal(out):
+        from shapely import MultiPolygon
+
+        out["geometry"] = [g if g is None or g.geom_type == "MultiPolygon" else MultiPolygon([g])
+                           for g in out.geometry]
+        out = out.set_geometry("geometry", crs=frame.crs)
+    return out
+
+
+def _hotspot_layer(hotspots: HotspotSet) -> GpkgLayer:
+    frame = hotspots.frame.copy()
+    return GpkgLayer("hotspots", frame, _HOTSPOT_QML, "trial hotspots (registered polygons)")
+
+
+def _ring_layer(rings: gpd.GeoDataFrame) -> GpkgLayer:
+    return GpkgLayer("buffer_rings", rings.copy(), _RING_QML,
+                     "displacement buffer rings around each hotspot (inner_m-outer_m metres)")
+
+
+def weekly_layers(hotspots: HotspotSet, by_hotspot: Sequence[Mapping], visits: pd.DataFrame, *,
+                  rings: gpd.GeoDataFrame | None, rag_colours: Mapping[str, str],
+                  rag_labels: Mapping[str, str]) -> list[GpkgLayer]:
+    """The weekly report's layers: hotspots, rings, compliance by hotspot, visits.
+
+    ``by_hotspot`` are the report's ``by_hotspot`` rows (one per hotspot with ``rag``);
+    ``visits`` is the pseudonymised visits table with a ``hotspot_id`` column.
+    """
+    geom = hotspots.frame[["hotspot_id", "geometry"]]
+    table = pd.DataFrame(list(by_hotspot))
+    if table.empty:
+        table = pd.DataFrame({"hotspot_id": pd.Series(dtype=str), "rag": pd.Series(dtype=str)})
+    comp = geom.merge(table.drop(columns=["geometry"], errors="ignore"), on="hotspot_id", how="left")
+    comp["rag"] = comp["rag"].fillna("none")
+    comp = gpd.GeoDataFrame(comp, geometry="geometry", crs=hotspots.frame.crs)
+    comp_qml = qs.categorized_qml("rag", qs.rag_categories(rag_colours, rag_labels), label_field="hotspot_id")
+    vis = geom.merge(visits, on="hotspot_id", how="inner")
+    vis = gpd.GeoDataFrame(vis, geometry="geometry", crs=hotspots.frame.crs)
+    layers = [_hotspot_layer(hotspots)]
+    if rings is not None:
+        layers.append(_ring_layer(rings))
+    layers += [GpkgLayer("compliance_by_hotspot", comp, comp_qml,
+                         "patrols scheduled, compliant, pending and missed per hotspot, rate and red/amber/green"),
+               GpkgLayer("visits", vis, _VISIT_QML,
+                         "one row per visit (a stay inside a hotspot); geometry is the visited hotspot's polygon")]
+    return layers
+
+
+def hotspot_outcomes(frame: pd.DataFrame, outcomes: Sequence[str]) -> pd.DataFrame:
+    """Per hotspot and outcome: crimes and harm on patrol and no-patrol days, per day, ratio.
+
+    ``rate_ratio`` is (crimes per patrol day) / (crimes per no-patrol day) of the hotspot:
+    a description of the hotspot's own days, not an effect estimate (the report's ITT is
+    the estimate). It is empty when either arm has no days or the no-patrol rate is 0.
+    """
+    treated = frame["treated"].astype(bool)
+    rows = []
+    for o in outcomes:
+        grouped = frame.assign(_t=treated).groupby(["hotspot_id", "_t"])
+        agg = grouped.agg(days=("date", "size"), crimes=(f"count_{o}", "sum"), harm=(f"harm_{o}", "sum"))
+        agg = agg.unstack("_t", fill_value=0)
+        out = pd.DataFrame({"hotspot_id": agg.index.astype(str), "outcome": o})
+        for flag, arm in ((True, "patrol"), (False, "no_patrol")):
+            for what in ("days", "crimes", "harm"):
+                col = (what, flag)
+                out[f"{arm}_{what}"] = agg[col].to_numpy() if col in agg.columns else 0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            p = out["patrol_crimes"] / out["patrol_days"].where(out["patrol_days"] > 0)
+            n = out["no_patrol_crimes"] / out["no_patrol_days"].where(out["no_patrol_days"] > 0)
+        out["patrol_crimes_per_day"] = p
+        out["no_patrol_crimes_per_day"] = n
+        out["rate_ratio"] = (p / n.where(n > 0)).astype(float)
+        rows.append(out)
+    return pd.concat(rows, ignore_index=True)
+
+
+def milestone_layers(hotspots: HotspotSet, panel_frame: pd.DataFrame, outcomes: Sequence[str], *,
+                     rings: gpd.GeoDataFrame | None) -> list[GpkgLayer]:
+    """The milestone report's layers: hotspots, rings, outcomes by hotspot (all outcomes)."""
+    table = hotspot_outcomes(panel_frame, outcomes)
+    geom = hotspots.frame[["hotspot_id", "name", "geometry"]]
+    out = gpd.GeoDataFrame(geom.merge(table, on="hotspot_id", how="inner"), geometry="geometry",
+                           crs=hotspots.frame.crs)
+    ranges = [(0.0, 0.8, "fewer on patrol days (ratio < 0.8)", "26,152,80,200"),
+              (0.8, 1.25, "about the same (0.8-1.25)", "255,255,191,200"),
+              (1.25, 1e9, "more on patrol days (ratio > 1.25)", "215,48,39,200")]
+    qml = qs.graduated_qml("rate_ratio", ranges, label_field="hotspot_id")
+    layers = [_hotspot_layer(hotspots)]
+    if rings is not None:
+        layers.append(_ring_layer(rings))
+    layers.append(GpkgLayer("outcomes_by_hotspot", out, qml,
+                            "per hotspot and outcome: crimes and harm on patrol and no-patrol days "
+                            "(descriptive; filter on 'outcome')"))
+    return layers
