@@ -28,6 +28,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="true rate ratio on a day with a delivered patrol (default %(default)s)")
     parser.add_argument("--compliance", type=float, default=0.75,
                         help="true share of patrols delivered within 24 h (default %(default)s)")
+    parser.add_argument("--days", type=int, default=182,
+                        help="trial days to publish, simulate and evaluate, 14 to 364 (default %(default)s, "
+                             "six months; fewer for a quick look)")
     parser.add_argument("--overwrite", action="store_true", help="replace an earlier demo in --out")
     add_csv_bom(parser)
     add_common(parser)
@@ -62,14 +65,15 @@ def _run(args: argparse.Namespace) -> Output:
     apply_csv_bom(args)
     result = run_demo(args.out, seed=args.seed, ri_draws=args.ri_draws, effect=args.effect,
                       compliance=args.compliance, progress=None if (args.quiet or args.json) else sys.stderr,
-                      overwrite=args.overwrite)
+                      overwrite=args.overwrite, days=args.days)
     h, f = result.headline, result.files
     lines = [f"demo finished in {result.seconds:.0f} s; everything in {result.out_dir}",
              "",
              f"daily tasking sheet (first day):  {f['tasking_sheet']}",
              f"weekly compliance reports ({h['weekly_reports']}):  {f['weekly_reports']}/<week>/",
              f"  latest:                          {f['latest_weekly_report']}",
-             f"milestone evaluation (6 months):   {f['milestone_report']}",
+             f"milestone evaluation ({args.days} days):{' ' * max(1, 5 - len(str(args.days)))}"
+             f"{f['milestone_report']}",
              "",
              f"compliance: {h['compliance']:.1%} of scheduled patrols arrived within 24 h "
              f"(simulated truth: {h['true_delivered_share']:.1%} delivered)",

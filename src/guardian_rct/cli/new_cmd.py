@@ -83,6 +83,9 @@ def _run(args: argparse.Namespace) -> Output:
     folder.mkdir(parents=True, exist_ok=True)
     hotspots_name = _copy_in(hotspots_src, folder, "hotspots")
     boundary_name = _copy_in(boundary_src, folder, "boundary") if boundary_src else None
+    if args.boundary is None and args.hotspots is None:  # the shipped maps' context, found beside the boundary
+        for layer in ("districts.geojson", "wards.geojson"):
+            _copy_in(_shipped(layer), folder, "boundary")
     start = args.start or dt.date.today() + dt.timedelta(days=1)
     end = start + dt.timedelta(days=args.days - 1)
     seed = args.seed if args.seed is not None else secrets.randbelow(2**31 - 1) + 1

@@ -93,7 +93,8 @@ class MapsSpec:
     ``basemap`` is a user's GeoPackage or Shapefile (e.g. OS Open Roads) drawn under
     everything on the static maps; ``districts`` are named areas drawn as outlines with
     their names (default: ``districts.geojson`` beside ``[hotspots] boundary``, as the
-    shipped geodata has); ``tiles`` is a tile URL template
+    shipped geodata has); ``wards`` are smaller named areas whose names are drawn faintly
+    where there is room (default: ``wards.geojson`` beside the boundary); ``tiles`` is a tile URL template
     (``https://.../{z}/{x}/{y}.png``) for the interactive maps, with its
     ``tiles_attribution`` -- without it the interactive maps need no network at all.
     """
@@ -102,6 +103,9 @@ class MapsSpec:
         "help": "a GeoPackage/Shapefile (e.g. OS Open Roads) drawn under everything on the static maps"})
     districts: Path | None = field(default=None, metadata={
         "help": "named areas drawn with their names (default: districts.geojson beside [hotspots] boundary)"})
+    wards: Path | None = field(default=None, metadata={
+        "help": "smaller named areas (e.g. wards) named faintly where there is room "
+                "(default: wards.geojson beside [hotspots] boundary)"})
     tiles: str | None = field(default=None, metadata={
         "help": "tile URL template for the interactive maps, e.g. https://tile.example/{z}/{x}/{y}.png "
                 "(default: none, so the maps need no network)"})
@@ -503,7 +507,8 @@ def config_from_dict(raw: dict[str, Any], *, source: Path | None = None) -> Tria
     if "maps" in sections:
         maps = sections["maps"]
         sections["maps"] = dataclasses.replace(maps, basemap=_resolve(maps.basemap, base),
-                                               districts=_resolve(maps.districts, base))
+                                               districts=_resolve(maps.districts, base),
+                                               wards=_resolve(maps.wards, base))
     cfg = TrialConfig(
         **sections,
         outcomes=_build_outcomes(raw.get("outcomes")),

@@ -144,7 +144,7 @@ class _Progress:
 
 def _copy_geodata(out_dir: Path) -> None:
     source = resources.files("guardian_rct") / "data" / "demo"
-    for name in ("hotspots.geojson", "districts.geojson", "force_boundary.geojson"):
+    for name in ("hotspots.geojson", "districts.geojson", "wards.geojson", "force_boundary.geojson"):
         with resources.as_file(source / name) as path:
             shutil.copyfile(path, out_dir / name)
 

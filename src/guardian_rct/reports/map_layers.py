@@ -6,6 +6,10 @@
   reader takes it for the force area;
 - districts: ``[maps] districts``, else ``districts.geojson`` beside the boundary file
   (as in the shipped ``geodata/``), with names from a ``name`` column;
+- wards: ``[maps] wards``, else ``wards.geojson`` beside the boundary (the shipped
+  geodata has Birmingham's 2016 wards), names from a ``name`` column; a ``source``
+  column, when present, is printed under the map (the shipped file says its wards are
+  the 2016 ones, replaced in 2018);
 - basemap: ``[maps] basemap`` (any GeoPackage/Shapefile/GeoJSON GDAL reads), clipped
   to the outline's extent so a national roads file stays cheap to draw.
 """
@@ -26,6 +30,8 @@ __all__ = ["map_context", "ENVELOPE_LABEL"]
 
 ENVELOPE_LABEL = "envelope of the hotspots (no boundary configured)"
 _DISTRICTS_SIBLING = "districts.geojson"
+_WARDS_SIBLING = "wards.geojson"
+_NAME_COLUMNS = ("name", "NAME", "LAD11NM", "LAD21NM", "WD16NM", "WD22NM")
 
 
 def _read(path: Path, key: str, crs) -> gpd.GeoDataFrame:
@@ -53,18 +59,27 @@ def map_context(config: TrialConfig, hotspots: HotspotSet) -> MapContext:
         hull = hotspots.frame.geometry.union_all().convex_hull.buffer(500.0)
         outline = gpd.GeoDataFrame(geometry=[hull], crs=crs)
         label = ENVELOPE_LABEL
-    districts_path = config.maps.districts
-    if districts_path is None and boundary is not None and (boundary.parent / _DISTRICTS_SIBLING).exists():
-        districts_path = boundary.parent / _DISTRICTS_SIBLING
-    districts, names = None, ()
-    if districts_path is not None:
-        districts = _read(districts_path, "[maps] districts", crs)
-        column = next((c for c in ("name", "NAME", "LAD11NM", "LAD21NM") if c in districts.columns), None)
-        names = tuple(str(v) for v in districts[column]) if column else ()
+    districts, names, _ = _named_layer(config.maps.districts, boundary, _DISTRICTS_SIBLING, "[maps] districts",
+                                       crs)
+    wards, ward_names, notes = _named_layer(config.maps.wards, boundary, _WARDS_SIBLING, "[maps] wards", crs)
     basemap = None
     if config.maps.basemap is not None:
         minx, miny, maxx, maxy = outline.total_bounds
         basemap = _read(config.maps.basemap, "[maps] basemap", crs)
         basemap = basemap.clip(box(minx - 2000, miny - 2000, maxx + 2000, maxy + 2000))
     return MapContext(outline=outline, outline_label=label, districts=districts, district_names=names,
-                      basemap=basemap)
+                      wards=wards, ward_names=ward_names, notes=notes, basemap=basemap)
+
+
+def _named_layer(path: Path | None, boundary: Path | None, sibling: str, key: str,
+                 crs) -> tuple[gpd.GeoDataFrame | None, tuple[str, ...], tuple[str, ...]]:
+    """A layer of named areas: (frame, names, source notes), from ``path`` or the boundary's sibling."""
+    if path is None and boundary is not None and (boundary.parent / sibling).exists():
+        path = boundary.parent / sibling
+    if path is None:
+        return None, (), ()
+    frame = _read(path, key, crs)
+    column = next((c for c in _NAME_COLUMNS if c in frame.columns), None)
+    names = tuple(str(v) for v in frame[column]) if column else ()
+    notes = tuple(dict.fromkeys(str(v) for v in frame["source"].dropna())) if "source" in frame.columns else ()
+    return frame, names, notes

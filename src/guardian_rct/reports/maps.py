@@ -9,13 +9,9 @@ Midlands) and carries a scale bar and a north arrow.
 Layers, bottom to top: an optional basemap (``[maps] basemap``, e.g. OS Open Roads), the
 force outline -- the whole ``[hotspots] boundary``, never clipped, or, without one, the
 convex hull of the trial's hotspots labelled as such --, district outlines with their
-names, all hotspots in grey, then the highlighted hotspots with labels. Labels are placed
-by a greedy placer (:func:`place_labels`): each label takes the first of eight positions
-around its point whose box overlaps no label already placed (Imhof's cartographic
-position order; the classic greedy heuristic of Christensen, Marks and Shieber, 1995);
-a label with no free position is drawn where it overlaps least, with a leader line.
-``adjustText`` would do this too, but it moves labels iteratively and is not pinned in
-our constraints; a 40-line placer that is deterministic and testable is preferred.
+names, all hotspots in grey, then the highlighted hotspots with labels. Labels never overlap
+(:func:`guardian_rct.reports.map_labels.place_labels`: beside the point where there is
+room, else in the margin on a leader line).
 """
 
 from __future__ import annotations
@@ -23,7 +19,7 @@ from __future__ import annotations
 import base64
 import io
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import geopandas as gpd
@@ -36,17 +32,12 @@ from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.collections import LineCollection, PathCollection  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.path import Path as MplPath  # noqa: E402
-from matplotlib.text import Text  # noqa: E402
 from matplotlib.transforms import Bbox  # noqa: E402
+
+from guardian_rct.reports.map_labels import names_where_free, place_labels  # noqa: E402
 
 __all__ = ["hotspot_map_png", "png_data_uri", "MapContext", "place_labels", "add_scale_bar",
            "add_north_arrow", "street_insets_png", "nice_length"]
-
-# Offsets (in label-box units) tried in order: right, left, above, below, then diagonals.
-_POSITIONS = ((0.6, 0.0, "left", "center"), (-0.6, 0.0, "right", "center"),
-              (0.0, 0.8, "center", "bottom"), (0.0, -0.8, "center", "top"),
-              (0.5, 0.6, "left", "bottom"), (-0.5, 0.6, "right", "bottom"),
-              (0.5, -0.6, "left", "top"), (-0.5, -0.6, "right", "top"))
 
 
 @dataclass(frozen=True)
@@ -54,13 +45,19 @@ class MapContext:
     """Context layers in the hotspots' CRS (each may be ``None``).
 
     ``outline_label`` says what the outline is (e.g. "force boundary" or "envelope of
-    the hotspots (no boundary configured)"), and is shown in the legend.
+    the hotspots (no boundary configured)"), and is shown in the legend. ``wards`` are
+    drawn as faint outlines, and their names only where they collide with nothing else
+    (:func:`guardian_rct.reports.map_labels.names_where_free`); ``notes`` (e.g. the
+    wards' vintage and licence) are printed under the map.
     """
 
     outline: gpd.GeoDataFrame | None = None
     outline_label: str = "force boundary"
     districts: gpd.GeoDataFrame | None = None
     district_names: tuple[str, ...] = ()
+    wards: gpd.GeoDataFrame | None = None
+    ward_names: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
     basemap: gpd.GeoDataFrame | None = None
 
 
@@ -97,72 +94,6 @@ def add_north_arrow(ax: Axes, *, fontsize: float = 9) -> None:
                 arrowprops={"arrowstyle": "-|>", "color": "black", "lw": 1.5})
 
 
-def _keep_best(candidates: Iterable[Callable[[], Text]], score: Callable[[Bbox], float],
-               renderer) -> tuple[float, Text, Bbox]:
-    """Draw candidate labels in turn, keep the one with the lowest score (removing the
-    others), and stop at the first that scores 0."""
-    best: tuple[float, Text, Bbox] | None = None
-    for make in candidates:
-        text = make()
-        box = text.get_window_extent(renderer).expanded(1.05, 1.1)
-        value = score(box)
-        if best is None or value < best[0]:
-            if best is not None:
-                best[1].remove()
-            best = (value, text, box)
-        else:
-            text.remove()
-        if value == 0:
-            break
-    assert best is not None  # callers always offer candidates
-    return best
-
-
-def place_labels(ax: Axes, xs: Sequence[float], ys: Sequence[float], labels: Sequence[str], *,
-                 fontsize: float = 7, avoid: Sequence[Bbox] = ()) -> list[Bbox]:
-    """Place ``labels`` beside their points without overlap (greedy; see module docstring).
-
-    Returns the display-space boxes of the placed labels (in the order given), so a test
-    can check that no two overlap.
-    """
-    renderer = ax.figure.canvas.get_renderer()
-    placed: list[Bbox] = list(avoid)
-    boxes: list[Bbox] = []
-    axes_box = ax.get_window_extent(renderer)
-    for x, y, label in zip(xs, ys, labels, strict=True):
-        def beside(dx: float, dy: float, ha: str, va: str, label=label, x=x, y=y):
-            return ax.annotate(str(label), (x, y), xytext=(dx * fontsize, dy * fontsize),
-                               textcoords="offset points", ha=ha, va=va, fontsize=fontsize, zorder=9,
-                               bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8})
-
-        def leader(radius: float, angle: int, label=label, x=x, y=y):
-            dx = radius * fontsize * math.cos(math.radians(angle))
-            dy = radius * fontsize * math.sin(math.radians(angle))
-            return ax.annotate(str(label), (x, y), xytext=(dx, dy), textcoords="offset points",
-                               fontsize=fontsize, zorder=9, ha="center", va="center",
-                               arrowprops={"arrowstyle": "-", "color": "#555555", "lw": 0.5},
-                               bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "#999999",
-                                     "alpha": 0.9})
-
-        def overlap(box: Bbox) -> float:
-            return sum(_overlap(box, other) for other in placed)
-
-        def overlap_or_outside(box: Bbox) -> float:
-            outside = not (axes_box.x0 <= box.x0 and box.x1 <= axes_box.x1
-                           and axes_box.y0 <= box.y0 and box.y1 <= axes_box.y1)
-            return overlap(box) + (1e6 if outside else 0.0)
-
-        score, text, box = _keep_best((lambda p=p: beside(*p) for p in _POSITIONS), overlap_or_outside,
-                                      renderer)
-        if score > 0:  # no free position beside it: further out, on a leader line
-            text.remove()
-            score, text, box = _keep_best((lambda r=r, a=a: leader(r, a) for r in (2.2, 3.4, 4.8)
-                                           for a in range(0, 360, 30)), overlap, renderer)
-        placed.append(box)
-        boxes.append(box)
-    return boxes
-
-
 def draw_polygons(ax: Axes, geometries, *, facecolor="none", edgecolor="black", linewidth: float = 0.5,
                   zorder: float = 2, alpha: float | None = None, linestyle: str = "-") -> None:
     """Draw (multi)polygons as one PathCollection (holes kept; lines are drawn as lines).
@@ -193,12 +124,6 @@ def draw_polygons(ax: Axes, geometries, *, facecolor="none", edgecolor="black", 
                                          linewidths=linewidth, zorder=zorder))
 
 
-def _overlap(a: Bbox, b: Bbox) -> float:
-    w = min(a.x1, b.x1) - max(a.x0, b.x0)
-    h = min(a.y1, b.y1) - max(a.y0, b.y0)
-    return w * h if w > 0 and h > 0 else 0.0
-
-
 def _draw_context(ax: Axes, context: MapContext | None, crs, *, district_names: bool = True) -> list[Patch]:
     handles: list[Patch] = []
     if context is None:
@@ -217,7 +142,22 @@ def _draw_context(ax: Axes, context: MapContext | None, crs, *, district_names: 
                                    strict=True):
                 ax.text(point.x, point.y, name.upper(), fontsize=6.5, color="#7a7a7a", ha="center",
                         va="center", zorder=3, fontstyle="italic")
+    if context.wards is not None and len(context.wards):
+        draw_polygons(ax, context.wards.to_crs(crs).geometry, edgecolor="#c4c4c4", linewidth=0.3, zorder=2,
+                      linestyle=":")
     return handles
+
+
+def _ward_names(ax: Axes, context: MapContext | None, crs, taken: list[Bbox]) -> None:
+    """Ward names, largest ward first, where each fits inside its ward and clutters nothing."""
+    if context is None or context.wards is None or not context.ward_names:
+        return
+    wards = context.wards.to_crs(crs)
+    order = np.argsort(-wards.geometry.area.to_numpy(), kind="stable")
+    geoms = list(wards.geometry.iloc[order])
+    points = [g.representative_point() for g in geoms]
+    names_where_free(ax, [p.x for p in points], [p.y for p in points],
+                     [context.ward_names[i] for i in order], areas=geoms, avoid=taken)
 
 
 def hotspot_map_png(
@@ -266,19 +206,30 @@ def hotspot_map_png(
         ax.set_aspect("equal")
         _set_extent(ax, hotspots, context)
         ax.set_axis_off()
-        if labels is not None:
-            renderer = fig.canvas.get_renderer()
-            taken = [t.get_window_extent(renderer) for t in ax.texts]  # district names
-            place_labels(ax, list(points.x), list(points.y), [str(x) for x in labels], avoid=taken)
+        ax.apply_aspect()
         handles += [Patch(color=c, label=t) for c, t in (legend or {}).items()]
-        if handles:
-            ax.legend(handles=handles, loc="lower left", fontsize=7, frameon=True)
+        furniture = [ax.legend(handles=handles, loc="lower left", fontsize=7, frameon=True)] if handles else []
         if title:
             ax.set_title(title, fontsize=11)
         add_scale_bar(ax)
         add_north_arrow(ax)
+        renderer = fig.canvas.get_renderer()
+        # labels avoid the district names, scale bar, north arrow, legend and hotspot markers
+        taken = [t.get_window_extent(renderer) for t in [*ax.texts, *furniture]]
+        pixels = ax.transData.transform(np.column_stack([points.x, points.y]))
+        m = 3.0 * fig.dpi / 72.0  # half a marker (s=14 is about 3.7 points across), in pixels
+        taken += [Bbox.from_extents(x - m, y - m, x + m, y + m) for x, y in pixels]
+        if labels is not None:
+            placed = place_labels(ax, list(points.x), list(points.y), [str(x) for x in labels], avoid=taken)
+            taken += [p.box for p in placed]
+        _ward_names(ax, context, hotspots.crs, taken)
+        if context is not None and context.notes:
+            ax.text(0.0, -0.01, "\n".join(context.notes), transform=ax.transAxes, fontsize=5.5, color="#555555",
+                    ha="left", va="top")
         buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", bbox_inches="tight")
+        # the tight box computed once here: savefig's "tight" would lay the figure out twice
+        tight = fig.get_tightbbox(fig.canvas.get_renderer()).padded(0.1)
+        fig.savefig(buffer, format="png", bbox_inches=tight)
         return buffer.getvalue()
     finally:
         plt.close(fig)
