@@ -114,4 +114,4 @@ def test_compliance_on_a_scheduler_and_two_worker_processes_equals_local(cluster
         a = (tmp_path / "local" / name).read_bytes()
         b = (tmp_path / "dask" / name).read_bytes()
         assert a == b, name
-    assert len(pd.read_csv(tmp_path / "local" / "compliance_visits.csv")) > 20
+    assert len(pd.read_csv(tmp_path / "local" / "compliance_visits.csv")) > 10  # the week's visits: enough to compare

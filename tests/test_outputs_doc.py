@@ -25,7 +25,7 @@ from guardian_rct.jobs.demo import run_demo
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "outputs.md"
 #: Copies of the shipped geodata, documented in geodata/README.md (the doc says so).
-GEODATA_COPIES = {"hotspots.geojson", "force_boundary.geojson", "districts.geojson"}
+GEODATA_COPIES = {"hotspots.geojson", "force_boundary.geojson", "districts.geojson", "wards.geojson"}
 #: The outcomes of the demo's and the test panel's trials (the default outcomes).
 OUTCOMES = tuple(o.name for o in DEFAULT_OUTCOMES)
 _FILE = re.compile(r"`([^`\s]+\.(?:csv|csv\.gz|parquet|xlsx|geojson|gpkg|html|json|md|toml|db|witness))`")
