@@ -136,3 +136,19 @@ def make_panel(design: Design, rng: np.random.Generator, *, irr: float = 0.8,
         "contaminated": contaminated.ravel().astype(int),
     })
     return frame
+
+
+def all_crossover_allocations(n_hotspots: int, n_days: int, per_day: int) -> np.ndarray:
+    """Every allocation of an unblocked crossover design (``per_day`` of ``n_hotspots``
+    patrolled each day), bool ``(C(n, k)**days, days, hotspots)`` in a fixed order, from
+    :mod:`itertools` rather than from the design: the reference for exact randomisation
+    distributions (Fisher 1935; Imbens & Rubin 2015, §5.3)."""
+    import itertools
+
+    out = []
+    for subsets in itertools.product(itertools.combinations(range(n_hotspots), per_day), repeat=n_days):
+        t = np.zeros((n_days, n_hotspots), dtype=bool)
+        for d, subset in enumerate(subsets):
+            t[d, list(subset)] = True
+        out.append(t)
+    return np.array(out)

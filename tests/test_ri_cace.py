@@ -18,14 +18,13 @@ whatever the allocation, so re-drawing the assignment tests it exactly. Checked 
 
 from __future__ import annotations
 
-import itertools
 import math
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from estimate_fixtures import configured_design
+from estimate_fixtures import all_crossover_allocations, configured_design
 from guardian_rct._core.errors import DataError
 from guardian_rct._core.rng import stream
 from guardian_rct.estimation.randomisation import randomisation_test
@@ -35,17 +34,7 @@ DRAWS = 20_000
 DESIGN = configured_design(N_HOT, N_DAYS, treated_per_day=K)
 
 
-def _all_allocations() -> np.ndarray:
-    out = []
-    for per_day in itertools.product(itertools.combinations(range(N_HOT), K), repeat=N_DAYS):
-        t = np.zeros((N_DAYS, N_HOT), dtype=bool)
-        for d, subset in enumerate(per_day):
-            t[d, list(subset)] = True
-        out.append(t)
-    return np.array(out)
-
-
-ALLOCATIONS = _all_allocations()
+ALLOCATIONS = all_crossover_allocations(N_HOT, N_DAYS, K)
 OBSERVED = ALLOCATIONS[101]
 # presence: one assigned patrol never arrived, two no-patrol hotspot-days had one anyway
 PRESENT = OBSERVED.astype(int).copy()

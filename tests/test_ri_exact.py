@@ -22,7 +22,6 @@ Checked:
 
 from __future__ import annotations
 
-import itertools
 import math
 
 import numpy as np
@@ -30,28 +29,16 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from estimate_fixtures import configured_design, crossover_design
+from estimate_fixtures import all_crossover_allocations, configured_design, crossover_design
 from guardian_rct._core.rng import stream
 from guardian_rct.estimation.randomisation import randomisation_test
 
 N_HOT, N_DAYS, K = 4, 3, 2
 DRAWS = 20_000
 DESIGN = configured_design(N_HOT, N_DAYS, treated_per_day=K)
-DAY_SUBSETS = list(itertools.combinations(range(N_HOT), K))  # 6 per day
 
 
-def all_allocations() -> np.ndarray:
-    """Every allocation of the design: bool (216, days, hotspots), in a fixed order."""
-    out = []
-    for per_day in itertools.product(DAY_SUBSETS, repeat=N_DAYS):
-        t = np.zeros((N_DAYS, N_HOT), dtype=bool)
-        for d, subset in enumerate(per_day):
-            t[d, list(subset)] = True
-        out.append(t)
-    return np.array(out)
-
-
-ALLOCATIONS = all_allocations()
+ALLOCATIONS = all_crossover_allocations(N_HOT, N_DAYS, K)
 
 # Two fixed panels (counts per day × hotspot) and the allocation that was "observed".
 OBSERVED = ALLOCATIONS[137]
