@@ -83,6 +83,10 @@ def test_evaluate_from_trial_store_with_compliance_csv(sim_trial, capsys):
         assert set(ESTIMATE_FIELDS) <= set(row)
     data = _no_nan((tmp / "out_store" / "milestone_report.json").read_text(encoding="utf-8"))
     assert not any("imported from a file" in n for n in data["notes"])  # read from the trial store
+    # the evaluate job hands the report the panel's crime counts: harm coverage is measured,
+    # not "unknown" (it was, through the job, until the Panel itself reached the report)
+    coverage = data["harm_coverage"]
+    assert coverage["status"] in ("complete", "within threshold") and coverage["n_crimes"] > 0
     rows = data["estimates"]
     primary = [r for r in rows if r["in_holm_family"]]
     # Holm family: the first ITT Poisson estimate of each declared outcome, count and harm (issue 12)

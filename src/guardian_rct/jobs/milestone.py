@@ -153,7 +153,9 @@ def report_from_panel(config: TrialConfig, panel: Panel | tuple[pd.DataFrame, pd
     displacement = _displacement(config, frame, rings, outcomes, config.evaluation.alpha, all_notes)
     balance = baseline_balance(frame, outcomes, baseline_days=config.evaluation.baseline_days)
     flow = trial_flow(frame)
-    report = build_milestone_report(config, frame, estimates, ri_results, displacement, balance, flow, provenance,
+    # the Panel itself when given: its crime counts are what the harm-coverage statement reads
+    report = build_milestone_report(config, frame if isinstance(panel, tuple) else panel, estimates, ri_results,
+                                    displacement, balance, flow, provenance,
                                     outcomes=outcomes, look_date=look_date, ri_draws=ri_draws,
                                     notes=all_notes, figures=figures, plan_context=plan_context,
                                     design_diagnosis=design_diagnosis,
