@@ -35,7 +35,7 @@ from guardian_rct.reports.geopackage import (
     milestone_layers,
     write_geopackage,
 )
-from guardian_rct.reports.weekly import RAG_COLOURS
+from guardian_rct.reports.weekly import RAG_COLOURS, RAG_PALE
 from test_compliance_report import _make_trial
 
 
@@ -101,15 +101,19 @@ def test_weekly_layers_open_styled_in_qgis_colours(weekly):
         root = ET.fromstring(row["styleQML"].split("\n", 1)[1])  # after the DOCTYPE line
         assert root.tag == "qgis" and root.find("renderer-v2") is not None
     renderer = ET.fromstring(styles["compliance_by_hotspot"]["styleQML"].split("\n", 1)[1]).find("renderer-v2")
-    assert renderer.get("type") == "categorizedSymbol" and renderer.get("attr") == "rag"
+    assert renderer.get("type") == "categorizedSymbol" and renderer.get("attr") == "rag_style"
     colours = {}
     for cat in renderer.iter("category"):
         symbol = next(s for s in renderer.iter("symbol") if s.get("name") == cat.get("symbol"))
         fill = next(o for o in symbol.iter("Option") if o.get("name") == "color").get("value")
         colours[cat.get("value")] = fill
-    rags = set(gpd.read_file(weekly / "weekly_compliance.gpkg", layer="compliance_by_hotspot")["rag"])
-    assert rags <= set(colours)
-    for key, hex_colour in RAG_COLOURS.items():
+    layer = gpd.read_file(weekly / "weekly_compliance.gpkg", layer="compliance_by_hotspot")
+    assert set(layer["rag_style"]) <= set(colours)
+    # the small-numbers caution reaches QGIS: a hotspot on too few patrols is pale, as in the report
+    few = layer["few"].fillna(False).astype(bool)
+    assert (layer.loc[few, "rag_style"] == layer.loc[few, "rag"] + "_few").all()
+    assert (layer.loc[~few, "rag_style"] == layer.loc[~few, "rag"]).all()
+    for key, hex_colour in [*RAG_COLOURS.items(), *((f"{k}_few", v) for k, v in RAG_PALE.items())]:
         r, g, b = (int(hex_colour[i:i + 2], 16) for i in (1, 3, 5))
         assert colours[key].startswith(f"{r},{g},{b},")
 
@@ -139,8 +143,8 @@ def test_real_qgis_opens_the_weekly_layers_styled(weekly):
     for name, info in seen.items():
         assert info["valid"] and info["crs"] == "EPSG:27700" and info["style_loaded"], (name, info)
     comp = seen["compliance_by_hotspot"]
-    assert comp["renderer"] == "categorizedSymbol" and comp["attr"] == "rag" and comp["labels"]
-    assert comp["categories"] == RAG_COLOURS
+    assert comp["renderer"] == "categorizedSymbol" and comp["attr"] == "rag_style" and comp["labels"]
+    assert comp["categories"] == {**RAG_COLOURS, **{f"{k}_few": v for k, v in RAG_PALE.items()}}
     assert seen["hotspots"]["labels"] and seen["visits"]["features"] > 0
 
 

@@ -182,11 +182,15 @@ def _ring_layer(rings: gpd.GeoDataFrame) -> GpkgLayer:
 
 def weekly_layers(hotspots: HotspotSet, by_hotspot: Sequence[Mapping], visits: pd.DataFrame, *,
                   rings: gpd.GeoDataFrame | None, rag_colours: Mapping[str, str],
-                  rag_labels: Mapping[str, str]) -> list[GpkgLayer]:
+                  rag_labels: Mapping[str, str], rag_pale: Mapping[str, str] | None = None,
+                  few_label: str = "fewer decided patrols than the caution threshold") -> list[GpkgLayer]:
     """The weekly report's layers: hotspots, rings, compliance by hotspot, visits.
 
-    ``by_hotspot`` are the report's ``by_hotspot`` rows (one per hotspot with ``rag``);
-    ``visits`` is the pseudonymised visits table with a ``hotspot_id`` column.
+    ``by_hotspot`` are the report's ``by_hotspot`` rows (one per hotspot with ``rag`` and,
+    from the small-numbers caution, ``few``); ``visits`` is the pseudonymised visits table
+    with a ``hotspot_id`` column. The compliance layer is styled on ``rag_style``: the
+    ``rag`` value, or ``<rag>_few`` drawn in the pale ``rag_pale`` tint where the rate rests
+    on too few patrols to be a verdict, as the report's own maps draw it.
     """
     geom = hotspots.frame[["hotspot_id", "geometry"]]
     table = pd.DataFrame(list(by_hotspot))
@@ -194,8 +198,14 @@ def weekly_layers(hotspots: HotspotSet, by_hotspot: Sequence[Mapping], visits: p
         table = pd.DataFrame({"hotspot_id": pd.Series(dtype=str), "rag": pd.Series(dtype=str)})
     comp = geom.merge(table.drop(columns=["geometry"], errors="ignore"), on="hotspot_id", how="left")
     comp["rag"] = comp["rag"].fillna("none")
+    few = comp["few"].fillna(False).astype(bool) if "few" in comp.columns else pd.Series(False, index=comp.index)
+    comp["rag_style"] = comp["rag"].where(~few, comp["rag"] + "_few")
     comp = gpd.GeoDataFrame(comp, geometry="geometry", crs=hotspots.frame.crs)
-    comp_qml = qs.categorized_qml("rag", qs.rag_categories(rag_colours, rag_labels), label_field="hotspot_id")
+    categories = qs.rag_categories(rag_colours, rag_labels)
+    if rag_pale:
+        categories += qs.rag_categories({f"{k}_few": v for k, v in rag_pale.items()},
+                                        {f"{k}_few": f"{rag_labels.get(k, k)} ({few_label})" for k in rag_pale})
+    comp_qml = qs.categorized_qml("rag_style", categories, label_field="hotspot_id")
     vis = geom.merge(visits, on="hotspot_id", how="inner")
     vis = gpd.GeoDataFrame(vis, geometry="geometry", crs=hotspots.frame.crs)
     layers = [_hotspot_layer(hotspots)]

@@ -376,7 +376,8 @@ def write_weekly_report(report: dict, result: ComplianceResult, out_dir: str | P
     paths["visits"] = _csv(visits, out / "compliance_visits.csv")
     rings = rings_for(hotspots, config.hotspots.buffer_rings_m) if config is not None else None
     layers = weekly_layers(hotspots, report["by_hotspot"], visits, rings=rings, rag_colours=RAG_COLOURS,
-                           rag_labels=RAG_LEGEND)
+                           rag_labels=RAG_LEGEND, rag_pale=RAG_PALE,
+                           few_label=f"fewer than {report['rag_min_patrols']} decided patrols: not a verdict")
     paths["geopackage"] = write_geopackage(out / "weekly_compliance.gpkg", layers, inputs=inputs)
     visits_layer = next(layer.frame for layer in layers if layer.name == "visits")
     paths["visits_parquet"] = write_geoparquet(out / "compliance_visits.parquet", visits_layer, inputs=inputs)
