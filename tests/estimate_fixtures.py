@@ -152,3 +152,17 @@ def all_crossover_allocations(n_hotspots: int, n_days: int, per_day: int) -> np.
             t[d, list(subset)] = True
         out.append(t)
     return np.array(out)
+
+
+def day_grid_panel(design, counts: np.ndarray, treated: np.ndarray, *, column: str = "count_x",
+                   with_probabilities: bool = False) -> pd.DataFrame:
+    """A panel frame from ``(days, hotspots)`` arrays of counts and assignment, rows day by
+    day in the design's hotspot order (the layout the exact-RI tests enumerate)."""
+    n_days, n_hot = counts.shape
+    frame = {"hotspot_id": np.tile(design.hotspot_ids, n_days),
+             "day_index": np.repeat(np.arange(n_days), n_hot),
+             "treated": treated.ravel().astype(int)}
+    if with_probabilities:
+        frame["p_treated"] = design.probabilities().ravel()
+    frame[column] = counts.ravel()
+    return pd.DataFrame(frame)

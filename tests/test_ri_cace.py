@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from estimate_fixtures import all_crossover_allocations, configured_design
+from estimate_fixtures import all_crossover_allocations, configured_design, day_grid_panel
 from guardian_rct._core.errors import DataError
 from guardian_rct._core.rng import stream
 from guardian_rct.estimation.randomisation import randomisation_test
@@ -49,12 +49,7 @@ COUNTS = np.where(PRESENT == 1, 1, 6) + np.array([[0, 1, 0, 2],
 
 
 def _panel(counts: np.ndarray, treated: np.ndarray) -> pd.DataFrame:
-    return pd.DataFrame({
-        "hotspot_id": np.tile(DESIGN.hotspot_ids, N_DAYS),
-        "day_index": np.repeat(np.arange(N_DAYS), N_HOT),
-        "treated": treated.ravel().astype(int),
-        "count_x": counts.ravel(),
-    })
+    return day_grid_panel(DESIGN, counts, treated)
 
 
 def exact_p(tau: float) -> float:

@@ -29,7 +29,12 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from estimate_fixtures import all_crossover_allocations, configured_design, crossover_design
+from estimate_fixtures import (
+    all_crossover_allocations,
+    configured_design,
+    crossover_design,
+    day_grid_panel,
+)
 from guardian_rct._core.rng import stream
 from guardian_rct.estimation.randomisation import randomisation_test
 
@@ -51,13 +56,7 @@ EFFECT_COUNTS = np.where(OBSERVED, 1, 5) + np.array([[0, 1, 0, 1],
 
 
 def panel(counts: np.ndarray, treated: np.ndarray) -> pd.DataFrame:
-    return pd.DataFrame({
-        "hotspot_id": np.tile(DESIGN.hotspot_ids, N_DAYS),
-        "day_index": np.repeat(np.arange(N_DAYS), N_HOT),
-        "treated": treated.ravel().astype(int),
-        "p_treated": DESIGN.probabilities().ravel(),
-        "count_x": counts.ravel(),
-    })
+    return day_grid_panel(DESIGN, counts, treated, with_probabilities=True)
 
 
 def score(u: np.ndarray, allocations: np.ndarray, statistic: str = "score") -> np.ndarray:
