@@ -2,7 +2,7 @@
 
 Exact duplicates are rows whose parsed values (device, officer, team, instant,
 coordinates as given, accuracy) are all equal; the first in file order is kept. They are
-found with a 64-bit hash of those values kept in a sorted array (8 bytes per used ping);
+found with a 64-bit hash of those values kept in a few sorted arrays (8 bytes per used ping);
 a hash collision between different rows (probability about n²/2⁶⁵, i.e. below 10⁻⁴ for
 50 million rows) would quarantine a usable row as a duplicate.
 """
@@ -18,7 +18,7 @@ import pyarrow as pa
 from guardian_rct._core.quarantine import Quarantine, concat_quarantines, quarantine_rows
 from guardian_rct.compliance.ping_types import REASONS, PingChunk
 
-__all__ = ["Deduplicator", "duplicate_key", "quarantine_duplicates"]
+__all__ = ["Deduplicator", "duplicate_key", "quarantine_duplicates", "duplicate_quarantine"]
 
 _DUPLICATE = 15
 
@@ -87,50 +87,81 @@ class Deduplicator:
     """Moves exact duplicates (same :func:`duplicate_key` as an earlier row) to the
     quarantine, keeping the first occurrence in reading order.
 
-    The keys seen so far (8 bytes per used ping) are kept sorted in ``partitions``
-    arrays split by the keys' top bits, so that adding a chunk never needs more than one
-    small partition's worth of temporary memory.
+    The keys seen so far (8 bytes per used ping) are split by their top bits into
+    ``partitions``; each partition keeps them as a few sorted runs whose sizes grow
+    geometrically (a log-structured merge, O'Neil et al. 1996: a chunk's new keys are a
+    run, and a run is merged into the one before it once it is a quarter of its size,
+    each merge a linear merge of two sorted arrays). Adding a chunk therefore costs about
+    its size times the number of levels, not the size of everything seen so far (merging
+    every chunk into one sorted array copies all the keys once per chunk: quadratic in
+    the file size, 15 s of a 50 M-ping week), and a merge's temporary memory is at most
+    one partition's keys.
+
+    A bitmap of ``2**bitmap_bits`` bits (64 MiB by default), one bit set per key seen
+    (indexed by the key's low bits), answers "never seen" for most keys without a search:
+    only keys whose bit is set (about ``n / 2**bitmap_bits`` of them after ``n`` keys, a
+    Bloom filter with one hash, Bloom 1970) are looked up in the runs. It never gives a
+    wrong answer, only a search that was not needed.
     """
 
-    def __init__(self, partitions: int = 256) -> None:
+    #: A run is merged into the previous one once it is at least 1/_GROWTH of its size.
+    _GROWTH = 4
+
+    def __init__(self, partitions: int = 16, bitmap_bits: int = 29) -> None:
         self._shift = np.uint64(64 - int(np.log2(partitions)))
-        self._parts: list[np.ndarray] = [np.empty(0, dtype=np.uint64) for _ in range(partitions)]
+        self._parts: list[list[np.ndarray]] = [[] for _ in range(partitions)]
+        self._bit_mask = np.uint64((1 << bitmap_bits) - 1)
+        self._bitmap = np.zeros(1 << max(0, bitmap_bits - 3), dtype=np.uint8)
 
     def _split(self, sorted_keys: np.ndarray) -> np.ndarray:
         """Start and stop positions of each partition's keys in a sorted key array."""
         top = (sorted_keys >> self._shift).astype(np.int64)
         return np.searchsorted(top, np.arange(len(self._parts) + 1), side="left")
 
+    def _bits(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Byte index and bit of each key in the bitmap."""
+        slot = keys & self._bit_mask
+        return (slot >> np.uint64(3)).astype(np.intp), np.left_shift(1, (slot & np.uint64(7)).astype(np.uint8))
+
     def _seen(self, keys: np.ndarray) -> np.ndarray:
         """Which of the sorted, distinct ``keys`` were seen before."""
+        byte, bit = self._bits(keys)
+        maybe = np.flatnonzero(self._bitmap[byte] & bit)
         hit = np.zeros(len(keys), dtype=bool)
-        cut = self._split(keys)
-        for p, part in enumerate(self._parts):
+        if len(maybe) == 0:
+            return hit
+        candidates = keys[maybe]  # sorted, as ``keys`` are
+        found = np.zeros(len(candidates), dtype=bool)
+        cut = self._split(candidates)
+        for p in np.flatnonzero(np.diff(cut)):
             lo, hi = cut[p], cut[p + 1]
-            if hi > lo and len(part):
-                hit[lo:hi] = _member(keys[lo:hi], part)
+            for run in self._parts[p]:
+                found[lo:hi] |= _member(candidates[lo:hi], run)
+        hit[maybe] = found
         return hit
 
     def _add(self, keys: np.ndarray) -> None:
         """Remember the sorted, distinct, new ``keys``."""
+        byte, bit = self._bits(keys)
+        np.bitwise_or.at(self._bitmap, byte, bit)
         cut = self._split(keys)
         for p in np.flatnonzero(np.diff(cut)):
-            new = keys[cut[p]:cut[p + 1]]
-            merged = np.concatenate([self._parts[p], new])
-            merged.sort(kind="stable")  # two sorted runs: a linear merge
-            self._parts[p] = merged
+            runs = self._parts[p]
+            runs.append(keys[cut[p]:cut[p + 1]].copy())
+            while len(runs) > 1 and self._GROWTH * len(runs[-1]) >= len(runs[-2]):
+                last = runs.pop()
+                merged = np.concatenate([runs[-1], last])
+                merged.sort(kind="stable")  # two sorted runs: a linear merge (timsort)
+                runs[-1] = merged
 
-    def __call__(self, chunk: PingChunk, raw: pd.DataFrame | None = None, *,
-                 source: Path | None = None) -> PingChunk:
-        """The chunk without its exact duplicates, which move to its quarantine (see
-        :func:`quarantine_duplicates` for ``raw`` and ``source``)."""
-        frame = chunk.frame
-        if frame.empty:
-            return chunk
-        key = frame["key"].to_numpy()
+    def duplicates(self, key: np.ndarray) -> np.ndarray:
+        """Which of a chunk's ``key`` values repeat an earlier key (earlier in this chunk
+        or in an earlier chunk); the chunk's keys are remembered."""
+        dup = np.zeros(len(key), dtype=bool)
+        if len(key) == 0:
+            return dup
         sk = np.sort(key)
         repeated = sk[1:] == sk[:-1]
-        dup = np.zeros(len(key), dtype=bool)
         if repeated.any():
             # Later copies of a key repeated inside this chunk (rare: look at those rows only).
             rows = np.flatnonzero(_member(key, np.unique(sk[1:][repeated])))
@@ -145,6 +176,16 @@ class Deduplicator:
         new = sk[~hit]
         if len(new):
             self._add(new)
+        return dup
+
+    def __call__(self, chunk: PingChunk, raw: pd.DataFrame | None = None, *,
+                 source: Path | None = None) -> PingChunk:
+        """The chunk without its exact duplicates, which move to its quarantine (see
+        :func:`quarantine_duplicates` for ``raw`` and ``source``)."""
+        frame = chunk.frame
+        if frame.empty:
+            return chunk
+        dup = self.duplicates(frame["key"].to_numpy())
         if not dup.any():
             return chunk
         return quarantine_duplicates(chunk, dup, raw, source)
@@ -171,8 +212,20 @@ def quarantine_duplicates(chunk: PingChunk, dup: np.ndarray, raw: pd.DataFrame |
     PingChunk
         The chunk without the duplicates; its quarantine sorted by source row.
     """
+    quarantine = duplicate_quarantine(chunk, dup, raw, source)
+    return PingChunk(frame=chunk.frame[~dup].reset_index(drop=True), quarantine=quarantine,
+                     n_read=chunk.n_read, extent=chunk.extent)
+
+
+def duplicate_quarantine(chunk: PingChunk, dup: np.ndarray, raw: pd.DataFrame | None,
+                         source: Path | None) -> Quarantine:
+    """The chunk's quarantine with its rows marked in ``dup`` added as exact duplicates,
+    sorted by source row (parameters as :func:`quarantine_duplicates`; ``chunk.frame`` is
+    left as it is)."""
     frame = chunk.frame
     rows = frame["source_row"].to_numpy()[dup]
+    if not len(rows):
+        return chunk.quarantine
     if raw is not None:
         first_row = int(raw.attrs.get("first_row", 1))
         original = raw.iloc[rows - first_row]
@@ -181,6 +234,4 @@ def quarantine_duplicates(chunk: PingChunk, dup: np.ndarray, raw: pd.DataFrame |
     extra = quarantine_rows(original, REASONS[_DUPLICATE], source=source, source_row=pd.Series(rows))
     quarantine = concat_quarantines([chunk.quarantine, extra])
     order = np.argsort(quarantine.frame["source_row"].to_numpy(dtype=np.int64), kind="stable")
-    quarantine = Quarantine(quarantine.frame.iloc[order].reset_index(drop=True))
-    return PingChunk(frame=frame[~dup].reset_index(drop=True), quarantine=quarantine,
-                     n_read=chunk.n_read, extent=chunk.extent)
+    return Quarantine(quarantine.frame.iloc[order].reset_index(drop=True))

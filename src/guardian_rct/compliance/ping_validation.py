@@ -289,13 +289,12 @@ def validate_chunk(raw: pd.DataFrame, columns: dict[str, str], *, source: Path, 
 def _text_rows(raw: pd.DataFrame, mask: np.ndarray) -> pd.DataFrame:
     """The rows of ``raw`` in ``mask`` as Arrow-backed text, converted in Arrow (no Python
     string per cell, so a chunk of millions of bad rows stays small and fast)."""
-    idx = pa.array(np.flatnonzero(mask))
+    rows = raw.iloc[np.flatnonzero(mask)]  # the bad rows only, before any conversion
     out = {}
-    for col in raw.columns:
-        arr = pa.array(raw[col], from_pandas=True)
+    for col in rows.columns:
+        arr = pa.array(rows[col], from_pandas=True)
         if isinstance(arr, pa.ChunkedArray):
             arr = arr.combine_chunks()
-        arr = arr.take(idx)
         if pa.types.is_dictionary(arr.type):
             arr = arr.dictionary_decode()
         if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):

@@ -27,8 +27,9 @@ from __future__ import annotations
 import csv
 import io
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -42,7 +43,7 @@ from guardian_rct.compliance.ping_dedupe import Deduplicator
 from guardian_rct.compliance.ping_types import PingChunk, PingOptions, PingSet
 from guardian_rct.compliance.ping_validation import validate_chunk
 
-__all__ = ["ping_files", "iter_raw_chunks", "iter_ping_chunks", "read_pings", "area_around", "prefetch",
+__all__ = ["ping_files", "iter_raw_chunks", "iter_checked_chunks", "iter_ping_chunks", "read_pings", "area_around", "prefetch",
            "checked_in_parallel", "WORKERS"]
 
 _OPTIONAL = ("officer_id", "team", "accuracy_m")
@@ -301,25 +302,40 @@ def checked_in_parallel(items: Iterator, check, workers: int = WORKERS) -> Itera
                 future.exception()  # wait: the chunk's memory is freed before we return
 
 
-def iter_ping_chunks(path: str | Path, options: PingOptions | None = None) -> Iterator[PingChunk]:
-    """Validated, de-duplicated chunks of every ping file at ``path`` (a file or folder).
+def iter_checked_chunks(path: str | Path, options: PingOptions | None = None,
+                        then: Callable[[PingChunk], Any] | None = None,
+                        ) -> Iterator[tuple[Path, pd.DataFrame, PingChunk, Any]]:
+    """``(file, raw, chunk, then(chunk))`` for each chunk of every ping file at ``path``,
+    in reading order, validated but *not* de-duplicated (duplicates depend on the
+    chunks before, so they are found in the consumer: :class:`Deduplicator`).
 
     The next chunk is read while earlier ones are checked (:func:`prefetch`), and chunks
-    are checked :data:`WORKERS` at a time (:func:`checked_in_parallel`); duplicates are
-    then removed one chunk after another in reading order, so the first copy is kept.
+    are checked :data:`WORKERS` at a time (:func:`checked_in_parallel`); ``then`` (e.g.
+    assigning the chunk's pings to hotspots) runs in the same worker thread right after
+    the checks, so it uses the cores too (``None`` when not given).
     """
     options = options or PingOptions()
     if options.timezone is not None:
         _check_zone(options.timezone)
-    dedup = Deduplicator()
     files = ping_files(path)
 
-    def check(item: tuple[Path, int, pd.DataFrame, dict[str, str]]) -> tuple[Path, pd.DataFrame, PingChunk]:
+    def check(item: tuple[Path, int, pd.DataFrame, dict[str, str]]) -> tuple[Path, pd.DataFrame, PingChunk, Any]:
         file, first, raw, cols = item
         raw.attrs["first_row"] = first
-        return file, raw, validate_chunk(raw, cols, source=file, first_row=first, options=options)
+        chunk = validate_chunk(raw, cols, source=file, first_row=first, options=options)
+        return file, raw, chunk, None if then is None else then(chunk)
 
-    for file, raw, chunk in checked_in_parallel(prefetch(_all_raw_chunks(files, options.chunk_rows)), check):
+    yield from checked_in_parallel(prefetch(_all_raw_chunks(files, options.chunk_rows)), check)
+
+
+def iter_ping_chunks(path: str | Path, options: PingOptions | None = None) -> Iterator[PingChunk]:
+    """Validated, de-duplicated chunks of every ping file at ``path`` (a file or folder).
+
+    Chunks are read and checked as by :func:`iter_checked_chunks`; duplicates are then
+    removed one chunk after another in reading order, so the first copy is kept.
+    """
+    dedup = Deduplicator()
+    for file, raw, chunk, _ in iter_checked_chunks(path, options):
         yield dedup(chunk, raw, source=file)
 
 

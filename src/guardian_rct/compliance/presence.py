@@ -28,7 +28,8 @@ from guardian_rct.compliance.ping_assignment import (
     visits_from_compact,
 )
 from guardian_rct.compliance.ping_types import QUARANTINE_COLUMNS, PingExtent, PingOptions
-from guardian_rct.compliance.pings import iter_ping_chunks, ping_files
+from guardian_rct.compliance.ping_dedupe import Deduplicator, duplicate_quarantine
+from guardian_rct.compliance.pings import iter_checked_chunks, ping_files
 from guardian_rct.config.trial_config import ComplianceSpec
 from guardian_rct.geo.hotspots import HotspotSet
 from guardian_rct.geo.point_index import build_index
@@ -63,24 +64,30 @@ def score_pings(path: str | Path, hotspots: HotspotSet, rules: ComplianceSpec, *
     tracks, teams = TrackCodes(), Codes()
     parts: list[tuple[np.ndarray, ...]] = []
     spool = QuarantineSpool(QUARANTINE_COLUMNS)
+    dedup = Deduplicator()
     n_read = n_used = n_in = 0
     extent = PingExtent()
     last: int | None = None
-    for chunk in progress(iter_ping_chunks(path, options), desc="ping chunks", unit="chunk"):
+    # Checks and hotspot assignment run in the worker threads; here, in reading order,
+    # only what depends on the chunks before: duplicates, codes, the quarantine spool.
+    chunks = iter_checked_chunks(path, options, then=lambda chunk: assign_chunk(index, chunk.frame))
+    for file, raw, chunk, (row, hot) in progress(chunks, desc="ping chunks", unit="chunk"):
         frame = chunk.frame
         n_read += chunk.n_read
         extent = extent.merge(chunk.extent)
-        n_used += len(frame)
-        spool.add(chunk.quarantine)
-        if frame.empty:
+        dup = dedup.duplicates(frame["key"].to_numpy())
+        n_used += len(frame) - int(np.count_nonzero(dup))
+        spool.add(duplicate_quarantine(chunk, dup, raw, file) if dup.any() else chunk.quarantine)
+        if frame.empty or dup.all():
             continue
-        latest = int(frame["time"].dt.as_unit("ns").array.asi8.max())
+        time_ns = frame["time"].dt.as_unit("ns").array.asi8
+        latest = int(time_ns[~dup].max())
         last = latest if last is None else max(last, latest)
-        row, hot = assign_chunk(index, frame)
+        keep = ~dup[row]
+        row, hot = row[keep], hot[keep]
         n_in += int(np.count_nonzero(np.diff(row, prepend=-1)))
         parts.append((tracks.encode(frame["device_id"].iloc[row], frame["officer_id"].iloc[row]),
-                      teams.encode(frame["team"].iloc[row]), hot.astype(np.int16),
-                      frame["time"].dt.as_unit("ns").array.asi8[row]))
+                      teams.encode(frame["team"].iloc[row]), hot.astype(np.int16), time_ns[row]))
     if parts:
         track_code, team_code, hot, t = (np.concatenate(p) for p in zip(*parts, strict=True))
     else:
