@@ -30,6 +30,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from guardian_rct._core.formula_safe import formula_safe_frame
@@ -61,10 +62,52 @@ def _iso_object(value: object, column: str) -> object:
     return value
 
 
+def _offset_text(offset_ns: int) -> str | None:
+    """A UTC offset as ``datetime.isoformat`` writes it (``+01:00``, ``-03:30``,
+    ``+00:19:32``); ``None`` for a sub-second offset (left to ``isoformat``)."""
+    seconds, rest = divmod(abs(int(offset_ns)), 1_000_000_000)
+    if rest:
+        return None
+    hours, seconds = divmod(seconds, 3600)
+    minutes, seconds = divmod(seconds, 60)
+    text = f"{'-' if offset_ns < 0 else '+'}{hours:02d}:{minutes:02d}"
+    return text + f":{seconds:02d}" if seconds else text
+
+
+def _iso_aware(series: pd.Series) -> np.ndarray | None:
+    """``Timestamp.isoformat()`` of each value of a time-zone-aware column, vectorised
+    (numpy's ``datetime_as_string`` on the local wall-clock times, then the offset), or
+    ``None`` when an offset is not whole seconds. Fractions as pandas writes them: none
+    for whole seconds, 6 digits when the nanoseconds within the microsecond are 0, else
+    9. NaT gives ``None``."""
+    utc = series.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype("datetime64[ns]")
+    local = series.dt.tz_localize(None).to_numpy().astype("datetime64[ns]")
+    known = ~np.isnat(utc)
+    out = np.full(len(series), None, dtype=object)
+    if not known.any():
+        return out
+    u, w = utc[known], local[known]
+    offset = w.view(np.int64) - u.view(np.int64)
+    codes, uniques = pd.factorize(offset)
+    texts = [_offset_text(v) for v in uniques]
+    if any(t is None for t in texts):
+        return None
+    ns = w.view(np.int64) % 1_000_000_000
+    text = np.empty(len(w), dtype=object)
+    for unit, rows in (("s", ns == 0), ("us", (ns != 0) & (ns % 1000 == 0)), ("ns", ns % 1000 != 0)):
+        if rows.any():
+            text[rows] = np.datetime_as_string(w[rows], unit=unit).astype(object)
+    out[known] = text + np.asarray(texts, dtype=object)[codes]
+    return out
+
+
 def _iso_datetime_series(series: pd.Series) -> pd.Series:
     name = str(series.name)
     valid = series.notna()
     if isinstance(series.dtype, pd.DatetimeTZDtype):
+        fast = _iso_aware(series)
+        if fast is not None:
+            return pd.Series(fast, index=series.index, name=series.name, dtype=object)
         text = series.map(lambda v: v.isoformat(), na_action="ignore")
         return text.astype(object).where(valid, None)
     if series[valid].empty or (series[valid] == series[valid].dt.normalize()).all():
