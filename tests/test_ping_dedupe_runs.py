@@ -40,14 +40,14 @@ def _reference(chunks: list[np.ndarray]) -> list[np.ndarray]:
     return out
 
 
-@pytest.mark.parametrize("bitmap_bits", [10, 29])
-def test_duplicates_match_a_python_set_over_many_chunks(bitmap_bits):
+@pytest.mark.parametrize(("bitmap_bits", "chunk"), [(10, 400), (16, 4000), (29, 400)])
+def test_duplicates_match_a_python_set_over_many_chunks(bitmap_bits, chunk):
     rng = np.random.default_rng(7)
     pool = rng.integers(0, 2**63, 40_000, dtype=np.int64).astype(np.uint64) << np.uint64(1)
     pool[:500] |= np.uint64(1) << np.uint64(63)  # keys with the top bit set (the last partition)
     chunks = []
     for c in range(300):  # 300 chunks: each partition's runs are merged many times
-        n = int(rng.integers(1, 400))
+        n = int(rng.integers(1, chunk))
         fresh = rng.integers(0, 2**63, n, dtype=np.int64).astype(np.uint64)
         old = pool[rng.integers(0, len(pool), n // 10 + 1)] if c % 3 else np.empty(0, np.uint64)
         keys = np.concatenate([fresh, old, fresh[: n // 20]])  # later copies inside the chunk too

