@@ -38,9 +38,9 @@ def _finish(z: np.ndarray) -> np.ndarray:
     return z ^ (z >> np.uint64(31))
 
 
-def _string_hash(values: pd.Series) -> np.ndarray:
+def _string_hash(values: pd.Series | pa.Array) -> np.ndarray:
     """Deterministic 64-bit hash of each string (same in every process and run)."""
-    arr = pa.array(values, from_pandas=True)
+    arr = values if isinstance(values, pa.Array | pa.ChunkedArray) else pa.array(values, from_pandas=True)
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
     encoded = arr.dictionary_encode()
@@ -49,14 +49,15 @@ def _string_hash(values: pd.Series) -> np.ndarray:
     return hashed[encoded.indices.to_numpy(zero_copy_only=False)]
 
 
-def duplicate_key(device: pd.Series, officer: pd.Series, team: pd.Series, ns: np.ndarray,
+def duplicate_key(device: pd.Series | pa.Array, officer: pd.Series | pa.Array, team: pd.Series | pa.Array,
+                  ns: np.ndarray,
                   a: np.ndarray, b: np.ndarray, accuracy: np.ndarray) -> np.ndarray:
     """The duplicate key of each usable ping: a 64-bit hash of all its parsed values.
 
     Parameters
     ----------
     device, officer, team
-        Trimmed text (``""`` when not given).
+        Trimmed text (``""`` when not given), as pandas or Arrow.
     ns
         UTC instants in nanoseconds.
     a, b

@@ -246,8 +246,8 @@ def validate_chunk(raw: pd.DataFrame, columns: dict[str, str], *, source: Path, 
     """
     n = len(raw)
     code = np.zeros(n, dtype=np.int8)
-    device = as_text(raw[columns["device_id"]])
-    flag_rows(code, (device == "").to_numpy(), 1)
+    device = _arrow_text(raw[columns["device_id"]])  # text stays in Arrow until the frame is built
+    flag_rows(code, pc.equal(device, "").to_numpy(zero_copy_only=False), 1)
     ns = parse_times(raw[columns["timestamp"]], options.timezone, code)
     geographic = "lat" in columns
     a_name, b_name = ("lat", "lon") if geographic else ("x", "y")
@@ -261,16 +261,17 @@ def validate_chunk(raw: pd.DataFrame, columns: dict[str, str], *, source: Path, 
         _flag_swapped_xy(x, y, code, options)
     acc = _accuracy(raw, columns, code, options)
     ok = code == 0
-    blank = pd.Series("", index=raw.index, dtype=device.dtype)
-    officer = as_text(raw[columns["officer_id"]]) if "officer_id" in columns else blank
-    team = as_text(raw[columns["team"]]) if "team" in columns else blank
+    keep = pa.array(np.flatnonzero(ok))
+    blank = pa.array([""], type=device.type).take(pa.array(np.zeros(len(keep), dtype=np.int64)))
+    dev_ok = device.take(keep)
+    off_ok = _arrow_text(raw[columns["officer_id"]]).take(keep) if "officer_id" in columns else blank
+    team_ok = _arrow_text(raw[columns["team"]]).take(keep) if "team" in columns else blank
     rows = np.arange(first_row, first_row + n, dtype=np.int64)
-    dev_ok, off_ok, team_ok = device[ok], officer[ok], team[ok]
     key = duplicate_key(dev_ok, off_ok, team_ok, ns[ok], a[ok], b[ok], acc[ok])
     frame = pd.DataFrame({
-        "device_id": dev_ok.reset_index(drop=True),
-        "officer_id": off_ok.reset_index(drop=True),
-        "team": team_ok.reset_index(drop=True),
+        "device_id": dev_ok.to_pandas(),
+        "officer_id": off_ok.to_pandas(),
+        "team": team_ok.to_pandas(),
         "time": pd.DatetimeIndex(ns[ok].view("datetime64[ns]")).tz_localize("UTC"),
         "x": x[ok], "y": y[ok], "accuracy_m": acc[ok],
         "source_row": rows[ok], "key": key,
