@@ -27,8 +27,8 @@ from guardian_rct.compliance.ping_assignment import (
     ping_options_for,
     visits_from_compact,
 )
-from guardian_rct.compliance.ping_types import QUARANTINE_COLUMNS, PingExtent, PingOptions
 from guardian_rct.compliance.ping_dedupe import Deduplicator, duplicate_quarantine
+from guardian_rct.compliance.ping_types import QUARANTINE_COLUMNS, PingExtent, PingOptions
 from guardian_rct.compliance.pings import iter_checked_chunks, ping_files
 from guardian_rct.config.trial_config import ComplianceSpec
 from guardian_rct.geo.hotspots import HotspotSet
