@@ -43,7 +43,8 @@ def _string_hash(values: pd.Series | pa.Array) -> np.ndarray:
     arr = values if isinstance(values, pa.Array | pa.ChunkedArray) else pa.array(values, from_pandas=True)
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
-    encoded = arr.dictionary_encode()
+    # Text read as a dictionary is hashed per dictionary entry (equal strings, equal hashes).
+    encoded = arr if pa.types.is_dictionary(arr.type) else arr.dictionary_encode()
     uniques = np.asarray(encoded.dictionary.to_pylist(), dtype=object)
     hashed = pd.util.hash_array(uniques, categorize=False) if len(uniques) else np.empty(0, np.uint64)
     return hashed[encoded.indices.to_numpy(zero_copy_only=False)]

@@ -47,8 +47,47 @@ def _transformer(crs: str) -> Transformer:
     return _transformer_for(crs, threading.get_ident())
 
 
-def _arrow_text(values: pd.Series) -> pa.Array:
-    """Column as trimmed Arrow strings, missing values as ``""`` (fast, no Python objects)."""
+def _dictionary_text(values: pd.Series) -> pa.DictionaryArray | None:
+    """A text column read as an Arrow dictionary (Parquet id columns, see
+    :func:`~guardian_rct.compliance.pings.iter_raw_chunks`) as a dictionary of trimmed
+    strings with missing values as ``""``: the work is done once per distinct value.
+    ``None`` for any other column."""
+    dtype = values.dtype
+    if not (isinstance(dtype, pd.ArrowDtype) and pa.types.is_dictionary(dtype.pyarrow_dtype)):
+        return None
+    arr = pa.array(values)  # zero copy
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks() if arr.num_chunks != 1 else arr.chunk(0)
+    words = arr.dictionary
+    if not (pa.types.is_string(words.type) or pa.types.is_large_string(words.type)):
+        return None
+    words = pa.concat_arrays([pc.fill_null(pc.utf8_trim_whitespace(words), ""), pa.array([""], type=words.type)])
+    indices = pc.fill_null(arr.indices, len(words) - 1)
+    return pa.DictionaryArray.from_arrays(indices, words)
+
+
+def _is_empty(text: pa.Array) -> np.ndarray:
+    """Where trimmed text (plain or dictionary) is ``""``."""
+    if pa.types.is_dictionary(text.type):
+        empty = pc.equal(text.dictionary, "").to_numpy(zero_copy_only=False)
+        return empty[text.indices.to_numpy(zero_copy_only=False)]
+    return pc.equal(text, "").to_numpy(zero_copy_only=False)
+
+
+def _plain(text: pa.Array) -> pa.Array:
+    """Dictionary text decoded to plain strings (plain text as it is)."""
+    return text.dictionary_decode() if pa.types.is_dictionary(text.type) else text
+
+
+def _arrow_text(values: pd.Series, *, keep_dictionary: bool = False) -> pa.Array:
+    """Column as trimmed Arrow strings, missing values as ``""`` (fast, no Python objects).
+
+    With ``keep_dictionary``, a column read as a dictionary stays one (see
+    :func:`_dictionary_text`); otherwise the result is plain strings.
+    """
+    words = _dictionary_text(values)
+    if words is not None:
+        return words if keep_dictionary else words.dictionary_decode()
     if pd.api.types.is_float_dtype(values.dtype):
         finite = values.dropna()
         if (finite == np.floor(finite)).all():  # ids stored as float (a null among ints)
@@ -246,8 +285,8 @@ def validate_chunk(raw: pd.DataFrame, columns: dict[str, str], *, source: Path, 
     """
     n = len(raw)
     code = np.zeros(n, dtype=np.int8)
-    device = _arrow_text(raw[columns["device_id"]])  # text stays in Arrow until the frame is built
-    flag_rows(code, pc.equal(device, "").to_numpy(zero_copy_only=False), 1)
+    device = _arrow_text(raw[columns["device_id"]], keep_dictionary=True)  # Arrow until the frame is built
+    flag_rows(code, _is_empty(device), 1)
     ns = parse_times(raw[columns["timestamp"]], options.timezone, code)
     geographic = "lat" in columns
     a_name, b_name = ("lat", "lon") if geographic else ("x", "y")
@@ -262,16 +301,17 @@ def validate_chunk(raw: pd.DataFrame, columns: dict[str, str], *, source: Path, 
     acc = _accuracy(raw, columns, code, options)
     ok = code == 0
     keep = pa.array(np.flatnonzero(ok))
-    blank = pa.array([""], type=device.type).take(pa.array(np.zeros(len(keep), dtype=np.int64)))
+    blank = pa.array([""], type=pa.large_string()).take(pa.array(np.zeros(len(keep), dtype=np.int64)))
     dev_ok = device.take(keep)
-    off_ok = _arrow_text(raw[columns["officer_id"]]).take(keep) if "officer_id" in columns else blank
-    team_ok = _arrow_text(raw[columns["team"]]).take(keep) if "team" in columns else blank
+    off_ok = (_arrow_text(raw[columns["officer_id"]], keep_dictionary=True).take(keep)
+              if "officer_id" in columns else blank)
+    team_ok = _arrow_text(raw[columns["team"]], keep_dictionary=True).take(keep) if "team" in columns else blank
     rows = np.arange(first_row, first_row + n, dtype=np.int64)
     key = duplicate_key(dev_ok, off_ok, team_ok, ns[ok], a[ok], b[ok], acc[ok])
     frame = pd.DataFrame({
-        "device_id": dev_ok.to_pandas(),
-        "officer_id": off_ok.to_pandas(),
-        "team": team_ok.to_pandas(),
+        "device_id": _plain(dev_ok).to_pandas(),
+        "officer_id": _plain(off_ok).to_pandas(),
+        "team": _plain(team_ok).to_pandas(),
         "time": pd.DatetimeIndex(ns[ok].view("datetime64[ns]")).tz_localize("UTC"),
         "x": x[ok], "y": y[ok], "accuracy_m": acc[ok],
         "source_row": rows[ok], "key": key,

@@ -180,6 +180,9 @@ def iter_raw_chunks(path: Path, chunk_rows: int) -> Iterator[tuple[int, pd.DataF
     _check_parquet_types(handle.schema_arrow, cols, path)
     rename = {v: k for k, v in cols.items()}
     same = {c: c for c in cols}
+    ids = _text_id_columns(handle.schema_arrow, cols)
+    if ids:  # read as dictionaries: ids repeat, so they are decoded, trimmed and hashed per distinct value
+        handle = pq.ParquetFile(path, read_dictionary=ids)
     batches = handle.iter_batches(batch_size=chunk_rows, columns=list(cols.values()))
     while True:
         try:
@@ -191,14 +194,43 @@ def iter_raw_chunks(path: Path, chunk_rows: int) -> Iterator[tuple[int, pd.DataF
         if batch is None:
             return
         _check_utf8(batch, path, first)
-        frame = batch.to_pandas().rename(columns=rename)
+        frame = _batch_frame(batch, ids).rename(columns=rename)
         yield first, frame, same
         first += len(frame)
+
+
+_ID_COLUMNS = ("device_id", "officer_id", "team")
+
+
+def _text_id_columns(schema: pa.Schema, cols: dict[str, str]) -> list[str]:
+    """The file's identifier columns (device, officer, team) stored as text."""
+    out = []
+    for name in _ID_COLUMNS:
+        if name in cols:
+            typ = schema.field(cols[name]).type
+            if pa.types.is_string(typ) or pa.types.is_large_string(typ):
+                out.append(cols[name])
+    return out
+
+
+def _batch_frame(batch: pa.RecordBatch, ids: list[str]) -> pd.DataFrame:
+    """The batch as a frame; identifier columns read as dictionaries stay Arrow dictionaries
+    (``pd.ArrowDtype``), the rest converted as ``to_pandas`` does."""
+    names = batch.schema.names
+    keep = [n for n in ids if n in names and pa.types.is_dictionary(batch.schema.field(n).type)]
+    if not keep:
+        return batch.to_pandas()
+    frame = batch.drop_columns(keep).to_pandas()
+    for name in keep:
+        frame[name] = pd.Series(pd.arrays.ArrowExtensionArray(batch.column(name)), index=frame.index)
+    return frame[names]
 
 
 def _check_utf8(batch: pa.RecordBatch, path: Path, first: int) -> None:
     """Refuse text columns whose bytes are not UTF-8 (Parquet writers do not all check)."""
     for name, column in zip(batch.schema.names, batch.columns, strict=True):
+        if pa.types.is_dictionary(column.type):
+            column = column.dictionary
         if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
             try:
                 column.validate(full=True)
