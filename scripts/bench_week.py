@@ -24,8 +24,12 @@ after (the machine may be shared: read the ratio with it).
 timestamp, accuracy 500 m, or no coordinates, in turn): the peak RSS must stay bounded
 however many rows are bad (the quarantine is spooled to disk).
 
+``--partitions N`` scores a folder of N Parquet files cut from the same pings (row groups
+in order), as a Spark or Dask export would be: the Dask engine runs one task per file, so
+a single file is one task on one worker.
+
 Usage: python scripts/bench_week.py [--n 50000000] [--devices 600] [--workdir DIR]
-       [--engine local|dask] [--all-bad]
+       [--engine local|dask] [--all-bad] [--partitions N]
 """
 
 from __future__ import annotations
@@ -174,12 +178,29 @@ def make_all_bad(path: Path, good: Path) -> None:
             writer.write_table(table.cast(schema), row_group_size=1_000_000)
 
 
+def write_parts(folder: Path, source: Path, parts: int) -> None:
+    """Split ``source`` into ``parts`` Parquet files of consecutive row groups (a
+    partitioned dataset, as Spark or Dask write them: one Dask task per file)."""
+    handle = pq.ParquetFile(source)
+    groups = np.array_split(np.arange(handle.num_row_groups), parts)
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, chosen in enumerate(groups):
+        if len(chosen) == 0:
+            continue
+        with pq.ParquetWriter(folder / f"part-{i:05d}.parquet", handle.schema_arrow, compression="snappy") as writer:
+            for g in chosen:
+                writer.write_table(handle.read_row_group(int(g)), row_group_size=1_000_000)
+
+
 def read_floor(path: Path) -> float:
-    """Seconds to read every column of ``path`` with ``iter_batches`` (the I/O + decode floor)."""
+    """Seconds to read every column of ``path`` (a file, or a folder of files) with
+    ``iter_batches`` (the I/O + decode floor)."""
+    files = sorted(path.glob("*.parquet")) if path.is_dir() else [path]
     t0 = time.perf_counter()
     rows = 0
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=1_000_000):
-        rows += batch.num_rows
+    for file in files:
+        for batch in pq.ParquetFile(file).iter_batches(batch_size=1_000_000):
+            rows += batch.num_rows
     return time.perf_counter() - t0
 
 
@@ -191,6 +212,9 @@ def main() -> int:
     parser.add_argument("--engine", choices=("local", "dask"), default="local")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--all-bad", action="store_true", help="every row unusable (quarantine memory)")
+    parser.add_argument("--partitions", type=int, default=0,
+                        help="score a folder of this many Parquet files made from the pings (a partitioned "
+                        "dataset: the Dask engine runs one task per file); 0 (default): the single file")
     args = parser.parse_args()
     work = args.workdir / f"n{args.n}"
     work.mkdir(parents=True, exist_ok=True)
@@ -209,6 +233,13 @@ def main() -> int:
             make_all_bad(work / "bad.tmp", pings)
             (work / "bad.tmp").rename(bad)
         pings = bad
+    if args.partitions > 0:
+        folder = work / f"{pings.stem}-{args.partitions}-parts"
+        if not folder.exists():
+            write_parts(work / "parts.tmp", pings, args.partitions)
+            (work / "parts.tmp").rename(folder)
+        pings = folder
+        print(f"pings: {pings} ({len(list(folder.glob('*.parquet')))} files)")
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     subprocess.run([sys.executable, "-m", "guardian_rct", "init", "--config", str(work / "trial.toml")],
                    env=env, check=True, capture_output=True)
