@@ -100,6 +100,13 @@ def test_init_writes_the_plan_and_seals_its_hash(registered, capsys):
     assert plan["units"]["hotspot_sha256"] == reg.hotspots_sha256
     assert [lk["date"] for lk in plan["interim_looks"]["looks"]] == ["2023-03-31", "2023-04-10"]
     assert plan["inference"]["ri_draws"] == 40 and plan["primary"]["outcome"] == "all_crime"
+    # the registered inference is what the evaluation runs (issue 12): CR2 + Satterthwaite by
+    # default, RI for count and harm with the studentised statistic, Holm on the led-with p
+    inference = plan["inference"]
+    assert inference["variance"].startswith("CR2") and "Satterthwaite" in inference["df_rule"]
+    assert "harm" in inference["ri_outcomes"] and "CACE" in inference["ri_outcomes"]
+    assert "studentised" in inference["ri_statistic"] and "diagnosis" in inference["lead_rule"]
+    assert "leads with" in plan["multiplicity"]["tests"]
 
 
 def test_ledger_verify_checks_the_sealed_plan(registered, capsys):
