@@ -286,3 +286,35 @@ def test_a_package_upgrade_that_rewords_the_plan_is_not_a_deviation(registered, 
                           else registered.read_text().replace("[compliance]", "[compliance]\ngps_tolerance_m = 10", 1))
     changed = [d["item"] for d in evaluate(tmp_path / "b")["deviations"] if d["kind"] == "unregistered_change"]
     assert any("gps_tolerance" in item for item in changed), changed
+
+
+def test_plan_of_a_simulated_trial_carries_the_banner_and_a_real_one_does_not(tmp_path):
+    from guardian_rct.reports.plan_documents import PlanVersion, render_plan
+
+    def documents(simulated: bool) -> tuple[str, str]:
+        folder = tmp_path / ("sim" if simulated else "real")
+        folder.mkdir()
+        path = write_trial(folder, extra=EXTRA)
+        if simulated:
+            _set(path, "[trial]\n", "[trial]\nsimulated = true\n")
+        plan = plan_for_config(load_config(path))
+        version = PlanVersion(content=plan.to_dict(), version=0, status="draft")
+        return render_plan(version, "html"), render_plan(version, "md")
+
+    html, md = documents(True)
+    assert 'id="simulated-banner"' in html and "SIMULATED TRIAL" in md
+    html, md = documents(False)
+    assert "simulated-banner" not in html.split("</style>")[1] and "SIMULATED" not in md
+
+
+def test_a_plan_sealed_before_the_inference_fields_still_renders(tmp_path):
+    """Sealed plans are re-rendered from the store: one sealed before ri_statistic/lead_rule renders."""
+    from guardian_rct.reports.plan_documents import PlanVersion, render_plan
+
+    content = plan_for_config(load_config(write_trial(tmp_path, extra=EXTRA))).to_dict()
+    for key in ("ri_statistic", "lead_rule", "wild_bootstrap_draws"):
+        del content["inference"][key]
+    version = PlanVersion(content=content, version=0, status="draft")
+    html, md = render_plan(version, "html"), render_plan(version, "md")
+    assert "Randomisation statistic" not in html and "What the report leads with" not in md
+    assert "Randomisation inference" in html and "Variance" in md

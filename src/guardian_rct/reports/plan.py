@@ -321,7 +321,8 @@ def build_plan(config: TrialConfig, hotspots: HotspotSet, design: Design, harm: 
                       "CONSORT extension for randomised crossover trials (Dwan et al. 2019, BMJ 366:l4378), "
                       "analysis items",
                       "Guidelines for the content of statistical analysis plans (Gamble et al. 2017, JAMA 318:2337)"],
-        "trial": {"name": config.trial.name, "start_date": config.trial.start_date.isoformat(),
+        "trial": {"name": config.trial.name, **({"simulated": True} if config.trial.simulated else {}),
+                  "start_date": config.trial.start_date.isoformat(),
                   "end_date": config.trial.end_date.isoformat(), "n_days": config.trial.n_days,
                   "timezone": config.trial.timezone, "day_starts": config.trial.day_starts,
                   "experimental_day": f"{config.trial.day_starts} to the next day's {config.trial.day_starts}, "
