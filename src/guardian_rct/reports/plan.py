@@ -222,8 +222,9 @@ def _looks(config: TrialConfig, alpha: float) -> dict[str, Any]:
                                  "fractions below are the calendar values it equals when crime runs at the "
                                  "baseline rate"), "looks": looks,
             "milestones_outside_trial": ignored,
-            "rule": "At each look the primary outcome's design-based p-value is compared with that look's "
-                    "nominal p; secondary outcomes are descriptive until the final look."}
+            "rule": "At each look the primary outcome's count p-value that the report leads with (randomisation "
+                    "where the data diagnosis distrusts the Wald test, model-based otherwise) is compared with "
+                    "that look's nominal p; secondary outcomes are descriptive until the final look."}
 
 
 def _diagnosis(config: TrialConfig, design: Design, blocks: list[dict[str, Any]]) -> dict[str, Any]:
