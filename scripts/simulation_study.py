@@ -295,21 +295,26 @@ def summarise_cell(effect: list[dict], null: list[dict], irr: float) -> list[dic
 
 
 def run_grid(trials: int, ri_draws: int, wild_draws: int, *, cells: list[str] | None = None,
-             seed: int = 12, out: Path | None = None, days: int | None = None) -> dict:
-    """Run every cell with ``trials`` effect and ``trials`` null trials; write JSON as it goes."""
+             seed: int = 12, out: Path | None = None, days: int | None = None, first: int = 0) -> dict:
+    """Run every cell with ``trials`` effect and ``trials`` null trials; write JSON as it goes.
+
+    ``first`` is the index of the first trial: a run with ``first = 1000`` continues one of
+    1,000 trials with new trials (the same seeds a single longer run would use).
+    """
     from guardian_rct.design.diagnosis import diagnose_design
 
-    result = {"setup": {"trials_per_arm": trials, "ri_draws": ri_draws, "wild_draws": wild_draws,
-                        "irr": GRID_IRR, "seed": seed, "days": days}, "cells": {}}
+    result = {"setup": {"trials_per_arm": trials, "first_trial": first, "ri_draws": ri_draws,
+                        "wild_draws": wild_draws, "irr": GRID_IRR, "seed": seed, "days": days,
+                        "ri_statistic": RI_STATISTIC}, "cells": {}}
     for name in cells or list(CELLS):
         n, cell_days, keys, blocks = CELLS[name]
         design = grid_design(n, days or cell_days, keys, blocks)
         ddiag = diagnose_design(design)
         t0 = time.perf_counter()
         eff = [grid_trial(design, ddiag, seed * 10**6 + i, GRID_IRR, ri_draws=ri_draws, wild_draws=0)
-               for i in range(trials)]
+               for i in range(first, first + trials)]
         nul = [grid_trial(design, ddiag, seed * 10**6 + 500_000 + i, 1.0, ri_draws=ri_draws,
-                          wild_draws=wild_draws) for i in range(trials)]
+                          wild_draws=wild_draws) for i in range(first, first + trials)]
         result["cells"][name] = {"design": ddiag.to_dict(), "seconds": round(time.perf_counter() - t0, 1),
                                  "rows": summarise_cell(eff, nul, GRID_IRR)}
         print(f"{name}: {result['cells'][name]['seconds']} s", flush=True)
@@ -522,7 +527,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="RI-only coverage study in --cells: every --ri-statistics on the same effect trials")
     ap.add_argument("--ri-statistics", nargs="*", default=["score", "studentised"],
                     help="with --ri-coverage: the statistics to compare")
-    ap.add_argument("--first-trial", type=int, default=0, help="with --ri-study/--ri-coverage: index of the first trial")
+    ap.add_argument("--first-trial", type=int, default=0, help="index of the first trial (--grid, --ri-study, --ri-coverage)")
     ap.add_argument("--ri-statistic", choices=["studentised", "score"], default="studentised",
                     help="randomisation statistic (grid and --ri-study; default the package's)")
     ap.add_argument("--outcomes", nargs="*", default=["count_violence", "harm_violence"],
@@ -556,7 +561,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.grid:
         res = run_grid(args.trials, args.draws, args.wild_draws, cells=args.cells, seed=args.seed,
-                       out=args.json, days=args.grid_days)
+                       out=args.json, days=args.grid_days, first=args.first_trial)
         print(grid_table(res))
         return 0
     result = run(args.trials, args.null_trials, args.draws, ri_ci_trials=args.ri_ci_trials,
