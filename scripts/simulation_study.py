@@ -295,21 +295,26 @@ def summarise_cell(effect: list[dict], null: list[dict], irr: float) -> list[dic
 
 
 def run_grid(trials: int, ri_draws: int, wild_draws: int, *, cells: list[str] | None = None,
-             seed: int = 12, out: Path | None = None, days: int | None = None) -> dict:
-    """Run every cell with ``trials`` effect and ``trials`` null trials; write JSON as it goes."""
+             seed: int = 12, out: Path | None = None, days: int | None = None, first: int = 0) -> dict:
+    """Run every cell with ``trials`` effect and ``trials`` null trials; write JSON as it goes.
+
+    ``first`` is the index of the first trial: a run with ``first = 1000`` continues one of
+    1,000 trials with new trials (the same seeds a single longer run would use).
+    """
     from guardian_rct.design.diagnosis import diagnose_design
 
-    result = {"setup": {"trials_per_arm": trials, "ri_draws": ri_draws, "wild_draws": wild_draws,
-                        "irr": GRID_IRR, "seed": seed, "days": days}, "cells": {}}
+    result = {"setup": {"trials_per_arm": trials, "first_trial": first, "ri_draws": ri_draws,
+                        "wild_draws": wild_draws, "irr": GRID_IRR, "seed": seed, "days": days,
+                        "ri_statistic": RI_STATISTIC}, "cells": {}}
     for name in cells or list(CELLS):
         n, cell_days, keys, blocks = CELLS[name]
         design = grid_design(n, days or cell_days, keys, blocks)
         ddiag = diagnose_design(design)
         t0 = time.perf_counter()
         eff = [grid_trial(design, ddiag, seed * 10**6 + i, GRID_IRR, ri_draws=ri_draws, wild_draws=0)
-               for i in range(trials)]
+               for i in range(first, first + trials)]
         nul = [grid_trial(design, ddiag, seed * 10**6 + 500_000 + i, 1.0, ri_draws=ri_draws,
-                          wild_draws=wild_draws) for i in range(trials)]
+                          wild_draws=wild_draws) for i in range(first, first + trials)]
         result["cells"][name] = {"design": ddiag.to_dict(), "seconds": round(time.perf_counter() - t0, 1),
                                  "rows": summarise_cell(eff, nul, GRID_IRR)}
         print(f"{name}: {result['cells'][name]['seconds']} s", flush=True)
@@ -380,6 +385,42 @@ def ri_null_study(name: str, trials: int, draws: int, *, seed: int = 12, days: i
             "size_first_400": float(np.mean(first <= 0.05)), "mean_p": float(p.mean()),
             "rank_bins": bins.tolist(), "rank_chi2_p": float(stats.chisquare(bins, width / width.sum() * bins.sum()).pvalue),
             "share_p_equal_1": float(np.mean(exceed >= draws))}
+    return out
+
+
+def ri_coverage_study(name: str, trials: int, draws: int, *, seed: int = 12, days: int = 28,
+                      first: int = 0, statistics: tuple[str, ...] = ("score", "studentised"),
+                      outcomes: tuple[str, ...] = ("count_violence", "harm_violence")) -> dict:
+    """Coverage of the RI test-inversion interval of each statistic, on the same trials.
+
+    Effect trials of :func:`run_grid` (trial ``i`` has the grid's seeds, so the first
+    trials are the grid's effect trials), a rate ratio of ``GRID_IRR``. For every statistic
+    the sharp null at the true rate ratio is tested with the same redraws (same stream), so
+    the statistics are compared on identical trials and allocations; coverage is the share
+    of trials with ``p > 0.05``.
+    """
+    n, _, keys, blocks = CELLS[name]
+    design = grid_design(n, days, keys, blocks)
+    t0 = time.perf_counter()
+    covered = {(col, st): [] for col in outcomes for st in statistics}
+    for i in range(first, first + trials):
+        s = seed * 10**6 + i
+        frame = make_panel(design, stream(s, "simulation", 0), irr=GRID_IRR, mean_rate=0.3,
+                           hotspot_sd=0.7, day_sd=0.25)
+        base = "baseline_count_violence" if design.kind == "parallel" else None
+        for col in outcomes:
+            for st in statistics:
+                ri = randomisation_test(frame, col, design, draws=draws, conf_int=False, baseline=base,
+                                        statistic=st, null_rate_ratio=GRID_IRR,
+                                        rng=stream(s, "randomisation_inference", col))
+                covered[(col, st)].append(ri.p_value > 0.05)
+    out = {"cell": name, "days": days, "trials": trials, "first_trial": first, "draws": draws,
+           "seconds": round(time.perf_counter() - t0, 1), "outcomes": {}}
+    for col in outcomes:
+        out["outcomes"][col] = {}
+        for st in statistics:
+            cov, cov_se = _rate(np.array(covered[(col, st)]))
+            out["outcomes"][col][st] = {"coverage": cov, "coverage_se": cov_se}
     return out
 
 
@@ -482,7 +523,11 @@ def main(argv: list[str] | None = None) -> int:
                     help="with --ri-study: also compare N observed allocations with N redraws")
     ap.add_argument("--bias-study", nargs="*", type=int, metavar="DAYS",
                     help="PPML bias in --cells at these trial lengths (--trials effect trials)")
-    ap.add_argument("--first-trial", type=int, default=0, help="with --ri-study: index of the first trial")
+    ap.add_argument("--ri-coverage", action="store_true",
+                    help="RI-only coverage study in --cells: every --ri-statistics on the same effect trials")
+    ap.add_argument("--ri-statistics", nargs="*", default=["score", "studentised"],
+                    help="with --ri-coverage: the statistics to compare")
+    ap.add_argument("--first-trial", type=int, default=0, help="index of the first trial (--grid, --ri-study, --ri-coverage)")
     ap.add_argument("--ri-statistic", choices=["studentised", "score"], default="studentised",
                     help="randomisation statistic (grid and --ri-study; default the package's)")
     ap.add_argument("--outcomes", nargs="*", default=["count_violence", "harm_violence"],
@@ -490,10 +535,17 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     global RI_STATISTIC
     RI_STATISTIC = args.ri_statistic
-    if args.ri_study or args.bias_study:
+    if args.ri_study or args.bias_study or args.ri_coverage:
         days = args.grid_days or 28
-        res: dict = {"ri_null": [], "allocation": [], "bias": []}
+        res: dict = {"ri_null": [], "allocation": [], "bias": [], "ri_coverage": []}
         for name in args.cells or list(CELLS):
+            if args.ri_coverage:
+                res["ri_coverage"].append(ri_coverage_study(
+                    name, args.trials, args.draws, seed=args.seed, days=days, first=args.first_trial,
+                    statistics=tuple(args.ri_statistics), outcomes=tuple(args.outcomes)))
+                print(json.dumps(res["ri_coverage"][-1]), flush=True)
+                if args.json:
+                    args.json.write_text(json.dumps(res, indent=1, default=float))
             if args.ri_study:
                 if args.alloc_check:
                     res["allocation"].append(allocation_check(name, args.alloc_check, seed=args.seed, days=days))
@@ -509,7 +561,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.grid:
         res = run_grid(args.trials, args.draws, args.wild_draws, cells=args.cells, seed=args.seed,
-                       out=args.json, days=args.grid_days)
+                       out=args.json, days=args.grid_days, first=args.first_trial)
         print(grid_table(res))
         return 0
     result = run(args.trials, args.null_trials, args.draws, ri_ci_trials=args.ri_ci_trials,

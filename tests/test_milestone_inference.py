@@ -129,3 +129,17 @@ def test_findings_give_the_rate_ratio_cace_with_both_intervals():
     assert f"multiplied the rate by {ar['irr']:.2f}" in findings
     assert f"randomisation 95% CI {ar['ri_conf_low']:.2f} to open" in findings  # open upper side is said so
     assert "Imbens & Rosenbaum 2005" in report.abstract["methods"]
+
+
+def test_the_configured_randomisation_statistic_is_the_one_run(inferred):
+    """``[evaluation] ri_statistic`` reaches every randomisation test of the evaluation."""
+    ri, _ = inferred
+    assert all(r.statistic.startswith("studentised ") for r in ri.values())  # the default
+    trial = built_trial()
+    config = dataclasses.replace(trial.config, evaluation=dataclasses.replace(
+        trial.config.evaluation, ri_statistic="score"))
+    est = standard_estimates(trial.panel, OUT[:1], 0.05, True, set(), "crossover", [])
+    score, _, _ = run_inference(config, trial.panel, trial.design, diagnose_design(trial.design), OUT[:1],
+                                set(), est, draws=400, wild_draws=0)
+    assert score and all(r.statistic.startswith("centred Poisson score") for r in score.values())
+    assert any(score[k].p_value != ri[k].p_value for k in score)

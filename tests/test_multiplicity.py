@@ -140,3 +140,22 @@ def test_holm_family_is_outcomes_times_count_and_harm():
     # an outcome with no events leaves its count and harm in the family, untested (p = 1)
     _, _, summary = holm_family(estimates, ["a", "b"], {"b"}, 0.05)
     assert [f["p_source"] for f in summary["family"]][2:] == ["not tested", "not tested"]
+
+
+def test_holm_family_uses_the_p_value_the_report_leads_with():
+    """RI p where the diagnosis distrusts the Wald test, the model p where it trusts it (issue 12)."""
+    from guardian_rct.estimation.results import Estimate
+    from guardian_rct.reports.milestone_tables import holm_family
+
+    def est(outcome, p, ri):
+        return Estimate(outcome, "ITT", "poisson_fe", -0.1, 0.05, -0.2, 0.0, p, ri, 0.9, 100, 10)
+
+    estimates = [est("a", 0.01, 0.20), est("a_harm", 0.04, 0.30)]
+    _, sources, summary = holm_family(estimates, ["a"], set(), 0.05,
+                                      wald_trusted={"a": True, "a_harm": False})
+    assert [f["p_source"] for f in summary["family"]] == ["p_value", "ri_p_value"]
+    assert [f["p_raw"] for f in summary["family"]] == [0.01, 0.30]
+    np.testing.assert_allclose([f["p_holm"] for f in summary["family"]], holm_adjust([0.01, 0.30]))
+    # no diagnosis made: the model p-value leads, as in the monitoring decision
+    _, _, summary = holm_family(estimates, ["a"], set(), 0.05)
+    assert [f["p_source"] for f in summary["family"]] == ["p_value", "p_value"]

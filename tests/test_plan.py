@@ -100,6 +100,13 @@ def test_init_writes_the_plan_and_seals_its_hash(registered, capsys):
     assert plan["units"]["hotspot_sha256"] == reg.hotspots_sha256
     assert [lk["date"] for lk in plan["interim_looks"]["looks"]] == ["2023-03-31", "2023-04-10"]
     assert plan["inference"]["ri_draws"] == 40 and plan["primary"]["outcome"] == "all_crime"
+    # the registered inference is what the evaluation runs (issue 12): CR2 + Satterthwaite by
+    # default, RI for count and harm with the studentised statistic, Holm on the led-with p
+    inference = plan["inference"]
+    assert inference["variance"].startswith("CR2") and "Satterthwaite" in inference["df_rule"]
+    assert "harm" in inference["ri_outcomes"] and "CACE" in inference["ri_outcomes"]
+    assert "studentised" in inference["ri_statistic"] and "diagnosis" in inference["lead_rule"]
+    assert "leads with" in plan["multiplicity"]["tests"]
 
 
 def test_ledger_verify_checks_the_sealed_plan(registered, capsys):
@@ -279,3 +286,35 @@ def test_a_package_upgrade_that_rewords_the_plan_is_not_a_deviation(registered, 
                           else registered.read_text().replace("[compliance]", "[compliance]\ngps_tolerance_m = 10", 1))
     changed = [d["item"] for d in evaluate(tmp_path / "b")["deviations"] if d["kind"] == "unregistered_change"]
     assert any("gps_tolerance" in item for item in changed), changed
+
+
+def test_plan_of_a_simulated_trial_carries_the_banner_and_a_real_one_does_not(tmp_path):
+    from guardian_rct.reports.plan_documents import PlanVersion, render_plan
+
+    def documents(simulated: bool) -> tuple[str, str]:
+        folder = tmp_path / ("sim" if simulated else "real")
+        folder.mkdir()
+        path = write_trial(folder, extra=EXTRA)
+        if simulated:
+            _set(path, "[trial]\n", "[trial]\nsimulated = true\n")
+        plan = plan_for_config(load_config(path))
+        version = PlanVersion(content=plan.to_dict(), version=0, status="draft")
+        return render_plan(version, "html"), render_plan(version, "md")
+
+    html, md = documents(True)
+    assert 'id="simulated-banner"' in html and "SIMULATED TRIAL" in md
+    html, md = documents(False)
+    assert "simulated-banner" not in html.split("</style>")[1] and "SIMULATED" not in md
+
+
+def test_a_plan_sealed_before_the_inference_fields_still_renders(tmp_path):
+    """Sealed plans are re-rendered from the store: one sealed before ri_statistic/lead_rule renders."""
+    from guardian_rct.reports.plan_documents import PlanVersion, render_plan
+
+    content = plan_for_config(load_config(write_trial(tmp_path, extra=EXTRA))).to_dict()
+    for key in ("ri_statistic", "lead_rule", "wild_bootstrap_draws"):
+        del content["inference"][key]
+    version = PlanVersion(content=content, version=0, status="draft")
+    html, md = render_plan(version, "html"), render_plan(version, "md")
+    assert "Randomisation statistic" not in html and "What the report leads with" not in md
+    assert "Randomisation inference" in html and "Variance" in md

@@ -213,6 +213,7 @@ class EvaluationSpec:
     outcomes: tuple[str, ...] = field(default=("all_crime",), metadata={"help": 'outcomes evaluated (names of [outcomes.NAME] tables or the defaults)'})
     primary_outcome: str | None = field(default=None, metadata={"help": 'the primary outcome (default: the first of outcomes)'})
     ri_draws: int = field(default=10_000, metadata={"help": 'randomisation-inference re-draws (0 skips it)'})
+    ri_statistic: Literal["studentised", "score"] = field(default="studentised", metadata={"help": 'randomisation-inference statistic: studentised (the centred Poisson score over its cluster-robust SE, recomputed per redraw) or score (the plain centred score)'})
     alpha: float = field(default=0.05, metadata={"help": 'two-sided significance level'})
     milestones: tuple[dt.date, ...] = field(default=(), metadata={"help": 'dates of the planned interim and final looks'})
     baseline_days: int = field(default=365, metadata={"help": 'days before the trial used for baseline crime and harm'})

@@ -119,7 +119,8 @@ def _wild(frame, col: str, kind: str, rng: np.random.Generator, draws: int) -> f
     return res.p_value
 
 
-def _cace_ri(frame, e: Estimate, design: Design, *, seed: int, alpha: float, draws: int) -> Estimate:
+def _cace_ri(frame, e: Estimate, design: Design, *, seed: int, alpha: float, draws: int,
+             statistic: str) -> Estimate:
     """The rate-ratio CACE with its randomisation p-value and interval (module notes).
 
     It re-draws with the ITT test's stream, so that with presence known on every hotspot-day
@@ -134,7 +135,7 @@ def _cace_ri(frame, e: Estimate, design: Design, *, seed: int, alpha: float, dra
     try:
         res = randomisation_test(frame.loc[known].reset_index(drop=True), col, design, draws=draws, alpha=alpha,
                                  seed=seed, rng=stream(seed, "randomisation_inference", e.outcome),
-                                 dose=present[known], centre=centre)
+                                 dose=present[known], centre=centre, statistic=statistic)
     except DataError as exc:  # e.g. every hotspot-day of one arm has unknown presence
         return dataclasses.replace(e, notes=e.notes + (f"no randomisation inference for this CACE: {exc.problem}",))
     note = (f"randomisation inference: {draws:,} re-draws of the design under the sharp null that a patrol "
@@ -167,7 +168,8 @@ def run_inference(config: TrialConfig, panel: Panel, design: Design | None, desi
                 diags.append(diagnose_inference(frame, col, design=design_diag))
             if design is not None and draws > 0:
                 ri[label] = randomisation_test(frame, col, design, draws=draws, alpha=alpha, seed=seed,
-                                               rng=stream(seed, "randomisation_inference", label))
+                                               rng=stream(seed, "randomisation_inference", label),
+                                               statistic=config.evaluation.ri_statistic)
             if wild_draws > 0:
                 wild[label] = _wild(frame, col, kind, stream(seed, "wild_bootstrap", label), wild_draws)
     out, seen = [], set()
@@ -180,7 +182,8 @@ def run_inference(config: TrialConfig, panel: Panel, design: Design | None, desi
                 e = dataclasses.replace(e, ri_conf_low=ri[e.outcome].rr_conf_low,
                                         ri_conf_high=ri[e.outcome].rr_conf_high)
         elif e.model == "iv_poisson_gmm_fe" and design is not None and draws > 0 and e.ri_p_value is None:
-            e = _cace_ri(frame, e, design, seed=seed, alpha=alpha, draws=draws)
+            e = _cace_ri(frame, e, design, seed=seed, alpha=alpha, draws=draws,
+                         statistic=config.evaluation.ri_statistic)
         elif e.estimand.startswith("CACE") and e.outcome in ri and e.ri_p_value is None:
             e = dataclasses.replace(e, ri_p_value=ri[e.outcome].p_value, notes=e.notes + (
                 "randomisation p-value: the exact test of no effect of assignment, which under the "

@@ -71,7 +71,7 @@ from guardian_rct.reports.milestone_tables import (
 __all__ = ["SCHEMA_VERSION", "MilestoneReport", "build_milestone_report", "write_milestone_report",
            "NO_EVENTS", "NOT_ESTIMABLE"]
 
-SCHEMA_VERSION = "1.7"  # 1.1: estimate sections, first stage, dose_response; 1.2: first_stage_se/_n, nb_theta
+SCHEMA_VERSION = "1.8"  # 1.1: estimate sections, first stage, dose_response; 1.2: first_stage_se/_n, nb_theta
 # 1.3: analysis_plan + deviations (the registered plan and the departures from it)
 # 1.4: provenance seed_fingerprint replaces seed
 # 1.5: estimates carry se_type/df/wild_p_value; harm randomisation inference; diagnosis block
@@ -80,6 +80,7 @@ SCHEMA_VERSION = "1.7"  # 1.1: estimate sections, first stage, dose_response; 1.
 # 1.7: estimates carry ri_conf_low/ri_conf_high (rate ratio) and inference (se type, df, clusters in
 #      words); the rate-ratio CACE for harm and its randomisation interval; sequential.primary_p_source
 #      and p_value_basis (the monitoring decision uses the p-value the report leads with)
+# 1.8: multiplicity.p_definition (each Holm member enters with the p-value the report leads with)
 
 
 @dataclass(frozen=True)
@@ -180,6 +181,13 @@ def _information(config: TrialConfig, frame: pd.DataFrame | None, outcome: str,
     fractions = event_information_fractions(observed, remaining)
     return fractions, (f"expected events: {crime_count(observed[-1], outcome)} observed, "
                        f"{remaining[-1]:,.0f} more expected at the baseline rate")
+
+
+def _holm_name(column: str) -> str:
+    """The Holm family's name of a panel column: ``count_x`` → ``x``, ``harm_x`` → ``x_harm``."""
+    if column.startswith("harm_"):
+        return column[len("harm_"):] + "_harm"
+    return column.removeprefix("count_")
 
 
 def _monitoring_p(primary: dict[str, Any], wald_trusted: bool | None) -> tuple[float | None, str, str]:
@@ -313,7 +321,8 @@ def build_milestone_report(
             if e.ri_p_value is None and ri_p.get(e.outcome) is not None:
                 e = dataclasses.replace(e, ri_p_value=ri_p[e.outcome])
         filled.append(e)
-    family, sources, holm = holm_family(filled, outcomes, no_events, alpha)
+    trusted = {_holm_name(d.outcome): d.wald_reliable for d in inference_diagnosis}
+    family, sources, holm = holm_family(filled, outcomes, no_events, alpha, wald_trusted=trusted)
     rows = estimate_rows(filled, outcomes, no_events, family, sources)
     primary_name = config.evaluation.primary_outcome or outcomes[0]
     primary = next((r for r in rows if r["outcome"] == primary_name and r["in_holm_family"]), None)

@@ -28,7 +28,7 @@ hotspot-days: descriptive, since dosage is not randomised.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -219,14 +219,18 @@ def estimate_rows(estimates: Sequence[Estimate], outcomes: Sequence[str], no_eve
 
 
 def holm_family(estimates: Sequence[Estimate], outcomes: Sequence[str], no_events: set[str],
-                alpha: float) -> tuple[dict[int, float | None], dict[int, str], dict[str, Any]]:
+                alpha: float, wald_trusted: Mapping[str, bool] | None = None,
+                ) -> tuple[dict[int, float | None], dict[int, str], dict[str, Any]]:
     """Primary ITT estimate of each declared outcome × {count, harm}, Holm-adjusted.
 
     The family is every declared outcome's count and its harm (labelled
     ``<outcome>_harm``), since both are headline results (issue 12; docs/multiplicity.md):
     for each, the first record whose estimand is exactly ``"ITT"``. CACE and carry-over
-    estimates never enter it. The design-based p-value is used
-    where it exists, the model p-value otherwise. An outcome that could not be tested stays
+    estimates never enter it. Each member enters with the p-value the report leads with
+    for it, as the O'Brien–Fleming decision does: the randomisation p-value where the data
+    diagnosis distrusts the Wald test (``wald_trusted[name]`` False, ``name`` the family
+    name ``<outcome>`` or ``<outcome>_harm``) and randomisation inference was run, the model
+    p-value where the diagnosis trusts it or none was made. An outcome that could not be tested stays
     in the family with p = 1 (conservative: the family size is the number of declared
     outcomes, fixed in advance).
     """
@@ -244,8 +248,9 @@ def holm_family(estimates: Sequence[Estimate], outcomes: Sequence[str], no_event
         e = estimates[i]
         ri, mp = finite(e.ri_p_value), finite(e.p_value)
         testable = base[o] not in no_events and e.estimable
-        p = (ri if ri is not None else mp) if testable else None
-        sources[i] = ("ri_p_value" if ri is not None else "p_value") if p is not None else "not tested"
+        use_ri = ri is not None and (wald_trusted or {}).get(o) is False
+        p = (ri if use_ri else mp) if testable else None
+        sources[i] = ("ri_p_value" if use_ri else "p_value") if p is not None else "not tested"
         members.append(i)
         p_raw.append(1.0 if p is None else min(max(p, 0.0), 1.0))
     adjusted = holm_adjust(p_raw) if members else np.array([])
@@ -254,6 +259,8 @@ def holm_family(estimates: Sequence[Estimate], outcomes: Sequence[str], no_event
     summary = {
         "method": "Holm (1979) step-down, family-wise error rate",
         "family_definition": "declared outcomes x {count, harm}: the first ITT estimate of each",
+        "p_definition": ("the p-value the report leads with: randomisation where the data diagnosis "
+                         "distrusts the Wald test, the model-based p-value otherwise"),
         "alpha": alpha,
         "family": [{"outcome": estimates[i].outcome, "model": estimates[i].model,
                     "estimand": estimates[i].estimand, "estimate_index": i,

@@ -39,8 +39,9 @@ from guardian_rct._core.canonical import canonical_json, sha256_text
 from guardian_rct._core.provenance import package_version
 from guardian_rct.config.trial_config import OutcomeSpec, TrialConfig
 from guardian_rct.design.protocol import Design
-from guardian_rct.estimation.itt import SE_TYPE
+from guardian_rct.estimation.itt import SE_TYPE, SE_TYPE_CR2
 from guardian_rct.estimation.multiplicity import information_fractions, obf_boundaries
+from guardian_rct.estimation.ri_statistic import RI_STATISTIC_WORDS
 from guardian_rct.geo.hotspots import HotspotSet
 from guardian_rct.harm.index import HarmIndex
 from guardian_rct.simulation.power_analytic import poisson_mde
@@ -221,8 +222,9 @@ def _looks(config: TrialConfig, alpha: float) -> dict[str, Any]:
                                  "fractions below are the calendar values it equals when crime runs at the "
                                  "baseline rate"), "looks": looks,
             "milestones_outside_trial": ignored,
-            "rule": "At each look the primary outcome's design-based p-value is compared with that look's "
-                    "nominal p; secondary outcomes are descriptive until the final look."}
+            "rule": "At each look the primary outcome's count p-value that the report leads with (randomisation "
+                    "where the data diagnosis distrusts the Wald test, model-based otherwise) is compared with "
+                    "that look's nominal p; secondary outcomes are descriptive until the final look."}
 
 
 def _diagnosis(config: TrialConfig, design: Design, blocks: list[dict[str, Any]]) -> dict[str, Any]:
@@ -320,7 +322,8 @@ def build_plan(config: TrialConfig, hotspots: HotspotSet, design: Design, harm: 
                       "CONSORT extension for randomised crossover trials (Dwan et al. 2019, BMJ 366:l4378), "
                       "analysis items",
                       "Guidelines for the content of statistical analysis plans (Gamble et al. 2017, JAMA 318:2337)"],
-        "trial": {"name": config.trial.name, "start_date": config.trial.start_date.isoformat(),
+        "trial": {"name": config.trial.name, **({"simulated": True} if config.trial.simulated else {}),
+                  "start_date": config.trial.start_date.isoformat(),
                   "end_date": config.trial.end_date.isoformat(), "n_days": config.trial.n_days,
                   "timezone": config.trial.timezone, "day_starts": config.trial.day_starts,
                   "experimental_day": f"{config.trial.day_starts} to the next day's {config.trial.day_starts}, "
@@ -343,18 +346,12 @@ def build_plan(config: TrialConfig, hotspots: HotspotSet, design: Design, harm: 
                     if primary_spec else None, "measure": "count", "estimand": "ITT", "model": primary_model},
         "estimands": _estimands(),
         "analyses": analyses,
-        "inference": {"variance": SE_TYPE, "df_rule": "Student's t with G - 1 degrees of freedom, G = number "
-                      "of hotspots (clusters) (Cameron & Miller 2015, §VI)",
-                      "ri_draws": ev.ri_draws, "ri_outcomes": "counts of every declared outcome",
-                      "ri_method": "re-draws of the trial's own design object; p-value of the sharp null of no "
-                                   "effect (centred Poisson score statistic) with its Monte Carlo error, and a "
-                                   "test-inversion interval for the rate ratio (Rosenbaum 2002)",
-                      "alpha": ev.alpha, "confidence_level": _sig(1 - ev.alpha),
-                      "baseline_days": ev.baseline_days},
+        "inference": _inference(config),
         "multiplicity": {"method": "Holm (1979) step-down across the declared outcomes x {count, harm}",
                          "family": [n for o in outcomes for n in (o, f"{o}_harm")],
-                         "tests": "the primary ITT estimate of each declared outcome's count and harm, design-based "
-                                  "p-value where available", "not_in_family": "CACE, carry-over and "
+                         "tests": "the primary ITT estimate of each declared outcome's count and harm, with the "
+                                  "p-value the report leads with (randomisation where the data diagnosis distrusts "
+                                  "the Wald test, model-based otherwise)", "not_in_family": "CACE, carry-over and "
                                   "sensitivity estimates"},
         "interim_looks": _looks(config, ev.alpha),
         "design_diagnosis": diagnosis,
@@ -362,6 +359,33 @@ def build_plan(config: TrialConfig, hotspots: HotspotSet, design: Design, harm: 
     }
     content["power"] = _power(config, design, diagnosis, ev.alpha)
     return AnalysisPlan(content)
+
+
+def _inference(config: TrialConfig) -> dict[str, Any]:
+    """The registered inference: variance, df, randomisation inference and what the report leads with."""
+    ev = config.evaluation
+    cr2 = ev.se_type == "CR2"
+    return {
+        "variance": SE_TYPE_CR2 if cr2 else SE_TYPE,
+        "df_rule": ("Satterthwaite degrees of freedom of the CR2 variance (Bell & McCaffrey 2002; "
+                    "Pustejovsky & Tipton 2018)" if cr2 else
+                    "Student's t with G - 1 degrees of freedom, G = number of hotspots (clusters) "
+                    "(Cameron & Miller 2015, §VI)"),
+        "ri_draws": ev.ri_draws,
+        "ri_outcomes": "count and harm of every declared outcome, and the CACE of each where it is reported",
+        "ri_method": ("re-draws of the trial's own design object (for an imported allocation: the design "
+                      "declared with it, or its permutation matrix; otherwise none is run); p-value of the "
+                      "sharp null of no effect with its Monte Carlo error, and a test-inversion interval "
+                      "for the rate ratio (Rosenbaum 2002)"),
+        "ri_statistic": RI_STATISTIC_WORDS[ev.ri_statistic],
+        "lead_rule": ("the report leads with randomisation inference for an outcome whose data diagnosis "
+                      "distrusts the Wald test (few or unequal clusters, low Satterthwaite df, the score "
+                      "concentrated in a few hotspots, a constrained or near-deterministic design, few "
+                      "events on treated hotspot-days, heavy tails), with the model-based result otherwise"),
+        "wild_bootstrap_draws": ev.wild_bootstrap_draws,
+        "alpha": ev.alpha, "confidence_level": _sig(1 - ev.alpha),
+        "baseline_days": ev.baseline_days,
+    }
 
 
 def _compliance(config: TrialConfig) -> dict[str, Any]:
