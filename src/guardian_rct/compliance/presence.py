@@ -2,8 +2,8 @@
 
 :func:`score_pings` is the one entry point; ``engine="local"`` streams the file(s) in
 this process (memory: the in-hotspot pings, 22 bytes each, plus 8 bytes per used ping
-for duplicate detection, plus one chunk; quarantined rows beyond 200 000 are spooled to
-a temporary file), ``engine="dask"`` runs the same kernels over
+and a 64 MiB bitmap for duplicate detection, plus a few chunks; quarantined rows beyond
+200 000 are spooled to a temporary file), ``engine="dask"`` runs the same kernels over
 the partitions of a Parquet dataset on a Dask cluster (:mod:`guardian_rct.compliance.dask_engine`).
 Both give identical visits, counts and quarantine.
 """
