@@ -88,8 +88,10 @@ def score_pings(path: str | Path, hotspots: HotspotSet, rules: ComplianceSpec, *
         n_in += int(np.count_nonzero(np.diff(row, prepend=-1)))
         parts.append((tracks.encode(frame["device_id"].iloc[row], frame["officer_id"].iloc[row]),
                       teams.encode(frame["team"].iloc[row]), hot.astype(np.int16), time_ns[row]))
+    del dedup, chunks  # the duplicate index (8 bytes per used ping) is not needed for the visits
     if parts:
         track_code, team_code, hot, t = (np.concatenate(p) for p in zip(*parts, strict=True))
+        del parts
     else:
         track_code = team_code = np.empty(0, dtype=np.int32)
         t = np.empty(0, dtype=np.int64)
