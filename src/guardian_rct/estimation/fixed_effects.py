@@ -26,12 +26,13 @@ the model with explicit dummies).
 from __future__ import annotations
 
 import functools
+import threading
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg
 from scipy import special
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 __all__ = ["Absorber", "GLMFit", "fit_glm_fe", "cluster_vcov", "ipf_null_fit", "encode",
            "single_threaded", "absorbed_factor", "dummies"]
@@ -39,18 +40,35 @@ __all__ = ["Absorber", "GLMFit", "fit_glm_fe", "cluster_vcov", "ipf_null_fit", "
 _THETA_MAX = 1e8
 
 
+_BLAS = threading.local()
+
+
+@functools.cache
+def _blas_controller() -> ThreadpoolController:
+    """One controller per process: building one scans the loaded libraries (~5 ms a call)."""
+    return ThreadpoolController()
+
+
 def single_threaded(fn):
     """Run ``fn`` with single-threaded BLAS.
 
     The products here are tall and thin (N × ~60); multi-threaded OpenBLAS spends more on
     thread hand-offs than on arithmetic, and on a shared 2-core machine it was measured
-    15 times slower than one thread (threadpoolctl, Varoquaux et al.).
+    15 times slower than one thread (threadpoolctl, Varoquaux et al.). Only the outermost
+    call sets the limit: nested calls (a fit inside a CACE inside the evaluation) run
+    inside it, without rescanning the loaded libraries.
     """
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        with threadpool_limits(limits=1, user_api="blas"):
+        if getattr(_BLAS, "depth", 0):
             return fn(*args, **kwargs)
+        _BLAS.depth = 1
+        try:
+            with _blas_controller().limit(limits=1, user_api="blas"):
+                return fn(*args, **kwargs)
+        finally:
+            _BLAS.depth = 0
 
     return wrapper
 
