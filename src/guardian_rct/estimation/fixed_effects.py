@@ -254,6 +254,8 @@ def fit_glm_fe(
     offset: np.ndarray | None = None,
     tol: float = 1e-12,
     maxiter: int = 200,
+    start_mu: np.ndarray | None = None,
+    kept: np.ndarray | None = None,
 ) -> GLMFit:
     """Fit a log-link Poisson or NB2 model with fixed effects by IRLS.
 
@@ -270,6 +272,12 @@ def fit_glm_fe(
         with the IRLS for β as ``MASS::glm.nb``).
     weights
         Prior (e.g. inverse-probability) weights ω.
+    start_mu
+        Fitted means to start the IRLS from (e.g. a neighbouring fit's, when only ``y``
+        changes a little); the optimum is the same, only fewer iterations are needed.
+    kept
+        The ``kept`` columns of an earlier fit with the same ``X``, ``fe`` and ``weights``
+        (the redundancy check depends on nothing else), to skip recomputing them.
     """
     y = np.asarray(y, dtype=float)
     n = y.size
@@ -277,10 +285,13 @@ def fit_glm_fe(
     prior = np.ones(n) if weights is None else np.asarray(weights, dtype=float)
     off = np.zeros(n) if offset is None else np.asarray(offset, dtype=float)
     absorber, D = _design(X, fe)
-    keep = _kept_columns(X, D, absorber, prior)
+    keep = _kept_columns(X, D, absorber, prior) if kept is None else np.asarray(kept)
     Z = np.hstack([X, D])[:, keep]
 
-    mu = (y + np.average(y, weights=prior)) / 2
+    if start_mu is not None and np.all(np.isfinite(start_mu)) and np.all(np.asarray(start_mu) > 0):
+        mu = np.asarray(start_mu, dtype=float).copy()
+    else:
+        mu = (y + np.average(y, weights=prior)) / 2
     eta = np.log(mu)
     theta = None
     if family == "negbin":
