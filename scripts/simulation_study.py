@@ -424,6 +424,95 @@ def ri_coverage_study(name: str, trials: int, draws: int, *, seed: int = 12, day
     return out
 
 
+CACE_IRR, CACE_DELIVERED, CACE_CONTAMINATED = 0.6, 0.75, 0.05
+
+
+def cace_study(name: str, trials: int, draws: int, *, seed: int = 12, days: int = 28, first: int = 0,
+               outcomes: tuple[str, ...] = ("count_violence", "harm_violence")) -> dict:
+    """The rate-ratio CACE of patrol presence as the report computes it, in grid cell ``name``.
+
+    A patrol is present on 75% of assigned hotspot-days and 5% of the others (the trial's
+    ~75% compliance and some demand-led contamination), and multiplies the hotspot-day's
+    rate by 0.6 (effect trials) or 1 (null trials): the multiplicative IV model holds, and
+    the ITT rate ratio is diluted. Per trial and outcome: the GMM estimate and its
+    Anderson-Rubin interval (:func:`~guardian_rct.estimation.iv_ratio.cace_ratio`, CR1
+    t(G−1)) and the randomisation test of the presence sharp null at the truth
+    (``randomisation_test(dose=...)``, the report's CACE randomisation interval by
+    inversion). Coverage from the effect trials, size from the null trials.
+
+    The linear CACE the abstract quotes (2SLS, crimes or CCHI days per hotspot-day,
+    :func:`~guardian_rct.estimation.iv.cace`) is checked against its estimand, the
+    complier effect averaged over hotspots as clusters and the trial's days:
+    ``(τ − 1) · 0.3 · E[exp(a)] · mean_d exp(g_d)`` (× ``E[w] = exp(1 + 1.5²/2)`` for harm),
+    with ``E[exp(a)] = exp(0.7²/2)`` and the trial's day effects ``g_d`` replayed from its
+    stream (``make_panel`` draws the allocation, then ``a``, then ``g``).
+    """
+    from guardian_rct.estimation.iv import cace, patrol_present
+    from guardian_rct.estimation.iv_ratio import cace_ratio
+
+    n, _, keys, blocks = CELLS[name]
+    design = grid_design(n, days, keys, blocks)
+    t0 = time.perf_counter()
+    truth = math.log(CACE_IRR)
+    res = {col: {"est": [], "ar_cover": [], "ri_cover": [], "ar_reject": [], "ri_reject": [], "weak": [],
+                 "lin_err": [], "lin_cover": [], "lin_reject": []} for col in outcomes}
+    mean_weight = {"count_violence": 1.0, "harm_violence": math.exp(1.0 + 1.5 ** 2 / 2)}
+    for arm, irr in (("effect", CACE_IRR), ("null", 1.0)):
+        for i in range(first, first + trials):
+            s = seed * 10**6 + 700_000 + i + (0 if arm == "effect" else 100_000)
+            frame = make_panel(design, stream(s, "simulation", 0), irr=irr, mean_rate=0.3, hotspot_sd=0.7,
+                               day_sd=0.25, delivered_rate=CACE_DELIVERED, contamination_rate=CACE_CONTAMINATED)
+            replay = stream(s, "simulation", 0)
+            design.draw(replay)
+            replay.normal(0, 0.7, n)
+            day_mean = float(np.exp(replay.normal(0, 0.25, days)).mean())
+            present = patrol_present(frame)
+            base = "baseline_count_violence" if design.kind == "parallel" else None
+            # the report's CACE fixed effects (estimation/standard_set.py)
+            fe = ((("block", "day") if frame["block"].nunique() > 1 else ("day",))
+                  if design.kind == "parallel" else ("hotspot", "day"))
+            for col in outcomes:
+                est = cace_ratio(frame, col, fe=fe)
+                ri = randomisation_test(frame, col, design, draws=draws, conf_int=False, baseline=base,
+                                        statistic=RI_STATISTIC, null_rate_ratio=irr, dose=present,
+                                        rng=stream(s, "randomisation_inference", col))
+                r = res[col]
+                lin = cace(frame, col, endogenous="delivered", fe=fe)
+                lin_truth = (irr - 1) * 0.3 * math.exp(0.7 ** 2 / 2) * day_mean * mean_weight[col]
+                if arm == "effect":
+                    r["lin_err"].append(lin.estimate - lin_truth)
+                    r["lin_cover"].append(lin.conf_low <= lin_truth <= lin.conf_high)
+                else:
+                    r["lin_reject"].append(lin.p_value < 0.05)
+                if arm == "effect":
+                    lo = est.conf_low if est.conf_low is not None else -math.inf
+                    hi = est.conf_high if est.conf_high is not None else math.inf
+                    r["est"].append(est.estimate)
+                    r["ar_cover"].append(lo <= truth <= hi)
+                    r["ri_cover"].append(ri.p_value > 0.05)
+                    r["weak"].append(bool(est.first_stage is not None and est.first_stage.weak))
+                else:
+                    r["ar_reject"].append(est.p_value < 0.05)
+                    r["ri_reject"].append(ri.p_value <= 0.05)
+    out = {"cell": name, "days": days, "trials": trials, "first_trial": first, "draws": draws,
+           "cace_irr": CACE_IRR, "delivered": CACE_DELIVERED, "contaminated": CACE_CONTAMINATED,
+           "seconds": round(time.perf_counter() - t0, 1), "outcomes": {}}
+    for col, r in res.items():
+        est = np.array(r["est"], dtype=float)
+        finite = est[np.isfinite(est)]
+        row = {"bias": float(finite.mean() - truth) if finite.size else None,
+               "bias_se": float(finite.std(ddof=1) / math.sqrt(finite.size)) if finite.size > 1 else None,
+               "no_estimate": int((~np.isfinite(est)).sum()), "weak_first_stage": float(np.mean(r["weak"]))}
+        err = np.array(r["lin_err"], dtype=float)
+        row["linear_bias"] = float(err.mean())
+        row["linear_bias_se"] = float(err.std(ddof=1) / math.sqrt(err.size)) if err.size > 1 else None
+        for key in ("ar_cover", "ri_cover", "ar_reject", "ri_reject", "lin_cover", "lin_reject"):
+            m, se = _rate(np.array(r[key]))
+            row[key], row[key + "_se"] = m, se
+        out["outcomes"][col] = row
+    return out
+
+
 def _features(T: np.ndarray) -> dict[str, np.ndarray]:
     """Per allocation (independent across allocations): features of hotspot 0 and of day 0-1."""
     h0 = T[:, :, 0]
@@ -525,6 +614,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="PPML bias in --cells at these trial lengths (--trials effect trials)")
     ap.add_argument("--ri-coverage", action="store_true",
                     help="RI-only coverage study in --cells: every --ri-statistics on the same effect trials")
+    ap.add_argument("--cace-study", action="store_true",
+                    help="rate-ratio CACE (Anderson-Rubin and randomisation intervals) in --cells")
     ap.add_argument("--ri-statistics", nargs="*", default=["score", "studentised"],
                     help="with --ri-coverage: the statistics to compare")
     ap.add_argument("--first-trial", type=int, default=0, help="index of the first trial (--grid, --ri-study, --ri-coverage)")
@@ -535,10 +626,16 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     global RI_STATISTIC
     RI_STATISTIC = args.ri_statistic
-    if args.ri_study or args.bias_study or args.ri_coverage:
+    if args.ri_study or args.bias_study or args.ri_coverage or args.cace_study:
         days = args.grid_days or 28
-        res: dict = {"ri_null": [], "allocation": [], "bias": [], "ri_coverage": []}
+        res: dict = {"ri_null": [], "allocation": [], "bias": [], "ri_coverage": [], "cace": []}
         for name in args.cells or list(CELLS):
+            if args.cace_study:
+                res["cace"].append(cace_study(name, args.trials, args.draws, seed=args.seed, days=days,
+                                              first=args.first_trial, outcomes=tuple(args.outcomes)))
+                print(json.dumps(res["cace"][-1]), flush=True)
+                if args.json:
+                    args.json.write_text(json.dumps(res, indent=1, default=float))
             if args.ri_coverage:
                 res["ri_coverage"].append(ri_coverage_study(
                     name, args.trials, args.draws, seed=args.seed, days=days, first=args.first_trial,

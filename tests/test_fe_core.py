@@ -41,3 +41,34 @@ def test_absorbed_fit_equals_statsmodels_with_dummies():
     assert fit.coef[0] == pytest.approx(ref.params["x"], rel=1e-7)
     assert np.allclose(fit.mu, ref.fittedvalues, rtol=1e-7)
     assert fit.n_params == X.shape[1]
+
+
+def test_single_threaded_limits_blas_once_and_restores_it():
+    """The limit holds inside nested fits and the caller's BLAS threads come back after."""
+    from threadpoolctl import threadpool_info
+
+    from guardian_rct.estimation.fixed_effects import single_threaded
+
+    def blas_threads():
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    @single_threaded
+    def inner():
+        return blas_threads()
+
+    @single_threaded
+    def outer():
+        return inner(), blas_threads()
+
+    before = blas_threads()
+    nested, own = outer()
+    assert set(nested) <= {1} and set(own) <= {1}
+    assert blas_threads() == before
+
+    @single_threaded
+    def fails():
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        fails()
+    assert blas_threads() == before and inner() == [1] * len(before)

@@ -233,6 +233,8 @@ def test_the_milestone_report_lists_each_deviation(registered, tmp_path, capsys)
     codes = sorted(set(pd.read_csv(tmp_path / "crimes.csv", dtype=str)["offence_code"].dropna()))
     (tmp_path / "harm.csv").write_text("offence_code,weight\n" + "".join(f"{c},10\n" for c in codes))
     registered.write_text(registered.read_text() + '\n[harm]\nindex = "harm.csv"\n')
+    # and another randomisation statistic and variance estimator than registered
+    _set(registered, "ri_draws = 40\n", 'ri_draws = 40\nri_statistic = "score"\nse_type = "CR1"\n')
     data, html = evaluate("--ri-draws", "25", look="2023-04-05")
     kinds = {d["kind"]: d for d in data["deviations"]}
     assert kinds["exploratory_outcome"]["item"] == "serious_youth_violence"
@@ -240,6 +242,8 @@ def test_the_milestone_report_lists_each_deviation(registered, tmp_path, capsys)
     assert (kinds["ri_draws"]["planned"], kinds["ri_draws"]["reported"]) == ("40", "25")
     assert kinds["harm_index"]["reported"].startswith("harm (SHA-256")
     assert kinds["unplanned_look"]["reported"] == "2023-04-05"
+    assert "studentised" in kinds["ri_statistic"]["planned"] and "Rao 1948" in kinds["ri_statistic"]["reported"]
+    assert kinds["variance"]["planned"].startswith("CR2") and kinds["variance"]["reported"].startswith("CR1")
     assert any(d["item"] == "harm.index" for d in data["deviations"] if d["kind"] == "unregistered_change")
     assert data["analysis_plan"]["looks_recorded"] == 2
     assert "Registered plan and deviations" in html and "serious_youth_violence" in html

@@ -26,12 +26,13 @@ the model with explicit dummies).
 from __future__ import annotations
 
 import functools
+import threading
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg
 from scipy import special
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 __all__ = ["Absorber", "GLMFit", "fit_glm_fe", "cluster_vcov", "ipf_null_fit", "encode",
            "single_threaded", "absorbed_factor", "dummies"]
@@ -39,18 +40,35 @@ __all__ = ["Absorber", "GLMFit", "fit_glm_fe", "cluster_vcov", "ipf_null_fit", "
 _THETA_MAX = 1e8
 
 
+_BLAS = threading.local()
+
+
+@functools.cache
+def _blas_controller() -> ThreadpoolController:
+    """One controller per process: building one scans the loaded libraries (~5 ms a call)."""
+    return ThreadpoolController()
+
+
 def single_threaded(fn):
     """Run ``fn`` with single-threaded BLAS.
 
     The products here are tall and thin (N × ~60); multi-threaded OpenBLAS spends more on
     thread hand-offs than on arithmetic, and on a shared 2-core machine it was measured
-    15 times slower than one thread (threadpoolctl, Varoquaux et al.).
+    15 times slower than one thread (threadpoolctl, Varoquaux et al.). Only the outermost
+    call sets the limit: nested calls (a fit inside a CACE inside the evaluation) run
+    inside it, without rescanning the loaded libraries.
     """
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        with threadpool_limits(limits=1, user_api="blas"):
+        if getattr(_BLAS, "depth", 0):
             return fn(*args, **kwargs)
+        _BLAS.depth = 1
+        try:
+            with _blas_controller().limit(limits=1, user_api="blas"):
+                return fn(*args, **kwargs)
+        finally:
+            _BLAS.depth = 0
 
     return wrapper
 
@@ -236,6 +254,8 @@ def fit_glm_fe(
     offset: np.ndarray | None = None,
     tol: float = 1e-12,
     maxiter: int = 200,
+    start_mu: np.ndarray | None = None,
+    kept: np.ndarray | None = None,
 ) -> GLMFit:
     """Fit a log-link Poisson or NB2 model with fixed effects by IRLS.
 
@@ -252,6 +272,12 @@ def fit_glm_fe(
         with the IRLS for β as ``MASS::glm.nb``).
     weights
         Prior (e.g. inverse-probability) weights ω.
+    start_mu
+        Fitted means to start the IRLS from (e.g. a neighbouring fit's, when only ``y``
+        changes a little); the optimum is the same, only fewer iterations are needed.
+    kept
+        The ``kept`` columns of an earlier fit with the same ``X``, ``fe`` and ``weights``
+        (the redundancy check depends on nothing else), to skip recomputing them.
     """
     y = np.asarray(y, dtype=float)
     n = y.size
@@ -259,10 +285,13 @@ def fit_glm_fe(
     prior = np.ones(n) if weights is None else np.asarray(weights, dtype=float)
     off = np.zeros(n) if offset is None else np.asarray(offset, dtype=float)
     absorber, D = _design(X, fe)
-    keep = _kept_columns(X, D, absorber, prior)
+    keep = _kept_columns(X, D, absorber, prior) if kept is None else np.asarray(kept)
     Z = np.hstack([X, D])[:, keep]
 
-    mu = (y + np.average(y, weights=prior)) / 2
+    if start_mu is not None and np.all(np.isfinite(start_mu)) and np.all(np.asarray(start_mu) > 0):
+        mu = np.asarray(start_mu, dtype=float).copy()
+    else:
+        mu = (y + np.average(y, weights=prior)) / 2
     eta = np.log(mu)
     theta = None
     if family == "negbin":

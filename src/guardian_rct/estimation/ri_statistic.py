@@ -28,12 +28,13 @@ __all__ = ["RI_STATISTIC_WORDS", "STATISTICS", "GridStatistic"]
 
 STATISTICS = ("studentised", "score")
 
-#: Each statistic in words (the analysis plan and the report's methods).
+#: Each statistic in words, for the analysis plan.
 RI_STATISTIC_WORDS = {
     "studentised": ("the centred Poisson score studentised by its cluster-robust standard error, recomputed "
                     "per redraw (Chung & Romano 2013; Wu & Ding 2021)"),
     "score": "the centred Poisson score (Rao 1948; Rosenbaum 2002, §2.4)",
 }
+
 
 @dataclass(frozen=True)
 class GridStatistic:

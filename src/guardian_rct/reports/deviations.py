@@ -159,6 +159,14 @@ def _settings(plan: Mapping[str, Any], *, ri_draws: int | None, alpha: float, pr
     if alpha != plan["inference"]["alpha"]:
         out.append(_entry("alpha", "alpha", plan["inference"]["alpha"], alpha, "deviation",
                           f"Tests used alpha = {alpha:g}; the plan registered {plan['inference']['alpha']:g}."))
+    # the registered config's plan, built by this package version, so that rewording is no change
+    registered_inference = (ctx.registered_config_plan or plan).get("inference", {})
+    used_inference = (ctx.config_plan or {}).get("inference", {})
+    for key, label in (("variance", "variance estimator"), ("ri_statistic", "randomisation statistic")):
+        registered, now = registered_inference.get(key), used_inference.get(key)
+        if registered is not None and now is not None and registered != now:
+            out.append(_entry(key, label, registered, now, "deviation",
+                              f"The {label} used ({now}) is not the registered one ({registered})."))
     if primary != plan["primary"]["outcome"]:
         out.append(_entry("primary_outcome", "primary outcome", plan["primary"]["outcome"], primary, "post hoc",
                           f"The report's primary outcome is '{primary}'; the plan's is "

@@ -1,0 +1,38 @@
+"""scripts/pool_simulation_grid.py: disjoint runs pooled by trials, overlapping runs never twice."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+
+from pool_simulation_grid import _pooled, table  # noqa: E402
+
+
+def _grid(path: Path, first: int, n: int, coverage: float, size: float) -> Path:
+    rows = [{"outcome": "count_violence", "method": "randomisation", "coverage": coverage, "coverage_se": 0.0,
+             "size": size, "size_se": 0.0},
+            {"outcome": "count_violence", "method": "led with", "coverage": coverage, "coverage_se": 0.0,
+             "size": size, "size_se": 0.0, "share_led_by_ri": 1.0}]
+    path.write_text(json.dumps({"setup": {"trials_per_arm": n, "first_trial": first, "days": 28},
+                                "cells": {"c": {"rows": rows}}}))
+    return path
+
+
+def test_disjoint_runs_are_weighted_by_trials_and_overlaps_use_the_longest(tmp_path):
+    assert _pooled([(range(0, 100), 0.9), (range(100, 400), 0.95)]) == (0.9375, 400)
+    # trials 0-99 are inside 0-999: the same trials, counted once (the longer run)
+    assert _pooled([(range(0, 100), 0.5), (range(0, 1000), 0.95)]) == (0.95, 1000)
+    a = _grid(tmp_path / "a.json", 0, 100, 0.90, 0.04)
+    b = _grid(tmp_path / "b.json", 100, 300, 0.95, 0.06)
+    null = tmp_path / "null.json"
+    null.write_text(json.dumps({"ri_null": [{"cell": "c", "days": 28, "first_trial": 400, "trials": 600,
+                                             "outcomes": {"count_violence": {"size": 0.05}}}]}))
+    text = table([a, b], [null], [], "studentised")
+    ri = next(line for line in text.splitlines() if "| randomisation |" in line)
+    assert "0.938 ± 0.012 (400)" in ri  # coverage: grid runs only
+    assert "0.052 ± 0.007 (1,000)" in ri  # size: (100·0.04 + 300·0.06 + 600·0.05) / 1000
+    led = next(line for line in text.splitlines() if "| led with |" in line)
+    assert "(1,000)" in led  # RI leads in every trial: the RI-only null trials count there too
