@@ -484,3 +484,34 @@ def test_golden_comparison_checks_every_list_element():
     nested["dose_response"][-1]["bands"][-1]["rate"] = [1.0]
     with pytest.raises(AssertionError, match=r"dose_response\[1\]\.bands\[\d+\]\.rate"):
         _compare(golden, nested)
+
+
+def test_abstract_leads_harm_and_the_rate_ratio_cace_with_randomisation_where_the_wald_test_is_distrusted():
+    """Issue 12: the design-based result leads wherever the diagnosis distrusts the Wald test,
+    for harm and for the Anderson-Rubin (Wald-type) interval of the rate-ratio CACE too."""
+    from guardian_rct.reports.milestone_abstract import _cace_ratio_sentence, _harm_sentence
+
+    harm = {"irr": 0.8, "pct_change": -20.0, "irr_conf_low": 0.7, "irr_conf_high": 0.9, "p_value": 0.001,
+            "ri_p_value": 0.04, "ri_conf_low": 0.66, "ri_conf_high": 0.99}
+    led = _harm_sentence(harm, 95, lead_ri=True)
+    assert "not reliable" in led and led.index("randomisation p = 0.040") < led.index("model-based 95% CI 0.70")
+    assert "randomisation 95% CI 0.66 to 0.99" in led
+    plain = _harm_sentence(harm, 95, lead_ri=False)
+    assert "randomisation" not in plain and "95% CI 0.70 to 0.90" in plain
+    # without randomisation inference nothing can lead but the model-based result
+    assert _harm_sentence({**harm, "ri_p_value": None, "ri_conf_low": None, "ri_conf_high": None},
+                          95, lead_ri=True) == plain
+    cace = {"irr": 0.7, "irr_conf_low": 0.5, "irr_conf_high": None, "ri_p_value": 0.02,
+            "ri_conf_low": 0.45, "ri_conf_high": 0.95}
+    led = _cace_ratio_sentence(cace, 95, lead_ri=True)
+    assert led.index("randomisation 95% CI 0.45 to 0.95") < led.index("Anderson–Rubin 95% CI 0.50 to open")
+    assert "shown for comparison" in led
+    plain = _cace_ratio_sentence(cace, 95)
+    assert plain.index("Anderson–Rubin") < plain.index("randomisation 95% CI")
+
+
+def test_the_report_passes_the_distrusted_outcomes_to_the_abstract():
+    report, _ = make_report()  # 6 hotspots: the diagnosis distrusts every Wald test
+    findings = report.to_dict()["abstract"]["findings"]
+    cace = findings[findings.index("As a rate ratio"):]
+    assert cace.index("randomisation 95% CI") < cace.index("Anderson–Rubin")

@@ -342,8 +342,9 @@ def build_milestone_report(
                          f"not estimable and it enters the Holm family with p = 1.")
     doses = dose_response_tables(frame, [o for o in outcomes if o not in no_events], alpha, all_notes)
     coverage = harm_coverage_section(config, panel)
+    distrusted = frozenset(name for name, ok in trusted.items() if not ok)
     abstract = structured_abstract(config, trial, flow, totals, rows, primary, sequential, displacement,
-                         ri_draws, holm, alpha, ri_records, coverage)
+                                   ri_draws, holm, alpha, ri_records, coverage, distrusted)
     absolute = absolute_effects_section(filled, frame, primary_name, bool(coverage.get("estimated", True)), 1 - alpha)
     if primary is not None and primary["status"] == "ok":
         abstract["findings"] += absolute_sentence(absolute)

@@ -103,7 +103,8 @@ def _methods_text(trial: dict[str, Any], rows: Sequence[dict[str, Any]], sequent
 
 def _findings_text(trial: dict[str, Any], rows: Sequence[dict[str, Any]], primary: dict[str, Any],
                    displacement: Sequence[DisplacementAnalysis], totals: list[dict[str, Any]],
-                   ri: dict[str, Any] | None, level: int, harm_coverage: dict[str, Any] | None = None) -> str:
+                   ri: dict[str, Any] | None, level: int, harm_coverage: dict[str, Any] | None = None,
+                   distrusted: frozenset[str] = frozenset()) -> str:
     outcome = trial["primary_outcome"]
     name = outcome.replace("_", " ")
     if primary["irr"] is not None and primary["irr_conf_low"] is not None:
@@ -128,8 +129,7 @@ def _findings_text(trial: dict[str, Any], rows: Sequence[dict[str, Any]], primar
     if harm_coverage and not harm_coverage.get("estimated", True):
         text += " Crime harm is not reported as estimated: " + harm_coverage["statement"]
     elif harm is not None and harm["irr"] is not None and harm["irr_conf_low"] is not None:
-        text += (f" Crime harm (CCHI) on patrol days was {_ratio_phrase(harm, level)}; "
-                 f"p = {format_p(harm['p_value'])}).")
+        text += _harm_sentence(harm, level, lead_ri=f"{outcome}_harm" in distrusted)
     cace = _find(rows, outcome=outcome, section="cace", term="delivered")
     if cace is not None:
         control = next((r["count_per_day"] for r in totals if r["outcome"] == outcome and r["arm"] == "control"),
@@ -140,7 +140,8 @@ def _findings_text(trial: dict[str, Any], rows: Sequence[dict[str, Any]], primar
             text += f"; first-stage F = {cace['first_stage_f']:,.0f}"
         text += ")"
         text += f", against {control:.3f} per no-patrol hotspot-day." if control is not None else "."
-        text += _cace_ratio_sentence(_find(rows, outcome=outcome, model="iv_poisson_gmm_fe"), level)
+        text += _cace_ratio_sentence(_find(rows, outcome=outcome, model="iv_poisson_gmm_fe"), level,
+                                     lead_ri=outcome in distrusted)
     elif not any(r["section"] == "cace" for r in rows):
         text += " Patrol delivery was not recorded, so the effect of patrols delivered was not estimated."
     lag = _find(rows, outcome=outcome, section="carryover", term="treated_lag1")
@@ -157,17 +158,40 @@ def _limits(low: float | None, high: float | None) -> str:
     return f"{'open' if low is None else f'{low:.2f}'} to {'open' if high is None else f'{high:.2f}'}"
 
 
-def _cace_ratio_sentence(row: dict[str, Any] | None, level: int) -> str:
-    """The rate-ratio CACE with its Anderson–Rubin and randomisation intervals, or ""."""
+def _has_ri_interval(row: dict[str, Any]) -> bool:
+    return row["ri_p_value"] is not None and (row["ri_conf_low"] is not None or row["ri_conf_high"] is not None)
+
+
+def _harm_sentence(harm: dict[str, Any], level: int, *, lead_ri: bool) -> str:
+    """Crime harm's ITT: led by randomisation inference where the diagnosis distrusts its Wald test."""
+    if lead_ri and _has_ri_interval(harm):
+        return (f" For crime harm (CCHI) the model-based test is not reliable (see the diagnosis), so the "
+                f"design-based result leads: rate ratio {harm['irr']:.2f}, randomisation {level}% CI "
+                f"{_limits(harm['ri_conf_low'], harm['ri_conf_high'])}, randomisation p = "
+                f"{format_p(harm['ri_p_value'])} (model-based {_ci(harm['irr_conf_low'], harm['irr_conf_high'], level)}, "
+                f"p = {format_p(harm['p_value'])}).")
+    return (f" Crime harm (CCHI) on patrol days was {_ratio_phrase(harm, level)}; "
+            f"p = {format_p(harm['p_value'])}).")
+
+
+def _cace_ratio_sentence(row: dict[str, Any] | None, level: int, *, lead_ri: bool = False) -> str:
+    """The rate-ratio CACE with its Anderson–Rubin and randomisation intervals, or "".
+
+    The Anderson–Rubin test is the Wald test of the de-treated outcome (CR1, t(G − 1)), so
+    where the diagnosis distrusts the outcome's Wald test the randomisation interval leads.
+    """
     if row is None or row["irr"] is None:
         return ""
     text = (f" As a rate ratio comparable with the one above, a patrol present on the day multiplied the rate "
-            f"by {row['irr']:.2f} among hotspot-days whose patrol depended on assignment (Anderson–Rubin "
-            f"{level}% CI {_limits(row['irr_conf_low'], row['irr_conf_high'])}")
-    if row["ri_p_value"] is not None and (row["ri_conf_low"] is not None or row["ri_conf_high"] is not None):
-        text += (f"; randomisation {level}% CI {_limits(row['ri_conf_low'], row['ri_conf_high'])}, "
-                 f"randomisation p = {format_p(row['ri_p_value'])}")
-    return text + ")."
+            f"by {row['irr']:.2f} among hotspot-days whose patrol depended on assignment (")
+    ar = f"Anderson–Rubin {level}% CI {_limits(row['irr_conf_low'], row['irr_conf_high'])}"
+    if not _has_ri_interval(row):
+        return text + ar + ")."
+    randomisation = (f"randomisation {level}% CI {_limits(row['ri_conf_low'], row['ri_conf_high'])}, "
+                     f"randomisation p = {format_p(row['ri_p_value'])}")
+    if lead_ri:
+        return text + f"{randomisation}; {ar}, model-based, shown for comparison)."
+    return text + f"{ar}; {randomisation})."
 
 
 def _conclusion_text(trial: dict[str, Any], primary: dict[str, Any], sequential: dict[str, Any]) -> str:
@@ -197,8 +221,14 @@ def structured_abstract(config: TrialConfig, trial: dict[str, Any], flow: TrialF
                         primary: dict[str, Any] | None, sequential: dict[str, Any],
                         displacement: Sequence[DisplacementAnalysis], ri_draws: int | None,
                         holm: dict[str, Any], alpha: float, ri_records: Sequence[dict[str, Any]] = (),
-                        harm_coverage: dict[str, Any] | None = None) -> dict[str, str]:
-    """The five parts of the structured abstract, in plain words with the headline numbers."""
+                        harm_coverage: dict[str, Any] | None = None,
+                        distrusted: frozenset[str] = frozenset()) -> dict[str, str]:
+    """The five parts of the structured abstract, in plain words with the headline numbers.
+
+    ``distrusted`` holds the Holm-family names (``<outcome>``, ``<outcome>_harm``) whose
+    Wald test the data diagnosis distrusts: for those the findings lead with the
+    randomisation result (the primary count's lead sentence is added by the caller).
+    """
     outcome = trial["primary_outcome"]
     spec = next((o for o in config.outcomes if o.name == outcome), None)
     described = spec.description if spec and spec.description else outcome.replace("_", " ")
@@ -214,7 +244,8 @@ def structured_abstract(config: TrialConfig, trial: dict[str, Any], flow: TrialF
         conclusion = "No conclusion can be drawn about the primary outcome at this look."
     else:
         ri = next((r for r in ri_records if r["outcome"] == outcome), None)
-        findings = _findings_text(trial, rows, primary, displacement, totals, ri, level, harm_coverage)
+        findings = _findings_text(trial, rows, primary, displacement, totals, ri, level, harm_coverage,
+                                  distrusted)
         conclusion = _conclusion_text(trial, primary, sequential)
     return {"research_question": question, "data": _data_text(config, trial, flow, totals),
             "methods": _methods_text(trial, rows, sequential, ri_draws, holm), "findings": findings,
