@@ -120,3 +120,26 @@ def test_harm_cace_ratio_simulation_covers():
         cover += e.conf_low <= truth <= e.conf_high
     assert abs(np.nanmean(est) - truth) < 0.08
     assert cover >= 34
+
+
+def test_a_root_on_the_inversion_grid_is_found_not_lost():
+    """Hotspots in pairs with the same crimes every day, one of each pair patrolled: with day
+    effects the ITT coefficient, and so the GMM root, is (numerically) 0, a point of the
+    Anderson-Rubin grid. The scan must take it as the root (it once reported "no point
+    estimate" for an exact 0, and a re-fit of the grid point could flip the sign of a
+    ~1e-17 value and break the root bracket)."""
+    n_pairs, n_days = 6, 30
+    rng = np.random.default_rng(3)
+    pair_daily = rng.poisson(2.0, (n_days, n_pairs)).astype(float)
+    first_treated = rng.random((n_days, n_pairs)) < 0.5
+    treated = np.stack([first_treated, ~first_treated], axis=2).reshape(n_days, 2 * n_pairs).astype(int)
+    counts = np.repeat(pair_daily, 2, axis=1)
+    frame = pd.DataFrame({"hotspot_id": np.tile([f"H{h:02d}" for h in range(2 * n_pairs)], n_days),
+                          "day_index": np.repeat(np.arange(n_days), 2 * n_pairs),
+                          "treated": treated.ravel(), "delivered": treated.ravel(), "contaminated": 0,
+                          "count_x": counts.ravel()})
+    frame["date"] = pd.Timestamp("2024-01-01") + pd.to_timedelta(frame["day_index"], unit="D")
+    assert poisson_fe(frame, "count_x", fe=("day",)).estimate == pytest.approx(0.0, abs=1e-12)
+    est = cace_ratio(frame, "count_x", fe=("day",))
+    assert est.estimate == pytest.approx(0.0, abs=1e-9)
+    assert est.conf_low < 0 < est.conf_high and est.p_value == pytest.approx(1.0)

@@ -82,15 +82,23 @@ class _GammaFits:
 
     Only ``y`` changes with β, so the redundant-dummy check is done once, and every fit
     starts from the nearest β already fitted (its means rescaled by ``exp(−Δβ·D)``): the
-    same optimum in a few IRLS iterations instead of a cold start each time.
+    same optimum in a few IRLS iterations instead of a cold start each time. A β fitted
+    before returns its stored result, so a root search sees the signs the grid scan saw.
     """
 
     def __init__(self, mf, d: np.ndarray) -> None:
         self.mf, self.d = mf, d
         self.kept: np.ndarray | None = None
         self.done: dict[float, np.ndarray] = {}
+        self.results: dict[float, tuple[float, float, int]] = {}
 
     def __call__(self, beta: float) -> tuple[float, float, int]:
+        beta = float(beta)
+        if beta not in self.results:
+            self.results[beta] = self._fit(beta)
+        return self.results[beta]
+
+    def _fit(self, beta: float) -> tuple[float, float, int]:
         mf = self.mf
         start = None
         if self.done:
@@ -147,11 +155,13 @@ def cace_ratio(panel_frame: pd.DataFrame, outcome_column: str, *, treatment: str
     grid = np.linspace(lo, hi, 41)
     t_grid = np.array([ar_t(b) for b in grid])
     accepted = grid[np.abs(t_grid) <= q]
-    crossing = np.flatnonzero(np.sign(t_grid[:-1]) * np.sign(t_grid[1:]) < 0)
+    signs = np.sign(t_grid)
+    crossing = np.flatnonzero((signs[:-1] * signs[1:] < 0) | (signs[:-1] == 0))
     notes = list(mf.notes) + list(unknown_note)
     if crossing.size:
         k = int(crossing[0])
-        beta = float(optimize.brentq(gamma, grid[k], grid[k + 1], xtol=1e-10))
+        # a root exactly on the grid (e.g. an ITT coefficient of exactly 0 at β = 0) is the root
+        beta = float(grid[k]) if signs[k] == 0 else float(optimize.brentq(gamma, grid[k], grid[k + 1], xtol=1e-10))
         _, se0, G = fits(beta)
         h = 1e-4
         slope = (gamma(beta + h) - gamma(beta - h)) / (2 * h)
