@@ -66,3 +66,17 @@ def test_wdq_interval_and_wording_never_claim_a_change_inside_the_interval():
     assert est.conf_low > 0 and est.interpretation == "diffusion of benefits"
     # without an rng there is no interval rather than an invented one
     assert crossover_displacement(panel, rings, "x").estimates[-1].wdq.conf_low is None
+
+
+def test_wdq_magnitude_words_need_the_whole_interval():
+    """"greater than the direct effect" (|WDQ| > 1) and "net benefit" only when the interval
+    says so, not the point estimate alone (the demo once read 1.31 (0.35 to 3.00) as
+    diffusion greater than the direct effect)."""
+    from guardian_rct.estimation.displacement import _interpret_interval
+
+    assert _interpret_interval(0.35, 3.0) == "diffusion of benefits"
+    assert _interpret_interval(1.2, 3.0) == "diffusion of benefits greater than the direct effect"
+    assert _interpret_interval(-0.8, -0.1) == "displacement smaller than the direct effect (net benefit)"
+    assert _interpret_interval(-1.5, -0.1) == "displacement"
+    assert _interpret_interval(-3.0, -1.2) == "displacement greater than the direct effect (net harm)"
+    assert _interpret_interval(-0.5, 0.4) == "not distinguishable from no displacement or diffusion"

@@ -142,6 +142,21 @@ def _check_counts(**counts: float | None) -> None:
                             found=repr(value), where=name, fix="pass crime counts (0 or more)")
 
 
+def _interpret_interval(lo: float, hi: float) -> str:
+    """Words the WDQ's interval supports: a change is named only when the interval excludes
+    0, and "greater/smaller than the direct effect" only when it also lies wholly beyond or
+    within -1 or 1 (Bowers & Johnson 2003 read the WDQ against 0 and ±1)."""
+    if lo > 1:
+        return "diffusion of benefits greater than the direct effect"
+    if lo > 0:
+        return "diffusion of benefits"
+    if hi < -1:
+        return "displacement greater than the direct effect (net harm)"
+    if hi < 0:
+        return "displacement" + (" smaller than the direct effect (net benefit)" if lo >= -1 else "")
+    return "not distinguishable from no displacement or diffusion"
+
+
 def _interpret(wdq: float) -> str:
     if wdq > 1:
         return "diffusion of benefits greater than the direct effect"
@@ -466,7 +481,7 @@ def _bootstrap_wdq(wdq: WDQResult, per: pd.DataFrame, alpha: float, rng: np.rand
             note=(wdq.note + " " if wdq.note else "") + f"in {undefined:.0%} of hotspot re-samples the hotspots "
             "did not improve, so the WDQ has no interval and no displacement or diffusion is claimed")
     lo, hi = (float(v) for v in np.quantile(q[ok], [alpha / 2, 1 - alpha / 2]))
-    interpretation = wdq.interpretation if (lo > 0 or hi < 0) else "not distinguishable from no displacement or diffusion"
+    interpretation = _interpret_interval(lo, hi)
     return dataclasses.replace(wdq, conf_low=lo, conf_high=hi, interpretation=interpretation,
                                interval=f"cluster bootstrap over hotspots, percentile ({draws} re-samples)")
 
