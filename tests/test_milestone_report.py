@@ -407,7 +407,8 @@ def test_abstract_reads_with_real_numbers():
     assert (f"randomisation p = 0.015 from 500 re-draws, randomisation 95% CI {ri.rr_conf_low:.2f} to "
             f"{ri.rr_conf_high:.2f}") in findings
     cace = next(r for r in data["estimates"] if r["section"] == "cace" and r["outcome"] == "all_crime")
-    assert f"(CACE) was {cace['estimate']:+.3f} crimes per hotspot-day" in findings
+    # distrusted Wald test (6 hotspots): the 2SLS CACE follows the design-based one, named model-based
+    assert f"two-stage least squares CACE of a delivered patrol was {cace['estimate']:+.3f} crimes per hotspot-day" in findings
     assert "first-stage F = 45" in findings
     assert "the WDQ was" in findings and "nan" not in findings.lower()
     assert f"({flow['delivery_rate']:.1%} compliance)" in abstract["data"]
@@ -513,5 +514,8 @@ def test_abstract_leads_harm_and_the_rate_ratio_cace_with_randomisation_where_th
 def test_the_report_passes_the_distrusted_outcomes_to_the_abstract():
     report, _ = make_report()  # 6 hotspots: the diagnosis distrusts every Wald test
     findings = report.to_dict()["abstract"]["findings"]
-    cace = findings[findings.index("As a rate ratio"):]
+    # the design-based CACE comes first, the model-based 2SLS after it and named as such
+    cace = findings[findings.index("The effect of a patrol present on the day (CACE), design-based:"):]
     assert cace.index("randomisation 95% CI") < cace.index("Anderson–Rubin")
+    assert cace.index("Anderson–Rubin") < cace.index("the model-based two-stage least squares CACE")
+    assert "As a rate ratio comparable" not in findings

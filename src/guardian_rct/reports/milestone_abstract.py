@@ -134,14 +134,22 @@ def _findings_text(trial: dict[str, Any], rows: Sequence[dict[str, Any]], primar
     if cace is not None:
         control = next((r["count_per_day"] for r in totals if r["outcome"] == outcome and r["arm"] == "control"),
                        None)
-        text += (f" The effect of a delivered patrol (CACE) was {cace['estimate']:+.3f} crimes per hotspot-day "
-                 f"({_ci(cace['conf_low'], cace['conf_high'], level, 3)}")
+        ratio_row = _find(rows, outcome=outcome, model="iv_poisson_gmm_fe")
+        lead_ri = outcome in distrusted and ratio_row is not None and _has_ri_interval(ratio_row)
+        linear = (f"{cace['estimate']:+.3f} crimes per hotspot-day "
+                  f"({_ci(cace['conf_low'], cace['conf_high'], level, 3)}")
         if cace["first_stage_f"] is not None:
-            text += f"; first-stage F = {cace['first_stage_f']:,.0f}"
-        text += ")"
-        text += f", against {control:.3f} per no-patrol hotspot-day." if control is not None else "."
-        text += _cace_ratio_sentence(_find(rows, outcome=outcome, model="iv_poisson_gmm_fe"), level,
-                                     lead_ri=outcome in distrusted)
+            linear += f"; first-stage F = {cace['first_stage_f']:,.0f}"
+        linear += ")"
+        linear += f", against {control:.3f} per no-patrol hotspot-day." if control is not None else "."
+        if lead_ri:
+            # the design-based CACE first; two-stage least squares is a model-based (CR1) interval
+            text += _cace_ratio_sentence(ratio_row, level, lead_ri=True,
+                                         opening=" The effect of a patrol present on the day (CACE), design-based:")
+            text += f" In crimes, the model-based two-stage least squares CACE of a delivered patrol was {linear}"
+        else:
+            text += f" The effect of a delivered patrol (CACE) was {linear}"
+            text += _cace_ratio_sentence(ratio_row, level)
     elif not any(r["section"] == "cace" for r in rows):
         text += " Patrol delivery was not recorded, so the effect of patrols delivered was not estimated."
     lag = _find(rows, outcome=outcome, section="carryover", term="treated_lag1")
@@ -174,7 +182,8 @@ def _harm_sentence(harm: dict[str, Any], level: int, *, lead_ri: bool) -> str:
             f"p = {format_p(harm['p_value'])}).")
 
 
-def _cace_ratio_sentence(row: dict[str, Any] | None, level: int, *, lead_ri: bool = False) -> str:
+def _cace_ratio_sentence(row: dict[str, Any] | None, level: int, *, lead_ri: bool = False,
+                         opening: str = " As a rate ratio comparable with the one above,") -> str:
     """The rate-ratio CACE with its Anderson–Rubin and randomisation intervals, or "".
 
     The Anderson–Rubin test is the Wald test of the de-treated outcome (CR1, t(G − 1)), so
@@ -182,7 +191,7 @@ def _cace_ratio_sentence(row: dict[str, Any] | None, level: int, *, lead_ri: boo
     """
     if row is None or row["irr"] is None:
         return ""
-    text = (f" As a rate ratio comparable with the one above, a patrol present on the day multiplied the rate "
+    text = (f"{opening} a patrol present on the day multiplied the rate "
             f"by {row['irr']:.2f} among hotspot-days whose patrol depended on assignment (")
     ar = f"Anderson–Rubin {level}% CI {_limits(row['irr_conf_low'], row['irr_conf_high'])}"
     if not _has_ri_interval(row):
