@@ -12,8 +12,10 @@ where randomisation inference leads in every trial. ``--ri-coverage`` files add 
 trials to the randomisation rows' coverage (for the statistic the grid ran), and to "led
 with" where RI leads in every trial.
 
+``--cace`` files (``--cace-study``) are pooled into a second table the same way.
+
 Usage: python scripts/pool_simulation_grid.py GRID.json [GRID.json ...] [--ri-null F ...]
-       [--ri-coverage F ...] [--statistic studentised]
+       [--ri-coverage F ...] [--statistic studentised] [--cace F ...]
 """
 
 from __future__ import annotations
@@ -103,14 +105,51 @@ def table(grid: list[Path], ri_null: list[Path], ri_coverage: list[Path], statis
     return "\n".join(lines)
 
 
+_CACE_RATES = ("ar_cover", "ar_reject", "ri_cover", "ri_reject", "lin_cover", "lin_reject")
+
+
+def cace_table(paths: list[Path]) -> str:
+    """``--cace-study`` runs pooled per cell (disjoint trial ranges; rates and biases by trials)."""
+    runs: dict[tuple[int, str], list[dict]] = defaultdict(list)
+    for path in paths:
+        for run in json.loads(path.read_text())["cace"]:
+            runs[(run["days"], run["cell"])].append(run)
+    lines = ["| days | cell | outcome | trials per arm | GMM bias (log RR) ± MC SE | no estimate | AR coverage "
+             "| AR size | RI coverage | RI size | 2SLS bias ± MC SE | 2SLS coverage | 2SLS size |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for (days, cell), parts in runs.items():
+        for col in parts[0]["outcomes"]:
+            n = sum(r["trials"] for r in parts)
+            out = [str(days), cell, col.split("_")[0], f"{n:,}"]
+            for field in ("bias", "linear_bias"):
+                m = sum(r["trials"] * r["outcomes"][col][field] for r in parts) / n
+                se = math.sqrt(sum((r["trials"] * r["outcomes"][col][field + "_se"]) ** 2 for r in parts)) / n
+                cell_text = f"{m:+.3f} ± {se:.3f}"
+                if field == "bias":
+                    out += [cell_text, str(sum(r["outcomes"][col]["no_estimate"] for r in parts))]
+                    rates = _CACE_RATES[:4]
+                else:
+                    out += [cell_text]
+                    rates = _CACE_RATES[4:]
+                for rate in rates:
+                    m = sum(r["trials"] * r["outcomes"][col][rate] for r in parts) / n
+                    out.append(f"{m:.3f} ± {_se(m, n):.3f}")
+            lines.append("| " + " | ".join(out) + " |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("grid", nargs="+", type=Path, help="--grid JSON files")
     ap.add_argument("--ri-null", nargs="*", type=Path, default=[], help="--ri-study JSON files")
     ap.add_argument("--ri-coverage", nargs="*", type=Path, default=[], help="--ri-coverage JSON files")
     ap.add_argument("--statistic", default="studentised", help="the grid's RI statistic (for --ri-coverage)")
+    ap.add_argument("--cace", nargs="*", type=Path, default=[], help="--cace-study JSON files (a table of their own)")
     args = ap.parse_args(argv)
     print(table(args.grid, args.ri_null, args.ri_coverage, args.statistic))
+    if args.cace:
+        print()
+        print(cace_table(args.cace))
     return 0
 
 

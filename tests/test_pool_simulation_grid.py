@@ -36,3 +36,19 @@ def test_disjoint_runs_are_weighted_by_trials_and_overlaps_use_the_longest(tmp_p
     assert "0.052 ± 0.007 (1,000)" in ri  # size: (100·0.04 + 300·0.06 + 600·0.05) / 1000
     led = next(line for line in text.splitlines() if "| led with |" in line)
     assert "(1,000)" in led  # RI leads in every trial: the RI-only null trials count there too
+
+
+def test_cace_runs_pool_by_trials(tmp_path):
+    from pool_simulation_grid import cace_table
+
+    def run(path, trials, cover, bias):
+        o = {"bias": bias, "bias_se": 0.01, "no_estimate": 1, "linear_bias": bias, "linear_bias_se": 0.01,
+             **{k: cover for k in ("ar_cover", "ri_cover", "lin_cover")},
+             **{k: 0.05 for k in ("ar_reject", "ri_reject", "lin_reject")}}
+        path.write_text(json.dumps({"cace": [{"cell": "c", "days": 28, "trials": trials,
+                                              "outcomes": {"count_violence": o}}]}))
+        return path
+
+    text = cace_table([run(tmp_path / "a.json", 100, 0.90, 0.1), run(tmp_path / "b.json", 300, 0.94, -0.1)])
+    row = text.splitlines()[-1]
+    assert "| 400 |" in row and "-0.050 ± " in row and "0.930 ± 0.013" in row and "| 2 |" in row
