@@ -135,6 +135,9 @@ def make_panel(design: Design, rng: np.random.Generator, *, irr: float = 0.8,
         "dosage_minutes": dosage.ravel(),
         "contaminated": contaminated.ravel().astype(int),
     })
+    # the mean of exp(day effect) over the panel's days: what a complier effect in levels
+    # averages over (scripts/simulation_followups.py::cace_study)
+    frame.attrs["mean_day_factor"] = float(np.exp(g).mean())
     return frame
 
 

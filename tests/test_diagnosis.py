@@ -141,9 +141,7 @@ def test_data_diagnosis_flags_few_treated_events_but_not_a_long_balanced_trial()
     for col in ("count_violence", "harm_violence"):
         d = diagnose_inference(frame, col)
         assert any("few events on treated hotspot-days" in r for r in d.reasons), (col, d.reasons)
-    balanced = CrossoverDesign(tuple(f"H{i:02d}" for i in range(40)), ("A",) * 40,
-                               tuple(START + dt.timedelta(days=i) for i in range(91)),
-                               treated_per_block=(("A", 20),))
+    balanced = _balanced_40_by_91()
     frame = make_panel(balanced, np.random.default_rng(6), irr=0.8, mean_rate=0.3, hotspot_sd=0.7,
                        day_sd=0.25)
     d = diagnose_inference(frame, "count_violence")
@@ -151,14 +149,19 @@ def test_data_diagnosis_flags_few_treated_events_but_not_a_long_balanced_trial()
     assert d.wald_reliable
 
 
+def _balanced_40_by_91() -> CrossoverDesign:
+    """40 hotspots x 91 days, 20 treated a day: a design no reason of the diagnosis flags."""
+    return CrossoverDesign(tuple(f"H{i:02d}" for i in range(40)), ("A",) * 40,
+                           tuple(START + dt.timedelta(days=i) for i in range(91)),
+                           treated_per_block=(("A", 20),))
+
+
 def test_heavy_tailed_harm_is_flagged_and_counts_are_not():
     # 40 hotspots x 91 days, half treated a day: no other reason fires for counts
     from estimate_fixtures import make_panel
     from guardian_rct.estimation.diagnosis import tail_share
 
-    design = CrossoverDesign(tuple(f"H{i:02d}" for i in range(40)), ("A",) * 40,
-                             tuple(START + dt.timedelta(days=i) for i in range(91)),
-                             treated_per_block=(("A", 20),))
+    design = _balanced_40_by_91()
     frame = make_panel(design, np.random.default_rng(8), irr=0.8, mean_rate=0.3, hotspot_sd=0.7,
                        day_sd=0.25)
     harm = diagnose_inference(frame, "harm_violence")
