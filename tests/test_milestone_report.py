@@ -444,6 +444,9 @@ def test_ri_interval_in_the_report_is_the_rate_ratio_interval_of_the_test(tmp_pa
         assert (rec["conf_low"], rec["conf_high"]) == (res.rr_conf_low, res.rr_conf_high)
         assert (rec["p_value"], rec["mc_error"], rec["draws"], rec["observed"], rec["statistic"]) == (
             res.p_value, res.mc_std_error, RI_DRAWS, res.observed, res.statistic)
+        # the rule and the one-sided p-values travel with it; the default is equal-tailed
+        assert (rec["p_value_rule"], rec["p_less"], rec["p_greater"]) == ("equal-tailed", res.p_less, res.p_greater)
+        assert rec["p_value"] == pytest.approx(min(1.0, 2 * min(res.p_less, res.p_greater)))
         # on the rate-ratio scale: it holds the Poisson FE rate ratio of the same panel ...
         col = f"harm_{o[:-5]}" if o.endswith("_harm") else f"count_{o}"
         assert res.outcome == col
@@ -456,7 +459,7 @@ def test_ri_interval_in_the_report_is_the_rate_ratio_interval_of_the_test(tmp_pa
         assert len(inside) and (inside.p_value > res.alpha).all()
         assert len(outside) and (outside.p_value <= res.alpha).all()
     html = write_milestone_report(report, tmp_path)["html"].read_text(encoding="utf-8")
-    assert "Rate ratio CI low" in html
+    assert "Rate ratio CI low" in html and "One-sided p, fewer crimes" in html and "equal-tailed" in html
 
 
 def test_report_takes_only_real_ri_results():

@@ -71,7 +71,7 @@ from guardian_rct.reports.milestone_tables import (
 __all__ = ["SCHEMA_VERSION", "MilestoneReport", "build_milestone_report", "write_milestone_report",
            "NO_EVENTS", "NOT_ESTIMABLE"]
 
-SCHEMA_VERSION = "1.8"  # 1.1: estimate sections, first stage, dose_response; 1.2: first_stage_se/_n, nb_theta
+SCHEMA_VERSION = "1.9"  # 1.1: estimate sections, first stage, dose_response; 1.2: first_stage_se/_n, nb_theta
 # 1.3: analysis_plan + deviations (the registered plan and the departures from it)
 # 1.4: provenance seed_fingerprint replaces seed
 # 1.5: estimates carry se_type/df/wild_p_value; harm randomisation inference; diagnosis block
@@ -81,6 +81,8 @@ SCHEMA_VERSION = "1.8"  # 1.1: estimate sections, first stage, dose_response; 1.
 #      words); the rate-ratio CACE for harm and its randomisation interval; sequential.primary_p_source
 #      and p_value_basis (the monitoring decision uses the p-value the report leads with)
 # 1.8: multiplicity.p_definition (each Holm member enters with the p-value the report leads with)
+# 1.9: randomisation_inference records carry p_value_rule (equal-tailed by default) and the one-sided
+#      p_less / p_greater
 
 
 @dataclass(frozen=True)
