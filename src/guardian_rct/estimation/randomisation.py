@@ -81,7 +81,12 @@ from guardian_rct.estimation.panel_checks import (
     require_columns,
     resolve,
 )
-from guardian_rct.estimation.ri_statistic import P_VALUE_RULES, STATISTICS, GridStatistic, two_sided_p
+from guardian_rct.estimation.ri_statistic import (
+    P_VALUE_RULES,
+    STATISTICS,
+    GridStatistic,
+    two_sided_p,
+)
 
 __all__ = ["RITestResult", "randomisation_test"]
 
