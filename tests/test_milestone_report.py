@@ -522,3 +522,17 @@ def test_the_report_passes_the_distrusted_outcomes_to_the_abstract():
     assert cace.index("randomisation 95% CI") < cace.index("Anderson–Rubin")
     assert cace.index("Anderson–Rubin") < cace.index("the model-based two-stage least squares CACE")
     assert "As a rate ratio comparable" not in findings
+
+
+def test_html_states_the_information_scale_used_and_the_wild_bootstrap_caution(tmp_path):
+    """The O'Brien-Fleming paragraph names the scale the fractions were computed on (it once
+    said "share of the trial's days" whatever the scale), and the diagnosis says what the
+    wild bootstrap p-value in the JSON is worth (measured, docs/estimators_validation.md)."""
+    report, _ = make_report(milestones=[dt.date(2023, 4, 2)], end=dt.date(2023, 4, 16))
+    data = report.to_dict()
+    html = write_milestone_report(report, tmp_path)["html"].read_text(encoding="utf-8")
+    scale = data["sequential"]["information_scale"]
+    assert scale.startswith("expected events") and f"information fraction on the scale of {scale}" in html
+    assert "share of the trial's days elapsed" not in html
+    caution = data["diagnosis"]["wild_bootstrap"]
+    assert "never led with" in caution and caution in html.replace("&amp;", "&")
