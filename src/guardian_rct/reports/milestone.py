@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from guardian_rct._core.provenance import Provenance
@@ -214,6 +215,30 @@ def _monitoring_p(primary: dict[str, Any], wald_trusted: bool | None) -> tuple[f
     return model, "model", text + "."
 
 
+def _single_weight_notes(frame: pd.DataFrame, outcomes: Sequence[str]) -> list[str]:
+    """A note for each outcome whose harm is one weight times its count on every hotspot-day.
+
+    Then the harm rate ratio, its interval and p-value are the count's, which a reader
+    would otherwise take for a copying error (the demo's serious youth violence: every
+    crime of it falls in CCHI classes with the same subgroup weight).
+    """
+    out = []
+    for o in outcomes:
+        count, harm = frame.get(f"count_{o}"), frame.get(f"harm_{o}")
+        if count is None or harm is None:
+            continue
+        c, h = count.to_numpy(dtype=float), harm.to_numpy(dtype=float)
+        some = c > 0
+        if not some.any() or not np.isfinite(h[some]).all() or (h[~some] != 0).any():
+            continue
+        per_crime = h[some] / c[some]
+        if np.ptp(per_crime) <= 1e-9 * max(abs(per_crime[0]), 1.0):
+            out.append(f"Every crime of '{o}' carries the same harm weight ({per_crime[0]:g} CCHI days), so its "
+                       f"harm is its count times {per_crime[0]:g}: the Poisson harm rate ratio, interval and "
+                       f"p-value equal the count's.")
+    return out
+
+
 def _sequential(config: TrialConfig, look: dt.date, primary: dict[str, Any] | None,
                 alpha: float, frame: pd.DataFrame | None = None, outcome: str = "",
                 wald_trusted: bool | None = None) -> dict[str, Any]:
@@ -342,6 +367,7 @@ def build_milestone_report(
     for o in sorted(no_events):
         all_notes.append(f"Outcome '{o}' has no events in the evaluated period: its effects are "
                          f"not estimable and it enters the Holm family with p = 1.")
+    all_notes.extend(_single_weight_notes(frame, [o for o in outcomes if o not in no_events]))
     doses = dose_response_tables(frame, [o for o in outcomes if o not in no_events], alpha, all_notes)
     coverage = harm_coverage_section(config, panel)
     distrusted = frozenset(name for name, ok in trusted.items() if not ok)
