@@ -24,10 +24,11 @@ def trial():
     return design, frame
 
 
-def _naive_p(frame, design, draws, seed, statistic="studentised"):
+def _naive_p(frame, design, draws, seed, statistic="studentised", rule="equal-tailed"):
     """Independent implementation: statsmodels GLM null fit with dummies, loop over draws.
 
     ``"studentised"``: the score over sqrt(Σ_hotspots (hotspot's share of the score)²).
+    ``rule``: ``"equal-tailed"`` twice the smaller one-sided p, ``"symmetric"`` |t*| ≥ |t|.
     """
     X = pd.get_dummies(frame[["hotspot_id"]].assign(day=frame["day_index"].astype(str)),
                        drop_first=True, dtype=float)
@@ -45,22 +46,28 @@ def _naive_p(frame, design, draws, seed, statistic="studentised"):
         score = shares.sum()
         return score if statistic == "score" else score / np.sqrt(np.sum(shares ** 2))
 
-    obs = abs(stat(frame["treated"].to_numpy()))
+    obs = stat(frame["treated"].to_numpy())
+    tol = 1e-9 * max(abs(obs), 1e-12)
     rng = np.random.default_rng(seed)
-    hits = 0
+    beyond = below = above = 0
     allocs = design.draw(rng, size=draws)
     for k in range(draws):
-        t = allocs[k][rows, cols]
-        hits += abs(stat(t)) >= obs - 1e-9
-    return (1 + hits) / (1 + draws)
+        s = stat(allocs[k][rows, cols])
+        beyond += abs(s) >= abs(obs) - tol
+        below += s <= obs + tol
+        above += s >= obs - tol
+    if rule == "symmetric":
+        return (1 + beyond) / (1 + draws)
+    return min(1.0, 2 * (1 + min(below, above)) / (1 + draws))
 
 
+@pytest.mark.parametrize("rule", ["equal-tailed", "symmetric"])
 @pytest.mark.parametrize("statistic", ["studentised", "score"])
-def test_p_value_equals_naive_loop(trial, statistic):
+def test_p_value_equals_naive_loop(trial, statistic, rule):
     design, frame = trial
     res = randomisation_test(frame, "count_violence", design, draws=400, statistic=statistic,
-                             rng=np.random.default_rng(5), conf_int=False, batch=64)
-    assert res.p_value == pytest.approx(_naive_p(frame, design, 400, 5, statistic), abs=1e-12)
+                             rng=np.random.default_rng(5), conf_int=False, batch=64, p_value_rule=rule)
+    assert res.p_value == pytest.approx(_naive_p(frame, design, 400, 5, statistic, rule), abs=1e-12)
     assert res.mc_std_error == pytest.approx(math.sqrt(res.p_value * (1 - res.p_value) / 400))
     assert res.draws == 400
 
