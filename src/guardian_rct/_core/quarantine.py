@@ -151,12 +151,14 @@ class Quarantine:
         transforms = {k.strip().lower(): f for k, f in (transforms or {}).items()}
         with atomic_path(path, inputs=[*inputs, *self.sources()], what="quarantine file") as tmp:
             writer: pq.ParquetWriter | None = None
+            schema = None
             try:
                 for part in self._iter_parts():
                     table = _parquet_part(part, transforms)
                     if writer is None:
-                        writer = pq.ParquetWriter(str(tmp), table.schema, compression="zstd")
-                    writer.write_table(_conform_table(table, writer.schema_arrow))
+                        schema = table.schema
+                        writer = pq.ParquetWriter(str(tmp), schema, compression="zstd")
+                    writer.write_table(_conform_table(table, schema))
                 if writer is None:  # no rows: the header alone, as the CSV has
                     table = _parquet_part(self.frame, transforms)
                     writer = pq.ParquetWriter(str(tmp), table.schema, compression="zstd")
