@@ -99,7 +99,7 @@ def test_compliance_on_a_scheduler_and_two_worker_processes_equals_local(cluster
             part = pd.concat([part, frame.iloc[[5, 6, cut[1] + 3]]])
         part.to_parquet(folder / f"part-{i}.parquet")
     common = ["compliance", "--config", str(trial["config"]), "--pings", str(folder),
-              "--allocation", str(trial["allocation"]), "--week", "2023-W18", "--json"]
+              "--allocation", str(trial["allocation"]), "--week", "2023-W18", "--json", "--large-tables", "both"]
     assert main([*common, "--out", str(tmp_path / "local")]) == 0
     assert main([*common, "--out", str(tmp_path / "dask"), "--engine", "dask", "--scheduler", address]) == 0
     for pid in pids:  # the cluster survived the run
@@ -114,4 +114,7 @@ def test_compliance_on_a_scheduler_and_two_worker_processes_equals_local(cluster
         a = (tmp_path / "local" / name).read_bytes()
         b = (tmp_path / "dask" / name).read_bytes()
         assert a == b, name
+    for name in ("compliance_visits.parquet", "quarantine.parquet"):  # the default format of these two
+        pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "local" / name),
+                                      pd.read_parquet(tmp_path / "dask" / name))
     assert len(pd.read_csv(tmp_path / "local" / "compliance_visits.csv")) > 10  # the week's visits: enough to compare
