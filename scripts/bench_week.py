@@ -26,11 +26,12 @@ timestamp, accuracy 500 m, or no coordinates, in turn): the peak RSS must stay b
 however many rows are bad (the quarantine is spooled to disk).
 
 ``--partitions N`` scores a folder of N Parquet files cut from the same pings (row groups
-in order), as a Spark or Dask export would be: the Dask engine runs one task per file, so
-a single file is one task on one worker.
+in order), as a Spark or Dask export would be. The Dask engine splits Parquet files into
+tasks of a few row groups, so even a single file is shared by the workers; it prints how
+many tasks each worker ran.
 
 Usage: python scripts/bench_week.py [--n 50000000] [--devices 600] [--workdir DIR]
-       [--engine local|dask] [--all-bad] [--partitions N]
+       [--engine local|dask] [--all-bad] [--partitions N] [--large-tables parquet|csv|both]
 """
 
 from __future__ import annotations
@@ -253,10 +254,13 @@ def main() -> int:
     command = ["/usr/bin/time", "-v", sys.executable, "-m", "guardian_rct", "compliance",
                "--config", str(work / "trial.toml"), "--pings", str(pings), "--allocation",
                str(work / "allocation.csv"), "--week", "2023-W18", "--out", str(out), "--engine", args.engine,
-               "--large-tables", args.large_tables]
+               "--large-tables", args.large_tables, *(["-v"] if args.engine == "dask" else [])]
     print("running:", " ".join(command[2:]))
     run = subprocess.run(command, env=env, capture_output=True, text=True)
     print(run.stdout.strip())
+    for line in run.stderr.splitlines():  # with -v: how many tasks, and which worker ran how many
+        if "dask engine:" in line:
+            print(line.strip())
     if run.returncode != 0:
         print(run.stderr)
         return 1

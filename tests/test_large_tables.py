@@ -224,3 +224,17 @@ def test_quarantine_memory_stays_bounded_on_all_bad_input(made, tmp_path):
     large = _all_bad_run(made, tmp_path, 1_800_000)
     growth_mb = (large - small) / 1024
     assert growth_mb < 120, f"peak RSS grew {growth_mb:.0f} MB from 0.6 M to 1.8 M bad rows"
+
+
+def test_a_stale_name_that_is_an_input_is_never_removed(made, tmp_path, capsys):
+    """The pings themselves saved as ``--out/quarantine.csv``: a Parquet run removes stale
+    CSVs of the large tables, but never a file it reads."""
+    out = tmp_path / "out"
+    out.mkdir()
+    pings = out / "quarantine.csv"
+    pings.write_bytes(Path(made["pings"]).read_bytes())
+    before = pings.read_bytes()
+    code = main(["compliance", "--config", str(made["config"]), "--pings", str(pings),
+                 "--allocation", str(made["allocation"]), "--week", "2023-W18", "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    assert pings.read_bytes() == before and (out / "quarantine.parquet").exists()
