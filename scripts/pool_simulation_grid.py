@@ -14,8 +14,11 @@ with" where RI leads in every trial.
 
 ``--cace`` files (``--cace-study``) are pooled into a second table the same way.
 
+Runs made with another randomisation p-value rule than ``--p-value-rule`` (records from
+before follow-up 7 carry none and used the symmetric rule) are refused, never pooled.
+
 Usage: python scripts/pool_simulation_grid.py GRID.json [GRID.json ...] [--ri-null F ...]
-       [--ri-coverage F ...] [--statistic studentised] [--cace F ...]
+       [--ri-coverage F ...] [--statistic studentised] [--cace F ...] [--p-value-rule equal-tailed]
 """
 
 from __future__ import annotations
@@ -31,6 +34,17 @@ def _se(p: float, n: int) -> float:
     return math.sqrt(max(p * (1 - p), 1e-12) / n)
 
 
+RULE = "equal-tailed"  # --p-value-rule
+
+
+def _check_rule(found: str | None, path: Path) -> None:
+    """Refuse a run of another p-value rule (no record: follow-ups 1-6, symmetric)."""
+    rule = found or "symmetric"
+    if rule != RULE:
+        raise SystemExit(f"{path}: a run with the {rule!r} randomisation p-value rule cannot be pooled "
+                         f"with {RULE!r} runs; pool it with --p-value-rule {rule}")
+
+
 def _first(data: dict) -> int:
     return int(data.get("setup", {}).get("first_trial", 0) or 0)
 
@@ -40,6 +54,7 @@ def _cell_runs(paths: list[Path]) -> dict[tuple[int, str], list[tuple[range, dic
     for path in paths:
         data = json.loads(path.read_text())
         n, days, first = data["setup"]["trials_per_arm"], data["setup"]["days"], _first(data)
+        _check_rule(data["setup"].get("ri_p_value"), path)
         for cell, result in data["cells"].items():
             runs[(days, cell)].append((range(first, first + n),
                                        {(r["outcome"], r["method"]): r for r in result["rows"]}))
@@ -53,6 +68,7 @@ def _extra(paths: list[Path], kind: str, statistic: str) -> dict[tuple[int, str,
         data = json.loads(path.read_text())
         for run in data["ri_null" if kind == "size" else "ri_coverage"]:
             trials = range(run["first_trial"], run["first_trial"] + run["trials"])
+            _check_rule(run.get("p_value_rule"), path)
             for col, o in run["outcomes"].items():
                 rate = o["size"] if kind == "size" else o[statistic]["coverage"]
                 out[(run["days"], run["cell"], col)].append((trials, rate))
@@ -113,6 +129,7 @@ def cace_table(paths: list[Path]) -> str:
     runs: dict[tuple[int, str], list[dict]] = defaultdict(list)
     for path in paths:
         for run in json.loads(path.read_text())["cace"]:
+            _check_rule(run.get("p_value_rule"), path)
             runs[(run["days"], run["cell"])].append(run)
     lines = ["| days | cell | outcome | trials per arm | GMM bias (log RR) ± MC SE | no estimate | AR coverage "
              "| AR size | RI coverage | RI size | 2SLS bias ± MC SE | 2SLS coverage | 2SLS size |",
@@ -121,6 +138,11 @@ def cace_table(paths: list[Path]) -> str:
         for col in parts[0]["outcomes"]:
             n = sum(r["trials"] for r in parts)
             out = [str(days), cell, col.split("_")[0], f"{n:,}"]
+            if any(r.get("ri_only") for r in parts):  # randomisation rows only (--ri-only runs)
+                rates = [sum(r["trials"] * r["outcomes"][col][k] for r in parts) / n for k in ("ri_cover", "ri_reject")]
+                out += ["—", "—", "—", "—"] + [f"{m:.3f} ± {_se(m, n):.3f}" for m in rates] + ["—", "—", "—"]
+                lines.append("| " + " | ".join(out) + " |")
+                continue
             for field in ("bias", "linear_bias"):
                 m = sum(r["trials"] * r["outcomes"][col][field] for r in parts) / n
                 se = math.sqrt(sum((r["trials"] * r["outcomes"][col][field + "_se"]) ** 2 for r in parts)) / n
@@ -145,7 +167,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ri-coverage", nargs="*", type=Path, default=[], help="--ri-coverage JSON files")
     ap.add_argument("--statistic", default="studentised", help="the grid's RI statistic (for --ri-coverage)")
     ap.add_argument("--cace", nargs="*", type=Path, default=[], help="--cace-study JSON files (a table of their own)")
+    ap.add_argument("--p-value-rule", choices=["equal-tailed", "symmetric"], default="equal-tailed",
+                    help="the runs' randomisation p-value rule (runs of another rule are refused)")
     args = ap.parse_args(argv)
+    global RULE
+    RULE = args.p_value_rule
     print(table(args.grid, args.ri_null, args.ri_coverage, args.statistic))
     if args.cace:
         print()

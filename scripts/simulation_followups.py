@@ -32,6 +32,17 @@ from simulation_grid import CELLS, GRID_IRR, _rate, grid_design, grid_trial  # n
 # observed-versus-redraw allocation check, and the PPML bias against trial length
 # ---------------------------------------------------------------------------
 
+def _exact_size(draws: int, rule: str) -> float:
+    """Size at 5% of an exact test with ``draws`` redraws and no ties, under ``rule``.
+
+    Symmetric: reject when ``(1 + #)/(1 + k) ≤ 0.05``; equal-tailed: when either one-sided
+    ``(1 + #)/(1 + k) ≤ 0.025``, which the two tails add up.
+    """
+    if rule == "symmetric":
+        return math.floor(0.05 * (draws + 1)) / (draws + 1)
+    return 2 * math.floor(0.025 * (draws + 1)) / (draws + 1)
+
+
 def ri_null_study(name: str, trials: int, draws: int, *, seed: int = 12, days: int = 28,
                   first: int = 0, outcomes: tuple[str, ...] = ("count_violence", "harm_violence")) -> dict:
     """Randomisation inference only, under the null, in grid cell ``name``.
@@ -40,7 +51,8 @@ def ri_null_study(name: str, trials: int, draws: int, *, seed: int = 12, days: i
     and redraw streams), so the first 400 trials reproduce the grid's RI p-values. Besides
     the rejection rate it tests that the rank of the observed statistic among the redraws
     is uniform on ``0..draws``, which an exact test implies (chi-square over 10 rank bins,
-    expected counts proportional to their widths).
+    expected counts proportional to their widths; the rank is the count of redraws at or
+    below the observed statistic, from the one-sided ``p_less``).
     """
     from scipy import stats
 
@@ -48,6 +60,7 @@ def ri_null_study(name: str, trials: int, draws: int, *, seed: int = 12, days: i
     design = grid_design(n, days, keys, blocks)
     t0 = time.perf_counter()
     pvals: dict[str, list[float]] = {col: [] for col in outcomes}
+    lower: dict[str, list[float]] = {col: [] for col in outcomes}
     for i in range(first, first + trials):
         s = seed * 10**6 + 500_000 + i
         frame = make_panel(design, stream(s, "simulation", 0), irr=1.0, mean_rate=0.3,
@@ -55,15 +68,17 @@ def ri_null_study(name: str, trials: int, draws: int, *, seed: int = 12, days: i
         base = "baseline_count_violence" if design.kind == "parallel" else None
         for col in pvals:
             ri = randomisation_test(frame, col, design, draws=draws, conf_int=False, baseline=base,
-                                    statistic=grid.RI_STATISTIC,
+                                    statistic=grid.RI_STATISTIC, p_value_rule=grid.RI_P_VALUE,
                                     rng=stream(s, "randomisation_inference", col))
             pvals[col].append(ri.p_value)
+            lower[col].append(ri.p_less)
     out = {"cell": name, "days": days, "trials": trials, "first_trial": first, "draws": draws,
-           "exact_size": math.floor(0.05 * (draws + 1)) / (draws + 1),
+           "p_value_rule": grid.RI_P_VALUE, "exact_size": _exact_size(draws, grid.RI_P_VALUE),
            "seconds": round(time.perf_counter() - t0, 1), "outcomes": {}}
     for col, p in pvals.items():
         p = np.array(p)
-        exceed = np.rint(p * (draws + 1) - 1).astype(int)  # redraws at least as extreme: 0..draws
+        # redraws at or below the observed statistic: uniform on 0..draws under exactness
+        exceed = np.rint(np.array(lower[col]) * (draws + 1) - 1).astype(int)
         bins = np.bincount(np.minimum(exceed * 10 // (draws + 1), 9), minlength=10)
         # exceed is uniform on 0..draws under exactness; a bin's expected share is its width
         width = np.bincount(np.minimum(np.arange(draws + 1) * 10 // (draws + 1), 9), minlength=10)
@@ -73,7 +88,7 @@ def ri_null_study(name: str, trials: int, draws: int, *, seed: int = 12, days: i
             "size": size, "size_se": size_se, "z_vs_exact": (size - out["exact_size"]) / size_se,
             "size_first_400": float(np.mean(first <= 0.05)), "mean_p": float(p.mean()),
             "rank_bins": bins.tolist(), "rank_chi2_p": float(stats.chisquare(bins, width / width.sum() * bins.sum()).pvalue),
-            "share_p_equal_1": float(np.mean(exceed >= draws))}
+            "share_p_equal_1": float(np.mean(p >= 1.0))}
     return out
 
 
@@ -92,6 +107,7 @@ def ri_coverage_study(name: str, trials: int, draws: int, *, seed: int = 12, day
     design = grid_design(n, days, keys, blocks)
     t0 = time.perf_counter()
     covered = {(col, st): [] for col in outcomes for st in statistics}
+    low_side = {(col, st): [] for col in outcomes for st in statistics}  # misses with the interval below
     for i in range(first, first + trials):
         s = seed * 10**6 + i
         frame = make_panel(design, stream(s, "simulation", 0), irr=GRID_IRR, mean_rate=0.3,
@@ -100,16 +116,20 @@ def ri_coverage_study(name: str, trials: int, draws: int, *, seed: int = 12, day
         for col in outcomes:
             for st in statistics:
                 ri = randomisation_test(frame, col, design, draws=draws, conf_int=False, baseline=base,
-                                        statistic=st, null_rate_ratio=GRID_IRR,
+                                        statistic=st, null_rate_ratio=GRID_IRR, p_value_rule=grid.RI_P_VALUE,
                                         rng=stream(s, "randomisation_inference", col))
                 covered[(col, st)].append(ri.p_value > 0.05)
+                low_side[(col, st)].append(ri.p_value <= 0.05 and ri.p_less < ri.p_greater)
     out = {"cell": name, "days": days, "trials": trials, "first_trial": first, "draws": draws,
-           "seconds": round(time.perf_counter() - t0, 1), "outcomes": {}}
+           "p_value_rule": grid.RI_P_VALUE, "seconds": round(time.perf_counter() - t0, 1), "outcomes": {}}
     for col in outcomes:
         out["outcomes"][col] = {}
         for st in statistics:
             cov, cov_se = _rate(np.array(covered[(col, st)]))
-            out["outcomes"][col][st] = {"coverage": cov, "coverage_se": cov_se}
+            misses = len(covered[(col, st)]) - int(np.sum(covered[(col, st)]))
+            out["outcomes"][col][st] = {"coverage": cov, "coverage_se": cov_se,
+                                        "misses_below": int(np.sum(low_side[(col, st)])),
+                                        "misses_above": misses - int(np.sum(low_side[(col, st)]))}
     return out
 
 
@@ -117,7 +137,7 @@ CACE_IRR, CACE_DELIVERED, CACE_CONTAMINATED = 0.6, 0.75, 0.05
 
 
 def cace_study(name: str, trials: int, draws: int, *, seed: int = 12, days: int = 28, first: int = 0,
-               outcomes: tuple[str, ...] = ("count_violence", "harm_violence")) -> dict:
+               outcomes: tuple[str, ...] = ("count_violence", "harm_violence"), ri_only: bool = False) -> dict:
     """The rate-ratio CACE of patrol presence as the report computes it, in grid cell ``name``.
 
     A patrol is present on 75% of assigned hotspot-days and 5% of the others (the trial's
@@ -135,6 +155,9 @@ def cace_study(name: str, trials: int, draws: int, *, seed: int = 12, days: int 
     ``(τ − 1) · 0.3 · E[exp(a)] · mean_d exp(g_d)`` (× ``E[w] = exp(1 + 1.5²/2)`` for harm),
     with ``E[exp(a)] = exp(0.7²/2)`` and ``mean_d exp(g_d)`` of the trial's day effects as
     ``make_panel`` records it (``frame.attrs["mean_day_factor"]``).
+
+    ``ri_only``: the randomisation test alone (same trials and redraws), for a change of the
+    randomisation p-value rule; the model-based fields are then ``None``.
     """
     from guardian_rct.estimation.iv import cace, patrol_present
     from guardian_rct.estimation.iv_ratio import cace_ratio
@@ -143,7 +166,8 @@ def cace_study(name: str, trials: int, draws: int, *, seed: int = 12, days: int 
     design = grid_design(n, days, keys, blocks)
     t0 = time.perf_counter()
     truth = math.log(CACE_IRR)
-    res = {col: {"est": [], "ar_cover": [], "ri_cover": [], "ar_reject": [], "ri_reject": [], "weak": [],
+    res = {col: {"est": [], "ar_cover": [], "ri_cover": [], "ri_miss_below": [], "ar_reject": [], "ri_reject": [],
+                 "weak": [],
                  "lin_err": [], "lin_cover": [], "lin_reject": []} for col in outcomes}
     mean_weight = {"count_violence": 1.0, "harm_violence": math.exp(1.0 + 1.5 ** 2 / 2)}
     for arm, irr in (("effect", CACE_IRR), ("null", 1.0)):
@@ -158,45 +182,59 @@ def cace_study(name: str, trials: int, draws: int, *, seed: int = 12, days: int 
             fe = ((("block", "day") if frame["block"].nunique() > 1 else ("day",))
                   if design.kind == "parallel" else ("hotspot", "day"))
             for col in outcomes:
-                est = cace_ratio(frame, col, fe=fe)
                 ri = randomisation_test(frame, col, design, draws=draws, conf_int=False, baseline=base,
                                         statistic=grid.RI_STATISTIC, null_rate_ratio=irr, dose=present,
+                                        p_value_rule=grid.RI_P_VALUE,
                                         rng=stream(s, "randomisation_inference", col))
                 r = res[col]
+                if arm == "effect":
+                    r["ri_cover"].append(ri.p_value > 0.05)
+                    r["ri_miss_below"].append(ri.p_value <= 0.05 and ri.p_less < ri.p_greater)
+                else:
+                    r["ri_reject"].append(ri.p_value <= 0.05)
+                if ri_only:
+                    continue
+                est = cace_ratio(frame, col, fe=fe)
                 lin = cace(frame, col, endogenous="delivered", fe=fe)
                 lin_truth = (irr - 1) * 0.3 * math.exp(0.7 ** 2 / 2) * day_mean * mean_weight[col]
                 if arm == "effect":
                     r["lin_err"].append(lin.estimate - lin_truth)
                     r["lin_cover"].append(lin.conf_low <= lin_truth <= lin.conf_high)
-                else:
-                    r["lin_reject"].append(lin.p_value < 0.05)
-                if arm == "effect":
                     lo = est.conf_low if est.conf_low is not None else -math.inf
                     hi = est.conf_high if est.conf_high is not None else math.inf
                     r["est"].append(est.estimate)
                     r["ar_cover"].append(lo <= truth <= hi)
-                    r["ri_cover"].append(ri.p_value > 0.05)
                     r["weak"].append(bool(est.first_stage is not None and est.first_stage.weak))
                 else:
+                    r["lin_reject"].append(lin.p_value < 0.05)
                     r["ar_reject"].append(est.p_value < 0.05)
-                    r["ri_reject"].append(ri.p_value <= 0.05)
     out = {"cell": name, "days": days, "trials": trials, "first_trial": first, "draws": draws,
            "cace_irr": CACE_IRR, "delivered": CACE_DELIVERED, "contaminated": CACE_CONTAMINATED,
+           "p_value_rule": grid.RI_P_VALUE, "ri_only": ri_only,
            "seconds": round(time.perf_counter() - t0, 1), "outcomes": {}}
     for col, r in res.items():
-        est = np.array(r["est"], dtype=float)
-        finite = est[np.isfinite(est)]
-        row = {"bias": float(finite.mean() - truth) if finite.size else None,
-               "bias_se": float(finite.std(ddof=1) / math.sqrt(finite.size)) if finite.size > 1 else None,
-               "no_estimate": int((~np.isfinite(est)).sum()), "weak_first_stage": float(np.mean(r["weak"]))}
-        err = np.array(r["lin_err"], dtype=float)
-        row["linear_bias"] = float(err.mean())
-        row["linear_bias_se"] = float(err.std(ddof=1) / math.sqrt(err.size)) if err.size > 1 else None
-        for key in ("ar_cover", "ri_cover", "ar_reject", "ri_reject", "lin_cover", "lin_reject"):
+        row = {"ri_misses_below": int(np.sum(r["ri_miss_below"])),
+               "ri_misses_above": int(len(r["ri_cover"]) - np.sum(r["ri_cover"]) - np.sum(r["ri_miss_below"]))}
+        for key in ("ri_cover", "ri_reject") if ri_only else ("ar_cover", "ri_cover", "ar_reject", "ri_reject",
+                                                              "lin_cover", "lin_reject"):
             m, se = _rate(np.array(r[key]))
             row[key], row[key + "_se"] = m, se
+        if not ri_only:
+            row.update(_model_rows(r, truth))
         out["outcomes"][col] = row
     return out
+
+
+def _model_rows(r: dict, truth: float) -> dict:
+    """Bias of the GMM and 2SLS CACE, trials without an estimate, and the weak-first-stage share."""
+    est = np.array(r["est"], dtype=float)
+    finite = est[np.isfinite(est)]
+    err = np.array(r["lin_err"], dtype=float)
+    return {"bias": float(finite.mean() - truth) if finite.size else None,
+            "bias_se": float(finite.std(ddof=1) / math.sqrt(finite.size)) if finite.size > 1 else None,
+            "no_estimate": int((~np.isfinite(est)).sum()), "weak_first_stage": float(np.mean(r["weak"])),
+            "linear_bias": float(err.mean()),
+            "linear_bias_se": float(err.std(ddof=1) / math.sqrt(err.size)) if err.size > 1 else None}
 
 
 def _features(T: np.ndarray) -> dict[str, np.ndarray]:

@@ -73,6 +73,7 @@ CELLS = {
 
 GRID_IRR = 0.8
 RI_STATISTIC = "studentised"  # --ri-statistic: the package default; "score" reproduces the older records
+RI_P_VALUE = "equal-tailed"  # --ri-p-value: the package default; "symmetric" reproduces follow-ups 1-6
 
 
 def grid_trial(design, design_diag, seed: int, irr: float, *, ri_draws: int, wild_draws: int) -> dict:
@@ -123,7 +124,8 @@ def grid_trial(design, design_diag, seed: int, irr: float, *, ri_draws: int, wil
             base = "baseline_count_violence" if parallel else None
             ri = randomisation_test(frame, col, design, draws=ri_draws, conf_int=False,
                                     rng=stream(seed, "randomisation_inference", col),
-                                    null_rate_ratio=irr, baseline=base, statistic=RI_STATISTIC)
+                                    null_rate_ratio=irr, baseline=base, statistic=RI_STATISTIC,
+                                    p_value_rule=RI_P_VALUE)
             row["ri_p_at_truth"] = ri.p_value
         out[col] = row
     return out
@@ -182,7 +184,7 @@ def run_grid(trials: int, ri_draws: int, wild_draws: int, *, cells: list[str] | 
 
     result = {"setup": {"trials_per_arm": trials, "first_trial": first, "ri_draws": ri_draws,
                         "wild_draws": wild_draws, "irr": GRID_IRR, "seed": seed, "days": days,
-                        "ri_statistic": RI_STATISTIC}, "cells": {}}
+                        "ri_statistic": RI_STATISTIC, "ri_p_value": RI_P_VALUE}, "cells": {}}
     for name in cells or list(CELLS):
         n, cell_days, keys, blocks = CELLS[name]
         design = grid_design(n, days or cell_days, keys, blocks)

@@ -189,22 +189,28 @@ def main(argv: list[str] | None = None) -> int:
                     help="RI-only coverage study in --cells: every --ri-statistics on the same effect trials")
     ap.add_argument("--cace-study", action="store_true",
                     help="rate-ratio CACE (Anderson-Rubin and randomisation intervals) in --cells")
+    ap.add_argument("--ri-only", action="store_true",
+                    help="with --cace-study: the randomisation test alone (same trials and redraws)")
     ap.add_argument("--ri-statistics", nargs="*", default=["score", "studentised"],
                     help="with --ri-coverage: the statistics to compare")
     ap.add_argument("--first-trial", type=int, default=0, help="index of the first trial (--grid, --ri-study, --ri-coverage)")
     ap.add_argument("--ri-statistic", choices=["studentised", "score"], default="studentised",
                     help="randomisation statistic (grid and --ri-study; default the package's)")
+    ap.add_argument("--ri-p-value", choices=["equal-tailed", "symmetric"], default="equal-tailed",
+                    help="randomisation two-sided p-value rule (every study; default the package's)")
     ap.add_argument("--outcomes", nargs="*", default=["count_violence", "harm_violence"],
                     help="with --ri-study: outcome columns")
     args = ap.parse_args(argv)
     simulation_grid.RI_STATISTIC = args.ri_statistic
+    simulation_grid.RI_P_VALUE = args.ri_p_value
     if args.ri_study or args.bias_study or args.ri_coverage or args.cace_study:
         days = args.grid_days or 28
         res: dict = {"ri_null": [], "allocation": [], "bias": [], "ri_coverage": [], "cace": []}
         for name in args.cells or list(CELLS):
             if args.cace_study:
                 res["cace"].append(cace_study(name, args.trials, args.draws, seed=args.seed, days=days,
-                                              first=args.first_trial, outcomes=tuple(args.outcomes)))
+                                              first=args.first_trial, outcomes=tuple(args.outcomes),
+                                              ri_only=args.ri_only))
                 print(json.dumps(res["cace"][-1]), flush=True)
                 if args.json:
                     args.json.write_text(json.dumps(res, indent=1, default=float))

@@ -444,6 +444,9 @@ def test_ri_interval_in_the_report_is_the_rate_ratio_interval_of_the_test(tmp_pa
         assert (rec["conf_low"], rec["conf_high"]) == (res.rr_conf_low, res.rr_conf_high)
         assert (rec["p_value"], rec["mc_error"], rec["draws"], rec["observed"], rec["statistic"]) == (
             res.p_value, res.mc_std_error, RI_DRAWS, res.observed, res.statistic)
+        # the rule and the one-sided p-values travel with it; the default is equal-tailed
+        assert (rec["p_value_rule"], rec["p_less"], rec["p_greater"]) == ("equal-tailed", res.p_less, res.p_greater)
+        assert rec["p_value"] == pytest.approx(min(1.0, 2 * min(res.p_less, res.p_greater)))
         # on the rate-ratio scale: it holds the Poisson FE rate ratio of the same panel ...
         col = f"harm_{o[:-5]}" if o.endswith("_harm") else f"count_{o}"
         assert res.outcome == col
@@ -456,7 +459,7 @@ def test_ri_interval_in_the_report_is_the_rate_ratio_interval_of_the_test(tmp_pa
         assert len(inside) and (inside.p_value > res.alpha).all()
         assert len(outside) and (outside.p_value <= res.alpha).all()
     html = write_milestone_report(report, tmp_path)["html"].read_text(encoding="utf-8")
-    assert "Rate ratio CI low" in html
+    assert "Rate ratio CI low" in html and "One-sided p, fewer crimes" in html and "equal-tailed" in html
 
 
 def test_report_takes_only_real_ri_results():
@@ -519,3 +522,31 @@ def test_the_report_passes_the_distrusted_outcomes_to_the_abstract():
     assert cace.index("randomisation 95% CI") < cace.index("Anderson–Rubin")
     assert cace.index("Anderson–Rubin") < cace.index("the model-based two-stage least squares CACE")
     assert "As a rate ratio comparable" not in findings
+
+
+def test_html_states_the_information_scale_used_and_the_wild_bootstrap_caution(tmp_path):
+    """The O'Brien-Fleming paragraph names the scale the fractions were computed on (it once
+    said "share of the trial's days" whatever the scale), and the diagnosis says what the
+    wild bootstrap p-value in the JSON is worth (measured, docs/estimators_validation.md)."""
+    report, _ = make_report(milestones=[dt.date(2023, 4, 2)], end=dt.date(2023, 4, 16))
+    data = report.to_dict()
+    html = write_milestone_report(report, tmp_path)["html"].read_text(encoding="utf-8")
+    scale = data["sequential"]["information_scale"]
+    assert scale.startswith("expected events") and f"information fraction on the scale of {scale}" in html
+    assert "share of the trial's days elapsed" not in html
+    caution = data["diagnosis"]["wild_bootstrap"]
+    assert "never led with" in caution and caution in html.replace("&amp;", "&")
+
+
+def test_an_outcome_whose_crimes_share_one_harm_weight_is_explained():
+    """Harm = count x one weight on every hotspot-day: the note says why the harm and count
+    rate ratios are equal; an outcome with mixed weights gets no such note."""
+    from guardian_rct.reports.milestone import _single_weight_notes
+
+    frame = pd.DataFrame({"count_a": [0, 1, 3, 2], "harm_a": [0.0, 365.0, 1095.0, 730.0],
+                          "count_b": [0, 1, 3, 2], "harm_b": [0.0, 365.0, 1000.0, 730.0]})
+    notes = _single_weight_notes(frame, ["a", "b"])
+    assert len(notes) == 1 and notes[0].startswith("Every crime of 'a' carries the same harm weight (365 CCHI days)")
+    # harm on a day without counted crimes is not one weight times the count
+    frame.loc[0, "harm_a"] = 10.0
+    assert _single_weight_notes(frame, ["a"]) == []

@@ -106,6 +106,7 @@ def test_init_writes_the_plan_and_seals_its_hash(registered, capsys):
     assert inference["variance"].startswith("CR2") and "Satterthwaite" in inference["df_rule"]
     assert "harm" in inference["ri_outcomes"] and "CACE" in inference["ri_outcomes"]
     assert "studentised" in inference["ri_statistic"] and "diagnosis" in inference["lead_rule"]
+    assert inference["ri_p_value"].startswith("equal-tailed")
     assert "leads with" in plan["multiplicity"]["tests"]
 
 
@@ -234,7 +235,7 @@ def test_the_milestone_report_lists_each_deviation(registered, tmp_path, capsys)
     (tmp_path / "harm.csv").write_text("offence_code,weight\n" + "".join(f"{c},10\n" for c in codes))
     registered.write_text(registered.read_text() + '\n[harm]\nindex = "harm.csv"\n')
     # and another randomisation statistic and variance estimator than registered
-    _set(registered, "ri_draws = 40\n", 'ri_draws = 40\nri_statistic = "score"\nse_type = "CR1"\n')
+    _set(registered, "ri_draws = 40\n", 'ri_draws = 40\nri_statistic = "score"\nse_type = "CR1"\nri_p_value = "symmetric"\n')
     data, html = evaluate("--ri-draws", "25", look="2023-04-05")
     kinds = {d["kind"]: d for d in data["deviations"]}
     assert kinds["exploratory_outcome"]["item"] == "serious_youth_violence"
@@ -244,6 +245,7 @@ def test_the_milestone_report_lists_each_deviation(registered, tmp_path, capsys)
     assert kinds["unplanned_look"]["reported"] == "2023-04-05"
     assert "studentised" in kinds["ri_statistic"]["planned"] and "Rao 1948" in kinds["ri_statistic"]["reported"]
     assert kinds["variance"]["planned"].startswith("CR2") and kinds["variance"]["reported"].startswith("CR1")
+    assert kinds["ri_p_value"]["planned"].startswith("equal-tailed") and kinds["ri_p_value"]["reported"].startswith("symmetric")
     assert any(d["item"] == "harm.index" for d in data["deviations"] if d["kind"] == "unregistered_change")
     assert data["analysis_plan"]["looks_recorded"] == 2
     assert "Registered plan and deviations" in html and "serious_youth_violence" in html

@@ -16,7 +16,8 @@ def _grid(path: Path, first: int, n: int, coverage: float, size: float) -> Path:
              "size": size, "size_se": 0.0},
             {"outcome": "count_violence", "method": "led with", "coverage": coverage, "coverage_se": 0.0,
              "size": size, "size_se": 0.0, "share_led_by_ri": 1.0}]
-    path.write_text(json.dumps({"setup": {"trials_per_arm": n, "first_trial": first, "days": 28},
+    path.write_text(json.dumps({"setup": {"trials_per_arm": n, "first_trial": first, "days": 28,
+                                          "ri_p_value": "equal-tailed"},
                                 "cells": {"c": {"rows": rows}}}))
     return path
 
@@ -29,6 +30,7 @@ def test_disjoint_runs_are_weighted_by_trials_and_overlaps_use_the_longest(tmp_p
     b = _grid(tmp_path / "b.json", 100, 300, 0.95, 0.06)
     null = tmp_path / "null.json"
     null.write_text(json.dumps({"ri_null": [{"cell": "c", "days": 28, "first_trial": 400, "trials": 600,
+                                             "p_value_rule": "equal-tailed",
                                              "outcomes": {"count_violence": {"size": 0.05}}}]}))
     text = table([a, b], [null], [], "studentised")
     ri = next(line for line in text.splitlines() if "| randomisation |" in line)
@@ -45,10 +47,39 @@ def test_cace_runs_pool_by_trials(tmp_path):
         o = {"bias": bias, "bias_se": 0.01, "no_estimate": 1, "linear_bias": bias, "linear_bias_se": 0.01,
              **{k: cover for k in ("ar_cover", "ri_cover", "lin_cover")},
              **{k: 0.05 for k in ("ar_reject", "ri_reject", "lin_reject")}}
-        path.write_text(json.dumps({"cace": [{"cell": "c", "days": 28, "trials": trials,
+        path.write_text(json.dumps({"cace": [{"cell": "c", "days": 28, "trials": trials, "p_value_rule": "equal-tailed",
                                               "outcomes": {"count_violence": o}}]}))
         return path
 
     text = cace_table([run(tmp_path / "a.json", 100, 0.90, 0.1), run(tmp_path / "b.json", 300, 0.94, -0.1)])
     row = text.splitlines()[-1]
     assert "| 400 |" in row and "-0.050 ± " in row and "0.930 ± 0.013" in row and "| 2 |" in row
+
+
+def test_runs_of_another_p_value_rule_are_refused_not_pooled(tmp_path):
+    """Follow-ups 1-6 used the symmetric rule and say nothing about it: never mixed in."""
+    import pytest
+
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps({"setup": {"trials_per_arm": 10, "first_trial": 0, "days": 28},
+                               "cells": {"c": {"rows": []}}}))
+    with pytest.raises(SystemExit, match="'symmetric' randomisation p-value rule"):
+        table([old], [], [], "studentised")
+    null = tmp_path / "null.json"
+    null.write_text(json.dumps({"ri_null": [{"cell": "c", "days": 28, "first_trial": 0, "trials": 5,
+                                             "outcomes": {"count_violence": {"size": 0.05}}}]}))
+    with pytest.raises(SystemExit, match="null.json"):
+        table([_grid(tmp_path / "a.json", 0, 10, 0.9, 0.05)], [null], [], "studentised")
+
+
+def test_ri_only_cace_runs_pool_their_randomisation_rows(tmp_path):
+    from pool_simulation_grid import cace_table
+
+    def run(path, trials, cover):
+        o = {"ri_cover": cover, "ri_reject": 0.05, "ri_misses_below": 1, "ri_misses_above": 1}
+        path.write_text(json.dumps({"cace": [{"cell": "c", "days": 28, "trials": trials, "ri_only": True,
+                                              "p_value_rule": "equal-tailed", "outcomes": {"harm_violence": o}}]}))
+        return path
+
+    row = cace_table([run(tmp_path / "a.json", 100, 0.90), run(tmp_path / "b.json", 300, 0.94)]).splitlines()[-1]
+    assert "| 400 |" in row and "0.930 ± 0.013" in row and row.count("—") == 7

@@ -82,7 +82,13 @@ def score(u: np.ndarray, allocations: np.ndarray, statistic: str = "score") -> n
 
 
 def exact_p(counts: np.ndarray, tau: float = 1.0, statistic: str = "score") -> tuple[float, float]:
-    """Exact two-sided p-value of the sharp null "rate ratio τ" and the observed statistic."""
+    """Exact two-sided p-value of the sharp null "rate ratio τ" and the observed statistic.
+
+    With two of four hotspots patrolled a day the complement of an allocation is an
+    allocation and the statistic changes sign with it, so the randomisation distribution is
+    symmetric and the symmetric and equal-tailed rules give this same exact p; where they
+    differ each is checked against its own exact value in ``tests/test_ri_p_value_rule.py``.
+    """
     u = counts * np.where(OBSERVED, 1.0 / tau, 1.0)
     s_all = score(u, ALLOCATIONS, statistic)
     s_obs = float(score(u, OBSERVED[None], statistic)[0])

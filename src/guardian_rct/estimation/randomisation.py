@@ -25,8 +25,12 @@ Statistic
     each redrawn ``T`` and force a refit per draw.
 
 p-value
-    Two-sided, ``(1 + #{|S*| ≥ |S_obs|}) / (1 + k)`` (Phipson & Smyth 2010), with Monte
-    Carlo standard error ``sqrt(p(1 − p)/k)``.
+    Two-sided, equal-tailed by default: twice the smaller one-sided p-value
+    ``(1 + #{S* ≤ S_obs}) / (1 + k)`` or ``(1 + #{S* ≥ S_obs}) / (1 + k)`` (Phipson &
+    Smyth 2010), so the interval below leaves at most α/2 in each tail; ``p_value_rule =
+    "symmetric"`` gives ``(1 + #{|S*| ≥ |S_obs|}) / (1 + k)``
+    (:func:`~guardian_rct.estimation.ri_statistic.two_sided_p`). Monte Carlo standard
+    error ``sqrt(p(1 − p)/k)``. Both one-sided p-values are reported too.
 
 Confidence interval
     By test inversion (Rosenbaum 2002, §4; Imbens & Rubin 2015, §5.7): the set of τ on a
@@ -77,7 +81,12 @@ from guardian_rct.estimation.panel_checks import (
     require_columns,
     resolve,
 )
-from guardian_rct.estimation.ri_statistic import STATISTICS, GridStatistic
+from guardian_rct.estimation.ri_statistic import (
+    P_VALUE_RULES,
+    STATISTICS,
+    GridStatistic,
+    two_sided_p,
+)
 
 __all__ = ["RITestResult", "randomisation_test"]
 
@@ -105,6 +114,11 @@ class RITestResult:
     effect_of
         ``"assignment"`` (ITT: τ multiplies the outcome of assigned hotspot-days) or
         ``"presence"`` (CACE: τ multiplies the outcome of hotspot-days with a patrol present).
+    p_value_rule
+        How ``p_value`` makes two sides of one (``"equal-tailed"`` or ``"symmetric"``).
+    p_less, p_greater
+        One-sided p-values at τ0: small ``p_less`` is evidence that the rate ratio is
+        below τ0 (fewer crimes than τ0 implies), small ``p_greater`` that it is above.
     """
 
     outcome: str
@@ -119,6 +133,9 @@ class RITestResult:
     curve: pd.DataFrame = field(repr=False)
     provenance: Provenance | None = None
     effect_of: str = "assignment"
+    p_value_rule: str = "equal-tailed"
+    p_less: float | None = None
+    p_greater: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready fields."""
@@ -129,6 +146,7 @@ class RITestResult:
             "conf_low": self.rr_conf_low, "conf_high": self.rr_conf_high,
             "alpha": self.alpha, "draws": self.draws, "observed": self.observed,
             "statistic": self.statistic, "effect_of": self.effect_of,
+            "p_value_rule": self.p_value_rule, "p_less": self.p_less, "p_greater": self.p_greater,
             "curve": self.curve.to_dict(orient="list"),
             "provenance": self.provenance.to_dict() if self.provenance else None,
         }
@@ -183,14 +201,20 @@ def _null_residuals(y, dose, taus, fe, covariates):
 
 @single_threaded
 def _pass(design, rng, draws, batch, statistic: GridStatistic, observed):
-    """Count redraws with |t*| ≥ |t_obs| per hypothesis (column); one pass over draws."""
-    exceed = np.zeros(observed.shape[0], dtype=np.int64)
-    threshold = np.abs(observed) - 1e-9 * np.maximum(np.abs(observed), 1e-12)
+    """Redraw counts per hypothesis (column), one pass over draws: ``t* ≤ t``, ``t* ≥ t``, ``|t*| ≥ |t|``.
+
+    Ties within 1e-9 (relative) of the observed value count on both sides, as equal.
+    """
+    below, above, beyond = (np.zeros(observed.shape[0], dtype=np.int64) for _ in range(3))
+    tol = 1e-9 * np.maximum(np.abs(observed), 1e-12)
+    threshold = np.abs(observed) - tol
     sizes = [min(batch, draws - start) for start in range(0, draws, batch)]
     for k in progress(sizes, total=len(sizes), desc="randomisation draws", unit="batch"):
         stats = statistic(np.asarray(design.draw(rng, size=k)))
-        exceed += np.sum(np.abs(stats) >= threshold, axis=0)
-    return exceed
+        below += np.sum(stats <= observed + tol, axis=0)
+        above += np.sum(stats >= observed - tol, axis=0)
+        beyond += np.sum(np.abs(stats) >= threshold, axis=0)
+    return below, above, beyond
 
 
 def _ppml_centre(y, treated, fe, covariates, clusters):
@@ -250,7 +274,8 @@ def randomisation_test(panel_frame: pd.DataFrame, outcome_column: str, design: D
                        seed: int | None = None, null_rate_ratio: float = 1.0,
                        dose: np.ndarray | None = None,
                        centre: tuple[float, float] | None = None,
-                       statistic: str = "studentised") -> RITestResult:
+                       statistic: str = "studentised",
+                       p_value_rule: str = "equal-tailed") -> RITestResult:
     """Randomisation test of no effect and a test-inversion interval for the rate ratio.
 
     Parameters
@@ -292,6 +317,9 @@ def randomisation_test(panel_frame: pd.DataFrame, outcome_column: str, design: D
         ``"studentised"`` (default): the centred score over its cluster-robust standard
         error, recomputed per redraw, valid for the weak null too; ``"score"``: the plain
         centred score (:mod:`guardian_rct.estimation.ri_statistic`).
+    p_value_rule
+        ``"equal-tailed"`` (default): twice the smaller one-sided p-value, so the interval
+        leaves at most α/2 in each tail; ``"symmetric"``: ``|t*| ≥ |t|`` (module notes).
     """
     panel_frame, outcome_column = resolve(panel_frame, outcome_column)
     if draws < 1:
@@ -305,6 +333,10 @@ def randomisation_test(panel_frame: pd.DataFrame, outcome_column: str, design: D
     if statistic not in STATISTICS:
         raise DataError("unknown randomisation statistic", where="statistic", expected=" or ".join(STATISTICS),
                         found=repr(statistic), fix="use 'studentised' (the default)")
+    if p_value_rule not in P_VALUE_RULES:
+        raise DataError("unknown randomisation p-value rule", where="p_value_rule",
+                        expected=" or ".join(P_VALUE_RULES), found=repr(p_value_rule),
+                        fix="use 'equal-tailed' (the default)")
     flat, size = _alignment(panel_frame, design)
     mf = model_frame(panel_frame, outcome_column, treatment=treatment, fe=fe, drop_zero_groups=False)
     flat = flat[mf.rows]
@@ -329,7 +361,7 @@ def randomisation_test(panel_frame: pd.DataFrame, outcome_column: str, design: D
     state = copy.deepcopy(rng.bit_generator.state)
     curve_tau: list[float] = []
     curve_p: list[float] = []
-    p_value = None
+    p_value = p_less = p_greater = None
     observed0 = 0.0
     for attempt in range(4):
         if conf_int:
@@ -346,10 +378,11 @@ def randomisation_test(panel_frame: pd.DataFrame, outcome_column: str, design: D
         else:
             gen = np.random.Generator(type(rng.bit_generator)())
             gen.bit_generator.state = copy.deepcopy(state)
-        exceed = _pass(design, gen, draws, batch, stat, observed)
-        pvals = (1 + exceed) / (1 + draws)
+        below, above, beyond = _pass(design, gen, draws, batch, stat, observed)
+        pvals = two_sided_p(below, above, beyond, draws, p_value_rule)
         if attempt == 0:
             p_value, observed0 = float(pvals[0]), float(observed[0])
+            p_less, p_greater = float((1 + below[0]) / (1 + draws)), float((1 + above[0]) / (1 + draws))
         if not conf_int:
             break
         start = 1 if attempt == 0 else 0
@@ -385,4 +418,5 @@ def randomisation_test(panel_frame: pd.DataFrame, outcome_column: str, design: D
                   + (" / its cluster-robust SE (clusters: hotspots)" if statistic == "studentised" else "")
                   + (", D = patrol presence" if dose is not None else "") + "; null model: "
                   + " + ".join(fe) + (" + log(1 + baseline)" if covariates_fit is not None else ""),
-        curve=curve, provenance=prov, effect_of="presence" if dose is not None else "assignment")
+        curve=curve, provenance=prov, effect_of="presence" if dose is not None else "assignment",
+        p_value_rule=p_value_rule, p_less=p_less, p_greater=p_greater)

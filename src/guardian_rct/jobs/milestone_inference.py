@@ -120,7 +120,7 @@ def _wild(frame, col: str, kind: str, rng: np.random.Generator, draws: int) -> f
 
 
 def _cace_ri(frame, e: Estimate, design: Design, *, seed: int, alpha: float, draws: int,
-             statistic: str) -> Estimate:
+             statistic: str, p_value_rule: str) -> Estimate:
     """The rate-ratio CACE with its randomisation p-value and interval (module notes).
 
     It re-draws with the ITT test's stream, so that with presence known on every hotspot-day
@@ -135,7 +135,8 @@ def _cace_ri(frame, e: Estimate, design: Design, *, seed: int, alpha: float, dra
     try:
         res = randomisation_test(frame.loc[known].reset_index(drop=True), col, design, draws=draws, alpha=alpha,
                                  seed=seed, rng=stream(seed, "randomisation_inference", e.outcome),
-                                 dose=present[known], centre=centre, statistic=statistic)
+                                 dose=present[known], centre=centre, statistic=statistic,
+                                 p_value_rule=p_value_rule)
     except DataError as exc:  # e.g. every hotspot-day of one arm has unknown presence
         return dataclasses.replace(e, notes=e.notes + (f"no randomisation inference for this CACE: {exc.problem}",))
     note = (f"randomisation inference: {draws:,} re-draws of the design under the sharp null that a patrol "
@@ -169,7 +170,8 @@ def run_inference(config: TrialConfig, panel: Panel, design: Design | None, desi
             if design is not None and draws > 0:
                 ri[label] = randomisation_test(frame, col, design, draws=draws, alpha=alpha, seed=seed,
                                                rng=stream(seed, "randomisation_inference", label),
-                                               statistic=config.evaluation.ri_statistic)
+                                               statistic=config.evaluation.ri_statistic,
+                                               p_value_rule=config.evaluation.ri_p_value)
             if wild_draws > 0:
                 wild[label] = _wild(frame, col, kind, stream(seed, "wild_bootstrap", label), wild_draws)
     out, seen = [], set()
@@ -183,7 +185,8 @@ def run_inference(config: TrialConfig, panel: Panel, design: Design | None, desi
                                         ri_conf_high=ri[e.outcome].rr_conf_high)
         elif e.model == "iv_poisson_gmm_fe" and design is not None and draws > 0 and e.ri_p_value is None:
             e = _cace_ri(frame, e, design, seed=seed, alpha=alpha, draws=draws,
-                         statistic=config.evaluation.ri_statistic)
+                         statistic=config.evaluation.ri_statistic,
+                         p_value_rule=config.evaluation.ri_p_value)
         elif e.estimand.startswith("CACE") and e.outcome in ri and e.ri_p_value is None:
             e = dataclasses.replace(e, ri_p_value=ri[e.outcome].p_value, notes=e.notes + (
                 "randomisation p-value: the exact test of no effect of assignment, which under the "

@@ -162,7 +162,8 @@ def _settings(plan: Mapping[str, Any], *, ri_draws: int | None, alpha: float, pr
     # the registered config's plan, built by this package version, so that rewording is no change
     registered_inference = (ctx.registered_config_plan or plan).get("inference", {})
     used_inference = (ctx.config_plan or {}).get("inference", {})
-    for key, label in (("variance", "variance estimator"), ("ri_statistic", "randomisation statistic")):
+    for key, label in (("variance", "variance estimator"), ("ri_statistic", "randomisation statistic"),
+                       ("ri_p_value", "randomisation p-value rule")):
         registered, now = registered_inference.get(key), used_inference.get(key)
         if registered is not None and now is not None and registered != now:
             out.append(_entry(key, label, registered, now, "deviation",

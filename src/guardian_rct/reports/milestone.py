@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from guardian_rct._core.provenance import Provenance
@@ -71,7 +72,7 @@ from guardian_rct.reports.milestone_tables import (
 __all__ = ["SCHEMA_VERSION", "MilestoneReport", "build_milestone_report", "write_milestone_report",
            "NO_EVENTS", "NOT_ESTIMABLE"]
 
-SCHEMA_VERSION = "1.8"  # 1.1: estimate sections, first stage, dose_response; 1.2: first_stage_se/_n, nb_theta
+SCHEMA_VERSION = "1.9"  # 1.1: estimate sections, first stage, dose_response; 1.2: first_stage_se/_n, nb_theta
 # 1.3: analysis_plan + deviations (the registered plan and the departures from it)
 # 1.4: provenance seed_fingerprint replaces seed
 # 1.5: estimates carry se_type/df/wild_p_value; harm randomisation inference; diagnosis block
@@ -81,6 +82,8 @@ SCHEMA_VERSION = "1.8"  # 1.1: estimate sections, first stage, dose_response; 1.
 #      words); the rate-ratio CACE for harm and its randomisation interval; sequential.primary_p_source
 #      and p_value_basis (the monitoring decision uses the p-value the report leads with)
 # 1.8: multiplicity.p_definition (each Holm member enters with the p-value the report leads with)
+# 1.9: randomisation_inference records carry p_value_rule (equal-tailed by default) and the one-sided
+#      p_less / p_greater
 
 
 @dataclass(frozen=True)
@@ -212,6 +215,30 @@ def _monitoring_p(primary: dict[str, Any], wald_trusted: bool | None) -> tuple[f
     return model, "model", text + "."
 
 
+def _single_weight_notes(frame: pd.DataFrame, outcomes: Sequence[str]) -> list[str]:
+    """A note for each outcome whose harm is one weight times its count on every hotspot-day.
+
+    Then the harm rate ratio, its interval and p-value are the count's, which a reader
+    would otherwise take for a copying error (the demo's serious youth violence: every
+    crime of it falls in CCHI classes with the same subgroup weight).
+    """
+    out = []
+    for o in outcomes:
+        count, harm = frame.get(f"count_{o}"), frame.get(f"harm_{o}")
+        if count is None or harm is None:
+            continue
+        c, h = count.to_numpy(dtype=float), harm.to_numpy(dtype=float)
+        some = c > 0
+        if not some.any() or not np.isfinite(h[some]).all() or (h[~some] != 0).any():
+            continue
+        per_crime = h[some] / c[some]
+        if np.ptp(per_crime) <= 1e-9 * max(abs(per_crime[0]), 1.0):
+            out.append(f"Every crime of '{o}' carries the same harm weight ({per_crime[0]:g} CCHI days), so its "
+                       f"harm is its count times {per_crime[0]:g}: the Poisson harm rate ratio, interval and "
+                       f"p-value equal the count's.")
+    return out
+
+
 def _sequential(config: TrialConfig, look: dt.date, primary: dict[str, Any] | None,
                 alpha: float, frame: pd.DataFrame | None = None, outcome: str = "",
                 wald_trusted: bool | None = None) -> dict[str, Any]:
@@ -340,6 +367,7 @@ def build_milestone_report(
     for o in sorted(no_events):
         all_notes.append(f"Outcome '{o}' has no events in the evaluated period: its effects are "
                          f"not estimable and it enters the Holm family with p = 1.")
+    all_notes.extend(_single_weight_notes(frame, [o for o in outcomes if o not in no_events]))
     doses = dose_response_tables(frame, [o for o in outcomes if o not in no_events], alpha, all_notes)
     coverage = harm_coverage_section(config, panel)
     distrusted = frozenset(name for name, ok in trusted.items() if not ok)

@@ -147,7 +147,10 @@ def ri_record(outcome: str, result: RITestResult) -> dict[str, Any]:
     hotspot-day" and its Monte Carlo standard error (``RITestResult.mc_std_error``);
     ``conf_low``/``conf_high`` are the limits of the test-inversion confidence interval
     for the *rate ratio* (``RITestResult.rr_conf_low``/``rr_conf_high``; ``None`` when
-    the interval is open on that side or was not computed).
+    the interval is open on that side or was not computed). ``p_value_rule`` says how the
+    two-sided p is formed (``"equal-tailed"``: twice the smaller one-sided p; ``"symmetric"``);
+    ``p_less`` is the one-sided p-value against a rate ratio below 1 (fewer crimes with
+    patrols), ``p_greater`` against one above 1.
 
     Raises
     ------
@@ -161,7 +164,8 @@ def ri_record(outcome: str, result: RITestResult) -> dict[str, Any]:
     return {"outcome": outcome, "statistic": result.statistic, "observed": finite(result.observed),
             "p_value": finite(result.p_value), "mc_error": finite(result.mc_std_error),
             "conf_low": finite(result.rr_conf_low), "conf_high": finite(result.rr_conf_high),
-            "draws": int(result.draws)}
+            "draws": int(result.draws), "p_value_rule": result.p_value_rule,
+            "p_less": finite(result.p_less), "p_greater": finite(result.p_greater)}
 
 
 def _measure(outcome: str, outcomes: Sequence[str]) -> tuple[str, str]:

@@ -41,7 +41,7 @@ from guardian_rct.config.trial_config import OutcomeSpec, TrialConfig
 from guardian_rct.design.protocol import Design
 from guardian_rct.estimation.itt import SE_TYPE, SE_TYPE_CR2
 from guardian_rct.estimation.multiplicity import information_fractions, obf_boundaries
-from guardian_rct.estimation.ri_statistic import RI_STATISTIC_WORDS
+from guardian_rct.estimation.ri_statistic import P_VALUE_RULE_WORDS, RI_STATISTIC_WORDS
 from guardian_rct.geo.hotspots import HotspotSet
 from guardian_rct.harm.index import HarmIndex
 from guardian_rct.simulation.power_analytic import poisson_mde
@@ -378,6 +378,7 @@ def _inference(config: TrialConfig) -> dict[str, Any]:
                       "sharp null of no effect with its Monte Carlo error, and a test-inversion interval "
                       "for the rate ratio (Rosenbaum 2002)"),
         "ri_statistic": RI_STATISTIC_WORDS[ev.ri_statistic],
+        "ri_p_value": P_VALUE_RULE_WORDS[ev.ri_p_value],
         "lead_rule": ("the report leads with randomisation inference for an outcome whose data diagnosis "
                       "distrusts the Wald test (few or unequal clusters, low Satterthwaite df, the score "
                       "concentrated in a few hotspots, a constrained or near-deterministic design, few "
