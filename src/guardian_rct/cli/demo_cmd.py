@@ -6,7 +6,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from guardian_rct.cli._common import Output, add_common, add_csv_bom, add_large_tables, apply_csv_bom
+from guardian_rct.cli._common import (
+    Output,
+    add_common,
+    add_csv_bom,
+    add_large_tables,
+    apply_csv_bom,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:

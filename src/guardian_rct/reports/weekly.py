@@ -31,8 +31,8 @@ import pandas as pd
 
 from guardian_rct._core.csv_output import write_csv
 from guardian_rct._core.errors import UsageError
-from guardian_rct._core.safe_write import check_output_path
 from guardian_rct._core.pseudonyms import Pseudonymiser
+from guardian_rct._core.safe_write import check_output_path
 from guardian_rct._core.wording import count_of
 from guardian_rct.compliance.ping_assignment import PingScore
 from guardian_rct.compliance.scoring import ComplianceResult, compliance_by_hotspot_day
