@@ -174,3 +174,12 @@ def test_heavy_tailed_harm_is_flagged_and_counts_are_not():
     assert tail_share(busy["count_violence"], busy["hotspot_id"]) > 0.5
     ones = np.ones(50)
     assert tail_share(ones, np.repeat(np.arange(5), 10)) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("log10, words", [(0.0, "1"), (3.0103, "1,024"), (5888.5, "3.2 × 10^5,888"),
+                                          (6.0, "1.0 × 10^6"), (6.999, "1.0 × 10^7"), (float("inf"), "infinitely many")])
+def test_numbers_of_sequences_read_as_numbers(log10, words):
+    """The report once printed "10^5888.5 allocation sequences (exact)"."""
+    from guardian_rct.design.diagnosis import _power_of_ten
+
+    assert _power_of_ten(log10) == words

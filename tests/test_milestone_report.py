@@ -546,7 +546,7 @@ def test_an_outcome_whose_crimes_share_one_harm_weight_is_explained():
     frame = pd.DataFrame({"count_a": [0, 1, 3, 2], "harm_a": [0.0, 365.0, 1095.0, 730.0],
                           "count_b": [0, 1, 3, 2], "harm_b": [0.0, 365.0, 1000.0, 730.0]})
     notes = _single_weight_notes(frame, ["a", "b"])
-    assert len(notes) == 1 and notes[0].startswith("Every crime of 'a' carries the same harm weight (365 CCHI days)")
+    assert len(notes) == 1 and notes[0].startswith("Every crime of a carries the same harm weight (365 CCHI days)")
     # harm on a day without counted crimes is not one weight times the count
     frame.loc[0, "harm_a"] = 10.0
     assert _single_weight_notes(frame, ["a"]) == []

@@ -222,7 +222,7 @@ class EvaluationSpec:
     primary_outcome: str | None = field(default=None, metadata={"help": 'the primary outcome (default: the first of outcomes)'})
     ri_draws: int = field(default=10_000, metadata={"help": 'randomisation-inference re-draws (0 skips it)'})
     ri_statistic: Literal["studentised", "score"] = field(default="studentised", metadata={"help": 'randomisation-inference statistic: studentised (the centred Poisson score over its cluster-robust SE, recomputed per redraw) or score (the plain centred score)'})
-    ri_p_value: Literal["equal-tailed", "symmetric"] = field(default="equal-tailed", metadata={"help": 'randomisation two-sided p-value: equal-tailed (twice the smaller one-sided p; the interval leaves at most alpha/2 in each tail) or symmetric (the share of redraws with |t*| >= |t|)'})
+    ri_p_value: Literal["equal-tailed", "symmetric"] = field(default="equal-tailed", metadata={"help": 'randomisation two-sided p-value: equal-tailed (twice the smaller one-sided p, each side an exact test at alpha/2 under the sharp null) or symmetric (the share of redraws with |t*| >= |t|)'})
     alpha: float = field(default=0.05, metadata={"help": 'two-sided significance level'})
     milestones: tuple[dt.date, ...] = field(default=(), metadata={"help": 'dates of the planned interim and final looks'})
     baseline_days: int = field(default=365, metadata={"help": 'days before the trial used for baseline crime and harm'})

@@ -123,10 +123,23 @@ class DesignDiagnosis:
 
     def summary(self) -> str:
         """One line for people."""
-        text = (f"design admits about 10^{self.log10_sequences:.1f} allocation sequences "
+        text = (f"The design admits about {_power_of_ten(self.log10_sequences)} allocation sequences "
                 f"({self.method}); {100 * self.deterministic_share:.0f}% of block-days are "
                 "deterministic")
         return text + "".join(f"\nWARNING: {w}" for w in self.warnings)
+
+
+def _power_of_ten(log10: float) -> str:
+    """``10^x`` for people: ``"3.2 × 10^5,888"``, ``"1,024"`` below a million, ``"1"``."""
+    if not math.isfinite(log10):
+        return "infinitely many" if log10 > 0 else "0"
+    if log10 < 6:
+        return f"{round(10 ** log10):,}"
+    exponent = math.floor(log10)
+    mantissa = 10 ** (log10 - exponent)
+    if mantissa >= 9.95:
+        mantissa, exponent = 1.0, exponent + 1
+    return f"{mantissa:.1f} × 10^{exponent:,}"
 
 
 def _day_choices(last: np.ndarray, d: int, k: np.ndarray, capacity: int, max_control: int | None,
@@ -261,7 +274,7 @@ def diagnose_design(design: Design, *, rng: np.random.Generator | None = None,
                 f"{b.n_hotspots // b.treated_per_day[0]} days, so after the first window the schedule "
                 "repeats; allow longer control runs (max_consecutive_control_days) or treat fewer a day")
     if log10 < MIN_LOG10_SEQUENCES:
-        warnings.append(f"the design admits only about 10^{log10:.1f} allocation sequences: randomisation "
+        warnings.append(f"the design admits only about {_power_of_ten(log10)} allocation sequences: randomisation "
                         "inference cannot give small p-values")
     if det > MAX_DETERMINISTIC_SHARE and not refuse:
         warnings.append(f"{100 * det:.0f}% of block-days have only one possible treated set: the constraints "

@@ -27,7 +27,7 @@ Statistic
 p-value
     Two-sided, equal-tailed by default: twice the smaller one-sided p-value
     ``(1 + #{S* ≤ S_obs}) / (1 + k)`` or ``(1 + #{S* ≥ S_obs}) / (1 + k)`` (Phipson &
-    Smyth 2010), so the interval below leaves at most α/2 in each tail; ``p_value_rule =
+    Smyth 2010), each side an exact test at α/2 under the sharp null; ``p_value_rule =
     "symmetric"`` gives ``(1 + #{|S*| ≥ |S_obs|}) / (1 + k)``
     (:func:`~guardian_rct.estimation.ri_statistic.two_sided_p`). Monte Carlo standard
     error ``sqrt(p(1 − p)/k)``. Both one-sided p-values are reported too.
@@ -318,8 +318,8 @@ def randomisation_test(panel_frame: pd.DataFrame, outcome_column: str, design: D
         error, recomputed per redraw, valid for the weak null too; ``"score"``: the plain
         centred score (:mod:`guardian_rct.estimation.ri_statistic`).
     p_value_rule
-        ``"equal-tailed"`` (default): twice the smaller one-sided p-value, so the interval
-        leaves at most α/2 in each tail; ``"symmetric"``: ``|t*| ≥ |t|`` (module notes).
+        ``"equal-tailed"`` (default): twice the smaller one-sided p-value, each side exact
+        at α/2 under the sharp null; ``"symmetric"``: ``|t*| ≥ |t|`` (module notes).
     """
     panel_frame, outcome_column = resolve(panel_frame, outcome_column)
     if draws < 1:

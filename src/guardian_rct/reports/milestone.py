@@ -233,7 +233,7 @@ def _single_weight_notes(frame: pd.DataFrame, outcomes: Sequence[str]) -> list[s
             continue
         per_crime = h[some] / c[some]
         if np.ptp(per_crime) <= 1e-9 * max(abs(per_crime[0]), 1.0):
-            out.append(f"Every crime of '{o}' carries the same harm weight ({per_crime[0]:g} CCHI days), so its "
+            out.append(f"Every crime of {o.replace('_', ' ')} carries the same harm weight ({per_crime[0]:g} CCHI days), so its "
                        f"harm is its count times {per_crime[0]:g}: the Poisson harm rate ratio, interval and "
                        f"p-value equal the count's.")
     return out
