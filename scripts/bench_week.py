@@ -182,7 +182,7 @@ def make_all_bad(path: Path, good: Path) -> None:
 
 def write_parts(folder: Path, source: Path, parts: int) -> None:
     """Split ``source`` into ``parts`` Parquet files of consecutive row groups (a
-    partitioned dataset, as Spark or Dask write them: one Dask task per file)."""
+    partitioned dataset, as Spark or Dask write them)."""
     handle = pq.ParquetFile(source)
     groups = np.array_split(np.arange(handle.num_row_groups), parts)
     folder.mkdir(parents=True, exist_ok=True)
@@ -218,7 +218,7 @@ def main() -> int:
                         help="format of the visits and quarantine tables written (default parquet)")
     parser.add_argument("--partitions", type=int, default=0,
                         help="score a folder of this many Parquet files made from the pings (a partitioned "
-                        "dataset: the Dask engine runs one task per file); 0 (default): the single file")
+                        "dataset, as Spark or Dask write them); 0 (default): the single file")
     args = parser.parse_args()
     work = args.workdir / f"n{args.n}"
     work.mkdir(parents=True, exist_ok=True)
