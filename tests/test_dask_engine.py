@@ -108,3 +108,26 @@ def test_csv_files_stay_one_task_each(tmp_path):
     assert tasks[0].row_groups is None and tasks[0].file_number == 0
     assert len(tasks) == 1 + 4 and {t.file_number for t in tasks[1:]} == {1}  # 10 groups, ceil(10 / (2 x 2)) = 3 per task
     assert [t.row_groups for t in tasks[1:]] == [(0, 3), (3, 6), (6, 9), (9, 10)]
+
+
+def test_a_mixed_folder_and_a_broken_file_behave_as_in_the_local_engine(tmp_path):
+    """An empty Parquet file, one of 10 row groups and a CSV: the local answer; a broken
+    Parquet file (the client cannot read its footer to plan tasks) is the same DataError."""
+    from guardian_rct._core.errors import DataError
+
+    config = load_config(write_trial(tmp_path))
+    hotspots = load_trial_hotspots(config)
+    folder = tmp_path / "p"
+    folder.mkdir()
+    _pings(0, 1).to_parquet(folder / "a-empty.parquet")
+    _pings(3000, 2).to_parquet(folder / "b.parquet", row_group_size=300)
+    _pings(50, 3).to_csv(folder / "c.csv", index=False)
+    local = score_pings(folder, hotspots, config.compliance)
+    dask = score_pings(folder, hotspots, config.compliance, engine="dask", n_workers=2, processes=False)
+    assert local.counts() == dask.counts() and local.n_read == 3050
+    pd.testing.assert_frame_equal(local.visits.frame, dask.visits.frame)
+    pd.testing.assert_frame_equal(local.quarantine.frame, dask.quarantine.frame)
+    (folder / "d-broken.parquet").write_bytes(b"PAR1 not a Parquet file")
+    for engine in ("local", "dask"):
+        with pytest.raises(DataError, match=r"d-broken\.parquet: cannot read the ping file as Parquet"):
+            score_pings(folder, hotspots, config.compliance, engine=engine, n_workers=2, processes=False)
