@@ -140,7 +140,9 @@ def cace_table(paths: list[Path]) -> str:
             out = [str(days), cell, col.split("_")[0], f"{n:,}"]
             if any(r.get("ri_only") for r in parts):  # randomisation rows only (--ri-only runs)
                 rates = [sum(r["trials"] * r["outcomes"][col][k] for r in parts) / n for k in ("ri_cover", "ri_reject")]
-                out += ["—", "—", "—", "—"] + [f"{m:.3f} ± {_se(m, n):.3f}" for m in rates] + ["—", "—", "—"]
+                below, above = (sum(r["outcomes"][col][f"ri_misses_{s}"] for r in parts) for s in ("below", "above"))
+                cover = f"{rates[0]:.3f} ± {_se(rates[0], n):.3f} (misses: {below:,} below, {above:,} above)"
+                out += ["—", "—", "—", "—", cover, f"{rates[1]:.3f} ± {_se(rates[1], n):.3f}", "—", "—", "—"]
                 lines.append("| " + " | ".join(out) + " |")
                 continue
             for field in ("bias", "linear_bias"):
