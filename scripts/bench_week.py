@@ -26,11 +26,12 @@ timestamp, accuracy 500 m, or no coordinates, in turn): the peak RSS must stay b
 however many rows are bad (the quarantine is spooled to disk).
 
 ``--partitions N`` scores a folder of N Parquet files cut from the same pings (row groups
-in order), as a Spark or Dask export would be: the Dask engine runs one task per file, so
-a single file is one task on one worker.
+in order), as a Spark or Dask export would be. The Dask engine splits Parquet files into
+tasks of a few row groups, so even a single file is shared by the workers; it prints how
+many tasks each worker ran.
 
 Usage: python scripts/bench_week.py [--n 50000000] [--devices 600] [--workdir DIR]
-       [--engine local|dask] [--all-bad] [--partitions N]
+       [--engine local|dask] [--all-bad] [--partitions N] [--large-tables parquet|csv|both]
 """
 
 from __future__ import annotations
@@ -181,7 +182,7 @@ def make_all_bad(path: Path, good: Path) -> None:
 
 def write_parts(folder: Path, source: Path, parts: int) -> None:
     """Split ``source`` into ``parts`` Parquet files of consecutive row groups (a
-    partitioned dataset, as Spark or Dask write them: one Dask task per file)."""
+    partitioned dataset, as Spark or Dask write them)."""
     handle = pq.ParquetFile(source)
     groups = np.array_split(np.arange(handle.num_row_groups), parts)
     folder.mkdir(parents=True, exist_ok=True)
@@ -213,9 +214,11 @@ def main() -> int:
     parser.add_argument("--engine", choices=("local", "dask"), default="local")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--all-bad", action="store_true", help="every row unusable (quarantine memory)")
+    parser.add_argument("--large-tables", choices=("parquet", "csv", "both"), default="parquet",
+                        help="format of the visits and quarantine tables written (default parquet)")
     parser.add_argument("--partitions", type=int, default=0,
                         help="score a folder of this many Parquet files made from the pings (a partitioned "
-                        "dataset: the Dask engine runs one task per file); 0 (default): the single file")
+                        "dataset, as Spark or Dask write them); 0 (default): the single file")
     args = parser.parse_args()
     work = args.workdir / f"n{args.n}"
     work.mkdir(parents=True, exist_ok=True)
@@ -250,10 +253,14 @@ def main() -> int:
     floor = min(floors.values())  # the faster read is the floor
     command = ["/usr/bin/time", "-v", sys.executable, "-m", "guardian_rct", "compliance",
                "--config", str(work / "trial.toml"), "--pings", str(pings), "--allocation",
-               str(work / "allocation.csv"), "--week", "2023-W18", "--out", str(out), "--engine", args.engine]
+               str(work / "allocation.csv"), "--week", "2023-W18", "--out", str(out), "--engine", args.engine,
+               "--large-tables", args.large_tables, *(["-v"] if args.engine == "dask" else [])]
     print("running:", " ".join(command[2:]))
     run = subprocess.run(command, env=env, capture_output=True, text=True)
     print(run.stdout.strip())
+    for line in run.stderr.splitlines():  # with -v: how many tasks, and which worker ran how many
+        if "dask engine:" in line:
+            print(line.strip())
     if run.returncode != 0:
         print(run.stderr)
         return 1
@@ -268,10 +275,10 @@ def main() -> int:
     print(f"wall clock {wall}; peak RSS {rss / 2**20:.2f} GiB ({rss:,} kB); CPU {cpu} "
           f"(/usr/bin/time -v, {os.cpu_count()} cores)")
     seconds = sum(float(part) * 60 ** i for i, part in enumerate(reversed(wall.split(":"))))
-    quarantine = out / "quarantine.csv"
+    quarantine = next(out / n for n in ("quarantine.parquet", "quarantine.csv") if (out / n).exists())
     print("read floor (ParquetFile.iter_batches, all columns; the faster of "
           + ", ".join(f"{k} {v:.2f} s" for k, v in floors.items()) + f"): {floor:.2f} s; "
-          f"ratio ours / read: {seconds / floor:.1f}x; quarantine.csv {quarantine.stat().st_size / 2**20:.0f} MiB")
+          f"ratio ours / read: {seconds / floor:.1f}x; {quarantine.name} {quarantine.stat().st_size / 2**20:.0f} MiB")
     print(f"CPU time (user + system) {cpu_s:.1f} s: on a quiet 2-core machine the wall clock is "
           f"about this divided by the cores kept busy")
     print(f"load average (1 min) before {load0:.2f}, after {os.getloadavg()[0]:.2f}")

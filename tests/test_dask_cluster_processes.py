@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -99,7 +100,7 @@ def test_compliance_on_a_scheduler_and_two_worker_processes_equals_local(cluster
             part = pd.concat([part, frame.iloc[[5, 6, cut[1] + 3]]])
         part.to_parquet(folder / f"part-{i}.parquet")
     common = ["compliance", "--config", str(trial["config"]), "--pings", str(folder),
-              "--allocation", str(trial["allocation"]), "--week", "2023-W18", "--json"]
+              "--allocation", str(trial["allocation"]), "--week", "2023-W18", "--json", "--large-tables", "both"]
     assert main([*common, "--out", str(tmp_path / "local")]) == 0
     assert main([*common, "--out", str(tmp_path / "dask"), "--engine", "dask", "--scheduler", address]) == 0
     for pid in pids:  # the cluster survived the run
@@ -114,4 +115,52 @@ def test_compliance_on_a_scheduler_and_two_worker_processes_equals_local(cluster
         a = (tmp_path / "local" / name).read_bytes()
         b = (tmp_path / "dask" / name).read_bytes()
         assert a == b, name
+    for name in ("compliance_visits.parquet", "quarantine.parquet"):  # the default format of these two
+        pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "local" / name),
+                                      pd.read_parquet(tmp_path / "dask" / name))
     assert len(pd.read_csv(tmp_path / "local" / "compliance_visits.csv")) > 10  # the week's visits: enough to compare
+
+
+def test_one_parquet_file_is_shared_by_the_two_worker_processes(cluster, tmp_path):
+    """A single-file week of 12 row groups: cut into row-group tasks that run on both
+    worker processes (the scheduler's task stream, logged by the engine), with the local
+    engine's results."""
+    import logging
+
+    from guardian_rct.compliance.presence import score_pings
+    from guardian_rct.config.trial_config import load_config
+    from guardian_rct.ledger.store import load_trial_hotspots
+
+    address, _ = cluster
+    trial = _make_trial(tmp_path)
+    frame = pd.read_csv(trial["pings"])
+    frame = pd.concat([frame, frame.iloc[[3, len(frame) // 2]]], ignore_index=True)  # duplicates across tasks
+    path = tmp_path / "week.parquet"
+    frame.to_parquet(path, row_group_size=-(-len(frame) // 12))
+    config = load_config(trial["config"])
+    hotspots = load_trial_hotspots(config)
+    local = score_pings(path, hotspots, config.compliance)
+    records: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: records.append(record.getMessage())
+    logger = logging.getLogger("guardian_rct.compliance.dask_engine")
+    logger.addHandler(handler)
+    old = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        # Up to three tries: whether the scheduler gives both workers a task is its choice
+        # (work stealing), so a single run could land on one worker by timing alone.
+        for _ in range(3):
+            records.clear()
+            dask = score_pings(path, hotspots, config.compliance, engine="dask", scheduler=address)
+            line = next(r for r in records if r.startswith("dask engine:"))
+            if len(re.findall(r"tcp://127\.0\.0\.1:\d+ \d+", line)) == 2:
+                break
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old)
+    assert re.search(r"(\d+) tasks \(\1 of them row groups", line), line
+    assert len(re.findall(r"tcp://127\.0\.0\.1:\d+ \d+", line)) == 2, line  # both worker processes checked rows
+    assert local.counts() == dask.counts() and local.counts()["quarantine_reasons"]["exact duplicate"] == 4
+    pd.testing.assert_frame_equal(local.visits.frame, dask.visits.frame)
+    pd.testing.assert_frame_equal(local.quarantine.frame, dask.quarantine.frame)

@@ -44,3 +44,90 @@ def test_dask_local_cluster_matches_in_process_engine(tmp_path):
     assert len(local.visits) > 50
     pd.testing.assert_frame_equal(local.visits.frame, dask.visits.frame)
     pd.testing.assert_frame_equal(local.quarantine.frame, dask.quarantine.frame)
+
+
+def _pings(n: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    t = pd.Timestamp("2023-05-01T15:00:00Z") + pd.to_timedelta(np.sort(rng.integers(0, 3 * 86_400, n)), unit="s")
+    return pd.DataFrame({
+        "device_id": rng.choice(["R1", "R2", "R3", "R4"], n),
+        "timestamp": t.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "x": 406000 + rng.uniform(-50, 1250, n), "y": 286000 + rng.uniform(-50, 1250, n),
+        "officer_id": rng.choice(["A", "B", ""], n), "team": rng.choice(["T1", "T2"], n),
+        "accuracy_m": rng.choice([5.0, 20.0, 400.0], n, p=[0.6, 0.38, 0.02]),
+    })
+
+
+def test_a_single_parquet_file_is_split_by_row_groups_with_the_local_answer(tmp_path, caplog):
+    """One file of 14 row groups: several tasks; duplicates whose first copy is in another
+    task (and in the same task), and quarantined rows keep the file's own row numbers."""
+    import logging
+
+    import pyarrow.parquet as pq
+
+    from guardian_rct.compliance.dask_engine import plan_tasks
+    from guardian_rct.compliance.pings import iter_raw_chunks
+
+    config = load_config(write_trial(tmp_path, extra="[compliance]\ngps_tolerance_m = 5\n"))
+    hotspots = load_trial_hotspots(config)
+    frame = _pings(6500, 3)
+    # Later copies of rows 10 and 20 (first task), 3_200 (a middle task) and 6_000 (the last):
+    frame = pd.concat([frame, frame.iloc[[10, 20, 3200, 6000, 6001]]], ignore_index=True)
+    frame.loc[[7, 2501, 6450], "x"] = np.nan  # quarantined in the first, a middle and the last task
+    frame.loc[4000, "timestamp"] = "2023-05-02T10:00:00"  # no offset
+    path = tmp_path / "week.parquet"
+    frame.to_parquet(path, row_group_size=500)
+    assert pq.ParquetFile(path).metadata.num_row_groups == 14
+    tasks = plan_tasks([str(path)], 2)
+    assert len(tasks) >= 4 and all(t.row_groups is not None for t in tasks)
+    assert [t.row_groups[0] for t in tasks] == sorted(t.row_groups[0] for t in tasks)
+    first_rows = [first for first, _, _ in iter_raw_chunks(path, 1000, row_groups=(3, 5))]
+    assert first_rows == [1501, 2001]  # the file's own row numbers (1 = first data row)
+
+    local = score_pings(path, hotspots, config.compliance)
+    with caplog.at_level(logging.INFO, logger="guardian_rct.compliance.dask_engine"):
+        dask = score_pings(path, hotspots, config.compliance, engine="dask", n_workers=2, processes=True)
+    assert f"{len(tasks)} tasks ({len(tasks)} of them row groups" in caplog.text
+    assert local.counts() == dask.counts()
+    assert local.counts()["quarantine_reasons"]["exact duplicate"] == 5
+    assert local.extent == dask.extent
+    pd.testing.assert_frame_equal(local.visits.frame, dask.visits.frame)
+    pd.testing.assert_frame_equal(local.quarantine.frame, dask.quarantine.frame)
+    rows = dask.quarantine.frame.set_index("source_row")["reason"]
+    assert {8, 2502, 6451, 4001} <= set(rows.index)  # pandas index + 1: the file's own numbering
+    assert rows[4001] == "timestamp without offset"
+    assert [r for r, why in rows.items() if why == "exact duplicate"] == [6501, 6502, 6503, 6504, 6505]
+
+
+def test_csv_files_stay_one_task_each(tmp_path):
+    from guardian_rct.compliance.dask_engine import plan_tasks
+
+    _pings(100, 1).to_csv(tmp_path / "a.csv", index=False)
+    _pings(100, 2).to_parquet(tmp_path / "b.parquet", row_group_size=10)
+    tasks = plan_tasks([str(tmp_path / "a.csv"), str(tmp_path / "b.parquet")], 2)
+    assert tasks[0].row_groups is None and tasks[0].file_number == 0
+    assert len(tasks) == 1 + 4 and {t.file_number for t in tasks[1:]} == {1}  # 10 groups, ceil(10 / (2 x 2)) = 3 per task
+    assert [t.row_groups for t in tasks[1:]] == [(0, 3), (3, 6), (6, 9), (9, 10)]
+
+
+def test_a_mixed_folder_and_a_broken_file_behave_as_in_the_local_engine(tmp_path):
+    """An empty Parquet file, one of 10 row groups and a CSV: the local answer; a broken
+    Parquet file (the client cannot read its footer to plan tasks) is the same DataError."""
+    from guardian_rct._core.errors import DataError
+
+    config = load_config(write_trial(tmp_path))
+    hotspots = load_trial_hotspots(config)
+    folder = tmp_path / "p"
+    folder.mkdir()
+    _pings(0, 1).to_parquet(folder / "a-empty.parquet")
+    _pings(3000, 2).to_parquet(folder / "b.parquet", row_group_size=300)
+    _pings(50, 3).to_csv(folder / "c.csv", index=False)
+    local = score_pings(folder, hotspots, config.compliance)
+    dask = score_pings(folder, hotspots, config.compliance, engine="dask", n_workers=2, processes=False)
+    assert local.counts() == dask.counts() and local.n_read == 3050
+    pd.testing.assert_frame_equal(local.visits.frame, dask.visits.frame)
+    pd.testing.assert_frame_equal(local.quarantine.frame, dask.quarantine.frame)
+    (folder / "d-broken.parquet").write_bytes(b"PAR1 not a Parquet file")
+    for engine in ("local", "dask"):
+        with pytest.raises(DataError, match=r"d-broken\.parquet: cannot read the ping file as Parquet"):
+            score_pings(folder, hotspots, config.compliance, engine=engine, n_workers=2, processes=False)

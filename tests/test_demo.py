@@ -26,6 +26,12 @@ def test_short_demo_runs_every_job(tmp_path):
         assert (tmp_path / "demo" / files[key].split("/demo/", 1)[1]).exists(), key
     h = result.headline
     assert h["weekly_reports"] == 3 and h["ledger_verified"]
+    weeks = sorted(p for p in (tmp_path / "demo" / "weekly").iterdir() if p.is_dir())
+    assert len(weeks) == 3
+    for week in weeks:  # the large tables as Parquet by default ([outputs] large_tables)
+        assert (week / "quarantine.parquet").exists() and (week / "compliance_visits.parquet").exists()
+        assert not (week / "quarantine.csv").exists() and not (week / "compliance_visits.csv").exists()
+    assert load_config(tmp_path / "demo" / "trial.toml").outputs.large_tables == "parquet"
     # compliance scored from the pings is close to the simulated truth (binomial error on ~600 patrols)
     assert abs(h["compliance"] - h["true_delivered_share"]) < 0.06
     effects = {e["outcome"]: e for e in h["effects"]}
@@ -58,3 +64,8 @@ def test_demo_refuses_a_non_empty_folder_and_bad_options(tmp_path, capsys):
     assert (tmp_path / "x" / "keep.txt").read_text() == "mine"
     assert main(["demo", "--out", str(tmp_path / "y"), "--compliance", "1.5"]) == 2
     assert "--compliance" in capsys.readouterr().err
+    assert main(["demo", "--out", str(tmp_path / "y"), "--large-tables", "xlsx"]) == 2
+    assert "--large-tables" in capsys.readouterr().err
+    with pytest.raises(UsageError, match="large tables"):
+        run_demo(tmp_path / "z", days=14, progress=None, large_tables="xlsx")
+    assert not (tmp_path / "z").exists()

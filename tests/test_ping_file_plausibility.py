@@ -18,10 +18,10 @@ def trial(tmp_path_factory):
     return _make_trial(tmp_path_factory.mktemp("plausibility"))
 
 
-def _run(trial, pings, tmp_path, capsys, week="2023-W18"):
+def _run(trial, pings, tmp_path, capsys, week="2023-W18", extra=()):
     out = tmp_path / "report"
     code = main(["compliance", "--config", str(trial["config"]), "--pings", str(pings),
-                 "--allocation", str(trial["allocation"]), "--week", week, "--out", str(out)])
+                 "--allocation", str(trial["allocation"]), "--week", week, "--out", str(out), *extra])
     return code, capsys.readouterr().err, out
 
 
@@ -103,16 +103,18 @@ def test_identifying_columns_never_reach_the_written_quarantine(trial, tmp_path,
     frame.loc[:30, "timestamp"] = frame.loc[:30, "timestamp"].str.slice(0, 19)  # no offset: quarantined
     path = tmp_path / "extra_columns.parquet"
     frame.to_parquet(path)
-    code, err, out = _run(trial, path, tmp_path, capsys)
+    code, err, out = _run(trial, path, tmp_path, capsys, extra=["--large-tables", "both"])
     assert code == 0, err
-    q = pd.read_csv(out / "quarantine.csv", dtype=str, keep_default_na=False)
-    assert len(q) == 31 and set(q["reason"]) == {"timestamp without offset"}
-    assert not {"collar_number", "officer_name", "imei"} & set(q.columns)
-    text = (out / "quarantine.csv").read_text()
-    for raw in ("C-1", "Officer PC-", "356938035643", "PC-100", "R-PC-"):
-        assert raw not in text
-    assert q["officer_id"].str.match(r"^O-[0-9a-f]{16}$").all()
-    assert q["device_id"].str.match(r"^D-[0-9a-f]{16}$").all()
+    for q, text in ((pd.read_csv(out / "quarantine.csv", dtype=str, keep_default_na=False),
+                     (out / "quarantine.csv").read_text()),
+                    (pd.read_parquet(out / "quarantine.parquet"),
+                     (out / "quarantine.parquet").read_bytes().decode("latin-1"))):
+        assert len(q) == 31 and set(q["reason"]) == {"timestamp without offset"}
+        assert not {"collar_number", "officer_name", "imei"} & set(q.columns)
+        for raw in ("C-1", "Officer PC-", "356938035643", "PC-100", "R-PC-"):
+            assert raw not in text
+        assert q["officer_id"].str.match(r"^O-[0-9a-f]{16}$").all()
+        assert q["device_id"].str.match(r"^D-[0-9a-f]{16}$").all()
 
 
 def test_the_evaluation_refuses_the_same_faults(trial, tmp_path):

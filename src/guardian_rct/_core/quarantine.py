@@ -8,7 +8,9 @@ A reader that may meet millions of bad rows (the ping reader) collects them with
 :class:`QuarantineSpool`: rows beyond ``max_rows_in_memory`` are appended to an Arrow IPC
 file (LZ4-compressed record batches: ten times cheaper to write and read back than
 Parquet, about twice its size) in a private temporary folder, so memory stays bounded however many rows are bad;
-:meth:`Quarantine.write_csv` then streams them out batch by batch.
+:meth:`Quarantine.write_parquet` (the default for the ping quarantine, ``[outputs]
+large_tables``) and :meth:`Quarantine.write_csv` then stream them out batch by batch: one
+Parquet row group or one block of CSV text per batch, so writing is bounded in memory too.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.ipc  # noqa: F401 - pa.ipc
+import pyarrow.parquet as pq
 
 from guardian_rct._core.arrow_csv import csv_bytes, supported
 from guardian_rct._core.formula_safe import escape_arrow, formula_safe_frame, text_array
@@ -134,6 +137,37 @@ class Quarantine:
                     handle.write(formula_safe_frame(self.frame).to_csv(index=False).encode("utf-8"))
         return Path(path)
 
+    def write_parquet(self, path: str | Path, transforms: Mapping[str, Transform] | None = None, *,
+                      inputs: Iterable[str | Path | None] = ()) -> Path:
+        """Write the quarantined rows (with their reasons) as Parquet, atomically, streaming:
+        one row group per batch, so memory stays bounded for a spilled quarantine.
+
+        The columns are those of :meth:`write_csv`, in the same order: ``source_row`` as a
+        64-bit integer, every other column as text exactly as read (``""`` where the row had
+        no value; no spreadsheet formula escaping: Parquet is not opened as a sheet, and the
+        raw text is what a data manager needs to fix the export). ``transforms``,
+        ``inputs`` and the refusals are as for :meth:`write_csv`.
+        """
+        transforms = {k.strip().lower(): f for k, f in (transforms or {}).items()}
+        with atomic_path(path, inputs=[*inputs, *self.sources()], what="quarantine file") as tmp:
+            writer: pq.ParquetWriter | None = None
+            schema = None
+            try:
+                for part in self._iter_parts():
+                    table = _parquet_part(part, transforms)
+                    if writer is None:
+                        schema = table.schema
+                        writer = pq.ParquetWriter(str(tmp), schema, compression="zstd")
+                    writer.write_table(_conform_table(table, schema))
+                if writer is None:  # no rows: the header alone, as the CSV has
+                    table = _parquet_part(self.frame, transforms)
+                    writer = pq.ParquetWriter(str(tmp), table.schema, compression="zstd")
+                    writer.write_table(table)
+            finally:
+                if writer is not None:
+                    writer.close()
+        return Path(path)
+
     def _iter_parts(self, batch_rows: int = 200_000) -> Iterator[pa.Table | pd.DataFrame]:
         """The rows in file order, as Arrow tables where they are text and integers (the
         spilled rows always are), else as frames."""
@@ -168,6 +202,41 @@ def _apply(transform: Transform, values: pa.Array) -> pa.Array:
     encoded = pc.dictionary_encode(text)
     mapped = pa.array([str(v) for v in transform(encoded.dictionary.to_pylist())], type=pa.large_string())
     return mapped.take(encoded.indices)
+
+
+def _parquet_part(part: pa.Table | pd.DataFrame, transforms: Mapping[str, Transform]) -> pa.Table:
+    """One batch of quarantined rows as an Arrow table for Parquet: ``source_row`` as
+    ``int64``, every other column as text (missing as ``""``), transformed."""
+    names = [str(c) for c in part.columns] if isinstance(part, pd.DataFrame) else part.column_names
+    columns = []
+    for i, name in enumerate(names):
+        if isinstance(part, pd.DataFrame):
+            series = part.iloc[:, i]
+            if name == "source_row":
+                columns.append(pa.array(series.to_numpy(dtype="int64"), type=pa.int64()))
+                continue
+            values = pa.array(series.astype("string"), type=pa.string(), from_pandas=True)
+        else:
+            values = part.column(i).combine_chunks()
+            if name == "source_row":
+                columns.append(pc.cast(values, pa.int64()))
+                continue
+        fn = transforms.get(name.strip().lower())
+        if fn is not None:
+            values = _apply(fn, values)
+        columns.append(pc.fill_null(pc.cast(values, pa.string()), ""))
+    return pa.table(columns, names=names)
+
+
+def _conform_table(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """``table`` with the columns of ``schema`` (the first batch's), in its order; a column
+    a later batch lacks is ``""`` (a batch with a column the first lacked is refused, not cut)."""
+    extra = set(table.column_names) - set(schema.names)
+    if extra:
+        raise ValueError(f"quarantine batch has columns the first batch had not: {sorted(extra)}")
+    columns = [table.column(n) if n in table.column_names else pa.array([""] * table.num_rows, pa.string())
+               for n in schema.names]
+    return pa.Table.from_arrays(columns, schema=schema)
 
 
 def _csv_part(part: pa.Table | pd.DataFrame, transforms: Mapping[str, Transform], header: bool) -> bytes:

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Output", "UsageExit", "add_common", "add_config", "config_from_args", "protect_trial_files",
            "add_allocation", "allocation_from_args", "date_arg", "configure_logging", "add_csv_bom",
-           "apply_csv_bom"]
+           "apply_csv_bom", "add_large_tables", "with_large_tables"]
 
 
 class UsageExit(Exception):
@@ -86,6 +86,23 @@ def apply_csv_bom(args: argparse.Namespace, config: TrialConfig | None = None) -
     set_csv_bom(bool(getattr(args, "csv_bom", False)) or bool(config is not None and config.outputs.csv_bom))
 
 
+def add_large_tables(parser: argparse.ArgumentParser) -> None:
+    """Add ``--large-tables`` (to verbs that write the row-level visits and quarantine tables)."""
+    parser.add_argument("--large-tables", choices=("parquet", "csv", "both"), default=None,
+                        help="format of the visits and quarantine tables for this command: parquet, csv or "
+                             "both (config: [outputs] large_tables, default parquet)")
+
+
+def with_large_tables(args: argparse.Namespace, config: TrialConfig) -> TrialConfig:
+    """``config`` with ``[outputs] large_tables`` replaced by ``--large-tables`` when given."""
+    import dataclasses
+
+    chosen = getattr(args, "large_tables", None)
+    if chosen is None:
+        return config
+    return dataclasses.replace(config, outputs=dataclasses.replace(config.outputs, large_tables=chosen))
+
+
 def add_config(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
     """Add ``--config trial.toml``."""
     parser.add_argument("--config", type=Path, required=required, metavar="TOML",
@@ -99,7 +116,7 @@ def config_from_args(args: argparse.Namespace) -> TrialConfig:
     config = load_config(args.config)
     protect_trial_files(config)
     apply_csv_bom(args, config)
-    return config
+    return with_large_tables(args, config)
 
 
 def protect_trial_files(config: TrialConfig) -> None:

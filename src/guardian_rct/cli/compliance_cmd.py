@@ -15,6 +15,7 @@ from guardian_rct.cli._common import (
     add_common,
     add_config,
     add_csv_bom,
+    add_large_tables,
     allocation_from_args,
     config_from_args,
     date_arg,
@@ -64,6 +65,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--chunk-rows", type=int, default=250_000,
                         help="rows per chunk (default 250,000: smaller is faster in cache and bounds memory)")
     add_csv_bom(parser)
+    add_large_tables(parser)
     add_common(parser)
     parser.set_defaults(handler=_run)
 
@@ -133,7 +135,7 @@ def _run(args: argparse.Namespace) -> Output:
     from guardian_rct.compliance.presence import score_pings
     from guardian_rct.jobs.weekly import ReportPeriod, weekly_compliance_reports
     from guardian_rct.ledger.store import load_trial_hotspots, open_trial
-    from guardian_rct.reports.weekly import data_quality_notes
+    from guardian_rct.reports.weekly import data_quality_notes, large_tables_of
 
     config = config_from_args(args)
     periods = _periods(args)
@@ -163,7 +165,7 @@ def _run(args: argparse.Namespace) -> Output:
         score = read_patrol_log(args.patrol_log, hotspots, rules, timezone=args.ping_timezone)
         source = "officer patrol logs (self-reported, no GPS)"
         inputs = {"patrol_log": args.patrol_log}
-    for note in data_quality_notes(score.counts()):
+    for note in data_quality_notes(score.counts(), large_tables_of(config)):
         warnings.warn(f"{args.pings or args.patrol_log}: {note}", DataQualityWarning, stacklevel=2)
     single = len(periods) == 1  # one report straight into --out; several, one folder each
     written = weekly_compliance_reports(config, hotspots, allocation, score,
@@ -174,13 +176,21 @@ def _run(args: argparse.Namespace) -> Output:
     rows = (f"rows read {counts['read']} = used {counts['used']} + quarantined {counts['quarantined']}"
             + (f" ({', '.join(f'{k}: {v}' for k, v in counts['quarantine_reasons'].items())})"
                if counts["quarantine_reasons"] else ""))
+    tables = _tables_line(written[0].report["tables"])
     if len(written) == 1:
         result, report, paths = written[0].result, written[0].report, written[0].paths
         layers = f"\nmap layers for QGIS: {paths['geopackage']}" if "geopackage" in paths else ""
-        return Output(f"{result.summary()}\n{rows}\nreport: {paths['html']}{layers}", _data(report, paths))
+        return Output(f"{result.summary()}\n{rows}\nreport: {paths['html']}{layers}\n{tables}", _data(report, paths))
     text = "\n".join([*(f"{w.report['period']['label']}: {w.result.summary()}\n  report: {w.paths['html']}"
-                         for w in written), rows])
+                         for w in written), rows, tables])
     return Output(text, {"reports": [_data(w.report, w.paths) for w in written]})
+
+
+def _tables_line(tables: dict) -> str:
+    """The CLI's line naming the large tables written beside each report (and how to get CSV)."""
+    files = ", ".join(tables["visits"] + tables["quarantine"])
+    hint = "" if tables["csv_written"] else " (--large-tables csv or [outputs] large_tables for CSV)"
+    return f"visits and quarantined rows: {files}{hint}"
 
 
 def _data(report: dict, paths: dict) -> dict:

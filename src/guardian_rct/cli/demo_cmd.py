@@ -6,7 +6,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from guardian_rct.cli._common import Output, add_common, add_csv_bom, apply_csv_bom
+from guardian_rct.cli._common import (
+    Output,
+    add_common,
+    add_csv_bom,
+    add_large_tables,
+    apply_csv_bom,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -33,6 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                              "six months; fewer for a quick look)")
     parser.add_argument("--overwrite", action="store_true", help="replace an earlier demo in --out")
     add_csv_bom(parser)
+    add_large_tables(parser)
     add_common(parser)
     parser.set_defaults(handler=_run)
 
@@ -65,7 +72,8 @@ def _run(args: argparse.Namespace) -> Output:
     apply_csv_bom(args)
     result = run_demo(args.out, seed=args.seed, ri_draws=args.ri_draws, effect=args.effect,
                       compliance=args.compliance, progress=None if (args.quiet or args.json) else sys.stderr,
-                      overwrite=args.overwrite, days=args.days)
+                      overwrite=args.overwrite, days=args.days,
+                      large_tables=args.large_tables or "parquet")
     h, f = result.headline, result.files
     lines = [f"demo finished in {result.seconds:.0f} s; everything in {result.out_dir}",
              "",

@@ -1,28 +1,39 @@
 """Score pings beyond one machine: the same kernels over partitions on a Dask cluster.
 
-A partitioned ping dataset (a folder of Parquet or CSV files, one task per file) is
-processed in four stages of plain ``distributed`` futures; every stage calls the same
-functions as the in-process engine (:func:`~guardian_rct.compliance.pings.validate_chunk`,
+The input (a file, or a folder of Parquet or CSV files) is cut into tasks: a CSV file is
+one task; a Parquet file is one task per run of a few row groups (:func:`plan_tasks`), so
+two workers share even a single-file week. Four stages of plain ``distributed`` futures
+call the same functions as the in-process engine
+(:func:`~guardian_rct.compliance.pings.validate_chunk`,
 :func:`~guardian_rct.geo.point_index.assign_points`, :func:`~guardian_rct.compliance.visits.visit_kernel`):
 
-1. per file: validate, and send the duplicate key and row of every usable ping to a
+1. per task: validate every row (once: the only pass of the checks over the input),
+   assign the usable pings to hotspots and keep the in-hotspot ones compact (with their
+   row numbers) on the worker; send the duplicate key and row of every usable ping to a
    bucket by key (a hash shuffle);
-2. per key bucket: find exact duplicates across files; the first in (file, row) order
-   is kept, as in the in-process engine;
-3. per file: validate again, quarantine the duplicates found in stage 2, assign pings
-   to hotspots, and send the in-hotspot pings to a bucket by track (device, officer);
+2. per key bucket: find exact duplicates across tasks; the first in (file, row) order is
+   kept, as in the in-process engine (tasks are numbered in that order);
+3. per task: drop the duplicates found in stage 2 from the compact pings and quarantine
+   them as read (only the raw rows of a task that has duplicates are read again, not
+   checked again), and send the in-hotspot pings to a bucket by track (device, officer);
 4. per track bucket: group pings into visits.
 
-The client only gathers counts, quarantined rows and visits. Without a scheduler
-address a :class:`distributed.LocalCluster` is started for the call and closed after.
+Row numbers are always the file's own (a task of row groups 4-7 starts at the first row
+of group 4). The client only gathers counts, quarantined rows and visits. Without a
+scheduler address a :class:`distributed.LocalCluster` is started for the call and closed after.
 """
 
 from __future__ import annotations
 
+import logging
+import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from guardian_rct._core.quarantine import Quarantine, QuarantineSpool, concat_quarantines
 from guardian_rct.compliance.ping_assignment import (
@@ -32,7 +43,7 @@ from guardian_rct.compliance.ping_assignment import (
     track_labels,
     visits_from_compact,
 )
-from guardian_rct.compliance.ping_dedupe import quarantine_duplicates
+from guardian_rct.compliance.ping_dedupe import raw_duplicate_quarantine, sorted_by_row
 from guardian_rct.compliance.ping_types import QUARANTINE_COLUMNS, PingExtent, PingOptions
 from guardian_rct.compliance.ping_validation import validate_chunk
 from guardian_rct.compliance.pings import iter_raw_chunks, ping_files
@@ -41,52 +52,68 @@ from guardian_rct.config.trial_config import ComplianceSpec
 from guardian_rct.geo.hotspots import HotspotSet
 from guardian_rct.geo.point_index import HotspotIndex, build_index
 
-__all__ = ["score_pings_dask"]
+__all__ = ["score_pings_dask", "PingTask", "plan_tasks"]
+
+_LOG = logging.getLogger(__name__)
+
+#: At most this many row groups per task (a 50 M-ping file of 1 M-row groups: 7+ tasks).
+MAX_ROW_GROUPS_PER_TASK = 8
 
 
-def _stage_keys(file: str, options: PingOptions, n_buckets: int) -> list[pd.DataFrame]:
-    parts = []
-    for first, raw, cols in iter_raw_chunks(Path(file), options.chunk_rows):
-        chunk = validate_chunk(raw, cols, source=Path(file), first_row=first, options=options)
-        parts.append(chunk.frame[["key", "source_row"]])
-    keys = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame({"key": [], "source_row": []})
-    bucket = (keys["key"].to_numpy(dtype=np.uint64) % np.uint64(n_buckets)).astype(np.int64)
-    return [keys[bucket == b].reset_index(drop=True) for b in range(n_buckets)]
+@dataclass(frozen=True)
+class PingTask:
+    """One unit of work: a whole file (``row_groups`` ``None``) or the row groups
+    ``[start, stop)`` of a Parquet file; ``file_number`` orders files as the local engine reads them."""
+
+    file: str
+    file_number: int
+    row_groups: tuple[int, int] | None = None
 
 
-def _stage_duplicates(n_files: int, *pieces: pd.DataFrame) -> list[np.ndarray]:
-    """Rows (per file) whose key appeared earlier in (file, row) order."""
-    frames = []
-    for i, piece in enumerate(pieces):
-        if len(piece):
-            frames.append(piece.assign(file=i))
-    out = [np.empty(0, dtype=np.int64) for _ in range(n_files)]
-    if not frames:
-        return out
-    allk = pd.concat(frames, ignore_index=True).sort_values(["file", "source_row"], kind="stable")
-    dup = allk.duplicated("key", keep="first").to_numpy()
-    d = allk[dup]
-    for i, rows in d.groupby("file")["source_row"]:
-        out[int(i)] = np.sort(rows.to_numpy(dtype=np.int64))
-    return out
+def _row_group_count(path: str) -> int | None:
+    """Row groups of a Parquet file (``None``: CSV, or a file the worker will refuse with its own message)."""
+    if not path.lower().endswith((".parquet", ".pq")):
+        return None
+    try:
+        return pq.ParquetFile(path).metadata.num_row_groups
+    except (pa.ArrowInvalid, OSError):
+        return None
 
 
-def _stage_assign(file: str, options: PingOptions, index: HotspotIndex, n_buckets: int,
-                  *dup_parts: list[np.ndarray], file_number: int) -> dict:
-    dups = np.concatenate([p[file_number] for p in dup_parts]) if dup_parts else np.empty(0, np.int64)
-    dups = np.sort(dups)
-    quarantines: list[Quarantine] = []
-    compact = []
-    n_read = n_used = n_in = 0
-    extent = PingExtent()
-    last = None
-    for first, raw, cols in iter_raw_chunks(Path(file), options.chunk_rows):
-        raw.attrs["first_row"] = first
-        chunk = validate_chunk(raw, cols, source=Path(file), first_row=first, options=options)
+def plan_tasks(files: list[str], n_threads: int) -> list[PingTask]:
+    """Cut the input into tasks: CSV files whole, Parquet files into runs of row groups.
+
+    Runs hold ``ceil(all row groups / (2 x threads))`` groups (at least 1, at most
+    :data:`MAX_ROW_GROUPS_PER_TASK`), so there are about two tasks per thread for the
+    scheduler to balance, and a task's memory stays a few row groups.
+    """
+    counts = [_row_group_count(f) for f in files]
+    total = sum(c for c in counts if c)
+    per = min(MAX_ROW_GROUPS_PER_TASK, max(1, math.ceil(total / (2 * max(1, n_threads)))))
+    tasks = []
+    for i, (file, n) in enumerate(zip(files, counts, strict=True)):
+        if not n or n <= per:
+            tasks.append(PingTask(file, i))
+            continue
+        tasks.extend(PingTask(file, i, (a, min(a + per, n))) for a in range(0, n, per))
+    return tasks
+
+
+def _empty_compact() -> pd.DataFrame:
+    return pd.DataFrame({"row": pd.Series(dtype=np.int64), "track": pd.Series(dtype=object),
+                         "team": pd.Series(dtype=object), "hotspot": pd.Series(dtype=np.int16),
+                         "t": pd.Series(dtype=np.int64)})
+
+
+def _stage_check(task: PingTask, options: PingOptions, index: HotspotIndex, n_buckets: int) -> dict:
+    """Stage 1: validate and assign the task's rows (see module docstring)."""
+    source = Path(task.file)
+    keys, compact, quarantines = [], [], []
+    n_read = n_used = 0
+    extent, last = PingExtent(), None
+    for first, raw, cols in iter_raw_chunks(source, options.chunk_rows, row_groups=task.row_groups):
+        chunk = validate_chunk(raw, cols, source=source, first_row=first, options=options)
         extent = extent.merge(chunk.extent)
-        is_dup = np.isin(chunk.frame["source_row"].to_numpy(), dups)
-        if is_dup.any():
-            chunk = quarantine_duplicates(chunk, is_dup, raw, Path(file))
         n_read += chunk.n_read
         n_used += len(chunk.frame)
         if len(chunk.quarantine):
@@ -94,23 +121,74 @@ def _stage_assign(file: str, options: PingOptions, index: HotspotIndex, n_bucket
         frame = chunk.frame
         if frame.empty:
             continue
+        keys.append(frame[["key", "source_row"]])
         latest = int(frame["time"].astype("int64").max())
         last = latest if last is None else max(last, latest)
         row, hot = assign_chunk(index, frame)
-        n_in += int(np.count_nonzero(np.diff(row, prepend=-1)))
         sub = frame.iloc[row]
-        compact.append(pd.DataFrame({"track": track_labels(sub).to_numpy(dtype=object),
+        compact.append(pd.DataFrame({"row": sub["source_row"].to_numpy(dtype=np.int64),
+                                     "track": track_labels(sub).to_numpy(dtype=object),
                                      "team": sub["team"].to_numpy(dtype=object),
                                      "hotspot": hot.astype(np.int16),
                                      "t": sub["time"].astype("int64").to_numpy()}))
-    pings = pd.concat(compact, ignore_index=True) if compact else pd.DataFrame(
-        {"track": pd.Series(dtype=object), "team": pd.Series(dtype=object),
-         "hotspot": pd.Series(dtype=np.int16), "t": pd.Series(dtype=np.int64)})
+    key = pd.concat(keys, ignore_index=True) if keys else pd.DataFrame(
+        {"key": pd.Series(dtype=np.uint64), "source_row": pd.Series(dtype=np.int64)})
+    bucket = (key["key"].to_numpy(dtype=np.uint64) % np.uint64(n_buckets)).astype(np.int64)
+    return {"keys": [key[bucket == b].reset_index(drop=True) for b in range(n_buckets)],
+            "compact": pd.concat(compact, ignore_index=True) if compact else _empty_compact(),
+            "quarantine": concat_quarantines(quarantines), "n_read": n_read, "n_used": n_used,
+            "extent": extent, "last": last}
+
+
+def _keys_of(checked: dict, b: int) -> pd.DataFrame:
+    return checked["keys"][b]
+
+
+def _stage_duplicates(n_tasks: int, *pieces: pd.DataFrame) -> list[np.ndarray]:
+    """Stage 2: rows (per task) whose key appeared earlier in (task, row) order, which is
+    (file, row) order as tasks are numbered."""
+    frames = [piece.assign(task=i) for i, piece in enumerate(pieces) if len(piece)]
+    out = [np.empty(0, dtype=np.int64) for _ in range(n_tasks)]
+    if not frames:
+        return out
+    allk = pd.concat(frames, ignore_index=True).sort_values(["task", "source_row"], kind="stable")
+    dup = allk[allk.duplicated("key", keep="first").to_numpy()]
+    for i, rows in dup.groupby("task")["source_row"]:
+        out[int(i)] = np.sort(rows.to_numpy(dtype=np.int64))
+    return out
+
+
+def _duplicates_as_read(task: PingTask, rows: np.ndarray, options: PingOptions) -> Quarantine:
+    """The task's duplicate ``rows`` (sorted file rows) quarantined as read: the raw rows
+    only (no second validation)."""
+    source = Path(task.file)
+    parts = []
+    for first, raw, _ in iter_raw_chunks(source, options.chunk_rows, row_groups=task.row_groups):
+        lo, hi = np.searchsorted(rows, [first, first + len(raw)])
+        if hi > lo:
+            parts.append(raw_duplicate_quarantine(raw, rows[lo:hi], first, source))
+        if hi == len(rows):
+            break
+    return concat_quarantines(parts)
+
+
+def _stage_finish(task: PingTask, options: PingOptions, n_buckets: int, checked: dict,
+                  *dup_parts: list[np.ndarray], task_number: int) -> dict:
+    """Stage 3: the task's duplicates out of its pings and into its quarantine; in-hotspot
+    pings to buckets by track."""
+    dups = np.sort(np.concatenate([p[task_number] for p in dup_parts])) if dup_parts else np.empty(0, np.int64)
+    compact, quarantine, n_used = checked["compact"], checked["quarantine"], checked["n_used"]
+    if len(dups):
+        compact = compact[~np.isin(compact["row"].to_numpy(), dups)]
+        n_used -= len(dups)
+        quarantine = sorted_by_row(concat_quarantines([quarantine, _duplicates_as_read(task, dups, options)]))
+    n_in = int(compact["row"].nunique())
+    pings = compact.drop(columns="row").reset_index(drop=True)
     bucket = (pd.util.hash_array(pings["track"].to_numpy(dtype=object), categorize=True)
               % np.uint64(n_buckets)).astype(np.int64)
     return {"buckets": [pings[bucket == b].reset_index(drop=True) for b in range(n_buckets)],
-            "quarantine": concat_quarantines(quarantines), "n_read": n_read, "n_used": n_used,
-            "n_in": n_in, "extent": extent, "last": last}
+            "quarantine": quarantine, "n_read": checked["n_read"], "n_used": n_used,
+            "n_in": n_in, "extent": checked["extent"], "last": checked["last"]}
 
 
 def _bucket_of(result: dict, b: int) -> pd.DataFrame:
@@ -141,12 +219,11 @@ def score_pings_dask(path: str | Path, hotspots: HotspotSet, rules: ComplianceSp
         Address of a running scheduler (``tcp://host:8786``); ``None`` starts a local
         cluster of ``n_workers`` workers (``processes=False``: threads in this process).
     n_buckets
-        Shuffle buckets (default: twice the number of files, at least 2).
+        Shuffle buckets (default: twice the number of tasks, at least 2).
     """
-    from distributed import Client, LocalCluster
+    from distributed import Client, LocalCluster, get_task_stream
 
     files = [str(p) for p in ping_files(path)]
-    n_buckets = n_buckets or max(2, 2 * len(files))
     index = build_index(hotspots.frame.geometry.to_numpy(), tolerance_m=rules.gps_tolerance_m)
     cluster = None
     if scheduler is None:
@@ -156,21 +233,11 @@ def score_pings_dask(path: str | Path, hotspots: HotspotSet, rules: ComplianceSp
     else:
         client = Client(scheduler)
     try:
-        key_parts = [client.submit(_stage_keys, f, options, n_buckets, pure=False) for f in files]
-        dup_parts = []
-        for b in range(n_buckets):
-            pieces = [client.submit(lambda parts, b=b: parts[b], kp, pure=False) for kp in key_parts]
-            dup_parts.append(client.submit(_stage_duplicates, len(files), *pieces, pure=False))
-        index_f = client.scatter(index, broadcast=True)
-        assigned = [client.submit(_stage_assign, f, options, index_f, n_buckets, *dup_parts,
-                                  file_number=i, pure=False) for i, f in enumerate(files)]
-        visit_parts = []
-        for b in range(n_buckets):
-            pieces = [client.submit(_bucket_of, a, b, pure=False) for a in assigned]
-            visit_parts.append(client.submit(_stage_visits, hotspots.ids, rules, *pieces, pure=False))
-        visits_frames = client.gather(visit_parts)
-        stats = client.gather([client.submit(lambda r: {k: v for k, v in r.items() if k != "buckets"},
-                                             a, pure=False) for a in assigned])
+        with get_task_stream(client) as stream:  # which worker ran what: logged below
+            tasks = plan_tasks(files, sum(client.nthreads().values()) or n_workers)
+            visits_frames, stats = _run_stages(client, tasks, options, index, hotspots.ids, rules,
+                                               n_buckets or max(2, 2 * len(tasks)))
+        _log_placement(stream.data, tasks)
     finally:
         client.close()
         if cluster is not None:
@@ -197,3 +264,41 @@ def _merge_extents(parts: list[PingExtent]) -> PingExtent:
 def _latest(values) -> pd.Timestamp | None:
     known = [v for v in values if v is not None]
     return pd.Timestamp(max(known), tz="UTC") if known else None
+
+
+
+def _run_stages(client, tasks: list[PingTask], options: PingOptions, index: HotspotIndex,  # noqa: ANN001
+                hotspot_ids: np.ndarray, rules: ComplianceSpec, n_buckets: int) -> tuple[list, list]:
+    """Submit the four stages (module docstring); the visit frames and per-task stats."""
+    index_f = client.scatter(index, broadcast=True)
+    checked = [client.submit(_stage_check, t, options, index_f, n_buckets, pure=False) for t in tasks]
+    dup_parts = []
+    for b in range(n_buckets):
+        pieces = [client.submit(_keys_of, c, b, pure=False) for c in checked]
+        dup_parts.append(client.submit(_stage_duplicates, len(tasks), *pieces, pure=False))
+    finished = [client.submit(_stage_finish, t, options, n_buckets, checked[i], *dup_parts,
+                              task_number=i, pure=False) for i, t in enumerate(tasks)]
+    visit_parts = []
+    for b in range(n_buckets):
+        pieces = [client.submit(_bucket_of, a, b, pure=False) for a in finished]
+        visit_parts.append(client.submit(_stage_visits, hotspot_ids, rules, *pieces, pure=False))
+    visits_frames = client.gather(visit_parts)
+    stats = client.gather([client.submit(_stats_of, a, pure=False) for a in finished])
+    return visits_frames, stats
+
+
+def _stats_of(result: dict) -> dict:
+    return {k: v for k, v in result.items() if k != "buckets"}
+
+
+def _log_placement(records: list[dict], tasks: list[PingTask]) -> dict[str, int]:
+    """Log which worker ran each stage-1 task (from the scheduler's task stream); returns
+    ``{worker address: tasks}`` (shown by ``-v`` and by ``scripts/bench_week.py``)."""
+    workers: dict[str, int] = {}
+    for record in records:
+        if str(record.get("key", "")).startswith("_stage_check"):
+            workers[record["worker"]] = workers.get(record["worker"], 0) + 1
+    _LOG.info("dask engine: %d tasks (%d of them row groups of a Parquet file); validation tasks per worker: %s",
+              len(tasks), sum(t.row_groups is not None for t in tasks),
+              ", ".join(f"{w} {n}" for w, n in sorted(workers.items())))
+    return workers

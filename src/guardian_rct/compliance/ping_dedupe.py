@@ -18,7 +18,8 @@ import pyarrow as pa
 from guardian_rct._core.quarantine import Quarantine, concat_quarantines, quarantine_rows
 from guardian_rct.compliance.ping_types import REASONS, PingChunk
 
-__all__ = ["Deduplicator", "duplicate_key", "quarantine_duplicates", "duplicate_quarantine"]
+__all__ = ["Deduplicator", "duplicate_key", "quarantine_duplicates", "duplicate_quarantine",
+           "raw_duplicate_quarantine", "sorted_by_row"]
 
 _DUPLICATE = 15
 
@@ -233,11 +234,22 @@ def duplicate_quarantine(chunk: PingChunk, dup: np.ndarray, raw: pd.DataFrame | 
     if not len(rows):
         return chunk.quarantine
     if raw is not None:
-        first_row = int(raw.attrs.get("first_row", 1))
-        original = raw.iloc[rows - first_row]
+        extra = raw_duplicate_quarantine(raw, rows, int(raw.attrs.get("first_row", 1)), source)
     else:
         original = frame.loc[dup, ["device_id", "officer_id", "team", "time", "x", "y", "accuracy_m"]]
-    extra = quarantine_rows(original, REASONS[_DUPLICATE], source=source, source_row=pd.Series(rows))
-    quarantine = concat_quarantines([chunk.quarantine, extra])
+        extra = quarantine_rows(original, REASONS[_DUPLICATE], source=source, source_row=pd.Series(rows))
+    return sorted_by_row(concat_quarantines([chunk.quarantine, extra]))
+
+
+def raw_duplicate_quarantine(raw: pd.DataFrame, rows: np.ndarray, first_row: int,
+                             source: Path | None) -> Quarantine:
+    """The rows numbered ``rows`` (file rows, inside this raw chunk that starts at
+    ``first_row``) quarantined as read, as exact duplicates."""
+    return quarantine_rows(raw.iloc[np.asarray(rows, dtype=np.int64) - first_row], REASONS[_DUPLICATE],
+                           source=source, source_row=pd.Series(rows))
+
+
+def sorted_by_row(quarantine: Quarantine) -> Quarantine:
+    """An in-memory quarantine in source-row order (stable for equal rows)."""
     order = np.argsort(quarantine.frame["source_row"].to_numpy(dtype=np.int64), kind="stable")
     return Quarantine(quarantine.frame.iloc[order].reset_index(drop=True))

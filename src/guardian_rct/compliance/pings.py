@@ -139,16 +139,21 @@ def _csv_header(path: Path) -> list[str]:
     return next(csv.reader(io.StringIO(line)))
 
 
-def iter_raw_chunks(path: Path, chunk_rows: int) -> Iterator[tuple[int, pd.DataFrame, dict[str, str]]]:
+def iter_raw_chunks(path: Path, chunk_rows: int, *,
+                    row_groups: tuple[int, int] | None = None) -> Iterator[tuple[int, pd.DataFrame, dict[str, str]]]:
     """Yield ``(first_row, raw_frame, column_map)`` chunks of one file, unvalidated.
 
     Only the contract columns are read, under their canonical names (``column_map`` is
     then the identity). CSV columns are read as text (so that a stray letter in a number
     is a quarantined row, not a failed read); Parquet columns keep their types, and a
-    timestamp column of a type that cannot hold instants is refused.
+    timestamp column of a type that cannot hold instants is refused. ``row_groups``
+    ``(start, stop)`` reads only those row groups of a Parquet file (one task of the Dask
+    engine); ``first_row`` stays the row's number in the whole file.
     """
     kind = _SUFFIXES[path.suffix.lower()]
     first = 1
+    if row_groups is not None and kind == "csv":
+        raise ValueError("row_groups applies to Parquet files only")
     if kind == "csv":
         header = _csv_header(path)
         cols = _canonical(header, path)
@@ -185,7 +190,11 @@ def iter_raw_chunks(path: Path, chunk_rows: int) -> Iterator[tuple[int, pd.DataF
     ids = _text_id_columns(handle.schema_arrow, cols)
     if ids:  # read as dictionaries: ids repeat, so they are decoded, trimmed and hashed per distinct value
         handle = pq.ParquetFile(path, read_dictionary=ids, pre_buffer=False)
-    batches = handle.iter_batches(batch_size=chunk_rows, columns=list(cols.values()))
+    chosen = None
+    if row_groups is not None:
+        chosen = range(*row_groups)
+        first += sum(handle.metadata.row_group(g).num_rows for g in range(row_groups[0]))
+    batches = handle.iter_batches(batch_size=chunk_rows, columns=list(cols.values()), row_groups=chosen)
     while True:
         try:
             batch = next(batches, None)

@@ -118,10 +118,18 @@ class OutputsSpec:
 
     ``csv_bom`` starts every CSV with a UTF-8 byte-order mark, so that Excel and Power BI
     read names such as ``Łódź`` correctly; ``--csv-bom`` turns it on for one command.
+    ``large_tables`` picks the format of the tables that grow with the pings
+    (``compliance_visits`` and ``quarantine``): Parquet by default (a 5 M-row quarantine is
+    a fraction of its CSV size and is written batch by batch), CSV, or both; the small
+    per-hotspot and per-team tables are always CSV.
     """
 
     csv_bom: bool = field(default=False, metadata={
         "help": "start every CSV with a UTF-8 byte-order mark (for Excel and Power BI); --csv-bom does it for one command"})
+    large_tables: Literal["parquet", "csv", "both"] = field(default="parquet", metadata={
+        "help": "format of the row-level tables that grow with the pings (the weekly visits and the ping "
+                "quarantine): parquet (compact, typed, streamed), csv (for spreadsheets) or both; "
+                "--large-tables does it for one command"})
 
 
 @dataclass(frozen=True)

@@ -61,8 +61,9 @@ DEMO_DAYS = 182
 DEMO_MARKER = ".guardian-rct-demo"
 
 
-def demo_config_text(*, seed: int, ri_draws: int) -> str:
-    """The demo's ``trial.toml`` (a 12-month trial evaluated at its 6-month milestone)."""
+def demo_config_text(*, seed: int, ri_draws: int, large_tables: str = "parquet") -> str:
+    """The demo's ``trial.toml`` (a 12-month trial evaluated at its 6-month milestone);
+    ``large_tables`` is its ``[outputs] large_tables`` (``parquet``, ``csv`` or ``both``)."""
     milestone = DEMO_START + dt.timedelta(days=DEMO_DAYS - 1)
     return textwrap.dedent(f"""\
         # guardian_rct demo: a synthetic trial on the shipped West Midlands hotspots.
@@ -88,6 +89,9 @@ def demo_config_text(*, seed: int, ri_draws: int) -> str:
         treated_per_day = 28
         windows = ["15:00-23:00"]
         patrol_minutes = 15
+
+        [outputs]
+        large_tables = "{large_tables}"    # visits and quarantined pings: "parquet", "csv" or "both"
 
         [compliance]
         arrival_within_hours = 24
@@ -151,7 +155,7 @@ def _copy_geodata(out_dir: Path) -> None:
 
 def run_demo(out_dir: str | Path, *, seed: int = 20231002, ri_draws: int = 2000, effect: float = 0.8,
              compliance: float = 0.75, days: int = DEMO_DAYS, progress: TextIO | None = sys.stderr,
-             overwrite: bool = False) -> DemoResult:
+             overwrite: bool = False, large_tables: str = "parquet") -> DemoResult:
     """Run the whole demo into ``out_dir`` (see the module docstring).
 
     Parameters
@@ -169,11 +173,17 @@ def run_demo(out_dir: str | Path, *, seed: int = 20231002, ri_draws: int = 2000,
         Trial days to publish, simulate and evaluate (default six months).
     overwrite
         Replace an earlier demo in ``out_dir``; otherwise a non-empty folder is refused.
+    large_tables
+        ``[outputs] large_tables`` of the demo's trial: the weekly visits and quarantine
+        tables as ``parquet`` (default), ``csv`` or ``both``.
     """
 
     if not 14 <= days <= 364:
         raise UsageError("the demo runs 14 to 364 days", found=str(days), where="days",
                          fix="choose a length within the demo trial's year")
+    if large_tables not in ("parquet", "csv", "both"):
+        raise UsageError("unknown format for the large tables", expected="parquet, csv or both",
+                         found=repr(large_tables), where="--large-tables", fix="choose one of those")
     if not 0 <= seed < 2**63:
         raise UsageError("the seed is out of range", expected="an integer from 0 to 2^63 - 1",
                          found=str(seed), where="--seed", fix="use e.g. 20231002")
@@ -197,7 +207,7 @@ def run_demo(out_dir: str | Path, *, seed: int = 20231002, ri_draws: int = 2000,
     began = time.perf_counter()
     bar = _Progress(7, progress)
     config = bar.step("writing the trial config and registering the trial",
-                      lambda: _register(out, seed=seed, ri_draws=ri_draws))
+                      lambda: _register(out, seed=seed, ri_draws=ri_draws, large_tables=large_tables))
     first, last = DEMO_START, DEMO_START + dt.timedelta(days=days - 1)
     allocation, hotspots, daily = bar.step(f"publishing {days} daily schedules ({first} to {last})",
                                            lambda: _publish(config, out, first, last))
@@ -221,11 +231,11 @@ def run_demo(out_dir: str | Path, *, seed: int = 20231002, ri_draws: int = 2000,
     return result
 
 
-def _register(out: Path, *, seed: int, ri_draws: int) -> TrialConfig:
+def _register(out: Path, *, seed: int, ri_draws: int, large_tables: str) -> TrialConfig:
 
     _copy_geodata(out)
     path = out / "trial.toml"
-    path.write_text(demo_config_text(seed=seed, ri_draws=ri_draws), encoding="utf-8")
+    path.write_text(demo_config_text(seed=seed, ri_draws=ri_draws, large_tables=large_tables), encoding="utf-8")
     config = load_config(path)
     register_trial(config)  # seals the analysis plan (issue 15)
     return config

@@ -30,7 +30,9 @@ from pathlib import Path
 import pandas as pd
 
 from guardian_rct._core.csv_output import write_csv
+from guardian_rct._core.errors import UsageError
 from guardian_rct._core.pseudonyms import Pseudonymiser
+from guardian_rct._core.safe_write import check_output_path
 from guardian_rct._core.wording import count_of
 from guardian_rct.compliance.ping_assignment import PingScore
 from guardian_rct.compliance.scoring import ComplianceResult, compliance_by_hotspot_day
@@ -59,7 +61,8 @@ from guardian_rct.reports.weekly_shared import (
 from guardian_rct.reports.weekly_shared import json_number as _num
 
 __all__ = ["SCHEMA_VERSION", "rag", "build_weekly_report", "write_weekly_report", "trend_rows",
-           "AMBER_BAND", "data_quality_notes", "RAG_MIN_PATROLS", "trend_figure"]
+           "AMBER_BAND", "data_quality_notes", "large_table_files", "large_tables_of", "tables_section",
+           "RAG_MIN_PATROLS", "trend_figure"]
 
 SCHEMA_VERSION = 1
 AMBER_BAND = 0.15
@@ -125,16 +128,44 @@ def trend_rows(stored: Sequence[WeekTotals], partial: Sequence[WeekTotals], last
     return rows
 
 
-def data_quality_notes(counts: dict) -> list[str]:
-    """Plain-language warnings when the location data cannot support the numbers."""
+#: ``[outputs] large_tables`` when no config is given (as its default).
+LARGE_TABLES_DEFAULT = "parquet"
+
+
+def large_table_files(stem: str, large_tables: str = LARGE_TABLES_DEFAULT) -> list[str]:
+    """The file names a row-level table (``compliance_visits``, ``quarantine``) is written
+    under for ``[outputs] large_tables`` (``parquet``, ``csv`` or ``both``), Parquet first."""
+    return [f"{stem}.{ext}" for ext in ("parquet", "csv") if large_tables in (ext, "both")]
+
+
+def large_tables_of(config: TrialConfig | None) -> str:
+    """The config's ``[outputs] large_tables`` (the default without a config)."""
+    return config.outputs.large_tables if config is not None else LARGE_TABLES_DEFAULT
+
+
+def data_quality_notes(counts: dict, large_tables: str = LARGE_TABLES_DEFAULT) -> list[str]:
+    """Plain-language warnings when the location data cannot support the numbers, naming
+    the quarantine file(s) written for ``large_tables``."""
+    files = " / ".join(large_table_files("quarantine", large_tables))
     notes = []
     if counts["used"] == 0:
         notes.append(f"no usable location rows ({counts['quarantined']} quarantined): every scheduled "
-                     "patrol is pending (unknown), not scored; check quarantine.csv")
+                     f"patrol is pending (unknown), not scored; check {files}")
     elif counts["quarantined"] > 0.05 * counts["read"]:
         notes.append(f"{counts['quarantined']} of {counts['read']} location rows were quarantined "
-                     "(over 5%); check quarantine.csv before trusting the rates")
+                     f"(over 5%); check {files} before trusting the rates")
     return notes
+
+
+def tables_section(large_tables: str) -> dict:
+    """What the report's "Files" section names: the format of the large tables and each
+    table's file names (the small per-hotspot and per-team tables are always CSV)."""
+    return {"large_tables": large_tables, "csv_written": large_tables in ("csv", "both"),
+            "visits": large_table_files("compliance_visits", large_tables),
+            "quarantine": large_table_files("quarantine", large_tables),
+            "small": [f"compliance_{key}.csv" for key in ("by_hotspot", "by_team", "by_block", "by_dow",
+                                                           "by_week", "trend", "patrols", "controls",
+                                                           "hotspot_days")]}
 
 
 def build_weekly_report(result: ComplianceResult, *, config: TrialConfig, hotspots: HotspotSet,
@@ -213,7 +244,8 @@ def build_weekly_report(result: ComplianceResult, *, config: TrialConfig, hotspo
                                "patrol_minutes": _num(r.patrol_minutes)}
                               for r in contaminated.itertuples(index=False)],
         "pings": score.counts(),
-        "notes": data_quality_notes(score.counts()),
+        "notes": data_quality_notes(score.counts(), large_tables_of(config)),
+        "tables": tables_section(large_tables_of(config)),
         "visits": totals,
         "officers": officers,
         "provenance": head["provenance"],
@@ -373,18 +405,43 @@ def write_weekly_report(report: dict, result: ComplianceResult, out_dir: str | P
     devices = pseudonymiser.for_devices()
     visits = shared.visits_table if shared else pseudonymised_visits(result.visits, pseudonymiser)
     visits = visits[period_mask(result.visits, result)]
-    paths["visits"] = _csv(visits, out / "compliance_visits.csv")
+    large = large_tables_of(config)
+    if large in ("csv", "both"):
+        paths["visits"] = _csv(visits, out / "compliance_visits.csv")
     rings = rings_for(hotspots, config.hotspots.buffer_rings_m) if config is not None else None
     layers = weekly_layers(hotspots, report["by_hotspot"], visits, rings=rings, rag_colours=RAG_COLOURS,
                            rag_labels=RAG_LEGEND, rag_pale=RAG_PALE,
                            few_label=f"fewer than {report['rag_min_patrols']} decided patrols: not a verdict")
     paths["geopackage"] = write_geopackage(out / "weekly_compliance.gpkg", layers, inputs=inputs)
     visits_layer = next(layer.frame for layer in layers if layer.name == "visits")
-    paths["visits_parquet"] = write_geoparquet(out / "compliance_visits.parquet", visits_layer, inputs=inputs)
+    if large in ("parquet", "both"):
+        paths["visits_parquet"] = write_geoparquet(out / "compliance_visits.parquet", visits_layer, inputs=inputs)
     # Streamed batch by batch: a quarantine of millions of rows may live on disk.
-    paths["quarantine"] = score.quarantine.write_csv(
-        out / "quarantine.csv", transforms={"officer_id": pseudonymiser.many, "device_id": devices.many})
+    ids = {"officer_id": pseudonymiser.many, "device_id": devices.many}
+    if large in ("parquet", "both"):
+        paths["quarantine_parquet"] = score.quarantine.write_parquet(out / "quarantine.parquet", ids,
+                                                                     inputs=inputs)
+    if large in ("csv", "both"):
+        paths["quarantine"] = score.quarantine.write_csv(out / "quarantine.csv", ids, inputs=inputs)
+    _remove_other_format(out, large, inputs)
     return paths
+
+
+def _remove_other_format(out: Path, large_tables: str, inputs: list) -> None:
+    """Remove a large table left in ``out`` by an earlier run in the other format (a stale
+    ``quarantine.csv`` beside this week's ``quarantine.parquet`` would be read as current);
+    never a file that is an input of this run."""
+    keep = set(large_table_files("compliance_visits", large_tables) + large_table_files("quarantine", large_tables))
+    for stem in ("compliance_visits", "quarantine"):
+        for ext in ("parquet", "csv"):
+            stale = out / f"{stem}.{ext}"
+            if stale.name in keep or not stale.is_file():
+                continue
+            try:
+                check_output_path(stale, inputs=inputs, what="stale output")
+            except UsageError:  # an input or a protected trial file: never deleted
+                continue
+            stale.unlink()
 
 
 def _sources(score: PingScore) -> list[str]:
