@@ -27,8 +27,8 @@ Two-sided p-value rules (:data:`P_VALUE_RULES`):
   randomisation distribution, which the studentised statistic of heavy-tailed harm has
   when few or unequal hotspots share it, this rule follows the skew where the symmetric
   one assumes it away: the simulation study measured the symmetric rule's interval for
-  the harm CACE covering 0.926 ± 0.004 with 12 hotspots in unequal blocks, with 280 of its
-  294 misses on one side, and the equal-tailed rule's 0.940 ± 0.004 on the same trials
+  the harm CACE covering 0.928 ± 0.003 with 12 hotspots in unequal blocks, with 427 of its
+  460 misses on one side, and the equal-tailed rule's 0.942 ± 0.003 on the same 6,400 trials
   (docs/estimators_validation.md, follow-up 7). Under the weak null neither rule is exact.
 * ``"symmetric"``: ``(1 + #{|t*| ≥ |t|})/(1 + k)``, which assumes the randomisation
   distribution is symmetric about zero (the rule before follow-up 7).
