@@ -352,3 +352,37 @@ def test_unusable_pings_give_a_warning_in_the_report(trial, tmp_path, capsys):
     assert report["headline"]["compliant"] == 0
     assert report["notes"] and "no usable location rows" in report["notes"][0]
     assert "Data warning" in (tmp_path / "o" / "weekly_compliance.html").read_text()
+
+
+@pytest.mark.parametrize("minutes, words", [(0.0, "every stay counts as a visit, a single ping too"),
+                                            (5.0, "stays under 5 minutes are not visits")])
+def test_rules_line_reads_the_minimum_visit_in_words(trial, minutes, words):
+    """With min_visit_minutes = 0 the rules once said "stays under 0 minutes are not visits".
+    The report's own "Rules used" line of the template, rendered with its data."""
+    import json as _json
+
+    from guardian_rct.reports.render import environment
+
+    report = _json.loads((trial["out"] / "weekly_compliance.json").read_text())
+    report["rules"]["min_visit_minutes"] = minutes
+    source = environment().loader.get_source(environment(), "weekly_compliance.html")[0]
+    line = next(x for x in source.splitlines() if "Compliant: first arrival" in x)
+    html = environment().from_string(line).render(report=report)
+    assert words in html and "stays under 0 minutes" not in html
+    # and the report written by the run states its own rule the same way
+    real = (trial["out"] / "weekly_compliance.html").read_text()
+    assert environment().from_string(line).render(report=_json.loads(
+        (trial["out"] / "weekly_compliance.json").read_text())) in real
+
+
+@pytest.mark.parametrize("minutes, words", [(0.0, "every stay counts as a visit"),
+                                            (5.0, "stays under 5 minutes are not visits")])
+def test_plan_delivery_definition_reads_the_minimum_visit_in_words(minutes, words):
+    import dataclasses
+
+    from guardian_rct.config.trial_config import load_config
+    from guardian_rct.reports.plan import _compliance
+
+    config = load_config(_make_trial(Path(tempfile.mkdtemp(prefix="grct-rules-")))["config"])
+    config = dataclasses.replace(config, compliance=dataclasses.replace(config.compliance, min_visit_minutes=minutes))
+    assert words in _compliance(config)["delivery_definition"]

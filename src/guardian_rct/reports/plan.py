@@ -398,8 +398,10 @@ def _compliance(config: TrialConfig) -> dict[str, Any]:
                                     f"in the hotspot (grown by {c.gps_tolerance_m:g} m) within {c.arrival_within_hours:g} "
                                     f"hours of the scheduled window's start; pings less accurate than "
                                     f"{c.max_accuracy_m:g} m are not used, gaps over {c.max_ping_gap_minutes:g} minutes "
-                                    f"end a visit and stays under {c.min_visit_minutes:g} minutes are not visits. "
-                                    f"Dosage = minutes in the hotspot that experimental day (target "
+                                    f"end a visit and "
+                                    + (f"stays under {c.min_visit_minutes:g} minutes are not visits. " if c.min_visit_minutes
+                                       else "every stay counts as a visit, a single ping too. ")
+                                    + f"Dosage = minutes in the hotspot that experimental day (target "
                                     f"{c.koper_minutes:g} minutes per visit; Koper 1995)."),
             "contamination_definition": "a no-patrol hotspot-day with a visit by the same rule (patrol present)",
             "cace_instrument": "random assignment; endogenous: patrol present, or dosage minutes",
