@@ -137,7 +137,8 @@ CACE_IRR, CACE_DELIVERED, CACE_CONTAMINATED = 0.6, 0.75, 0.05
 
 
 def cace_study(name: str, trials: int, draws: int, *, seed: int = 12, days: int = 28, first: int = 0,
-               outcomes: tuple[str, ...] = ("count_violence", "harm_violence"), ri_only: bool = False) -> dict:
+               outcomes: tuple[str, ...] = ("count_violence", "harm_violence"), ri_only: bool = False,
+               led: bool = False) -> dict:
     """The rate-ratio CACE of patrol presence as the report computes it, in grid cell ``name``.
 
     A patrol is present on 75% of assigned hotspot-days and 5% of the others (the trial's
@@ -158,16 +159,24 @@ def cace_study(name: str, trials: int, draws: int, *, seed: int = 12, days: int 
 
     ``ri_only``: the randomisation test alone (same trials and redraws), for a change of the
     randomisation p-value rule; the model-based fields are then ``None``.
+
+    ``led``: also run the report's data diagnosis per trial and outcome (crossover designs;
+    :func:`~guardian_rct.estimation.diagnosis.diagnose_inference`, as the evaluation does) and
+    score the rate-ratio CACE interval the report leads with: Anderson-Rubin where the
+    diagnosis trusts the Wald test, the randomisation interval where it does not.
     """
+    from guardian_rct.design.diagnosis import diagnose_design
+    from guardian_rct.estimation.diagnosis import diagnose_inference
     from guardian_rct.estimation.iv import cace, patrol_present
     from guardian_rct.estimation.iv_ratio import cace_ratio
 
     n, _, keys, blocks = CELLS[name]
     design = grid_design(n, days, keys, blocks)
+    design_diag = diagnose_design(design) if led and design.kind == "crossover" else None
     t0 = time.perf_counter()
     truth = math.log(CACE_IRR)
     res = {col: {"est": [], "ar_cover": [], "ri_cover": [], "ri_miss_below": [], "ar_reject": [], "ri_reject": [],
-                 "weak": [],
+                 "weak": [], "led_cover": [], "led_reject": [], "ar_leads": [],
                  "lin_err": [], "lin_cover": [], "lin_reject": []} for col in outcomes}
     mean_weight = {"count_violence": 1.0, "harm_violence": math.exp(1.0 + 1.5 ** 2 / 2)}
     for arm, irr in (("effect", CACE_IRR), ("null", 1.0)):
@@ -197,6 +206,8 @@ def cace_study(name: str, trials: int, draws: int, *, seed: int = 12, days: int 
                 est = cace_ratio(frame, col, fe=fe)
                 lin = cace(frame, col, endogenous="delivered", fe=fe)
                 lin_truth = (irr - 1) * 0.3 * math.exp(0.7 ** 2 / 2) * day_mean * mean_weight[col]
+                trusted = (diagnose_inference(frame, col, design=design_diag).wald_reliable
+                           if design_diag is not None else None)
                 if arm == "effect":
                     r["lin_err"].append(lin.estimate - lin_truth)
                     r["lin_cover"].append(lin.conf_low <= lin_truth <= lin.conf_high)
@@ -205,9 +216,15 @@ def cace_study(name: str, trials: int, draws: int, *, seed: int = 12, days: int 
                     r["est"].append(est.estimate)
                     r["ar_cover"].append(lo <= truth <= hi)
                     r["weak"].append(bool(est.first_stage is not None and est.first_stage.weak))
+                    if trusted is not None:
+                        r["led_cover"].append(r["ar_cover"][-1] if trusted else r["ri_cover"][-1])
                 else:
                     r["lin_reject"].append(lin.p_value < 0.05)
                     r["ar_reject"].append(est.p_value < 0.05)
+                    if trusted is not None:
+                        r["led_reject"].append(r["ar_reject"][-1] if trusted else r["ri_reject"][-1])
+                if trusted is not None:
+                    r["ar_leads"].append(trusted)
     out = {"cell": name, "days": days, "trials": trials, "first_trial": first, "draws": draws,
            "cace_irr": CACE_IRR, "delivered": CACE_DELIVERED, "contaminated": CACE_CONTAMINATED,
            "p_value_rule": grid.RI_P_VALUE, "ri_only": ri_only,
@@ -221,6 +238,11 @@ def cace_study(name: str, trials: int, draws: int, *, seed: int = 12, days: int 
             row[key], row[key + "_se"] = m, se
         if not ri_only:
             row.update(_model_rows(r, truth))
+        if r["ar_leads"]:
+            for key in ("led_cover", "led_reject"):
+                m, se = _rate(np.array(r[key]))
+                row[key], row[key + "_se"] = m, se
+            row["share_ar_leads"] = float(np.mean(r["ar_leads"]))
         out["outcomes"][col] = row
     return out
 

@@ -189,6 +189,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="RI-only coverage study in --cells: every --ri-statistics on the same effect trials")
     ap.add_argument("--cace-study", action="store_true",
                     help="rate-ratio CACE (Anderson-Rubin and randomisation intervals) in --cells")
+    ap.add_argument("--led", action="store_true",
+                    help="with --cace-study: the report's diagnosis per trial, and the interval it leads with")
     ap.add_argument("--ri-only", action="store_true",
                     help="with --cace-study: the randomisation test alone (same trials and redraws)")
     ap.add_argument("--ri-statistics", nargs="*", default=["score", "studentised"],
@@ -210,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.cace_study:
                 res["cace"].append(cace_study(name, args.trials, args.draws, seed=args.seed, days=days,
                                               first=args.first_trial, outcomes=tuple(args.outcomes),
-                                              ri_only=args.ri_only))
+                                              ri_only=args.ri_only, led=args.led))
                 print(json.dumps(res["cace"][-1]), flush=True)
                 if args.json:
                     args.json.write_text(json.dumps(res, indent=1, default=float))
