@@ -34,41 +34,39 @@ def _se(p: float, n: int) -> float:
     return math.sqrt(max(p * (1 - p), 1e-12) / n)
 
 
-RULE = "equal-tailed"  # --p-value-rule
-
-
-def _check_rule(found: str | None, path: Path) -> None:
-    """Refuse a run of another p-value rule (no record: follow-ups 1-6, symmetric)."""
+def _check_rule(found: str | None, path: Path, wanted: str) -> None:
+    """Refuse a run of another p-value rule than ``wanted`` (no record: follow-ups 1-6, symmetric)."""
     rule = found or "symmetric"
-    if rule != RULE:
+    if rule != wanted:
         raise SystemExit(f"{path}: a run with the {rule!r} randomisation p-value rule cannot be pooled "
-                         f"with {RULE!r} runs; pool it with --p-value-rule {rule}")
+                         f"with {wanted!r} runs; pool it with --p-value-rule {rule}")
 
 
 def _first(data: dict) -> int:
     return int(data.get("setup", {}).get("first_trial", 0) or 0)
 
 
-def _cell_runs(paths: list[Path]) -> dict[tuple[int, str], list[tuple[range, dict]]]:
+def _cell_runs(paths: list[Path], rule: str) -> dict[tuple[int, str], list[tuple[range, dict]]]:
     runs: dict[tuple[int, str], list[tuple[range, dict]]] = defaultdict(list)
     for path in paths:
         data = json.loads(path.read_text())
         n, days, first = data["setup"]["trials_per_arm"], data["setup"]["days"], _first(data)
-        _check_rule(data["setup"].get("ri_p_value"), path)
+        _check_rule(data["setup"].get("ri_p_value"), path, rule)
         for cell, result in data["cells"].items():
             runs[(days, cell)].append((range(first, first + n),
                                        {(r["outcome"], r["method"]): r for r in result["rows"]}))
     return runs
 
 
-def _extra(paths: list[Path], kind: str, statistic: str) -> dict[tuple[int, str, str], list[tuple[range, float]]]:
+def _extra(paths: list[Path], kind: str, statistic: str,
+           rule: str) -> dict[tuple[int, str, str], list[tuple[range, float]]]:
     """(days, cell, outcome) -> [(trial range, rate)] from RI-only null or coverage runs."""
     out: dict[tuple[int, str, str], list[tuple[range, float]]] = defaultdict(list)
     for path in paths:
         data = json.loads(path.read_text())
         for run in data["ri_null" if kind == "size" else "ri_coverage"]:
             trials = range(run["first_trial"], run["first_trial"] + run["trials"])
-            _check_rule(run.get("p_value_rule"), path)
+            _check_rule(run.get("p_value_rule"), path, rule)
             for col, o in run["outcomes"].items():
                 rate = o["size"] if kind == "size" else o[statistic]["coverage"]
                 out[(run["days"], run["cell"], col)].append((trials, rate))
@@ -85,9 +83,10 @@ def _pooled(parts: list[tuple[range, float]]) -> tuple[float, int]:
     return sum(len(t) * v for t, v in chosen) / total, total
 
 
-def table(grid: list[Path], ri_null: list[Path], ri_coverage: list[Path], statistic: str) -> str:
-    runs = _cell_runs(grid)
-    sizes, covers = _extra(ri_null, "size", statistic), _extra(ri_coverage, "coverage", statistic)
+def table(grid: list[Path], ri_null: list[Path], ri_coverage: list[Path], statistic: str,
+          rule: str = "equal-tailed") -> str:
+    runs = _cell_runs(grid, rule)
+    sizes, covers = _extra(ri_null, "size", statistic, rule), _extra(ri_coverage, "coverage", statistic, rule)
     lines = ["| days | cell | outcome | method | bias (log RR) ± MC SE | 95% coverage ± MC SE (trials) "
              "| size at 5% ± MC SE (trials) | note |", "|---|---|---|---|---|---|---|---|"]
     for (days, cell), parts in runs.items():
@@ -124,12 +123,12 @@ def table(grid: list[Path], ri_null: list[Path], ri_coverage: list[Path], statis
 _CACE_RATES = ("ar_cover", "ar_reject", "ri_cover", "ri_reject", "lin_cover", "lin_reject")
 
 
-def cace_table(paths: list[Path]) -> str:
+def cace_table(paths: list[Path], rule: str = "equal-tailed") -> str:
     """``--cace-study`` runs pooled per cell (disjoint trial ranges; rates and biases by trials)."""
     runs: dict[tuple[int, str], list[dict]] = defaultdict(list)
     for path in paths:
         for run in json.loads(path.read_text())["cace"]:
-            _check_rule(run.get("p_value_rule"), path)
+            _check_rule(run.get("p_value_rule"), path, rule)
             runs[(run["days"], run["cell"])].append(run)
     lines = ["| days | cell | outcome | trials per arm | GMM bias (log RR) ± MC SE | no estimate | AR coverage "
              "| AR size | RI coverage | RI size | 2SLS bias ± MC SE | 2SLS coverage | 2SLS size |",
@@ -172,12 +171,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--p-value-rule", choices=["equal-tailed", "symmetric"], default="equal-tailed",
                     help="the runs' randomisation p-value rule (runs of another rule are refused)")
     args = ap.parse_args(argv)
-    global RULE
-    RULE = args.p_value_rule
-    print(table(args.grid, args.ri_null, args.ri_coverage, args.statistic))
+    print(table(args.grid, args.ri_null, args.ri_coverage, args.statistic, args.p_value_rule))
     if args.cace:
         print()
-        print(cace_table(args.cace))
+        print(cace_table(args.cace, args.p_value_rule))
     return 0
 
 

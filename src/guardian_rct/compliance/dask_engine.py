@@ -266,7 +266,6 @@ def _latest(values) -> pd.Timestamp | None:
     return pd.Timestamp(max(known), tz="UTC") if known else None
 
 
-
 def _run_stages(client, tasks: list[PingTask], options: PingOptions, index: HotspotIndex,  # noqa: ANN001
                 hotspot_ids: np.ndarray, rules: ComplianceSpec, n_buckets: int) -> tuple[list, list]:
     """Submit the four stages (module docstring); the visit frames and per-task stats."""

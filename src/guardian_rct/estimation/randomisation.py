@@ -85,6 +85,7 @@ from guardian_rct.estimation.ri_statistic import (
     P_VALUE_RULES,
     STATISTICS,
     GridStatistic,
+    one_sided_p,
     two_sided_p,
 )
 
@@ -382,7 +383,7 @@ def randomisation_test(panel_frame: pd.DataFrame, outcome_column: str, design: D
         pvals = two_sided_p(below, above, beyond, draws, p_value_rule)
         if attempt == 0:
             p_value, observed0 = float(pvals[0]), float(observed[0])
-            p_less, p_greater = float((1 + below[0]) / (1 + draws)), float((1 + above[0]) / (1 + draws))
+            p_less, p_greater = float(one_sided_p(below[0], draws)), float(one_sided_p(above[0], draws))
         if not conf_int:
             break
         start = 1 if attempt == 0 else 0

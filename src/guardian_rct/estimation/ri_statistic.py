@@ -44,7 +44,7 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ["P_VALUE_RULES", "P_VALUE_RULE_WORDS", "RI_STATISTIC_WORDS", "STATISTICS", "GridStatistic",
-           "two_sided_p"]
+           "one_sided_p", "two_sided_p"]
 
 STATISTICS = ("studentised", "score")
 P_VALUE_RULES = ("equal-tailed", "symmetric")
@@ -120,6 +120,12 @@ class GridStatistic:
         return np.divide(score, np.sqrt(variance), out=np.zeros_like(score), where=variance > floor)
 
 
+def one_sided_p(count: np.ndarray | int, draws: int) -> np.ndarray:
+    """``(1 + count) / (1 + draws)``: the p-value of ``count`` redraws at least as far out on
+    one side (the observed allocation counts as one of the draws; Phipson & Smyth 2010)."""
+    return (1 + np.asarray(count)) / (1 + draws)
+
+
 def two_sided_p(below: np.ndarray, above: np.ndarray, beyond: np.ndarray, draws: int,
                 rule: str = "equal-tailed") -> np.ndarray:
     """Two-sided randomisation p-values from redraw counts (module notes).
@@ -136,6 +142,5 @@ def two_sided_p(below: np.ndarray, above: np.ndarray, beyond: np.ndarray, draws:
     if rule not in P_VALUE_RULES:
         raise ValueError(f"rule must be one of {P_VALUE_RULES}, not {rule!r}")
     if rule == "symmetric":
-        return (1 + np.asarray(beyond)) / (1 + draws)
-    one_sided = (1 + np.minimum(below, above)) / (1 + draws)
-    return np.minimum(1.0, 2 * one_sided)
+        return one_sided_p(beyond, draws)
+    return np.minimum(1.0, 2 * one_sided_p(np.minimum(below, above), draws))

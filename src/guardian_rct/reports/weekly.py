@@ -128,6 +128,9 @@ def trend_rows(stored: Sequence[WeekTotals], partial: Sequence[WeekTotals], last
     return rows
 
 
+#: The per-group summary tables, each written as ``compliance_<key>.csv`` from ``report[key]``.
+SUMMARY_TABLES = ("by_hotspot", "by_team", "by_block", "by_dow", "by_week", "trend")
+
 #: ``[outputs] large_tables`` when no config is given (as its default).
 LARGE_TABLES_DEFAULT = "parquet"
 
@@ -163,9 +166,7 @@ def tables_section(large_tables: str) -> dict:
     return {"large_tables": large_tables, "csv_written": large_tables in ("csv", "both"),
             "visits": large_table_files("compliance_visits", large_tables),
             "quarantine": large_table_files("quarantine", large_tables),
-            "small": [f"compliance_{key}.csv" for key in ("by_hotspot", "by_team", "by_block", "by_dow",
-                                                           "by_week", "trend", "patrols", "controls",
-                                                           "hotspot_days")]}
+            "small": [f"compliance_{key}.csv" for key in (*SUMMARY_TABLES, "patrols", "controls", "hotspot_days")]}
 
 
 def build_weekly_report(result: ComplianceResult, *, config: TrialConfig, hotspots: HotspotSet,
@@ -399,7 +400,7 @@ def write_weekly_report(report: dict, result: ComplianceResult, out_dir: str | P
     paths["patrols"] = _csv(patrols, out / "compliance_patrols.csv")
     paths["controls"] = _csv(result.controls, out / "compliance_controls.csv")
     paths["hotspot_days"] = _csv(compliance_by_hotspot_day(result), out / "compliance_hotspot_days.csv")
-    for key in ("by_hotspot", "by_team", "by_block", "by_dow", "by_week", "trend"):
+    for key in SUMMARY_TABLES:
         paths[key] = _csv(pd.DataFrame(report[key]), out / f"compliance_{key}.csv")
     # Device ids (radios, vehicles, phones) identify officers too: pseudonymise them as well.
     devices = pseudonymiser.for_devices()
