@@ -41,7 +41,7 @@ from dataclasses import dataclass
 import numpy as np
 import shapely
 
-__all__ = ["HotspotIndex", "build_index", "assign_points", "grow_hotspots", "LonLatGrid"]
+__all__ = ["HotspotIndex", "build_index", "assign_points", "cell_codes", "grow_hotspots", "LonLatGrid"]
 
 _OUTSIDE = -1
 _CHUNK = 1 << 17  # points per block: keeps temporaries in the CPU cache
@@ -105,7 +105,8 @@ def grow_hotspots(geometries: np.ndarray, tolerance_m: float) -> np.ndarray:
 
 
 def build_index(geometries, *, tolerance_m: float = 0.0, cell_m: float | None = None,
-                block: int = 16, max_coarse_cells: int = 4_000_000) -> HotspotIndex:
+                block: int = 16, max_coarse_cells: int = 4_000_000,
+                margin: float | None = None) -> HotspotIndex:
     """Classify a raster over the hotspots once, for :func:`assign_points`.
 
     Parameters
@@ -120,6 +121,11 @@ def build_index(geometries, *, tolerance_m: float = 0.0, cell_m: float | None = 
         the coarse table would exceed ``max_coarse_cells``.
     block
         Fine cells per side of a coarse cell.
+    margin
+        Distance (in the polygons' units) within which an edge makes a fine cell a
+        boundary cell; by default 1 mm, or more at coordinates so large that rounding in
+        the cell arithmetic could approach it. Give it for polygons not in metres (e.g.
+        degrees, :mod:`guardian_rct.geo.lonlat_index`).
     """
     geoms = grow_hotspots(np.asarray(geometries, dtype=object), tolerance_m)
     if len(geoms) == 0:
@@ -133,7 +139,9 @@ def build_index(geometries, *, tolerance_m: float = 0.0, cell_m: float | None = 
     xmax, ymax = bounds[:, 2].max(), bounds[:, 3].max()
     scale = max(abs(xmin), abs(xmax), abs(ymin), abs(ymax), 1.0)
     # 1 mm, or far more than floating-point error in the cell arithmetic at this scale.
-    margin = max(1e-3, scale * 1e-9)
+    margin = max(1e-3, scale * 1e-9) if margin is None else float(margin)
+    if not margin > scale * 1e-12:
+        raise ValueError(f"margin {margin!r} is too small for coordinates of size {scale:g}")
     width, height = xmax - xmin + 4 * margin, ymax - ymin + 4 * margin
     if cell_m is None:
         cell_m = max(2.0, math.sqrt(width * height / max_coarse_cells) / block)
@@ -334,6 +342,17 @@ def _refuse_nan(x: np.ndarray, y: np.ndarray) -> None:
     raise ValueError(f"assign_points: {len(bad):,} point(s) have a missing (NaN) coordinate (first at "
                      f"position {bad[0]}: x={x[bad[0]]!r}, y={y[bad[0]]!r}); expected metres in the hotspots' "
                      "CRS: drop or quarantine such pings before assignment")
+
+
+def cell_codes(index: HotspotIndex, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """The table code of each point's fine cell, without the exact test.
+
+    ``k >= 0``: strictly inside hotspot ``k`` (no edge within ``index.margin``);
+    ``-1``: outside every hotspot, likewise; ``<= -2``: a boundary cell (``-(k + 2)``
+    near hotspot ``k`` only, ``-(n + 2)`` near several), which :func:`assign_points`
+    resolves exactly. ``x`` and ``y`` must not be NaN.
+    """
+    return _cell_codes(index, np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64))
 
 
 def _cell_codes(index: HotspotIndex, x: np.ndarray, y: np.ndarray) -> np.ndarray:
