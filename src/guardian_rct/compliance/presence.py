@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from guardian_rct._core.log import progress
+from guardian_rct._core.memory import release_free_memory
 from guardian_rct._core.quarantine import QuarantineSpool
 from guardian_rct.compliance.dask_engine import score_pings_dask
 from guardian_rct.compliance.ping_assignment import (
@@ -71,7 +72,9 @@ def score_pings(path: str | Path, hotspots: HotspotSet, rules: ComplianceSpec, *
     # Checks and hotspot assignment run in the worker threads; here, in reading order,
     # only what depends on the chunks before: duplicates, codes, the quarantine spool.
     chunks = iter_checked_chunks(path, options, then=lambda chunk: assign_chunk(index, chunk, options.locate))
-    for file, raw, chunk, (row, hot) in progress(chunks, desc="ping chunks", unit="chunk"):
+    for i, (file, raw, chunk, (row, hot)) in enumerate(progress(chunks, desc="ping chunks", unit="chunk")):
+        if i % 10 == 9:
+            release_free_memory()  # the duplicate-key runs fragment the heap (see _core.memory)
         frame = chunk.frame
         n_read += chunk.n_read
         extent = extent.merge(chunk.extent)
