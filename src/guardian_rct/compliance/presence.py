@@ -30,7 +30,12 @@ from guardian_rct.compliance.ping_assignment import (
     visits_from_compact,
 )
 from guardian_rct.compliance.ping_dedupe import Deduplicator, duplicate_quarantine, time_buckets
-from guardian_rct.compliance.ping_types import QUARANTINE_COLUMNS, PingExtent, PingOptions
+from guardian_rct.compliance.ping_types import (
+    QUARANTINE_COLUMNS,
+    PingChunk,
+    PingExtent,
+    PingOptions,
+)
 from guardian_rct.compliance.pings import iter_checked_chunks, ping_files
 from guardian_rct.config.trial_config import ComplianceSpec
 from guardian_rct.geo.hotspots import HotspotSet
@@ -69,17 +74,25 @@ def score_pings(path: str | Path, hotspots: HotspotSet, rules: ComplianceSpec, *
     n_read = n_used = n_in = 0
     extent = PingExtent()
     last: int | None = None
-    # Checks and hotspot assignment run in the worker threads; here, in reading order,
-    # only what depends on the chunks before: duplicates, codes, the quarantine spool.
-    chunks = iter_checked_chunks(path, options, then=lambda chunk: assign_chunk(index, chunk, options.locate))
-    for i, (file, raw, chunk, (row, hot)) in enumerate(progress(chunks, desc="ping chunks", unit="chunk")):
+    # Checks, hotspot assignment and the chunk's own share of duplicate finding run in the
+    # worker threads; here, in reading order, only what depends on the chunks before:
+    # duplicates, codes, the quarantine spool.
+    prepare = dedup.prepare  # reads no state of the set: safe in the worker threads
+
+    def assign_and_prepare(chunk: PingChunk) -> tuple:
+        time_ns = chunk.frame["time"].dt.as_unit("ns").array.asi8
+        keys = prepare(chunk.frame["key"].to_numpy(), time_buckets(time_ns))
+        return (*assign_chunk(index, chunk, options.locate), time_ns, keys)
+
+    chunks = iter_checked_chunks(path, options, then=assign_and_prepare)
+    for i, (file, raw, chunk, (row, hot, time_ns, keys)) in enumerate(progress(chunks, desc="ping chunks",
+                                                                               unit="chunk")):
         if i % 10 == 9:
             release_free_memory()  # the duplicate-key runs fragment the heap (see _core.memory)
         frame = chunk.frame
         n_read += chunk.n_read
         extent = extent.merge(chunk.extent)
-        time_ns = frame["time"].dt.as_unit("ns").array.asi8
-        dup = dedup.duplicates(frame["key"].to_numpy(), time_buckets(time_ns))
+        dup = dedup.resolve(keys)
         n_used += len(frame) - int(np.count_nonzero(dup))
         spool.add(duplicate_quarantine(chunk, dup, raw, file) if dup.any() else chunk.quarantine)
         if frame.empty or dup.all():
