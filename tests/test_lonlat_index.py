@@ -100,7 +100,6 @@ def test_degree_polygons_that_cannot_be_trusted_are_refused(monkeypatch):
 
 def test_the_weekly_options_project_when_the_degree_index_is_refused(monkeypatch, tmp_path):
     from conftest import make_hotspots
-
     from guardian_rct.compliance import ping_assignment
     from guardian_rct.config.trial_config import ComplianceSpec
     from guardian_rct.geo.hotspots import hotspots_from_frame
