@@ -41,6 +41,9 @@ from dataclasses import dataclass
 import numpy as np
 import shapely
 
+from guardian_rct.geo.point_exact import geos_pairs, resolve
+from guardian_rct.geo.point_raster import Grid, build_tables
+
 __all__ = ["HotspotIndex", "build_index", "assign_points", "cell_codes", "grow_hotspots", "LonLatGrid"]
 
 _OUTSIDE = -1
@@ -88,6 +91,16 @@ class HotspotIndex:
     blocks: np.ndarray
     bounds: np.ndarray
     margin: float
+    special: np.ndarray
+    cell_slots: np.ndarray
+    slot_hot: np.ndarray
+    slot_status: np.ndarray
+    slot_cx: np.ndarray
+    slot_cy: np.ndarray
+    slot_edges: np.ndarray
+    pair_edge: np.ndarray
+    pair_side: np.ndarray
+    edges: np.ndarray
 
     @property
     def boundary_fraction(self) -> float:
@@ -150,137 +163,29 @@ def build_index(geometries, *, tolerance_m: float = 0.0, cell_m: float | None = 
     ncy = max(1, math.ceil(height / (cell * block)) + 1)
     nx, ny = ncx * block, ncy * block
     x0, y0 = xmin - 2 * margin, ymin - 2 * margin
-    many = _many(len(geoms))
-    cids, tiles_all = [], []
-    # Boundary cells of every hotspot in one vectorised pass, then grouped by hotspot.
+    grid = Grid(x0=float(x0), y0=float(y0), cell=cell, block=block, ncx=ncx, ncy=ncy,
+                margin=margin, scale=float(scale))
     edge_sets = [_edges(geom) for geom in geoms]
     owner = np.repeat(np.arange(len(geoms)), [len(e) for e in edge_sets])
-    all_by, all_bx, all_edge = _boundary_cells(np.concatenate(edge_sets), x0, y0, cell, margin, nx, ny)
-    all_owner = owner[all_edge]
-    order = np.argsort(all_owner, kind="stable")
-    all_by, all_bx = all_by[order], all_bx[order]
-    cut = np.searchsorted(all_owner[order], np.arange(len(geoms) + 1))
-    for k, edges in enumerate(edge_sets):
-        by, bx = all_by[cut[k]:cut[k + 1]], all_bx[cut[k]:cut[k + 1]]
-        r0 = max(0, (int(math.floor((bounds[k, 1] - y0) / cell)) - 1) // block * block)
-        c0 = max(0, (int(math.floor((bounds[k, 0] - x0) / cell)) - 1) // block * block)
-        r1 = min(ny, -(-(int(math.floor((bounds[k, 3] - y0) / cell)) + 2) // block) * block)
-        c1 = min(nx, -(-(int(math.floor((bounds[k, 2] - x0) / cell)) + 2) // block) * block)
-        inside = _interior_cells(edges, r0, r1, c0, c1, x0, y0, cell)
-        local = np.where(inside, np.int16(k), np.int16(_OUTSIDE))
-        local[by - r0, bx - c0] = -(k + 2)
-        nr, nc = (r1 - r0) // block, (c1 - c0) // block
-        tiles = local.reshape(nr, block, nc, block).transpose(0, 2, 1, 3).reshape(nr * nc, block * block)
-        ids = ((r0 // block + np.arange(nr))[:, None] * ncx + (c0 // block + np.arange(nc))[None, :]).ravel()
-        touched = np.any(tiles != _OUTSIDE, axis=1)
-        cids.append(ids[touched])
-        tiles_all.append(tiles[touched])
-    cid = np.concatenate(cids)
-    tiles = np.concatenate(tiles_all)
-    # A coarse cell touched by several hotspots: merge their tiles (overlaps -> "many").
-    order = np.argsort(cid, kind="stable")
-    cid, tiles = cid[order], tiles[order]
-    dup = np.flatnonzero(cid[1:] == cid[:-1]) + 1
-    if len(dup):
-        keep = np.ones(len(cid), dtype=bool)
-        for i in dup[::-1]:
-            j = i - 1
-            both = (tiles[j] != _OUTSIDE) & (tiles[i] != _OUTSIDE)
-            tiles[j] = np.where(tiles[j] == _OUTSIDE, tiles[i], tiles[j])
-            tiles[j][both] = many
-            keep[i] = False
-        cid, tiles = cid[keep], tiles[keep]
-    first = tiles[:, :1]
-    uniform = np.all(tiles == first, axis=1) & (first[:, 0] >= 0)
-    small = len(tiles) + 2 < np.iinfo(np.int16).max
-    coarse = np.full((ncy + 2, ncx + 2), _OUTSIDE, dtype=np.int16 if small else np.int32)
-    inner = np.full(ncy * ncx, _OUTSIDE, dtype=np.int32)
-    inner[cid[uniform]] = first[uniform, 0]
-    mixed = np.flatnonzero(~uniform)
-    inner[cid[mixed]] = -(np.arange(len(mixed)) + 2)
-    blocks = np.ascontiguousarray(tiles[mixed])
-    coarse[1:-1, 1:-1] = inner.reshape(ncy, ncx)
+    t = build_tables(np.concatenate(edge_sets), owner, bounds, grid)
     for g in geoms:
         shapely.prepare(g)
     grown = bounds + np.array([-margin, -margin, margin, margin])
-    return HotspotIndex(geometries=geoms, x0=float(x0), y0=float(y0), cell=cell, block=block,
-                        coarse=coarse, blocks=blocks, bounds=grown, margin=margin)
+    return HotspotIndex(geometries=geoms, x0=grid.x0, y0=grid.y0, cell=cell, block=block,
+                        coarse=t.coarse, blocks=t.blocks, bounds=grown, margin=margin,
+                        special=t.special, cell_slots=t.cell_slots, slot_hot=t.slot_hot,
+                        slot_status=t.slot_status, slot_cx=t.slot_cx, slot_cy=t.slot_cy,
+                        slot_edges=t.slot_edges, pair_edge=t.pair_edge, pair_side=t.pair_side,
+                        edges=t.edges)
 
 
 def _edges(geom) -> np.ndarray:
-    """All polygon ring edges as an (m, 4) array x1, y1, x2, y2."""
+    """All polygon ring edges of non-zero length as an (m, 4) array x1, y1, x2, y2."""
     rings = shapely.get_rings(geom)
     coords, ring = shapely.get_coordinates(rings, return_index=True)
     same = ring[1:] == ring[:-1]
-    return np.column_stack([coords[:-1][same], coords[1:][same]])
-
-
-def _boundary_cells(edges: np.ndarray, x0: float, y0: float, cell: float, margin: float,
-                    nx: int, ny: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Rows, columns and edge numbers of the cells polygon edges pass within ``margin``
-    of (conservative: a cell may be listed although no edge is that close, never missed)."""
-    out_y, out_x, out_e = [], [], []
-    x1, y1, x2, y2 = edges.T
-    length = np.hypot(x2 - x1, y2 - y1)
-    pieces = np.maximum(1, np.ceil(length / (0.5 * cell))).astype(np.int64)
-    e = np.repeat(np.arange(len(edges)), pieces)
-    start = np.cumsum(pieces) - pieces
-    k = np.arange(len(e)) - np.repeat(start, pieces)
-    n = pieces[e].astype(float)
-    ta, tb = k / n, (k + 1) / n
-    ax, ay = x1[e] + ta * (x2[e] - x1[e]), y1[e] + ta * (y2[e] - y1[e])
-    bx, by = x1[e] + tb * (x2[e] - x1[e]), y1[e] + tb * (y2[e] - y1[e])
-    # Piece endpoints carry rounding error ~1e-16 relative; margin dwarfs it.
-    cx0 = np.floor((np.minimum(ax, bx) - margin - x0) / cell).astype(np.int64)
-    cx1 = np.floor((np.maximum(ax, bx) + margin - x0) / cell).astype(np.int64)
-    cy0 = np.floor((np.minimum(ay, by) - margin - y0) / cell).astype(np.int64)
-    cy1 = np.floor((np.maximum(ay, by) + margin - y0) / cell).astype(np.int64)
-    span = int(max((cx1 - cx0).max(), (cy1 - cy0).max())) + 1
-    ex1, ey1, edx, edy = x1[e], y1[e], (x2 - x1)[e], (y2 - y1)[e]
-    # A cell whose (margin-grown) corners all lie strictly on one side of the edge's line
-    # cannot be near the edge (separating-axis test); 1 µm of slack covers rounding.
-    slack = 1e-6 * length[e]
-    for dx in range(span):
-        for dy in range(span):
-            cx, cy = cx0 + dx, cy0 + dy
-            ok = (cx <= cx1) & (cy <= cy1) & (cx >= 0) & (cx < nx) & (cy >= 0) & (cy < ny)
-            lo_x = x0 + cx * cell - margin - ex1
-            hi_x = lo_x + cell + 2 * margin
-            lo_y = y0 + cy * cell - margin - ey1
-            hi_y = lo_y + cell + 2 * margin
-            d = np.stack([lo_x * edy - lo_y * edx, hi_x * edy - lo_y * edx,
-                          lo_x * edy - hi_y * edx, hi_x * edy - hi_y * edx])
-            ok &= ~((d.min(axis=0) > slack) | (d.max(axis=0) < -slack))
-            out_y.append(cy[ok])
-            out_x.append(cx[ok])
-            out_e.append(e[ok])
-    return np.concatenate(out_y), np.concatenate(out_x), np.concatenate(out_e)
-
-
-def _interior_cells(edges: np.ndarray, r0: int, r1: int, c0: int, c1: int, x0: float, y0: float,
-                    cell: float) -> np.ndarray:
-    """Boolean grid over rows ``r0:r1`` and columns ``c0:c1``: cell centre inside the
-    polygon by the even-odd crossing rule (only trusted away from edges)."""
-    toggles = np.zeros((r1 - r0, c1 - c0 + 1), dtype=np.uint8)
-    x1, y1, x2, y2 = edges.T
-    lo, hi = np.minimum(y1, y2), np.maximum(y1, y2)
-    # Row r's centre is y0 + (r + 0.5) * cell; an edge crosses it when lo <= yc < hi.
-    first = np.maximum(np.ceil((lo - y0) / cell - 0.5), r0).astype(np.int64)
-    last = np.minimum(np.ceil((hi - y0) / cell - 0.5) - 1, r1 - 1).astype(np.int64)
-    count = np.maximum(last - first + 1, 0)
-    e = np.repeat(np.arange(len(edges)), count)
-    if len(e):
-        r = np.repeat(first, count) + (np.arange(len(e)) - np.repeat(np.cumsum(count) - count, count))
-        yc = y0 + (r + 0.5) * cell
-        ok = (lo[e] <= yc) & (yc < hi[e])
-        e, r, yc = e[ok], r[ok], yc[ok]
-        xc = x1[e] + (yc - y1[e]) * (x2[e] - x1[e]) / (y2[e] - y1[e])
-        # Cells whose centre lies right of the crossing see one more crossing to their left.
-        col = np.ceil((xc - x0) / cell - 0.5).astype(np.int64)
-        col = np.clip(col - c0, 0, c1 - c0)
-        np.add.at(toggles, (r - r0, col), 1)
-    # Parity only: uint8 sums may wrap, which keeps them even or odd.
-    return (np.cumsum(toggles, axis=1, dtype=np.uint8)[:, :-1] & 1).astype(bool)
+    e = np.column_stack([coords[:-1][same], coords[1:][same]])
+    return e[(e[:, 0] != e[:, 2]) | (e[:, 1] != e[:, 3])]
 
 
 def assign_points(index: HotspotIndex, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -305,36 +210,58 @@ def assign_points(index: HotspotIndex, x: np.ndarray, y: np.ndarray) -> tuple[np
     y = np.asarray(y, dtype=np.float64)
     if len(x) != len(y):
         raise ValueError(f"assign_points: x and y differ in length ({len(x):,} and {len(y):,})")
-    if np.isnan(x).any() or np.isnan(y).any():
-        _refuse_nan(x, y)
     n = len(x)
-    code = np.empty(n, dtype=np.int16)
-
-    def classify(lo: int) -> None:
-        hi = min(n, lo + _CHUNK)
-        code[lo:hi] = _cell_codes(index, x[lo:hi], y[lo:hi])  # int16 or int32 table values
-
     starts = range(0, n, _CHUNK)
+
+    def run(lo: int):
+        return _assign_chunk(index, x[lo:lo + _CHUNK], y[lo:lo + _CHUNK], lo)
+
     workers = min(os.cpu_count() or 1, 4, len(starts))
     if workers > 1:
-        # numpy's array kernels release the GIL, so cache-sized chunks scale across cores;
-        # each thread writes its own slice of ``code``.
+        # numpy's array kernels release the GIL, so cache-sized chunks scale across cores.
         with ThreadPoolExecutor(workers) as pool:
-            list(pool.map(classify, starts))
+            parts = list(pool.map(run, starts))
     else:
-        for lo in starts:
-            classify(lo)
-    extra_p, extra_h = _exact(index, x, y, code)
+        parts = [run(lo) for lo in starts]
+    if any(part is None for part in parts):
+        _refuse_nan(x, y)
+    if not parts:
+        return np.empty(0, np.int64), np.empty(0, np.int32)
+    point = np.concatenate([part[0] for part in parts])
+    hotspot = np.concatenate([part[1] for part in parts])
+    doubt_p = np.concatenate([part[2] for part in parts])
+    if len(doubt_p):
+        # The few points the orientation filter could not decide: GEOS, in this thread
+        # (prepared geometries are not shared across threads).
+        doubt_h = np.concatenate([part[3] for part in parts])
+        extra_p, extra_h = geos_pairs(index.geometries, x, y, doubt_p, doubt_h)
+        if len(extra_p):
+            n_hot = len(index.geometries)
+            order = np.lexsort((extra_h, extra_p))
+            extra_p, extra_h = extra_p[order], extra_h[order]
+            at = np.searchsorted(point * n_hot + hotspot, extra_p * n_hot + extra_h)
+            point = np.insert(point, at, extra_p)
+            hotspot = np.insert(hotspot, at, extra_h)
+    return point, hotspot
+
+
+def _assign_chunk(index: HotspotIndex, x: np.ndarray, y: np.ndarray, lo: int):
+    """Pairs of one cache-sized chunk (point numbers offset by ``lo``), plus the pairs left
+    to GEOS; ``None`` when a coordinate is NaN."""
+    code, fine, spec = _cell_codes(index, x, y, special=True)
+    if code is None:
+        return None
+    pts = fine[spec >= 0]
+    p, h, up, uh = resolve(index, x, y, pts, spec[spec >= 0])
     point = np.flatnonzero(code >= 0)
-    hotspot = code[point].astype(np.int32)
-    if len(extra_p):
-        # Points in several hotspots are not in ``point``; insert their pairs in order.
-        order = np.lexsort((extra_h, extra_p))
-        extra_p, extra_h = extra_p[order], extra_h[order]
-        at = np.searchsorted(point, extra_p)
-        point = np.insert(point, at, extra_p)
-        hotspot = np.insert(hotspot, at, extra_h)
-    return point.astype(np.int64, copy=False), hotspot
+    hot = code[point].astype(np.int32)
+    if len(p):
+        # Boundary points with hits go in between, in point order (then hotspot order).
+        at = np.searchsorted(point, p)
+        point = np.insert(point, at, p)
+        hot = np.insert(hot, at, h)
+    point += lo
+    return point, hot, up + lo, uh
 
 
 def _refuse_nan(x: np.ndarray, y: np.ndarray) -> None:
@@ -355,7 +282,7 @@ def cell_codes(index: HotspotIndex, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return _cell_codes(index, np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64))
 
 
-def _cell_codes(index: HotspotIndex, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+def _cell_codes(index: HotspotIndex, x: np.ndarray, y: np.ndarray, special: bool = False):
     coarse = index.coarse
     ncy2, ncx2 = coarse.shape
     block = index.block
@@ -370,64 +297,31 @@ def _cell_codes(index: HotspotIndex, x: np.ndarray, y: np.ndarray) -> np.ndarray
     fx = np.subtract(x, index.x0 - block * index.cell)
     fx *= inv
     np.clip(fx, block - 1, (ncx2 - 1) * block, out=fx)
+    if special and np.isnan(np.add.reduce(fx)):
+        return None, None, None
     gx = fx.astype(np.int32)
     fy = np.subtract(y, index.y0 - block * index.cell, out=fx)
     fy *= inv
     np.clip(fy, block - 1, (ncy2 - 1) * block, out=fy)
+    if special and np.isnan(np.add.reduce(fy)):
+        return None, None, None
     gy = fy.astype(np.int32)
     cell = gy >> shift
     cell *= ncx2
     cell += gx >> shift
     code = coarse.ravel().take(cell)
     fine = np.flatnonzero(code <= -2)
+    spec = None
     if len(fine):
-        b = -(code[fine].astype(np.int32) + 2)
-        local = (gy[fine] & (block - 1)) * block + (gx[fine] & (block - 1))
-        code[fine] = index.blocks.ravel().take(b * (block * block) + local)
-    return code
-
-
-def _exact(index: HotspotIndex, x: np.ndarray, y: np.ndarray,
-           code: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Resolve boundary-cell points with GEOS; writes single hits into ``code`` and
-    returns the (point, hotspot) pairs of points in several hotspots."""
-    n_hot = len(index.geometries)
-    many = _many(n_hot)
-    edge = np.flatnonzero(code <= -2)
-    if len(edge) == 0:
-        return np.empty(0, np.int64), np.empty(0, np.int32)
-    owner = code[edge]
-    code[edge] = _OUTSIDE
-    order = np.argsort(owner, kind="stable")
-    edge, owner = edge[order], owner[order]
-    starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
-    stops = np.r_[starts[1:], len(owner)]
-    extra_p, extra_h = [], []
-    for a, b in zip(starts, stops, strict=True):
-        pts = edge[a:b]
-        if owner[a] != many:
-            k = -int(owner[a]) - 2
-            hit = pts[shapely.intersects_xy(index.geometries[k], x[pts], y[pts])]
-            code[hit] = k
-            continue
-        ex, ey = x[pts], y[pts]
-        for k, geom in enumerate(index.geometries):
-            bx0, by0, bx1, by1 = index.bounds[k]
-            cand = np.flatnonzero((ex >= bx0) & (ex <= bx1) & (ey >= by0) & (ey <= by1))
-            if len(cand):
-                hit = cand[shapely.intersects_xy(geom, ex[cand], ey[cand])]
-                extra_p.append(pts[hit])
-                extra_h.append(np.full(len(hit), k, dtype=np.int32))
-    if not extra_p:
-        return np.empty(0, np.int64), np.empty(0, np.int32)
-    p = np.concatenate(extra_p)
-    h = np.concatenate(extra_h)
-    # A point with a single hit among "many" cells goes back into ``code``; points with
-    # several hits are returned as pairs.
-    counts = np.bincount(p, minlength=0) if len(p) else np.empty(0, np.int64)
-    single = counts[p] == 1
-    code[p[single]] = h[single]
-    return p[~single].astype(np.int64), h[~single]
+        at = -(code[fine].astype(np.int32) + 2)
+        at *= block * block
+        at += (gy[fine] & (block - 1)) * block + (gx[fine] & (block - 1))
+        code[fine] = index.blocks.ravel().take(at)
+        if special:
+            spec = index.special.ravel().take(at)
+    if not special:
+        return code
+    return code, fine, (spec if spec is not None else np.empty(0, np.int32))
 
 
 @dataclass(frozen=True, eq=False)
