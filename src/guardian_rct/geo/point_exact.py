@@ -43,10 +43,16 @@ def resolve(index, x: np.ndarray, y: np.ndarray, pts: np.ndarray,
     Returns the certain pairs (inside) and the (point, hotspot) pairs left to GEOS, both
     sorted by point then hotspot.
     """
-    first = index.cell_slots[special]
-    which, rank = _expand(index.cell_slots[special + 1] - first)
-    slot = first[which] + rank
-    pt = pts[which]
+    one = special >= 0
+    if one.all():
+        slot, pt = special, pts
+    else:
+        # Cells several hotspots claim list their slots (in hotspot order) separately.
+        m = -(special[~one] + 2)
+        first = index.many_start[m]
+        which, rank = _expand(index.many_start[m + 1] - first)
+        slot = np.r_[special[one], index.many_slots[first[which] + rank]]
+        pt = np.r_[pts[one], pts[~one][which]]
     px, py = x[pt], y[pt]
     status = index.slot_status[slot]
     e0 = index.slot_edges[slot]
@@ -73,7 +79,14 @@ def resolve(index, x: np.ndarray, y: np.ndarray, pts: np.ndarray,
     doubt = (np.bincount(q[unsure], minlength=n) > 0) | (status == UNSURE)
     inside = ((status ^ flips) == 1) & ~doubt
     hot = index.slot_hot[slot]
-    return pt[inside], hot[inside], pt[doubt], hot[doubt]
+    p, h, dp_, dh = pt[inside], hot[inside], pt[doubt], hot[doubt]
+    if not one.all():
+        # Slots of one point are in hotspot order; a stable sort by point keeps it.
+        o = np.argsort(p, kind="stable")
+        p, h = p[o], h[o]
+        o = np.argsort(dp_, kind="stable")
+        dp_, dh = dp_[o], dh[o]
+    return p, h, dp_, dh
 
 
 def geos_pairs(geometries: np.ndarray, x: np.ndarray, y: np.ndarray, pt: np.ndarray,

@@ -48,6 +48,7 @@ __all__ = ["HotspotIndex", "build_index", "assign_points", "cell_codes", "grow_h
 
 _OUTSIDE = -1
 _CHUNK = 1 << 17  # points per block: keeps temporaries in the CPU cache
+_TASK = 8 * _CHUNK  # points per thread task: one exact stage for all its chunks
 
 
 def _many(n: int) -> int:
@@ -92,7 +93,8 @@ class HotspotIndex:
     bounds: np.ndarray
     margin: float
     special: np.ndarray
-    cell_slots: np.ndarray
+    many_start: np.ndarray
+    many_slots: np.ndarray
     slot_hot: np.ndarray
     slot_status: np.ndarray
     slot_cx: np.ndarray
@@ -173,7 +175,7 @@ def build_index(geometries, *, tolerance_m: float = 0.0, cell_m: float | None = 
     grown = bounds + np.array([-margin, -margin, margin, margin])
     return HotspotIndex(geometries=geoms, x0=grid.x0, y0=grid.y0, cell=cell, block=block,
                         coarse=t.coarse, blocks=t.blocks, bounds=grown, margin=margin,
-                        special=t.special, cell_slots=t.cell_slots, slot_hot=t.slot_hot,
+                        special=t.special, many_start=t.many_start, many_slots=t.many_slots, slot_hot=t.slot_hot,
                         slot_status=t.slot_status, slot_cx=t.slot_cx, slot_cy=t.slot_cy,
                         slot_edges=t.slot_edges, pair_edge=t.pair_edge, pair_side=t.pair_side,
                         edges=t.edges)
@@ -211,10 +213,10 @@ def assign_points(index: HotspotIndex, x: np.ndarray, y: np.ndarray) -> tuple[np
     if len(x) != len(y):
         raise ValueError(f"assign_points: x and y differ in length ({len(x):,} and {len(y):,})")
     n = len(x)
-    starts = range(0, n, _CHUNK)
+    starts = range(0, n, _TASK)
 
     def run(lo: int):
-        return _assign_chunk(index, x[lo:lo + _CHUNK], y[lo:lo + _CHUNK], lo)
+        return _assign_task(index, x[lo:lo + _TASK], y[lo:lo + _TASK], lo)
 
     workers = min(os.cpu_count() or 1, 4, len(starts))
     if workers > 1:
@@ -245,23 +247,63 @@ def assign_points(index: HotspotIndex, x: np.ndarray, y: np.ndarray) -> tuple[np
     return point, hotspot
 
 
-def _assign_chunk(index: HotspotIndex, x: np.ndarray, y: np.ndarray, lo: int):
-    """Pairs of one cache-sized chunk (point numbers offset by ``lo``), plus the pairs left
-    to GEOS; ``None`` when a coordinate is NaN."""
-    code, fine, spec = _cell_codes(index, x, y, special=True)
-    if code is None:
-        return None
-    pts = fine[spec >= 0]
-    p, h, up, uh = resolve(index, x, y, pts, spec[spec >= 0])
-    point = np.flatnonzero(code >= 0)
-    hot = code[point].astype(np.int32)
-    if len(p):
-        # Boundary points with hits go in between, in point order (then hotspot order).
-        at = np.searchsorted(point, p)
-        point = np.insert(point, at, p)
-        hot = np.insert(hot, at, h)
+def _assign_task(index: HotspotIndex, x: np.ndarray, y: np.ndarray, lo: int):
+    """Pairs of the points ``x``, ``y`` (numbered from ``lo``), classified in cache-sized
+    chunks, with one exact stage for all of them; plus the pairs left to GEOS. ``None``
+    when a coordinate is NaN."""
+    sels, codes, bnds, specs = [], [], [], []
+    offset = 0
+    for a in range(0, len(x), _CHUNK):
+        part = _classify_chunk(index, x[a:a + _CHUNK], y[a:a + _CHUNK])
+        if part is None:
+            return None
+        sel, c, bnd, spec = part
+        sels.append(sel + a)
+        codes.append(c)
+        bnds.append(bnd + offset)
+        specs.append(spec)
+        offset += len(sel)
+    if not sels:
+        return np.empty(0, np.int64), np.empty(0, np.int32), np.empty(0, np.int64), np.empty(0, np.int32)
+    sel, c, bnd = np.concatenate(sels), np.concatenate(codes), np.concatenate(bnds)
+    pts = sel[bnd]
+    p, h, up, uh = resolve(index, x, y, pts, np.concatenate(specs))
+    c[bnd] = _OUTSIDE
+    again = np.zeros(len(p), dtype=bool)  # second and later hotspots of one point (overlaps)
+    again[1:] = p[1:] == p[:-1]
+    c[bnd[np.searchsorted(pts, p[~again])]] = h[~again]
+    keep = c >= 0
+    point = sel[keep]
+    hot = c[keep].astype(np.int32)
+    if again.any():
+        at = np.searchsorted(point, p[again], side="right")
+        point = np.insert(point, at, p[again])
+        hot = np.insert(hot, at, h[again])
     point += lo
     return point, hot, up + lo, uh
+
+
+def _classify_chunk(index: HotspotIndex, x: np.ndarray, y: np.ndarray):
+    """Points not plainly outside (positions ``sel``), their fine-cell codes, which of
+    them lie in special cells (positions into ``sel``) and those cells' numbers."""
+    try:
+        gx, gy = _fine_xy(index, x, y)
+    except FloatingPointError:  # a NaN reached the float -> int cast
+        return None
+    block = index.block
+    code = _coarse_codes(index, gx, gy)
+    # One scan of the chunk: the rest works on the few points not plainly outside.
+    sel = np.flatnonzero(code != _OUTSIDE)
+    c = code[sel]
+    mixed = np.flatnonzero(c <= -2)
+    fine = sel[mixed]
+    at = -(c[mixed].astype(np.int32) + 2)
+    at *= block * block
+    at += (gy[fine] & (block - 1)) * block + (gx[fine] & (block - 1))
+    c[mixed] = index.blocks.ravel().take(at)
+    spec = index.special.ravel().take(at)
+    has = spec != -1
+    return sel, c, mixed[has], spec[has]
 
 
 def _refuse_nan(x: np.ndarray, y: np.ndarray) -> None:
@@ -279,49 +321,61 @@ def cell_codes(index: HotspotIndex, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     near hotspot ``k`` only, ``-(n + 2)`` near several), which :func:`assign_points`
     resolves exactly. ``x`` and ``y`` must not be NaN.
     """
-    return _cell_codes(index, np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64))
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    try:
+        return _cell_codes(index, x, y)
+    except FloatingPointError:
+        _refuse_nan(x, y)
+        raise
 
 
-def _cell_codes(index: HotspotIndex, x: np.ndarray, y: np.ndarray, special: bool = False):
-    coarse = index.coarse
-    ncy2, ncx2 = coarse.shape
-    block = index.block
-    shift = block.bit_length() - 1
-    inv = 1.0 / index.cell
-    # Fine coordinates shifted by one block, so that the padded coarse table's outside
-    # ring is fine column/row block - 1 (and (nc + 1) * block): clipping sends far points
-    # there. astype truncates toward zero, but every clipped value is >= block - 1 >= 0,
-    # so truncation is the floor. A point up to one fine cell left of (below) the raster
-    # reads fine cell 0, which lies beyond every hotspot's bounding box and so is never
-    # "inside" (only outside or boundary, tested exactly): still correct.
-    fx = np.subtract(x, index.x0 - block * index.cell)
-    fx *= inv
-    np.clip(fx, block - 1, (ncx2 - 1) * block, out=fx)
-    if special and np.isnan(np.add.reduce(fx)):
-        return None, None, None
-    gx = fx.astype(np.int32)
-    fy = np.subtract(y, index.y0 - block * index.cell, out=fx)
-    fy *= inv
-    np.clip(fy, block - 1, (ncy2 - 1) * block, out=fy)
-    if special and np.isnan(np.add.reduce(fy)):
-        return None, None, None
-    gy = fy.astype(np.int32)
-    cell = gy >> shift
-    cell *= ncx2
-    cell += gx >> shift
-    code = coarse.ravel().take(cell)
+def _cell_codes(index: HotspotIndex, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    gx, gy = _fine_xy(index, x, y)
+    code = _coarse_codes(index, gx, gy)
     fine = np.flatnonzero(code <= -2)
-    spec = None
     if len(fine):
+        block = index.block
         at = -(code[fine].astype(np.int32) + 2)
         at *= block * block
         at += (gy[fine] & (block - 1)) * block + (gx[fine] & (block - 1))
         code[fine] = index.blocks.ravel().take(at)
-        if special:
-            spec = index.special.ravel().take(at)
-    if not special:
-        return code
-    return code, fine, (spec if spec is not None else np.empty(0, np.int32))
+    return code
+
+
+def _fine_xy(index: HotspotIndex, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Fine column and row of each point, shifted by one block and clipped (int32).
+
+    Shifted by one block, so that the padded coarse table's outside ring is fine
+    column/row ``block - 1`` (and ``(nc + 1) * block``): clipping sends far points there.
+    ``astype`` truncates toward zero, but every clipped value is ``>= block - 1 >= 0``, so
+    truncation is the floor. A point up to one fine cell left of (below) the raster reads
+    fine cell 0, which lies beyond every hotspot's bounding box and so is never "inside"
+    (only outside or boundary, tested exactly): still correct. A NaN survives the clip
+    and makes the cast raise ``FloatingPointError`` (IEEE invalid operation), which costs
+    nothing for clean input.
+    """
+    ncy2, ncx2 = index.coarse.shape
+    block = index.block
+    inv = 1.0 / index.cell
+    with np.errstate(invalid="raise", over="ignore"):
+        f = np.subtract(x, index.x0 - block * index.cell)
+        f *= inv
+        np.clip(f, block - 1, (ncx2 - 1) * block, out=f)
+        gx = f.astype(np.int32)
+        np.subtract(y, index.y0 - block * index.cell, out=f)
+        f *= inv
+        np.clip(f, block - 1, (ncy2 - 1) * block, out=f)
+        gy = f.astype(np.int32)
+    return gx, gy
+
+
+def _coarse_codes(index: HotspotIndex, gx: np.ndarray, gy: np.ndarray) -> np.ndarray:
+    shift = index.block.bit_length() - 1
+    cell = gy >> shift
+    cell *= index.coarse.shape[1]
+    cell += gx >> shift
+    return index.coarse.ravel().take(cell)
 
 
 @dataclass(frozen=True, eq=False)

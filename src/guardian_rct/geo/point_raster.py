@@ -63,8 +63,9 @@ class Tables:
 
     coarse: np.ndarray      # (ncy + 2, ncx + 2) codes with a ring of OUTSIDE
     blocks: np.ndarray      # (n_blocks, block * block) int16 codes
-    special: np.ndarray     # (n_blocks, block * block) int32 special-cell number or -1
-    cell_slots: np.ndarray  # (n_special + 1,) int32 CSR into the slot arrays
+    special: np.ndarray     # (n_blocks, block * block) int32: slot, -(m + 2) shared cell m, or -1
+    many_start: np.ndarray  # (n_shared + 1,) int32 CSR into many_slots
+    many_slots: np.ndarray  # slots of the shared cells, in hotspot order per cell
     slot_hot: np.ndarray    # (n_slots,) int32 hotspot
     slot_status: np.ndarray  # (n_slots,) int8: 0 outside / 1 inside at the centre / UNSURE
     slot_cx: np.ndarray     # (n_slots,) float64 cell centre
@@ -198,125 +199,162 @@ def _tile_parity(pre: _Prefix, kt_k, kt_r, kt_b, kt_keys, w, g: Grid, nh: int) -
     return np.ascontiguousarray(bits[:, :, :blk]).reshape(nt, blk * blk)
 
 
-def _orient_side(edges, pair_edge, cx, cy, scale):
-    """Sign of orient(a, b, centre) per pair and whether it is too close to call."""
-    ax, ay, bx, by = edges[pair_edge].T
-    p, q = (ax - cx) * (by - cy), (ay - cy) * (bx - cx)
-    d = p - q
-    length = np.hypot(bx - ax, by - ay)
-    tol = np.maximum(ORIENT_ERR * (np.abs(p) + np.abs(q)), _CENTRE_TOL * (scale + length) * length)
-    return np.where(d > 0, 1, -1).astype(np.int8), np.abs(d) <= tol
+def _orient_side(edges, pair_edge, cx, cy, g: Grid):
+    """Sign of orient(a, b, centre) per pair and whether it is too close to call: within
+    the centre tolerance of the edge's line, or within Shewchuk's bound (which the
+    per-edge tolerance covers, since the centre is within a cell and margin of the edge
+    and ``scale >= 1``; the second term makes sure of it)."""
+    dx, dy = edges[:, 2] - edges[:, 0], edges[:, 3] - edges[:, 1]
+    length = np.abs(dx) + np.abs(dy)  # >= the Euclidean length
+    tol = np.maximum(_CENTRE_TOL * (g.scale + length),
+                     4 * ORIENT_ERR * (length + 2 * (g.cell + g.margin))) * length
+    ax, ay = edges[:, 0].take(pair_edge), edges[:, 1].take(pair_edge)
+    ax -= cx
+    ay -= cy
+    d = ax * dy.take(pair_edge)
+    d -= ay * dx.take(pair_edge)  # (a - c) x (b - a) = orient(a, b, c)
+    return np.where(d > 0, 1, -1).astype(np.int8), np.abs(d) <= tol.take(pair_edge)
+
+
+@dataclass(frozen=True)
+class _Near:
+    """Near pairs grouped into slots (cell, hotspot) and tiles (coarse cell, hotspot)."""
+
+    pair_edge: np.ndarray
+    first: np.ndarray     # first pair of each slot
+    local: np.ndarray     # slot's fine cell within its tile
+    row: np.ndarray       # slot's fine row and column
+    col: np.ndarray
+    tile: np.ndarray      # slot's tile
+    kt_keys: np.ndarray   # tiles: coarse * n + hotspot, sorted
+    kt_k: np.ndarray
+    kt_c: np.ndarray
+
+
+def _group_near(edges: np.ndarray, owner: np.ndarray, g: Grid, nh: int) -> _Near:
+    blk = g.block
+    sh = blk.bit_length() - 1
+    row, col, e = near_pairs(edges, g)
+    # Sorted by coarse cell, hotspot, then fine cell: one slot per (cell, hotspot), and
+    # the (coarse cell, hotspot) tiles come out sorted too.
+    key = ((row >> sh) * g.ncx + (col >> sh)) * nh + owner[e]
+    key <<= 2 * sh
+    key += ((row & (blk - 1)) << sh) + (col & (blk - 1))
+    order = np.argsort(key)
+    key = key[order]
+    first = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    at = order[first]
+    bs_ck = key[first] >> (2 * sh)
+    new_tile = np.r_[True, bs_ck[1:] != bs_ck[:-1]]
+    kt_keys = bs_ck[new_tile]
+    return _Near(pair_edge=e[order].astype(np.int32), first=first, local=key[first] & (blk * blk - 1),
+                 row=row[at], col=col[at], tile=np.cumsum(new_tile) - 1, kt_keys=kt_keys,
+                 kt_k=kt_keys % nh, kt_c=kt_keys // nh)
+
+
+def _inside_coarse(pre: _Prefix, w: np.ndarray, kt_keys: np.ndarray, g: Grid, nh: int):
+    """Coarse cells of each window wholly inside its hotspot (parity at their first
+    fine cell; no edge comes near them): coarse numbers and hotspots."""
+    wk, rank = _expand((w[:, 1] - w[:, 0]) * (w[:, 3] - w[:, 2]))
+    ncw = np.maximum(w[wk, 3] - w[wk, 2], 1)
+    wr, wb = w[wk, 0] + rank // ncw, w[wk, 2] + rank % ncw
+    ukey = (wr * g.ncx + wb) * nh + wk
+    pos = np.minimum(np.searchsorted(kt_keys, ukey), max(len(kt_keys) - 1, 0))
+    tiled = kt_keys[pos] == ukey if len(kt_keys) else np.zeros(len(ukey), bool)
+    inside = (pre.parity(wk, wr * g.block, wb, w, g.block) == 1) & ~tiled
+    return wr[inside] * g.ncx + wb[inside], wk[inside]
 
 
 def build_tables(edges: np.ndarray, owner: np.ndarray, bounds: np.ndarray, g: Grid) -> Tables:
     """All tables of the index from the hotspots' edges (see the module docstring)."""
-    nh, blk = len(bounds), g.block
-    nb2 = blk * blk
-    row, col, e = near_pairs(edges, g)
-    k = owner[e]
-    key = (((row // blk) * g.ncx + col // blk) * nb2 + (row % blk) * blk + col % blk) * nh + k
-    order = np.argsort(key, kind="stable")
-    key, pair_edge = key[order], e[order].astype(np.int32)
-    first = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
-    bs_key = key[first]
-    bs_k, bs_cell = bs_key % nh, bs_key // nh
-    kt_keys, bs_tile = np.unique((bs_cell // nb2) * nh + bs_k, return_inverse=True)
-    kt_k, kt_c = kt_keys % nh, kt_keys // nh
+    nh, nb2 = len(bounds), g.block * g.block
+    nr = _group_near(edges, owner, g, nh)
     w = _windows(bounds, g)
     pre = _prefix(edges, owner, w, g)
-    parity = _tile_parity(pre, kt_k, kt_c // g.ncx, kt_c % g.ncx, kt_keys, w, g, nh)
-    codes = np.where(parity == 1, kt_k[:, None], OUTSIDE).astype(np.int16)
-    local = bs_cell % nb2
-    codes[bs_tile, local] = -(bs_k + 2)
-    bs_status = parity[bs_tile, local].astype(np.int8)
-    cidx = bs_cell // nb2
-    frow = (cidx // g.ncx) * blk + local // blk
-    fcol = (cidx % g.ncx) * blk + local % blk
-    bs_cx, bs_cy = g.x0 + (fcol + 0.5) * g.cell, g.y0 + (frow + 0.5) * g.cell
-    slot_of_pair = np.repeat(np.arange(len(first)), np.diff(np.r_[first, len(key)]))
-    side, unsure = _orient_side(edges, pair_edge, bs_cx[slot_of_pair], bs_cy[slot_of_pair], g.scale)
-    if len(first):
-        bs_status[np.logical_or.reduceat(unsure, first)] = UNSURE
-    # Coarse cells of each window wholly inside its hotspot: parity at the first fine cell.
-    wk, rank = _expand((w[:, 1] - w[:, 0]) * (w[:, 3] - w[:, 2]))
-    ncw = w[wk, 3] - w[wk, 2]
-    wr, wb = w[wk, 0] + rank // np.maximum(ncw, 1), w[wk, 2] + rank % np.maximum(ncw, 1)
-    ukey = (wr * g.ncx + wb) * nh + wk
-    pos = np.minimum(np.searchsorted(kt_keys, ukey), max(len(kt_keys) - 1, 0))
-    tiled = kt_keys[pos] == ukey if len(kt_keys) else np.zeros(len(ukey), bool)
-    inside = (pre.parity(wk, wr * blk, wb, w, blk) == 1) & ~tiled
-    slots = (bs_cell, bs_k, bs_status, bs_cx, bs_cy, np.diff(np.r_[first, len(key)]))
-    return _assemble(g, nh, wr[inside] * g.ncx + wb[inside], wk[inside], kt_c, kt_k, codes, slots,
-                     pair_edge, side, edges)
-
-
-def _merge_shared(cid, src, codes, kt_k, nh, nb2):
-    """Tiles of coarse cells several hotspots reach: cells two of them claim become
-    "many"; returns the tiles and the interior slots (cell, hotspot) those cells need."""
-    many = -(nh + 2)
-    start = np.flatnonzero(np.r_[True, cid[1:] != cid[:-1]])
-    size = np.diff(np.r_[start, len(cid)])
-    out_cid, out_codes, in_cell, in_k = [], [], [], []
-    for a in start[size > 1]:  # rare: only where hotspots overlap or nearly touch
-        stop = a + int(size[start == a][0])
-        parts = np.stack([np.full(nb2, -(src[j] + 1), np.int16) if src[j] < 0 else codes[src[j]]
-                          for j in range(a, stop)])
-        claimed = parts != OUTSIDE
-        merged = np.full(nb2, OUTSIDE, np.int16)
-        for p in parts:
-            merged = np.where(p != OUTSIDE, p, merged)
-        shared = claimed.sum(axis=0) >= 2
-        merged[shared] = many
-        hi, lo = np.nonzero((parts >= 0) & shared[None, :])
-        in_cell.append(cid[a] * nb2 + lo)
-        in_k.append(parts[hi, lo].astype(np.int64))
-        out_cid.append(cid[a])
-        out_codes.append(merged)
-    single = start[size == 1]
-    return single, out_cid, out_codes, in_cell, in_k
-
-
-def _assemble(g, nh, u_cid, u_k, kt_c, kt_k, codes, slots, pair_edge, side, edges) -> Tables:
-    blk = g.block
-    nb2 = blk * blk
-    cid = np.r_[u_cid, kt_c].astype(np.int64)
-    src = np.r_[-(u_k + 1), np.arange(len(kt_c))].astype(np.int64)  # uniform k: -(k + 1); tile t: t
-    order = np.argsort(cid, kind="stable")
+    u_cid, u_k = _inside_coarse(pre, w, nr.kt_keys, g, nh)
+    # Every coarse cell some hotspot reaches: by coarse cell, then hotspot.
+    cid = np.r_[u_cid, nr.kt_c].astype(np.int64)
+    src = np.r_[-(u_k + 1), np.arange(len(nr.kt_c))].astype(np.int64)  # -(k + 1): wholly inside k
+    order = np.lexsort((np.r_[u_k, nr.kt_k], cid))
     cid, src = cid[order], src[order]
-    single, d_cid, d_codes, in_cell, in_k = _merge_shared(cid, src, codes, kt_k, nh, nb2)
+    start = np.flatnonzero(np.r_[True, cid[1:] != cid[:-1]]) if len(cid) else np.empty(0, np.int64)
+    size = np.diff(np.r_[start, len(cid)])
+    nt, nd = len(nr.kt_k), int((size > 1).sum())
+    parity = _tile_parity(pre, nr.kt_k, nr.kt_c // g.ncx, nr.kt_c % g.ncx, nr.kt_keys, w, g, nh)
+    codes = np.empty((nt + nd, nb2), dtype=np.int16)
+    np.multiply(parity, (nr.kt_k + 1).astype(np.int16)[:, None], out=codes[:nt], casting="unsafe")
+    codes[:nt] -= 1
+    bs_k = nr.kt_k[nr.tile]
+    codes[nr.tile, nr.local] = -(bs_k + 2)
+    spec = np.full((nt + nd, nb2), -1, dtype=np.int32)
+    spec[nr.tile, nr.local] = np.arange(len(nr.first), dtype=np.int32)
+    status = parity[nr.tile, nr.local].astype(np.int8)
+    cx, cy = g.x0 + (nr.col + 0.5) * g.cell, g.y0 + (nr.row + 0.5) * g.cell
+    n_edges = np.diff(np.r_[nr.first, len(nr.pair_edge)])
+    side, unsure = _orient_side(edges, nr.pair_edge, np.repeat(cx, n_edges), np.repeat(cy, n_edges), g)
+    if len(nr.first):
+        status[np.logical_or.reduceat(unsure, nr.first)] = UNSURE
+    many_start, many_slots, in_cell, in_k = _merge_shared(cid, src, start[size > 1], size[size > 1], codes, spec,
+                                                          nr.kt_k, nh, len(nr.first), nt)
     inner = np.full(g.ncy * g.ncx, OUTSIDE, dtype=np.int32)
-    s_cid, s_src = cid[single], src[single]
-    uni = s_src < 0
-    inner[s_cid[uni]] = -(s_src[uni] + 1)
-    b_cid = np.r_[s_cid[~uni], np.array(d_cid, dtype=np.int64)]
-    b_codes = np.concatenate([codes[s_src[~uni]]] + [c[None, :] for c in d_codes]) if len(b_cid) else \
-        np.empty((0, nb2), np.int16)
-    order = np.argsort(b_cid, kind="stable")
-    b_cid, b_codes = b_cid[order], np.ascontiguousarray(b_codes[order])
-    inner[b_cid] = -(np.arange(len(b_cid)) + 2)
-    small = len(b_cid) + 2 < np.iinfo(np.int16).max
+    one = start[size == 1]
+    s_cid, s_src = cid[one], src[one]
+    inner[s_cid] = np.where(s_src < 0, -(s_src + 1), -(s_src + 2))
+    inner[cid[start[size > 1]]] = -(nt + np.arange(nd) + 2)
+    small = nt + nd + 2 < np.iinfo(np.int16).max
     coarse = np.full((g.ncy + 2, g.ncx + 2), OUTSIDE, dtype=np.int16 if small else np.int32)
     coarse[1:-1, 1:-1] = inner.reshape(g.ncy, g.ncx)
-    s_cell, s_k, s_status, s_cx, s_cy, s_n = slots
-    if in_cell:  # interior slots of shared cells: status 1 at the centre, no edges
-        c = np.concatenate(in_cell)
-        kk = np.concatenate(in_k)
-        local = c % nb2
-        frow = (c // nb2 // g.ncx) * blk + local // blk
-        fcol = (c // nb2 % g.ncx) * blk + local % blk
-        s_cell, s_k = np.r_[s_cell, c], np.r_[s_k, kk]
-        s_status = np.r_[s_status, np.ones(len(c), np.int8)]
-        s_cx = np.r_[s_cx, g.x0 + (fcol + 0.5) * g.cell]
-        s_cy = np.r_[s_cy, g.y0 + (frow + 0.5) * g.cell]
-        s_n = np.r_[s_n, np.zeros(len(c), np.int64)]
-        order = np.argsort(s_cell * nh + s_k, kind="stable")
-        s_cell, s_k, s_status, s_cx, s_cy, s_n = (a[order] for a in (s_cell, s_k, s_status, s_cx, s_cy, s_n))
-    cell_first = np.flatnonzero(np.r_[True, s_cell[1:] != s_cell[:-1]]) if len(s_cell) else np.empty(0, np.int64)
-    cells = s_cell[cell_first]
-    special = np.full((len(b_cid), nb2), -1, dtype=np.int32)
-    special[-(inner[cells // nb2] + 2), cells % nb2] = np.arange(len(cells))
-    return Tables(coarse=coarse, blocks=b_codes, special=special,
-                  cell_slots=np.r_[cell_first, len(s_cell)].astype(np.int32),
-                  slot_hot=s_k.astype(np.int32), slot_status=s_status.astype(np.int8),
-                  slot_cx=s_cx, slot_cy=s_cy, slot_edges=np.r_[0, np.cumsum(s_n)].astype(np.int32),
-                  pair_edge=pair_edge, pair_side=side, edges=edges)
+    in_cx, in_cy = _centres(in_cell, g)
+    return Tables(coarse=coarse, blocks=codes, special=spec, many_start=many_start, many_slots=many_slots,
+                  slot_hot=np.r_[bs_k, in_k].astype(np.int32),
+                  slot_status=np.r_[status, np.ones(len(in_cell), np.int8)].astype(np.int8),
+                  slot_cx=np.r_[cx, in_cx], slot_cy=np.r_[cy, in_cy],
+                  slot_edges=np.r_[0, np.cumsum(n_edges), np.full(len(in_cell), len(nr.pair_edge))].astype(np.int32),
+                  pair_edge=nr.pair_edge, pair_side=side, edges=edges)
+
+
+def _centres(cell: np.ndarray, g: Grid) -> tuple[np.ndarray, np.ndarray]:
+    """Centres of fine cells numbered coarse * block**2 + local."""
+    blk = g.block
+    c, local = cell // (blk * blk), cell % (blk * blk)
+    frow = (c // g.ncx) * blk + local // blk
+    fcol = (c % g.ncx) * blk + local % blk
+    return g.x0 + (fcol + 0.5) * g.cell, g.y0 + (frow + 0.5) * g.cell
+
+
+def _merge_shared(cid, src, gs, gsize, codes, spec, kt_k, nh, n_slots, nt):
+    """Rows ``nt:`` of ``codes`` and ``spec`` for coarse cells that several hotspots
+    reach (``cid`` sorted, ``src`` the tile, or ``-(k + 1)`` for "wholly inside k"): a
+    fine cell two of them claim becomes "many", with a list of slots (the boundary
+    slot, or a new "inside at the centre" slot for a hotspot whose interior it is).
+    Returns the shared cells' slot lists (CSR) and the new slots' cells and hotspots."""
+    nb2 = codes.shape[1]
+    if len(gs) == 0:
+        return np.zeros(1, np.int32), np.empty(0, np.int32), np.empty(0, np.int64), np.empty(0, np.int64)
+    part = np.concatenate([np.arange(a, a + n) for a, n in zip(gs, gsize, strict=True)])
+    psrc = src[part]
+    tile = np.maximum(psrc, 0)
+    uniform = psrc < 0
+    pk = np.where(uniform, -(psrc + 1), kt_k[tile])
+    pc = np.where(uniform[:, None], pk[:, None].astype(np.int16), codes[tile])
+    ps = np.where(uniform[:, None], np.int32(-1), spec[tile])
+    claimed = pc != OUTSIDE
+    pstart = np.r_[0, np.cumsum(gsize)[:-1]]
+    cnt = np.add.reduceat(claimed.astype(np.int32), pstart, axis=0)
+    onecode = np.add.reduceat(np.where(claimed, pc, 0).astype(np.int32), pstart, axis=0) - (cnt == 0)
+    onespec = np.add.reduceat(np.where(claimed & (ps >= 0), ps + 1, 0), pstart, axis=0) - 1
+    shared = cnt >= 2
+    m = np.cumsum(shared.ravel()).reshape(shared.shape) - 1
+    codes[nt:] = np.where(shared, -(nh + 2), onecode)
+    spec[nt:] = np.where(shared, -(m + 2), onespec)
+    # Claims on shared cells, ordered by cell then hotspot (parts are in hotspot order).
+    claim3 = np.zeros((len(gs), nb2, int(gsize.max())), dtype=bool)
+    claim3[np.repeat(np.arange(len(gs)), gsize), :, np.arange(len(part)) - np.repeat(pstart, gsize)] = claimed
+    gi, li, ji = np.nonzero(claim3 & shared[:, :, None])
+    pi = pstart[gi] + ji
+    slot = ps[pi, li].astype(np.int64)
+    interior = slot < 0
+    slot[interior] = n_slots + np.arange(int(interior.sum()))
+    many_start = np.r_[0, np.cumsum(cnt[shared])].astype(np.int32)
+    in_cell = cid[gs[gi[interior]]] * nb2 + li[interior]
+    return many_start, slot.astype(np.int32), in_cell, pk[pi[interior]]
