@@ -6,29 +6,27 @@ pings the Point objects alone dominate. :class:`HotspotIndex` works on the coord
 arrays directly with a raster over the hotspots' bounding box (a "cell classification"
 point-in-polygon method; Haines 1994, "Point in polygon strategies", Graphics Gems IV,
 §"grid method"; Žalik & Kolingerová 2001), stored in two levels so that the tables stay
-in the CPU cache: a coarse table (32 m cells by default) and 16 × 16 fine blocks (2 m
+in the CPU cache: a coarse table (64 m cells by default) and 16 × 16 fine blocks (4 m
 cells) only where a coarse cell is not wholly inside one hotspot or outside all:
 
 1. every fine cell is classified once as *outside every hotspot*, *strictly inside
    exactly one hotspot* or *boundary* (a hotspot edge passes within ``margin`` of the
-   cell, or two hotspots overlap there). Boundary cells are found conservatively by
-   cutting every polygon edge into pieces no longer than half a cell, taking the cells
-   each piece's bounding box (grown by ``margin``) touches, and dropping those whose
-   grown corners all lie strictly on one side of the edge's line (separating-axis
-   test); the remaining cells of a hotspot's bounding box are inside or outside by the
-   even-odd crossing rule at the cell centre, which is exact there because no edge
-   comes near a non-boundary cell;
-2. a ping takes its cell's class with a few vectorised array operations, in blocks of
-   points that fit in the cache;
-3. only pings in boundary cells are tested exactly, with GEOS
-   (``shapely.intersects_xy`` on a prepared polygon) — the same predicate
-   ``sjoin(..., predicate="intersects")`` evaluates.
+   cell, or two hotspots claim it); the build is whole-array numpy
+   (:mod:`guardian_rct.geo.point_raster`);
+2. a ping takes its cell's class with a few vectorised array operations, in chunks of
+   points that fit in the cache, on all cores;
+3. pings in boundary cells are decided exactly from their cell's edges with
+   floating-point orientation tests under a static error bound
+   (:mod:`guardian_rct.geo.point_exact`); the very few the bound cannot decide (on or
+   within rounding of an edge or vertex) go to GEOS (``shapely.intersects_xy``), the
+   predicate ``sjoin(..., predicate="intersects")`` evaluates.
 
 Boundary rule (identical to ``sjoin`` with ``predicate="intersects"``): a ping *on* a
 hotspot's edge or vertex counts as inside that hotspot; a ping inside a hole does not;
 a ping in two overlapping hotspots (possible once they are grown by ``gps_tolerance_m``)
-is assigned to both. Hotspots are grown with ``shapely.buffer(geom, tolerance,
-quad_segs=16)``; the benchmark compares against ``sjoin`` on the same grown polygons.
+is assigned to both. Polygons must be valid (the even-odd rule is used inside cells).
+Hotspots are grown with ``shapely.buffer(geom, tolerance, quad_segs=16)``; the benchmark
+compares against ``sjoin`` on the same grown polygons.
 """
 
 from __future__ import annotations
@@ -51,11 +49,6 @@ _CHUNK = 1 << 17  # points per block: keeps temporaries in the CPU cache
 _TASK = 8 * _CHUNK  # points per thread task: one exact stage for all its chunks
 
 
-def _many(n: int) -> int:
-    """Table code of a boundary cell that more than one hotspot touches."""
-    return -(n + 2)
-
-
 @dataclass(frozen=True, eq=False)
 class HotspotIndex:
     """A two-level raster classification of hotspot polygons for exact point assignment.
@@ -65,7 +58,9 @@ class HotspotIndex:
     (``-1``), "strictly inside hotspot k" (``k >= 0``) or "see fine block b"
     (``-(b + 2)``); fine blocks hold the same codes per fine cell, plus ``-(k + 2)`` for
     a cell near the boundary of hotspot ``k`` only and ``-(n + 2)`` for a cell that
-    several hotspots touch. Boundary fine cells get the exact GEOS test.
+    several hotspots claim. Boundary fine cells get the exact test
+    (:mod:`guardian_rct.geo.point_exact`) from their *slots*: one per (cell, hotspot),
+    with the hotspot's status at the cell centre and the edges near the cell.
 
     Attributes
     ----------
@@ -80,7 +75,19 @@ class HotspotIndex:
     bounds
         (n, 4) bounding boxes of the grown polygons, grown by ``margin``.
     margin
-        Distance (metres) within which an edge makes a fine cell a boundary cell.
+        Distance (in the polygons' units) within which an edge makes a fine cell a
+        boundary cell.
+    special
+        ``int32`` like ``blocks``: the slot of a boundary cell, ``-(m + 2)`` for shared
+        cell ``m`` (its slots are ``many_slots[many_start[m]:many_start[m + 1]]``), or
+        ``-1``. Blocks of coarse cells that several hotspots reach replace their
+        hotspots' own tiles, which stay in ``blocks`` unreferenced.
+    slot_hot, slot_status, slot_cx, slot_cy, slot_edges
+        Per slot: hotspot, status at the cell centre (0 outside, 1 inside, 2 too close
+        to an edge to trust: GEOS), the centre, and a CSR range into ``pair_edge``.
+    pair_edge, pair_side, edges
+        The edges near each slot's cell, the side of each edge's line the centre lies
+        on (+1 left / -1 right), and all ring edges as (m, 4) ``x1, y1, x2, y2``.
     """
 
     geometries: np.ndarray
@@ -132,7 +139,7 @@ def build_index(geometries, *, tolerance_m: float = 0.0, cell_m: float | None = 
     tolerance_m
         Grow every hotspot by this distance first (``[compliance] gps_tolerance_m``).
     cell_m
-        Fine cell size; by default 2 m, or larger when the hotspots spread so far that
+        Fine cell size; by default 4 m, or larger when the hotspots spread so far that
         the coarse table would exceed ``max_coarse_cells``.
     block
         Fine cells per side of a coarse cell.
@@ -159,11 +166,10 @@ def build_index(geometries, *, tolerance_m: float = 0.0, cell_m: float | None = 
         raise ValueError(f"margin {margin!r} is too small for coordinates of size {scale:g}")
     width, height = xmax - xmin + 4 * margin, ymax - ymin + 4 * margin
     if cell_m is None:
-        cell_m = max(2.0, math.sqrt(width * height / max_coarse_cells) / block)
+        cell_m = max(4.0, math.sqrt(width * height / max_coarse_cells) / block)
     cell = float(cell_m)
     ncx = max(1, math.ceil(width / (cell * block)) + 1)
     ncy = max(1, math.ceil(height / (cell * block)) + 1)
-    nx, ny = ncx * block, ncy * block
     x0, y0 = xmin - 2 * margin, ymin - 2 * margin
     grid = Grid(x0=float(x0), y0=float(y0), cell=cell, block=block, ncx=ncx, ncy=ncy,
                 margin=margin, scale=float(scale))
@@ -182,8 +188,9 @@ def build_index(geometries, *, tolerance_m: float = 0.0, cell_m: float | None = 
 
 
 def _edges(geom) -> np.ndarray:
-    """All polygon ring edges of non-zero length as an (m, 4) array x1, y1, x2, y2."""
-    rings = shapely.get_rings(geom)
+    """All polygon ring edges of non-zero length as an (m, 4) array x1, y1, x2, y2
+    (every part of a MultiPolygon: ``get_rings`` alone sees none of them)."""
+    rings = shapely.get_rings(shapely.get_parts(geom))
     coords, ring = shapely.get_coordinates(rings, return_index=True)
     same = ring[1:] == ring[:-1]
     e = np.column_stack([coords[:-1][same], coords[1:][same]])

@@ -242,10 +242,10 @@ def _group_near(edges: np.ndarray, owner: np.ndarray, g: Grid, nh: int) -> _Near
     key += ((row & (blk - 1)) << sh) + (col & (blk - 1))
     order = np.argsort(key)
     key = key[order]
-    first = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    first = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if len(key) else np.empty(0, np.int64)
     at = order[first]
     bs_ck = key[first] >> (2 * sh)
-    new_tile = np.r_[True, bs_ck[1:] != bs_ck[:-1]]
+    new_tile = np.r_[True, bs_ck[1:] != bs_ck[:-1]] if len(first) else np.empty(0, bool)
     kt_keys = bs_ck[new_tile]
     return _Near(pair_edge=e[order].astype(np.int32), first=first, local=key[first] & (blk * blk - 1),
                  row=row[at], col=col[at], tile=np.cumsum(new_tile) - 1, kt_keys=kt_keys,
