@@ -38,21 +38,22 @@ def _orient(ax, ay, bx, by, px, py):
 
 def resolve(index, x: np.ndarray, y: np.ndarray, pts: np.ndarray,
             special: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(point, hotspot) pairs for points ``pts`` in special cells ``special``.
+    """(point, hotspot) pairs for points ``pts`` (ascending) in special cells ``special``.
 
-    Returns the certain pairs (inside) and the (point, hotspot) pairs left to GEOS, both
-    sorted by point then hotspot.
+    Returns the certain pairs (inside) as positions into ``pts`` and hotspots, and the
+    (point, hotspot) pairs left to GEOS, both sorted by point then hotspot.
     """
     one = special >= 0
     if one.all():
-        slot, pt = special, pts
+        slot, pt, src = special, pts, None
     else:
         # Cells several hotspots claim list their slots (in hotspot order) separately.
         m = -(special[~one] + 2)
         first = index.many_start[m]
         which, rank = _expand(index.many_start[m + 1] - first)
         slot = np.r_[special[one], index.many_slots[first[which] + rank]]
-        pt = np.r_[pts[one], pts[~one][which]]
+        src = np.r_[np.flatnonzero(one), np.flatnonzero(~one)[which]]
+        pt = pts[src]
     px, py = x[pt], y[pt]
     status = index.slot_status[slot]
     e0 = index.slot_edges[slot]
@@ -79,8 +80,9 @@ def resolve(index, x: np.ndarray, y: np.ndarray, pts: np.ndarray,
     doubt = (np.bincount(q[unsure], minlength=n) > 0) | (status == UNSURE)
     inside = ((status ^ flips) == 1) & ~doubt
     hot = index.slot_hot[slot]
-    p, h, dp_, dh = pt[inside], hot[inside], pt[doubt], hot[doubt]
-    if not one.all():
+    p = np.flatnonzero(inside) if src is None else src[inside]
+    h, dp_, dh = hot[inside], pt[doubt], hot[doubt]
+    if src is not None:
         # Slots of one point are in hotspot order; a stable sort by point keeps it.
         o = np.argsort(p, kind="stable")
         p, h = p[o], h[o]

@@ -265,7 +265,8 @@ def _assign_task(index: HotspotIndex, x: np.ndarray, y: np.ndarray, lo: int):
         if part is None:
             return None
         sel, c, bnd, spec = part
-        sels.append(sel + a)
+        sel += a
+        sels.append(sel)
         codes.append(c)
         bnds.append(bnd + offset)
         specs.append(spec)
@@ -273,19 +274,27 @@ def _assign_task(index: HotspotIndex, x: np.ndarray, y: np.ndarray, lo: int):
     if not sels:
         return np.empty(0, np.int64), np.empty(0, np.int32), np.empty(0, np.int64), np.empty(0, np.int32)
     sel, c, bnd = np.concatenate(sels), np.concatenate(codes), np.concatenate(bnds)
-    pts = sel[bnd]
-    p, h, up, uh = resolve(index, x, y, pts, np.concatenate(specs))
+    pts = sel[bnd].astype(np.int64)
+    at, h, up, uh = resolve(index, x, y, pts, np.concatenate(specs))
     c[bnd] = _OUTSIDE
-    again = np.zeros(len(p), dtype=bool)  # second and later hotspots of one point (overlaps)
-    again[1:] = p[1:] == p[:-1]
-    c[bnd[np.searchsorted(pts, p[~again])]] = h[~again]
-    keep = c >= 0
-    point = sel[keep]
-    hot = c[keep].astype(np.int32)
-    if again.any():
-        at = np.searchsorted(point, p[again], side="right")
-        point = np.insert(point, at, p[again])
-        hot = np.insert(hot, at, h[again])
+    again = np.zeros(len(at), dtype=bool)  # second and later hotspots of one point (overlaps)
+    again[1:] = at[1:] == at[:-1]
+    c[bnd[at[~again]]] = h[~again]
+    keep = np.flatnonzero(c >= 0)
+    if not again.any():
+        return sel.take(keep) + np.int64(lo), c.take(keep).astype(np.int32), up + lo, uh
+    # Points in several hotspots: their later hits go right after the first.
+    extra = bnd[at[again]]
+    pos = np.searchsorted(keep, extra) + 1 + np.arange(len(extra))
+    total = len(keep) + len(extra)
+    rest = np.ones(total, dtype=bool)
+    rest[pos] = False
+    point = np.empty(total, dtype=np.int64)
+    point[rest] = sel.take(keep)
+    point[pos] = sel.take(extra)
+    hot = np.empty(total, dtype=np.int32)
+    hot[rest] = c.take(keep)
+    hot[pos] = h[again]
     point += lo
     return point, hot, up + lo, uh
 
@@ -300,17 +309,22 @@ def _classify_chunk(index: HotspotIndex, x: np.ndarray, y: np.ndarray):
     block = index.block
     code = _coarse_codes(index, gx, gy)
     # One scan of the chunk: the rest works on the few points not plainly outside.
-    sel = np.flatnonzero(code != _OUTSIDE)
-    c = code[sel]
+    sel = np.flatnonzero(code != _OUTSIDE).astype(np.int32)
+    c = code.take(sel)
     mixed = np.flatnonzero(c <= -2)
-    fine = sel[mixed]
-    at = -(c[mixed].astype(np.int32) + 2)
-    at *= block * block
-    at += (gy[fine] & (block - 1)) * block + (gx[fine] & (block - 1))
-    c[mixed] = index.blocks.ravel().take(at)
-    spec = index.special.ravel().take(at)
-    has = spec != -1
-    return sel, c, mixed[has], spec[has]
+    fine = sel.take(mixed)
+    at = c.take(mixed).astype(np.int32)
+    at *= -(block * block)
+    at -= 2 * block * block  # block -(code + 2), times the block size
+    local = gy.take(fine)
+    local &= block - 1
+    local *= block
+    local += gx.take(fine) & (block - 1)
+    at += local
+    cm = index.blocks.ravel().take(at)
+    c[mixed] = cm
+    edge = np.flatnonzero(cm <= -2)
+    return sel, c, mixed.take(edge), index.special.ravel().take(at.take(edge))
 
 
 def _refuse_nan(x: np.ndarray, y: np.ndarray) -> None:
