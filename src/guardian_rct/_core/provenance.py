@@ -20,7 +20,11 @@ import functools
 import hashlib
 import hmac
 import importlib.metadata
+import os
 import platform
+import threading
+from collections.abc import Iterable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -72,8 +76,51 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+_EARLY: dict[tuple, Future] = {}
+_EARLY_LOCK = threading.Lock()
+
+
+def _identity(path: str | Path) -> tuple:
+    """What makes a file the same file: its resolved path, size, change time and inode."""
+    st = os.stat(path)
+    return str(Path(path).resolve()), st.st_size, st.st_mtime_ns, st.st_ino
+
+
+def hash_in_background(paths: Iterable[str | Path | None]) -> None:
+    """Start hashing ``paths`` in a background thread, for :func:`sha256_file` to pick up.
+
+    A long job (the weekly job reads a gigabyte of pings) hashes its inputs while it works
+    rather than after (hashlib and file reads release the GIL). The result is used only
+    if the file is still the same (path, size, modification time, inode); otherwise it is
+    hashed again. Missing paths and folders are skipped.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="input-hash")
+    with _EARLY_LOCK:
+        for path in paths:
+            if path is None or not Path(path).is_file():
+                continue
+            ident = _identity(path)
+            if ident not in _EARLY:
+                _EARLY[ident] = pool.submit(_sha256_read, Path(path))
+    pool.shutdown(wait=False)
+
+
 def sha256_file(path: str | Path) -> str:
-    """Hex SHA-256 of a file's bytes, read in 1 MiB chunks."""
+    """Hex SHA-256 of a file's bytes, read in 1 MiB chunks (or as hashed early by
+    :func:`hash_in_background`, if the file has not changed since)."""
+    with _EARLY_LOCK:
+        early = _EARLY.pop(_identity(path), None)
+    if early is not None:
+        try:
+            return early.result()
+        except OSError:
+            pass  # hashed again below, so the error (if it lasts) is raised here
+    return _sha256_read(Path(path))
+
+
+def _sha256_read(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         while chunk := handle.read(_CHUNK):

@@ -129,6 +129,7 @@ def _window(config, first: dt.date, last: dt.date) -> tuple[dt.datetime, dt.date
 
 
 def _run(args: argparse.Namespace) -> Output:
+    from guardian_rct._core.provenance import hash_in_background
     from guardian_rct.compliance.ping_assignment import ping_options_for
     from guardian_rct.compliance.ping_plausibility import check_ping_file
     from guardian_rct.compliance.pings import ping_files
@@ -152,6 +153,7 @@ def _run(args: argparse.Namespace) -> Output:
     allocation = allocation_from_args(args, config, hotspots, first=first, last=last)
     rules = config.compliance
     if args.pings is not None:
+        hash_in_background([*ping_files(args.pings), allocation.source, config.source])
         options = ping_options_for(hotspots, rules, timezone=args.ping_timezone, chunk_rows=args.chunk_rows)
         score = score_pings(args.pings, hotspots, rules, options=options, engine=args.engine,
                             scheduler=args.scheduler, n_workers=args.workers)

@@ -40,6 +40,7 @@ from guardian_rct.compliance.ping_assignment import (
     Codes,
     PingScore,
     assign_chunk,
+    hotspot_index,
     track_labels,
     visits_from_compact,
 )
@@ -50,7 +51,7 @@ from guardian_rct.compliance.pings import iter_raw_chunks, ping_files
 from guardian_rct.compliance.visits import empty_visits, sort_visits
 from guardian_rct.config.trial_config import ComplianceSpec
 from guardian_rct.geo.hotspots import HotspotSet
-from guardian_rct.geo.point_index import HotspotIndex, build_index
+from guardian_rct.geo.point_index import HotspotIndex
 
 __all__ = ["score_pings_dask", "PingTask", "plan_tasks"]
 
@@ -124,7 +125,7 @@ def _stage_check(task: PingTask, options: PingOptions, index: HotspotIndex, n_bu
         keys.append(frame[["key", "source_row"]])
         latest = int(frame["time"].astype("int64").max())
         last = latest if last is None else max(last, latest)
-        row, hot = assign_chunk(index, frame)
+        row, hot = assign_chunk(index, chunk, options.locate)
         sub = frame.iloc[row]
         compact.append(pd.DataFrame({"row": sub["source_row"].to_numpy(dtype=np.int64),
                                      "track": track_labels(sub).to_numpy(dtype=object),
@@ -224,7 +225,7 @@ def score_pings_dask(path: str | Path, hotspots: HotspotSet, rules: ComplianceSp
     from distributed import Client, LocalCluster, get_task_stream
 
     files = [str(p) for p in ping_files(path)]
-    index = build_index(hotspots.frame.geometry.to_numpy(), tolerance_m=rules.gps_tolerance_m)
+    index = hotspot_index(hotspots, rules)
     cluster = None
     if scheduler is None:
         cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=processes,

@@ -17,14 +17,15 @@ import pandas as pd
 import shapely
 
 from guardian_rct._core.quarantine import Quarantine
-from guardian_rct.compliance.ping_types import PingExtent, PingOptions
+from guardian_rct.compliance.ping_types import PingChunk, PingExtent, PingOptions
 from guardian_rct.compliance.pings import area_around
 from guardian_rct.compliance.visits import Visits, visit_kernel, visits_from_arrays
 from guardian_rct.config.trial_config import ComplianceSpec
 from guardian_rct.geo.hotspots import HotspotSet
-from guardian_rct.geo.point_index import HotspotIndex, LonLatGrid, assign_points
+from guardian_rct.geo.lonlat_index import LonLatIndex, assign_lonlat, build_lonlat_index
+from guardian_rct.geo.point_index import HotspotIndex, LonLatGrid, assign_points, build_index
 
-__all__ = ["PingScore", "ping_options_for", "assign_chunk", "Codes", "TrackCodes", "visits_from_compact",
+__all__ = ["PingScore", "ping_options_for", "hotspot_index", "assign_chunk", "Codes", "TrackCodes", "visits_from_compact",
            "track_labels"]
 
 _NS_PER_MIN = 60_000_000_000
@@ -99,23 +100,41 @@ class TrackCodes:
 
 
 def ping_options_for(hotspots: HotspotSet, rules: ComplianceSpec, *, timezone: str | None = None,
-                     chunk_rows: int = 250_000) -> PingOptions:
-    """Ping options for a trial: its CRS, accuracy threshold, plausible area, and the
-    longitude/latitude cells near its (grown) hotspots, outside which pings are not
-    projected (they cannot be in a hotspot)."""
+                     chunk_rows: int = 250_000, index: HotspotIndex | None = None) -> PingOptions:
+    """Ping options for a trial: its CRS, accuracy threshold, plausible area, and its
+    (grown) hotspots in degrees, so that longitude/latitude pings are assigned without
+    being projected (:mod:`~guardian_rct.geo.lonlat_index`; when the degree polygons
+    cannot be made exact enough, the longitude/latitude cells near the hotspots, outside
+    which pings are not projected). ``index`` is the trial's exact index, if built."""
     area = area_around(hotspots.frame.total_bounds)
-    grown = hotspots.frame.geometry.buffer(rules.gps_tolerance_m + 50.0)
-    lonlat = grown.to_crs("EPSG:4326").bounds.to_numpy()
     box = gpd.GeoSeries([shapely.box(*area)], crs=hotspots.crs).to_crs("EPSG:4326").total_bounds
+    metric = index if index is not None else hotspot_index(hotspots, rules)
+    locate = build_lonlat_index(metric, hotspots.crs)
+    near = None
+    if locate is None:
+        grown = hotspots.frame.geometry.buffer(rules.gps_tolerance_m + 50.0)
+        near = LonLatGrid.from_bounds(grown.to_crs("EPSG:4326").bounds.to_numpy())
     return PingOptions(crs=hotspots.crs.to_string(), timezone=timezone,
                        max_accuracy_m=rules.max_accuracy_m, area=area,
-                       area_lonlat=tuple(float(v) for v in box), near=LonLatGrid.from_bounds(lonlat),
+                       area_lonlat=tuple(float(v) for v in box), near=near, locate=locate,
                        chunk_rows=chunk_rows)
 
 
-def assign_chunk(index: HotspotIndex, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """(row, hotspot) pairs of a validated chunk (rows without x/y are far from every
-    hotspot and skipped)."""
+def hotspot_index(hotspots: HotspotSet, rules: ComplianceSpec) -> HotspotIndex:
+    """The exact point-in-hotspot index of the trial's hotspots grown by ``gps_tolerance_m``."""
+    return build_index(hotspots.frame.geometry.to_numpy(), tolerance_m=rules.gps_tolerance_m)
+
+
+def assign_chunk(index: HotspotIndex, chunk: PingChunk,
+                 locate: LonLatIndex | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(row, hotspot) pairs of a validated chunk: in degrees with ``locate`` when the
+    chunk kept its pings' degrees (:attr:`PingChunk.lonlat`), else from x/y (rows without
+    x/y are far from every hotspot and skipped)."""
+    if chunk.lonlat is not None:
+        if locate is None:
+            raise ValueError("assign_chunk: the chunk kept degrees (PingOptions.locate); pass that index")
+        return assign_lonlat(locate, *chunk.lonlat)
+    frame = chunk.frame
     x = frame["x"].to_numpy()
     y = frame["y"].to_numpy()
     known = np.isfinite(x)

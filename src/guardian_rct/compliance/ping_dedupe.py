@@ -2,9 +2,11 @@
 
 Exact duplicates are rows whose parsed values (device, officer, team, instant,
 coordinates as given, accuracy) are all equal; the first in file order is kept. They are
-found with a 64-bit hash of those values kept in a few sorted arrays (8 bytes per used ping);
-a hash collision between different rows (probability about n²/2⁶⁵, i.e. below 10⁻⁴ for
-50 million rows) would quarantine a usable row as a duplicate.
+found with a 64-bit hash of those values kept in a few sorted arrays (8 bytes per used ping),
+partitioned by the ping's instant. Only a hash collision between different rows of one
+partition (about 73 minutes of pings) would quarantine a usable row as a duplicate: with m
+rows in a partition its probability is about m²/2⁶⁵; a force-week of 50 million pings has
+about 140 partitions of 360 000 rows, so below 10⁻⁶ for the week.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import pyarrow as pa
 from guardian_rct._core.quarantine import Quarantine, concat_quarantines, quarantine_rows
 from guardian_rct.compliance.ping_types import REASONS, PingChunk
 
-__all__ = ["Deduplicator", "duplicate_key", "quarantine_duplicates", "duplicate_quarantine",
+__all__ = ["Deduplicator", "time_buckets", "TIME_BUCKET_SHIFT", "duplicate_key", "quarantine_duplicates", "duplicate_quarantine",
            "raw_duplicate_quarantine", "sorted_by_row"]
 
 _DUPLICATE = 15
@@ -86,88 +88,101 @@ def _member(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
     return sorted_set[np.minimum(pos, len(sorted_set) - 1)] == values
 
 
+#: Instants in one partition of the key set: 2**42 ns, about 73 minutes.
+TIME_BUCKET_SHIFT = 42
+
+
+def time_buckets(ns: np.ndarray) -> np.ndarray:
+    """The key-set partition of each ping: its UTC instant in blocks of 2**42 ns (about 73
+    minutes). Exact duplicates have equal instants, so they share a partition."""
+    return np.right_shift(np.asarray(ns, dtype=np.int64), TIME_BUCKET_SHIFT)
+
+
 class Deduplicator:
     """Moves exact duplicates (same :func:`duplicate_key` as an earlier row) to the
     quarantine, keeping the first occurrence in reading order.
 
-    The keys seen so far (8 bytes per used ping) are split by their top bits into
-    ``partitions``; each partition keeps them as a few sorted runs whose sizes grow
-    geometrically (a log-structured merge, O'Neil et al. 1996: a chunk's new keys are a
-    run, and a run is merged into the one before it once it is a quarter of its size,
-    each merge a linear merge of two sorted arrays). Adding a chunk therefore costs about
-    its size times the number of levels, not the size of everything seen so far (merging
-    every chunk into one sorted array copies all the keys once per chunk: quadratic in
-    the file size, 15 s of a 50 M-ping week), and a merge's temporary memory is at most
-    one partition's keys.
+    The keys seen so far (8 bytes per used ping) are partitioned by the ping's instant
+    (:func:`time_buckets`: two rows with equal keys have equal instants), and each
+    partition keeps them as a few sorted runs whose sizes grow geometrically (a
+    log-structured merge, O'Neil et al. 1996: a chunk's new keys are a run, merged into
+    the run before once it is 1/8 of its size). Adding a chunk therefore costs about its
+    size times the number of levels, whatever the order of the file.
 
     A bitmap of ``2**bitmap_bits`` bits (64 MiB by default), one bit set per key seen
     (indexed by the key's top bits), answers "never seen" for most keys without a search:
     only keys whose bit is set (about ``n / 2**bitmap_bits`` of them after ``n`` keys, a
-    Bloom filter with one hash, Bloom 1970) are looked up in the runs. It never gives a
-    wrong answer, only a search that was not needed.
+    Bloom filter with one hash, Bloom 1970) are looked up in their partition's runs. It
+    never gives a wrong answer, only a search that was not needed.
+
+    Without instants (``buckets=None``) every key is in one partition.
     """
 
     #: A run is merged into the previous one once it is at least 1/_GROWTH of its size.
-    _GROWTH = 4
+    _GROWTH = 8
 
-    def __init__(self, partitions: int = 16, bitmap_bits: int = 29) -> None:
-        self._shift = np.uint64(64 - int(np.log2(partitions)))
-        self._parts: list[list[np.ndarray]] = [[] for _ in range(partitions)]
-        self._bit_mask = np.uint64((1 << bitmap_bits) - 1)
+    def __init__(self, bitmap_bits: int = 29) -> None:
+        self._parts: dict[int, list[np.ndarray]] = {}
         self._bit_shift = np.uint64(64 - bitmap_bits)
         self._bitmap = np.zeros(1 << max(0, bitmap_bits - 3), dtype=np.uint8)
 
-    def _split(self, sorted_keys: np.ndarray) -> np.ndarray:
-        """Start and stop positions of each partition's keys in a sorted key array."""
-        top = (sorted_keys >> self._shift).astype(np.int64)
-        return np.searchsorted(top, np.arange(len(self._parts) + 1), side="left")
-
-    def _bits(self, sorted_keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Byte index and bit of each key in the bitmap: the key's top bits, so that sorted
-        keys have sorted byte indices (equal ones adjacent, touched in increasing order)."""
-        slot = (sorted_keys >> self._bit_shift) & self._bit_mask
+    def _bits(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Byte index and bit of each key in the bitmap (from the key's top bits)."""
+        slot = keys >> self._bit_shift
         return (slot >> np.uint64(3)).astype(np.intp), np.left_shift(1, (slot & np.uint64(7)).astype(np.uint8))
 
-    def _seen(self, keys: np.ndarray) -> np.ndarray:
-        """Which of the sorted, distinct ``keys`` were seen before."""
-        byte, bit = self._bits(keys)
-        maybe = np.flatnonzero(self._bitmap[byte] & bit)
-        hit = np.zeros(len(keys), dtype=bool)
-        if len(maybe) == 0:
-            return hit
-        candidates = keys[maybe]  # sorted, as ``keys`` are
-        found = np.zeros(len(candidates), dtype=bool)
-        cut = self._split(candidates)
-        for p in np.flatnonzero(np.diff(cut)):
-            lo, hi = cut[p], cut[p + 1]
-            for run in self._parts[p]:
-                found[lo:hi] |= _member(candidates[lo:hi], run)
-        hit[maybe] = found
-        return hit
-
-    def _add(self, keys: np.ndarray) -> None:
-        """Remember the sorted, distinct, new ``keys``."""
-        byte, bit = self._bits(keys)
-        start = np.flatnonzero(np.r_[True, byte[1:] != byte[:-1]])  # ``byte`` is sorted
+    def _test_and_set(self, sorted_keys: np.ndarray) -> np.ndarray:
+        """Whether each of the (sorted) keys' bit was set; then sets them all."""
+        byte, bit = self._bits(sorted_keys)
+        maybe = (self._bitmap[byte] & bit) != 0
+        start = np.flatnonzero(np.r_[True, byte[1:] != byte[:-1]])  # sorted keys: sorted bytes
         self._bitmap[byte[start]] |= np.bitwise_or.reduceat(bit, start)
-        cut = self._split(keys)
-        for p in np.flatnonzero(np.diff(cut)):
-            runs = self._parts[p]
-            runs.append(keys[cut[p]:cut[p + 1]].copy())
+        return maybe
+
+    def _seen_and_add(self, part: int, keys: np.ndarray, maybe: np.ndarray) -> np.ndarray:
+        """Which of the sorted, distinct ``keys`` of partition ``part`` were seen before
+        (only those at positions ``maybe`` can have been); the new ones are remembered."""
+        runs = self._parts.setdefault(part, [])
+        hit = np.zeros(len(keys), dtype=bool)
+        if len(maybe) and runs:
+            candidates = keys[maybe]
+            found = np.zeros(len(maybe), dtype=bool)
+            for run in runs:
+                found |= _member(candidates, run)
+            hit[maybe] = found
+        new = keys[~hit] if hit.any() else keys
+        if len(new):
+            runs.append(new.copy())
             while len(runs) > 1 and self._GROWTH * len(runs[-1]) >= len(runs[-2]):
                 last = runs.pop()
                 merged = np.concatenate([runs[-1], last])
-                merged.sort(kind="stable")  # two sorted runs: a linear merge (timsort)
+                merged.sort(kind="stable")  # two sorted runs: one linear merge (timsort)
                 runs[-1] = merged
+        return hit
 
-    def duplicates(self, key: np.ndarray) -> np.ndarray:
+    def duplicates(self, key: np.ndarray, buckets: np.ndarray | None = None) -> np.ndarray:
         """Which of a chunk's ``key`` values repeat an earlier key (earlier in this chunk
-        or in an earlier chunk); the chunk's keys are remembered."""
-        if len(key) == 0:
+        or in an earlier chunk); the chunk's keys are remembered.
+
+        ``buckets`` (from :func:`time_buckets`) says which partition each key belongs
+        to; equal keys must have equal buckets.
+        """
+        n = len(key)
+        if n == 0:
             return np.zeros(0, dtype=bool)
         order = np.argsort(key)
+        maybe_sorted = self._test_and_set(key[order])
+        lo = 0
+        if buckets is not None:
+            lo = int(buckets.min())
+            rel = buckets - lo
+            if rel.max() > 0:  # several partitions: group by partition, keys sorted inside
+                small = rel.astype(np.int16 if rel.max() < np.iinfo(np.int16).max else np.int64)
+                regroup = np.argsort(small[order], kind="stable")
+                order, maybe_sorted = order[regroup], maybe_sorted[regroup]
+            part = rel[order]
         sk = key[order]
-        first = np.r_[True, sk[1:] != sk[:-1]]  # first position of each distinct key
+        first = np.r_[True, sk[1:] != sk[:-1]]  # equal keys are adjacent (same partition)
         starts = np.flatnonzero(first)
         later = ~first
         if later.any():
@@ -176,12 +191,18 @@ class Deduplicator:
             run = np.cumsum(first) - 1
             later = order != lowest[run]
         unique = sk[starts]
-        hit = self._seen(unique)
-        dup_sorted = later | np.repeat(hit, np.diff(np.r_[starts, len(sk)]))
-        new = unique[~hit]
-        if len(new):
-            self._add(new)
-        dup = np.empty(len(key), dtype=bool)
+        maybe = np.flatnonzero(maybe_sorted[starts])
+        hit = np.zeros(len(unique), dtype=bool)
+        if buckets is None or part[0] == part[-1]:
+            hit[:] = self._seen_and_add(lo + (0 if buckets is None else int(part[0])), unique, maybe)
+        else:
+            up = part[starts]
+            cut = np.flatnonzero(np.r_[True, up[1:] != up[:-1], True])
+            at = np.searchsorted(maybe, cut)
+            for i, (a, b) in enumerate(zip(cut[:-1], cut[1:], strict=True)):
+                hit[a:b] = self._seen_and_add(lo + int(up[a]), unique[a:b], maybe[at[i]:at[i + 1]] - a)
+        dup_sorted = later | np.repeat(hit, np.diff(np.r_[starts, n]))
+        dup = np.empty(n, dtype=bool)
         dup[order] = dup_sorted
         return dup
 
@@ -192,7 +213,7 @@ class Deduplicator:
         frame = chunk.frame
         if frame.empty:
             return chunk
-        dup = self.duplicates(frame["key"].to_numpy())
+        dup = self.duplicates(frame["key"].to_numpy(), time_buckets(frame["time"].dt.as_unit("ns").array.asi8))
         if not dup.any():
             return chunk
         return quarantine_duplicates(chunk, dup, raw, source)

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from guardian_rct._core.quarantine import Quarantine
+from guardian_rct.geo.lonlat_index import LonLatIndex
 from guardian_rct.geo.point_index import LonLatGrid
 
 __all__ = ["REASONS", "QUARANTINE_COLUMNS", "PingOptions", "PingExtent", "PingChunk", "PingSet"]
@@ -64,6 +66,13 @@ class PingOptions:
         Where hotspots are, in longitude/latitude (:class:`LonLatGrid`). ``lat``/``lon``
         pings elsewhere cannot be in any hotspot and are not projected: their ``x``/``y``
         stay NaN. ``None`` projects every ping.
+    locate
+        The hotspots in degrees (:class:`~guardian_rct.geo.lonlat_index.LonLatIndex`).
+        Given, ``lat``/``lon`` pings are not projected at all (``x``/``y`` NaN): the chunk
+        keeps their degrees (:attr:`PingChunk.lonlat`) and they are assigned to hotspots
+        in degrees, only those within a millimetre of an edge being projected
+        (:func:`~guardian_rct.geo.lonlat_index.assign_lonlat`). The weekly job sets it;
+        ``None`` (reading pings for their coordinates) projects.
     chunk_rows
         Rows per chunk (Parquet exactly; CSV approximately, by bytes). 250 000 measured
         faster than 1 000 000 (cache) and keeps a chunk's working set near 150 MB, which with
@@ -76,6 +85,7 @@ class PingOptions:
     area: tuple[float, float, float, float] | None = None
     area_lonlat: tuple[float, float, float, float] | None = None
     near: LonLatGrid | None = None
+    locate: LonLatIndex | None = None
     chunk_rows: int = 250_000
 
 
@@ -124,13 +134,15 @@ class PingChunk:
     ``frame`` columns: ``device_id``, ``officer_id``, ``team`` (str; ``""`` when not
     given), ``time`` (``datetime64[ns, UTC]``), ``x``, ``y`` (float, trial CRS),
     ``accuracy_m`` (float, NaN when not given), ``source_row`` (1-based data row) and
-    ``key`` (uint64 duplicate key).
+    ``key`` (uint64 duplicate key). ``lonlat`` holds the rows' WGS84 longitude and
+    latitude when they were not projected (:attr:`PingOptions.locate`), else ``None``.
     """
 
     frame: pd.DataFrame
     quarantine: Quarantine
     n_read: int
     extent: PingExtent = field(default_factory=PingExtent)
+    lonlat: tuple[np.ndarray, np.ndarray] | None = None
 
 
 @dataclass(frozen=True)

@@ -234,8 +234,8 @@ def _project_lonlat(lat: np.ndarray, lon: np.ndarray, code: np.ndarray,
     Returns
     -------
     x, y : numpy.ndarray
-        Trial-CRS coordinates; NaN for flagged pings and (with ``options.near``) for
-        pings far from every hotspot.
+        Trial-CRS coordinates; NaN for flagged pings, (with ``options.near``) for
+        pings far from every hotspot and (with ``options.locate``) for every ping.
     """
     n = len(lat)
     x = np.full(n, np.nan)
@@ -246,6 +246,8 @@ def _project_lonlat(lat: np.ndarray, lon: np.ndarray, code: np.ndarray,
         outside = ~in_range | ~_in_area(lon, lat, ll)
         flag_rows(code, outside & (np.abs(lon) <= 90) & _in_area(lat, lon, ll), 11)
     flag_rows(code, ~in_range, 9)
+    if options.locate is not None:
+        return x, y  # located in degrees later (assign_chunk); none projected here
     todo = code == 0
     if options.near is not None:
         todo &= options.near.contains(lon, lat)
@@ -324,7 +326,8 @@ def validate_chunk(raw: pd.DataFrame, columns: dict[str, str], *, source: Path, 
     else:
         quarantine = concat_quarantines([])
     extent = _extent(a, b, ns, ok, code, geographic, options)
-    return PingChunk(frame=frame, quarantine=quarantine, n_read=n, extent=extent)
+    lonlat = (b[ok], a[ok]) if geographic and options.locate is not None else None
+    return PingChunk(frame=frame, quarantine=quarantine, n_read=n, extent=extent, lonlat=lonlat)
 
 
 def _text_rows(raw: pd.DataFrame, mask: np.ndarray) -> pd.DataFrame:

@@ -2,7 +2,7 @@
 
 :func:`score_pings` is the one entry point; ``engine="local"`` streams the file(s) in
 this process (memory: the in-hotspot pings, 22 bytes each, plus 8 bytes per used ping
-and a 64 MiB bitmap for duplicate detection, plus a few chunks; quarantined rows beyond
+for duplicate detection, plus a few chunks; quarantined rows beyond
 200 000 are spooled to a temporary file), ``engine="dask"`` runs the same kernels over
 the partitions of a Parquet dataset on a Dask cluster (:mod:`guardian_rct.compliance.dask_engine`).
 Both give identical visits, counts and quarantine.
@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from guardian_rct._core.log import progress
+from guardian_rct._core.memory import release_free_memory
 from guardian_rct._core.quarantine import QuarantineSpool
 from guardian_rct.compliance.dask_engine import score_pings_dask
 from guardian_rct.compliance.ping_assignment import (
@@ -24,15 +25,15 @@ from guardian_rct.compliance.ping_assignment import (
     PingScore,
     TrackCodes,
     assign_chunk,
+    hotspot_index,
     ping_options_for,
     visits_from_compact,
 )
-from guardian_rct.compliance.ping_dedupe import Deduplicator, duplicate_quarantine
+from guardian_rct.compliance.ping_dedupe import Deduplicator, duplicate_quarantine, time_buckets
 from guardian_rct.compliance.ping_types import QUARANTINE_COLUMNS, PingExtent, PingOptions
 from guardian_rct.compliance.pings import iter_checked_chunks, ping_files
 from guardian_rct.config.trial_config import ComplianceSpec
 from guardian_rct.geo.hotspots import HotspotSet
-from guardian_rct.geo.point_index import build_index
 
 __all__ = ["score_pings"]
 
@@ -56,11 +57,11 @@ def score_pings(path: str | Path, hotspots: HotspotSet, rules: ComplianceSpec, *
         ``"local"`` (this process, streaming) or ``"dask"`` (partitions on a Dask cluster:
         ``scheduler`` address, or a local cluster of ``n_workers``).
     """
-    options = options or ping_options_for(hotspots, rules)
+    index = hotspot_index(hotspots, rules)
+    options = options or ping_options_for(hotspots, rules, index=index)
     if engine == "dask":
         return score_pings_dask(path, hotspots, rules, options=options, scheduler=scheduler,
                                 n_workers=n_workers, processes=processes)
-    index = build_index(hotspots.frame.geometry.to_numpy(), tolerance_m=rules.gps_tolerance_m)
     tracks, teams = TrackCodes(), Codes()
     parts: list[tuple[np.ndarray, ...]] = []
     spool = QuarantineSpool(QUARANTINE_COLUMNS)
@@ -70,17 +71,19 @@ def score_pings(path: str | Path, hotspots: HotspotSet, rules: ComplianceSpec, *
     last: int | None = None
     # Checks and hotspot assignment run in the worker threads; here, in reading order,
     # only what depends on the chunks before: duplicates, codes, the quarantine spool.
-    chunks = iter_checked_chunks(path, options, then=lambda chunk: assign_chunk(index, chunk.frame))
-    for file, raw, chunk, (row, hot) in progress(chunks, desc="ping chunks", unit="chunk"):
+    chunks = iter_checked_chunks(path, options, then=lambda chunk: assign_chunk(index, chunk, options.locate))
+    for i, (file, raw, chunk, (row, hot)) in enumerate(progress(chunks, desc="ping chunks", unit="chunk")):
+        if i % 10 == 9:
+            release_free_memory()  # the duplicate-key runs fragment the heap (see _core.memory)
         frame = chunk.frame
         n_read += chunk.n_read
         extent = extent.merge(chunk.extent)
-        dup = dedup.duplicates(frame["key"].to_numpy())
+        time_ns = frame["time"].dt.as_unit("ns").array.asi8
+        dup = dedup.duplicates(frame["key"].to_numpy(), time_buckets(time_ns))
         n_used += len(frame) - int(np.count_nonzero(dup))
         spool.add(duplicate_quarantine(chunk, dup, raw, file) if dup.any() else chunk.quarantine)
         if frame.empty or dup.all():
             continue
-        time_ns = frame["time"].dt.as_unit("ns").array.asi8
         latest = int(time_ns[~dup].max())
         last = latest if last is None else max(last, latest)
         keep = ~dup[row]

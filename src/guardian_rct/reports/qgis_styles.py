@@ -45,6 +45,20 @@ def fill_symbol(name: str, *, fill: str, outline: str = "35,35,35,255", outline_
             f'<Option type="Map">{options}</Option>{old}</layer></symbol>')
 
 
+def marker_symbol(name: str, *, fill: str, outline: str = "35,35,35,255", size_mm: float = 2.0,
+                  outline_width: float = 0.2) -> str:
+    """One QGIS ``SimpleMarker`` point symbol, a circle (colours as ``"r,g,b,a"``)."""
+    props = {"name": "circle", "color": fill, "outline_color": outline, "outline_width": f"{outline_width:g}",
+             "outline_width_unit": "MM", "outline_style": "solid", "size": f"{size_mm:g}", "size_unit": "MM",
+             "offset": "0,0", "offset_unit": "MM", "angle": "0"}
+    options = "".join(f'<Option name={quoteattr(k)} type="QString" value={quoteattr(v)}/>'
+                      for k, v in props.items())
+    old = "".join(f"<prop k={quoteattr(k)} v={quoteattr(v)}/>" for k, v in props.items())
+    return (f'<symbol type="marker" name={quoteattr(name)} alpha="1" clip_to_extent="1" force_rhr="0">'
+            f'<layer class="SimpleMarker" enabled="1" locked="0" pass="0">'
+            f'<Option type="Map">{options}</Option>{old}</layer></symbol>')
+
+
 def _labeling(field: str | None) -> str:
     if not field:
         return ""
@@ -62,7 +76,8 @@ def _document(renderer: str, label_field: str | None) -> str:
 
 
 def single_symbol_qml(symbol: str, *, label_field: str | None = None) -> str:
-    """A QML document drawing every feature with ``symbol`` (from :func:`fill_symbol`)."""
+    """A QML document drawing every feature with ``symbol`` (from :func:`fill_symbol` or
+    :func:`marker_symbol`)."""
     renderer = (f'<renderer-v2 type="singleSymbol" symbollevels="0" enableorderby="0" forceraster="0">'
                 f"<symbols>{symbol}</symbols></renderer-v2>")
     return _document(renderer, label_field)
