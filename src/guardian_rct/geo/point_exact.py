@@ -38,7 +38,8 @@ def _orient(ax, ay, bx, by, px, py):
 
 def resolve(index, x: np.ndarray, y: np.ndarray, pts: np.ndarray,
             special: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(point, hotspot) pairs for points ``pts`` (ascending) in special cells ``special``.
+    """(point, hotspot) pairs for points ``pts`` (ascending; coordinates ``x``, ``y``, one
+    per point) in special cells ``special``.
 
     Returns the certain pairs (inside) as positions into ``pts`` and hotspots, and the
     (point, hotspot) pairs left to GEOS, both sorted by point then hotspot.
@@ -46,6 +47,7 @@ def resolve(index, x: np.ndarray, y: np.ndarray, pts: np.ndarray,
     one = special >= 0
     if one.all():
         slot, pt, src = special, pts, None
+        px, py = x, y
     else:
         # Cells several hotspots claim list their slots (in hotspot order) separately.
         m = -(special[~one] + 2)
@@ -54,7 +56,7 @@ def resolve(index, x: np.ndarray, y: np.ndarray, pts: np.ndarray,
         slot = np.r_[special[one], index.many_slots[first[which] + rank]]
         src = np.r_[np.flatnonzero(one), np.flatnonzero(~one)[which]]
         pt = pts[src]
-    px, py = x[pt], y[pt]
+        px, py = x.take(src), y.take(src)
     status = index.slot_status[slot]
     e0 = index.slot_edges[slot]
     q, rank = _expand(index.slot_edges[slot + 1] - e0)

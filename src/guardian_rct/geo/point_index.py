@@ -258,13 +258,16 @@ def _assign_task(index: HotspotIndex, x: np.ndarray, y: np.ndarray, lo: int):
     """Pairs of the points ``x``, ``y`` (numbered from ``lo``), classified in cache-sized
     chunks, with one exact stage for all of them; plus the pairs left to GEOS. ``None``
     when a coordinate is NaN."""
-    sels, codes, bnds, specs = [], [], [], []
+    sels, codes, bnds, specs, bxs, bys = [], [], [], [], [], []
     offset = 0
     for a in range(0, len(x), _CHUNK):
         part = _classify_chunk(index, x[a:a + _CHUNK], y[a:a + _CHUNK])
         if part is None:
             return None
         sel, c, bnd, spec = part
+        pos = sel.take(bnd)  # boundary points' coordinates, read while the chunk is cached
+        bxs.append(x[a:a + _CHUNK].take(pos))
+        bys.append(y[a:a + _CHUNK].take(pos))
         sel += a
         sels.append(sel)
         codes.append(c)
@@ -275,7 +278,7 @@ def _assign_task(index: HotspotIndex, x: np.ndarray, y: np.ndarray, lo: int):
         return np.empty(0, np.int64), np.empty(0, np.int32), np.empty(0, np.int64), np.empty(0, np.int32)
     sel, c, bnd = np.concatenate(sels), np.concatenate(codes), np.concatenate(bnds)
     pts = sel[bnd].astype(np.int64)
-    at, h, up, uh = resolve(index, x, y, pts, np.concatenate(specs))
+    at, h, up, uh = resolve(index, np.concatenate(bxs), np.concatenate(bys), pts, np.concatenate(specs))
     c[bnd] = _OUTSIDE
     again = np.zeros(len(at), dtype=bool)  # second and later hotspots of one point (overlaps)
     again[1:] = at[1:] == at[:-1]
