@@ -197,3 +197,30 @@ def test_doubtful_points_really_go_to_geos(stars, monkeypatch):
     monkeypatch.setattr("guardian_rct.geo.point_index.geos_pairs", spy)
     _assert_same(index, x, y)
     assert calls and calls[0] >= len(shapely.get_coordinates(index.geometries)) // 2
+
+
+@pytest.mark.parametrize("options", [{"cell_m": 1.0, "margin": 1e-6}, {"cell_m": 0.5},
+                                     {"cell_m": 4.0, "block": 64}, {"cell_m": 1.0, "block": 4, "tolerance_m": 2.0}])
+def test_rectilinear_hotspots_on_a_lattice_of_points(options):
+    """Boxes with holes at whole metres and a half-metre lattice of points: thousands
+    of points exactly on edges and vertices, and cell lines that may meet edges."""
+    rng = np.random.default_rng(4)
+    geoms = []
+    for _ in range(8):
+        x0, y0 = rng.integers(0, 200, 2)
+        w, h = rng.integers(5, 60, 2)
+        g = shapely.box(x0, y0, x0 + w, y0 + h)
+        if rng.random() < 0.5:
+            g = g.difference(shapely.box(x0 + 2, y0 + 2, x0 + w // 2, y0 + h // 2))
+        geoms.append(g)
+    index = build_index(geoms, **options)
+    gx, gy = np.meshgrid(np.arange(-2, 262, 0.5), np.arange(-2, 262, 0.5))
+    x, y = gx.ravel(), gy.ravel()
+    on_edge = shapely.intersects_xy(shapely.union_all([shapely.boundary(g) for g in index.geometries]), x, y)
+    assert on_edge.sum() > 1000
+    _assert_same(index, x, y)
+
+
+def test_block_wider_than_64_is_refused_in_one_line():
+    with pytest.raises(ValueError, match="block 128 is too large: at most 64"):
+        build_index([shapely.box(0, 0, 10, 10)], block=128)

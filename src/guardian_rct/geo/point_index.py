@@ -142,7 +142,7 @@ def build_index(geometries, *, tolerance_m: float = 0.0, cell_m: float | None = 
         Fine cell size; by default 4 m, or larger when the hotspots spread so far that
         the coarse table would exceed ``max_coarse_cells``.
     block
-        Fine cells per side of a coarse cell.
+        Fine cells per side of a coarse cell (a power of two, at most 64).
     margin
         Distance (in the polygons' units) within which an edge makes a fine cell a
         boundary cell; by default 1 mm, or more at coordinates so large that rounding in

@@ -194,7 +194,7 @@ def _tile_parity(pre: _Prefix, kt_k, kt_r, kt_b, kt_keys, w, g: Grid, nh: int) -
     while shift < blk:  # prefix XOR along the bits: bit j = parity of toggles 0..j
         words ^= words << dt.type(shift)
         shift *= 2
-    words ^= np.where(start == 1, dt.type((1 << blk) - 1 if blk < 64 else -1), dt.type(0)).astype(dt)
+    words ^= np.where(start == 1, dt.type((1 << blk) - 1), dt.type(0)).astype(dt)
     bits = np.unpackbits(words.view(np.uint8), bitorder="little").reshape(nt, blk, dt.itemsize * 8)
     return np.ascontiguousarray(bits[:, :, :blk]).reshape(nt, blk * blk)
 
