@@ -173,9 +173,8 @@ def build_index(geometries, *, tolerance_m: float = 0.0, cell_m: float | None = 
     x0, y0 = xmin - 2 * margin, ymin - 2 * margin
     grid = Grid(x0=float(x0), y0=float(y0), cell=cell, block=block, ncx=ncx, ncy=ncy,
                 margin=margin, scale=float(scale))
-    edge_sets = [_edges(geom) for geom in geoms]
-    owner = np.repeat(np.arange(len(geoms)), [len(e) for e in edge_sets])
-    t = build_tables(np.concatenate(edge_sets), owner, bounds, grid)
+    edges, owner = _edges(geoms)
+    t = build_tables(edges, owner, bounds, grid)
     for g in geoms:
         shapely.prepare(g)
     grown = bounds + np.array([-margin, -margin, margin, margin])
@@ -187,14 +186,17 @@ def build_index(geometries, *, tolerance_m: float = 0.0, cell_m: float | None = 
                         edges=t.edges)
 
 
-def _edges(geom) -> np.ndarray:
-    """All polygon ring edges of non-zero length as an (m, 4) array x1, y1, x2, y2
-    (every part of a MultiPolygon: ``get_rings`` alone sees none of them)."""
-    rings = shapely.get_rings(shapely.get_parts(geom))
+def _edges(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """All polygon ring edges of non-zero length as an (m, 4) array x1, y1, x2, y2, and
+    the hotspot of each (every part of a MultiPolygon: ``get_rings`` alone sees none)."""
+    parts, part_of = shapely.get_parts(geoms, return_index=True)
+    rings, ring_of = shapely.get_rings(parts, return_index=True)
     coords, ring = shapely.get_coordinates(rings, return_index=True)
     same = ring[1:] == ring[:-1]
     e = np.column_stack([coords[:-1][same], coords[1:][same]])
-    return e[(e[:, 0] != e[:, 2]) | (e[:, 1] != e[:, 3])]
+    owner = part_of[ring_of[ring[:-1][same]]]
+    keep = (e[:, 0] != e[:, 2]) | (e[:, 1] != e[:, 3])
+    return e[keep], owner[keep].astype(np.int64)
 
 
 def assign_points(index: HotspotIndex, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
