@@ -99,6 +99,8 @@ def test_keys_are_looked_up_in_their_own_time_bucket_only():
     assert dedup.duplicates(np.array([11, 22, 33, 11], dtype=np.uint64),
                             np.array([5, 7, 6, 5])).tolist() == [True, False, True, True]
     assert dedup.duplicates(np.array([22], dtype=np.uint64), np.array([7])).tolist() == [True]
+    assert dedup.duplicates(np.array([], dtype=np.uint64), np.array([], dtype=np.int64)).shape == (0,)
+    assert dedup.duplicates(np.array([22, 44], dtype=np.uint64), np.array([7, 7])).tolist() == [True, False]
 
 
 def test_time_buckets_are_blocks_of_2_to_the_42_ns():

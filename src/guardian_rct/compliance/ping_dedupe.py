@@ -11,6 +11,7 @@ about 140 partitions of 360 000 rows, so below 10⁻⁶ for the week.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,7 @@ import pyarrow as pa
 from guardian_rct._core.quarantine import Quarantine, concat_quarantines, quarantine_rows
 from guardian_rct.compliance.ping_types import REASONS, PingChunk
 
-__all__ = ["Deduplicator", "time_buckets", "TIME_BUCKET_SHIFT", "duplicate_key", "quarantine_duplicates", "duplicate_quarantine",
+__all__ = ["Deduplicator", "PreparedKeys", "time_buckets", "TIME_BUCKET_SHIFT", "duplicate_key", "quarantine_duplicates", "duplicate_quarantine",
            "raw_duplicate_quarantine", "sorted_by_row"]
 
 _DUPLICATE = 15
@@ -98,6 +99,25 @@ def time_buckets(ns: np.ndarray) -> np.ndarray:
     return np.right_shift(np.asarray(ns, dtype=np.int64), TIME_BUCKET_SHIFT)
 
 
+@dataclass(frozen=True, eq=False)
+class PreparedKeys:
+    """A chunk's keys sorted and grouped by :meth:`Deduplicator.prepare` (positions in
+    key order, bitmap bytes and bits, the first copy of each distinct key, and where each
+    time partition's distinct keys start)."""
+
+    order: np.ndarray
+    byte: np.ndarray
+    bit: np.ndarray
+    set_at: np.ndarray
+    set_bits: np.ndarray
+    regroup: np.ndarray | None
+    starts: np.ndarray
+    later: np.ndarray
+    unique: np.ndarray
+    parts: np.ndarray
+    cut: np.ndarray
+
+
 class Deduplicator:
     """Moves exact duplicates (same :func:`duplicate_key` as an earlier row) to the
     quarantine, keeping the first occurrence in reading order.
@@ -131,14 +151,6 @@ class Deduplicator:
         slot = keys >> self._bit_shift
         return (slot >> np.uint64(3)).astype(np.intp), np.left_shift(1, (slot & np.uint64(7)).astype(np.uint8))
 
-    def _test_and_set(self, sorted_keys: np.ndarray) -> np.ndarray:
-        """Whether each of the (sorted) keys' bit was set; then sets them all."""
-        byte, bit = self._bits(sorted_keys)
-        maybe = (self._bitmap[byte] & bit) != 0
-        start = np.flatnonzero(np.r_[True, byte[1:] != byte[:-1]])  # sorted keys: sorted bytes
-        self._bitmap[byte[start]] |= np.bitwise_or.reduceat(bit, start)
-        return maybe
-
     def _seen_and_add(self, part: int, keys: np.ndarray, maybe: np.ndarray) -> np.ndarray:
         """Which of the sorted, distinct ``keys`` of partition ``part`` were seen before
         (only those at positions ``maybe`` can have been); the new ones are remembered."""
@@ -160,28 +172,33 @@ class Deduplicator:
                 runs[-1] = merged
         return hit
 
-    def duplicates(self, key: np.ndarray, buckets: np.ndarray | None = None) -> np.ndarray:
-        """Which of a chunk's ``key`` values repeat an earlier key (earlier in this chunk
-        or in an earlier chunk); the chunk's keys are remembered.
-
-        ``buckets`` (from :func:`time_buckets`) says which partition each key belongs
-        to; equal keys must have equal buckets.
-        """
+    def prepare(self, key: np.ndarray, buckets: np.ndarray | None = None) -> PreparedKeys:
+        """The work on a chunk's keys that does not depend on the chunks before (sorting,
+        duplicates inside the chunk, bitmap positions): it may run in a worker thread,
+        while :meth:`resolve` runs in reading order. Reads no state of the set."""
         n = len(key)
         if n == 0:
-            return np.zeros(0, dtype=bool)
+            none = np.zeros(0, dtype=np.int64)
+            return PreparedKeys(order=none, byte=none, bit=none.astype(np.uint8), set_at=none,
+                                set_bits=none.astype(np.uint8), regroup=None, starts=none,
+                                later=np.zeros(0, dtype=bool), unique=none.astype(np.uint64),
+                                parts=none, cut=np.zeros(1, dtype=np.int64))
         order = np.argsort(key)
-        maybe_sorted = self._test_and_set(key[order])
-        lo = 0
+        key_sorted = key[order]
+        byte, bit = self._bits(key_sorted)
+        set_at = np.flatnonzero(np.r_[True, byte[1:] != byte[:-1]])  # sorted keys: sorted bytes
+        set_bits = np.bitwise_or.reduceat(bit, set_at)
+        regroup = None
+        lo, part = 0, np.zeros(n, dtype=np.int64)
         if buckets is not None:
             lo = int(buckets.min())
             rel = buckets - lo
             if rel.max() > 0:  # several partitions: group by partition, keys sorted inside
                 small = rel.astype(np.int16 if rel.max() < np.iinfo(np.int16).max else np.int64)
                 regroup = np.argsort(small[order], kind="stable")
-                order, maybe_sorted = order[regroup], maybe_sorted[regroup]
+                order = order[regroup]
             part = rel[order]
-        sk = key[order]
+        sk = key[order] if regroup is not None else key_sorted
         first = np.r_[True, sk[1:] != sk[:-1]]  # equal keys are adjacent (same partition)
         starts = np.flatnonzero(first)
         later = ~first
@@ -190,21 +207,42 @@ class Deduplicator:
             lowest = np.minimum.reduceat(order, starts)
             run = np.cumsum(first) - 1
             later = order != lowest[run]
-        unique = sk[starts]
-        maybe = np.flatnonzero(maybe_sorted[starts])
-        hit = np.zeros(len(unique), dtype=bool)
-        if buckets is None or part[0] == part[-1]:
-            hit[:] = self._seen_and_add(lo + (0 if buckets is None else int(part[0])), unique, maybe)
-        else:
-            up = part[starts]
-            cut = np.flatnonzero(np.r_[True, up[1:] != up[:-1], True])
-            at = np.searchsorted(maybe, cut)
-            for i, (a, b) in enumerate(zip(cut[:-1], cut[1:], strict=True)):
-                hit[a:b] = self._seen_and_add(lo + int(up[a]), unique[a:b], maybe[at[i]:at[i + 1]] - a)
-        dup_sorted = later | np.repeat(hit, np.diff(np.r_[starts, n]))
+        up = part[starts]
+        cut = np.flatnonzero(np.r_[True, up[1:] != up[:-1], True])
+        return PreparedKeys(order=order, byte=byte, bit=bit, set_at=byte[set_at], set_bits=set_bits,
+                            regroup=regroup, starts=starts, later=later, unique=sk[starts],
+                            parts=lo + up[cut[:-1]], cut=cut)
+
+    def resolve(self, prepared: PreparedKeys) -> np.ndarray:
+        """Which of the prepared chunk's keys repeat an earlier key (earlier in this chunk
+        or in an earlier chunk); the chunk's keys are remembered. Call in reading order."""
+        p = prepared
+        n = len(p.order)
+        if n == 0:
+            return np.zeros(0, dtype=bool)
+        maybe_sorted = (self._bitmap[p.byte] & p.bit) != 0
+        self._bitmap[p.set_at] |= p.set_bits
+        if p.regroup is not None:
+            maybe_sorted = maybe_sorted[p.regroup]
+        maybe = np.flatnonzero(maybe_sorted[p.starts])
+        hit = np.zeros(len(p.unique), dtype=bool)
+        at = np.searchsorted(maybe, p.cut)
+        for i, part in enumerate(p.parts.tolist()):
+            a, b = p.cut[i], p.cut[i + 1]
+            hit[a:b] = self._seen_and_add(part, p.unique[a:b], maybe[at[i]:at[i + 1]] - a)
+        dup_sorted = p.later | np.repeat(hit, np.diff(np.r_[p.starts, n]))
         dup = np.empty(n, dtype=bool)
-        dup[order] = dup_sorted
+        dup[p.order] = dup_sorted
         return dup
+
+    def duplicates(self, key: np.ndarray, buckets: np.ndarray | None = None) -> np.ndarray:
+        """Which of a chunk's ``key`` values repeat an earlier key (earlier in this chunk
+        or in an earlier chunk); the chunk's keys are remembered.
+
+        ``buckets`` (from :func:`time_buckets`) says which partition each key belongs
+        to; equal keys must have equal buckets. Same as :meth:`resolve` of :meth:`prepare`.
+        """
+        return self.resolve(self.prepare(np.asarray(key, dtype=np.uint64), buckets))
 
     def __call__(self, chunk: PingChunk, raw: pd.DataFrame | None = None, *,
                  source: Path | None = None) -> PingChunk:

@@ -310,10 +310,13 @@ def validate_chunk(raw: pd.DataFrame, columns: dict[str, str], *, source: Path, 
     team_ok = _arrow_text(raw[columns["team"]], keep_dictionary=True).take(keep) if "team" in columns else blank
     rows = np.arange(first_row, first_row + n, dtype=np.int64)
     key = duplicate_key(dev_ok, off_ok, team_ok, ns[ok], a[ok], b[ok], acc[ok])
+    # Identifiers as categories while scoring (a code per row, each distinct text once),
+    # as text when the pings are read for themselves (read_pings).
+    ids = _categorical if options.locate is not None else _text_column
     frame = pd.DataFrame({
-        "device_id": _plain(dev_ok).to_pandas(),
-        "officer_id": _plain(off_ok).to_pandas(),
-        "team": _plain(team_ok).to_pandas(),
+        "device_id": ids(dev_ok),
+        "officer_id": ids(off_ok),
+        "team": ids(team_ok),
         "time": pd.DatetimeIndex(ns[ok].view("datetime64[ns]")).tz_localize("UTC"),
         "x": x[ok], "y": y[ok], "accuracy_m": acc[ok],
         "source_row": rows[ok], "key": key,
@@ -328,6 +331,22 @@ def validate_chunk(raw: pd.DataFrame, columns: dict[str, str], *, source: Path, 
     extent = _extent(a, b, ns, ok, code, geographic, options)
     lonlat = (b[ok], a[ok]) if geographic and options.locate is not None else None
     return PingChunk(frame=frame, quarantine=quarantine, n_read=n, extent=extent, lonlat=lonlat)
+
+
+def _text_column(text: pa.Array) -> pd.Series:
+    """Trimmed text (plain or dictionary) as a pandas text column."""
+    return _plain(text).to_pandas()
+
+
+def _categorical(text: pa.Array) -> pd.Categorical:
+    """Trimmed text (plain or dictionary) as a pandas categorical, without a string per row:
+    distinct dictionary entries that are equal once trimmed share a category."""
+    if not pa.types.is_dictionary(text.type):
+        text = text.dictionary_encode()
+    codes, words = pd.factorize(text.dictionary.to_numpy(zero_copy_only=False))
+    indices = text.indices.to_numpy(zero_copy_only=False)
+    return pd.Categorical.from_codes(codes[indices] if len(indices) else indices.astype(np.int64),
+                                     categories=pd.Index(words, dtype=object))
 
 
 def _text_rows(raw: pd.DataFrame, mask: np.ndarray) -> pd.DataFrame:

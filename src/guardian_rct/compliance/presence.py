@@ -10,6 +10,8 @@ Both give identical visits, counts and quarantine.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Literal
 
@@ -29,13 +31,35 @@ from guardian_rct.compliance.ping_assignment import (
     ping_options_for,
     visits_from_compact,
 )
-from guardian_rct.compliance.ping_dedupe import Deduplicator, duplicate_quarantine, time_buckets
-from guardian_rct.compliance.ping_types import QUARANTINE_COLUMNS, PingExtent, PingOptions
+from guardian_rct.compliance.ping_dedupe import (
+    Deduplicator,
+    PreparedKeys,
+    duplicate_quarantine,
+    time_buckets,
+)
+from guardian_rct.compliance.ping_types import (
+    QUARANTINE_COLUMNS,
+    PingChunk,
+    PingExtent,
+    PingOptions,
+)
 from guardian_rct.compliance.pings import iter_checked_chunks, ping_files
 from guardian_rct.config.trial_config import ComplianceSpec
 from guardian_rct.geo.hotspots import HotspotSet
+from guardian_rct.geo.lonlat_index import LonLatIndex
+from guardian_rct.geo.point_index import HotspotIndex
 
 __all__ = ["score_pings"]
+
+
+def _assign_and_prepare(index: HotspotIndex, locate: LonLatIndex | None,
+                        prepare: Callable[[np.ndarray, np.ndarray], PreparedKeys],
+                        chunk: PingChunk) -> tuple[np.ndarray, np.ndarray, np.ndarray, PreparedKeys]:
+    """A worker thread's share after the checks: the chunk's (row, hotspot) pairs, its
+    instants and its prepared duplicate keys (``prepare`` reads no state of the set)."""
+    time_ns = chunk.frame["time"].dt.as_unit("ns").array.asi8
+    return (*assign_chunk(index, chunk, locate), time_ns, prepare(chunk.frame["key"].to_numpy(),
+                                                                  time_buckets(time_ns)))
 
 
 def score_pings(path: str | Path, hotspots: HotspotSet, rules: ComplianceSpec, *,
@@ -69,17 +93,19 @@ def score_pings(path: str | Path, hotspots: HotspotSet, rules: ComplianceSpec, *
     n_read = n_used = n_in = 0
     extent = PingExtent()
     last: int | None = None
-    # Checks and hotspot assignment run in the worker threads; here, in reading order,
-    # only what depends on the chunks before: duplicates, codes, the quarantine spool.
-    chunks = iter_checked_chunks(path, options, then=lambda chunk: assign_chunk(index, chunk, options.locate))
-    for i, (file, raw, chunk, (row, hot)) in enumerate(progress(chunks, desc="ping chunks", unit="chunk")):
+    # Checks, hotspot assignment and the chunk's own share of duplicate finding run in the
+    # worker threads; here, in reading order, only what depends on the chunks before:
+    # duplicates, codes, the quarantine spool.
+    chunks = iter_checked_chunks(path, options, then=partial(_assign_and_prepare, index, options.locate,
+                                                             dedup.prepare))
+    for i, (file, raw, chunk, (row, hot, time_ns, keys)) in enumerate(progress(chunks, desc="ping chunks",
+                                                                               unit="chunk")):
         if i % 10 == 9:
             release_free_memory()  # the duplicate-key runs fragment the heap (see _core.memory)
         frame = chunk.frame
         n_read += chunk.n_read
         extent = extent.merge(chunk.extent)
-        time_ns = frame["time"].dt.as_unit("ns").array.asi8
-        dup = dedup.duplicates(frame["key"].to_numpy(), time_buckets(time_ns))
+        dup = dedup.resolve(keys)
         n_used += len(frame) - int(np.count_nonzero(dup))
         spool.add(duplicate_quarantine(chunk, dup, raw, file) if dup.any() else chunk.quarantine)
         if frame.empty or dup.all():
@@ -92,6 +118,7 @@ def score_pings(path: str | Path, hotspots: HotspotSet, rules: ComplianceSpec, *
         parts.append((tracks.encode(frame["device_id"].iloc[row], frame["officer_id"].iloc[row]),
                       teams.encode(frame["team"].iloc[row]), hot.astype(np.int16), time_ns[row]))
     del dedup, chunks  # the duplicate index (8 bytes per used ping) is not needed for the visits
+    release_free_memory()
     if parts:
         track_code, team_code, hot, t = (np.concatenate(p) for p in zip(*parts, strict=True))
         del parts
