@@ -224,3 +224,9 @@ def test_rectilinear_hotspots_on_a_lattice_of_points(options):
 def test_block_wider_than_64_is_refused_in_one_line():
     with pytest.raises(ValueError, match="block 128 is too large: at most 64"):
         build_index([shapely.box(0, 0, 10, 10)], block=128)
+
+
+def test_cell_codes_refuses_nan_naming_the_first_position(stars):
+    index = build_index(stars)
+    with pytest.raises(ValueError, match=r"cell_codes: 1 point\(s\) have a missing \(NaN\) coordinate \(first at position 2"):
+        cell_codes(index, np.array([400000.0, 400001.0, 400002.0]), np.array([280000.0, 280000.0, np.nan]))

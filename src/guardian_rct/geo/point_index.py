@@ -332,9 +332,9 @@ def _classify_chunk(index: HotspotIndex, x: np.ndarray, y: np.ndarray):
     return sel, c, mixed.take(edge), index.special.ravel().take(at.take(edge))
 
 
-def _refuse_nan(x: np.ndarray, y: np.ndarray) -> None:
+def _refuse_nan(x: np.ndarray, y: np.ndarray, where: str = "assign_points") -> None:
     bad = np.flatnonzero(np.isnan(x) | np.isnan(y))
-    raise ValueError(f"assign_points: {len(bad):,} point(s) have a missing (NaN) coordinate (first at "
+    raise ValueError(f"{where}: {len(bad):,} point(s) have a missing (NaN) coordinate (first at "
                      f"position {bad[0]}: x={x[bad[0]]!r}, y={y[bad[0]]!r}); expected metres in the hotspots' "
                      "CRS: drop or quarantine such pings before assignment")
 
@@ -352,7 +352,7 @@ def cell_codes(index: HotspotIndex, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     try:
         return _cell_codes(index, x, y)
     except FloatingPointError:
-        _refuse_nan(x, y)
+        _refuse_nan(x, y, "cell_codes")
         raise
 
 
