@@ -270,13 +270,15 @@ def _latest(values) -> pd.Timestamp | None:
 def _run_stages(client, tasks: list[PingTask], options: PingOptions, index: HotspotIndex,  # noqa: ANN001
                 hotspot_ids: np.ndarray, rules: ComplianceSpec, n_buckets: int) -> tuple[list, list]:
     """Submit the four stages (module docstring); the visit frames and per-task stats."""
+    # Sent to every worker once, not with every task (the options carry the degree raster).
     index_f = client.scatter(index, broadcast=True)
-    checked = [client.submit(_stage_check, t, options, index_f, n_buckets, pure=False) for t in tasks]
+    options_f = client.scatter(options, broadcast=True)
+    checked = [client.submit(_stage_check, t, options_f, index_f, n_buckets, pure=False) for t in tasks]
     dup_parts = []
     for b in range(n_buckets):
         pieces = [client.submit(_keys_of, c, b, pure=False) for c in checked]
         dup_parts.append(client.submit(_stage_duplicates, len(tasks), *pieces, pure=False))
-    finished = [client.submit(_stage_finish, t, options, n_buckets, checked[i], *dup_parts,
+    finished = [client.submit(_stage_finish, t, options_f, n_buckets, checked[i], *dup_parts,
                               task_number=i, pure=False) for i, t in enumerate(tasks)]
     visit_parts = []
     for b in range(n_buckets):

@@ -21,8 +21,8 @@ import pyarrow as pa
 from guardian_rct._core.quarantine import Quarantine, concat_quarantines, quarantine_rows
 from guardian_rct.compliance.ping_types import REASONS, PingChunk
 
-__all__ = ["Deduplicator", "PreparedKeys", "time_buckets", "TIME_BUCKET_SHIFT", "duplicate_key", "quarantine_duplicates", "duplicate_quarantine",
-           "raw_duplicate_quarantine", "sorted_by_row"]
+__all__ = ["Deduplicator", "PreparedKeys", "time_buckets", "TIME_BUCKET_SHIFT", "duplicate_key",
+           "quarantine_duplicates", "duplicate_quarantine", "raw_duplicate_quarantine", "sorted_by_row"]
 
 _DUPLICATE = 15
 
