@@ -1,10 +1,10 @@
 """The duplicate-key set (ping_dedupe.Deduplicator) against a plain Python set.
 
-The set is partitioned by the ping's instant, each partition a log-structured merge of
-sorted runs, behind a one-hash Bloom bitmap; these tests make all three work hard (hundreds
-of chunks, so runs are merged many times; chunks in one partition, in a few, and spread
-over many, as a file written by device rather than by time is; a bitmap of 2**10 bits,
-so almost every key is a false positive that must be searched) and check that exactly the rows a set-based reference calls
+The set is partitioned by the key's top bits (the ping's time slot), each partition a
+log-structured merge of sorted runs, behind a one-hash Bloom bitmap; these tests make all
+three work hard (hundreds of chunks, so runs are merged many times; chunks in one slot, in
+a few, and spread over all, as a file written by device rather than by time is; a bitmap
+of 2**10 bits, so almost every key is a false positive that must be searched) and check that exactly the rows a set-based reference calls
 duplicates are quarantined, the first copy in reading order being kept.
 """
 
@@ -12,25 +12,33 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from guardian_rct._core.quarantine import concat_quarantines
-from guardian_rct.compliance.ping_dedupe import TIME_BUCKET_SHIFT, Deduplicator, time_buckets
+from guardian_rct.compliance.ping_dedupe import (
+    SLOT_BITS,
+    TIME_SHIFT,
+    Deduplicator,
+    duplicate_key,
+    time_slots,
+)
 from guardian_rct.compliance.ping_types import PingChunk
 
-_T0 = 1_682_900_000 * 10**9  # 2023-05-01, in ns
+_TOP = np.uint64(64 - SLOT_BITS)
 
 
-def _instants(keys: np.ndarray, spread: int) -> np.ndarray:
-    """Instants that depend on the key only (equal keys, equal instants), spread over
-    ``spread`` time buckets."""
-    return _T0 + (keys % np.uint64(max(spread, 1))).astype(np.int64) * (1 << TIME_BUCKET_SHIFT) + 17
+def _in_slots(keys: np.ndarray, spread: int) -> np.ndarray:
+    """The keys with their top bits (the time slot) set from the key itself, over ``spread``
+    slots (equal keys stay equal)."""
+    low = keys & ((np.uint64(1) << _TOP) - np.uint64(1))
+    return low | ((keys % np.uint64(spread)) << _TOP)
 
 
-def _chunk(keys: np.ndarray, first_row: int, spread: int = 1) -> PingChunk:
+def _chunk(keys: np.ndarray, first_row: int) -> PingChunk:
     n = len(keys)
     frame = pd.DataFrame({"device_id": ["R1"] * n, "officer_id": [""] * n, "team": [""] * n,
-                          "time": pd.to_datetime(_instants(keys, spread), unit="ns", utc=True),
+                          "time": pd.to_datetime(np.arange(n), unit="s", utc=True),
                           "x": np.zeros(n), "y": np.zeros(n), "accuracy_m": np.full(n, np.nan),
                           "source_row": np.arange(first_row, first_row + n, dtype=np.int64),
                           "key": keys.astype(np.uint64)})
@@ -50,7 +58,7 @@ def _reference(chunks: list[np.ndarray]) -> list[np.ndarray]:
 
 
 @pytest.mark.parametrize(("spread", "chunk", "bitmap_bits"),
-                         [(1, 400, 10), (1, 4000, 16), (3, 400, 29), (200, 4000, 10), (200, 400, 29)])
+                         [(1, 400, 10), (1, 4000, 16), (3, 400, 29), (64, 4000, 10), (64, 400, 29)])
 def test_duplicates_match_a_python_set_over_many_chunks(spread, chunk, bitmap_bits):
     rng = np.random.default_rng(7)
     pool = rng.integers(0, 2**63, 40_000, dtype=np.int64).astype(np.uint64) << np.uint64(1)
@@ -61,12 +69,12 @@ def test_duplicates_match_a_python_set_over_many_chunks(spread, chunk, bitmap_bi
         fresh = rng.integers(0, 2**63, n, dtype=np.int64).astype(np.uint64)
         old = pool[rng.integers(0, len(pool), n // 10 + 1)] if c % 3 else np.empty(0, np.uint64)
         keys = np.concatenate([fresh, old, fresh[: n // 20]])  # later copies inside the chunk too
-        chunks.append(rng.permutation(keys))
+        chunks.append(_in_slots(rng.permutation(keys), spread))
     dedup = Deduplicator(bitmap_bits=bitmap_bits)
     row = 1
     expected = _reference(chunks)
     for keys, want in zip(chunks, expected, strict=True):
-        out = dedup(_chunk(keys, row, spread))
+        out = dedup(_chunk(keys, row))
         kept = out.frame["source_row"].to_numpy()
         assert np.array_equal(kept, np.arange(row, row + len(keys))[~want])
         assert out.quarantine.counts() == ({"exact duplicate": int(want.sum())} if want.any() else {})
@@ -89,20 +97,20 @@ def test_a_key_seen_long_ago_is_still_a_duplicate():
     assert out.quarantine.counts() == {"exact duplicate": 2}
 
 
-def test_keys_are_looked_up_in_their_own_time_bucket_only():
-    """The partition is part of the identity: a key met again in another time bucket is not
-    a duplicate (it cannot be one: the instant is part of the key), and buckets given with
-    the same keys as before find the repeats whatever the chunk's other buckets are."""
-    dedup = Deduplicator()
-    keys = np.array([11, 22, 33], dtype=np.uint64)
-    assert not dedup.duplicates(keys, np.array([5, 5, 6])).any()
-    assert dedup.duplicates(np.array([11, 22, 33, 11], dtype=np.uint64),
-                            np.array([5, 7, 6, 5])).tolist() == [True, False, True, True]
-    assert dedup.duplicates(np.array([22], dtype=np.uint64), np.array([7])).tolist() == [True]
-    assert dedup.duplicates(np.array([], dtype=np.uint64), np.array([], dtype=np.int64)).shape == (0,)
-    assert dedup.duplicates(np.array([22, 44], dtype=np.uint64), np.array([7, 7])).tolist() == [True, False]
-
-
-def test_time_buckets_are_blocks_of_2_to_the_42_ns():
-    ns = np.array([0, (1 << 42) - 1, 1 << 42, _T0], dtype=np.int64)
-    assert time_buckets(ns).tolist() == [0, 0, 1, _T0 >> 42]
+def test_the_key_s_top_bits_are_the_time_slot_and_equal_rows_have_equal_keys():
+    """Duplicates are only looked for among the keys of their own time slot, so the slot
+    must be the key's top bits, and a row's key must not depend on anything but its
+    values (not on the other rows of its chunk)."""
+    ns = np.array([0, (1 << TIME_SHIFT) - 1, 1 << TIME_SHIFT, 64 << TIME_SHIFT, 1_682_900_000 * 10**9])
+    assert time_slots(ns).tolist() == [0, 0, 1, 0, (1_682_900_000 * 10**9 >> TIME_SHIFT) % 64]
+    dev = pa.array(["R1", "R2", "R1", "R1", "R2"]).dictionary_encode()
+    blank = pa.array([""] * 5)
+    a = np.array([52.1, 52.2, 52.1, 52.1, 52.2])
+    key = duplicate_key(dev, blank, blank, ns, a, a, np.full(5, np.nan))
+    assert (key >> np.uint64(64 - SLOT_BITS)).tolist() == time_slots(ns).tolist()
+    alone = duplicate_key(pa.array(["R1"]), pa.array([""]), pa.array([""]), ns[:1], a[:1], a[:1], np.full(1, np.nan))
+    assert alone[0] == key[0]
+    assert len(set(key.tolist())) == 5  # instants differ: keys differ (slots 0 and 0 but other values)
+    dedup = Deduplicator(bitmap_bits=12)
+    assert dedup.duplicates(np.concatenate([key, key[[1, 3]]])).tolist() == [False] * 5 + [True, True]
+    assert dedup.duplicates(np.array([], dtype=np.uint64)).shape == (0,)

@@ -2,11 +2,15 @@
 
 Exact duplicates are rows whose parsed values (device, officer, team, instant,
 coordinates as given, accuracy) are all equal; the first in file order is kept. They are
-found with a 64-bit hash of those values kept in a few sorted arrays (8 bytes per used ping),
-partitioned by the ping's instant. Only a hash collision between different rows of one
-partition (about 73 minutes of pings) would quarantine a usable row as a duplicate: with m
-rows in a partition its probability is about m²/2⁶⁵; a force-week of 50 million pings has
-about 140 partitions of 360 000 rows, so below 10⁻⁶ for the week.
+found with a 64-bit key per ping kept in a few sorted arrays (8 bytes per used ping): the
+top 6 bits are the ping's time slot (its UTC instant in blocks of 2**42 ns, about 73
+minutes, modulo 64) and the other 58 a hash of all its values. Equal rows have equal
+keys; rows of different slots never share a key, so the keys a chunk is compared with are
+those of its own slots, which stay in the CPU cache for a file written in time order. A
+hash collision between different rows of one slot would quarantine a usable row as a
+duplicate: with m rows in a slot its probability is about m²/2⁵⁹; a force-week of 50
+million pings has 64 slots of about 780 000 rows (a week is 138 blocks: slots 64 apart
+share), so about 7 × 10⁻⁵ for the week.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import pyarrow as pa
 from guardian_rct._core.quarantine import Quarantine, concat_quarantines, quarantine_rows
 from guardian_rct.compliance.ping_types import REASONS, PingChunk
 
-__all__ = ["Deduplicator", "PreparedKeys", "time_buckets", "TIME_BUCKET_SHIFT", "duplicate_key",
+__all__ = ["Deduplicator", "PreparedKeys", "time_slots", "TIME_SHIFT", "SLOT_BITS", "duplicate_key",
            "quarantine_duplicates", "duplicate_quarantine", "raw_duplicate_quarantine", "sorted_by_row"]
 
 _DUPLICATE = 15
@@ -73,14 +77,17 @@ def duplicate_key(device: pd.Series | pa.Array, officer: pd.Series | pa.Array, t
     Returns
     -------
     numpy.ndarray
-        ``uint64`` keys, equal for rows whose values are all equal.
+        ``uint64`` keys, equal for rows whose values are all equal; the top
+        :data:`SLOT_BITS` bits are the time slot (:func:`time_slots`).
     """
     key = np.full(len(ns), 0x2545F4914F6CDD1D, dtype=np.uint64)
     for part in (_string_hash(device), _string_hash(officer), _string_hash(team), ns,
                  a.view(np.uint64), b.view(np.uint64),
                  np.nan_to_num(accuracy, nan=-1.0).view(np.uint64)):
         key = _mix(key, part)
-    return _finish(key)
+    key = _finish(key) >> np.uint64(SLOT_BITS)
+    key |= time_slots(ns).astype(np.uint64) << np.uint64(64 - SLOT_BITS)
+    return key
 
 
 def _member(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
@@ -89,28 +96,28 @@ def _member(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
     return sorted_set[np.minimum(pos, len(sorted_set) - 1)] == values
 
 
-#: Instants in one partition of the key set: 2**42 ns, about 73 minutes.
-TIME_BUCKET_SHIFT = 42
+#: Time slots: blocks of 2**TIME_SHIFT ns (about 73 minutes), numbered modulo 2**SLOT_BITS.
+TIME_SHIFT = 42
+SLOT_BITS = 6
 
 
-def time_buckets(ns: np.ndarray) -> np.ndarray:
-    """The key-set partition of each ping: its UTC instant in blocks of 2**42 ns (about 73
-    minutes). Exact duplicates have equal instants, so they share a partition."""
-    return np.right_shift(np.asarray(ns, dtype=np.int64), TIME_BUCKET_SHIFT)
+def time_slots(ns: np.ndarray) -> np.ndarray:
+    """The time slot of each instant (UTC ns): its block of 2**42 ns (about 73 minutes)
+    modulo 64, the top bits of its duplicate key."""
+    return np.right_shift(np.asarray(ns, dtype=np.int64), TIME_SHIFT) & ((1 << SLOT_BITS) - 1)
 
 
 @dataclass(frozen=True, eq=False)
 class PreparedKeys:
     """A chunk's keys sorted and grouped by :meth:`Deduplicator.prepare` (positions in
     key order, bitmap bytes and bits, the first copy of each distinct key, and where each
-    time partition's distinct keys start)."""
+    time slot's distinct keys start)."""
 
     order: np.ndarray
     byte: np.ndarray
     bit: np.ndarray
     set_at: np.ndarray
     set_bits: np.ndarray
-    regroup: np.ndarray | None
     starts: np.ndarray
     later: np.ndarray
     unique: np.ndarray
@@ -122,26 +129,26 @@ class Deduplicator:
     """Moves exact duplicates (same :func:`duplicate_key` as an earlier row) to the
     quarantine, keeping the first occurrence in reading order.
 
-    The keys seen so far (8 bytes per used ping) are partitioned by the ping's instant
-    (:func:`time_buckets`: two rows with equal keys have equal instants), and each
-    partition keeps them as a few sorted runs whose sizes grow geometrically (a
-    log-structured merge, O'Neil et al. 1996: a chunk's new keys are a run, merged into
-    the run before once it is 1/8 of its size). Adding a chunk therefore costs about its
-    size times the number of levels, whatever the order of the file.
+    The keys seen so far (8 bytes per used ping) are partitioned by their top
+    :data:`SLOT_BITS` bits, the ping's time slot, and each partition keeps them as a few
+    sorted runs whose sizes grow geometrically (a log-structured merge, O'Neil et al.
+    1996: a chunk's new keys are a run, merged into the run before once it is 1/8 of its
+    size). Adding a chunk therefore costs about its size times the number of levels,
+    whatever the order of the file.
 
     A bitmap of ``2**bitmap_bits`` bits (64 MiB by default), one bit set per key seen
-    (indexed by the key's top bits), answers "never seen" for most keys without a search:
-    only keys whose bit is set (about ``n / 2**bitmap_bits`` of them after ``n`` keys, a
+    (indexed by the key's top bits, so a time slot's keys share a 1 MiB stretch of it),
+    answers "never seen" for most keys without a search: only keys whose bit is set (a
     Bloom filter with one hash, Bloom 1970) are looked up in their partition's runs. It
     never gives a wrong answer, only a search that was not needed.
-
-    Without instants (``buckets=None``) every key is in one partition.
     """
 
     #: A run is merged into the previous one once it is at least 1/_GROWTH of its size.
     _GROWTH = 8
 
     def __init__(self, bitmap_bits: int = 29) -> None:
+        if not SLOT_BITS <= bitmap_bits <= 40:
+            raise ValueError(f"bitmap_bits must be from {SLOT_BITS} to 40")
         self._parts: dict[int, list[np.ndarray]] = {}
         self._bit_shift = np.uint64(64 - bitmap_bits)
         self._bitmap = np.zeros(1 << max(0, bitmap_bits - 3), dtype=np.uint8)
@@ -172,34 +179,16 @@ class Deduplicator:
                 runs[-1] = merged
         return hit
 
-    def prepare(self, key: np.ndarray, buckets: np.ndarray | None = None) -> PreparedKeys:
+    def prepare(self, key: np.ndarray) -> PreparedKeys:
         """The work on a chunk's keys that does not depend on the chunks before (sorting,
         duplicates inside the chunk, bitmap positions): it may run in a worker thread,
         while :meth:`resolve` runs in reading order. Reads no state of the set."""
-        n = len(key)
-        if n == 0:
-            none = np.zeros(0, dtype=np.int64)
-            return PreparedKeys(order=none, byte=none, bit=none.astype(np.uint8), set_at=none,
-                                set_bits=none.astype(np.uint8), regroup=None, starts=none,
-                                later=np.zeros(0, dtype=bool), unique=none.astype(np.uint64),
-                                parts=none, cut=np.zeros(1, dtype=np.int64))
+        key = np.asarray(key, dtype=np.uint64)
         order = np.argsort(key)
-        key_sorted = key[order]
-        byte, bit = self._bits(key_sorted)
-        set_at = np.flatnonzero(np.r_[True, byte[1:] != byte[:-1]])  # sorted keys: sorted bytes
-        set_bits = np.bitwise_or.reduceat(bit, set_at)
-        regroup = None
-        lo, part = 0, np.zeros(n, dtype=np.int64)
-        if buckets is not None:
-            lo = int(buckets.min())
-            rel = buckets - lo
-            if rel.max() > 0:  # several partitions: group by partition, keys sorted inside
-                small = rel.astype(np.int16 if rel.max() < np.iinfo(np.int16).max else np.int64)
-                regroup = np.argsort(small[order], kind="stable")
-                order = order[regroup]
-            part = rel[order]
-        sk = key[order] if regroup is not None else key_sorted
-        first = np.r_[True, sk[1:] != sk[:-1]]  # equal keys are adjacent (same partition)
+        sk = key[order]  # sorted keys: grouped by time slot, bitmap bytes in increasing order
+        byte, bit = self._bits(sk)
+        set_at = np.flatnonzero(np.r_[True, byte[1:] != byte[:-1]]) if len(sk) else np.zeros(0, dtype=np.intp)
+        first = np.r_[True, sk[1:] != sk[:-1]] if len(sk) else np.zeros(0, dtype=bool)
         starts = np.flatnonzero(first)
         later = ~first
         if later.any():
@@ -207,11 +196,12 @@ class Deduplicator:
             lowest = np.minimum.reduceat(order, starts)
             run = np.cumsum(first) - 1
             later = order != lowest[run]
-        up = part[starts]
-        cut = np.flatnonzero(np.r_[True, up[1:] != up[:-1], True])
-        return PreparedKeys(order=order, byte=byte, bit=bit, set_at=byte[set_at], set_bits=set_bits,
-                            regroup=regroup, starts=starts, later=later, unique=sk[starts],
-                            parts=lo + up[cut[:-1]], cut=cut)
+        unique = sk[starts]
+        slot = (unique >> np.uint64(64 - SLOT_BITS)).astype(np.int64)
+        cut = np.flatnonzero(np.r_[True, slot[1:] != slot[:-1], True]) if len(unique) else np.zeros(1, np.int64)
+        return PreparedKeys(order=order, byte=byte, bit=bit, set_at=byte[set_at],
+                            set_bits=np.bitwise_or.reduceat(bit, set_at) if len(sk) else bit,
+                            starts=starts, later=later, unique=unique, parts=slot[cut[:-1]], cut=cut)
 
     def resolve(self, prepared: PreparedKeys) -> np.ndarray:
         """Which of the prepared chunk's keys repeat an earlier key (earlier in this chunk
@@ -222,8 +212,6 @@ class Deduplicator:
             return np.zeros(0, dtype=bool)
         maybe_sorted = (self._bitmap[p.byte] & p.bit) != 0
         self._bitmap[p.set_at] |= p.set_bits
-        if p.regroup is not None:
-            maybe_sorted = maybe_sorted[p.regroup]
         maybe = np.flatnonzero(maybe_sorted[p.starts])
         hit = np.zeros(len(p.unique), dtype=bool)
         at = np.searchsorted(maybe, p.cut)
@@ -235,14 +223,11 @@ class Deduplicator:
         dup[p.order] = dup_sorted
         return dup
 
-    def duplicates(self, key: np.ndarray, buckets: np.ndarray | None = None) -> np.ndarray:
+    def duplicates(self, key: np.ndarray) -> np.ndarray:
         """Which of a chunk's ``key`` values repeat an earlier key (earlier in this chunk
-        or in an earlier chunk); the chunk's keys are remembered.
-
-        ``buckets`` (from :func:`time_buckets`) says which partition each key belongs
-        to; equal keys must have equal buckets. Same as :meth:`resolve` of :meth:`prepare`.
-        """
-        return self.resolve(self.prepare(np.asarray(key, dtype=np.uint64), buckets))
+        or in an earlier chunk); the chunk's keys are remembered. Same as :meth:`resolve`
+        of :meth:`prepare`."""
+        return self.resolve(self.prepare(key))
 
     def __call__(self, chunk: PingChunk, raw: pd.DataFrame | None = None, *,
                  source: Path | None = None) -> PingChunk:
@@ -251,7 +236,7 @@ class Deduplicator:
         frame = chunk.frame
         if frame.empty:
             return chunk
-        dup = self.duplicates(frame["key"].to_numpy(), time_buckets(frame["time"].dt.as_unit("ns").array.asi8))
+        dup = self.duplicates(frame["key"].to_numpy())
         if not dup.any():
             return chunk
         return quarantine_duplicates(chunk, dup, raw, source)

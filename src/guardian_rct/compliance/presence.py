@@ -35,7 +35,6 @@ from guardian_rct.compliance.ping_dedupe import (
     Deduplicator,
     PreparedKeys,
     duplicate_quarantine,
-    time_buckets,
 )
 from guardian_rct.compliance.ping_types import (
     QUARANTINE_COLUMNS,
@@ -53,13 +52,12 @@ __all__ = ["score_pings"]
 
 
 def _assign_and_prepare(index: HotspotIndex, locate: LonLatIndex | None,
-                        prepare: Callable[[np.ndarray, np.ndarray], PreparedKeys],
+                        prepare: Callable[[np.ndarray], PreparedKeys],
                         chunk: PingChunk) -> tuple[np.ndarray, np.ndarray, np.ndarray, PreparedKeys]:
     """A worker thread's share after the checks: the chunk's (row, hotspot) pairs, its
     instants and its prepared duplicate keys (``prepare`` reads no state of the set)."""
     time_ns = chunk.frame["time"].dt.as_unit("ns").array.asi8
-    return (*assign_chunk(index, chunk, locate), time_ns, prepare(chunk.frame["key"].to_numpy(),
-                                                                  time_buckets(time_ns)))
+    return (*assign_chunk(index, chunk, locate), time_ns, prepare(chunk.frame["key"].to_numpy()))
 
 
 def score_pings(path: str | Path, hotspots: HotspotSet, rules: ComplianceSpec, *,

@@ -149,7 +149,9 @@ def _chord_error(pieces: np.ndarray, degrees: np.ndarray, forward: Transformer) 
     the midpoint of the straight piece it stands for."""
     metres = shapely.get_coordinates(pieces)
     deg = shapely.get_coordinates(degrees)
-    _, ring = shapely.get_coordinates(shapely.get_rings(pieces), return_index=True)
+    # Ring by ring (get_rings sees no rings in a MultiPolygon: split it into its parts first);
+    # the coordinates come in the same order as get_coordinates of the whole geometries.
+    _, ring = shapely.get_coordinates(shapely.get_rings(shapely.get_parts(pieces)), return_index=True)
     same = ring[1:] == ring[:-1]
     if not same.any():
         return 0.0
