@@ -11,7 +11,9 @@ predicate="intersects")``; ours builds the index and assigns from the arrays. Bo
 timed after a small warm-up, once each, from coordinate arrays to (ping, hotspot) pairs;
 the pairs must be identical.
 
-Usage: python scripts/bench_pings.py [--n 10000000] [--tolerance 0] [--seed 1]
+With ``--repeat R`` both are run R times (alternating) and the medians are compared.
+
+Usage: python scripts/bench_pings.py [--n 10000000] [--tolerance 0] [--seed 1] [--repeat 1]
 """
 
 from __future__ import annotations
@@ -78,11 +80,47 @@ def run_sjoin(geoms, x, y):
     return p[order], h[order], t1 - t0, t2 - t1
 
 
+def split_times(index, x, y) -> str:
+    """One thread: classification of every chunk (cell codes, the few points not plainly
+    outside, their fine cells) apart from the exact stage (numpy orientation tests and
+    the GEOS fallback for undecidable points)."""
+    from guardian_rct.geo import point_exact
+    from guardian_rct.geo import point_index as pi
+
+    spent = [0.0, 0.0]
+    resolve, geos = point_exact.resolve, point_exact.geos_pairs
+
+    def timed(f, k):
+        def run(*a):
+            t = time.perf_counter()
+            out = f(*a)
+            spent[k] += time.perf_counter() - t
+            return out
+        return run
+
+    pi.resolve, pi.geos_pairs = timed(resolve, 0), timed(geos, 1)
+    try:
+        t0 = time.perf_counter()
+        parts = [pi._assign_task(index, x[lo:lo + pi._TASK], y[lo:lo + pi._TASK], lo)
+                 for lo in range(0, len(x), pi._TASK)]
+        up = np.concatenate([part[2] for part in parts])
+        uh = np.concatenate([part[3] for part in parts])
+        pi.geos_pairs(index.geometries, x, y, up, uh)
+        total = time.perf_counter() - t0
+    finally:
+        pi.resolve, pi.geos_pairs = resolve, geos
+    return (f"one thread: classification {total - spent[0] - spent[1]:.3f} s, exact stage numpy "
+            f"{spent[0]:.3f} s + GEOS {spent[1]:.3f} s for {len(up):,} undecided pairs")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=10_000_000, help="pings (default 10,000,000)")
     parser.add_argument("--tolerance", type=float, default=0.0, help="gps_tolerance_m (default 0)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each; medians are reported (default 1)")
+    parser.add_argument("--split", action="store_true",
+                        help="also time, on one thread, the cell classification and the exact stage apart")
     args = parser.parse_args()
     load0 = os.getloadavg()[0]
     rng = np.random.default_rng(args.seed)
@@ -91,9 +129,19 @@ def main() -> int:
     # Warm-up (imports, caches) on a small slice, for both.
     _, _, _, _, index = run_ours(polys, x[:10_000], y[:10_000], args.tolerance)
     run_sjoin(index.geometries, x[:10_000], y[:10_000])
-    p, h, t_build, t_assign, index = run_ours(polys, x, y, args.tolerance)
-    sp, sh, t_points, t_join = run_sjoin(index.geometries, x, y)
-    same = np.array_equal(p, sp) and np.array_equal(h, sh)
+    runs_ours, runs_sjoin, same = [], [], True
+    for _ in range(max(1, args.repeat)):
+        p, h, t_build, t_assign, index = run_ours(polys, x, y, args.tolerance)
+        runs_ours.append((t_build, t_assign))
+        sp, sh, t_points, t_join = run_sjoin(index.geometries, x, y)
+        runs_sjoin.append((t_points, t_join))
+        same = same and np.array_equal(p, sp) and np.array_equal(h, sh)
+        del sp, sh
+    t_build, t_assign = np.median(np.array(runs_ours), axis=0)
+    t_points, t_join = np.median(np.array(runs_sjoin), axis=0)
+    if args.repeat > 1:
+        print(f"medians of {args.repeat} runs; ours (build + assign) per run: "
+              + ", ".join(f"{a + b:.3f}" for a, b in runs_ours) + " s")
     ours = t_build + t_assign
     theirs = t_points + t_join
     print(f"pings: {args.n:,}; hotspots: {len(polys)}; tolerance: {args.tolerance} m; "
@@ -106,6 +154,8 @@ def main() -> int:
           f"(sjoin call alone / ours total): {t_join / ours:.1f}x")
     print(f"ratio with the index built once per trial (sjoin total / assign): {theirs / t_assign:.1f}x; "
           f"(sjoin call alone / assign): {t_join / t_assign:.1f}x")
+    if args.split:
+        print(split_times(index, x, y))
     print(f"load average (1 min) before {load0:.2f}, after {os.getloadavg()[0]:.2f} ({os.cpu_count()} cores)")
     return 0 if same else 1
 
