@@ -111,3 +111,18 @@ def test_the_weekly_options_project_when_the_degree_index_is_refused(monkeypatch
     monkeypatch.setattr(ping_assignment, "build_lonlat_index", lambda metric, crs: None)
     options = ping_assignment.ping_options_for(hotspots, rules)
     assert options.locate is None and options.near is not None
+
+
+def test_multipolygon_hotspots_in_degrees():
+    """A hotspot of two parts (a MultiPolygon) must get pings in both parts, as sjoin does."""
+    rng = np.random.default_rng(5)
+    two = shapely.MultiPolygon([shapely.box(409000, 286000, 409150, 286150),
+                                shapely.box(409400, 286000, 409550, 286150)])
+    x, y = _near_edges([two.geoms[0], two.geoms[1], SQUARE], np.array([-1e-3, 0.0, 1e-3]), 30, rng)
+    x = np.concatenate([x, rng.uniform(405900, 409700, 5_000)])
+    y = np.concatenate([y, rng.uniform(285900, 286300, 5_000)])
+    lon, lat = _degrees(x, y)
+    (p, h), (p0, h0), _ = _both([two, SQUARE], 0.0, lon, lat)
+    assert np.array_equal(p, p0) and np.array_equal(h, h0)
+    inside = x[p0[h0 == 0]]
+    assert (inside < 409200).any() and (inside > 409350).any()  # both parts
