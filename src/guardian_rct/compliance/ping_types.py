@@ -132,7 +132,8 @@ class PingChunk:
     """Validated pings of one chunk.
 
     ``frame`` columns: ``device_id``, ``officer_id``, ``team`` (str; ``""`` when not
-    given), ``time`` (``datetime64[ns, UTC]``), ``x``, ``y`` (float, trial CRS),
+    given; categories while scoring, see :attr:`PingOptions.locate`), ``time``
+    (``datetime64[ns, UTC]``), ``x``, ``y`` (float, trial CRS; NaN where not projected),
     ``accuracy_m`` (float, NaN when not given), ``source_row`` (1-based data row) and
     ``key`` (uint64 duplicate key). ``lonlat`` holds the rows' WGS84 longitude and
     latitude when they were not projected (:attr:`PingOptions.locate`), else ``None``.
