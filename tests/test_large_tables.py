@@ -238,3 +238,24 @@ def test_a_stale_name_that_is_an_input_is_never_removed(made, tmp_path, capsys):
                  "--allocation", str(made["allocation"]), "--week", "2023-W18", "--out", str(out)])
     assert code == 0, capsys.readouterr().err
     assert pings.read_bytes() == before and (out / "quarantine.parquet").exists()
+
+
+@pytest.mark.parametrize("max_rows", [10_000, 150], ids=["in memory", "spilled"])
+def test_a_spool_gathering_its_additions_keeps_every_row_in_order(max_rows):
+    """Additions are conformed in batches (batch_rows): the rows, their order, the counts
+    and the spill must be those of conforming each addition alone."""
+    def spool_rows(batch_rows: int):
+        spool = QuarantineSpool(COLUMNS, max_rows_in_memory=max_rows, batch_rows=batch_rows)
+        for c in range(12):
+            n = 7 + 13 * c
+            rows = pd.DataFrame({"device_id": [f"R-{c}-{i}" for i in range(n)], "lat": ["52.4"] * n})
+            spool.add(quarantine_rows(rows, f"reason {c % 3}", source=f"f{c % 2}.csv",
+                                      source_row=pd.Series(np.arange(n) + 1000 * c)))
+        q = spool.finish()
+        return q, pd.concat(list(q.iter_frames()), ignore_index=True) if q.spilled else q.frame
+
+    one, one_rows = spool_rows(1)
+    many, many_rows = spool_rows(500)
+    pd.testing.assert_frame_equal(one_rows, many_rows)
+    assert one.counts() == many.counts() and (one.spilled is None) == (many.spilled is None) == (max_rows > 1000)
+    assert many_rows["device_id"].iloc[[0, -1]].tolist() == ["R-0-0", "R-11-149"]

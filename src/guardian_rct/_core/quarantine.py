@@ -296,11 +296,19 @@ class QuarantineSpool:
         ``""``); required because a spill file has one schema.
     max_rows_in_memory
         Rows held before spilling to disk.
+    batch_rows
+        Quarantines added are gathered until they hold this many rows and then conformed
+        and stored (or spilled) together: the weekly job adds one small quarantine per
+        chunk of pings, and conforming each alone cost milliseconds per chunk.
     """
 
-    def __init__(self, columns: tuple[str, ...], *, max_rows_in_memory: int = 200_000) -> None:
+    def __init__(self, columns: tuple[str, ...], *, max_rows_in_memory: int = 200_000,
+                 batch_rows: int = 20_000) -> None:
         self.columns = tuple(columns)
         self.max_rows = int(max_rows_in_memory)
+        self.batch_rows = int(batch_rows)
+        self._pending: list[pd.DataFrame] = []
+        self._pending_rows = 0
         self._frames: list[pd.DataFrame] = []
         self._in_memory = 0
         self._writer: pa.ipc.RecordBatchFileWriter | None = None
@@ -325,7 +333,18 @@ class QuarantineSpool:
         """Append an in-memory quarantine's rows (in file order)."""
         if not len(quarantine.frame):
             return
-        frame = self._conform(quarantine.frame)
+        self._pending.append(quarantine.frame)
+        self._pending_rows += len(quarantine.frame)
+        if self._pending_rows >= self.batch_rows:
+            self._flush()
+
+    def _flush(self) -> None:
+        """Conform the gathered rows and keep or spill them, in the order added."""
+        if not self._pending:
+            return
+        pending = self._pending
+        self._pending, self._pending_rows = [], 0
+        frame = self._conform(pending[0] if len(pending) == 1 else pd.concat(pending, ignore_index=True))
         if self._writer is None and self._in_memory + len(frame) <= self.max_rows:
             self._frames.append(frame)
             self._in_memory += len(frame)
@@ -351,6 +370,7 @@ class QuarantineSpool:
 
     def finish(self) -> Quarantine:
         """The collected rows as a :class:`Quarantine` (spilled rows stay on disk)."""
+        self._flush()
         memory = (pd.concat(self._frames, ignore_index=True) if self._frames
                   else self._conform(pd.DataFrame(columns=["source", "source_row", "reason"])))
         if self._writer is None:
