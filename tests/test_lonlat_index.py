@@ -126,3 +126,23 @@ def test_multipolygon_hotspots_in_degrees():
     assert np.array_equal(p, p0) and np.array_equal(h, h0)
     inside = x[p0[h0 == 0]]
     assert (inside < 409200).any() and (inside > 409350).any()  # both parts
+
+
+@pytest.mark.parametrize("crs", ["EPSG:32630", "EPSG:3857"])
+def test_other_trial_crs_give_the_projected_pairs_or_are_refused(crs):
+    """A force on UTM (or, wrongly, Web Mercator) gets the degree index too (its measured
+    error is micrometres there) and the projected pairs."""
+    to_crs = Transformer.from_crs(CRS, crs, always_xy=True)
+    polys = [shapely.transform(p, lambda xy: np.column_stack(to_crs.transform(xy[:, 0], xy[:, 1])))
+             for p in (SQUARE, DONUT, SLANT)]
+    metric = build_index(polys, tolerance_m=10.0)
+    index = build_lonlat_index(metric, crs)
+    assert index is not None and index.max_error_m < 1e-4
+    rng = np.random.default_rng(9)
+    x, y = _near_edges(metric.geometries, np.array([-1e-3, 0.0, 1e-3]), 30, rng)
+    forward = Transformer.from_crs("EPSG:4326", crs, always_xy=True)
+    lonlat = ll._preimage(forward, np.column_stack([x, y]))
+    px, py = forward.transform(lonlat[:, 0], lonlat[:, 1])
+    p, h = assign_lonlat(index, lonlat[:, 0], lonlat[:, 1])
+    p0, h0 = assign_points(metric, px, py)
+    assert np.array_equal(p, p0) and np.array_equal(h, h0) and len(p0) > 100
