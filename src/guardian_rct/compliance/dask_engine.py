@@ -211,11 +211,15 @@ def _stage_visits(hotspot_ids: np.ndarray, rules: ComplianceSpec, *pieces: pd.Da
 
 def score_pings_dask(path: str | Path, hotspots: HotspotSet, rules: ComplianceSpec, *,
                      options: PingOptions, scheduler: str | None = None, n_workers: int = 2,
-                     processes: bool = True, n_buckets: int | None = None) -> PingScore:
+                     processes: bool = True, n_buckets: int | None = None,
+                     index: HotspotIndex | None = None) -> PingScore:
     """:func:`guardian_rct.compliance.presence.score_pings` on a Dask cluster (see module docstring).
 
     Parameters
     ----------
+    index
+        The trial's exact index (:func:`~guardian_rct.compliance.ping_assignment.hotspot_index`),
+        if already built.
     scheduler
         Address of a running scheduler (``tcp://host:8786``); ``None`` starts a local
         cluster of ``n_workers`` workers (``processes=False``: threads in this process).
@@ -225,7 +229,7 @@ def score_pings_dask(path: str | Path, hotspots: HotspotSet, rules: ComplianceSp
     from distributed import Client, LocalCluster, get_task_stream
 
     files = [str(p) for p in ping_files(path)]
-    index = hotspot_index(hotspots, rules)
+    index = index if index is not None else hotspot_index(hotspots, rules)
     cluster = None
     if scheduler is None:
         cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=processes,

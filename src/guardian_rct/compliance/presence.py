@@ -83,7 +83,7 @@ def score_pings(path: str | Path, hotspots: HotspotSet, rules: ComplianceSpec, *
     options = options or ping_options_for(hotspots, rules, index=index)
     if engine == "dask":
         return score_pings_dask(path, hotspots, rules, options=options, scheduler=scheduler,
-                                n_workers=n_workers, processes=processes)
+                                n_workers=n_workers, processes=processes, index=index)
     tracks, teams = TrackCodes(), Codes()
     parts: list[tuple[np.ndarray, ...]] = []
     spool = QuarantineSpool(QUARANTINE_COLUMNS)

@@ -108,14 +108,14 @@ def build_lonlat_index(metric: HotspotIndex, crs: str | CRS) -> LonLatIndex | No
         return None
     back_x, back_y = forward.transform(lonlat[:, 0], lonlat[:, 1])
     error = float(np.max(np.hypot(back_x - coords[:, 0], back_y - coords[:, 1]))) if len(coords) else 0.0
-    degrees = shapely.set_coordinates(shapely.transform(pieces, lambda xy: xy), lonlat)
-    error = max(error, _chord_error(pieces, degrees, forward))
+    degrees = shapely.transform(pieces, lambda _: lonlat)  # new geometries, vertices in degrees
+    error = max(error, _chord_error(pieces, coords, lonlat, forward))
     lat = lonlat[:, 1]
     if not error < _SAFETY * _margin_m(float(np.max(np.abs(lat)))):
         return None
     # 2e-5 degrees, or coarser when the hotspots spread so far (a national programme) that
     # the coarse table would pass 4 million cells, as build_index does in metres.
-    lo, hi = np.min(shapely.bounds(degrees)[:, :2], axis=0), np.max(shapely.bounds(degrees)[:, 2:], axis=0)
+    lo, hi = lonlat.min(axis=0), lonlat.max(axis=0)
     cell = max(CELL_DEG, float(np.sqrt(np.prod(hi - lo) / 4_000_000)) / 16)
     raster = build_index(degrees, cell_m=cell, margin=MARGIN_DEG)
     return LonLatIndex(raster=raster, metric=metric, crs=crs_text, max_error_m=error)
@@ -148,11 +148,10 @@ def _preimage(forward: Transformer, xy: np.ndarray, steps: int = 2) -> np.ndarra
     return np.column_stack([lon, lat])
 
 
-def _chord_error(pieces: np.ndarray, degrees: np.ndarray, forward: Transformer) -> float:
+def _chord_error(pieces: np.ndarray, metres: np.ndarray, deg: np.ndarray, forward: Transformer) -> float:
     """Largest distance (metres) between the projected midpoint of a chord in degrees and
-    the midpoint of the straight piece it stands for."""
-    metres = shapely.get_coordinates(pieces)
-    deg = shapely.get_coordinates(degrees)
+    the midpoint of the straight piece it stands for (``metres`` and ``deg``: the pieces'
+    vertices, in ``get_coordinates`` order)."""
     # Ring by ring (get_rings sees no rings in a MultiPolygon: split it into its parts first);
     # the coordinates come in the same order as get_coordinates of the whole geometries.
     _, ring = shapely.get_coordinates(shapely.get_rings(shapely.get_parts(pieces)), return_index=True)

@@ -31,32 +31,33 @@ def hex_to_rgba(colour: str, alpha: int = 255) -> str:
     return f"{r},{g},{b},{alpha}"
 
 
-def fill_symbol(name: str, *, fill: str, outline: str = "35,35,35,255", outline_width: float = 0.3,
-                style: str = "solid", outline_style: str = "solid") -> str:
-    """One QGIS ``SimpleFill`` polygon symbol (colours as ``"r,g,b,a"``)."""
-    props = {"color": fill, "outline_color": outline, "outline_width": f"{outline_width:g}",
-             "outline_width_unit": "MM", "style": style, "outline_style": outline_style,
-             "joinstyle": "bevel", "offset": "0,0", "offset_unit": "MM"}
+def _symbol(kind: str, layer_class: str, name: str, props: dict[str, str]) -> str:
+    """One QGIS symbol of one symbol layer, its properties written both ways QGIS reads
+    (``Option`` map for 3.x, ``prop`` for older readers)."""
     options = "".join(f'<Option name={quoteattr(k)} type="QString" value={quoteattr(v)}/>'
                       for k, v in props.items())
     old = "".join(f"<prop k={quoteattr(k)} v={quoteattr(v)}/>" for k, v in props.items())
-    return (f'<symbol type="fill" name={quoteattr(name)} alpha="1" clip_to_extent="1" force_rhr="0">'
-            f'<layer class="SimpleFill" enabled="1" locked="0" pass="0">'
+    return (f'<symbol type="{kind}" name={quoteattr(name)} alpha="1" clip_to_extent="1" force_rhr="0">'
+            f'<layer class="{layer_class}" enabled="1" locked="0" pass="0">'
             f'<Option type="Map">{options}</Option>{old}</layer></symbol>')
+
+
+def fill_symbol(name: str, *, fill: str, outline: str = "35,35,35,255", outline_width: float = 0.3,
+                style: str = "solid", outline_style: str = "solid") -> str:
+    """One QGIS ``SimpleFill`` polygon symbol (colours as ``"r,g,b,a"``)."""
+    return _symbol("fill", "SimpleFill", name, {
+        "color": fill, "outline_color": outline, "outline_width": f"{outline_width:g}",
+        "outline_width_unit": "MM", "style": style, "outline_style": outline_style,
+        "joinstyle": "bevel", "offset": "0,0", "offset_unit": "MM"})
 
 
 def marker_symbol(name: str, *, fill: str, outline: str = "35,35,35,255", size_mm: float = 2.0,
                   outline_width: float = 0.2) -> str:
     """One QGIS ``SimpleMarker`` point symbol, a circle (colours as ``"r,g,b,a"``)."""
-    props = {"name": "circle", "color": fill, "outline_color": outline, "outline_width": f"{outline_width:g}",
-             "outline_width_unit": "MM", "outline_style": "solid", "size": f"{size_mm:g}", "size_unit": "MM",
-             "offset": "0,0", "offset_unit": "MM", "angle": "0"}
-    options = "".join(f'<Option name={quoteattr(k)} type="QString" value={quoteattr(v)}/>'
-                      for k, v in props.items())
-    old = "".join(f"<prop k={quoteattr(k)} v={quoteattr(v)}/>" for k, v in props.items())
-    return (f'<symbol type="marker" name={quoteattr(name)} alpha="1" clip_to_extent="1" force_rhr="0">'
-            f'<layer class="SimpleMarker" enabled="1" locked="0" pass="0">'
-            f'<Option type="Map">{options}</Option>{old}</layer></symbol>')
+    return _symbol("marker", "SimpleMarker", name, {
+        "name": "circle", "color": fill, "outline_color": outline, "outline_width": f"{outline_width:g}",
+        "outline_width_unit": "MM", "outline_style": "solid", "size": f"{size_mm:g}", "size_unit": "MM",
+        "offset": "0,0", "offset_unit": "MM", "angle": "0"})
 
 
 def _labeling(field: str | None) -> str:
