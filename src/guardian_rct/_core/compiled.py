@@ -1,0 +1,31 @@
+"""Compiled kernels: :func:`numba.njit` with the settings every kernel of guardian_rct uses.
+
+A few inner loops (the duplicate-ping set, the point-in-hotspot pass) run once per ping,
+tens of millions of times a week; as chains of numpy passes they are memory-bound and
+single-threaded in places, so they are compiled with numba (Lam, Pitrou & Seibert 2015,
+"Numba: a LLVM-based Python JIT compiler"). Settings, and why:
+
+- ``cache=True``: the machine code is kept beside the module (or in ``NUMBA_CACHE_DIR``)
+  and loaded in milliseconds by later runs; only the first run on a machine compiles.
+- ``nogil=True``: kernels run in the ping-checking worker threads at the same time.
+- ``fastmath`` off: the geometry must keep IEEE semantics (exact orientation filters).
+- ``error_model="numpy"``: no Python exception checks in arithmetic (none can occur).
+
+Importing this module imports numba (about 0.15 s), so only modules that run kernels do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+from numba import njit
+
+__all__ = ["kernel"]
+
+F = TypeVar("F", bound=Callable)
+
+
+def kernel(function: F) -> F:
+    """Compile ``function`` with numba in nopython mode (cached, GIL released, IEEE math)."""
+    return njit(cache=True, nogil=True, fastmath=False, error_model="numpy")(function)
