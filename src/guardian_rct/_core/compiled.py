@@ -27,5 +27,14 @@ F = TypeVar("F", bound=Callable)
 
 
 def kernel(function: F) -> F:
-    """Compile ``function`` with numba in nopython mode (cached, GIL released, IEEE math)."""
-    return njit(cache=True, nogil=True, fastmath=False, error_model="numpy")(function)
+    """Compile ``function`` with numba in nopython mode (cached, GIL released, IEEE math).
+
+    Where no cache folder is writable (read-only install and home, no
+    ``NUMBA_CACHE_DIR``), numba refuses ``cache=True``; the kernel is then compiled
+    afresh in each process (a few seconds) rather than failing the import.
+    """
+    options = {"nogil": True, "fastmath": False, "error_model": "numpy"}
+    try:
+        return njit(cache=True, **options)(function)
+    except RuntimeError:  # "cannot cache function ...: no locator available"
+        return njit(cache=False, **options)(function)
