@@ -10,7 +10,7 @@ Both give identical visits, counts and quarantine.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
 from typing import Literal
@@ -20,7 +20,7 @@ import pandas as pd
 
 from guardian_rct._core.log import progress
 from guardian_rct._core.memory import release_free_memory
-from guardian_rct._core.quarantine import QuarantineSpool
+from guardian_rct._core.quarantine import Quarantine, QuarantineSpool
 from guardian_rct.compliance.dask_engine import score_pings_dask
 from guardian_rct.compliance.ping_assignment import (
     Codes,
@@ -42,7 +42,7 @@ from guardian_rct.compliance.ping_types import (
     PingExtent,
     PingOptions,
 )
-from guardian_rct.compliance.pings import iter_checked_chunks, ping_files
+from guardian_rct.compliance.pings import iter_checked_chunks, ping_files, prefetch
 from guardian_rct.config.trial_config import ComplianceSpec
 from guardian_rct.geo.hotspots import HotspotSet
 from guardian_rct.geo.lonlat_index import LonLatIndex
@@ -58,6 +58,17 @@ def _assign_and_prepare(index: HotspotIndex, locate: LonLatIndex | None,
     instants and its prepared duplicate keys (``prepare`` reads no state of the set)."""
     time_ns = chunk.frame["time"].dt.as_unit("ns").array.asi8
     return (*assign_chunk(index, chunk, locate), time_ns, prepare(chunk.frame["key"].to_numpy()))
+
+
+def _without_duplicates(chunks: Iterator[tuple[Path, pd.DataFrame, PingChunk, tuple]], dedup: Deduplicator,
+                        ) -> Iterator[tuple[PingChunk, np.ndarray, Quarantine, np.ndarray, np.ndarray, np.ndarray]]:
+    """Each checked chunk with its duplicate flags, its whole quarantine (the checks' rows
+    and its duplicates, by source row) and its (row, hotspot) pairs and instants, in
+    reading order (the set must see the chunks in that order)."""
+    for file, raw, chunk, (row, hot, time_ns, keys) in chunks:
+        dup = dedup.resolve(keys)
+        quarantine = duplicate_quarantine(chunk, dup, raw, file) if dup.any() else chunk.quarantine
+        yield chunk, dup, quarantine, row, hot, time_ns
 
 
 def score_pings(path: str | Path, hotspots: HotspotSet, rules: ComplianceSpec, *,
@@ -92,21 +103,21 @@ def score_pings(path: str | Path, hotspots: HotspotSet, rules: ComplianceSpec, *
     extent = PingExtent()
     last: int | None = None
     # Checks, hotspot assignment and the chunk's own share of duplicate finding run in the
-    # worker threads; here, in reading order, only what depends on the chunks before:
-    # duplicates, codes, the quarantine spool.
+    # worker threads; duplicates (which depend on the chunks before) in reading order in a
+    # thread of their own; here, in reading order, only the books: codes, counts, spool.
     chunks = iter_checked_chunks(path, options, then=partial(_assign_and_prepare, index, options.locate,
                                                              dedup.prepare))
+    stream = prefetch(_without_duplicates(chunks, dedup), depth=1, name="ping-dedup")
     try:
-        for i, (file, raw, chunk, (row, hot, time_ns, keys)) in enumerate(progress(chunks, desc="ping chunks",
-                                                                                   unit="chunk")):
+        for i, (chunk, dup, quarantine, row, hot, time_ns) in enumerate(progress(stream, desc="ping chunks",
+                                                                                 unit="chunk")):
             if i % 10 == 9:
                 release_free_memory()  # the duplicate-key runs fragment the heap (see _core.memory)
             frame = chunk.frame
             n_read += chunk.n_read
             extent = extent.merge(chunk.extent)
-            dup = dedup.resolve(keys)
             n_used += len(frame) - int(np.count_nonzero(dup))
-            spool.add(duplicate_quarantine(chunk, dup, raw, file) if dup.any() else chunk.quarantine)
+            spool.add(quarantine)
             if frame.empty or dup.all():
                 continue
             latest = int(time_ns[~dup].max())
@@ -117,6 +128,7 @@ def score_pings(path: str | Path, hotspots: HotspotSet, rules: ComplianceSpec, *
             parts.append((tracks.encode(frame["device_id"].iloc[row], frame["officer_id"].iloc[row]),
                           teams.encode(frame["team"].iloc[row]), hot.astype(np.int16), time_ns[row]))
     finally:
+        stream.close()  # stops the duplicate thread before the set goes
         dedup.close()  # stops its merge thread; the keys are not needed for the visits
     del dedup, chunks
     release_free_memory()
