@@ -20,7 +20,7 @@ import pandas as pd
 
 from guardian_rct._core.log import progress
 from guardian_rct._core.memory import release_free_memory
-from guardian_rct._core.quarantine import Quarantine, QuarantineSpool
+from guardian_rct._core.quarantine import QuarantineSpool
 from guardian_rct.compliance.dask_engine import score_pings_dask
 from guardian_rct.compliance.ping_assignment import (
     Codes,
@@ -61,14 +61,16 @@ def _assign_and_prepare(index: HotspotIndex, locate: LonLatIndex | None,
 
 
 def _without_duplicates(chunks: Iterator[tuple[Path, pd.DataFrame, PingChunk, tuple]], dedup: Deduplicator,
-                        ) -> Iterator[tuple[PingChunk, np.ndarray, Quarantine, np.ndarray, np.ndarray, np.ndarray]]:
-    """Each checked chunk with its duplicate flags, its whole quarantine (the checks' rows
-    and its duplicates, by source row) and its (row, hotspot) pairs and instants, in
-    reading order (the set must see the chunks in that order)."""
+                        spool: QuarantineSpool,
+                        ) -> Iterator[tuple[pd.DataFrame, int, PingExtent, np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """Each checked chunk with its duplicate flags and its (row, hotspot) pairs and instants,
+    in reading order (the set must see the chunks in that order); the chunk's whole
+    quarantine (the checks' rows and its duplicates, by source row) goes to ``spool`` here,
+    so that a chunk of bad rows is not handed on."""
     for file, raw, chunk, (row, hot, time_ns, keys) in chunks:
         dup = dedup.resolve(keys)
-        quarantine = duplicate_quarantine(chunk, dup, raw, file) if dup.any() else chunk.quarantine
-        yield chunk, dup, quarantine, row, hot, time_ns
+        spool.add(duplicate_quarantine(chunk, dup, raw, file) if dup.any() else chunk.quarantine)
+        yield chunk.frame, chunk.n_read, chunk.extent, dup, row, hot, time_ns
 
 
 def score_pings(path: str | Path, hotspots: HotspotSet, rules: ComplianceSpec, *,
@@ -103,21 +105,20 @@ def score_pings(path: str | Path, hotspots: HotspotSet, rules: ComplianceSpec, *
     extent = PingExtent()
     last: int | None = None
     # Checks, hotspot assignment and the chunk's own share of duplicate finding run in the
-    # worker threads; duplicates (which depend on the chunks before) in reading order in a
-    # thread of their own; here, in reading order, only the books: codes, counts, spool.
+    # worker threads; duplicates (which depend on the chunks before) and the quarantine
+    # spool in reading order in a thread of their own; here, in reading order, only the
+    # books: codes and counts.
     chunks = iter_checked_chunks(path, options, then=partial(_assign_and_prepare, index, options.locate,
                                                              dedup.prepare))
-    stream = prefetch(_without_duplicates(chunks, dedup), depth=1, name="ping-dedup")
+    stream = prefetch(_without_duplicates(chunks, dedup, spool), depth=1, name="ping-dedup")
     try:
-        for i, (chunk, dup, quarantine, row, hot, time_ns) in enumerate(progress(stream, desc="ping chunks",
-                                                                                 unit="chunk")):
+        for i, (frame, n, chunk_extent, dup, row, hot, time_ns) in enumerate(
+                progress(stream, desc="ping chunks", unit="chunk")):
             if i % 10 == 9:
                 release_free_memory()  # the duplicate-key runs fragment the heap (see _core.memory)
-            frame = chunk.frame
-            n_read += chunk.n_read
-            extent = extent.merge(chunk.extent)
+            n_read += n
+            extent = extent.merge(chunk_extent)
             n_used += len(frame) - int(np.count_nonzero(dup))
-            spool.add(quarantine)
             if frame.empty or dup.all():
                 continue
             latest = int(time_ns[~dup].max())
