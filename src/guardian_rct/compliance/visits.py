@@ -28,6 +28,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from guardian_rct.compliance.visit_order import visit_order
+
 __all__ = ["VISIT_COLUMNS", "Visits", "visit_kernel", "visits_from_arrays", "union_blocks",
            "empty_visits", "officer_key", "sort_visits"]
 
@@ -141,7 +143,7 @@ def visit_kernel(track: np.ndarray, hotspot: np.ndarray, t: np.ndarray, *, max_g
         empty = np.empty(0, dtype=np.int64)
         return {"track": empty, "hotspot": empty, "start": empty, "end": empty,
                 "n_pings": empty, "first": empty}
-    order = np.lexsort((t, hotspot, track))
+    order = visit_order(track, hotspot, t)  # = np.lexsort((t, hotspot, track)), compiled
     tr, ho, tt = track[order], hotspot[order], t[order]
     brk = np.r_[True, (tr[1:] != tr[:-1]) | (ho[1:] != ho[:-1]) | (np.diff(tt) > max_gap_ns)]
     first = np.flatnonzero(brk)
