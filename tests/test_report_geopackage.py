@@ -286,3 +286,25 @@ def test_memoised_rings_equal_fresh_rings_and_follow_ids_and_distances():
                                   sha256="same-file")  # same file hash, another id column
     assert set(rings_for(renamed, (100, 200))["hotspot_id"]) == {f"X{i}" for i in range(6)}
     assert rings_for(hotspots, ()) is None
+
+
+def test_rings_started_in_the_background_are_the_rings_and_their_errors_surface(monkeypatch):
+    from guardian_rct.geo.rings import buffer_rings
+    from guardian_rct.reports import geopackage
+
+    frame = make_hotspots()
+    hotspots = hotspots_from_frame(frame, block_column="block", sha256="background-file")
+    geopackage.start_rings(hotspots, (75, 150))
+    early = geopackage.rings_for(hotspots, (75.0, 150.0))
+    pd.testing.assert_frame_equal(early, buffer_rings(hotspots, [75, 150]))
+    assert geopackage.rings_for(hotspots, (75, 150)) is early  # the background result, kept
+
+    def broken(*_):
+        raise RuntimeError("GEOS failed")
+
+    monkeypatch.setattr(geopackage, "buffer_rings", broken)
+    other = hotspots_from_frame(frame, block_column="block", sha256="broken-file")
+    geopackage.start_rings(other, (75, 150))  # the failure happens in the thread...
+    with pytest.raises(RuntimeError, match="GEOS failed"):  # ...and is raised where the rings are used
+        geopackage.rings_for(other, (75, 150))
+    geopackage.start_rings(other, ())  # no rings asked for: nothing started

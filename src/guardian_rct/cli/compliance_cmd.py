@@ -136,6 +136,7 @@ def _run(args: argparse.Namespace) -> Output:
     from guardian_rct.compliance.presence import score_pings
     from guardian_rct.jobs.weekly import ReportPeriod, weekly_compliance_reports
     from guardian_rct.ledger.store import load_trial_hotspots, open_trial
+    from guardian_rct.reports.geopackage import start_rings
     from guardian_rct.reports.weekly import data_quality_notes, large_tables_of
 
     config = config_from_args(args)
@@ -149,6 +150,7 @@ def _run(args: argparse.Namespace) -> Output:
         raise UsageError("--chunk-rows is too small", expected="at least 1000", found=str(args.chunk_rows),
                          where="--chunk-rows", fix="use the default or a larger number")
     hotspots = load_trial_hotspots(config)
+    start_rings(hotspots, config.hotspots.buffer_rings_m)  # for the report's GeoPackage, while pings are read
     open_trial(config, hotspots=hotspots)
     allocation = allocation_from_args(args, config, hotspots, first=first, last=last)
     rules = config.compliance
