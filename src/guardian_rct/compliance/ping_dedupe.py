@@ -15,6 +15,7 @@ share), so about 7 × 10⁻⁵ for the week.
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +24,13 @@ import pandas as pd
 import pyarrow as pa
 
 from guardian_rct._core.quarantine import Quarantine, concat_quarantines, quarantine_rows
+from guardian_rct.compliance.dedupe_kernels import (
+    flags_in_row_order,
+    group_sorted,
+    mark_seen,
+    merge_runs,
+    mix_keys,
+)
 from guardian_rct.compliance.ping_types import REASONS, PingChunk
 
 __all__ = ["Deduplicator", "PreparedKeys", "time_slots", "TIME_SHIFT", "SLOT_BITS", "duplicate_key",
@@ -31,37 +39,24 @@ __all__ = ["Deduplicator", "PreparedKeys", "time_slots", "TIME_SHIFT", "SLOT_BIT
 _DUPLICATE = 15
 
 
-def _mix(h: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Fold a 64-bit value into a running hash (multiply-xorshift step)."""
-    z = np.multiply(h, np.uint64(0x9E3779B97F4A7C15), out=h)  # in place: no temporaries
-    np.bitwise_xor(z, v.view(np.uint64) if v.dtype.itemsize == 8 else v.astype(np.uint64), out=z)
-    np.bitwise_xor(z, z >> np.uint64(29), out=z)
-    return z
-
-
-def _finish(z: np.ndarray) -> np.ndarray:
-    """splitmix64 finaliser (Steele, Lea & Flood 2014): full avalanche of the running hash."""
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return z ^ (z >> np.uint64(31))
-
-
-def _string_hash(values: pd.Series | pa.Array) -> np.ndarray:
-    """Deterministic 64-bit hash of each string (same in every process and run)."""
+def _string_codes(values: pd.Series | pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """A deterministic 64-bit hash of each distinct string (same in every process and run)
+    and each row's position among them (``int32``); text read as a dictionary is hashed per
+    dictionary entry, so equal strings have equal hashes."""
     arr = values if isinstance(values, pa.Array | pa.ChunkedArray) else pa.array(values, from_pandas=True)
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
-    # Text read as a dictionary is hashed per dictionary entry (equal strings, equal hashes).
     encoded = arr if pa.types.is_dictionary(arr.type) else arr.dictionary_encode()
     uniques = np.asarray(encoded.dictionary.to_pylist(), dtype=object)
-    hashed = pd.util.hash_array(uniques, categorize=False) if len(uniques) else np.empty(0, np.uint64)
-    return hashed[encoded.indices.to_numpy(zero_copy_only=False)]
+    hashed = pd.util.hash_array(uniques, categorize=False) if len(uniques) else np.zeros(1, np.uint64)
+    return hashed, encoded.indices.to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
 
 
 def duplicate_key(device: pd.Series | pa.Array, officer: pd.Series | pa.Array, team: pd.Series | pa.Array,
                   ns: np.ndarray,
                   a: np.ndarray, b: np.ndarray, accuracy: np.ndarray) -> np.ndarray:
-    """The duplicate key of each usable ping: a 64-bit hash of all its parsed values.
+    """The duplicate key of each usable ping: a 64-bit hash of all its parsed values
+    (one compiled pass, :func:`~guardian_rct.compliance.dedupe_kernels.mix_keys`).
 
     Parameters
     ----------
@@ -80,14 +75,11 @@ def duplicate_key(device: pd.Series | pa.Array, officer: pd.Series | pa.Array, t
         ``uint64`` keys, equal for rows whose values are all equal; the top
         :data:`SLOT_BITS` bits are the time slot (:func:`time_slots`).
     """
-    key = np.full(len(ns), 0x2545F4914F6CDD1D, dtype=np.uint64)
-    for part in (_string_hash(device), _string_hash(officer), _string_hash(team), ns,
-                 a.view(np.uint64), b.view(np.uint64),
-                 np.nan_to_num(accuracy, nan=-1.0).view(np.uint64)):
-        key = _mix(key, part)
-    key = _finish(key) >> np.uint64(SLOT_BITS)
-    key |= time_slots(ns).astype(np.uint64) << np.uint64(64 - SLOT_BITS)
-    return key
+    a, b, accuracy = (np.ascontiguousarray(v, dtype=np.float64) for v in (a, b, accuracy))
+    ns = np.ascontiguousarray(ns, dtype=np.int64)
+    return mix_keys(*_string_codes(device), *_string_codes(officer), *_string_codes(team), ns,
+                    a.view(np.uint64), b.view(np.uint64), accuracy, accuracy.view(np.uint64),
+                    SLOT_BITS, TIME_SHIFT)
 
 
 def _member(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
@@ -109,19 +101,15 @@ def time_slots(ns: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True, eq=False)
 class PreparedKeys:
-    """A chunk's keys sorted and grouped by :meth:`Deduplicator.prepare` (positions in
-    key order, bitmap bytes and bits, the first copy of each distinct key, and where each
-    time slot's distinct keys start)."""
+    """A chunk's keys sorted and grouped by :meth:`Deduplicator.prepare`: positions in key
+    order, the distinct keys, where each one's copies start in key order, which copies are
+    not their key's first row (``later``), and where each time slot's distinct keys start
+    (``cut``, ending with their count)."""
 
     order: np.ndarray
-    byte: np.ndarray
-    bit: np.ndarray
-    set_at: np.ndarray
-    set_bits: np.ndarray
+    unique: np.ndarray
     starts: np.ndarray
     later: np.ndarray
-    unique: np.ndarray
-    parts: np.ndarray
     cut: np.ndarray
 
 
@@ -131,32 +119,77 @@ class Deduplicator:
 
     The keys seen so far (8 bytes per used ping) are partitioned by their top
     :data:`SLOT_BITS` bits, the ping's time slot, and each partition keeps them as a few
-    sorted runs whose sizes grow geometrically (a log-structured merge, O'Neil et al.
-    1996: a chunk's new keys are a run, merged into the run before once it is 1/8 of its
-    size). Adding a chunk therefore costs about its size times the number of levels,
-    whatever the order of the file.
+    sorted runs in a log-structured merge (O'Neil et al. 1996) of the "binary counter"
+    kind: a chunk's new keys are a run, and the last two runs are merged while the last is
+    at least half the size of the one before (runs under ``_SMALL`` keys count as one size,
+    so small chunks do not cause a merge each). Each key is thus copied about log2(n /
+    _SMALL) times in all, and a partition holds about as many runs.
 
-    A bitmap of ``2**bitmap_bits`` bits (64 MiB by default), one bit set per key seen
-    (indexed by the key's top bits, so a time slot's keys share a 1 MiB stretch of it),
-    answers "never seen" for most keys without a search: only keys whose bit is set (a
-    Bloom filter with one hash, Bloom 1970) are looked up in their partition's runs. It
-    never gives a wrong answer, only a search that was not needed.
+    A bitmap of ``2**bitmap_bits`` bits (64 MiB by default), two bits set per key seen
+    (both in its time slot's 1 MiB stretch: one from the key's top bits, one from its
+    lowest), answers "never seen" for most keys without a search: only keys whose two bits
+    are both set (a Bloom filter with two hashes, Bloom 1970) are looked up in their
+    partition's runs. It never gives a wrong answer, only a search that was not needed;
+    for a 50-million-ping week about 1% of keys are searched on average (Bloom's false-positive
+    rate, (1 - exp(-2n/m))², over the week; one bit a key gave about 4%). The per-key loops are
+    compiled (:mod:`guardian_rct.compliance.dedupe_kernels`).
+
+    Merges run in a background thread (the compiled merge releases the GIL), one at a time
+    per partition: until a merge is done its two runs stay in the partition and are
+    searched as they are, so the answers do not depend on when merges finish. Call
+    :meth:`close` (or use the set as a context manager) to stop the thread.
     """
 
-    #: A run is merged into the previous one once it is at least 1/_GROWTH of its size.
-    _GROWTH = 8
+    #: Runs shorter than this many keys are one size class (merged together freely).
+    _SMALL = 1 << 16
 
     def __init__(self, bitmap_bits: int = 29) -> None:
         if not SLOT_BITS <= bitmap_bits <= 40:
             raise ValueError(f"bitmap_bits must be from {SLOT_BITS} to 40")
         self._parts: dict[int, list[np.ndarray]] = {}
+        self._pending: dict[int, tuple[Future, np.ndarray, np.ndarray]] = {}
+        self._merger: ThreadPoolExecutor | None = None
         self._bit_shift = np.uint64(64 - bitmap_bits)
         self._bitmap = np.zeros(1 << max(0, bitmap_bits - 3), dtype=np.uint8)
 
-    def _bits(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Byte index and bit of each key in the bitmap (from the key's top bits)."""
-        slot = keys >> self._bit_shift
-        return (slot >> np.uint64(3)).astype(np.intp), np.left_shift(1, (slot & np.uint64(7)).astype(np.uint8))
+    def __enter__(self) -> Deduplicator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the merge thread (merges under way are abandoned; the set is then unusable)."""
+        if self._merger is not None:
+            self._merger.shutdown(wait=False, cancel_futures=True)
+            self._merger = None
+        self._pending.clear()
+        self._parts.clear()
+
+    def _size_class(self, n: int) -> int:
+        return max(n // self._SMALL, 1).bit_length()
+
+    def _collect(self) -> None:
+        """Put every finished merge in place of its two runs (at once, so that no partition
+        holds a merged run and its two inputs for long)."""
+        for part in [part for part, (future, _, _) in self._pending.items() if future.done()]:
+            future, first, _ = self._pending.pop(part)
+            runs = self._parts[part]
+            at = next(i for i, run in enumerate(runs) if run is first)
+            runs[at:at + 2] = [future.result()]
+
+    def _schedule_merge(self, part: int, runs: list[np.ndarray]) -> None:
+        """Start merging the last adjacent pair of runs that breaks the binary-counter
+        order (a run at least half the size of the one before it), if any."""
+        if part in self._pending:
+            return
+        for i in range(len(runs) - 2, -1, -1):
+            if self._size_class(len(runs[i + 1])) >= self._size_class(len(runs[i])):
+                if self._merger is None:
+                    self._merger = ThreadPoolExecutor(1, thread_name_prefix="dedup-merge")
+                first, second = runs[i], runs[i + 1]
+                self._pending[part] = (self._merger.submit(merge_runs, first, second), first, second)
+                return
 
     def _seen_and_add(self, part: int, keys: np.ndarray, maybe: np.ndarray) -> np.ndarray:
         """Which of the sorted, distinct ``keys`` of partition ``part`` were seen before
@@ -172,56 +205,33 @@ class Deduplicator:
         new = keys[~hit] if hit.any() else keys
         if len(new):
             runs.append(new.copy())
-            while len(runs) > 1 and self._GROWTH * len(runs[-1]) >= len(runs[-2]):
-                last = runs.pop()
-                merged = np.concatenate([runs[-1], last])
-                merged.sort(kind="stable")  # two sorted runs: one linear merge (timsort)
-                runs[-1] = merged
+            self._schedule_merge(part, runs)
         return hit
 
     def prepare(self, key: np.ndarray) -> PreparedKeys:
         """The work on a chunk's keys that does not depend on the chunks before (sorting,
-        duplicates inside the chunk, bitmap positions): it may run in a worker thread,
-        while :meth:`resolve` runs in reading order. Reads no state of the set."""
+        duplicates inside the chunk, the time slots): it may run in a worker thread, while
+        :meth:`resolve` runs in reading order. Reads no state of the set."""
         key = np.asarray(key, dtype=np.uint64)
         order = np.argsort(key)
-        sk = key[order]  # sorted keys: grouped by time slot, bitmap bytes in increasing order
-        byte, bit = self._bits(sk)
-        set_at = np.flatnonzero(np.r_[True, byte[1:] != byte[:-1]]) if len(sk) else np.zeros(0, dtype=np.intp)
-        first = np.r_[True, sk[1:] != sk[:-1]] if len(sk) else np.zeros(0, dtype=bool)
-        starts = np.flatnonzero(first)
-        later = ~first
-        if later.any():
-            # Within the chunk the copy with the lowest row is kept (argsort is not stable).
-            lowest = np.minimum.reduceat(order, starts)
-            run = np.cumsum(first) - 1
-            later = order != lowest[run]
-        unique = sk[starts]
-        slot = (unique >> np.uint64(64 - SLOT_BITS)).astype(np.int64)
-        cut = np.flatnonzero(np.r_[True, slot[1:] != slot[:-1], True]) if len(unique) else np.zeros(1, np.int64)
-        return PreparedKeys(order=order, byte=byte, bit=bit, set_at=byte[set_at],
-                            set_bits=np.bitwise_or.reduceat(bit, set_at) if len(sk) else bit,
-                            starts=starts, later=later, unique=unique, parts=slot[cut[:-1]], cut=cut)
+        unique, starts, later, cut = group_sorted(key[order], order, np.uint64(64 - SLOT_BITS))
+        return PreparedKeys(order=order, unique=unique, starts=starts, later=later, cut=cut)
 
     def resolve(self, prepared: PreparedKeys) -> np.ndarray:
         """Which of the prepared chunk's keys repeat an earlier key (earlier in this chunk
         or in an earlier chunk); the chunk's keys are remembered. Call in reading order."""
         p = prepared
-        n = len(p.order)
-        if n == 0:
+        if len(p.order) == 0:
             return np.zeros(0, dtype=bool)
-        maybe_sorted = (self._bitmap[p.byte] & p.bit) != 0
-        self._bitmap[p.set_at] |= p.set_bits
-        maybe = np.flatnonzero(maybe_sorted[p.starts])
+        self._collect()
+        maybe = np.flatnonzero(mark_seen(self._bitmap, p.unique, self._bit_shift, SLOT_BITS))
         hit = np.zeros(len(p.unique), dtype=bool)
         at = np.searchsorted(maybe, p.cut)
-        for i, part in enumerate(p.parts.tolist()):
-            a, b = p.cut[i], p.cut[i + 1]
-            hit[a:b] = self._seen_and_add(part, p.unique[a:b], maybe[at[i]:at[i + 1]] - a)
-        dup_sorted = p.later | np.repeat(hit, np.diff(np.r_[p.starts, n]))
-        dup = np.empty(n, dtype=bool)
-        dup[p.order] = dup_sorted
-        return dup
+        top = np.uint64(64 - SLOT_BITS)
+        for i in range(len(p.cut) - 1):
+            a, b = int(p.cut[i]), int(p.cut[i + 1])
+            hit[a:b] = self._seen_and_add(int(p.unique[a] >> top), p.unique[a:b], maybe[at[i]:at[i + 1]] - a)
+        return flags_in_row_order(p.order, p.later, p.starts, hit)
 
     def duplicates(self, key: np.ndarray) -> np.ndarray:
         """Which of a chunk's ``key`` values repeat an earlier key (earlier in this chunk

@@ -377,9 +377,9 @@ def iter_ping_chunks(path: str | Path, options: PingOptions | None = None) -> It
     Chunks are read and checked as by :func:`iter_checked_chunks`; duplicates are then
     removed one chunk after another in reading order, so the first copy is kept.
     """
-    dedup = Deduplicator()
-    for file, raw, chunk, _ in iter_checked_chunks(path, options):
-        yield dedup(chunk, raw, source=file)
+    with Deduplicator() as dedup:
+        for file, raw, chunk, _ in iter_checked_chunks(path, options):
+            yield dedup(chunk, raw, source=file)
 
 
 def _check_zone(name: str) -> None:

@@ -96,26 +96,29 @@ def score_pings(path: str | Path, hotspots: HotspotSet, rules: ComplianceSpec, *
     # duplicates, codes, the quarantine spool.
     chunks = iter_checked_chunks(path, options, then=partial(_assign_and_prepare, index, options.locate,
                                                              dedup.prepare))
-    for i, (file, raw, chunk, (row, hot, time_ns, keys)) in enumerate(progress(chunks, desc="ping chunks",
-                                                                               unit="chunk")):
-        if i % 10 == 9:
-            release_free_memory()  # the duplicate-key runs fragment the heap (see _core.memory)
-        frame = chunk.frame
-        n_read += chunk.n_read
-        extent = extent.merge(chunk.extent)
-        dup = dedup.resolve(keys)
-        n_used += len(frame) - int(np.count_nonzero(dup))
-        spool.add(duplicate_quarantine(chunk, dup, raw, file) if dup.any() else chunk.quarantine)
-        if frame.empty or dup.all():
-            continue
-        latest = int(time_ns[~dup].max())
-        last = latest if last is None else max(last, latest)
-        keep = ~dup[row]
-        row, hot = row[keep], hot[keep]
-        n_in += int(np.count_nonzero(np.diff(row, prepend=-1)))
-        parts.append((tracks.encode(frame["device_id"].iloc[row], frame["officer_id"].iloc[row]),
-                      teams.encode(frame["team"].iloc[row]), hot.astype(np.int16), time_ns[row]))
-    del dedup, chunks  # the duplicate index (8 bytes per used ping) is not needed for the visits
+    try:
+        for i, (file, raw, chunk, (row, hot, time_ns, keys)) in enumerate(progress(chunks, desc="ping chunks",
+                                                                                   unit="chunk")):
+            if i % 10 == 9:
+                release_free_memory()  # the duplicate-key runs fragment the heap (see _core.memory)
+            frame = chunk.frame
+            n_read += chunk.n_read
+            extent = extent.merge(chunk.extent)
+            dup = dedup.resolve(keys)
+            n_used += len(frame) - int(np.count_nonzero(dup))
+            spool.add(duplicate_quarantine(chunk, dup, raw, file) if dup.any() else chunk.quarantine)
+            if frame.empty or dup.all():
+                continue
+            latest = int(time_ns[~dup].max())
+            last = latest if last is None else max(last, latest)
+            keep = ~dup[row]
+            row, hot = row[keep], hot[keep]
+            n_in += int(np.count_nonzero(np.diff(row, prepend=-1)))
+            parts.append((tracks.encode(frame["device_id"].iloc[row], frame["officer_id"].iloc[row]),
+                          teams.encode(frame["team"].iloc[row]), hot.astype(np.int16), time_ns[row]))
+    finally:
+        dedup.close()  # stops its merge thread; the keys are not needed for the visits
+    del dedup, chunks
     release_free_memory()
     if parts:
         track_code, team_code, hot, t = (np.concatenate(p) for p in zip(*parts, strict=True))
