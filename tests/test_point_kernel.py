@@ -23,7 +23,7 @@ import shapely
 
 from guardian_rct.geo import point_index
 from guardian_rct.geo.point_index import assign_points, build_index, cell_codes
-from guardian_rct.geo.point_kernel import max_slots_per_cell
+from guardian_rct.geo.point_kernel import assign_kernel, max_slots_per_cell
 
 SLICE = 1024  # point_kernel._SLICE
 
@@ -127,6 +127,42 @@ def test_points_all_in_a_three_way_overlap_refill_the_output_buffers():
     x, y = rng.uniform(12, 94, 50_000), rng.uniform(12, 94, 50_000)
     p, h = _assert_same(index, x, y)
     assert len(p) == 3 * len(x)
+
+
+@pytest.mark.parametrize("room", [1, 7, 200])
+def test_the_kernel_stops_and_resumes_whatever_its_buffer_room(stars, room):
+    """The kernel's contract with any caller: with buffers of only ``room`` pairs over
+    the reserve it stops where they are full and resumes there, losing nothing."""
+    index = build_index(stars, tolerance_m=15.0)  # overlaps: several pairs per point
+    rng = np.random.default_rng(13)
+    bx, by = _boundary_points(index.geometries, rng)
+    x = np.r_[rng.uniform(399500, 403800, 20_000), bx]
+    y = np.r_[rng.uniform(279500, 283800, 20_000), by]
+    reserve = max_slots_per_cell(index.many_start)
+    tables = point_index._tables(index) + (index.many_start, index.many_slots, index.slot_hot, index.slot_status,
+                                           index.slot_cx, index.slot_cy, index.slot_edges, index.pair_edge,
+                                           index.pair_side, index.edges.ravel())
+    got_p, got_h, doubts, start, calls = [], [], 0, 0, 0
+    while start < len(x):
+        # Each buffer is the head of a larger array: a write past its end shows in the guard.
+        size = room + reserve
+        whole = [np.full(size + 64, -7, dtype) for dtype in (np.int64, np.int32, np.int64, np.int32)]
+        out_p, out_h, doubt_p, doubt_h = (w[:size] for w in whole)
+        stop, n_out, n_doubt, nan = assign_kernel(x, y, start, 0, *tables, reserve, out_p, out_h, doubt_p, doubt_h)
+        assert not nan and stop > start and n_out <= size and n_doubt <= size
+        assert all((w[size:] == -7).all() for w in whole)
+        got_p.append(out_p[:n_out])
+        got_h.append(out_h[:n_out])
+        doubts += n_doubt
+        start, calls = stop, calls + 1
+    assert calls > 20
+    p, h = np.concatenate(got_p), np.concatenate(got_h)
+    whole_p, whole_h = assign_points(index, x, y)
+    assert doubts > 0
+    keep = np.isin(whole_p * 100 + whole_h, p * 100 + h)  # assign_points adds the GEOS pairs
+    np.testing.assert_array_equal(whole_p[keep], p)
+    np.testing.assert_array_equal(whole_h[keep], h)
+    assert len(p) + doubts >= len(whole_p)
 
 
 def test_holes_and_multipolygons():

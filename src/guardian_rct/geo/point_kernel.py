@@ -142,6 +142,24 @@ _SLICE = 1024  # points per _select call: its outputs stay in L1
 
 
 @kernel
+def _prefetch(bq, nb, sel, fine_at, special, slot_status, slot_cx, slot_cy, slot_edges, pair_edge,
+              pair_side, edges, spec, sink):
+    """The slot of each of the ``nb`` boundary points ``sel[bq[:nb]]`` into ``spec``, and
+    a first read of its record and first edge, in branch-free loops: the cache misses of
+    all of them overlap, instead of one after the other in the exact test, whose
+    branches the processor cannot run ahead of."""
+    for t in range(nb):
+        spec[t] = special[fine_at[sel[bq[t]]]]
+    for t in range(nb):
+        slot = max(spec[t], 0)  # a shared cell (< 0) is not read ahead
+        sink[t] = slot_cx[slot] + slot_cy[slot] + slot_status[slot] + slot_edges[slot]
+    last = len(pair_edge) - 1
+    for t in range(nb):
+        q = min(np.int64(slot_edges[max(spec[t], 0)]), last)
+        sink[t] += edges[4 * np.int64(pair_edge[max(q, 0)])] + pair_side[max(q, 0)]
+
+
+@kernel
 def assign_kernel(x, y, start, first, origin_x, origin_y, inv, top_x, top_y, block, coarse_nx,
                   coarse, blocks, special, many_start, many_slots, slot_hot, slot_status,
                   slot_cx, slot_cy, slot_edges, pair_edge, pair_side, edges, reserve,
@@ -150,8 +168,11 @@ def assign_kernel(x, y, start, first, origin_x, origin_y, inv, top_x, top_y, blo
     ``out_p``/``out_h`` and doubtful pairs into ``doubt_p``/``doubt_h``.
 
     Returns ``(stop, n_out, n_doubt, nan)``: the position reached (``len(x)`` when done;
-    less when a buffer had less than ``reserve`` free, or with ``nan`` true when a
-    coordinate is NaN).
+    less when a buffer had too little room, or with ``nan`` true when a coordinate is
+    NaN). Buffers must hold more than ``reserve`` pairs (the most one point can give)
+    for every call to make progress. Per slice of points: :func:`_select`; the boundary points' records read
+    ahead; then the kept points in order, the runs of strictly-inside points between
+    boundary points written without a branch.
     """
     n_out = 0
     n_doubt = 0
@@ -159,29 +180,42 @@ def assign_kernel(x, y, start, first, origin_x, origin_y, inv, top_x, top_y, blo
     sel = np.empty(_SLICE, np.int64)
     code = np.empty(_SLICE, np.int64)
     fine_at = np.empty(_SLICE, np.int64)
+    bq = np.empty(_SLICE + 1, np.int64)
+    spec = np.empty(_SLICE, np.int64)
+    sink = np.empty(_SLICE, np.float64)
     for a in range(start, len(x), _SLICE):
         m = _select(x, y, a, min(a + _SLICE, len(x)), origin_x, origin_y, inv, top_x, top_y, block,
                     coarse_nx, coarse, blocks, sel, code, fine_at)
         if m < 0:
             return a, n_out, n_doubt, True
-        for q in range(m):
-            j = sel[q]
-            i, c = a + j, code[j]
-            if n_out + reserve > cap or n_doubt + reserve > dcap:
-                return i, n_out, n_doubt, False
-            if c >= 0:
-                out_p[n_out] = first + i
-                out_h[n_out] = c
+        nb = 0
+        for q in range(m):  # kept points are strictly inside (code >= 0) or boundary
+            bq[nb] = q
+            nb += code[sel[q]] <= -2
+        bq[nb] = m
+        _prefetch(bq, nb, sel, fine_at, special, slot_status, slot_cx, slot_cy, slot_edges, pair_edge,
+                  pair_side, edges, spec, sink)
+        q0 = 0
+        for t in range(nb + 1):
+            q1 = bq[t]
+            stop = min(q1, q0 + cap - n_out)  # the run of inside points, or what fits of it
+            for q in range(q0, stop):
+                out_p[n_out] = first + a + sel[q]
+                out_h[n_out] = code[sel[q]]
                 n_out += 1
-                continue
-            s = np.int64(special[fine_at[j]])
+            if stop < q1 or t < nb and (n_out + reserve > cap or n_doubt + reserve > dcap):
+                return a + sel[stop], n_out, n_doubt, False  # no room left (for the boundary point)
+            if t == nb:
+                break
+            i = a + sel[q1]  # a boundary point: each slot of its cell, in hotspot order
+            s = spec[t]
             k0, k1 = s, s + 1
             if s < 0:
                 k0, k1 = many_start[-(s + 2)], many_start[-(s + 1)]
             for k in range(k0, k1):
                 slot = s if s >= 0 else np.int64(many_slots[k])
-                state = _slot_state(slot, x[i], y[i], slot_status, slot_cx, slot_cy, slot_edges,
-                                    pair_edge, pair_side, edges)
+                state = _slot_state(slot, x[i], y[i], slot_status, slot_cx, slot_cy, slot_edges, pair_edge,
+                                    pair_side, edges)
                 if state == _INSIDE:
                     out_p[n_out] = first + i
                     out_h[n_out] = slot_hot[slot]
@@ -190,6 +224,7 @@ def assign_kernel(x, y, start, first, origin_x, origin_y, inv, top_x, top_y, blo
                     doubt_p[n_doubt] = first + i
                     doubt_h[n_doubt] = slot_hot[slot]
                     n_doubt += 1
+            q0 = q1 + 1
     return len(x), n_out, n_doubt, False
 
 
