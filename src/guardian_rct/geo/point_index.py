@@ -259,7 +259,9 @@ def assign_points(index: HotspotIndex, x: np.ndarray, y: np.ndarray) -> tuple[np
 
 
 def _join(arrays: list[np.ndarray], dtype) -> np.ndarray:
-    if len(arrays) == 1:
+    """One array of the parts (views into kernel buffers): a copy unless a single part
+    fills most of its buffer, so that a result never pins a much larger buffer."""
+    if len(arrays) == 1 and (arrays[0].base is None or 2 * arrays[0].size >= arrays[0].base.size):
         return arrays[0]
     return np.concatenate(arrays) if arrays else np.empty(0, dtype)
 
