@@ -240,30 +240,42 @@ def assign_points(index: HotspotIndex, x: np.ndarray, y: np.ndarray) -> tuple[np
         _refuse_nan(x, y)
     if not parts:
         return np.empty(0, np.int64), np.empty(0, np.int32)
-    point = _join([q for part in parts for q in part[0]], np.int64)
-    hotspot = _join([q for part in parts for q in part[1]], np.int32)
-    doubt_p = _join([q for part in parts for q in part[2]], np.int64)
+    pairs_p = [q for part in parts for q in part[0]]
+    pairs_h = [q for part in parts for q in part[1]]
+    doubt_p = np.concatenate([q for part in parts for q in part[2]])
+    extra_p, extra_h = doubt_p, np.empty(0, np.int32)
     if len(doubt_p):
         # The few points the orientation filter could not decide: GEOS, in this thread
         # (prepared geometries are not shared across threads).
-        doubt_h = _join([q for part in parts for q in part[3]], np.int32)
+        doubt_h = np.concatenate([q for part in parts for q in part[3]])
         extra_p, extra_h = geos_pairs(index.geometries, x, y, doubt_p, doubt_h)
-        if len(extra_p):
-            n_hot = len(index.geometries)
-            order = np.lexsort((extra_h, extra_p))
-            extra_p, extra_h = extra_p[order], extra_h[order]
-            at = np.searchsorted(point * n_hot + hotspot, extra_p * n_hot + extra_h)
-            point = np.insert(point, at, extra_p)
-            hotspot = np.insert(hotspot, at, extra_h)
+        order = np.lexsort((extra_h, extra_p))
+        extra_p, extra_h = extra_p[order], extra_h[order]
+    return _assemble(pairs_p, pairs_h, extra_p, extra_h, len(index.geometries))
+
+
+def _assemble(pairs_p: list[np.ndarray], pairs_h: list[np.ndarray], extra_p: np.ndarray, extra_h: np.ndarray,
+              n_hot: int) -> tuple[np.ndarray, np.ndarray]:
+    """The parts (each sorted, in point order) in one pair of arrays, with the sorted
+    GEOS pairs merged in where they belong: one copy of everything; the merge looks only
+    at the parts the GEOS pairs fall in."""
+    if len(pairs_p) == 1 and not len(extra_p):
+        p, h = pairs_p[0], pairs_h[0]
+        if p.base is None or 2 * p.size >= p.base.size:  # never pin a much larger buffer
+            return p, h
+    total = sum(len(p) for p in pairs_p) + len(extra_p)
+    point, hotspot = np.empty(total, np.int64), np.empty(total, np.int32)
+    at = e0 = 0
+    for k, (p, h) in enumerate(zip(pairs_p, pairs_h, strict=True)):
+        # GEOS pairs up to this part's last point (all that are left, after the last).
+        e1 = len(extra_p) if k == len(pairs_p) - 1 else int(np.searchsorted(extra_p, p[-1], "right")) if len(p) else e0
+        if e1 > e0:
+            ins = np.searchsorted(p * n_hot + h, extra_p[e0:e1] * n_hot + extra_h[e0:e1])
+            p, h = np.insert(p, ins, extra_p[e0:e1]), np.insert(h, ins, extra_h[e0:e1])
+        point[at:at + len(p)] = p
+        hotspot[at:at + len(h)] = h
+        at, e0 = at + len(p), e1
     return point, hotspot
-
-
-def _join(arrays: list[np.ndarray], dtype) -> np.ndarray:
-    """One array of the parts (views into kernel buffers): a copy unless a single part
-    fills most of its buffer, so that a result never pins a much larger buffer."""
-    if len(arrays) == 1 and (arrays[0].base is None or 2 * arrays[0].size >= arrays[0].base.size):
-        return arrays[0]
-    return np.concatenate(arrays) if arrays else np.empty(0, dtype)
 
 
 def _tables(index: HotspotIndex) -> tuple:
