@@ -309,18 +309,19 @@ def validate_chunk(raw: pd.DataFrame, columns: dict[str, str], *, source: Path, 
               if "officer_id" in columns else blank)
     team_ok = _arrow_text(raw[columns["team"]], keep_dictionary=True).take(keep) if "team" in columns else blank
     rows = np.arange(first_row, first_row + n, dtype=np.int64)
-    key = duplicate_key(dev_ok, off_ok, team_ok, ns[ok], a[ok], b[ok], acc[ok])
+    ns_ok, a_ok, b_ok, acc_ok = ns[ok], a[ok], b[ok], acc[ok]
+    key = duplicate_key(dev_ok, off_ok, team_ok, ns_ok, a_ok, b_ok, acc_ok)
     # Identifiers as categories while scoring (a code per row, each distinct text once),
     # as text when the pings are read for themselves (read_pings).
     ids = _categorical if options.locate is not None else _text_column
-    frame = pd.DataFrame({
+    frame = pd.DataFrame({  # copy=False: fresh arrays, kept as they are (no block copies)
         "device_id": ids(dev_ok),
         "officer_id": ids(off_ok),
         "team": ids(team_ok),
-        "time": pd.DatetimeIndex(ns[ok].view("datetime64[ns]")).tz_localize("UTC"),
-        "x": x[ok], "y": y[ok], "accuracy_m": acc[ok],
+        "time": pd.DatetimeIndex(ns_ok.view("datetime64[ns]")).tz_localize("UTC"),
+        "x": x[ok], "y": y[ok], "accuracy_m": acc_ok,
         "source_row": rows[ok], "key": key,
-    })
+    }, copy=False)
     bad = ~ok
     if bad.any():
         reasons = pd.Series(_REASON_TEXT[code[bad]], dtype="string")
@@ -329,7 +330,7 @@ def validate_chunk(raw: pd.DataFrame, columns: dict[str, str], *, source: Path, 
     else:
         quarantine = concat_quarantines([])
     extent = _extent(a, b, ns, ok, code, geographic, options)
-    lonlat = (b[ok], a[ok]) if geographic and options.locate is not None else None
+    lonlat = (b_ok, a_ok) if geographic and options.locate is not None else None
     return PingChunk(frame=frame, quarantine=quarantine, n_read=n, extent=extent, lonlat=lonlat)
 
 

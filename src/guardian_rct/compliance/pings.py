@@ -251,8 +251,9 @@ def _check_utf8(batch: pa.RecordBatch, path: Path, first: int) -> None:
                                 fix="re-export the file with UTF-8 text columns") from None
 
 
-def prefetch(items: Iterator, depth: int = 1) -> Iterator:
-    """Yield from ``items``, computing the next item in a background thread meanwhile.
+def prefetch(items: Iterator, depth: int = 1, name: str = "ping-prefetch") -> Iterator:
+    """Yield from ``items``, computing the next ``depth`` items in a background thread
+    (called ``name``) meanwhile.
 
     Reading and decoding a chunk (Arrow releases the GIL) then overlaps with checking
     the previous one, so both cores work. Errors are raised in the consumer, at the
@@ -280,7 +281,7 @@ def prefetch(items: Iterator, depth: int = 1) -> Iterator:
         except BaseException as exc:  # handed to the consumer
             box.put((done, exc))
 
-    thread = threading.Thread(target=produce, name="ping-prefetch", daemon=True)
+    thread = threading.Thread(target=produce, name=name, daemon=True)
     thread.start()
     try:
         while True:

@@ -10,7 +10,7 @@ Both give identical visits, counts and quarantine.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
 from typing import Literal
@@ -42,7 +42,7 @@ from guardian_rct.compliance.ping_types import (
     PingExtent,
     PingOptions,
 )
-from guardian_rct.compliance.pings import iter_checked_chunks, ping_files
+from guardian_rct.compliance.pings import iter_checked_chunks, ping_files, prefetch
 from guardian_rct.config.trial_config import ComplianceSpec
 from guardian_rct.geo.hotspots import HotspotSet
 from guardian_rct.geo.lonlat_index import LonLatIndex
@@ -58,6 +58,19 @@ def _assign_and_prepare(index: HotspotIndex, locate: LonLatIndex | None,
     instants and its prepared duplicate keys (``prepare`` reads no state of the set)."""
     time_ns = chunk.frame["time"].dt.as_unit("ns").array.asi8
     return (*assign_chunk(index, chunk, locate), time_ns, prepare(chunk.frame["key"].to_numpy()))
+
+
+def _without_duplicates(chunks: Iterator[tuple[Path, pd.DataFrame, PingChunk, tuple]], dedup: Deduplicator,
+                        spool: QuarantineSpool,
+                        ) -> Iterator[tuple[pd.DataFrame, int, PingExtent, np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """Each checked chunk with its duplicate flags and its (row, hotspot) pairs and instants,
+    in reading order (the set must see the chunks in that order); the chunk's whole
+    quarantine (the checks' rows and its duplicates, by source row) goes to ``spool`` here,
+    so that a chunk of bad rows is not handed on."""
+    for file, raw, chunk, (row, hot, time_ns, keys) in chunks:
+        dup = dedup.resolve(keys)
+        spool.add(duplicate_quarantine(chunk, dup, raw, file) if dup.any() else chunk.quarantine)
+        yield chunk.frame, chunk.n_read, chunk.extent, dup, row, hot, time_ns
 
 
 def score_pings(path: str | Path, hotspots: HotspotSet, rules: ComplianceSpec, *,
@@ -92,21 +105,20 @@ def score_pings(path: str | Path, hotspots: HotspotSet, rules: ComplianceSpec, *
     extent = PingExtent()
     last: int | None = None
     # Checks, hotspot assignment and the chunk's own share of duplicate finding run in the
-    # worker threads; here, in reading order, only what depends on the chunks before:
-    # duplicates, codes, the quarantine spool.
+    # worker threads; duplicates (which depend on the chunks before) and the quarantine
+    # spool in reading order in a thread of their own; here, in reading order, only the
+    # books: codes and counts.
     chunks = iter_checked_chunks(path, options, then=partial(_assign_and_prepare, index, options.locate,
                                                              dedup.prepare))
+    stream = prefetch(_without_duplicates(chunks, dedup, spool), depth=1, name="ping-dedup")
     try:
-        for i, (file, raw, chunk, (row, hot, time_ns, keys)) in enumerate(progress(chunks, desc="ping chunks",
-                                                                                   unit="chunk")):
+        for i, (frame, n, chunk_extent, dup, row, hot, time_ns) in enumerate(
+                progress(stream, desc="ping chunks", unit="chunk")):
             if i % 10 == 9:
                 release_free_memory()  # the duplicate-key runs fragment the heap (see _core.memory)
-            frame = chunk.frame
-            n_read += chunk.n_read
-            extent = extent.merge(chunk.extent)
-            dup = dedup.resolve(keys)
+            n_read += n
+            extent = extent.merge(chunk_extent)
             n_used += len(frame) - int(np.count_nonzero(dup))
-            spool.add(duplicate_quarantine(chunk, dup, raw, file) if dup.any() else chunk.quarantine)
             if frame.empty or dup.all():
                 continue
             latest = int(time_ns[~dup].max())
@@ -117,6 +129,7 @@ def score_pings(path: str | Path, hotspots: HotspotSet, rules: ComplianceSpec, *
             parts.append((tracks.encode(frame["device_id"].iloc[row], frame["officer_id"].iloc[row]),
                           teams.encode(frame["team"].iloc[row]), hot.astype(np.int16), time_ns[row]))
     finally:
+        stream.close()  # stops the duplicate thread before the set goes
         dedup.close()  # stops its merge thread; the keys are not needed for the visits
     del dedup, chunks
     release_free_memory()
