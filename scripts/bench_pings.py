@@ -9,7 +9,9 @@ added as pings (on-boundary cases). The "obvious" way builds a GeoDataFrame of p
 from the coordinate arrays and calls ``gpd.sjoin(points, hotspots,
 predicate="intersects")``; ours builds the index and assigns from the arrays. Both are
 timed after a small warm-up, once each, from coordinate arrays to (ping, hotspot) pairs;
-the pairs must be identical.
+the pairs must be identical. The first call of our compiled kernels in the process
+(numba's cache load, or compilation on a machine without a cache) is timed and printed
+apart, before the warm-up.
 
 With ``--repeat R`` both are run R times (alternating) and the medians are compared.
 
@@ -60,57 +62,38 @@ def synthetic_pings(rng: np.random.Generator, polys: np.ndarray, n: int) -> tupl
 
 
 def run_ours(polys, x, y, tolerance):
-    t0 = time.perf_counter()
+    c0, t0 = time.process_time(), time.perf_counter()
     index = build_index(polys, tolerance_m=tolerance)
     t1 = time.perf_counter()
     p, h = assign_points(index, x, y)
-    t2 = time.perf_counter()
-    return p, h, t1 - t0, t2 - t1, index
+    t2, c2 = time.perf_counter(), time.process_time()
+    return p, h, t1 - t0, t2 - t1, index, c2 - c0
 
 
 def run_sjoin(geoms, x, y):
-    t0 = time.perf_counter()
+    c0, t0 = time.process_time(), time.perf_counter()
     points = gpd.GeoDataFrame(geometry=gpd.points_from_xy(x, y), crs="EPSG:27700")
     t1 = time.perf_counter()
     hot = gpd.GeoDataFrame({"k": np.arange(len(geoms))}, geometry=list(geoms), crs="EPSG:27700")
     joined = gpd.sjoin(points, hot, predicate="intersects")
-    t2 = time.perf_counter()
+    t2, c2 = time.perf_counter(), time.process_time()
     p, h = joined.index.to_numpy(), joined["index_right"].to_numpy()
     order = np.lexsort((h, p))
-    return p[order], h[order], t1 - t0, t2 - t1
+    return p[order], h[order], t1 - t0, t2 - t1, c2 - c0
 
 
-def split_times(index, x, y) -> str:
-    """One thread: classification of every chunk (cell codes, the few points not plainly
-    outside, their fine cells) apart from the exact stage (numpy orientation tests and
-    the GEOS fallback for undecidable points)."""
-    from guardian_rct.geo import point_exact
-    from guardian_rct.geo import point_index as pi
+def first_call(polys, x, y, tolerance) -> str:
+    """Time the kernels' first call in this process (numba loads them from its cache, or
+    compiles them when the cache is missing or stale), apart from the timed runs."""
+    from guardian_rct.geo import point_kernel
 
-    spent = [0.0, 0.0]
-    resolve, geos = point_exact.resolve, point_exact.geos_pairs
-
-    def timed(f, k):
-        def run(*a):
-            t = time.perf_counter()
-            out = f(*a)
-            spent[k] += time.perf_counter() - t
-            return out
-        return run
-
-    pi.resolve, pi.geos_pairs = timed(resolve, 0), timed(geos, 1)
-    try:
-        t0 = time.perf_counter()
-        parts = [pi._assign_task(index, x[lo:lo + pi._TASK], y[lo:lo + pi._TASK], lo)
-                 for lo in range(0, len(x), pi._TASK)]
-        up = np.concatenate([part[2] for part in parts])
-        uh = np.concatenate([part[3] for part in parts])
-        pi.geos_pairs(index.geometries, x, y, up, uh)
-        total = time.perf_counter() - t0
-    finally:
-        pi.resolve, pi.geos_pairs = resolve, geos
-    return (f"one thread: classification {total - spent[0] - spent[1]:.3f} s, exact stage numpy "
-            f"{spent[0]:.3f} s + GEOS {spent[1]:.3f} s for {len(up):,} undecided pairs")
+    index = build_index(polys, tolerance_m=tolerance)
+    t0 = time.perf_counter()
+    assign_points(index, x, y)
+    t1 = time.perf_counter()
+    stats = point_kernel.assign_kernel.stats
+    how = "compiled" if sum(stats.cache_misses.values()) else "loaded from the cache"
+    return f"first kernel call in this process ({how}, {len(x):,} points): {t1 - t0:.3f} s"
 
 
 def main() -> int:
@@ -119,29 +102,34 @@ def main() -> int:
     parser.add_argument("--tolerance", type=float, default=0.0, help="gps_tolerance_m (default 0)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--repeat", type=int, default=1, help="runs of each; medians are reported (default 1)")
-    parser.add_argument("--split", action="store_true",
-                        help="also time, on one thread, the cell classification and the exact stage apart")
     args = parser.parse_args()
     load0 = os.getloadavg()[0]
     rng = np.random.default_rng(args.seed)
     polys = synthetic_hotspots(rng)
     x, y = synthetic_pings(rng, polys, args.n)
+    warm = first_call(polys, x[:10_000], y[:10_000], args.tolerance)
     # Warm-up (imports, caches) on a small slice, for both.
-    _, _, _, _, index = run_ours(polys, x[:10_000], y[:10_000], args.tolerance)
+    _, _, _, _, index, _ = run_ours(polys, x[:10_000], y[:10_000], args.tolerance)
     run_sjoin(index.geometries, x[:10_000], y[:10_000])
-    runs_ours, runs_sjoin, same = [], [], True
+    runs_ours, runs_sjoin, cpu_ours, cpu_sjoin, same = [], [], [], [], True
     for _ in range(max(1, args.repeat)):
-        p, h, t_build, t_assign, index = run_ours(polys, x, y, args.tolerance)
+        p, h, t_build, t_assign, index, cpu = run_ours(polys, x, y, args.tolerance)
         runs_ours.append((t_build, t_assign))
-        sp, sh, t_points, t_join = run_sjoin(index.geometries, x, y)
+        cpu_ours.append(cpu)
+        sp, sh, t_points, t_join, cpu = run_sjoin(index.geometries, x, y)
         runs_sjoin.append((t_points, t_join))
+        cpu_sjoin.append(cpu)
         same = same and np.array_equal(p, sp) and np.array_equal(h, sh)
         del sp, sh
     t_build, t_assign = np.median(np.array(runs_ours), axis=0)
     t_points, t_join = np.median(np.array(runs_sjoin), axis=0)
     if args.repeat > 1:
+        totals = [a + b for a, b in runs_ours]
         print(f"medians of {args.repeat} runs; ours (build + assign) per run: "
-              + ", ".join(f"{a + b:.3f}" for a, b in runs_ours) + " s")
+              + ", ".join(f"{t:.3f}" for t in totals) + f" s (min {min(totals):.3f}, max {max(totals):.3f}); "
+              "sjoin call alone per run: " + ", ".join(f"{b:.3f}" for _, b in runs_sjoin) + " s")
+    print(f"CPU time (all threads), median per run: ours {np.median(cpu_ours):.3f} s, "
+          f"points_from_xy + sjoin {np.median(cpu_sjoin):.3f} s")
     ours = t_build + t_assign
     theirs = t_points + t_join
     print(f"pings: {args.n:,}; hotspots: {len(polys)}; tolerance: {args.tolerance} m; "
@@ -150,12 +138,11 @@ def main() -> int:
     print(f"guardian_rct: build {t_build:.3f} s + assign {t_assign:.3f} s = {ours:.3f} s")
     print(f"geopandas.sjoin: points_from_xy {t_points:.3f} s + sjoin {t_join:.3f} s = {theirs:.3f} s")
     print(f"identical assignments: {same}")
+    print(warm)
     print(f"ratio (sjoin total / ours total): {theirs / ours:.1f}x; "
           f"(sjoin call alone / ours total): {t_join / ours:.1f}x")
     print(f"ratio with the index built once per trial (sjoin total / assign): {theirs / t_assign:.1f}x; "
           f"(sjoin call alone / assign): {t_join / t_assign:.1f}x")
-    if args.split:
-        print(split_times(index, x, y))
     print(f"load average (1 min) before {load0:.2f}, after {os.getloadavg()[0]:.2f} ({os.cpu_count()} cores)")
     return 0 if same else 1
 

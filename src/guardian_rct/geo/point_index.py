@@ -13,13 +13,13 @@ cells) only where a coarse cell is not wholly inside one hotspot or outside all:
    exactly one hotspot* or *boundary* (a hotspot edge passes within ``margin`` of the
    cell, or two hotspots claim it); the build is whole-array numpy
    (:mod:`guardian_rct.geo.point_raster`);
-2. a ping takes its cell's class with a few vectorised array operations, in chunks of
-   points that fit in the cache, on all cores;
-3. pings in boundary cells are decided exactly from their cell's edges with
-   floating-point orientation tests under a static error bound
-   (:mod:`guardian_rct.geo.point_exact`); the very few the bound cannot decide (on or
-   within rounding of an edge or vertex) go to GEOS (``shapely.intersects_xy``), the
-   predicate ``sjoin(..., predicate="intersects")`` evaluates.
+2. one compiled pass per slice of pings (:mod:`guardian_rct.geo.point_kernel`, numba,
+   GIL released, slices in threads) reads each ping's cell class and writes its pair;
+   pings in boundary cells are decided there exactly from their cell's edges with
+   floating-point orientation tests under a static error bound; the very few the bound
+   cannot decide (on or within rounding of an edge or vertex) go to GEOS
+   (``shapely.intersects_xy``, :mod:`guardian_rct.geo.point_exact`), the predicate
+   ``sjoin(..., predicate="intersects")`` evaluates.
 
 Boundary rule (identical to ``sjoin`` with ``predicate="intersects"``): a ping *on* a
 hotspot's edge or vertex counts as inside that hotspot; a ping inside a hole does not;
@@ -39,14 +39,13 @@ from dataclasses import dataclass
 import numpy as np
 import shapely
 
-from guardian_rct.geo.point_exact import geos_pairs, resolve
+from guardian_rct.geo.point_exact import geos_pairs
+from guardian_rct.geo.point_kernel import assign_kernel, cell_codes_kernel, max_slots_per_cell
 from guardian_rct.geo.point_raster import Grid, build_tables
 
 __all__ = ["HotspotIndex", "build_index", "assign_points", "cell_codes", "grow_hotspots", "LonLatGrid"]
 
-_OUTSIDE = -1
-_CHUNK = 1 << 17  # points per block: keeps temporaries in the CPU cache
-_TASK = 8 * _CHUNK  # points per thread task: one exact stage for all its chunks
+_TASK = 1 << 20  # points per thread task (tasks balance the load across busy cores)
 
 
 @dataclass(frozen=True, eq=False)
@@ -59,7 +58,7 @@ class HotspotIndex:
     (``-(b + 2)``); fine blocks hold the same codes per fine cell, plus ``-(k + 2)`` for
     a cell near the boundary of hotspot ``k`` only and ``-(n + 2)`` for a cell that
     several hotspots claim. Boundary fine cells get the exact test
-    (:mod:`guardian_rct.geo.point_exact`) from their *slots*: one per (cell, hotspot),
+    (:mod:`guardian_rct.geo.point_kernel`) from their *slots*: one per (cell, hotspot),
     with the hotspot's status at the cell centre and the edges near the cell.
 
     Attributes
@@ -217,19 +216,22 @@ def assign_points(index: HotspotIndex, x: np.ndarray, y: np.ndarray) -> tuple[np
         sorted by point then hotspot — the pairs ``geopandas.sjoin(..., predicate=
         "intersects")`` returns.
     """
-    x = np.asarray(x, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    y = np.ascontiguousarray(y, dtype=np.float64)
     if len(x) != len(y):
         raise ValueError(f"assign_points: x and y differ in length ({len(x):,} and {len(y):,})")
-    n = len(x)
-    starts = range(0, n, _TASK)
+    starts = range(0, len(x), _TASK)
+    tables = _tables(index) + (index.many_start, index.many_slots, index.slot_hot, index.slot_status,
+                               index.slot_cx, index.slot_cy, index.slot_edges, index.pair_edge,
+                               index.pair_side, index.edges.ravel())
+    reserve = max_slots_per_cell(index.many_start)
 
     def run(lo: int):
-        return _assign_task(index, x[lo:lo + _TASK], y[lo:lo + _TASK], lo)
+        return _assign_slice(tables, reserve, x[lo:lo + _TASK], y[lo:lo + _TASK], lo)
 
     workers = min(os.cpu_count() or 1, 4, len(starts))
     if workers > 1:
-        # numpy's array kernels release the GIL, so cache-sized chunks scale across cores.
+        # The kernel releases the GIL: slices run on all cores.
         with ThreadPoolExecutor(workers) as pool:
             parts = list(pool.map(run, starts))
     else:
@@ -238,98 +240,72 @@ def assign_points(index: HotspotIndex, x: np.ndarray, y: np.ndarray) -> tuple[np
         _refuse_nan(x, y)
     if not parts:
         return np.empty(0, np.int64), np.empty(0, np.int32)
-    point = np.concatenate([part[0] for part in parts])
-    hotspot = np.concatenate([part[1] for part in parts])
-    doubt_p = np.concatenate([part[2] for part in parts])
+    pairs_p = [q for part in parts for q in part[0]]
+    pairs_h = [q for part in parts for q in part[1]]
+    doubt_p = np.concatenate([q for part in parts for q in part[2]])
+    extra_p, extra_h = doubt_p, np.empty(0, np.int32)
     if len(doubt_p):
         # The few points the orientation filter could not decide: GEOS, in this thread
         # (prepared geometries are not shared across threads).
-        doubt_h = np.concatenate([part[3] for part in parts])
+        doubt_h = np.concatenate([q for part in parts for q in part[3]])
         extra_p, extra_h = geos_pairs(index.geometries, x, y, doubt_p, doubt_h)
-        if len(extra_p):
-            n_hot = len(index.geometries)
-            order = np.lexsort((extra_h, extra_p))
-            extra_p, extra_h = extra_p[order], extra_h[order]
-            at = np.searchsorted(point * n_hot + hotspot, extra_p * n_hot + extra_h)
-            point = np.insert(point, at, extra_p)
-            hotspot = np.insert(hotspot, at, extra_h)
+        order = np.lexsort((extra_h, extra_p))
+        extra_p, extra_h = extra_p[order], extra_h[order]
+    return _assemble(pairs_p, pairs_h, extra_p, extra_h, len(index.geometries))
+
+
+def _assemble(pairs_p: list[np.ndarray], pairs_h: list[np.ndarray], extra_p: np.ndarray, extra_h: np.ndarray,
+              n_hot: int) -> tuple[np.ndarray, np.ndarray]:
+    """The parts (each sorted, in point order) in one pair of arrays, with the sorted
+    GEOS pairs merged in where they belong: one copy of everything; the merge looks only
+    at the parts the GEOS pairs fall in."""
+    if len(pairs_p) == 1 and not len(extra_p):
+        p, h = pairs_p[0], pairs_h[0]
+        if p.base is None or 2 * p.size >= p.base.size:  # never pin a much larger buffer
+            return p, h
+    total = sum(len(p) for p in pairs_p) + len(extra_p)
+    point, hotspot = np.empty(total, np.int64), np.empty(total, np.int32)
+    at = e0 = 0
+    for k, (p, h) in enumerate(zip(pairs_p, pairs_h, strict=True)):
+        # GEOS pairs up to this part's last point (all that are left, after the last).
+        e1 = len(extra_p) if k == len(pairs_p) - 1 else int(np.searchsorted(extra_p, p[-1], "right")) if len(p) else e0
+        if e1 > e0:
+            ins = np.searchsorted(p * n_hot + h, extra_p[e0:e1] * n_hot + extra_h[e0:e1])
+            p, h = np.insert(p, ins, extra_p[e0:e1]), np.insert(h, ins, extra_h[e0:e1])
+        point[at:at + len(p)] = p
+        hotspot[at:at + len(h)] = h
+        at, e0 = at + len(p), e1
     return point, hotspot
 
 
-def _assign_task(index: HotspotIndex, x: np.ndarray, y: np.ndarray, lo: int):
-    """Pairs of the points ``x``, ``y`` (numbered from ``lo``), classified in cache-sized
-    chunks, with one exact stage for all of them; plus the pairs left to GEOS. ``None``
-    when a coordinate is NaN."""
-    sels, codes, bnds, specs, bxs, bys = [], [], [], [], [], []
-    offset = 0
-    for a in range(0, len(x), _CHUNK):
-        part = _classify_chunk(index, x[a:a + _CHUNK], y[a:a + _CHUNK])
-        if part is None:
-            return None
-        sel, c, bnd, spec = part
-        pos = sel.take(bnd)  # boundary points' coordinates, read while the chunk is cached
-        bxs.append(x[a:a + _CHUNK].take(pos))
-        bys.append(y[a:a + _CHUNK].take(pos))
-        sel += a
-        sels.append(sel)
-        codes.append(c)
-        bnds.append(bnd + offset)
-        specs.append(spec)
-        offset += len(sel)
-    if not sels:
-        return np.empty(0, np.int64), np.empty(0, np.int32), np.empty(0, np.int64), np.empty(0, np.int32)
-    sel, c, bnd = np.concatenate(sels), np.concatenate(codes), np.concatenate(bnds)
-    pts = sel[bnd].astype(np.int64)
-    at, h, up, uh = resolve(index, np.concatenate(bxs), np.concatenate(bys), pts, np.concatenate(specs))
-    c[bnd] = _OUTSIDE
-    again = np.zeros(len(at), dtype=bool)  # second and later hotspots of one point (overlaps)
-    again[1:] = at[1:] == at[:-1]
-    c[bnd[at[~again]]] = h[~again]
-    keep = np.flatnonzero(c >= 0)
-    if not again.any():
-        return sel.take(keep) + np.int64(lo), c.take(keep).astype(np.int32), up + lo, uh
-    # Points in several hotspots: their later hits go right after the first.
-    extra = bnd[at[again]]
-    pos = np.searchsorted(keep, extra) + 1 + np.arange(len(extra))
-    total = len(keep) + len(extra)
-    rest = np.ones(total, dtype=bool)
-    rest[pos] = False
-    point = np.empty(total, dtype=np.int64)
-    point[rest] = sel.take(keep)
-    point[pos] = sel.take(extra)
-    hot = np.empty(total, dtype=np.int32)
-    hot[rest] = c.take(keep)
-    hot[pos] = h[again]
-    point += lo
-    return point, hot, up + lo, uh
-
-
-def _classify_chunk(index: HotspotIndex, x: np.ndarray, y: np.ndarray):
-    """Points not plainly outside (positions ``sel``), their fine-cell codes, which of
-    them lie in special cells (positions into ``sel``) and those cells' numbers."""
-    try:
-        gx, gy = _fine_xy(index, x, y)
-    except FloatingPointError:  # a NaN reached the float -> int cast
-        return None
+def _tables(index: HotspotIndex) -> tuple:
+    """The raster arguments of both kernels: fine-cell origin (shifted by one block, so
+    the padded coarse table's outside ring is fine column/row ``block - 1``: clipping
+    sends far points there), scale, clip limits, block, coarse width and flat tables."""
+    ncy2, ncx2 = index.coarse.shape
     block = index.block
-    code = _coarse_codes(index, gx, gy)
-    # One scan of the chunk: the rest works on the few points not plainly outside.
-    sel = np.flatnonzero(code != _OUTSIDE).astype(np.int32)
-    c = code.take(sel)
-    mixed = np.flatnonzero(c <= -2)
-    fine = sel.take(mixed)
-    at = c.take(mixed).astype(np.int32)
-    at *= -(block * block)
-    at -= 2 * block * block  # block -(code + 2), times the block size
-    local = gy.take(fine)
-    local &= block - 1
-    local *= block
-    local += gx.take(fine) & (block - 1)
-    at += local
-    cm = index.blocks.ravel().take(at)
-    c[mixed] = cm
-    edge = np.flatnonzero(cm <= -2)
-    return sel, c, mixed.take(edge), index.special.ravel().take(at.take(edge))
+    return (index.x0 - block * index.cell, index.y0 - block * index.cell, 1.0 / index.cell,
+            float((ncx2 - 1) * block), float((ncy2 - 1) * block), block, ncx2,
+            index.coarse.ravel(), index.blocks.ravel(), index.special.ravel())
+
+
+def _assign_slice(tables: tuple, reserve: int, x: np.ndarray, y: np.ndarray, lo: int):
+    """Pairs and doubtful pairs of one slice (points numbered from ``lo``) as lists of
+    arrays, from as many kernel calls as the buffers need; ``None`` at a NaN."""
+    pairs_p, pairs_h, doubts_p, doubts_h = [], [], [], []
+    start = 0
+    while start < len(x) or not pairs_p:
+        left = len(x) - start
+        out_p, out_h = np.empty(left + reserve, np.int64), np.empty(left + reserve, np.int32)
+        doubt_p, doubt_h = np.empty(left // 4 + reserve, np.int64), np.empty(left // 4 + reserve, np.int32)
+        start, n_out, n_doubt, nan = assign_kernel(x, y, start, lo, *tables, reserve, out_p, out_h, doubt_p, doubt_h)
+        if nan:
+            return None
+        pairs_p.append(out_p[:n_out])
+        pairs_h.append(out_h[:n_out])
+        doubts_p.append(doubt_p[:n_doubt])
+        doubts_h.append(doubt_h[:n_doubt])
+    return pairs_p, pairs_h, doubts_p, doubts_h
 
 
 def _refuse_nan(x: np.ndarray, y: np.ndarray, where: str = "assign_points") -> None:
@@ -347,61 +323,14 @@ def cell_codes(index: HotspotIndex, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     near hotspot ``k`` only, ``-(n + 2)`` near several), which :func:`assign_points`
     resolves exactly. ``x`` and ``y`` must not be NaN.
     """
-    x = np.asarray(x, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
-    try:
-        return _cell_codes(index, x, y)
-    except FloatingPointError:
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    y = np.ascontiguousarray(y, dtype=np.float64)
+    if len(x) != len(y):
+        raise ValueError(f"cell_codes: x and y differ in length ({len(x):,} and {len(y):,})")
+    out = np.empty(len(x), dtype=index.coarse.dtype)
+    if not cell_codes_kernel(x, y, *_tables(index)[:-1], out):
         _refuse_nan(x, y, "cell_codes")
-        raise
-
-
-def _cell_codes(index: HotspotIndex, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    gx, gy = _fine_xy(index, x, y)
-    code = _coarse_codes(index, gx, gy)
-    fine = np.flatnonzero(code <= -2)
-    if len(fine):
-        block = index.block
-        at = -(code[fine].astype(np.int32) + 2)
-        at *= block * block
-        at += (gy[fine] & (block - 1)) * block + (gx[fine] & (block - 1))
-        code[fine] = index.blocks.ravel().take(at)
-    return code
-
-
-def _fine_xy(index: HotspotIndex, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Fine column and row of each point, shifted by one block and clipped (int32).
-
-    Shifted by one block, so that the padded coarse table's outside ring is fine
-    column/row ``block - 1`` (and ``(nc + 1) * block``): clipping sends far points there.
-    ``astype`` truncates toward zero, but every clipped value is ``>= block - 1 >= 0``, so
-    truncation is the floor. A point up to one fine cell left of (below) the raster reads
-    fine cell 0, which lies beyond every hotspot's bounding box and so is never "inside"
-    (only outside or boundary, tested exactly): still correct. A NaN survives the clip
-    and makes the cast raise ``FloatingPointError`` (IEEE invalid operation), which costs
-    nothing for clean input.
-    """
-    ncy2, ncx2 = index.coarse.shape
-    block = index.block
-    inv = 1.0 / index.cell
-    with np.errstate(invalid="raise", over="ignore"):
-        f = np.subtract(x, index.x0 - block * index.cell)
-        f *= inv
-        np.clip(f, block - 1, (ncx2 - 1) * block, out=f)
-        gx = f.astype(np.int32)
-        np.subtract(y, index.y0 - block * index.cell, out=f)
-        f *= inv
-        np.clip(f, block - 1, (ncy2 - 1) * block, out=f)
-        gy = f.astype(np.int32)
-    return gx, gy
-
-
-def _coarse_codes(index: HotspotIndex, gx: np.ndarray, gy: np.ndarray) -> np.ndarray:
-    shift = index.block.bit_length() - 1
-    cell = gy >> shift
-    cell *= index.coarse.shape[1]
-    cell += gx >> shift
-    return index.coarse.ravel().take(cell)
+    return out
 
 
 @dataclass(frozen=True, eq=False)
