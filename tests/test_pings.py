@@ -179,3 +179,16 @@ def test_parquet_numeric_ids_and_column_names_in_any_case(tmp_path):
     pings = read_pings(tmp_path / "p.parquet")
     assert pings.frame["device_id"].tolist() == ["1", "2"]
     assert pings.quarantine.counts() == {"missing device id": 1}
+
+
+def test_parquet_duplicates_are_quarantined_in_the_same_text_as_other_bad_rows(tmp_path):
+    """A Parquet file has no text "as read": every quarantined row, a duplicate or a row that
+    failed a check, is written in one text form (Arrow's), not two."""
+    ts = pd.to_datetime(["2023-05-01T09:00:00.250Z", "2023-05-01T09:00:05.000Z", "2023-05-01T09:00:00.250Z"], utc=True)
+    frame = pd.DataFrame({"device_id": ["R1", "R1", "R1"], "timestamp": ts, "lat": [52.48, np.nan, 52.48],
+                          "lon": [-1.90, -1.90, -1.90], "accuracy_m": [4.0, 4.0, 4.0]})
+    frame.to_parquet(tmp_path / "p.parquet")
+    q = read_pings(tmp_path / "p.parquet", PingOptions(area=AREA, area_lonlat=AREA_LL)).quarantine.frame
+    assert q["reason"].tolist() == ["missing coordinates", "exact duplicate"]
+    assert q["timestamp"].tolist() == ["2023-05-01 09:00:05.000000Z", "2023-05-01 09:00:00.250000Z"]
+    assert q["accuracy_m"].tolist() == ["4", "4"]

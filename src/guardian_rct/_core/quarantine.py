@@ -19,10 +19,11 @@ import os
 import tempfile
 import weakref
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -259,6 +260,25 @@ def _csv_part(part: pa.Table | pd.DataFrame, transforms: Mapping[str, Transform]
             values = escape_arrow(values)
         columns.append(values)
     return csv_bytes(pa.table(columns, names=part.column_names), header=header)
+
+
+def rows_as_text(raw: pd.DataFrame, positions: Sequence[int] | np.ndarray) -> pd.DataFrame:
+    """The rows of ``raw`` at ``positions`` as Arrow-backed text, converted in Arrow (no
+    Python string per cell, so a chunk of millions of bad rows stays small and fast): the
+    one text form of a quarantined row read from a typed file (Parquet), whatever made it
+    unusable."""
+    rows = raw.iloc[np.asarray(positions, dtype=np.int64)]  # those rows only, before any conversion
+    out = {}
+    for col in rows.columns:
+        arr = pa.array(rows[col], from_pandas=True)
+        if isinstance(arr, pa.ChunkedArray):
+            arr = arr.combine_chunks()
+        if pa.types.is_dictionary(arr.type):
+            arr = arr.dictionary_decode()
+        if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+            arr = pc.cast(arr, pa.string())
+        out[col] = pd.Series(arr, dtype=pd.StringDtype("pyarrow"))
+    return pd.DataFrame(out)
 
 
 def quarantine_rows(rows: pd.DataFrame, reason: pd.Series | str, *, source: str | Path | None,

@@ -23,7 +23,12 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from guardian_rct._core.quarantine import Quarantine, concat_quarantines, quarantine_rows
+from guardian_rct._core.quarantine import (
+    Quarantine,
+    concat_quarantines,
+    quarantine_rows,
+    rows_as_text,
+)
 from guardian_rct.compliance.dedupe_kernels import (
     flags_in_row_order,
     group_sorted,
@@ -298,8 +303,9 @@ def duplicate_quarantine(chunk: PingChunk, dup: np.ndarray, raw: pd.DataFrame | 
 def raw_duplicate_quarantine(raw: pd.DataFrame, rows: np.ndarray, first_row: int,
                              source: Path | None) -> Quarantine:
     """The rows numbered ``rows`` (file rows, inside this raw chunk that starts at
-    ``first_row``) quarantined as read, as exact duplicates."""
-    return quarantine_rows(raw.iloc[np.asarray(rows, dtype=np.int64) - first_row], REASONS[_DUPLICATE],
+    ``first_row``) quarantined as read, as exact duplicates (as text the way the checks'
+    quarantined rows are: :func:`~guardian_rct._core.quarantine.rows_as_text`)."""
+    return quarantine_rows(rows_as_text(raw, np.asarray(rows, dtype=np.int64) - first_row), REASONS[_DUPLICATE],
                            source=source, source_row=pd.Series(rows))
 
 

@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pyproj import Transformer
 
-from guardian_rct._core.quarantine import concat_quarantines, quarantine_rows
+from guardian_rct._core.quarantine import concat_quarantines, quarantine_rows, rows_as_text
 from guardian_rct.compliance.ping_dedupe import duplicate_key
 from guardian_rct.compliance.ping_types import REASONS, PingChunk, PingExtent, PingOptions
 
@@ -325,7 +325,7 @@ def validate_chunk(raw: pd.DataFrame, columns: dict[str, str], *, source: Path, 
     bad = ~ok
     if bad.any():
         reasons = pd.Series(_REASON_TEXT[code[bad]], dtype="string")
-        quarantine = quarantine_rows(_text_rows(raw, bad), reasons, source=source,
+        quarantine = quarantine_rows(rows_as_text(raw, np.flatnonzero(bad)), reasons, source=source,
                                      source_row=pd.Series(rows[bad]))
     else:
         quarantine = concat_quarantines([])
@@ -348,23 +348,6 @@ def _categorical(text: pa.Array) -> pd.Categorical:
     indices = text.indices.to_numpy(zero_copy_only=False)
     return pd.Categorical.from_codes(codes[indices] if len(indices) else indices.astype(np.int64),
                                      categories=pd.Index(words, dtype=object))
-
-
-def _text_rows(raw: pd.DataFrame, mask: np.ndarray) -> pd.DataFrame:
-    """The rows of ``raw`` in ``mask`` as Arrow-backed text, converted in Arrow (no Python
-    string per cell, so a chunk of millions of bad rows stays small and fast)."""
-    rows = raw.iloc[np.flatnonzero(mask)]  # the bad rows only, before any conversion
-    out = {}
-    for col in rows.columns:
-        arr = pa.array(rows[col], from_pandas=True)
-        if isinstance(arr, pa.ChunkedArray):
-            arr = arr.combine_chunks()
-        if pa.types.is_dictionary(arr.type):
-            arr = arr.dictionary_decode()
-        if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
-            arr = pc.cast(arr, pa.string())
-        out[col] = pd.Series(arr, dtype=pd.StringDtype("pyarrow"))
-    return pd.DataFrame(out)
 
 
 def _extent(a: np.ndarray, b: np.ndarray, ns: np.ndarray, ok: np.ndarray, code: np.ndarray,
