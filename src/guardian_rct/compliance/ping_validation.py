@@ -329,7 +329,7 @@ def validate_chunk(raw: pd.DataFrame, columns: dict[str, str], *, source: Path, 
                                      source_row=pd.Series(rows[bad]))
     else:
         quarantine = concat_quarantines([])
-    extent = _extent(a, b, ns, ok, code, geographic, options)
+    extent = _extent(a_ok, b_ok, ns_ok, code, geographic, options)
     lonlat = (b_ok, a_ok) if geographic and options.locate is not None else None
     return PingChunk(frame=frame, quarantine=quarantine, n_read=n, extent=extent, lonlat=lonlat)
 
@@ -346,14 +346,18 @@ def _categorical(text: pa.Array) -> pd.Categorical:
         text = text.dictionary_encode()
     codes, words = pd.factorize(text.dictionary.to_numpy(zero_copy_only=False))
     indices = text.indices.to_numpy(zero_copy_only=False)
-    return pd.Categorical.from_codes(codes[indices] if len(indices) else indices.astype(np.int64),
-                                     categories=pd.Index(words, dtype=object))
+    if len(words) == len(codes):  # distinct entries (the usual case): the indices are the codes
+        row_codes = indices
+    else:
+        row_codes = codes[indices] if len(indices) else indices.astype(np.int64)
+    # The codes are factorize's own (0 <= code < len(words)): nothing for pandas to check.
+    return pd.Categorical.from_codes(row_codes, categories=pd.Index(words, dtype=object), validate=False)
 
 
-def _extent(a: np.ndarray, b: np.ndarray, ns: np.ndarray, ok: np.ndarray, code: np.ndarray,
+def _extent(a: np.ndarray, b: np.ndarray, t: np.ndarray, code: np.ndarray,
             geographic: bool, options: PingOptions) -> PingExtent:
-    """Counts for the file-level checks (see :class:`PingExtent`)."""
-    a, b, t = a[ok], b[ok], ns[ok]
+    """Counts for the file-level checks (see :class:`PingExtent`) from the usable rows'
+    coordinates and instants (``code`` of all rows)."""
     outside = degree = 0
     if geographic and options.area_lonlat is not None:
         outside = int(np.count_nonzero(~_in_area(b, a, options.area_lonlat)))
