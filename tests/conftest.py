@@ -10,6 +10,7 @@ import textwrap
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pytest
 import shapely
 
@@ -94,3 +95,23 @@ def chromium() -> str:
             pytest.fail(message + " -- and CI must run the browser tests")
         pytest.skip(message)
     return browser
+
+
+def star_polygon(rng: np.random.Generator, cx: float, cy: float, n: int, r0: float, r1: float) -> shapely.Polygon:
+    """An irregular star-shaped polygon of ``n`` vertices at radii ``r0``-``r1`` (made valid)."""
+    ang = np.sort(rng.uniform(0, 2 * np.pi, n))
+    r = rng.uniform(r0, r1, n)
+    return shapely.Polygon(np.c_[cx + r * np.cos(ang), cy + r * np.sin(ang)]).buffer(0)
+
+
+def one_ulp_around(base: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The (n, 2) points ``base`` and each of them moved one ulp in x or in y, either way,
+    as x and y arrays: points on, and within rounding of, edges and vertices."""
+    out = [base]
+    for axis in (0, 1):
+        for direction in (-np.inf, np.inf):
+            moved = base.copy()
+            moved[:, axis] = np.nextafter(moved[:, axis], direction)
+            out.append(moved)
+    pts = np.concatenate(out)
+    return pts[:, 0].copy(), pts[:, 1].copy()

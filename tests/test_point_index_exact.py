@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import shapely
 
+from conftest import one_ulp_around, star_polygon
 from guardian_rct.geo import point_exact
 from guardian_rct.geo.point_index import assign_points, build_index, cell_codes
 from guardian_rct.geo.point_raster import UNSURE
@@ -37,12 +38,6 @@ def _assert_same(index, x, y):
     return p, h
 
 
-def _star(rng, cx, cy, n, r0, r1):
-    ang = np.sort(rng.uniform(0, 2 * np.pi, n))
-    r = rng.uniform(r0, r1, n)
-    return shapely.Polygon(np.c_[cx + r * np.cos(ang), cy + r * np.sin(ang)]).buffer(0)
-
-
 def _near_edge_points(geoms):
     """Vertices, edge midpoints and the points 1 ulp either side of them in x and y."""
     rings = shapely.get_rings(np.asarray(geoms, dtype=object))
@@ -50,20 +45,13 @@ def _near_edge_points(geoms):
     same = ring[1:] == ring[:-1]
     mids = ((coords[:-1] + coords[1:]) / 2)[same]
     base = np.r_[coords, mids]
-    out = [base]
-    for axis in (0, 1):
-        for direction in (-np.inf, np.inf):
-            moved = base.copy()
-            moved[:, axis] = np.nextafter(moved[:, axis], direction)
-            out.append(moved)
-    pts = np.concatenate(out)
-    return pts[:, 0].copy(), pts[:, 1].copy()
+    return one_ulp_around(base)
 
 
 @pytest.fixture(scope="module")
 def stars():
     rng = np.random.default_rng(21)
-    return [_star(rng, 400000 + rng.uniform(0, 2500), 280000 + rng.uniform(0, 2500), int(rng.integers(5, 80)), 40, 300)
+    return [star_polygon(rng, 400000 + rng.uniform(0, 2500), 280000 + rng.uniform(0, 2500), int(rng.integers(5, 80)), 40, 300)
             for _ in range(15)]
 
 
@@ -120,7 +108,7 @@ def test_holes_and_multipolygons():
 
 def test_grown_overlapping_hotspots_share_cells():
     rng = np.random.default_rng(13)
-    geoms = [_star(rng, 300000 + 120 * i, 300000 + 40 * (i % 2), 30, 60, 110) for i in range(6)]
+    geoms = [star_polygon(rng, 300000 + 120 * i, 300000 + 40 * (i % 2), 30, 60, 110) for i in range(6)]
     index = build_index(geoms, tolerance_m=20.0)
     # Overlaps make shared cells, resolved slot by slot.
     assert (index.special <= -2).any()
@@ -134,7 +122,7 @@ def test_grown_overlapping_hotspots_share_cells():
 
 def test_polygons_in_degrees_with_small_cells_and_margin():
     rng = np.random.default_rng(17)
-    geoms = [_star(rng, -1.9 + 0.01 * i, 52.48 + 0.004 * i, 40, 0.001, 0.003) for i in range(5)]
+    geoms = [star_polygon(rng, -1.9 + 0.01 * i, 52.48 + 0.004 * i, 40, 0.001, 0.003) for i in range(5)]
     index = build_index(geoms, cell_m=2e-5, margin=1e-8)
     assert index.cell == 2e-5 and index.margin == 1e-8
     x = np.r_[rng.uniform(-1.905, -1.847, 100_000), _near_edge_points(geoms)[0]]

@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 import shapely
 
+from conftest import one_ulp_around, star_polygon
 from guardian_rct.geo import point_index
 from guardian_rct.geo.point_index import assign_points, build_index, cell_codes
 from guardian_rct.geo.point_kernel import assign_kernel, max_slots_per_cell
@@ -46,12 +47,6 @@ def _assert_same(index, x, y):
     return p, h
 
 
-def _star(rng, cx, cy, n, r0, r1):
-    ang = np.sort(rng.uniform(0, 2 * np.pi, n))
-    r = rng.uniform(r0, r1, n)
-    return shapely.Polygon(np.c_[cx + r * np.cos(ang), cy + r * np.sin(ang)]).buffer(0)
-
-
 def _boundary_points(geoms, rng, per_edge=3):
     """Vertices, points along edges (interpolated, so on or within rounding of the edge)
     and each of them moved one ulp in x or y, either way."""
@@ -62,20 +57,13 @@ def _boundary_points(geoms, rng, per_edge=3):
     t = rng.random((len(a), per_edge, 1))
     along = (a[:, None, :] + t * (b - a)[:, None, :]).reshape(-1, 2)
     base = np.r_[coords, along]
-    out = [base]
-    for axis in (0, 1):
-        for direction in (-np.inf, np.inf):
-            moved = base.copy()
-            moved[:, axis] = np.nextafter(moved[:, axis], direction)
-            out.append(moved)
-    pts = np.concatenate(out)
-    return pts[:, 0].copy(), pts[:, 1].copy()
+    return one_ulp_around(base)
 
 
 @pytest.fixture(scope="module")
 def stars():
     rng = np.random.default_rng(8)
-    return [_star(rng, 400000 + rng.uniform(0, 3000), 280000 + rng.uniform(0, 3000), int(rng.integers(6, 90)), 30, 280)
+    return [star_polygon(rng, 400000 + rng.uniform(0, 3000), 280000 + rng.uniform(0, 3000), int(rng.integers(6, 90)), 30, 280)
             for _ in range(20)]
 
 
