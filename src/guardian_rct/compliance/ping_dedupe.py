@@ -125,10 +125,11 @@ class Deduplicator:
     The keys seen so far (8 bytes per used ping) are partitioned by their top
     :data:`SLOT_BITS` bits, the ping's time slot, and each partition keeps them as a few
     sorted runs in a log-structured merge (O'Neil et al. 1996) of the "binary counter"
-    kind: a chunk's new keys are a run, and the last two runs are merged while the last is
-    at least half the size of the one before (runs under ``_SMALL`` keys count as one size,
-    so small chunks do not cause a merge each). Each key is thus copied about log2(n /
-    _SMALL) times in all, and a partition holds about as many runs.
+    kind: a chunk's new keys are a run, and two neighbouring runs are merged when the later
+    one is of the same or a larger size class (log2 of its length in units of ``_SMALL``
+    keys; all runs under ``2 * _SMALL`` are one class), so a partition holds about log2(n /
+    _SMALL) runs. On a 50-million-ping week merges write each key about 7 times (1.5 CPU-s,
+    in the merge thread).
 
     A bitmap of ``2**bitmap_bits`` bits (64 MiB by default), two bits set per key seen
     (both in its time slot's 1 MiB stretch: one from the key's top bits, one from its
