@@ -92,7 +92,10 @@ def score_pings(path: str | Path, hotspots: HotspotSet, rules: ComplianceSpec, *
         ``"local"`` (this process, streaming) or ``"dask"`` (partitions on a Dask cluster:
         ``scheduler`` address, or a local cluster of ``n_workers``).
     """
-    index = hotspot_index(hotspots, rules)
+    # Options made by ping_options_for carry the trial's exact index (inside their degree
+    # index): the same one, not built again.
+    built = options.locate.metric if options is not None and options.locate is not None else None
+    index = built if built is not None else hotspot_index(hotspots, rules)
     options = options or ping_options_for(hotspots, rules, index=index)
     if engine == "dask":
         return score_pings_dask(path, hotspots, rules, options=options, scheduler=scheduler,

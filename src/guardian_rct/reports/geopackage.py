@@ -80,22 +80,19 @@ def _rings_key(hotspots: HotspotSet, distances_m: Sequence[float]) -> tuple:
             tuple(float(d) for d in distances_m))
 
 
-def _rings_future(hotspots: HotspotSet, distances_m: Sequence[float], *, background: bool) -> Future:
+_RINGS_POOL: ThreadPoolExecutor | None = None
+
+
+def _rings_future(hotspots: HotspotSet, distances_m: Sequence[float]) -> Future:
+    """The (memoised) computation of the rings, in a background thread."""
+    global _RINGS_POOL
     key = _rings_key(hotspots, distances_m)
     if key not in _RINGS:
         if len(_RINGS) >= 4:
             _RINGS.pop(next(iter(_RINGS)))
-        if background:
-            pool = ThreadPoolExecutor(1, thread_name_prefix="buffer-rings")
-            _RINGS[key] = pool.submit(buffer_rings, hotspots, list(distances_m))
-            pool.shutdown(wait=False)
-        else:
-            done: Future = Future()
-            try:
-                done.set_result(buffer_rings(hotspots, list(distances_m)))
-            except BaseException as exc:
-                done.set_exception(exc)
-            _RINGS[key] = done
+        if _RINGS_POOL is None:
+            _RINGS_POOL = ThreadPoolExecutor(1, thread_name_prefix="buffer-rings")
+        _RINGS[key] = _RINGS_POOL.submit(buffer_rings, hotspots, list(distances_m))
     return _RINGS[key]
 
 
@@ -105,7 +102,7 @@ def start_rings(hotspots: HotspotSet, distances_m: Sequence[float]) -> None:
     rings takes about 0.6 s for 57 hotspots, most of it in GEOS, which releases the GIL,
     and the weekly job starts it before reading the pings."""
     if distances_m:
-        _rings_future(hotspots, distances_m, background=True)
+        _rings_future(hotspots, distances_m)
 
 
 def rings_for(hotspots: HotspotSet, distances_m: Sequence[float]) -> gpd.GeoDataFrame | None:
@@ -117,7 +114,7 @@ def rings_for(hotspots: HotspotSet, distances_m: Sequence[float]) -> gpd.GeoData
     """
     if not distances_m:
         return None
-    return _rings_future(hotspots, distances_m, background=False).result()
+    return _rings_future(hotspots, distances_m).result()
 
 
 def _style_rows(layers: Sequence[GpkgLayer], owner: str) -> pd.DataFrame:
