@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 from pyproj import Transformer
 
 from guardian_rct._core.quarantine import concat_quarantines, quarantine_rows, rows_as_text
-from guardian_rct.compliance.check_kernels import compact_rows, time_window
+from guardian_rct.compliance.check_kernels import compact_rows, coordinate_codes, time_window
 from guardian_rct.compliance.ping_dedupe import duplicate_key
 from guardian_rct.compliance.ping_types import REASONS, PingChunk, PingExtent, PingOptions
 
@@ -214,37 +214,22 @@ def _in_area(x: np.ndarray, y: np.ndarray, area: tuple[float, float, float, floa
     return (x >= area[0]) & (x <= area[2]) & (y >= area[1]) & (y <= area[3])
 
 
-def _check_coordinates(a: np.ndarray, b: np.ndarray, a_missing: np.ndarray, a_bad: np.ndarray,
-                       b_missing: np.ndarray, b_bad: np.ndarray, code: np.ndarray) -> None:
-    """Flag missing, not numeric, non-finite and ``(0, 0)`` coordinates (either kind)."""
-    flag_rows(code, a_missing | b_missing, 7)
-    flag_rows(code, a_bad | b_bad, 8)
-    finite = np.isfinite(a) & np.isfinite(b)
-    flag_rows(code, ~finite & ~(a_missing | b_missing | a_bad | b_bad), 9)
-    flag_rows(code, (a == 0) & (b == 0), 10)
+def _box(area: tuple[float, float, float, float] | None) -> np.ndarray:
+    """A plausible area as the kernels take it (empty: none known)."""
+    return np.empty(0) if area is None else np.asarray(area, dtype=np.float64)
 
 
-def _project_lonlat(lat: np.ndarray, lon: np.ndarray, code: np.ndarray,
-                    options: PingOptions) -> tuple[np.ndarray, np.ndarray]:
-    """Flag swapped and out-of-range ``lat``/``lon``; project the usable ones near hotspots.
-
-    Returns
-    -------
-    x, y : numpy.ndarray
-        Trial-CRS coordinates; NaN for flagged pings, (with ``options.near``) for
-        pings far from every hotspot and (with ``options.locate``) for every ping.
-    """
+def _positions(lat: np.ndarray, lon: np.ndarray, code: np.ndarray,
+               options: PingOptions) -> tuple[np.ndarray, np.ndarray]:
+    """Trial-CRS coordinates of checked longitude/latitude pings: NaN for flagged pings,
+    (with ``options.near``) for pings far from every hotspot and (with
+    ``options.locate``) for every ping, which is then located in degrees
+    (:func:`~guardian_rct.compliance.ping_assignment.assign_chunk`)."""
     n = len(lat)
     x = np.full(n, np.nan)
     y = np.full(n, np.nan)
-    in_range = (np.abs(lat) <= 90) & (np.abs(lon) <= 180)
-    if options.area_lonlat is not None:
-        ll = options.area_lonlat
-        outside = ~in_range | ~_in_area(lon, lat, ll)
-        flag_rows(code, outside & (np.abs(lon) <= 90) & _in_area(lat, lon, ll), 11)
-    flag_rows(code, ~in_range, 9)
     if options.locate is not None:
-        return x, y  # located in degrees later (assign_chunk); none projected here
+        return x, y
     todo = code == 0
     if options.near is not None:
         todo &= options.near.contains(lon, lat)
@@ -254,24 +239,12 @@ def _project_lonlat(lat: np.ndarray, lon: np.ndarray, code: np.ndarray,
     return x, y
 
 
-def _flag_swapped_xy(x: np.ndarray, y: np.ndarray, code: np.ndarray, options: PingOptions) -> None:
-    """Flag usable ``x``/``y`` outside the plausible area that would be inside it swapped."""
-    if options.area is not None:
-        todo = np.flatnonzero(code == 0)
-        out = todo[~_in_area(x[todo], y[todo], options.area)]
-        flag_rows(code, _mask(len(code), out[_in_area(y[out], x[out], options.area)]), 11)
-
-
-def _accuracy(raw: pd.DataFrame, columns: dict[str, str], code: np.ndarray,
-              options: PingOptions) -> np.ndarray:
-    """Reported accuracy in metres (NaN when not given); flags unusable values."""
+def _accuracy(raw: pd.DataFrame, columns: dict[str, str]) -> tuple[np.ndarray, np.ndarray]:
+    """Reported accuracy in metres (NaN when not given) and where it is not numeric."""
     if "accuracy_m" not in columns:
-        return np.full(len(raw), np.nan)
+        return np.full(len(raw), np.nan), np.zeros(len(raw), dtype=bool)
     acc, _, acc_bad = _numbers(raw[columns["accuracy_m"]])
-    flag_rows(code, acc_bad, 12)
-    flag_rows(code, acc < 0, 13)
-    flag_rows(code, acc > options.max_accuracy_m, 14)
-    return acc
+    return acc, acc_bad
 
 
 def validate_chunk(raw: pd.DataFrame, columns: dict[str, str], *, source: Path, first_row: int,
@@ -291,13 +264,11 @@ def validate_chunk(raw: pd.DataFrame, columns: dict[str, str], *, source: Path, 
     a_name, b_name = ("lat", "lon") if geographic else ("x", "y")
     a, a_missing, a_bad = _numbers(raw[columns[a_name]])
     b, b_missing, b_bad = _numbers(raw[columns[b_name]])
-    _check_coordinates(a, b, a_missing, a_bad, b_missing, b_bad, code)
-    if geographic:
-        x, y = _project_lonlat(a, b, code, options)
-    else:
-        x, y = a.copy(), b.copy()
-        _flag_swapped_xy(x, y, code, options)
-    acc = _accuracy(raw, columns, code, options)
+    acc, acc_bad = _accuracy(raw, columns)
+    coordinate_codes(code, a, b, a_missing, a_bad, b_missing, b_bad, geographic,
+                     _box(options.area_lonlat if geographic else options.area), acc, acc_bad,
+                     float(options.max_accuracy_m))
+    x, y = _positions(a, b, code, options) if geographic else (a, b)  # x/y are copied with the usable rows
     # The usable rows, every column at once; identifiers as dictionaries (indices
     # compacted, entries kept), so no text is copied per row.
     dev_d = _dictionary(device)
