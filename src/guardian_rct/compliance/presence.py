@@ -115,10 +115,7 @@ def score_pings(path: str | Path, hotspots: HotspotSet, rules: ComplianceSpec, *
                                                              dedup.prepare))
     stream = prefetch(_without_duplicates(chunks, dedup, spool), depth=1, name="ping-dedup")
     try:
-        for i, (frame, n, chunk_extent, dup, row, hot, time_ns) in enumerate(
-                progress(stream, desc="ping chunks", unit="chunk")):
-            if i % 10 == 9:
-                release_free_memory()  # the duplicate-key runs fragment the heap (see _core.memory)
+        for frame, n, chunk_extent, dup, row, hot, time_ns in progress(stream, desc="ping chunks", unit="chunk"):
             n_read += n
             extent = extent.merge(chunk_extent)
             n_used += len(frame) - int(np.count_nonzero(dup))
@@ -135,7 +132,7 @@ def score_pings(path: str | Path, hotspots: HotspotSet, rules: ComplianceSpec, *
         stream.close()  # stops the duplicate thread before the set goes
         dedup.close()  # stops its merge thread; the keys are not needed for the visits
     del dedup, chunks
-    release_free_memory()
+    release_free_memory()  # the duplicate-key runs' heap pages, before the visits are built (see _core.memory)
     if parts:
         track_code, team_code, hot, t = (np.concatenate(p) for p in zip(*parts, strict=True))
         del parts
