@@ -126,8 +126,8 @@ def score_pings(path: str | Path, hotspots: HotspotSet, rules: ComplianceSpec, *
             keep = ~dup[row]
             row, hot = row[keep], hot[keep]
             n_in += int(np.count_nonzero(np.diff(row, prepend=-1)))
-            parts.append((tracks.encode(frame["device_id"].iloc[row], frame["officer_id"].iloc[row]),
-                          teams.encode(frame["team"].iloc[row]), hot.astype(np.int16), time_ns[row]))
+            parts.append((tracks.encode(frame["device_id"], frame["officer_id"], row),
+                          teams.encode_rows(frame["team"], row), hot.astype(np.int16), time_ns[row]))
     finally:
         stream.close()  # stops the duplicate thread before the set goes
         dedup.close()  # stops its merge thread; the keys are not needed for the visits
