@@ -175,3 +175,27 @@ def test_prefetch_keeps_order_raises_where_the_error_was_and_stops_early():
 
     time.sleep(0.3)
     assert threading.active_count() <= before
+
+
+@pytest.mark.parametrize("max_rows", [10_000, 10])  # kept in memory, and spilled to disk
+@pytest.mark.parametrize("batch_rows", [25, 1000])  # stored after each part, and all at once
+def test_spooled_rows_added_among_others_go_in_by_source_row(max_rows, batch_rows):
+    rng = np.random.default_rng(2)
+    spool = QuarantineSpool(QUARANTINE_COLUMNS, max_rows_in_memory=max_rows, batch_rows=batch_rows)
+    expected = []
+    for part, start in enumerate((1, 300, 301, 900, 2)):  # source rows restart: a second file
+        rows = np.sort(rng.choice(np.arange(start, start + 200), 30, replace=False))
+        first, among = rows[rng.random(30) < 0.6], rows
+        among = np.setdiff1d(among, first)
+        source = "a.csv" if part < 4 else "b.csv"
+        make = [quarantine_rows(pd.DataFrame({"device_id": [f"D{r}" for r in r_]}), why,
+                                source=source, source_row=pd.Series(r_)) for r_, why in ((first, "x"), (among, "dup"))]
+        spool.add(make[0], make[1] if part % 2 == 0 else None)
+        if part % 2 == 1:
+            spool.add(make[1])  # added on its own: after the part's rows, as given
+            expected += [(source, int(r)) for r in first] + [(source, int(r)) for r in among]
+        else:
+            expected += [(source, int(r)) for r in np.sort(np.concatenate([first, among]))]
+    got = spool.finish().to_frame()
+    assert list(zip(got["source"], got["source_row"].astype(int), strict=True)) == expected
+    assert set(got.loc[got["device_id"].str[1:].astype(int) != got["source_row"].astype(int)].index) == set()

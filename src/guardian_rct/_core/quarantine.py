@@ -329,6 +329,8 @@ class QuarantineSpool:
         self.max_rows = int(max_rows_in_memory)
         self.batch_rows = int(batch_rows)
         self._pending: list[pd.DataFrame] = []
+        self._groups: list[int] = []  # per pending frame: the add() call it came with
+        self._merge = False  # whether a pending add() had rows ``among`` others
         self._pending_rows = 0
         self._frames: list[pd.DataFrame] = []
         self._in_memory = 0
@@ -350,12 +352,22 @@ class QuarantineSpool:
             out[col] = out[col].astype("string")
         return out
 
-    def add(self, quarantine: Quarantine) -> None:
-        """Append an in-memory quarantine's rows (in file order)."""
-        if not len(quarantine.frame):
+    def add(self, quarantine: Quarantine, among: Quarantine | None = None) -> None:
+        """Append an in-memory quarantine's rows (in file order).
+
+        ``among``: more rows of the same part of the same file (e.g. a chunk's duplicates,
+        found after its other rows were quarantined), each put among ``quarantine``'s rows
+        by source row (after the rows of equal source row) when the rows are stored: so a
+        chunk's two quarantines need not be joined and sorted while the pings stream.
+        """
+        frames = [f for f in (quarantine.frame, None if among is None else among.frame) if f is not None and len(f)]
+        if not frames:
             return
-        self._pending.append(quarantine.frame)
-        self._pending_rows += len(quarantine.frame)
+        group = len(self._pending)
+        self._pending.extend(frames)
+        self._groups.extend([group] * len(frames))
+        self._merge |= len(frames) > 1
+        self._pending_rows += sum(len(f) for f in frames)
         if self._pending_rows >= self.batch_rows:
             self._flush()
 
@@ -363,9 +375,13 @@ class QuarantineSpool:
         """Conform the gathered rows and keep or spill them, in the order added."""
         if not self._pending:
             return
-        pending = self._pending
-        self._pending, self._pending_rows = [], 0
+        pending, groups, merge = self._pending, self._groups, self._merge
+        self._pending, self._groups, self._pending_rows, self._merge = [], [], 0, False
         frame = self._conform(pending[0] if len(pending) == 1 else pd.concat(pending, ignore_index=True))
+        if merge:  # rows added with ``among`` go among their group's rows by source row
+            group = np.repeat(np.asarray(groups), [len(f) for f in pending])
+            order = np.lexsort((frame["source_row"].to_numpy(dtype=np.int64), group))
+            frame = frame.iloc[order].reset_index(drop=True)
         if self._writer is None and self._in_memory + len(frame) <= self.max_rows:
             self._frames.append(frame)
             self._in_memory += len(frame)

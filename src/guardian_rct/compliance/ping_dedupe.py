@@ -39,7 +39,8 @@ from guardian_rct.compliance.dedupe_kernels import (
 from guardian_rct.compliance.ping_types import REASONS, PingChunk
 
 __all__ = ["Deduplicator", "PreparedKeys", "time_slots", "TIME_SHIFT", "SLOT_BITS", "duplicate_key",
-           "quarantine_duplicates", "duplicate_quarantine", "raw_duplicate_quarantine", "sorted_by_row"]
+           "quarantine_duplicates", "duplicate_quarantine", "quarantine_of_duplicates", "raw_duplicate_quarantine",
+           "sorted_by_row"]
 
 _DUPLICATE = 15
 
@@ -289,16 +290,20 @@ def duplicate_quarantine(chunk: PingChunk, dup: np.ndarray, raw: pd.DataFrame | 
     """The chunk's quarantine with its rows marked in ``dup`` added as exact duplicates,
     sorted by source row (parameters as :func:`quarantine_duplicates`; ``chunk.frame`` is
     left as it is)."""
+    extra = quarantine_of_duplicates(chunk, dup, raw, source)
+    return sorted_by_row(concat_quarantines([chunk.quarantine, extra])) if len(extra) else chunk.quarantine
+
+
+def quarantine_of_duplicates(chunk: PingChunk, dup: np.ndarray, raw: pd.DataFrame | None,
+                          source: Path | None) -> Quarantine:
+    """The chunk's rows marked in ``dup`` quarantined as exact duplicates, by source row
+    (as read, with ``raw``; else as parsed)."""
     frame = chunk.frame
     rows = frame["source_row"].to_numpy()[dup]
-    if not len(rows):
-        return chunk.quarantine
     if raw is not None:
-        extra = raw_duplicate_quarantine(raw, rows, int(raw.attrs.get("first_row", 1)), source)
-    else:
-        original = frame.loc[dup, ["device_id", "officer_id", "team", "time", "x", "y", "accuracy_m"]]
-        extra = quarantine_rows(original, REASONS[_DUPLICATE], source=source, source_row=pd.Series(rows))
-    return sorted_by_row(concat_quarantines([chunk.quarantine, extra]))
+        return raw_duplicate_quarantine(raw, rows, int(raw.attrs.get("first_row", 1)), source)
+    original = frame.loc[dup, ["device_id", "officer_id", "team", "time", "x", "y", "accuracy_m"]]
+    return quarantine_rows(original, REASONS[_DUPLICATE], source=source, source_row=pd.Series(rows))
 
 
 def raw_duplicate_quarantine(raw: pd.DataFrame, rows: np.ndarray, first_row: int,

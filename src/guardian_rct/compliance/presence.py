@@ -34,7 +34,7 @@ from guardian_rct.compliance.ping_assignment import (
 from guardian_rct.compliance.ping_dedupe import (
     Deduplicator,
     PreparedKeys,
-    duplicate_quarantine,
+    quarantine_of_duplicates,
 )
 from guardian_rct.compliance.ping_types import (
     QUARANTINE_COLUMNS,
@@ -69,7 +69,8 @@ def _without_duplicates(chunks: Iterator[tuple[Path, pd.DataFrame, PingChunk, tu
     so that a chunk of bad rows is not handed on."""
     for file, raw, chunk, (row, hot, time_ns, keys) in chunks:
         dup = dedup.resolve(keys)
-        spool.add(duplicate_quarantine(chunk, dup, raw, file) if dup.any() else chunk.quarantine)
+        # The duplicates go among the chunk's other quarantined rows when the spool stores them.
+        spool.add(chunk.quarantine, quarantine_of_duplicates(chunk, dup, raw, file) if dup.any() else None)
         yield chunk.frame, chunk.n_read, chunk.extent, dup, row, hot, time_ns
 
 
