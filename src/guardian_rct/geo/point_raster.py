@@ -26,13 +26,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from guardian_rct.geo.point_build import near_slots, tile_codes
+
 OUTSIDE = -1
 UNSURE = 2  # slot status: centre too close to an edge to trust the parity; use GEOS
-# Relative tolerance of the centre check: the scanline's crossing abscissa carries
-# rounding error of a few ulps of the coordinates; 1e-12 leaves a factor of > 1000.
-_CENTRE_TOL = 1e-12
-# Shewchuk (1997) static error bound for orient2d, (3 + 16 eps) eps, rounded up 3x.
-ORIENT_ERR = 1e-15
 
 
 @dataclass(frozen=True)
@@ -81,29 +78,6 @@ def _expand(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     owner = np.repeat(np.arange(len(counts)), counts)
     rank = np.arange(len(owner)) - np.repeat(np.cumsum(counts) - counts, counts)
     return owner, rank
-
-
-def near_pairs(edges: np.ndarray, g: Grid) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Rows, columns and edge numbers of every fine cell each edge passes within
-    ``g.margin`` of (column strips, then the clipped piece's rows)."""
-    x1, y1, x2, y2 = edges.T
-    dx, dy = x2 - x1, y2 - y1
-    m, cell = g.margin, g.cell
-    c0 = np.clip(np.floor((np.minimum(x1, x2) - m - g.x0) / cell), 0, g.nx - 1).astype(np.int64)
-    c1 = np.clip(np.floor((np.maximum(x1, x2) + m - g.x0) / cell), -1, g.nx - 1).astype(np.int64)
-    e, k = _expand(np.maximum(c1 - c0 + 1, 0))
-    col = c0[e] + k
-    left = g.x0 + col * cell - m
-    vertical = dx[e] == 0
-    ddx = np.where(vertical, 1.0, dx[e])
-    ta = np.clip((left - x1[e]) / ddx, 0.0, 1.0)
-    tb = np.clip((left + (cell + 2 * m) - x1[e]) / ddx, 0.0, 1.0)
-    ta[vertical], tb[vertical] = 0.0, 1.0
-    ya, yb = y1[e] + ta * dy[e], y1[e] + tb * dy[e]
-    r0 = np.clip(np.floor((np.minimum(ya, yb) - m - g.y0) / cell), 0, g.ny - 1).astype(np.int64)
-    r1 = np.clip(np.floor((np.maximum(ya, yb) + m - g.y0) / cell), -1, g.ny - 1).astype(np.int64)
-    j, k = _expand(np.maximum(r1 - r0 + 1, 0))
-    return r0[j] + k, col[j], e[j]
 
 
 def _windows(bounds: np.ndarray, g: Grid) -> np.ndarray:
@@ -167,89 +141,9 @@ def _prefix(edges: np.ndarray, owner: np.ndarray, w: np.ndarray, g: Grid) -> _Pr
     return _Prefix(base=base, nbin=nbin, counts=counts, cross_k=hk, cross_r=r, cross_c=col)
 
 
-def _word_dtype(block: int) -> np.dtype:
+def _check_block(block: int) -> None:
     if block > 64:
         raise ValueError(f"block {block} is too large: at most 64 fine cells per coarse side")
-    return np.dtype(f"<u{max(1, block // 8)}")
-
-
-def _tile_parity(pre: _Prefix, kt_k, kt_r, kt_b, kt_keys, w, g: Grid, nh: int) -> np.ndarray:
-    """(n_tiles, block * block) uint8 parity of each tile's hotspot at its fine-cell centres."""
-    blk = g.block
-    dt = _word_dtype(blk)
-    nt = len(kt_k)
-    rows = (kt_r[:, None] * blk + np.arange(blk)).ravel()
-    start = pre.parity(np.repeat(kt_k, blk), rows, np.repeat(kt_b, blk), w, blk)
-    words = np.zeros(nt * blk, dtype=dt)
-    # A crossing strictly inside a tile's column range flips the cells from it rightwards.
-    bp = (pre.cross_c - 1) // blk
-    loc = pre.cross_c - bp * blk
-    key = ((pre.cross_r // blk) * g.ncx + bp) * nh + pre.cross_k
-    t = np.searchsorted(kt_keys, key)
-    t = np.minimum(t, max(nt - 1, 0))
-    hit = (loc < blk) & (kt_keys[t] == key) if nt else np.zeros(len(key), bool)
-    np.bitwise_xor.at(words, t[hit] * blk + pre.cross_r[hit] % blk,
-                      np.left_shift(np.ones(1, dt), loc[hit].astype(dt)))
-    shift = 1
-    while shift < blk:  # prefix XOR along the bits: bit j = parity of toggles 0..j
-        words ^= words << dt.type(shift)
-        shift *= 2
-    words ^= np.where(start == 1, dt.type((1 << blk) - 1), dt.type(0)).astype(dt)
-    bits = np.unpackbits(words.view(np.uint8), bitorder="little").reshape(nt, blk, dt.itemsize * 8)
-    return np.ascontiguousarray(bits[:, :, :blk]).reshape(nt, blk * blk)
-
-
-def _orient_side(edges, pair_edge, cx, cy, g: Grid):
-    """Sign of orient(a, b, centre) per pair and whether it is too close to call: within
-    the centre tolerance of the edge's line, or within Shewchuk's bound (which the
-    per-edge tolerance covers, since the centre is within a cell and margin of the edge
-    and ``scale >= 1``; the second term makes sure of it)."""
-    dx, dy = edges[:, 2] - edges[:, 0], edges[:, 3] - edges[:, 1]
-    length = np.abs(dx) + np.abs(dy)  # >= the Euclidean length
-    tol = np.maximum(_CENTRE_TOL * (g.scale + length),
-                     4 * ORIENT_ERR * (length + 2 * (g.cell + g.margin))) * length
-    ax, ay = edges[:, 0].take(pair_edge), edges[:, 1].take(pair_edge)
-    ax -= cx
-    ay -= cy
-    d = ax * dy.take(pair_edge)
-    d -= ay * dx.take(pair_edge)  # (a - c) x (b - a) = orient(a, b, c)
-    return np.where(d > 0, 1, -1).astype(np.int8), np.abs(d) <= tol.take(pair_edge)
-
-
-@dataclass(frozen=True)
-class _Near:
-    """Near pairs grouped into slots (cell, hotspot) and tiles (coarse cell, hotspot)."""
-
-    pair_edge: np.ndarray
-    first: np.ndarray     # first pair of each slot
-    local: np.ndarray     # slot's fine cell within its tile
-    row: np.ndarray       # slot's fine row and column
-    col: np.ndarray
-    tile: np.ndarray      # slot's tile
-    kt_keys: np.ndarray   # tiles: coarse * n + hotspot, sorted
-    kt_k: np.ndarray
-    kt_c: np.ndarray
-
-
-def _group_near(edges: np.ndarray, owner: np.ndarray, g: Grid, nh: int) -> _Near:
-    blk = g.block
-    sh = blk.bit_length() - 1
-    row, col, e = near_pairs(edges, g)
-    # Sorted by coarse cell, hotspot, then fine cell: one slot per (cell, hotspot), and
-    # the (coarse cell, hotspot) tiles come out sorted too.
-    key = ((row >> sh) * g.ncx + (col >> sh)) * nh + owner[e]
-    key <<= 2 * sh
-    key += ((row & (blk - 1)) << sh) + (col & (blk - 1))
-    order = np.argsort(key)
-    key = key[order]
-    first = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if len(key) else np.empty(0, np.int64)
-    at = order[first]
-    bs_ck = key[first] >> (2 * sh)
-    new_tile = np.r_[True, bs_ck[1:] != bs_ck[:-1]] if len(first) else np.empty(0, bool)
-    kt_keys = bs_ck[new_tile]
-    return _Near(pair_edge=e[order].astype(np.int32), first=first, local=key[first] & (blk * blk - 1),
-                 row=row[at], col=col[at], tile=np.cumsum(new_tile) - 1, kt_keys=kt_keys,
-                 kt_k=kt_keys % nh, kt_c=kt_keys // nh)
 
 
 def _inside_coarse(pre: _Prefix, w: np.ndarray, kt_keys: np.ndarray, g: Grid, nh: int):
@@ -267,8 +161,10 @@ def _inside_coarse(pre: _Prefix, w: np.ndarray, kt_keys: np.ndarray, g: Grid, nh
 
 def build_tables(edges: np.ndarray, owner: np.ndarray, bounds: np.ndarray, g: Grid) -> Tables:
     """All tables of the index from the hotspots' edges (see the module docstring)."""
+    _check_block(g.block)
     nh, nb2 = len(bounds), g.block * g.block
-    nr = _group_near(edges, owner, g, nh)
+    nr = near_slots(edges, owner, x0=g.x0, y0=g.y0, cell=g.cell, margin=g.margin, block=g.block,
+                    ncx=g.ncx, ncy=g.ncy, nh=nh, scale=g.scale)
     w = _windows(bounds, g)
     pre = _prefix(edges, owner, w, g)
     u_cid, u_k = _inside_coarse(pre, w, nr.kt_keys, g, nh)
@@ -280,20 +176,12 @@ def build_tables(edges: np.ndarray, owner: np.ndarray, bounds: np.ndarray, g: Gr
     start = np.flatnonzero(np.r_[True, cid[1:] != cid[:-1]]) if len(cid) else np.empty(0, np.int64)
     size = np.diff(np.r_[start, len(cid)])
     nt, nd = len(nr.kt_k), int((size > 1).sum())
-    parity = _tile_parity(pre, nr.kt_k, nr.kt_c // g.ncx, nr.kt_c % g.ncx, nr.kt_keys, w, g, nh)
     codes = np.empty((nt + nd, nb2), dtype=np.int16)
-    np.multiply(parity, (nr.kt_k + 1).astype(np.int16)[:, None], out=codes[:nt], casting="unsafe")
-    codes[:nt] -= 1
+    spec = np.empty((nt + nd, nb2), dtype=np.int32)
+    status = tile_codes(pre.counts, pre.base, pre.nbin, w, pre.cross_k, pre.cross_r, pre.cross_c, nr, nh=nh,
+                        ncx=g.ncx, block=g.block, codes=codes, spec=spec)
+    status[nr.unsure] = UNSURE
     bs_k = nr.kt_k[nr.tile]
-    codes[nr.tile, nr.local] = -(bs_k + 2)
-    spec = np.full((nt + nd, nb2), -1, dtype=np.int32)
-    spec[nr.tile, nr.local] = np.arange(len(nr.first), dtype=np.int32)
-    status = parity[nr.tile, nr.local].astype(np.int8)
-    cx, cy = g.x0 + (nr.col + 0.5) * g.cell, g.y0 + (nr.row + 0.5) * g.cell
-    n_edges = np.diff(np.r_[nr.first, len(nr.pair_edge)])
-    side, unsure = _orient_side(edges, nr.pair_edge, np.repeat(cx, n_edges), np.repeat(cy, n_edges), g)
-    if len(nr.first):
-        status[np.logical_or.reduceat(unsure, nr.first)] = UNSURE
     many_start, many_slots, in_cell, in_k = _merge_shared(cid, src, start[size > 1], size[size > 1], codes, spec,
                                                           nr.kt_k, nh, len(nr.first), nt)
     inner = np.full(g.ncy * g.ncx, OUTSIDE, dtype=np.int32)
@@ -308,9 +196,9 @@ def build_tables(edges: np.ndarray, owner: np.ndarray, bounds: np.ndarray, g: Gr
     return Tables(coarse=coarse, blocks=codes, special=spec, many_start=many_start, many_slots=many_slots,
                   slot_hot=np.r_[bs_k, in_k].astype(np.int32),
                   slot_status=np.r_[status, np.ones(len(in_cell), np.int8)].astype(np.int8),
-                  slot_cx=np.r_[cx, in_cx], slot_cy=np.r_[cy, in_cy],
-                  slot_edges=np.r_[0, np.cumsum(n_edges), np.full(len(in_cell), len(nr.pair_edge))].astype(np.int32),
-                  pair_edge=nr.pair_edge, pair_side=side, edges=edges)
+                  slot_cx=np.r_[nr.cx, in_cx], slot_cy=np.r_[nr.cy, in_cy],
+                  slot_edges=np.r_[nr.first, np.full(len(in_cell) + 1, len(nr.pair_edge))].astype(np.int32),
+                  pair_edge=nr.pair_edge, pair_side=nr.pair_side, edges=edges)
 
 
 def _centres(cell: np.ndarray, g: Grid) -> tuple[np.ndarray, np.ndarray]:
