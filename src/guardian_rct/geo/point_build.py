@@ -29,7 +29,7 @@ import numpy as np
 
 from guardian_rct._core.compiled import kernel
 
-__all__ = ["ORIENT_ERR", "NearSlots", "near_slots", "tile_codes"]
+__all__ = ["ORIENT_ERR", "NearSlots", "crossings", "merge_shared", "near_slots", "tile_codes"]
 
 # Relative tolerance of the centre check: the scanline's crossing abscissa carries
 # rounding error of a few ulps of the coordinates; 1e-12 leaves a factor of > 1000.
@@ -158,33 +158,115 @@ def near_slots(edges: np.ndarray, owner: np.ndarray, *, x0: float, y0: float, ce
 
 
 @kernel
-def _tile_codes(counts, base, nbin, w, cross_k, cross_r, cross_c, kt_keys, nh, ncx, blk, tile, local,
-                codes, spec, status):
-    """Rows ``:n_tiles`` of ``codes`` and ``spec``, and each slot's status at its centre.
+def _crossings(edges, owner, w, x0, y0, cell, blk, base, nbin, n_bins):
+    """Crossings of each edge with its window's fine-cell-centre rows (hotspot, row,
+    first fine column right of it, clipped to the window) and the per-row cumulative
+    crossing counts at coarse-column bins (with a leading 0); see :func:`crossings`."""
+    ne = edges.shape[0]
+    first = np.empty(ne, np.int64)
+    last = np.empty(ne, np.int64)
+    n = 0
+    for e in range(ne):
+        lo, hi = min(edges[e, 1], edges[e, 3]), max(edges[e, 1], edges[e, 3])
+        k = owner[e]
+        # Row r's centre is y0 + (r + 0.5) * cell; an edge crosses it when lo <= yc < hi.
+        first[e] = np.int64(max(np.ceil((lo - y0) / cell - 0.5), np.float64(w[k, 0] * blk)))
+        last[e] = np.int64(min(np.ceil((hi - y0) / cell - 0.5) - 1, np.float64(w[k, 1] * blk - 1)))
+        n += max(last[e] - first[e] + 1, 0)
+    cross_k, cross_r, cross_c = np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.int64)
+    hist = np.zeros(n_bins, np.int32)
+    m = 0
+    for e in range(ne):
+        x1, y1, x2, y2 = edges[e, 0], edges[e, 1], edges[e, 2], edges[e, 3]
+        lo, hi = min(y1, y2), max(y1, y2)
+        k = owner[e]
+        for r in range(first[e], last[e] + 1):
+            yc = y0 + (r + 0.5) * cell
+            if not (lo <= yc and yc < hi):
+                continue
+            xc = x1 + (yc - y1) * (x2 - x1) / (y2 - y1)
+            # Cells with index >= col have this crossing left of their centre.
+            col = np.ceil((xc - x0) / cell - 0.5)
+            col = np.int64(min(max(col, np.float64(w[k, 2] * blk)), np.float64(w[k, 3] * blk)))
+            # col <= b * blk  <=>  ceil(col / blk) <= b: bin of the first coarse column it is left of.
+            b = -(-col // blk)
+            hist[base[k] + (r - w[k, 0] * blk) * nbin[k] + (b - w[k, 2])] += 1
+            cross_k[m], cross_r[m], cross_c[m] = k, r, col
+            m += 1
+    counts = np.empty(n_bins + 1, np.int32)
+    counts[0] = 0
+    for i in range(n_bins):
+        counts[i + 1] = counts[i] + hist[i]
+    return counts, cross_k[:m], cross_r[:m], cross_c[:m]
 
-    A tile's row starts with the parity of the crossings left of the tile (the window's
-    prefix counts); each crossing strictly inside the tile's column range flips the cells
-    from it rightwards. A cell inside gets the tile's hotspot, outside ``-1``; then each
-    slot's cell, its status read first, becomes ``-(k + 2)`` with the slot in ``spec``.
-    """
+
+def crossings(edges: np.ndarray, owner: np.ndarray, w: np.ndarray, *, x0: float, y0: float, cell: float,
+              block: int) -> tuple[np.ndarray, ...]:
+    """The even-odd crossings of every hotspot's edges with its window's fine-cell-centre
+    rows (Haines 1994), for windows ``w`` (per hotspot: coarse rows and columns
+    ``R0, R1, B0, B1``): ``base``, ``nbin`` (each window's first bin and bins a row),
+    ``counts`` (flat per-row cumulative counts at coarse-column bins, leading 0) and the
+    crossings' hotspot, fine row and first fine column right of it."""
+    nbin = w[:, 3] - w[:, 2] + 1
+    rows = (w[:, 1] - w[:, 0]) * block
+    base = np.r_[0, np.cumsum(rows * nbin)[:-1]].astype(np.int64)
+    counts, cross_k, cross_r, cross_c = _crossings(
+        np.ascontiguousarray(edges, dtype=np.float64), np.ascontiguousarray(owner, dtype=np.int64),
+        np.ascontiguousarray(w, dtype=np.int64), float(x0), float(y0), float(cell), block, base, nbin,
+        int((rows * nbin).sum()))
+    return base, nbin, counts, cross_k, cross_r, cross_c
+
+
+@kernel
+def _tile_flips(cross_k, cross_r, cross_c, kt_keys, nh, ncx, ncy, blk):
+    """Per tile, fine row and column: whether a crossing of the tile's hotspot lies just
+    left of the cell's centre, strictly inside the tile's column range (a tile is found
+    from its coarse cell's first tile: tiles are sorted by coarse cell, then hotspot)."""
     nt = len(kt_keys)
+    first = np.full(ncx * ncy, -1, np.int64)
+    for t in range(nt - 1, -1, -1):
+        first[kt_keys[t] // nh] = t
     flip = np.zeros((nt, blk, blk), np.bool_)
     for i in range(len(cross_c)):
         bp = (cross_c[i] - 1) // blk
         loc = cross_c[i] - bp * blk
-        key = ((cross_r[i] // blk) * ncx + bp) * nh + cross_k[i]
-        t = np.searchsorted(kt_keys, key)
-        if loc < blk and t < nt and kt_keys[t] == key:
+        if loc >= blk:  # on the tile's left edge (bp + 1 * blk): in the row's start parity
+            continue
+        c = (cross_r[i] // blk) * ncx + bp
+        key = c * nh + cross_k[i]
+        t = first[c]
+        if t < 0:
+            continue
+        while t < nt and kt_keys[t] < key:
+            t += 1
+        if t < nt and kt_keys[t] == key:
             flip[t, cross_r[i] % blk, loc] ^= True
-    for t in range(nt):
+    return flip
+
+
+@kernel
+def _tile_codes(counts, base, nbin, w, kt_keys, nh, ncx, blk, flip, tile, local, codes, spec, status):
+    """Rows ``:n_tiles`` of ``codes`` and ``spec``, and each slot's status at its centre.
+
+    A tile's row starts with the parity of the crossings left of the tile (the window's
+    prefix counts); each flip turns the parity from its cell rightwards. A cell inside
+    gets the tile's hotspot, outside ``-1``; then each slot's cell, its status read first,
+    becomes ``-(k + 2)`` with the slot in ``spec``. (Flat, unsigned indices: no
+    negative-index wraparound in the inner loop.)
+    """
+    flat_flip, flat_codes, flat_spec = flip.ravel(), codes.ravel(), spec.ravel()
+    ublk = np.uint64(blk)
+    for t in range(len(kt_keys)):
         k, c = kt_keys[t] % nh, kt_keys[t] // nh
+        code_in = np.int16(k + 1)
         for rr in range(blk):
             at = base[k] + ((c // ncx) * blk + rr - w[k, 0] * blk) * nbin[k]
-            inside = ((counts[at + (c % ncx - w[k, 2]) + 1] - counts[at]) & 1) == 1
+            inside = np.int16((counts[at + (c % ncx - w[k, 2]) + 1] - counts[at]) & 1)
+            o = np.uint64(t * blk + rr) * ublk
             for j in range(blk):
-                inside ^= flip[t, rr, j]
-                codes[t, rr * blk + j] = k if inside else -1
-                spec[t, rr * blk + j] = -1
+                inside ^= np.int16(flat_flip[o + np.uint64(j)])
+                flat_codes[o + np.uint64(j)] = code_in * inside - 1
+                flat_spec[o + np.uint64(j)] = -1
     for s in range(len(tile)):
         t, cl = tile[s], local[s]
         status[s] = 1 if codes[t, cl] >= 0 else 0
@@ -193,13 +275,72 @@ def _tile_codes(counts, base, nbin, w, cross_k, cross_r, cross_c, kt_keys, nh, n
 
 
 def tile_codes(counts: np.ndarray, base: np.ndarray, nbin: np.ndarray, w: np.ndarray, cross_k: np.ndarray,
-               cross_r: np.ndarray, cross_c: np.ndarray, near: NearSlots, *, nh: int, ncx: int, block: int,
+               cross_r: np.ndarray, cross_c: np.ndarray, near: NearSlots, *, nh: int, ncx: int, ncy: int, block: int,
                codes: np.ndarray, spec: np.ndarray) -> np.ndarray:
     """Fill rows ``:n_tiles`` of the fine ``codes`` and ``spec`` tables from each hotspot
     window's per-row crossing counts (``counts`` from ``base``, ``nbin`` bins a row, for
     windows ``w``: coarse rows and columns) and its crossings (hotspot, fine row, first
     fine column right of it); returns the slots' status at their centres (0 / 1)."""
     status = np.empty(len(near.tile), np.int8)
-    _tile_codes(counts, base, nbin, w, cross_k, cross_r, cross_c, near.kt_keys, nh, ncx, block,
-                near.tile, near.local, codes, spec, status)
+    flip = _tile_flips(cross_k, cross_r, cross_c, near.kt_keys, nh, ncx, ncy, block)
+    _tile_codes(counts, base, nbin, w, near.kt_keys, nh, ncx, block, flip, near.tile, near.local, codes, spec,
+                status)
     return status
+
+
+@kernel
+def _merge_shared(cid, src, gs, gsize, codes, spec, kt_k, nh, n_slots, nt, many_start, many_slots, in_cell,
+                  in_k):
+    """See :func:`merge_shared`; returns the numbers of shared cells, claims and new slots."""
+    nb2 = codes.shape[1]
+    n_many, n_claims, n_new = 0, 0, 0
+    many_start[0] = 0
+    for gi in range(len(gs)):
+        row = nt + gi
+        for cl in range(nb2):
+            count, one_code, one_spec = 0, -1, -1
+            for p in range(gs[gi], gs[gi] + gsize[gi]):
+                code = (-(src[p] + 1)) if src[p] < 0 else codes[src[p], cl]
+                if code != -1:
+                    count += 1
+                    one_code = code
+                    one_spec = -1 if src[p] < 0 else spec[src[p], cl]
+            if count < 2:
+                codes[row, cl], spec[row, cl] = one_code, one_spec
+                continue
+            codes[row, cl], spec[row, cl] = -(nh + 2), -(n_many + 2)
+            for p in range(gs[gi], gs[gi] + gsize[gi]):  # the claims, in hotspot order
+                code = (-(src[p] + 1)) if src[p] < 0 else codes[src[p], cl]
+                if code == -1:
+                    continue
+                slot = -1 if src[p] < 0 else spec[src[p], cl]
+                if slot < 0:  # the hotspot's interior: a new slot, inside at the centre
+                    slot = n_slots + n_new
+                    in_cell[n_new] = cid[gs[gi]] * nb2 + cl
+                    in_k[n_new] = -(src[p] + 1) if src[p] < 0 else kt_k[src[p]]
+                    n_new += 1
+                many_slots[n_claims] = slot
+                n_claims += 1
+            n_many += 1
+            many_start[n_many] = n_claims
+    return n_many, n_claims, n_new
+
+
+def merge_shared(cid: np.ndarray, src: np.ndarray, gs: np.ndarray, gsize: np.ndarray, codes: np.ndarray,
+                 spec: np.ndarray, kt_k: np.ndarray, *, nh: int, n_slots: int,
+                 nt: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Rows ``nt:`` of ``codes`` and ``spec`` for coarse cells that several hotspots
+    reach (group ``i``: ``cid``/``src`` entries ``gs[i]:gs[i] + gsize[i]``, in hotspot
+    order; ``src`` the tile, or ``-(k + 1)`` for "wholly inside k"): a fine cell two of
+    them claim becomes "many" (code ``-(nh + 2)``), with a list of slots (the boundary
+    slot, or a new "inside at the centre" slot for a hotspot whose interior it is); a
+    cell one claims takes its code and slot. Returns the shared cells' slot lists (CSR
+    ``many_start``, ``many_slots``) and the new slots' fine cells and hotspots."""
+    nb2 = codes.shape[1]
+    room = int(gsize.sum()) * nb2
+    many_start, many_slots = np.empty(room + 1, np.int32), np.empty(room, np.int32)
+    in_cell, in_k = np.empty(room, np.int64), np.empty(room, np.int64)
+    n_many, n_claims, n_new = _merge_shared(cid, src, np.asarray(gs, np.int64), np.asarray(gsize, np.int64), codes,
+                                            spec, np.asarray(kt_k, np.int64), nh, n_slots, nt, many_start,
+                                            many_slots, in_cell, in_k)
+    return many_start[:n_many + 1], many_slots[:n_claims], in_cell[:n_new], in_k[:n_new]

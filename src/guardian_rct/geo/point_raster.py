@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from guardian_rct.geo.point_build import near_slots, tile_codes
+from guardian_rct.geo.point_build import crossings, merge_shared, near_slots, tile_codes
 
 OUTSIDE = -1
 UNSURE = 2  # slot status: centre too close to an edge to trust the parity; use GEOS
@@ -113,32 +113,9 @@ class _Prefix:
 
 def _prefix(edges: np.ndarray, owner: np.ndarray, w: np.ndarray, g: Grid) -> _Prefix:
     """Crossings of every hotspot's edges with its window's fine-cell-centre rows."""
-    blk = g.block
-    x1, y1, x2, y2 = edges.T
-    lo, hi = np.minimum(y1, y2), np.maximum(y1, y2)
-    wr0, wr1 = w[owner, 0] * blk, w[owner, 1] * blk
-    # Row r's centre is y0 + (r + 0.5) * cell; an edge crosses it when lo <= yc < hi.
-    first = np.maximum(np.ceil((lo - g.y0) / g.cell - 0.5), wr0).astype(np.int64)
-    last = np.minimum(np.ceil((hi - g.y0) / g.cell - 0.5) - 1, wr1 - 1).astype(np.int64)
-    e, k = _expand(np.maximum(last - first + 1, 0))
-    r = first[e] + k
-    yc = g.y0 + (r + 0.5) * g.cell
-    ok = (lo[e] <= yc) & (yc < hi[e])
-    e, r, yc = e[ok], r[ok], yc[ok]
-    xc = x1[e] + (yc - y1[e]) * (x2[e] - x1[e]) / (y2[e] - y1[e])
-    hk = owner[e]
-    # Cells with index >= col have this crossing left of their centre.
-    col = np.ceil((xc - g.x0) / g.cell - 0.5)
-    col = np.clip(col, w[hk, 2] * blk, w[hk, 3] * blk).astype(np.int64)
-    nbin = (w[:, 3] - w[:, 2] + 1)
-    rows = (w[:, 1] - w[:, 0]) * blk
-    base = np.r_[0, np.cumsum(rows * nbin)[:-1]]
-    # col <= b * blk  <=>  ceil(col / blk) <= b: bin of the first coarse column it is left of.
-    b = -(-col // blk)
-    flat = base[hk] + (r - w[hk, 0] * blk) * nbin[hk] + (b - w[hk, 2])
-    hist = np.bincount(flat, minlength=int((rows * nbin).sum()))
-    counts = np.r_[0, np.cumsum(hist, dtype=np.int32)]
-    return _Prefix(base=base, nbin=nbin, counts=counts, cross_k=hk, cross_r=r, cross_c=col)
+    base, nbin, counts, cross_k, cross_r, cross_c = crossings(edges, owner, w, x0=g.x0, y0=g.y0, cell=g.cell,
+                                                              block=g.block)
+    return _Prefix(base=base, nbin=nbin, counts=counts, cross_k=cross_k, cross_r=cross_r, cross_c=cross_c)
 
 
 def _check_block(block: int) -> None:
@@ -179,11 +156,11 @@ def build_tables(edges: np.ndarray, owner: np.ndarray, bounds: np.ndarray, g: Gr
     codes = np.empty((nt + nd, nb2), dtype=np.int16)
     spec = np.empty((nt + nd, nb2), dtype=np.int32)
     status = tile_codes(pre.counts, pre.base, pre.nbin, w, pre.cross_k, pre.cross_r, pre.cross_c, nr, nh=nh,
-                        ncx=g.ncx, block=g.block, codes=codes, spec=spec)
+                        ncx=g.ncx, ncy=g.ncy, block=g.block, codes=codes, spec=spec)
     status[nr.unsure] = UNSURE
     bs_k = nr.kt_k[nr.tile]
-    many_start, many_slots, in_cell, in_k = _merge_shared(cid, src, start[size > 1], size[size > 1], codes, spec,
-                                                          nr.kt_k, nh, len(nr.first), nt)
+    many_start, many_slots, in_cell, in_k = merge_shared(cid, src, start[size > 1], size[size > 1], codes, spec,
+                                                         nr.kt_k, nh=nh, n_slots=len(nr.first), nt=nt)
     inner = np.full(g.ncy * g.ncx, OUTSIDE, dtype=np.int32)
     one = start[size == 1]
     s_cid, s_src = cid[one], src[one]
@@ -208,41 +185,3 @@ def _centres(cell: np.ndarray, g: Grid) -> tuple[np.ndarray, np.ndarray]:
     frow = (c // g.ncx) * blk + local // blk
     fcol = (c % g.ncx) * blk + local % blk
     return g.x0 + (fcol + 0.5) * g.cell, g.y0 + (frow + 0.5) * g.cell
-
-
-def _merge_shared(cid, src, gs, gsize, codes, spec, kt_k, nh, n_slots, nt):
-    """Rows ``nt:`` of ``codes`` and ``spec`` for coarse cells that several hotspots
-    reach (``cid`` sorted, ``src`` the tile, or ``-(k + 1)`` for "wholly inside k"): a
-    fine cell two of them claim becomes "many", with a list of slots (the boundary
-    slot, or a new "inside at the centre" slot for a hotspot whose interior it is).
-    Returns the shared cells' slot lists (CSR) and the new slots' cells and hotspots."""
-    nb2 = codes.shape[1]
-    if len(gs) == 0:
-        return np.zeros(1, np.int32), np.empty(0, np.int32), np.empty(0, np.int64), np.empty(0, np.int64)
-    part = np.concatenate([np.arange(a, a + n) for a, n in zip(gs, gsize, strict=True)])
-    psrc = src[part]
-    tile = np.maximum(psrc, 0)
-    uniform = psrc < 0
-    pk = np.where(uniform, -(psrc + 1), kt_k[tile])
-    pc = np.where(uniform[:, None], pk[:, None].astype(np.int16), codes[tile])
-    ps = np.where(uniform[:, None], np.int32(-1), spec[tile])
-    claimed = pc != OUTSIDE
-    pstart = np.r_[0, np.cumsum(gsize)[:-1]]
-    cnt = np.add.reduceat(claimed.astype(np.int32), pstart, axis=0)
-    onecode = np.add.reduceat(np.where(claimed, pc, 0).astype(np.int32), pstart, axis=0) - (cnt == 0)
-    onespec = np.add.reduceat(np.where(claimed & (ps >= 0), ps + 1, 0), pstart, axis=0) - 1
-    shared = cnt >= 2
-    m = np.cumsum(shared.ravel()).reshape(shared.shape) - 1
-    codes[nt:] = np.where(shared, -(nh + 2), onecode)
-    spec[nt:] = np.where(shared, -(m + 2), onespec)
-    # Claims on shared cells, ordered by cell then hotspot (parts are in hotspot order).
-    claim3 = np.zeros((len(gs), nb2, int(gsize.max())), dtype=bool)
-    claim3[np.repeat(np.arange(len(gs)), gsize), :, np.arange(len(part)) - np.repeat(pstart, gsize)] = claimed
-    gi, li, ji = np.nonzero(claim3 & shared[:, :, None])
-    pi = pstart[gi] + ji
-    slot = ps[pi, li].astype(np.int64)
-    interior = slot < 0
-    slot[interior] = n_slots + np.arange(int(interior.sum()))
-    many_start = np.r_[0, np.cumsum(cnt[shared])].astype(np.int32)
-    in_cell = cid[gs[gi[interior]]] * nb2 + li[interior]
-    return many_start, slot.astype(np.int32), in_cell, pk[pi[interior]]
