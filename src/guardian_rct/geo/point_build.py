@@ -1,24 +1,27 @@
-"""The compiled near-pair step of the :class:`~guardian_rct.geo.point_index.HotspotIndex` build.
+"""The compiled steps of the :class:`~guardian_rct.geo.point_index.HotspotIndex` build.
 
-Every (fine cell, edge) with the edge within ``margin`` of the cell, grouped into *slots*
-(one per fine cell and hotspot) and *tiles* (one per coarse cell and hotspot), with the
-side of each edge's line the slot's cell centre lies on. Two kernels around one numpy
-sort:
+The loops of :mod:`guardian_rct.geo.point_raster`, as numba kernels
+(:func:`guardian_rct._core.compiled.kernel`) over plain arrays, called from numpy code:
 
-1. :func:`_near_keys`: per edge, the column strips it crosses (each grown by ``margin``)
-   and, per strip, the rows the edge's clipped piece (its y-range grown by ``margin``)
-   touches: a "supercover" traversal (Amanatides & Woo 1987) widened by the margin. Each
-   pair gets the sort key *(coarse cell, hotspot, fine cell in the coarse cell)*;
-2. ``numpy.argsort`` of the keys (numpy's, so the order of equal keys — the edges of one
-   slot — is exactly that of the all-numpy build this replaces);
-3. :func:`_group`: one pass over the sorted pairs: slots, tiles, and per pair the sign of
-   ``orient(a, b, centre)`` and whether it is too close to call (then the slot's status
-   is not trusted: :data:`~guardian_rct.geo.point_raster.UNSURE`).
+- :func:`near_slots`: every (fine cell, edge) with the edge within ``margin`` of the
+  cell — per edge, the column strips it crosses (each grown by ``margin``) and, per
+  strip, the rows the edge's clipped piece (its y-range grown by ``margin``) touches, a
+  "supercover" traversal (Amanatides & Woo 1987) widened by the margin — sorted by
+  *(coarse cell, hotspot, fine cell)* with ``numpy.argsort`` (numpy's, so that the order
+  of one slot's edges is exactly that of the all-numpy build this replaced), then in one
+  pass grouped into *slots* (one per fine cell and hotspot) and *tiles* (one per coarse
+  cell and hotspot), with the side of each edge's line each slot's centre lies on and
+  whether it is too close to call (Shewchuk 1997 static bound, or the centre tolerance);
+- :func:`crossings`: the even-odd crossings of each hotspot's edges with its window's
+  fine-cell-centre rows (Haines 1994) and their per-row prefix counts;
+- :func:`tile_codes`: each tile's fine codes from the prefix parity and the crossings
+  inside it, and its slots' status at their centres;
+- :func:`merge_shared`: blocks for coarse cells that several hotspots reach.
 
 The arithmetic is the all-numpy build's, operation for operation, in IEEE double without
 fastmath (no contraction into fused multiply-adds), so the tables are bit-identical to
-it. All compiled functions live in this module (numba's cache checks only the source
-file of the function it loads).
+it (tests/test_point_build.py keeps that build as the reference). All compiled functions
+live in this module (numba's cache checks only the source file of the function it loads).
 """
 
 from __future__ import annotations

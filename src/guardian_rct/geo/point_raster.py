@@ -1,6 +1,7 @@
-"""The vectorised build of :class:`~guardian_rct.geo.point_index.HotspotIndex` tables.
+"""The build of :class:`~guardian_rct.geo.point_index.HotspotIndex` tables.
 
-Everything here is whole-array numpy over all hotspots at once (no loop over cells):
+Over all hotspots at once; the loops over edges, crossings, tiles and shared cells are
+compiled (:mod:`guardian_rct.geo.point_build`), the rest is whole-array numpy:
 
 1. *near pairs*: every (fine cell, edge) with the edge within ``margin`` of the cell, by
    clipping each edge to each column strip it crosses (the strip grown by ``margin``)
@@ -9,11 +10,12 @@ Everything here is whole-array numpy over all hotspots at once (no loop over cel
    Amanatides & Woo 1987, widened by the margin);
 2. *parity*: the even-odd crossing count of each hotspot's edges along fine-cell-centre
    rows (Haines 1994), kept as per-row prefix counts at coarse-cell boundaries, and
-   inside the coarse cells an edge passes through as 16-bit words whose prefix XOR gives
-   the parity of every fine cell centre;
+   inside the coarse cells an edge passes through as flips whose running XOR along the
+   row gives the parity of every fine cell centre;
 3. *slots*: one per (fine cell, hotspot) an exact test may need, with the hotspot's
    status at the cell centre and the edges near the cell, for the exact stage
-   (:mod:`guardian_rct.geo.point_exact`).
+   (:mod:`guardian_rct.geo.point_exact`); coarse cells several hotspots reach get
+   blocks of their own, merged from the hotspots' tiles.
 
 A cell centre that lies within rounding distance of an edge's line gets status
 :data:`UNSURE` (its points go to GEOS), so a parity the scanline might get wrong is never
