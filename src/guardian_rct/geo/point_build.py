@@ -91,7 +91,7 @@ def _near_keys(edges, owner, x0, y0, cell, m, nx, ny, ncx, nh, sh, fill, key, pe
 
 
 @kernel
-def _group(skey, order, pe, edges, x0, y0, cell, margin, scale, ncx, nh, sh, pair_edge, pair_side,
+def _group(key, order, pe, edges, x0, y0, cell, margin, scale, ncx, nh, sh, pair_edge, pair_side,
            first, unsure, local, slot_cx, slot_cy, tile, kt_keys):
     """Slots and tiles of the sorted keys, with each pair's edge, side and doubt (into
     the given buffers, sized for one slot and tile per pair); returns (slots, tiles)."""
@@ -104,11 +104,13 @@ def _group(skey, order, pe, edges, x0, y0, cell, margin, scale, ncx, nh, sh, pai
     blk = np.int64(1) << sh
     ns, nt = -1, -1
     cx, cy = 0.0, 0.0
-    for i in range(len(skey)):
-        k = skey[i]
+    previous = np.int64(-1)  # keys are >= 0
+    for i in range(len(order)):
+        k = key[order[i]]
         e = pe[order[i]]
         pair_edge[i] = e
-        if i == 0 or k != skey[i - 1]:
+        if k != previous:
+            previous = k
             ns += 1
             first[ns] = i
             unsure[ns] = False
@@ -152,7 +154,7 @@ def near_slots(edges: np.ndarray, owner: np.ndarray, *, x0: float, y0: float, ce
     first, local, tile, kt_keys = (np.empty(n, np.int64) for _ in range(4))
     cx, cy = np.empty(n, np.float64), np.empty(n, np.float64)
     unsure = np.empty(n, np.bool_)
-    ns, nt = _group(key[order], order, pe, edges, float(x0), float(y0), float(cell), float(margin),
+    ns, nt = _group(key, order, pe, edges, float(x0), float(y0), float(cell), float(margin),
                     float(scale), ncx, nh, sh, pair_edge, side, first, unsure, local, cx, cy, tile, kt_keys)
     kt_keys = kt_keys[:nt]
     return NearSlots(pair_edge=pair_edge, pair_side=side, first=first[:ns], unsure=unsure[:ns],
@@ -221,15 +223,16 @@ def crossings(edges: np.ndarray, owner: np.ndarray, w: np.ndarray, *, x0: float,
 
 
 @kernel
-def _tile_flips(cross_k, cross_r, cross_c, kt_keys, nh, ncx, ncy, blk):
-    """Per tile, fine row and column: whether a crossing of the tile's hotspot lies just
-    left of the cell's centre, strictly inside the tile's column range (a tile is found
-    from its coarse cell's first tile: tiles are sorted by coarse cell, then hotspot)."""
+def _tile_flips(cross_k, cross_r, cross_c, kt_keys, nh, ncx, ncy, blk, flip):
+    """Into rows ``:n_tiles`` of ``flip`` (per tile, fine row and column, 0 or 1): whether
+    an odd number of crossings of the tile's hotspot lie just left of the cell's centre,
+    strictly inside the tile's column range. A crossing's tile is found from its coarse
+    cell's first tile (tiles are sorted by coarse cell, then hotspot)."""
     nt = len(kt_keys)
-    first = np.full(ncx * ncy, -1, np.int64)
+    first = np.full(ncx * ncy, -1, np.int32)
     for t in range(nt - 1, -1, -1):
         first[kt_keys[t] // nh] = t
-    flip = np.zeros((nt, blk, blk), np.bool_)
+    flip[:nt] = 0
     for i in range(len(cross_c)):
         bp = (cross_c[i] - 1) // blk
         loc = cross_c[i] - bp * blk
@@ -237,19 +240,19 @@ def _tile_flips(cross_k, cross_r, cross_c, kt_keys, nh, ncx, ncy, blk):
             continue
         c = (cross_r[i] // blk) * ncx + bp
         key = c * nh + cross_k[i]
-        t = first[c]
+        t = np.int64(first[c])
         if t < 0:
             continue
         while t < nt and kt_keys[t] < key:
             t += 1
         if t < nt and kt_keys[t] == key:
-            flip[t, cross_r[i] % blk, loc] ^= True
-    return flip
+            flip[t, (cross_r[i] % blk) * blk + loc] ^= 1
 
 
 @kernel
-def _tile_codes(counts, base, nbin, w, kt_keys, nh, ncx, blk, flip, tile, local, codes, spec, status):
-    """Rows ``:n_tiles`` of ``codes`` and ``spec``, and each slot's status at its centre.
+def _tile_codes(counts, base, nbin, w, kt_keys, nh, ncx, blk, tile, local, codes, spec, status):
+    """Rows ``:n_tiles`` of ``codes`` (holding the flips on entry) and ``spec``, and each
+    slot's status at its centre.
 
     A tile's row starts with the parity of the crossings left of the tile (the window's
     prefix counts); each flip turns the parity from its cell rightwards. A cell inside
@@ -257,7 +260,7 @@ def _tile_codes(counts, base, nbin, w, kt_keys, nh, ncx, blk, flip, tile, local,
     becomes ``-(k + 2)`` with the slot in ``spec``. (Flat, unsigned indices: no
     negative-index wraparound in the inner loop.)
     """
-    flat_flip, flat_codes, flat_spec = flip.ravel(), codes.ravel(), spec.ravel()
+    flat_codes, flat_spec = codes.ravel(), spec.ravel()
     ublk = np.uint64(blk)
     for t in range(len(kt_keys)):
         k, c = kt_keys[t] % nh, kt_keys[t] // nh
@@ -267,7 +270,7 @@ def _tile_codes(counts, base, nbin, w, kt_keys, nh, ncx, blk, flip, tile, local,
             inside = np.int16((counts[at + (c % ncx - w[k, 2]) + 1] - counts[at]) & 1)
             o = np.uint64(t * blk + rr) * ublk
             for j in range(blk):
-                inside ^= np.int16(flat_flip[o + np.uint64(j)])
+                inside ^= flat_codes[o + np.uint64(j)]
                 flat_codes[o + np.uint64(j)] = code_in * inside - 1
                 flat_spec[o + np.uint64(j)] = -1
     for s in range(len(tile)):
@@ -285,9 +288,8 @@ def tile_codes(counts: np.ndarray, base: np.ndarray, nbin: np.ndarray, w: np.nda
     windows ``w``: coarse rows and columns) and its crossings (hotspot, fine row, first
     fine column right of it); returns the slots' status at their centres (0 / 1)."""
     status = np.empty(len(near.tile), np.int8)
-    flip = _tile_flips(cross_k, cross_r, cross_c, near.kt_keys, nh, ncx, ncy, block)
-    _tile_codes(counts, base, nbin, w, near.kt_keys, nh, ncx, block, flip, near.tile, near.local, codes, spec,
-                status)
+    _tile_flips(cross_k, cross_r, cross_c, near.kt_keys, nh, ncx, ncy, block, codes)
+    _tile_codes(counts, base, nbin, w, near.kt_keys, nh, ncx, block, near.tile, near.local, codes, spec, status)
     return status
 
 
