@@ -23,6 +23,7 @@ import pyarrow.compute as pc
 from pyproj import Transformer
 
 from guardian_rct._core.quarantine import concat_quarantines, quarantine_rows, rows_as_text
+from guardian_rct.compliance.check_kernels import compact_rows, coordinate_codes, time_window
 from guardian_rct.compliance.ping_dedupe import duplicate_key
 from guardian_rct.compliance.ping_types import REASONS, PingChunk, PingExtent, PingOptions
 
@@ -128,23 +129,20 @@ def _numbers(values: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return out, missing, ~missing & ~numeric
 
 
-def _window(t: pd.Series, code: np.ndarray, idx: np.ndarray, ns: np.ndarray) -> None:
+def _window(t: pd.Series, code: np.ndarray, idx: np.ndarray, ns: np.ndarray, *, missing: int = 0) -> None:
     """Store the UTC nanoseconds of the parsed instants ``t`` (tz-aware, any unit, rows
     ``idx``) into ``ns``; flag instants outside [2000, 2100) (which may lie outside the
-    nanosecond range, e.g. year 9999 or 0001-01-01 placeholders) instead of converting."""
-    naive = t.dt.tz_convert("UTC").dt.tz_localize(None) if isinstance(t.dtype, pd.DatetimeTZDtype) else t
+    nanosecond range, e.g. year 9999 or 0001-01-01 placeholders) instead of converting,
+    and missing ones (NaT) with reason ``missing`` (0: already flagged by the caller).
+    One compiled pass (:func:`~guardian_rct.compliance.check_kernels.time_window`)."""
+    naive = t.dt.tz_convert(None) if isinstance(t.dtype, pd.DatetimeTZDtype) else t  # UTC wall time
     raw = naive.to_numpy()
     unit = np.datetime_data(raw.dtype)[0]
-    values = raw.view(np.int64)
-    known = ~np.isnat(raw)
     lo = np.datetime64(_EARLIEST.tz_localize(None), unit).astype(np.int64)
     hi = np.datetime64(_LATEST.tz_localize(None), unit).astype(np.int64)
-    early = known & (values < lo)
-    late = known & (values >= hi)
-    flag_rows(code, _mask(len(code), idx[early]), 6)
-    flag_rows(code, _mask(len(code), idx[late]), 16)
-    ok = known & ~early & ~late
-    ns[idx[ok]] = raw[ok].astype("datetime64[ns]").view(np.int64)
+    scale = int(np.timedelta64(1, unit) // np.timedelta64(1, "ns"))
+    time_window(np.ascontiguousarray(raw).view(np.int64), np.asarray(idx, dtype=np.int64), lo, hi, scale,
+                missing, 6, 16, code, ns)
 
 
 def parse_times(values: pd.Series, tz: str | None, code: np.ndarray) -> np.ndarray:
@@ -159,8 +157,7 @@ def parse_times(values: pd.Series, tz: str | None, code: np.ndarray) -> np.ndarr
     dtype = values.dtype
     every = np.arange(n)
     if isinstance(dtype, pd.DatetimeTZDtype):
-        flag_rows(code, values.isna().to_numpy(), 2)
-        _window(values, code, every, ns)
+        _window(values, code, every, ns, missing=2)
         return ns
     if pd.api.types.is_datetime64_dtype(dtype):
         missing = values.isna().to_numpy()
@@ -217,37 +214,22 @@ def _in_area(x: np.ndarray, y: np.ndarray, area: tuple[float, float, float, floa
     return (x >= area[0]) & (x <= area[2]) & (y >= area[1]) & (y <= area[3])
 
 
-def _check_coordinates(a: np.ndarray, b: np.ndarray, a_missing: np.ndarray, a_bad: np.ndarray,
-                       b_missing: np.ndarray, b_bad: np.ndarray, code: np.ndarray) -> None:
-    """Flag missing, not numeric, non-finite and ``(0, 0)`` coordinates (either kind)."""
-    flag_rows(code, a_missing | b_missing, 7)
-    flag_rows(code, a_bad | b_bad, 8)
-    finite = np.isfinite(a) & np.isfinite(b)
-    flag_rows(code, ~finite & ~(a_missing | b_missing | a_bad | b_bad), 9)
-    flag_rows(code, (a == 0) & (b == 0), 10)
+def _box(area: tuple[float, float, float, float] | None) -> np.ndarray:
+    """A plausible area as the kernels take it (empty: none known)."""
+    return np.empty(0) if area is None else np.asarray(area, dtype=np.float64)
 
 
-def _project_lonlat(lat: np.ndarray, lon: np.ndarray, code: np.ndarray,
-                    options: PingOptions) -> tuple[np.ndarray, np.ndarray]:
-    """Flag swapped and out-of-range ``lat``/``lon``; project the usable ones near hotspots.
-
-    Returns
-    -------
-    x, y : numpy.ndarray
-        Trial-CRS coordinates; NaN for flagged pings, (with ``options.near``) for
-        pings far from every hotspot and (with ``options.locate``) for every ping.
-    """
+def _positions(lat: np.ndarray, lon: np.ndarray, code: np.ndarray,
+               options: PingOptions) -> tuple[np.ndarray, np.ndarray]:
+    """Trial-CRS coordinates of checked longitude/latitude pings: NaN for flagged pings,
+    (with ``options.near``) for pings far from every hotspot and (with
+    ``options.locate``) for every ping, which is then located in degrees
+    (:func:`~guardian_rct.compliance.ping_assignment.assign_chunk`)."""
     n = len(lat)
     x = np.full(n, np.nan)
     y = np.full(n, np.nan)
-    in_range = (np.abs(lat) <= 90) & (np.abs(lon) <= 180)
-    if options.area_lonlat is not None:
-        ll = options.area_lonlat
-        outside = ~in_range | ~_in_area(lon, lat, ll)
-        flag_rows(code, outside & (np.abs(lon) <= 90) & _in_area(lat, lon, ll), 11)
-    flag_rows(code, ~in_range, 9)
     if options.locate is not None:
-        return x, y  # located in degrees later (assign_chunk); none projected here
+        return x, y
     todo = code == 0
     if options.near is not None:
         todo &= options.near.contains(lon, lat)
@@ -257,24 +239,12 @@ def _project_lonlat(lat: np.ndarray, lon: np.ndarray, code: np.ndarray,
     return x, y
 
 
-def _flag_swapped_xy(x: np.ndarray, y: np.ndarray, code: np.ndarray, options: PingOptions) -> None:
-    """Flag usable ``x``/``y`` outside the plausible area that would be inside it swapped."""
-    if options.area is not None:
-        todo = np.flatnonzero(code == 0)
-        out = todo[~_in_area(x[todo], y[todo], options.area)]
-        flag_rows(code, _mask(len(code), out[_in_area(y[out], x[out], options.area)]), 11)
-
-
-def _accuracy(raw: pd.DataFrame, columns: dict[str, str], code: np.ndarray,
-              options: PingOptions) -> np.ndarray:
-    """Reported accuracy in metres (NaN when not given); flags unusable values."""
+def _accuracy(raw: pd.DataFrame, columns: dict[str, str]) -> tuple[np.ndarray, np.ndarray]:
+    """Reported accuracy in metres (NaN when not given) and where it is not numeric."""
     if "accuracy_m" not in columns:
-        return np.full(len(raw), np.nan)
+        return np.full(len(raw), np.nan), np.zeros(len(raw), dtype=bool)
     acc, _, acc_bad = _numbers(raw[columns["accuracy_m"]])
-    flag_rows(code, acc_bad, 12)
-    flag_rows(code, acc < 0, 13)
-    flag_rows(code, acc > options.max_accuracy_m, 14)
-    return acc
+    return acc, acc_bad
 
 
 def validate_chunk(raw: pd.DataFrame, columns: dict[str, str], *, source: Path, first_row: int,
@@ -294,22 +264,23 @@ def validate_chunk(raw: pd.DataFrame, columns: dict[str, str], *, source: Path, 
     a_name, b_name = ("lat", "lon") if geographic else ("x", "y")
     a, a_missing, a_bad = _numbers(raw[columns[a_name]])
     b, b_missing, b_bad = _numbers(raw[columns[b_name]])
-    _check_coordinates(a, b, a_missing, a_bad, b_missing, b_bad, code)
-    if geographic:
-        x, y = _project_lonlat(a, b, code, options)
-    else:
-        x, y = a.copy(), b.copy()
-        _flag_swapped_xy(x, y, code, options)
-    acc = _accuracy(raw, columns, code, options)
-    ok = code == 0
-    keep = pa.array(np.flatnonzero(ok))
-    blank = pa.array([""], type=pa.large_string()).take(pa.array(np.zeros(len(keep), dtype=np.int64)))
-    dev_ok = device.take(keep)
-    off_ok = (_arrow_text(raw[columns["officer_id"]], keep_dictionary=True).take(keep)
-              if "officer_id" in columns else blank)
-    team_ok = _arrow_text(raw[columns["team"]], keep_dictionary=True).take(keep) if "team" in columns else blank
-    rows = np.arange(first_row, first_row + n, dtype=np.int64)
-    ns_ok, a_ok, b_ok, acc_ok = ns[ok], a[ok], b[ok], acc[ok]
+    acc, acc_bad = _accuracy(raw, columns)
+    coordinate_codes(code, a, b, a_missing, a_bad, b_missing, b_bad, geographic,
+                     _box(options.area_lonlat if geographic else options.area), acc, acc_bad,
+                     float(options.max_accuracy_m))
+    x, y = _positions(a, b, code, options) if geographic else (a, b)  # x/y are copied with the usable rows
+    # The usable rows, every column at once; identifiers as dictionaries (indices
+    # compacted, entries kept), so no text is copied per row.
+    dev_d = _dictionary(device)
+    off_d = _dictionary(_arrow_text(raw[columns["officer_id"]], keep_dictionary=True)) if "officer_id" in columns else None
+    team_d = _dictionary(_arrow_text(raw[columns["team"]], keep_dictionary=True)) if "team" in columns else None
+    blank = np.zeros(n, dtype=np.int32)
+    rows_ok, ns_ok, a_ok, b_ok, acc_ok, x_ok, y_ok, dev_i, off_i, team_i = compact_rows(
+        code, first_row, ns, a, b, acc, x, y, _indices(dev_d),
+        blank if off_d is None else _indices(off_d), blank if team_d is None else _indices(team_d))
+    dev_ok = _with_indices(dev_d, dev_i)
+    off_ok = _with_indices(off_d, off_i)
+    team_ok = _with_indices(team_d, team_i)
     key = duplicate_key(dev_ok, off_ok, team_ok, ns_ok, a_ok, b_ok, acc_ok)
     # Identifiers as categories while scoring (a code per row, each distinct text once),
     # as text when the pings are read for themselves (read_pings).
@@ -319,19 +290,39 @@ def validate_chunk(raw: pd.DataFrame, columns: dict[str, str], *, source: Path, 
         "officer_id": ids(off_ok),
         "team": ids(team_ok),
         "time": pd.DatetimeIndex(ns_ok.view("datetime64[ns]")).tz_localize("UTC"),
-        "x": x[ok], "y": y[ok], "accuracy_m": acc_ok,
-        "source_row": rows[ok], "key": key,
+        "x": x_ok, "y": y_ok, "accuracy_m": acc_ok,
+        "source_row": rows_ok, "key": key,
     }, copy=False)
-    bad = ~ok
-    if bad.any():
+    bad = np.flatnonzero(code)
+    if len(bad):
         reasons = pd.Series(_REASON_TEXT[code[bad]], dtype="string")
-        quarantine = quarantine_rows(rows_as_text(raw, np.flatnonzero(bad)), reasons, source=source,
-                                     source_row=pd.Series(rows[bad]))
+        quarantine = quarantine_rows(rows_as_text(raw, bad), reasons, source=source,
+                                     source_row=pd.Series(bad + first_row))
     else:
         quarantine = concat_quarantines([])
     extent = _extent(a_ok, b_ok, ns_ok, code, geographic, options)
     lonlat = (b_ok, a_ok) if geographic and options.locate is not None else None
     return PingChunk(frame=frame, quarantine=quarantine, n_read=n, extent=extent, lonlat=lonlat)
+
+
+_BLANK = pa.array([""], type=pa.large_string())
+
+
+def _dictionary(text: pa.Array) -> pa.DictionaryArray:
+    """Trimmed text (plain or dictionary) as a dictionary array."""
+    return text if pa.types.is_dictionary(text.type) else text.dictionary_encode()
+
+
+def _indices(text: pa.DictionaryArray) -> np.ndarray:
+    """The ``int32`` dictionary indices of dictionary text (no nulls: see
+    :func:`_dictionary_text`)."""
+    return np.ascontiguousarray(text.indices.to_numpy(zero_copy_only=False), dtype=np.int32)
+
+
+def _with_indices(text: pa.DictionaryArray | None, indices: np.ndarray) -> pa.DictionaryArray:
+    """Dictionary text with the given indices into its entries (``None``: a column that
+    is not in the file, ``""`` for every row)."""
+    return pa.DictionaryArray.from_arrays(pa.array(indices), _BLANK if text is None else text.dictionary)
 
 
 def _text_column(text: pa.Array) -> pd.Series:

@@ -205,7 +205,7 @@ def iter_raw_chunks(path: Path, chunk_rows: int, *,
         if batch is None:
             return
         _check_utf8(batch, path, first)
-        frame = _batch_frame(batch, ids).rename(columns=rename)
+        frame = _batch_frame(batch, ids, rename)
         yield first, frame, same
         first += len(frame)
 
@@ -224,17 +224,18 @@ def _text_id_columns(schema: pa.Schema, cols: dict[str, str]) -> list[str]:
     return out
 
 
-def _batch_frame(batch: pa.RecordBatch, ids: list[str]) -> pd.DataFrame:
-    """The batch as a frame; identifier columns read as dictionaries stay Arrow dictionaries
-    (``pd.ArrowDtype``), the rest converted as ``to_pandas`` does."""
-    names = batch.schema.names
-    keep = [n for n in ids if n in names and pa.types.is_dictionary(batch.schema.field(n).type)]
-    if not keep:
-        return batch.to_pandas()
-    frame = batch.drop_columns(keep).to_pandas()
-    for name in keep:
-        frame[name] = pd.Series(pd.arrays.ArrowExtensionArray(batch.column(name)), index=frame.index)
-    return frame[names]
+def _batch_frame(batch: pa.RecordBatch, ids: list[str], rename: dict[str, str]) -> pd.DataFrame:
+    """The batch as a frame under the canonical names (``rename``); identifier columns read
+    as dictionaries stay Arrow dictionaries (``pd.ArrowDtype``), the rest converted as
+    ``to_pandas`` does. Built column by column without copies (``to_pandas`` of the whole
+    batch makes one block of the float columns, and reordering copies it again)."""
+    columns = {}
+    for name, column in zip(batch.schema.names, batch.columns, strict=True):
+        if name in ids and pa.types.is_dictionary(column.type):
+            columns[rename[name]] = pd.Series(pd.arrays.ArrowExtensionArray(column), copy=False)
+        else:
+            columns[rename[name]] = column.to_pandas()
+    return pd.DataFrame(columns, copy=False)
 
 
 def _check_utf8(batch: pa.RecordBatch, path: Path, first: int) -> None:
