@@ -223,29 +223,27 @@ def crossings(edges: np.ndarray, owner: np.ndarray, w: np.ndarray, *, x0: float,
 
 
 @kernel
-def _tile_flips(cross_k, cross_r, cross_c, kt_keys, nh, ncx, ncy, blk, flip):
+def _tile_flips(cross_k, cross_r, cross_c, kt_keys, w, wbase, nh, ncx, blk, flip):
     """Into rows ``:n_tiles`` of ``flip`` (per tile, fine row and column, 0 or 1): whether
     an odd number of crossings of the tile's hotspot lie just left of the cell's centre,
-    strictly inside the tile's column range. A crossing's tile is found from its coarse
-    cell's first tile (tiles are sorted by coarse cell, then hotspot)."""
+    strictly inside the tile's column range. A crossing's tile is looked up in a table of
+    its hotspot's window (coarse cells ``wbase[k]:wbase[k + 1]``, row by row), where
+    every tile of the hotspot lies: an edge's tiles are within a cell and the margin of
+    its hotspot's bounding box, which the window covers with that to spare."""
     nt = len(kt_keys)
-    first = np.full(ncx * ncy, -1, np.int32)
-    for t in range(nt - 1, -1, -1):
-        first[kt_keys[t] // nh] = t
+    table = np.full(wbase[-1], -1, np.int32)
+    for t in range(nt):
+        k, c = kt_keys[t] % nh, kt_keys[t] // nh
+        table[wbase[k] + (c // ncx - w[k, 0]) * (w[k, 3] - w[k, 2]) + (c % ncx - w[k, 2])] = t
     flip[:nt] = 0
     for i in range(len(cross_c)):
         bp = (cross_c[i] - 1) // blk
         loc = cross_c[i] - bp * blk
         if loc >= blk:  # on the tile's left edge (bp + 1 * blk): in the row's start parity
             continue
-        c = (cross_r[i] // blk) * ncx + bp
-        key = c * nh + cross_k[i]
-        t = np.int64(first[c])
-        if t < 0:
-            continue
-        while t < nt and kt_keys[t] < key:
-            t += 1
-        if t < nt and kt_keys[t] == key:
+        k = cross_k[i]
+        t = table[wbase[k] + (cross_r[i] // blk - w[k, 0]) * (w[k, 3] - w[k, 2]) + (bp - w[k, 2])]
+        if t >= 0:
             flip[t, (cross_r[i] % blk) * blk + loc] ^= 1
 
 
@@ -281,14 +279,15 @@ def _tile_codes(counts, base, nbin, w, kt_keys, nh, ncx, blk, tile, local, codes
 
 
 def tile_codes(counts: np.ndarray, base: np.ndarray, nbin: np.ndarray, w: np.ndarray, cross_k: np.ndarray,
-               cross_r: np.ndarray, cross_c: np.ndarray, near: NearSlots, *, nh: int, ncx: int, ncy: int, block: int,
+               cross_r: np.ndarray, cross_c: np.ndarray, near: NearSlots, *, nh: int, ncx: int, block: int,
                codes: np.ndarray, spec: np.ndarray) -> np.ndarray:
     """Fill rows ``:n_tiles`` of the fine ``codes`` and ``spec`` tables from each hotspot
     window's per-row crossing counts (``counts`` from ``base``, ``nbin`` bins a row, for
     windows ``w``: coarse rows and columns) and its crossings (hotspot, fine row, first
     fine column right of it); returns the slots' status at their centres (0 / 1)."""
     status = np.empty(len(near.tile), np.int8)
-    _tile_flips(cross_k, cross_r, cross_c, near.kt_keys, nh, ncx, ncy, block, codes)
+    wbase = np.r_[0, np.cumsum((w[:, 1] - w[:, 0]) * (w[:, 3] - w[:, 2]))].astype(np.int64)
+    _tile_flips(cross_k, cross_r, cross_c, near.kt_keys, w, wbase, nh, ncx, block, codes)
     _tile_codes(counts, base, nbin, w, near.kt_keys, nh, ncx, block, near.tile, near.local, codes, spec, status)
     return status
 

@@ -158,7 +158,7 @@ def build_tables(edges: np.ndarray, owner: np.ndarray, bounds: np.ndarray, g: Gr
     codes = np.empty((nt + nd, nb2), dtype=np.int16)
     spec = np.empty((nt + nd, nb2), dtype=np.int32)
     status = tile_codes(pre.counts, pre.base, pre.nbin, w, pre.cross_k, pre.cross_r, pre.cross_c, nr, nh=nh,
-                        ncx=g.ncx, ncy=g.ncy, block=g.block, codes=codes, spec=spec)
+                        ncx=g.ncx, block=g.block, codes=codes, spec=spec)
     status[nr.unsure] = UNSURE
     bs_k = nr.kt_k[nr.tile]
     many_start, many_slots, in_cell, in_k = merge_shared(cid, src, start[size > 1], size[size > 1], codes, spec,
