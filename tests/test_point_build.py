@@ -5,8 +5,8 @@
 merge). Every table of :func:`build_index` must be bit-identical to what that code builds
 from the same edges and grid — dtype, shape and bytes — on polygons chosen for the edge
 cases of a raster build: holes, MultiPolygons, edges along cell lines, vertices on cell
-corners, grown hotspots, one polygon, many overlapping ones, other block sizes, and
-coordinates in degrees.
+corners, grown hotspots, one polygon, many overlapping ones, other block sizes, a
+force-wide spread (fine cells larger than 4 m) and coordinates in degrees.
 """
 
 from __future__ import annotations
@@ -88,6 +88,7 @@ CASES = {
     "block 4": lambda rng: (_stars(rng, 15, 1_500), {"block": 4}),
     "block 64, 2 m cells": lambda rng: (_stars(rng, 15, 1_500), {"block": 64, "cell_m": 2.0}),
     "block 1": lambda rng: (_stars(rng, 6, 600), {"block": 1}),
+    "spread over 150 km, coarse cells capped": lambda rng: (_stars(rng, 30, 150_000), {"max_coarse_cells": 20_000}),
     "degrees": lambda rng: ([shapely.affinity.scale(p, 1e-5, 1e-5, origin=(0, 0))
                              for p in _stars(rng, 10, 3_000, -190_000, 5_200_000)],
                             {"cell_m": 4e-5, "margin": 1e-8}),
