@@ -93,8 +93,14 @@ def _near_keys(edges, owner, x0, y0, cell, m, nx, ny, ncx, nh, sh, fill, key, pe
 @kernel
 def _group(key, order, pe, edges, x0, y0, cell, margin, scale, ncx, nh, sh, pair_edge, pair_side,
            first, unsure, local, slot_cx, slot_cy, tile, kt_keys):
-    """Slots and tiles of the sorted keys, with each pair's edge, side and doubt (into
-    the given buffers, sized for one slot and tile per pair); returns (slots, tiles)."""
+    """Slots and tiles of the keys in sort order, with each pair's edge, side and doubt
+    (into the given buffers, sized for one slot and tile per pair); returns (slots, tiles).
+
+    A pair is too close to call when ``orient(a, b, centre)`` is within the centre
+    tolerance of the edge's line, or within Shewchuk's bound (which the per-edge
+    tolerance covers, since the centre is within a cell and margin of the edge and
+    ``scale >= 1``; the second term makes sure of it).
+    """
     ne = edges.shape[0]
     tol = np.empty(ne, np.float64)
     for e in range(ne):  # per edge: the centre tolerance, or Shewchuk's bound if larger

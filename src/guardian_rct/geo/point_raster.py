@@ -121,6 +121,7 @@ def _prefix(edges: np.ndarray, owner: np.ndarray, w: np.ndarray, g: Grid) -> _Pr
 
 
 def _check_block(block: int) -> None:
+    """The documented limit (:func:`~guardian_rct.geo.point_index.build_index`)."""
     if block > 64:
         raise ValueError(f"block {block} is too large: at most 64 fine cells per coarse side")
 
