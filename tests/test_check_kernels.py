@@ -151,3 +151,12 @@ def test_coordinate_codes_match_the_numpy_checks(geographic, box_kind):
     seen = set(code.tolist())
     assert {0, 7, 8, 9, 12, 13, 14} <= seen
     assert (11 in seen) == (used_box is not None)
+
+
+def test_compact_rows_without_trial_coordinates_gives_nan():
+    code = np.array([0, 3, 0, 0], dtype=np.int8)
+    values = np.arange(4, dtype=np.float64)
+    ids = np.arange(4, dtype=np.int32)
+    got = compact_rows(code, 1, np.arange(4), values, values, values, np.empty(0), np.empty(0), ids, ids, ids)
+    assert got[0].tolist() == [1, 3, 4]
+    assert np.isnan(got[5]).all() and np.isnan(got[6]).all() and len(got[5]) == 3

@@ -105,9 +105,10 @@ def coordinate_codes(code, a, b, a_missing, a_bad, b_missing, b_bad, geographic,
 def compact_rows(code, first_row, ns, a, b, accuracy, x, y, dev, off, team):  # noqa: ANN001, ANN201
     """The usable rows (``code == 0``) of a chunk, in order, in one pass: their file row
     numbers (``first_row`` + position), instants, coordinates as given (``a``, ``b``),
-    accuracy, trial-CRS coordinates (``x``, ``y``) and identifier dictionary indices
-    (``dev``, ``off``, ``team``: int32)."""
+    accuracy, trial-CRS coordinates (``x``, ``y``; empty arrays: none known, NaN for
+    every row) and identifier dictionary indices (``dev``, ``off``, ``team``: int32)."""
     n = code.shape[0]
+    has_xy = x.shape[0] == n
     m = 0
     for i in range(n):
         if code[i] == 0:
@@ -130,8 +131,8 @@ def compact_rows(code, first_row, ns, a, b, accuracy, x, y, dev, off, team):  # 
             a_ok[k] = a[i]
             b_ok[k] = b[i]
             acc_ok[k] = accuracy[i]
-            x_ok[k] = x[i]
-            y_ok[k] = y[i]
+            x_ok[k] = x[i] if has_xy else np.nan
+            y_ok[k] = y[i] if has_xy else np.nan
             dev_ok[k] = dev[i]
             off_ok[k] = off[i]
             team_ok[k] = team[i]

@@ -63,8 +63,22 @@ class Codes:
         self._index: dict[str, int] = {}
         self.values: list[str] = []
 
-    def encode(self, values: np.ndarray) -> np.ndarray:
-        codes, uniques = pd.factorize(values, sort=False)
+    def encode(self, values: np.ndarray | pd.Series) -> np.ndarray:
+        """The code of each value (new values get the next codes, in order of appearance)."""
+        return self._mapped(*pd.factorize(values, sort=False))
+
+    def encode_rows(self, values: pd.Series, rows: np.ndarray) -> np.ndarray:
+        """``encode(values.iloc[rows])``; a categorical column's rows are not taken, only
+        their category codes (the same codes: categories appear in the same order)."""
+        if isinstance(values.dtype, pd.CategoricalDtype):
+            categorical = values.array
+            codes, first = pd.factorize(categorical.codes[rows], sort=False)
+            if len(first) and first.min() < 0:  # a missing value: as factorize of the rows would
+                return self.encode(values.iloc[rows])
+            return self._mapped(codes, categorical.categories.take(first))
+        return self.encode(values.iloc[rows])
+
+    def _mapped(self, codes: np.ndarray, uniques: pd.Index | np.ndarray) -> np.ndarray:
         mapping = np.empty(len(uniques), dtype=np.int32)
         for i, value in enumerate(uniques):
             code = self._index.get(value)
@@ -88,8 +102,12 @@ class TrackCodes:
     def __init__(self) -> None:
         self.devices, self.officers, self._pairs = Codes(), Codes(), Codes()
 
-    def encode(self, device: pd.Series, officer: pd.Series) -> np.ndarray:
-        pair = (self.devices.encode(device).astype(np.int64) << self._SHIFT) | self.officers.encode(officer)
+    def encode(self, device: pd.Series, officer: pd.Series, rows: np.ndarray | None = None) -> np.ndarray:
+        """The track code of each ping (of the ``rows`` given, or all)."""
+        if rows is None:
+            rows = np.arange(len(device))
+        pair = ((self.devices.encode_rows(device, rows).astype(np.int64) << self._SHIFT)
+                | self.officers.encode_rows(officer, rows))
         return self._pairs.encode(pair)
 
     def labels(self) -> np.ndarray:

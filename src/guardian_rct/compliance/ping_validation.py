@@ -221,15 +221,15 @@ def _box(area: tuple[float, float, float, float] | None) -> np.ndarray:
 
 def _positions(lat: np.ndarray, lon: np.ndarray, code: np.ndarray,
                options: PingOptions) -> tuple[np.ndarray, np.ndarray]:
-    """Trial-CRS coordinates of checked longitude/latitude pings: NaN for flagged pings,
-    (with ``options.near``) for pings far from every hotspot and (with
-    ``options.locate``) for every ping, which is then located in degrees
-    (:func:`~guardian_rct.compliance.ping_assignment.assign_chunk`)."""
+    """Trial-CRS coordinates of checked longitude/latitude pings: NaN for flagged pings
+    and (with ``options.near``) for pings far from every hotspot; with ``options.locate``
+    none (empty arrays: NaN for every ping, see :func:`compact_rows`), as pings are then
+    located in degrees (:func:`~guardian_rct.compliance.ping_assignment.assign_chunk`)."""
+    if options.locate is not None:
+        return np.empty(0), np.empty(0)  # not 2 x 8 bytes per ping of NaN, faulted in for each chunk
     n = len(lat)
     x = np.full(n, np.nan)
     y = np.full(n, np.nan)
-    if options.locate is not None:
-        return x, y
     todo = code == 0
     if options.near is not None:
         todo &= options.near.contains(lon, lat)

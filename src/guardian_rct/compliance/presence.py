@@ -115,10 +115,7 @@ def score_pings(path: str | Path, hotspots: HotspotSet, rules: ComplianceSpec, *
                                                              dedup.prepare))
     stream = prefetch(_without_duplicates(chunks, dedup, spool), depth=1, name="ping-dedup")
     try:
-        for i, (frame, n, chunk_extent, dup, row, hot, time_ns) in enumerate(
-                progress(stream, desc="ping chunks", unit="chunk")):
-            if i % 10 == 9:
-                release_free_memory()  # the duplicate-key runs fragment the heap (see _core.memory)
+        for frame, n, chunk_extent, dup, row, hot, time_ns in progress(stream, desc="ping chunks", unit="chunk"):
             n_read += n
             extent = extent.merge(chunk_extent)
             n_used += len(frame) - int(np.count_nonzero(dup))
@@ -129,13 +126,13 @@ def score_pings(path: str | Path, hotspots: HotspotSet, rules: ComplianceSpec, *
             keep = ~dup[row]
             row, hot = row[keep], hot[keep]
             n_in += int(np.count_nonzero(np.diff(row, prepend=-1)))
-            parts.append((tracks.encode(frame["device_id"].iloc[row], frame["officer_id"].iloc[row]),
-                          teams.encode(frame["team"].iloc[row]), hot.astype(np.int16), time_ns[row]))
+            parts.append((tracks.encode(frame["device_id"], frame["officer_id"], row),
+                          teams.encode_rows(frame["team"], row), hot.astype(np.int16), time_ns[row]))
     finally:
         stream.close()  # stops the duplicate thread before the set goes
         dedup.close()  # stops its merge thread; the keys are not needed for the visits
     del dedup, chunks
-    release_free_memory()
+    release_free_memory()  # the duplicate-key runs' heap pages, before the visits are built (see _core.memory)
     if parts:
         track_code, team_code, hot, t = (np.concatenate(p) for p in zip(*parts, strict=True))
         del parts
