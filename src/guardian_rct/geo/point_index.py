@@ -11,8 +11,8 @@ cells) only where a coarse cell is not wholly inside one hotspot or outside all:
 
 1. every fine cell is classified once as *outside every hotspot*, *strictly inside
    exactly one hotspot* or *boundary* (a hotspot edge passes within ``margin`` of the
-   cell, or two hotspots claim it); the build is whole-array numpy
-   (:mod:`guardian_rct.geo.point_raster`);
+   cell, or two hotspots claim it); the build is whole-array numpy with its loops
+   compiled (:mod:`guardian_rct.geo.point_raster`, :mod:`guardian_rct.geo.point_build`);
 2. one compiled pass per slice of pings (:mod:`guardian_rct.geo.point_kernel`, numba,
    GIL released, slices in threads) reads each ping's cell class and writes its pair;
    pings in boundary cells are decided there exactly from their cell's edges with

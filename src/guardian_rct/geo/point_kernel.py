@@ -31,7 +31,8 @@ from __future__ import annotations
 import numpy as np
 
 from guardian_rct._core.compiled import kernel
-from guardian_rct.geo.point_raster import ORIENT_ERR, UNSURE
+from guardian_rct.geo.point_build import ORIENT_ERR
+from guardian_rct.geo.point_raster import UNSURE
 
 __all__ = ["assign_kernel", "cell_codes_kernel", "max_slots_per_cell"]
 
