@@ -253,21 +253,3 @@ def test_a_weeks_report_carries_only_the_visits_of_its_period(runs):
         assert len(table) == expected < len(everything)  # the file holds other weeks' visits too
         assert made.report["visits"]["visits"] == expected
         assert sum(r["visits"] for r in made.report["officers"]) == expected
-
-
-def test_an_error_writing_the_spatial_files_in_their_thread_is_raised(runs, tmp_path, monkeypatch):
-    import guardian_rct.reports.weekly as weekly_module
-
-    trial, single = runs["one"], runs["singles"][0]
-    config = trial["config"]
-
-    def broken(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
-        raise OSError("disk full (test)")
-
-    monkeypatch.setattr(weekly_module, "write_geopackage", broken)
-    with pytest.raises(OSError, match="disk full"):
-        write_weekly_report(dict(single.report), single.result, tmp_path / "out", hotspots=trial["hotspots"],
-                            score=trial["score"], pseudonymiser=Pseudonymiser(pseudonym_key(config.trial.store)),
-                            config=config, inputs=[config.trial.store])
-    assert (tmp_path / "out" / "weekly_compliance.html").exists()  # the rest was written meanwhile
-    assert not (tmp_path / "out" / "weekly_compliance.gpkg").exists()

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
@@ -381,63 +380,51 @@ def write_weekly_report(report: dict, result: ComplianceResult, out_dir: str | P
     def _csv(frame: pd.DataFrame, path: Path) -> Path:
         return write_csv(path, frame, inputs=inputs, what="CSV output")
 
+    paths = {"json": write_json(out / "weekly_compliance.json", report, inputs=inputs)}
+    if config is None:
+        context = None
+    elif shared is not None and shared.context is not None:
+        context = shared.context
+    else:
+        context = map_context(config, hotspots)
+    paths["html"] = write_html(out / "weekly_compliance.html", "weekly_compliance.html", inputs=inputs,
+                               report=report,
+                               map_uri=_map_uri(report, hotspots, context), trend_uri=_trend_uri(report),
+                               leaflet=_interactive(report, hotspots, config), rag_legend=_legend(report),
+                               simulated=report["simulated"],
+                               rag_colours={**RAG_COLOURS, "few": RAG_PALE["green"]},
+                               provenance=report["provenance"] or
+                               {"package_version": "", "created_at": "", "seed_fingerprint": None, "inputs": {}})
+    patrols = result.patrols.copy()
+    patrols["first_officer"] = pseudonymiser.many(patrols["first_officer"].astype(str))
+    paths["patrols"] = _csv(patrols, out / "compliance_patrols.csv")
+    paths["controls"] = _csv(result.controls, out / "compliance_controls.csv")
+    paths["hotspot_days"] = _csv(compliance_by_hotspot_day(result), out / "compliance_hotspot_days.csv")
+    for key in SUMMARY_TABLES:
+        paths[key] = _csv(pd.DataFrame(report[key]), out / f"compliance_{key}.csv")
     # Device ids (radios, vehicles, phones) identify officers too: pseudonymise them as well.
     devices = pseudonymiser.for_devices()
     visits = shared.visits_table if shared else pseudonymised_visits(result.visits, pseudonymiser)
     visits = visits[period_mask(result.visits, result)]
     large = large_tables_of(config)
+    if large in ("csv", "both"):
+        paths["visits"] = _csv(visits, out / "compliance_visits.csv")
     rings = rings_for(hotspots, config.hotspots.buffer_rings_m) if config is not None else None
     layers = weekly_layers(hotspots, report["by_hotspot"], visits, rings=rings, rag_colours=RAG_COLOURS,
                            rag_labels=RAG_LEGEND, rag_pale=RAG_PALE,
                            few_label=f"fewer than {report['rag_min_patrols']} decided patrols: not a verdict")
-    # The spatial files (GDAL and Parquet writers, which release the GIL) are written in a
-    # thread of their own while the maps are drawn and the tables written: on a force-week
-    # they are about a third of the report's time. An error in either is raised here.
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="weekly-spatial") as pool:
-        spatial = pool.submit(_write_spatial, out, layers, large, inputs)
-        paths = {"json": write_json(out / "weekly_compliance.json", report, inputs=inputs)}
-        if config is None:
-            context = None
-        elif shared is not None and shared.context is not None:
-            context = shared.context
-        else:
-            context = map_context(config, hotspots)
-        paths["html"] = write_html(out / "weekly_compliance.html", "weekly_compliance.html", inputs=inputs,
-                                   report=report,
-                                   map_uri=_map_uri(report, hotspots, context), trend_uri=_trend_uri(report),
-                                   leaflet=_interactive(report, hotspots, config), rag_legend=_legend(report),
-                                   simulated=report["simulated"],
-                                   rag_colours={**RAG_COLOURS, "few": RAG_PALE["green"]},
-                                   provenance=report["provenance"] or
-                                   {"package_version": "", "created_at": "", "seed_fingerprint": None,
-                                    "inputs": {}})
-        patrols = result.patrols.copy()
-        patrols["first_officer"] = pseudonymiser.many(patrols["first_officer"].astype(str))
-        paths["patrols"] = _csv(patrols, out / "compliance_patrols.csv")
-        paths["controls"] = _csv(result.controls, out / "compliance_controls.csv")
-        paths["hotspot_days"] = _csv(compliance_by_hotspot_day(result), out / "compliance_hotspot_days.csv")
-        for key in SUMMARY_TABLES:
-            paths[key] = _csv(pd.DataFrame(report[key]), out / f"compliance_{key}.csv")
-        if large in ("csv", "both"):
-            paths["visits"] = _csv(visits, out / "compliance_visits.csv")
-        # Streamed batch by batch: a quarantine of millions of rows may live on disk.
-        ids = {"officer_id": pseudonymiser.many, "device_id": devices.many}
-        if large in ("parquet", "both"):
-            paths["quarantine_parquet"] = score.quarantine.write_parquet(out / "quarantine.parquet", ids,
-                                                                         inputs=inputs)
-        if large in ("csv", "both"):
-            paths["quarantine"] = score.quarantine.write_csv(out / "quarantine.csv", ids, inputs=inputs)
-        paths.update(spatial.result())
-    _remove_other_format(out, large, inputs)
-    return paths
-
-
-def _write_spatial(out: Path, layers: list, large: str, inputs: list) -> dict[str, Path]:
-    """The GeoPackage of every layer and (with Parquet large tables) the visits as GeoParquet."""
-    paths = {"geopackage": write_geopackage(out / "weekly_compliance.gpkg", layers, inputs=inputs)}
+    paths["geopackage"] = write_geopackage(out / "weekly_compliance.gpkg", layers, inputs=inputs)
+    visits_layer = next(layer.frame for layer in layers if layer.name == "visits")
     if large in ("parquet", "both"):
-        visits_layer = next(layer.frame for layer in layers if layer.name == "visits")
         paths["visits_parquet"] = write_geoparquet(out / "compliance_visits.parquet", visits_layer, inputs=inputs)
+    # Streamed batch by batch: a quarantine of millions of rows may live on disk.
+    ids = {"officer_id": pseudonymiser.many, "device_id": devices.many}
+    if large in ("parquet", "both"):
+        paths["quarantine_parquet"] = score.quarantine.write_parquet(out / "quarantine.parquet", ids,
+                                                                     inputs=inputs)
+    if large in ("csv", "both"):
+        paths["quarantine"] = score.quarantine.write_csv(out / "quarantine.csv", ids, inputs=inputs)
+    _remove_other_format(out, large, inputs)
     return paths
 
 
