@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from conftest import write_trial
+from guardian_rct._core.days import experimental_day
 from guardian_rct.cli import main
 from guardian_rct.config.trial_config import load_config
 from guardian_rct.jobs.daily import run_daily
@@ -157,8 +158,11 @@ def test_balance_matches_the_published_allocation(tmp_path):
 
 
 def test_daily_cron_script_is_idempotent_and_logs(tmp_path):
-    today = dt.date.today()
     path = write_trial(tmp_path)
+    trial = load_config(path).trial
+    # The script's today: the experimental day now (from the day's start time, in the
+    # trial's zone), not the calendar date, which differs between midnight and that start.
+    today = experimental_day(dt.datetime.now(dt.UTC), trial.tz, trial.day_start_time)
     text = path.read_text().replace("start_date = 2023-03-20", f"start_date = {today - dt.timedelta(days=2)}")
     path.write_text(text.replace("end_date = 2023-04-10", f"end_date = {today + dt.timedelta(days=20)}"))
     init_trial(load_config(path))

@@ -295,7 +295,7 @@ def duplicate_quarantine(chunk: PingChunk, dup: np.ndarray, raw: pd.DataFrame | 
 
 
 def quarantine_of_duplicates(chunk: PingChunk, dup: np.ndarray, raw: pd.DataFrame | None,
-                          source: Path | None) -> Quarantine:
+                             source: Path | None) -> Quarantine:
     """The chunk's rows marked in ``dup`` quarantined as exact duplicates, by source row
     (as read, with ``raw``; else as parsed)."""
     frame = chunk.frame
