@@ -301,3 +301,12 @@ def test_compiling_afresh_emits_no_warning(tmp_path):
     assert run.returncode == 0, run.stderr[-3000:]
     assert run.stderr == ""
     assert any(tmp_path.rglob("*.nbi"))  # and the cache was written there
+
+
+def test_the_kernels_constants_are_the_builds():
+    # Written out in point_kernel (numba's cache would not see a change made where they
+    # were imported from): they must stay the build's.
+    from guardian_rct.geo import point_build, point_kernel, point_raster
+
+    assert point_kernel.ORIENT_ERR == point_build.ORIENT_ERR
+    assert point_kernel.UNSURE == point_raster.UNSURE

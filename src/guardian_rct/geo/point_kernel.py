@@ -24,6 +24,9 @@ Pairs come out sorted by point, then hotspot. A kernel stops early (returning wh
 when an output buffer is full; the caller continues with fresh buffers. All compiled
 functions live in this one module: numba's cache checks only the source file of the
 function it loads, so a kernel calling a kernel of another module could run stale code.
+For the same reason the constants the kernels read are written here, not imported (a
+constant is compiled into the machine code); ``tests/test_point_kernel.py`` checks that
+they equal the build's.
 """
 
 from __future__ import annotations
@@ -31,8 +34,10 @@ from __future__ import annotations
 import numpy as np
 
 from guardian_rct._core.compiled import kernel
-from guardian_rct.geo.point_build import ORIENT_ERR
-from guardian_rct.geo.point_raster import UNSURE
+
+# The build's constants (point_build.ORIENT_ERR, point_raster.UNSURE), written out: see above.
+ORIENT_ERR = 1e-15
+UNSURE = 2
 
 __all__ = ["assign_kernel", "cell_codes_kernel", "max_slots_per_cell"]
 
