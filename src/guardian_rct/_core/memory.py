@@ -11,8 +11,8 @@ memory. ``malloc_trim(0)`` (glibc 2.8+) returns the free pages inside the heap w
 
 Every page given back is faulted in again when the heap grows into it: trimming every 10
 chunks of the 50 M-ping week cost 1.2 M page faults (about 3 s of system time) where once,
-after the duplicate set is dropped, costs 0.6 M, for 25 MB more peak memory (1.37 GB
-against 1.34 GB) since the duplicate runs became few large merges made in one thread.
+after the duplicate set is dropped, costs 0.6 M, for 25 MB more peak memory (1.40 GB
+against 1.37 GB) since the duplicate runs became few large merges made in one thread.
 """
 
 from __future__ import annotations
