@@ -274,7 +274,7 @@ def validate_chunk(raw: pd.DataFrame, columns: dict[str, str], *, source: Path, 
     dev_d = _dictionary(device)
     off_d = _dictionary(_arrow_text(raw[columns["officer_id"]], keep_dictionary=True)) if "officer_id" in columns else None
     team_d = _dictionary(_arrow_text(raw[columns["team"]], keep_dictionary=True)) if "team" in columns else None
-    blank = np.zeros(n, dtype=np.int32)
+    blank = np.zeros(n, dtype=np.int32) if off_d is None or team_d is None else None  # a column not in the file
     rows_ok, ns_ok, a_ok, b_ok, acc_ok, x_ok, y_ok, dev_i, off_i, team_i = compact_rows(
         code, first_row, ns, a, b, acc, x, y, _indices(dev_d),
         blank if off_d is None else _indices(off_d), blank if team_d is None else _indices(team_d))
