@@ -74,7 +74,7 @@ def test_scored_chunks_keep_what_the_frame_path_gives(tmp_path, case):
             f = old.frame
             assert new.n_read == old.n_read == len(raw)
             assert new.extent == old.extent
-            pd.testing.assert_frame_equal(new.quarantine.frame, old.quarantine.frame)
+            pd.testing.assert_frame_equal(new.quarantine.to_quarantine().frame, old.quarantine.frame)
             np.testing.assert_array_equal(new.first_row + new.positions, f["source_row"].to_numpy())
             np.testing.assert_array_equal(new.time_ns, f["time"].dt.as_unit("ns").array.asi8)
             keys = f["key"].to_numpy()

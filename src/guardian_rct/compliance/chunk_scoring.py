@@ -22,7 +22,7 @@ from typing import NamedTuple
 import numpy as np
 import pyarrow as pa
 
-from guardian_rct._core.quarantine import Quarantine
+from guardian_rct._core.quarantine import RowsAsRead
 from guardian_rct.compliance.check_kernels import usable_columns
 from guardian_rct.compliance.ping_dedupe import PreparedKeys, duplicate_key
 from guardian_rct.compliance.ping_types import CheckedRows, PingExtent, PingOptions
@@ -58,7 +58,7 @@ class ScoredChunk:
     Attributes
     ----------
     quarantine, n_read
-        The checks' quarantine and the rows read.
+        The checks' quarantined rows (as read) and the rows read.
     extent
         Of the usable rows (:class:`~guardian_rct.compliance.ping_types.PingExtent`).
     first_row, positions
@@ -74,7 +74,7 @@ class ScoredChunk:
         The identifiers of those pairs' pings.
     """
 
-    quarantine: Quarantine
+    quarantine: RowsAsRead
     n_read: int
     extent: PingExtent
     first_row: int

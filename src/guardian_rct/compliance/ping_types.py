@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from guardian_rct._core.quarantine import Quarantine
+from guardian_rct._core.quarantine import Quarantine, RowsAsRead
 from guardian_rct.geo.lonlat_index import LonLatIndex
 from guardian_rct.geo.point_index import LonLatGrid
 
-__all__ = ["REASONS", "QUARANTINE_COLUMNS", "PingOptions", "PingExtent", "CheckedRows", "PingChunk", "PingSet"]
+__all__ = ["REASONS", "DUPLICATE", "QUARANTINE_COLUMNS", "PingOptions", "PingExtent", "CheckedRows", "PingChunk", "PingSet"]
 
 #: The columns of a quarantined ping (besides ``source``, ``source_row``, ``reason``): the
 #: contract columns only, as read (text). Other columns of the file are never read.
@@ -42,6 +42,9 @@ REASONS: dict[int, str] = {
     14: "accuracy worse than max_accuracy_m",
     15: "exact duplicate",
 }
+
+#: The reason of an exact duplicate (found after the row checks, in reading order).
+DUPLICATE = REASONS[15]
 
 
 @dataclass(frozen=True)
@@ -156,7 +159,7 @@ class CheckedRows:
     geographic
         Whether the file gives ``lat``/``lon``.
     quarantine
-        The flagged rows, as read, with their reasons.
+        The flagged rows, as read (typed, not yet text), with their reasons.
     """
 
     code: np.ndarray
@@ -171,7 +174,7 @@ class CheckedRows:
     officer: object | None
     team: object | None
     geographic: bool
-    quarantine: Quarantine
+    quarantine: RowsAsRead
 
     @property
     def n_read(self) -> int:

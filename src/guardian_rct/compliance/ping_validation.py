@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pyproj import Transformer
 
-from guardian_rct._core.quarantine import concat_quarantines, quarantine_rows, rows_as_text
+from guardian_rct._core.quarantine import rows_as_read
 from guardian_rct.compliance.check_kernels import compact_rows, coordinate_codes, time_window
 from guardian_rct.compliance.ping_dedupe import duplicate_key
 from guardian_rct.compliance.ping_types import (
@@ -280,12 +280,7 @@ def check_rows(raw: pd.DataFrame, columns: dict[str, str], *, source: Path, firs
     officer = _dictionary(_arrow_text(raw[columns["officer_id"]], keep_dictionary=True)) if "officer_id" in columns else None
     team = _dictionary(_arrow_text(raw[columns["team"]], keep_dictionary=True)) if "team" in columns else None
     bad = np.flatnonzero(code)
-    if len(bad):
-        reasons = pd.Series(_REASON_TEXT[code[bad]], dtype="string")
-        quarantine = quarantine_rows(rows_as_text(raw, bad), reasons, source=source,
-                                     source_row=pd.Series(bad + first_row))
-    else:
-        quarantine = concat_quarantines([])
+    quarantine = rows_as_read(raw, bad, _REASON_TEXT[code[bad]], source=source, first_row=first_row)
     return CheckedRows(code=code, first_row=first_row, ns=ns, a=a, b=b, accuracy=acc, x=x, y=y,
                        device=_dictionary(device), officer=officer, team=team, geographic=geographic,
                        quarantine=quarantine)
@@ -329,7 +324,7 @@ def usable_chunk(checked: CheckedRows, options: PingOptions) -> PingChunk:
     }, copy=False)
     extent = usable_extent(a_ok, b_ok, ns_ok, c.code, c.geographic, options)
     lonlat = (b_ok, a_ok) if c.geographic and options.locate is not None else None
-    return PingChunk(frame=frame, quarantine=c.quarantine, n_read=n, extent=extent, lonlat=lonlat)
+    return PingChunk(frame=frame, quarantine=c.quarantine.to_quarantine(), n_read=n, extent=extent, lonlat=lonlat)
 
 
 _BLANK = pa.array([""], type=pa.large_string())

@@ -20,7 +20,7 @@ import pandas as pd
 
 from guardian_rct._core.log import progress
 from guardian_rct._core.memory import release_free_memory
-from guardian_rct._core.quarantine import QuarantineSpool
+from guardian_rct._core.quarantine import QuarantineSpool, rows_as_read
 from guardian_rct.compliance.chunk_scoring import ScoredChunk, score_rows
 from guardian_rct.compliance.dask_engine import score_pings_dask
 from guardian_rct.compliance.ping_assignment import (
@@ -34,9 +34,9 @@ from guardian_rct.compliance.ping_assignment import (
 from guardian_rct.compliance.ping_dedupe import (
     Deduplicator,
     PreparedKeys,
-    raw_duplicate_quarantine,
 )
 from guardian_rct.compliance.ping_types import (
+    DUPLICATE,
     QUARANTINE_COLUMNS,
     PingExtent,
     PingOptions,
@@ -67,8 +67,8 @@ def _without_duplicates(chunks: Iterator[tuple[Path, pd.DataFrame, ScoredChunk]]
     for file, raw, scored in chunks:
         dup = dedup.resolve(scored.keys)
         # The duplicates go among the chunk's other quarantined rows when the spool stores them.
-        duplicates = (raw_duplicate_quarantine(raw, scored.first_row + scored.positions[dup], scored.first_row, file)
-                      if dup.any() else None)
+        duplicates = (rows_as_read(raw, scored.positions[dup], DUPLICATE, source=file,
+                                   first_row=scored.first_row) if dup.any() else None)
         spool.add(scored.quarantine, duplicates)
         yield scored, dup
 
