@@ -12,7 +12,12 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from guardian_rct._core.quarantine import QuarantineSpool, quarantine_rows, rows_as_read, rows_as_text
+from guardian_rct._core.quarantine import (
+    QuarantineSpool,
+    quarantine_rows,
+    rows_as_read,
+    rows_as_text,
+)
 
 COLUMNS = ("device_id", "officer_id", "team", "timestamp", "lat", "lon", "x", "y", "accuracy_m")
 
