@@ -74,15 +74,22 @@ def _dictionary_text(values: pd.Series) -> pa.DictionaryArray | None:
     words = arr.dictionary
     if not (pa.types.is_string(words.type) or pa.types.is_large_string(words.type)):
         return None
-    words = pa.concat_arrays([pc.fill_null(pc.utf8_trim_whitespace(words), ""), pa.array([""], type=words.type)])
-    indices = pc.fill_null(arr.indices, len(words) - 1)
-    return pa.DictionaryArray.from_arrays(indices, words)
+    words = pc.fill_null(pc.utf8_trim_whitespace(words), "")
+    indices = arr.indices
+    if indices.null_count:  # missing values: an entry "" after the others
+        words = pa.concat_arrays([words, pa.array([""], type=words.type)])
+        indices = pc.fill_null(indices, len(words) - 1)
+    # safe=False: no bounds check of every index (they index the same entries, or the one added)
+    return pa.DictionaryArray.from_arrays(indices, words, safe=False)
 
 
-def _is_empty(text: pa.Array) -> np.ndarray:
-    """Where trimmed text (plain or dictionary) is ``""``."""
+def _is_empty(text: pa.Array) -> np.ndarray | None:
+    """Where trimmed text (plain or dictionary) is ``""``; ``None`` when no row is (a
+    dictionary without an empty entry: nothing to look up per row)."""
     if pa.types.is_dictionary(text.type):
         empty = pc.equal(text.dictionary, "").to_numpy(zero_copy_only=False)
+        if not empty.any():
+            return None
         return empty[text.indices.to_numpy(zero_copy_only=False)]
     return pc.equal(text, "").to_numpy(zero_copy_only=False)
 
@@ -269,7 +276,9 @@ def check_rows(raw: pd.DataFrame, columns: dict[str, str], *, source: Path, firs
     n = len(raw)
     code = np.zeros(n, dtype=np.int8)
     device = _arrow_text(raw[columns["device_id"]], keep_dictionary=True)  # Arrow until the frame is built
-    flag_rows(code, _is_empty(device), 1)
+    empty = _is_empty(device)
+    if empty is not None:
+        flag_rows(code, empty, 1)
     ns = parse_times(raw[columns["timestamp"]], options.timezone, code)
     geographic = "lat" in columns
     a_name, b_name = ("lat", "lon") if geographic else ("x", "y")
@@ -355,7 +364,8 @@ def full_text(text: pa.DictionaryArray | None, n: int) -> pa.DictionaryArray:
 def _with_indices(text: pa.DictionaryArray | None, indices: np.ndarray) -> pa.DictionaryArray:
     """Dictionary text with the given indices into its entries (``None``: a column that
     is not in the file, ``""`` for every row)."""
-    return pa.DictionaryArray.from_arrays(pa.array(indices), _BLANK if text is None else text.dictionary)
+    return pa.DictionaryArray.from_arrays(pa.array(indices), _BLANK if text is None else text.dictionary,
+                                          safe=False)  # indices taken from valid ones (or 0 into _BLANK)
 
 
 def _text_column(text: pa.Array) -> pd.Series:
