@@ -1,0 +1,145 @@
+"""Benchmark: exact-duplicate detection of a week's ping keys against one sort of them all.
+
+Feeds a week's duplicate keys chunk by chunk, in reading order, through
+:class:`~guardian_rct.compliance.ping_dedupe.Deduplicator` (``prepare`` then ``resolve``, as
+the scoring pipeline does, then ``close``) and prints, for each of ``--repeats`` runs, the
+wall time, the process CPU time (``resource.getrusage``: all threads, the merge thread's
+too), the wall time spent in ``prepare`` and in ``resolve`` (``resolve`` is the serial stage
+of the pipeline), the number of duplicates found and the set's peak bytes (bitmap, runs and
+the merges under way, counted after each chunk); then the same for the floor, ``np.unique``
+of all the keys at once (one sort, no streaming), and the ratio ours / floor.
+
+Usage::
+
+    python scripts/bench_dedupe.py                      # the real 50 M-ping week's keys
+    python scripts/bench_dedupe.py --keys other.npz     # keys (uint64) and chunk_sizes
+    python scripts/bench_dedupe.py --synthetic 5000000  # a synthetic week (no file needed)
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from guardian_rct.compliance.ping_dedupe import SLOT_BITS, Deduplicator  # noqa: E402
+
+DEFAULT_KEYS = Path("/work/bench-data/h14/keys-50M-week.npz")
+_CHUNK = 250_000
+
+
+def synthetic_week(n: int, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` keys in chunks of 250 000 the way a file written by device reads: each chunk
+    covers about 17 time slots (a day of a few devices) plus a few stray late pings in other
+    slots, with 0.3% exact copies of a recent key (half in the same chunk)."""
+    rng = np.random.default_rng(seed)
+    top = np.uint64(64 - SLOT_BITS)
+    chunks = []
+    made = 0
+    while made < n:
+        size = min(_CHUNK, n - made)
+        first_slot = (len(chunks) * 64) // max(1, n // _CHUNK)
+        slots = (first_slot + rng.integers(0, 17, size)) % 64
+        stray = rng.random(size) < 2e-4
+        slots[stray] = rng.integers(0, 64, int(stray.sum()))
+        low = rng.integers(0, 1 << 58, size, dtype=np.int64).astype(np.uint64)
+        keys = low | (slots.astype(np.uint64) << top)
+        copies = rng.random(size) < 0.003
+        if chunks:
+            pool = np.concatenate([chunks[-1], keys[: size // 2]])
+        else:
+            pool = keys[: size // 2]
+        keys[copies] = pool[rng.integers(0, len(pool), int(copies.sum()))]
+        chunks.append(keys)
+        made += size
+    return np.concatenate(chunks), np.array([len(c) for c in chunks], dtype=np.int64)
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _held_bytes(dedup: Deduplicator) -> int:
+    """Bytes the set holds now: its bitmap, its runs and the output of each merge under way."""
+    runs = sum(run.nbytes for runs in dedup._parts.values() for run in runs)
+    merging = sum(first.nbytes + second.nbytes for _, first, second in dedup._pending.values())
+    return dedup._bitmap.nbytes + runs + merging
+
+
+def run_ours(keys: np.ndarray, sizes: np.ndarray) -> dict[str, float]:
+    """One pass of the streaming set over the chunks; timings and the duplicates found."""
+    bounds = np.r_[0, np.cumsum(sizes)]
+    chunks = [keys[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    wall0, cpu0 = time.perf_counter(), _cpu()
+    t_prepare = t_resolve = 0.0
+    found = peak = 0
+    with Deduplicator() as dedup:
+        for chunk in chunks:
+            t0 = time.perf_counter()
+            prepared = dedup.prepare(chunk)
+            t1 = time.perf_counter()
+            dup = dedup.resolve(prepared)
+            t_resolve += time.perf_counter() - t1
+            t_prepare += t1 - t0
+            found += int(dup.sum())
+            peak = max(peak, _held_bytes(dedup))
+    return {"wall": time.perf_counter() - wall0, "cpu": _cpu() - cpu0, "prepare": t_prepare,
+            "resolve": t_resolve, "dups": found, "peak_mb": peak / 2**20}
+
+
+def run_floor(keys: np.ndarray) -> dict[str, float]:
+    """``np.unique`` of all the keys at once (one sort): the duplicates' count, no streaming."""
+    wall0, cpu0 = time.perf_counter(), _cpu()
+    distinct = len(np.unique(keys))
+    return {"wall": time.perf_counter() - wall0, "cpu": _cpu() - cpu0, "dups": len(keys) - distinct}
+
+
+def _summary(values: list[float]) -> str:
+    return f"min {min(values):7.3f}  median {statistics.median(values):7.3f}  max {max(values):7.3f}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--keys", type=Path, default=DEFAULT_KEYS, help="an .npz with keys and chunk_sizes")
+    parser.add_argument("--synthetic", type=int, metavar="N", help="a synthetic week of N keys instead")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args(argv)
+    if args.synthetic:
+        keys, sizes = synthetic_week(args.synthetic)
+        source = f"synthetic week of {len(keys):,} keys"
+    else:
+        if not args.keys.is_file():
+            parser.error(f"{args.keys}: no such file (use --synthetic N to run without it)")
+        with np.load(args.keys) as data:
+            keys, sizes = data["keys"].astype(np.uint64, copy=False), data["chunk_sizes"]
+        source = f"{args.keys} ({len(keys):,} keys)"
+    print(f"{source} in {len(sizes)} chunks; {args.repeats} runs each")
+    with Deduplicator() as warm:  # compile or load the kernels outside the timings
+        warm.duplicates(keys[:1000])
+    ours = [run_ours(keys, sizes) for _ in range(args.repeats)]
+    floor = [run_floor(keys) for _ in range(args.repeats)]
+    if len({r["dups"] for r in ours + floor}) != 1:
+        print(f"MISMATCH: duplicates found {[r['dups'] for r in ours]}, floor {floor[0]['dups']}")
+        return 1
+    print(f"duplicates found: {ours[0]['dups']:,} (the floor's count too)")
+    for name in ("wall", "cpu", "prepare", "resolve"):
+        print(f"ours  {name:8s} s  {_summary([r[name] for r in ours])}")
+    print(f"ours  peak     MB {_summary([r['peak_mb'] for r in ours])}")
+    for name in ("wall", "cpu"):
+        print(f"floor {name:8s} s  {_summary([r[name] for r in floor])}")
+    for name in ("wall", "cpu"):
+        ratio = min(r[name] for r in ours) / min(r[name] for r in floor)
+        print(f"ours / floor ({name}, min over runs): {ratio:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
