@@ -4,10 +4,14 @@ Feeds a week's duplicate keys chunk by chunk, in reading order, through
 :class:`~guardian_rct.compliance.ping_dedupe.Deduplicator` (``prepare`` then ``resolve``, as
 the scoring pipeline does, then ``close``) and prints, for each of ``--repeats`` runs, the
 wall time, the process CPU time (``resource.getrusage``: all threads, the merge thread's
-too), the wall time spent in ``prepare`` and in ``resolve`` (``resolve`` is the serial stage
-of the pipeline), the number of duplicates found and the set's peak bytes (bitmap, runs and
-the merges under way, counted after each chunk); then the same for the floor, ``np.unique``
-of all the keys at once (one sort, no streaming), and the ratio ours / floor.
+too), the CPU time of the threads other than the caller's (``merge_cpu``: the background merges),
+the wall time spent in ``prepare`` and in ``resolve`` (``resolve`` is the serial stage of
+the pipeline), the number of duplicates found and the set's peak bytes (bitmap, runs and
+the merges under way, counted after each chunk); then the same for two floors that see all
+the keys at once (no streaming): ``np.sort`` of them and a count of equal neighbours (one
+sort), and ``np.unique`` (which in numpy 2.4 is a hash table, not a sort: about 65 s for the
+50 M keys, so it is run ``--unique-repeats`` times, once by default, 0 to skip); and the
+ratios ours / floor.
 
 Usage::
 
@@ -78,7 +82,7 @@ def run_ours(keys: np.ndarray, sizes: np.ndarray) -> dict[str, float]:
     """One pass of the streaming set over the chunks; timings and the duplicates found."""
     bounds = np.r_[0, np.cumsum(sizes)]
     chunks = [keys[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
-    wall0, cpu0 = time.perf_counter(), _cpu()
+    wall0, cpu0, main0 = time.perf_counter(), _cpu(), time.thread_time()
     t_prepare = t_resolve = 0.0
     found = peak = 0
     with Deduplicator() as dedup:
@@ -91,15 +95,22 @@ def run_ours(keys: np.ndarray, sizes: np.ndarray) -> dict[str, float]:
             t_prepare += t1 - t0
             found += int(dup.sum())
             peak = max(peak, _held_bytes(dedup))
-    return {"wall": time.perf_counter() - wall0, "cpu": _cpu() - cpu0, "prepare": t_prepare,
+    main = time.thread_time() - main0
+    cpu = _cpu() - cpu0
+    return {"wall": time.perf_counter() - wall0, "cpu": cpu, "merge_cpu": cpu - main, "prepare": t_prepare,
             "resolve": t_resolve, "dups": found, "peak_mb": peak / 2**20}
 
 
-def run_floor(keys: np.ndarray) -> dict[str, float]:
-    """``np.unique`` of all the keys at once (one sort): the duplicates' count, no streaming."""
+def run_floor(keys: np.ndarray, how: str) -> dict[str, float]:
+    """All the keys at once, no streaming: the duplicates' count from one ``np.sort`` (equal
+    neighbours) or from ``np.unique``."""
     wall0, cpu0 = time.perf_counter(), _cpu()
-    distinct = len(np.unique(keys))
-    return {"wall": time.perf_counter() - wall0, "cpu": _cpu() - cpu0, "dups": len(keys) - distinct}
+    if how == "sort":
+        ordered = np.sort(keys)
+        dups = int(np.count_nonzero(ordered[1:] == ordered[:-1]))
+    else:
+        dups = len(keys) - len(np.unique(keys))
+    return {"wall": time.perf_counter() - wall0, "cpu": _cpu() - cpu0, "dups": dups}
 
 
 def _summary(values: list[float]) -> str:
@@ -111,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keys", type=Path, default=DEFAULT_KEYS, help="an .npz with keys and chunk_sizes")
     parser.add_argument("--synthetic", type=int, metavar="N", help="a synthetic week of N keys instead")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--unique-repeats", type=int, default=1, help="runs of the np.unique floor")
     args = parser.parse_args(argv)
     if args.synthetic:
         keys, sizes = synthetic_week(args.synthetic)
@@ -125,19 +137,24 @@ def main(argv: list[str] | None = None) -> int:
     with Deduplicator() as warm:  # compile or load the kernels outside the timings
         warm.duplicates(keys[:1000])
     ours = [run_ours(keys, sizes) for _ in range(args.repeats)]
-    floor = [run_floor(keys) for _ in range(args.repeats)]
-    if len({r["dups"] for r in ours + floor}) != 1:
-        print(f"MISMATCH: duplicates found {[r['dups'] for r in ours]}, floor {floor[0]['dups']}")
+    floors = {"np.sort": [run_floor(keys, "sort") for _ in range(args.repeats)],
+              "np.unique": [run_floor(keys, "unique") for _ in range(args.unique_repeats)]}
+    counts = {r["dups"] for r in ours + floors["np.sort"] + floors["np.unique"]}
+    if len(counts) != 1:
+        print(f"MISMATCH: duplicates found {[r['dups'] for r in ours]}, floors {counts}")
         return 1
-    print(f"duplicates found: {ours[0]['dups']:,} (the floor's count too)")
-    for name in ("wall", "cpu", "prepare", "resolve"):
-        print(f"ours  {name:8s} s  {_summary([r[name] for r in ours])}")
-    print(f"ours  peak     MB {_summary([r['peak_mb'] for r in ours])}")
-    for name in ("wall", "cpu"):
-        print(f"floor {name:8s} s  {_summary([r[name] for r in floor])}")
-    for name in ("wall", "cpu"):
-        ratio = min(r[name] for r in ours) / min(r[name] for r in floor)
-        print(f"ours / floor ({name}, min over runs): {ratio:.2f}")
+    print(f"duplicates found: {ours[0]['dups']:,} (the floors' count too)")
+    for name in ("wall", "cpu", "merge_cpu", "prepare", "resolve"):
+        print(f"ours       {name:9s} s  {_summary([r[name] for r in ours])}")
+    print(f"ours       peak     MB  {_summary([r['peak_mb'] for r in ours])}")
+    for floor, runs in floors.items():
+        if not runs:
+            continue
+        for name in ("wall", "cpu"):
+            print(f"{floor:10s} {name:9s} s  {_summary([r[name] for r in runs])}")
+        for name in ("wall", "cpu"):
+            ratio = min(r[name] for r in ours) / min(r[name] for r in runs)
+            print(f"ours / {floor} ({name}, min over runs): {ratio:.2f}")
     return 0
 
 

@@ -29,12 +29,14 @@ from guardian_rct._core.quarantine import (
     quarantine_rows,
     rows_as_text,
 )
+from numba import typed, types
+
 from guardian_rct.compliance.dedupe_kernels import (
     flags_in_row_order,
     group_sorted,
-    mark_seen,
     merge_runs,
     mix_keys,
+    seen_before,
 )
 from guardian_rct.compliance.ping_types import REASONS, PingChunk
 
@@ -88,12 +90,6 @@ def duplicate_key(device: pd.Series | pa.Array, officer: pd.Series | pa.Array, t
                     SLOT_BITS, TIME_SHIFT)
 
 
-def _member(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
-    """``values`` in the sorted array ``sorted_set`` (one binary search each)."""
-    pos = np.searchsorted(sorted_set, values)
-    return sorted_set[np.minimum(pos, len(sorted_set) - 1)] == values
-
-
 #: Time slots: blocks of 2**TIME_SHIFT ns (about 73 minutes), numbered modulo 2**SLOT_BITS.
 TIME_SHIFT = 42
 SLOT_BITS = 6
@@ -107,15 +103,14 @@ def time_slots(ns: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True, eq=False)
 class PreparedKeys:
-    """A chunk's keys sorted and grouped by :meth:`Deduplicator.prepare`: positions in key
-    order, the distinct keys, where each one's copies start in key order, which copies are
-    not their key's first row (``later``), and where each time slot's distinct keys start
-    (``cut``, ending with their count)."""
+    """A chunk's keys prepared by :meth:`Deduplicator.prepare`: the keys in row order
+    (``key``), its distinct keys sorted (``unique``), those that occur more than once in the
+    chunk (``repeated``), and where each time slot's distinct keys start (``cut``, ending
+    with their count)."""
 
-    order: np.ndarray
+    key: np.ndarray
     unique: np.ndarray
-    starts: np.ndarray
-    later: np.ndarray
+    repeated: np.ndarray
     cut: np.ndarray
 
 
@@ -156,8 +151,9 @@ class Deduplicator:
         self._parts: dict[int, list[np.ndarray]] = {}
         self._pending: dict[int, tuple[Future, np.ndarray, np.ndarray]] = {}
         self._merger: ThreadPoolExecutor | None = None
-        self._bit_shift = np.uint64(64 - bitmap_bits)
-        self._bitmap = np.zeros(1 << max(0, bitmap_bits - 3), dtype=np.uint8)
+        bits = max(bitmap_bits, 9)  # at least one 512-bit block
+        self._block_shift = np.uint64(64 - (bits - 9))
+        self._bitmap = np.zeros(1 << (bits - 6), dtype=np.uint64)
 
     def __enter__(self) -> Deduplicator:
         return self
@@ -198,47 +194,37 @@ class Deduplicator:
                 self._pending[part] = (self._merger.submit(merge_runs, first, second), first, second)
                 return
 
-    def _seen_and_add(self, part: int, keys: np.ndarray, maybe: np.ndarray) -> np.ndarray:
-        """Which of the sorted, distinct ``keys`` of partition ``part`` were seen before
-        (only those at positions ``maybe`` can have been); the new ones are remembered."""
-        runs = self._parts.setdefault(part, [])
-        hit = np.zeros(len(keys), dtype=bool)
-        if len(maybe) and runs:
-            candidates = keys[maybe]
-            found = np.zeros(len(maybe), dtype=bool)
-            for run in runs:
-                found |= _member(candidates, run)
-            hit[maybe] = found
-        new = keys[~hit] if hit.any() else keys
-        if len(new):
-            runs.append(new.copy())
-            self._schedule_merge(part, runs)
-        return hit
-
     def prepare(self, key: np.ndarray) -> PreparedKeys:
         """The work on a chunk's keys that does not depend on the chunks before (sorting,
-        duplicates inside the chunk, the time slots): it may run in a worker thread, while
-        :meth:`resolve` runs in reading order. Reads no state of the set."""
+        keys repeated inside the chunk, the time slots): it may run in a worker thread,
+        while :meth:`resolve` runs in reading order. Reads no state of the set."""
         key = np.asarray(key, dtype=np.uint64)
-        order = np.argsort(key)
-        unique, starts, later, cut = group_sorted(key[order], order, np.uint64(64 - SLOT_BITS))
-        return PreparedKeys(order=order, unique=unique, starts=starts, later=later, cut=cut)
+        unique, repeated, cut = group_sorted(np.sort(key), np.uint64(64 - SLOT_BITS))
+        return PreparedKeys(key=key, unique=unique, repeated=repeated, cut=cut)
 
     def resolve(self, prepared: PreparedKeys) -> np.ndarray:
         """Which of the prepared chunk's keys repeat an earlier key (earlier in this chunk
         or in an earlier chunk); the chunk's keys are remembered. Call in reading order."""
         p = prepared
-        if len(p.order) == 0:
+        if len(p.key) == 0:
             return np.zeros(0, dtype=bool)
         self._collect()
-        maybe = np.flatnonzero(mark_seen(self._bitmap, p.unique, self._bit_shift, SLOT_BITS))
-        hit = np.zeros(len(p.unique), dtype=bool)
-        at = np.searchsorted(maybe, p.cut)
         top = np.uint64(64 - SLOT_BITS)
-        for i in range(len(p.cut) - 1):
-            a, b = int(p.cut[i]), int(p.cut[i + 1])
-            hit[a:b] = self._seen_and_add(int(p.unique[a] >> top), p.unique[a:b], maybe[at[i]:at[i + 1]] - a)
-        return flags_in_row_order(p.order, p.later, p.starts, hit)
+        parts = (p.unique[p.cut[:-1]] >> top).tolist()
+        runs = typed.List.empty_list(types.uint64[::1])
+        run_at = np.zeros(len(parts) + 1, dtype=np.int64)
+        for i, part in enumerate(parts):
+            for run in self._parts.get(part, ()):
+                runs.append(run)
+            run_at[i + 1] = len(runs)
+        seen, fresh, fresh_cut = seen_before(self._bitmap, p.unique, p.cut, runs, run_at, self._block_shift)
+        for i, part in enumerate(parts):
+            a, b = fresh_cut[i], fresh_cut[i + 1]
+            if b > a:
+                part_runs = self._parts.setdefault(part, [])
+                part_runs.append(fresh[a:b].copy())
+                self._schedule_merge(part, part_runs)
+        return flags_in_row_order(p.key, seen, p.repeated)
 
     def duplicates(self, key: np.ndarray) -> np.ndarray:
         """Which of a chunk's ``key`` values repeat an earlier key (earlier in this chunk
