@@ -17,8 +17,6 @@ import pyarrow as pa
 import pytest
 
 from guardian_rct.compliance import ping_dedupe
-from numba import typed, types
-
 from guardian_rct.compliance.dedupe_kernels import (
     BLOOM_HASHES,
     _contains,
@@ -26,6 +24,7 @@ from guardian_rct.compliance.dedupe_kernels import (
     flags_in_row_order,
     group_sorted,
     merge_runs,
+    run_list,
     seen_before,
 )
 from guardian_rct.compliance.ping_dedupe import SLOT_BITS, TIME_SHIFT, Deduplicator, duplicate_key
@@ -168,7 +167,7 @@ def test_bloom_bitmap_matches_numpy_never_forgets_and_keeps_a_slot_in_its_stretc
 def test_seen_before_matches_numpy():
     """The per-chunk search (Bloom, then each run of the key's slot) against ``np.isin``."""
     rng = np.random.default_rng(12)
-    runs, run_at, unique, cut = typed.List.empty_list(types.uint64[::1]), [0], [], [0]
+    runs, run_at, unique, cut = run_list(), [0], [], [0]
     for slot in (0, 3, 63):
         top = np.uint64(slot) << _TOP
         slot_runs = [np.unique(rng.integers(0, 2**58, n, dtype=np.int64).astype(np.uint64)) | top

@@ -11,10 +11,11 @@ against its numpy form.
 from __future__ import annotations
 
 import numpy as np
+from numba import typed, types
 
 from guardian_rct._core.compiled import kernel
 
-__all__ = ["mix_keys", "group_sorted", "bloom_test_and_set", "seen_before", "merge_runs", "flags_in_row_order"]
+__all__ = ["mix_keys", "group_sorted", "bloom_test_and_set", "seen_before", "run_list", "merge_runs", "flags_in_row_order"]
 
 _SEED = np.uint64(0x2545F4914F6CDD1D)
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -135,6 +136,12 @@ def _contains(run, k):  # noqa: ANN001, ANN202 - numba scalars
         if run[i] == k:
             return True
     return False
+
+
+def run_list() -> typed.List:
+    """An empty list of sorted runs (``uint64`` arrays) to hand to :func:`seen_before` (a
+    numba typed list: a compiled loop reads it without converting a Python list)."""
+    return typed.List.empty_list(types.uint64[::1])
 
 
 @kernel

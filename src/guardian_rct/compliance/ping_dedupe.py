@@ -29,13 +29,12 @@ from guardian_rct._core.quarantine import (
     quarantine_rows,
     rows_as_text,
 )
-from numba import typed, types
-
 from guardian_rct.compliance.dedupe_kernels import (
     flags_in_row_order,
     group_sorted,
     merge_runs,
     mix_keys,
+    run_list,
     seen_before,
 )
 from guardian_rct.compliance.ping_types import REASONS, PingChunk
@@ -211,7 +210,7 @@ class Deduplicator:
         self._collect()
         top = np.uint64(64 - SLOT_BITS)
         parts = (p.unique[p.cut[:-1]] >> top).tolist()
-        runs = typed.List.empty_list(types.uint64[::1])
+        runs = run_list()
         run_at = np.zeros(len(parts) + 1, dtype=np.int64)
         for i, part in enumerate(parts):
             for run in self._parts.get(part, ()):
