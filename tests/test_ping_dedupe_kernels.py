@@ -187,8 +187,11 @@ def test_seen_before_matches_numpy():
         for run in runs:  # the runs' keys were seen: their bits are set
             for k in run:
                 bloom_test_and_set(bitmap, k, np.uint64(64 - (bitmap_bits - 9)))
-        seen, fresh, fresh_cut = seen_before(bitmap, unique, np.array(cut), runs, np.array(run_at),
-                                             np.uint64(64 - (bitmap_bits - 9)))
+        out = np.full(len(unique) + 5, 7, dtype=np.uint64)
+        fresh_cut = seen_before(bitmap, unique, np.array(cut), runs, np.array(run_at),
+                                np.uint64(64 - (bitmap_bits - 9)), out)
+        fresh, seen = out[:fresh_cut[-1]], np.sort(out[fresh_cut[-1]:len(unique)])
+        assert (out[len(unique):] == 7).all()  # nothing written past the keys
         is_old = np.isin(unique, everything)
         np.testing.assert_array_equal(seen, unique[is_old])
         np.testing.assert_array_equal(fresh, unique[~is_old])

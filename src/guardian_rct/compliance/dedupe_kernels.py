@@ -68,17 +68,17 @@ def mix_keys(dev_hash, dev_code, off_hash, off_code, team_hash, team_code,  # no
 def group_sorted(sorted_keys, slot_shift):  # noqa: ANN001, ANN201
     """Group a chunk's sorted keys (one pass): the distinct keys, those that occur more than
     once in the chunk (``repeated``, sorted), and the cuts between time slots (positions
-    into the distinct keys, first 0, last their count)."""
+    into the distinct keys, first 0, last their count). The distinct keys are written over
+    the first places of ``sorted_keys`` (returned as a view of it: no new 2 MB array a
+    chunk, whose first touch costs page faults)."""
     n = sorted_keys.shape[0]
-    unique = np.empty(n, dtype=np.uint64)
     repeated = np.empty(n // 2, dtype=np.uint64)
     cuts = np.empty(n + 1, dtype=np.int64)
     cuts[0] = 0
     if n == 0:
-        return unique, repeated, cuts[:1].copy()
+        return sorted_keys, repeated, cuts[:1].copy()
     prev = sorted_keys[0]
     prev_slot = prev >> slot_shift
-    unique[0] = prev
     m = c = 1
     r = 0
     for i in range(1, n):
@@ -93,11 +93,11 @@ def group_sorted(sorted_keys, slot_shift):  # noqa: ANN001, ANN201
             cuts[c] = m
             c += 1
             prev_slot = slot
-        unique[m] = k
+        sorted_keys[m] = k
         m += 1
         prev = k
     cuts[c] = m
-    return unique[:m], repeated[:r].copy(), cuts[:c + 1].copy()
+    return sorted_keys[:m], repeated[:r].copy(), cuts[:c + 1].copy()
 
 
 @kernel
@@ -145,17 +145,19 @@ def run_list() -> typed.List:
 
 
 @kernel
-def seen_before(bitmap, unique, cut, runs, run_at, block_shift):  # noqa: ANN001, ANN201
-    """Those of a chunk's distinct sorted keys seen in an earlier chunk (``seen``), and the
-    others (the new keys, still sorted) with their cuts by time slot. The keys between ``cut[p]``
-    and ``cut[p + 1]`` are one slot's, whose sorted runs are ``runs[run_at[p]:run_at[p +
-    1]]``; only keys the Bloom bitmap may have seen (:func:`mark_seen`, which also
+def seen_before(bitmap, unique, cut, runs, run_at, block_shift, out):  # noqa: ANN001, ANN201
+    """Sort a chunk's distinct sorted keys into those not seen in an earlier chunk (the new
+    keys, still sorted, written to ``out[:f]``) and those seen (``out[f:m]``, in no
+    particular order; ``m`` is the count of ``unique``, ``out`` at least as long: a buffer
+    reused from chunk to chunk, as a new one's first touch costs page faults); returns the
+    new keys' cuts by time slot (``f`` is the last). The keys between ``cut[p]`` and
+    ``cut[p + 1]`` are one slot's, whose sorted runs are ``runs[run_at[p]:run_at[p + 1]]``;
+    only keys the Bloom bitmap may have seen (:func:`bloom_test_and_set`, which also
     remembers them) are searched for (:func:`_contains`) in each run."""
     m = unique.shape[0]
-    seen = np.empty(m, dtype=np.uint64)
-    fresh = np.empty(m, dtype=np.uint64)
     fresh_cut = np.empty(cut.shape[0], dtype=np.int64)
-    f = h = 0
+    f = 0
+    h = m
     for p in range(cut.shape[0] - 1):
         fresh_cut[p] = f
         for i in range(cut[p], cut[p + 1]):
@@ -167,13 +169,13 @@ def seen_before(bitmap, unique, cut, runs, run_at, block_shift):  # noqa: ANN001
                         hit = True
                         break
             if hit:
-                seen[h] = k
-                h += 1
+                h -= 1
+                out[h] = k
             else:
-                fresh[f] = k
+                out[f] = k
                 f += 1
     fresh_cut[cut.shape[0] - 1] = f
-    return seen[:h].copy(), fresh[:f], fresh_cut
+    return fresh_cut
 
 
 @kernel

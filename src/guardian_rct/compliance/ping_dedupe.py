@@ -153,6 +153,7 @@ class Deduplicator:
         bits = max(bitmap_bits, 9)  # at least one 512-bit block
         self._block_shift = np.uint64(64 - (bits - 9))
         self._bitmap = np.zeros(1 << (bits - 6), dtype=np.uint64)
+        self._scratch = np.empty(0, dtype=np.uint64)  # resolve's output buffer, reused
 
     def __enter__(self) -> Deduplicator:
         return self
@@ -167,6 +168,7 @@ class Deduplicator:
             self._merger = None
         self._pending.clear()
         self._parts.clear()
+        self._scratch = np.empty(0, dtype=np.uint64)
 
     def _size_class(self, n: int) -> int:
         return max(n // self._SMALL, 1).bit_length()
@@ -216,14 +218,17 @@ class Deduplicator:
             for run in self._parts.get(part, ()):
                 runs.append(run)
             run_at[i + 1] = len(runs)
-        seen, fresh, fresh_cut = seen_before(self._bitmap, p.unique, p.cut, runs, run_at, self._block_shift)
+        if len(self._scratch) < len(p.unique):
+            self._scratch = np.empty(len(p.unique) + len(p.unique) // 4, dtype=np.uint64)
+        out = self._scratch
+        fresh_cut = seen_before(self._bitmap, p.unique, p.cut, runs, run_at, self._block_shift, out)
         for i, part in enumerate(parts):
             a, b = fresh_cut[i], fresh_cut[i + 1]
             if b > a:
                 part_runs = self._parts.setdefault(part, [])
-                part_runs.append(fresh[a:b].copy())
+                part_runs.append(out[a:b].copy())
                 self._schedule_merge(part, part_runs)
-        return flags_in_row_order(p.key, seen, p.repeated)
+        return flags_in_row_order(p.key, out[fresh_cut[-1]:len(p.unique)], p.repeated)
 
     def duplicates(self, key: np.ndarray) -> np.ndarray:
         """Which of a chunk's ``key`` values repeat an earlier key (earlier in this chunk
