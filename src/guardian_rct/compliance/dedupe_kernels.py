@@ -1,11 +1,21 @@
 """Compiled inner loops of the duplicate-ping set (:mod:`guardian_rct.compliance.ping_dedupe`).
 
-Each is one pass over a chunk's keys that numpy would make in several (and, for the
-bitmap, a gather and a scatter per key): the 64-bit key of every ping, the grouping of a
-chunk's sorted keys, the Bloom-bitmap test-and-set, the merge of two sorted runs, and the
-scatter of duplicate flags back to row order. They compute exactly what the numpy
-expressions they replace computed; ``tests/test_ping_dedupe_kernels.py`` checks each
-against its numpy form.
+Each is one pass over a chunk's keys that numpy would make in several: the 64-bit key of
+every ping; the grouping of a chunk's sorted keys (distinct keys, keys repeated in the
+chunk, cuts by time slot); the per-chunk search (blocked Bloom bitmap test-and-set, then a
+binary search in each sorted run of the key's slot, for the few keys the bitmap may have
+seen: one call a chunk, the GIL released); the merge of two sorted runs; and the duplicate
+flags in row order through a small hash table. ``tests/test_ping_dedupe_kernels.py``
+checks each against its numpy form, and ``tests/test_ping_dedupe_equivalence.py`` the set's
+flags against version 1's algorithm.
+
+Measured on the 50-million-ping week (273 chunks; main-thread CPU, fresh process, a busy
+2-core machine): sort and grouping 0.43 s (``argsort`` and the grouping before: 1.2 s);
+search 1.0 s (Bloom and numpy ``searchsorted`` before: 1.35 s); flags 0.08 s (0.12 s).
+An interpolation search in the runs (their keys are uniform in their low bits) was tried
+and was slower than binary search (1.85 against 1.55 s for the search call): the top of a
+binary search is shared by every key and stays in the cache, an interpolation's probes
+all miss.
 """
 
 from __future__ import annotations

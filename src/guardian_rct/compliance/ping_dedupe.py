@@ -123,17 +123,27 @@ class Deduplicator:
     kind: a chunk's new keys are a run, and two neighbouring runs are merged when the later
     one is of the same or a larger size class (log2 of its length in units of ``_SMALL``
     keys; all runs under ``2 * _SMALL`` are one class), so a partition holds about log2(n /
-    _SMALL) runs. On a 50-million-ping week merges write each key about 7 times (1.5 CPU-s,
-    in the merge thread).
+    _SMALL) runs. On the 50-million-ping week (``scripts/bench_dedupe.py``) merges write
+    each key about 4 times (0.75-1.0 CPU-s, in the merge thread).
 
-    A bitmap of ``2**bitmap_bits`` bits (64 MiB by default), two bits set per key seen
-    (both in its time slot's 1 MiB stretch: one from the key's top bits, one from its
-    lowest), answers "never seen" for most keys without a search: only keys whose two bits
-    are both set (a Bloom filter with two hashes, Bloom 1970) are looked up in their
-    partition's runs. It never gives a wrong answer, only a search that was not needed;
-    for a 50-million-ping week about 1% of keys are searched on average (Bloom's false-positive
-    rate, (1 - exp(-2n/m))², over the week; one bit a key gave about 4%). The per-key loops are
-    compiled (:mod:`guardian_rct.compliance.dedupe_kernels`).
+    A Bloom bitmap (Bloom 1970) of ``2**bitmap_bits`` bits (64 MiB by default) answers
+    "never seen" for most keys without a search. It is blocked (Putze, Sanders & Singler
+    2007): each key sets 6 bits in one 512-bit block, a cache line, chosen by its top bits,
+    so a time slot's keys stay in the slot's 1 MiB stretch and a chunk's sorted keys walk
+    their blocks in memory order. Only keys whose 6 bits were all set are searched for in
+    their partition's runs (one binary search a run). It never gives a wrong answer, only
+    a search that was not needed: on the 50-million-ping week 101,875 keys (0.2%) were
+    searched; the two-bit bitmap before had 548,014 (1.1%).
+
+    :meth:`prepare` (any thread) sorts a chunk's keys (``np.sort``, about three times as
+    fast as the ``argsort`` it replaced) and finds the keys repeated within it;
+    :meth:`resolve` (in reading order) runs one compiled call for the Bloom test and the
+    searches, GIL released, and one for the flags in row order: a small hash table of the
+    chunk's few special keys (seen before, or repeated) that every row looks its key up
+    in, the first row of a repeated key kept. On the 50-million-ping week both together
+    used 2.7-3.2 CPU-s, merges included (4.0-4.4 before: ``scripts/bench_dedupe.py``, each
+    run a fresh process; see that script for the wall times and the floor). The per-key
+    loops are compiled (:mod:`guardian_rct.compliance.dedupe_kernels`).
 
     Merges run in a background thread (the compiled merge releases the GIL), one at a time
     per partition: until a merge is done its two runs stay in the partition and are
