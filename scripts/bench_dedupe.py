@@ -74,10 +74,12 @@ def _cpu() -> float:
 
 
 def _held_bytes(dedup: Deduplicator) -> int:
-    """Bytes the set holds now: its bitmap, its runs and the output of each merge under way."""
+    """Bytes the set holds now: its bitmap, its runs, the output of each merge under way and
+    its reused buffer."""
     runs = sum(run.nbytes for runs in dedup._parts.values() for run in runs)
     merging = sum(first.nbytes + second.nbytes for _, first, second in dedup._pending.values())
-    return dedup._bitmap.nbytes + runs + merging
+    scratch = getattr(dedup, "_scratch", np.empty(0)).nbytes  # resolve's reused buffer (none before)
+    return dedup._bitmap.nbytes + runs + merging + scratch
 
 
 def run_ours(keys: np.ndarray, sizes: np.ndarray) -> dict[str, float]:
