@@ -124,7 +124,7 @@ class Deduplicator:
     one is of the same or a larger size class (log2 of its length in units of ``_SMALL``
     keys; all runs under ``2 * _SMALL`` are one class), so a partition holds about log2(n /
     _SMALL) runs. On the 50-million-ping week (``scripts/bench_dedupe.py``) merges write
-    each key about 4 times (0.75-1.0 CPU-s, in the merge thread).
+    each key about 4 times (0.79-0.94 CPU-s, in the merge thread).
 
     A Bloom bitmap (Bloom 1970) of ``2**bitmap_bits`` bits (64 MiB by default) answers
     "never seen" for most keys without a search. It is blocked (Putze, Sanders & Singler
@@ -140,10 +140,13 @@ class Deduplicator:
     :meth:`resolve` (in reading order) runs one compiled call for the Bloom test and the
     searches, GIL released, and one for the flags in row order: a small hash table of the
     chunk's few special keys (seen before, or repeated) that every row looks its key up
-    in, the first row of a repeated key kept. On the 50-million-ping week both together
-    used 2.7-3.2 CPU-s, merges included (4.0-4.4 before: ``scripts/bench_dedupe.py``, each
-    run a fresh process; see that script for the wall times and the floor). The per-key
-    loops are compiled (:mod:`guardian_rct.compliance.dedupe_kernels`).
+    in, the first row of a repeated key kept. On the 50-million-ping week (six runs, each
+    a fresh process, interleaved with the version before) the set used 2.33-2.86 CPU-s in
+    all, merges included (3.77-4.34 before), and ``resolve``, the serial stage, took
+    1.54-2.03 s (2.13-2.56 s), of which about 0.3 s holds the GIL (about 1 s before:
+    numpy's ``searchsorted`` and the Python loop over slots); one ``np.sort`` of all 50 M
+    keys takes 0.6 s (``scripts/bench_dedupe.py``). The per-key loops are compiled
+    (:mod:`guardian_rct.compliance.dedupe_kernels`).
 
     Merges run in a background thread (the compiled merge releases the GIL), one at a time
     per partition: until a merge is done its two runs stay in the partition and are
