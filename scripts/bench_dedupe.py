@@ -146,11 +146,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--synthetic", type=int, metavar="N", help="a synthetic week of N keys instead")
     parser.add_argument("--repeats", type=int, default=3, help="runs of ours (each in a new process) and of np.sort")
     parser.add_argument("--unique-repeats", type=int, default=1, help="runs of the np.unique floor")
+    parser.add_argument("--mallopt", action="store_true",
+                        help="tune glibc malloc to reuse freed blocks first, as score_pings does")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
     keys, sizes, source = _load(args, parser)
     if args.child:
+        if args.mallopt:  # as score_pings does for the local engine
+            from guardian_rct._core.memory import reuse_freed_memory
+
+            reuse_freed_memory()
         with Deduplicator() as warm:  # compile or load the kernels outside the timings
             warm.duplicates(keys[:1000])
         print(json.dumps(run_ours(keys, sizes)))

@@ -141,11 +141,12 @@ class Deduplicator:
     searches, GIL released, and one for the flags in row order: a small hash table of the
     chunk's few special keys (seen before, or repeated) that every row looks its key up
     in, the first row of a repeated key kept. On the 50-million-ping week (six runs, each
-    a fresh process, interleaved with the version before) the set used 2.33-2.86 CPU-s in
-    all, merges included (3.77-4.34 before), and ``resolve``, the serial stage, took
-    1.54-2.03 s (2.13-2.56 s), of which about 0.3 s holds the GIL (about 1 s before:
-    numpy's ``searchsorted`` and the Python loop over slots); one ``np.sort`` of all 50 M
-    keys takes 0.6 s (``scripts/bench_dedupe.py``). The per-key loops are compiled
+    a fresh process with malloc tuned as ``score_pings`` tunes it, interleaved with the
+    version before) the set used 2.30-2.56 CPU-s in all, merges included (3.63-3.99
+    before), and ``resolve``, the serial stage, took 1.14-1.34 s (1.45-1.69 s), of which
+    about 0.3 s holds the GIL (about 1 s before: numpy's ``searchsorted`` and the Python
+    loop over slots); ``prepare`` 0.37-0.39 s (0.95-1.03 s). One ``np.sort`` of all 50 M
+keys takes 0.6 s (``scripts/bench_dedupe.py``). The per-key loops are compiled
     (:mod:`guardian_rct.compliance.dedupe_kernels`).
 
     Merges run in a background thread (the compiled merge releases the GIL), one at a time
