@@ -146,7 +146,7 @@ class Deduplicator:
     before), and ``resolve``, the serial stage, took 1.14-1.34 s (1.45-1.69 s), of which
     about 0.3 s holds the GIL (about 1 s before: numpy's ``searchsorted`` and the Python
     loop over slots); ``prepare`` 0.37-0.39 s (0.95-1.03 s). One ``np.sort`` of all 50 M
-keys takes 0.6 s (``scripts/bench_dedupe.py``). The per-key loops are compiled
+    keys takes 0.6 s (``scripts/bench_dedupe.py``). The per-key loops are compiled
     (:mod:`guardian_rct.compliance.dedupe_kernels`).
 
     Merges run in a background thread (the compiled merge releases the GIL), one at a time
