@@ -18,10 +18,14 @@ import pytest
 
 from guardian_rct.compliance import ping_dedupe
 from guardian_rct.compliance.dedupe_kernels import (
+    BLOOM_HASHES,
+    _contains,
+    bloom_test_and_set,
     flags_in_row_order,
     group_sorted,
-    mark_seen,
     merge_runs,
+    run_list,
+    seen_before,
 )
 from guardian_rct.compliance.ping_dedupe import SLOT_BITS, TIME_SHIFT, Deduplicator, duplicate_key
 
@@ -74,27 +78,126 @@ def test_keys_of_no_rows():
     assert duplicate_key(empty, empty, empty, np.empty(0, np.int64), np.empty(0), np.empty(0), np.empty(0)).shape == (0,)
 
 
-def _reference_groups(sk: np.ndarray, order: np.ndarray):
+def _reference_groups(sk: np.ndarray):
     first = np.r_[True, sk[1:] != sk[:-1]]
-    starts = np.flatnonzero(first)
-    lowest = np.minimum.reduceat(order, starts)
-    later = order != lowest[np.cumsum(first) - 1]
-    unique = sk[starts]
+    unique = sk[first]
+    counts = np.diff(np.r_[np.flatnonzero(first), len(sk)])
     slot = unique >> _TOP
     cut = np.flatnonzero(np.r_[True, slot[1:] != slot[:-1], True])
-    return unique, starts, later, cut
+    return unique, unique[counts > 1], cut
 
 
-@pytest.mark.parametrize("n", [1, 2, 7, 3_000])
+@pytest.mark.parametrize("n", [0, 1, 2, 7, 3_000])
 def test_grouping_of_sorted_keys_matches_numpy(n):
     rng = np.random.default_rng(n)
     keys = rng.integers(0, 2**63, max(1, n // 3), dtype=np.int64).astype(np.uint64) << np.uint64(1)
     keys = keys[rng.integers(0, len(keys), n)]  # many repeats
     keys[: n // 4] |= np.uint64(1) << np.uint64(63)
-    order = np.argsort(keys)
-    got = group_sorted(keys[order], order, _TOP)
-    for g, want in zip(got, _reference_groups(keys[order], order), strict=True):
-        np.testing.assert_array_equal(g, want)
+    got = group_sorted(np.sort(keys), _TOP)
+    want = _reference_groups(np.sort(keys)) if n else (keys, keys, np.array([0]))
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_array_equal(g, w)
+
+
+@pytest.mark.parametrize("name", ["uniform", "geometric", "dense", "two clusters", "all equal", "tiny"])
+def test_run_search_matches_numpy_whatever_the_keys(name):
+    """The search in a sorted run against ``np.isin``, on runs far from the uniform keys of
+    a time slot too (the search must only get slower there, never wrong)."""
+    rng = np.random.default_rng(8)
+    run = {"uniform": np.sort(rng.integers(0, 2**63, 50_000, dtype=np.int64).astype(np.uint64)),
+           "geometric": np.unique((2.0 ** rng.uniform(0, 63, 20_000)).astype(np.uint64)),
+           "dense": np.arange(0, 30_000, 3, dtype=np.uint64),
+           "two clusters": np.r_[np.arange(100, dtype=np.uint64), np.arange(2**63, 2**63 + 5_000, dtype=np.uint64)],
+           "all equal": np.full(1_000, 7, dtype=np.uint64),
+           "tiny": np.array([2**64 - 1], dtype=np.uint64)}[name]
+    hi = int(run[-1])
+    queries = np.r_[run[rng.integers(0, len(run), 300)], run[:1], run[-1:], run[:1] - np.uint64(run[0] > 0),
+                    rng.integers(0, hi + 1, 300, dtype=np.uint64) if hi else np.zeros(3, np.uint64),
+                    np.array([0, 2**64 - 1], dtype=np.uint64)]
+    got = [bool(_contains(run, q)) for q in queries]
+    assert got == np.isin(queries, run).tolist()
+    assert not _contains(np.empty(0, np.uint64), np.uint64(0))
+
+
+def _bloom_reference(bitmap: np.ndarray, keys: np.ndarray, block_bits: int) -> np.ndarray:
+    """The Bloom test-and-set in numpy: each key's block is its top ``block_bits`` bits, its
+    bits in the block 9-bit fields of ``key * 0x9E3779B97F4A7C15``, all set before?"""
+    bits = np.unpackbits(bitmap.view(np.uint8), bitorder="little").astype(bool)
+    block = keys >> np.uint64(64 - block_bits) if block_bits else np.zeros(len(keys), np.uint64)
+    h = keys * np.uint64(0x9E3779B97F4A7C15)
+    maybe = np.empty(len(keys), dtype=bool)
+    for i in range(len(keys)):  # in order: a key's own bits count for the keys after it
+        at = [int(block[i]) * 512 + int((h[i] >> np.uint64(64 - 9 * (f + 1))) & np.uint64(511))
+              for f in range(BLOOM_HASHES)]
+        maybe[i] = bits[at].all()
+        bits[at] = True
+    return maybe, np.packbits(bits, bitorder="little").view(np.uint64)
+
+
+def test_bloom_bitmap_matches_numpy_never_forgets_and_keeps_a_slot_in_its_stretch():
+    rng = np.random.default_rng(11)
+    bits = 22  # 2**16 bits a slot: 2,000 keys fill about 17% of it with 6 bits each
+    block_bits = bits - 9
+    keys = np.sort(rng.integers(0, 2**63, 2_000, dtype=np.int64).astype(np.uint64))
+    keys = keys & ((np.uint64(1) << _TOP) - np.uint64(1)) | (np.uint64(5) << _TOP)  # all in slot 5
+    keys = np.r_[keys, keys[:50]]  # seen again at once
+    bitmap = np.zeros(1 << (bits - 6), dtype=np.uint64)
+    want, want_bitmap = _bloom_reference(bitmap, keys, block_bits)
+    shift = np.uint64(64 - block_bits)
+    got = [bool(bloom_test_and_set(bitmap, k, shift)) for k in keys]
+    assert got == want.tolist()
+    np.testing.assert_array_equal(bitmap, want_bitmap)
+    assert all(got[-50:])  # no false "new"
+    stretch = (1 << (bits - SLOT_BITS)) // 64  # words per slot
+    touched = np.flatnonzero(bitmap)
+    assert touched.min() >= 5 * stretch and touched.max() < 6 * stretch
+    # Fresh keys: about fill**6 are false "maybe"s (well under 1%); one bit would give fill.
+    fresh = rng.integers(0, 2**58, 2_000, dtype=np.int64).astype(np.uint64) | (np.uint64(5) << _TOP)
+    fill = np.unpackbits(bitmap[5 * stretch:6 * stretch].view(np.uint8)).mean()
+    copy = bitmap.copy()
+    rate = np.mean([bloom_test_and_set(copy, k, shift) for k in np.sort(fresh)])
+    assert 0.1 < fill < 0.25
+    assert rate < fill / 10
+    # A bitmap of one block (block_shift 64): everything in block 0, still never forgets.
+    one = np.zeros(8, dtype=np.uint64)
+    assert not bloom_test_and_set(one, np.uint64(12345), np.uint64(64))
+    assert bloom_test_and_set(one, np.uint64(12345), np.uint64(64))
+
+
+def test_seen_before_matches_numpy():
+    """The per-chunk search (Bloom, then each run of the key's slot) against ``np.isin``."""
+    rng = np.random.default_rng(12)
+    runs, run_at, unique, cut = run_list(), [0], [], [0]
+    for slot in (0, 3, 63):
+        top = np.uint64(slot) << _TOP
+        slot_runs = [np.unique(rng.integers(0, 2**58, n, dtype=np.int64).astype(np.uint64)) | top
+                     for n in (5, 3_000, 200)]
+        for run in slot_runs:
+            runs.append(run)
+        run_at.append(len(runs))
+        old = np.concatenate(slot_runs)
+        keys = np.unique(np.r_[old[rng.integers(0, len(old), 100)],
+                               rng.integers(0, 2**58, 500, dtype=np.int64).astype(np.uint64) | top])
+        unique.append(keys)
+        cut.append(cut[-1] + len(keys))
+    unique = np.concatenate(unique)
+    everything = np.concatenate(list(runs))
+    for bitmap_bits in (9, 12, 29):  # one block (every key searched) to a roomy bitmap
+        bitmap = np.zeros(1 << (bitmap_bits - 6), dtype=np.uint64)
+        for run in runs:  # the runs' keys were seen: their bits are set
+            for k in run:
+                bloom_test_and_set(bitmap, k, np.uint64(64 - (bitmap_bits - 9)))
+        out = np.full(len(unique) + 5, 7, dtype=np.uint64)
+        fresh_cut = seen_before(bitmap, unique, np.array(cut), runs, np.array(run_at),
+                                np.uint64(64 - (bitmap_bits - 9)), out)
+        fresh, seen = out[:fresh_cut[-1]], np.sort(out[fresh_cut[-1]:len(unique)])
+        assert (out[len(unique):] == 7).all()  # nothing written past the keys
+        is_old = np.isin(unique, everything)
+        np.testing.assert_array_equal(seen, unique[is_old])
+        np.testing.assert_array_equal(fresh, unique[~is_old])
+        new_per_slot = [np.count_nonzero(~is_old[a:b]) for a, b in zip(cut[:-1], cut[1:], strict=True)]
+        np.testing.assert_array_equal(fresh_cut, np.r_[0, np.cumsum(new_per_slot)])
+        assert 0 < len(seen) < len(unique)
 
 
 def test_merge_runs_is_the_sorted_union_with_repeats():
@@ -107,36 +210,23 @@ def test_merge_runs_is_the_sorted_union_with_repeats():
     np.testing.assert_array_equal(merge_runs(top, np.array([0], dtype=np.uint64)), [0, 2**64 - 1])
 
 
-def test_bloom_bitmap_never_forgets_and_keeps_a_slot_in_its_stretch():
-    rng = np.random.default_rng(11)
-    bits = 22  # 2**16 bits a slot: 2,000 keys fill about 6% of it
-    bitmap = np.zeros(1 << (bits - 3), dtype=np.uint8)
-    keys = np.sort(rng.integers(0, 2**63, 2_000, dtype=np.int64).astype(np.uint64))
-    keys = keys & ((np.uint64(1) << _TOP) - np.uint64(1)) | (np.uint64(5) << _TOP)  # all in slot 5
-    mark_seen(bitmap, keys, np.uint64(64 - bits), SLOT_BITS)
-    stretch = (1 << (bits - SLOT_BITS)) // 8  # bytes per slot
-    touched = np.flatnonzero(bitmap)
-    assert touched.min() >= 5 * stretch and touched.max() < 6 * stretch
-    assert mark_seen(bitmap, keys, np.uint64(64 - bits), SLOT_BITS).all()  # no false "new"
-    # Far fewer false "maybe"s than one hash would give: a fresh key needs both bits set.
-    fresh = rng.integers(0, 2**58, 500, dtype=np.int64).astype(np.uint64) | (np.uint64(5) << _TOP)
-    fill = np.unpackbits(bitmap[5 * stretch:6 * stretch]).mean()
-    rate = mark_seen(bitmap.copy(), np.sort(fresh), np.uint64(64 - bits), SLOT_BITS).mean()
-    assert 0.02 < fill < 0.1
-    # About fill**2 with two hashes (0.4%; the 500 add at most 1.5% fill as they go); one
-    # hash would give about fill (6%).
-    assert rate < fill / 3
-
-
-def test_row_order_flags_match_numpy():
-    rng = np.random.default_rng(2)
-    keys = rng.integers(0, 300, 2_000).astype(np.uint64)
-    order = np.argsort(keys)
-    unique, starts, later, _ = group_sorted(keys[order], order, _TOP)
-    hit = rng.random(len(unique)) < 0.3
-    want = np.empty(len(keys), dtype=bool)
-    want[order] = later | np.repeat(hit, np.diff(np.r_[starts, len(keys)]))
-    np.testing.assert_array_equal(flags_in_row_order(order, later, starts, hit), want)
+@pytest.mark.parametrize("repeats", [0, 1, 50, 900])
+def test_row_order_flags_match_numpy(repeats):
+    """Flags in row order against numpy: every row of a seen key, every row but the first
+    of a key repeated in the chunk (also when it is seen as well); from no special keys to
+    more than fit a small table."""
+    rng = np.random.default_rng(repeats)
+    keys = rng.integers(0, 2**63, 2_000, dtype=np.int64).astype(np.uint64)
+    keys[rng.integers(0, 2_000, repeats)] = keys[rng.integers(0, 2_000, repeats)]
+    unique, counts = np.unique(keys, return_counts=True)
+    seen = unique[rng.random(len(unique)) < 0.05]
+    order = np.argsort(keys, kind="stable")
+    first = np.zeros(len(keys), dtype=bool)
+    first[order[np.r_[True, keys[order][1:] != keys[order][:-1]]]] = True
+    want = np.isin(keys, seen) | ~first
+    got = flags_in_row_order(keys, seen, unique[counts > 1])
+    np.testing.assert_array_equal(got, want)
+    assert flags_in_row_order(keys, seen[:0], unique[:0]).sum() == 0
 
 
 class _HeldMerges:

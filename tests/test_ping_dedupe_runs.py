@@ -1,7 +1,7 @@
 """The duplicate-key set (ping_dedupe.Deduplicator) against a plain Python set.
 
 The set is partitioned by the key's top bits (the ping's time slot), each partition a
-log-structured merge of sorted runs, behind a one-hash Bloom bitmap; these tests make all
+log-structured merge of sorted runs, behind a Bloom bitmap; these tests make all
 three work hard (hundreds of chunks, so runs are merged many times; chunks in one slot, in
 a few, and spread over all, as a file written by device rather than by time is; a bitmap
 of 2**10 bits, so almost every key is a false positive that must be searched) and check that exactly the rows a set-based reference calls

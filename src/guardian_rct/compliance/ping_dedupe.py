@@ -32,9 +32,10 @@ from guardian_rct._core.quarantine import (
 from guardian_rct.compliance.dedupe_kernels import (
     flags_in_row_order,
     group_sorted,
-    mark_seen,
     merge_runs,
     mix_keys,
+    run_list,
+    seen_before,
 )
 from guardian_rct.compliance.ping_types import REASONS, PingChunk
 
@@ -88,12 +89,6 @@ def duplicate_key(device: pd.Series | pa.Array, officer: pd.Series | pa.Array, t
                     SLOT_BITS, TIME_SHIFT)
 
 
-def _member(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
-    """``values`` in the sorted array ``sorted_set`` (one binary search each)."""
-    pos = np.searchsorted(sorted_set, values)
-    return sorted_set[np.minimum(pos, len(sorted_set) - 1)] == values
-
-
 #: Time slots: blocks of 2**TIME_SHIFT ns (about 73 minutes), numbered modulo 2**SLOT_BITS.
 TIME_SHIFT = 42
 SLOT_BITS = 6
@@ -107,15 +102,14 @@ def time_slots(ns: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True, eq=False)
 class PreparedKeys:
-    """A chunk's keys sorted and grouped by :meth:`Deduplicator.prepare`: positions in key
-    order, the distinct keys, where each one's copies start in key order, which copies are
-    not their key's first row (``later``), and where each time slot's distinct keys start
-    (``cut``, ending with their count)."""
+    """A chunk's keys prepared by :meth:`Deduplicator.prepare`: the keys in row order
+    (``key``), its distinct keys sorted (``unique``), those that occur more than once in the
+    chunk (``repeated``), and where each time slot's distinct keys start (``cut``, ending
+    with their count)."""
 
-    order: np.ndarray
+    key: np.ndarray
     unique: np.ndarray
-    starts: np.ndarray
-    later: np.ndarray
+    repeated: np.ndarray
     cut: np.ndarray
 
 
@@ -129,17 +123,31 @@ class Deduplicator:
     kind: a chunk's new keys are a run, and two neighbouring runs are merged when the later
     one is of the same or a larger size class (log2 of its length in units of ``_SMALL``
     keys; all runs under ``2 * _SMALL`` are one class), so a partition holds about log2(n /
-    _SMALL) runs. On a 50-million-ping week merges write each key about 7 times (1.5 CPU-s,
-    in the merge thread).
+    _SMALL) runs. On the 50-million-ping week (``scripts/bench_dedupe.py``) merges write
+    each key about 4 times (0.79-0.94 CPU-s, in the merge thread).
 
-    A bitmap of ``2**bitmap_bits`` bits (64 MiB by default), two bits set per key seen
-    (both in its time slot's 1 MiB stretch: one from the key's top bits, one from its
-    lowest), answers "never seen" for most keys without a search: only keys whose two bits
-    are both set (a Bloom filter with two hashes, Bloom 1970) are looked up in their
-    partition's runs. It never gives a wrong answer, only a search that was not needed;
-    for a 50-million-ping week about 1% of keys are searched on average (Bloom's false-positive
-    rate, (1 - exp(-2n/m))², over the week; one bit a key gave about 4%). The per-key loops are
-    compiled (:mod:`guardian_rct.compliance.dedupe_kernels`).
+    A Bloom bitmap (Bloom 1970) of ``2**bitmap_bits`` bits (64 MiB by default) answers
+    "never seen" for most keys without a search. It is blocked (Putze, Sanders & Singler
+    2007): each key sets 6 bits in one 512-bit block, a cache line, chosen by its top bits,
+    so a time slot's keys stay in the slot's 1 MiB stretch and a chunk's sorted keys walk
+    their blocks in memory order. Only keys whose 6 bits were all set are searched for in
+    their partition's runs (one binary search a run). It never gives a wrong answer, only
+    a search that was not needed: on the 50-million-ping week 101,875 keys (0.2%) were
+    searched; the two-bit bitmap before had 548,014 (1.1%).
+
+    :meth:`prepare` (any thread) sorts a chunk's keys (``np.sort``, about three times as
+    fast as the ``argsort`` it replaced) and finds the keys repeated within it;
+    :meth:`resolve` (in reading order) runs one compiled call for the Bloom test and the
+    searches, GIL released, and one for the flags in row order: a small hash table of the
+    chunk's few special keys (seen before, or repeated) that every row looks its key up
+    in, the first row of a repeated key kept. On the 50-million-ping week (six runs, each
+    a fresh process with malloc tuned as ``score_pings`` tunes it, interleaved with the
+    version before) the set used 2.30-2.56 CPU-s in all, merges included (3.63-3.99
+    before), and ``resolve``, the serial stage, took 1.14-1.34 s (1.45-1.69 s), of which
+    about 0.3 s holds the GIL (about 1 s before: numpy's ``searchsorted`` and the Python
+    loop over slots); ``prepare`` 0.37-0.39 s (0.95-1.03 s). One ``np.sort`` of all 50 M
+    keys takes 0.6 s (``scripts/bench_dedupe.py``). The per-key loops are compiled
+    (:mod:`guardian_rct.compliance.dedupe_kernels`).
 
     Merges run in a background thread (the compiled merge releases the GIL), one at a time
     per partition: until a merge is done its two runs stay in the partition and are
@@ -156,8 +164,10 @@ class Deduplicator:
         self._parts: dict[int, list[np.ndarray]] = {}
         self._pending: dict[int, tuple[Future, np.ndarray, np.ndarray]] = {}
         self._merger: ThreadPoolExecutor | None = None
-        self._bit_shift = np.uint64(64 - bitmap_bits)
-        self._bitmap = np.zeros(1 << max(0, bitmap_bits - 3), dtype=np.uint8)
+        bits = max(bitmap_bits, 9)  # at least one 512-bit block
+        self._block_shift = np.uint64(64 - (bits - 9))
+        self._bitmap = np.zeros(1 << (bits - 6), dtype=np.uint64)
+        self._scratch = np.empty(0, dtype=np.uint64)  # resolve's output buffer, reused
 
     def __enter__(self) -> Deduplicator:
         return self
@@ -172,6 +182,7 @@ class Deduplicator:
             self._merger = None
         self._pending.clear()
         self._parts.clear()
+        self._scratch = np.empty(0, dtype=np.uint64)
 
     def _size_class(self, n: int) -> int:
         return max(n // self._SMALL, 1).bit_length()
@@ -198,47 +209,40 @@ class Deduplicator:
                 self._pending[part] = (self._merger.submit(merge_runs, first, second), first, second)
                 return
 
-    def _seen_and_add(self, part: int, keys: np.ndarray, maybe: np.ndarray) -> np.ndarray:
-        """Which of the sorted, distinct ``keys`` of partition ``part`` were seen before
-        (only those at positions ``maybe`` can have been); the new ones are remembered."""
-        runs = self._parts.setdefault(part, [])
-        hit = np.zeros(len(keys), dtype=bool)
-        if len(maybe) and runs:
-            candidates = keys[maybe]
-            found = np.zeros(len(maybe), dtype=bool)
-            for run in runs:
-                found |= _member(candidates, run)
-            hit[maybe] = found
-        new = keys[~hit] if hit.any() else keys
-        if len(new):
-            runs.append(new.copy())
-            self._schedule_merge(part, runs)
-        return hit
-
     def prepare(self, key: np.ndarray) -> PreparedKeys:
         """The work on a chunk's keys that does not depend on the chunks before (sorting,
-        duplicates inside the chunk, the time slots): it may run in a worker thread, while
-        :meth:`resolve` runs in reading order. Reads no state of the set."""
+        keys repeated inside the chunk, the time slots): it may run in a worker thread,
+        while :meth:`resolve` runs in reading order. Reads no state of the set."""
         key = np.asarray(key, dtype=np.uint64)
-        order = np.argsort(key)
-        unique, starts, later, cut = group_sorted(key[order], order, np.uint64(64 - SLOT_BITS))
-        return PreparedKeys(order=order, unique=unique, starts=starts, later=later, cut=cut)
+        unique, repeated, cut = group_sorted(np.sort(key), np.uint64(64 - SLOT_BITS))
+        return PreparedKeys(key=key, unique=unique, repeated=repeated, cut=cut)
 
     def resolve(self, prepared: PreparedKeys) -> np.ndarray:
         """Which of the prepared chunk's keys repeat an earlier key (earlier in this chunk
         or in an earlier chunk); the chunk's keys are remembered. Call in reading order."""
         p = prepared
-        if len(p.order) == 0:
+        if len(p.key) == 0:
             return np.zeros(0, dtype=bool)
         self._collect()
-        maybe = np.flatnonzero(mark_seen(self._bitmap, p.unique, self._bit_shift, SLOT_BITS))
-        hit = np.zeros(len(p.unique), dtype=bool)
-        at = np.searchsorted(maybe, p.cut)
         top = np.uint64(64 - SLOT_BITS)
-        for i in range(len(p.cut) - 1):
-            a, b = int(p.cut[i]), int(p.cut[i + 1])
-            hit[a:b] = self._seen_and_add(int(p.unique[a] >> top), p.unique[a:b], maybe[at[i]:at[i + 1]] - a)
-        return flags_in_row_order(p.order, p.later, p.starts, hit)
+        parts = (p.unique[p.cut[:-1]] >> top).tolist()
+        runs = run_list()
+        run_at = np.zeros(len(parts) + 1, dtype=np.int64)
+        for i, part in enumerate(parts):
+            for run in self._parts.get(part, ()):
+                runs.append(run)
+            run_at[i + 1] = len(runs)
+        if len(self._scratch) < len(p.unique):
+            self._scratch = np.empty(len(p.unique) + len(p.unique) // 4, dtype=np.uint64)
+        out = self._scratch
+        fresh_cut = seen_before(self._bitmap, p.unique, p.cut, runs, run_at, self._block_shift, out)
+        for i, part in enumerate(parts):
+            a, b = fresh_cut[i], fresh_cut[i + 1]
+            if b > a:
+                part_runs = self._parts.setdefault(part, [])
+                part_runs.append(out[a:b].copy())
+                self._schedule_merge(part, part_runs)
+        return flags_in_row_order(p.key, out[fresh_cut[-1]:len(p.unique)], p.repeated)
 
     def duplicates(self, key: np.ndarray) -> np.ndarray:
         """Which of a chunk's ``key`` values repeat an earlier key (earlier in this chunk
