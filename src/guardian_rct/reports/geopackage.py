@@ -40,6 +40,7 @@ import pandas as pd
 import pyogrio
 import shapely
 
+from guardian_rct._core.background import background_pool
 from guardian_rct._core.safe_write import atomic_path
 from guardian_rct.geo.hotspots import HotspotSet
 from guardian_rct.geo.rings import buffer_rings
@@ -91,7 +92,7 @@ def _rings_future(hotspots: HotspotSet, distances_m: Sequence[float]) -> Future:
         if len(_RINGS) >= 4:
             _RINGS.pop(next(iter(_RINGS)))
         if _RINGS_POOL is None:
-            _RINGS_POOL = ThreadPoolExecutor(1, thread_name_prefix="buffer-rings")
+            _RINGS_POOL = background_pool("buffer-rings")  # gives way to the command's own threads
         _RINGS[key] = _RINGS_POOL.submit(buffer_rings, hotspots, list(distances_m))
     return _RINGS[key]
 
