@@ -11,7 +11,7 @@ import numpy as np
 
 from guardian_rct._core.compiled import kernel
 
-__all__ = ["time_window", "coordinate_codes", "compact_rows"]
+__all__ = ["time_window", "coordinate_codes", "compact_rows", "usable_columns"]
 
 _NAT = np.iinfo(np.int64).min  # numpy's NaT as int64
 
@@ -138,3 +138,30 @@ def compact_rows(code, first_row, ns, a, b, accuracy, x, y, dev, off, team):  # 
             team_ok[k] = team[i]
             k += 1
     return rows, ns_ok, a_ok, b_ok, acc_ok, x_ok, y_ok, dev_ok, off_ok, team_ok
+
+
+@kernel
+def usable_columns(code, ns, a, b, key):  # noqa: ANN001, ANN201
+    """What scoring needs of a chunk's usable rows (``code == 0``), in order, in one pass:
+    their positions in the chunk, instants, coordinates as given (``a``, ``b``) and
+    duplicate keys (``key``, computed for every row)."""
+    n = code.shape[0]
+    m = 0
+    for i in range(n):
+        if code[i] == 0:
+            m += 1
+    rows = np.empty(m, dtype=np.int64)
+    ns_ok = np.empty(m, dtype=np.int64)
+    a_ok = np.empty(m, dtype=np.float64)
+    b_ok = np.empty(m, dtype=np.float64)
+    key_ok = np.empty(m, dtype=np.uint64)
+    k = 0
+    for i in range(n):
+        if code[i] == 0:
+            rows[k] = i
+            ns_ok[k] = ns[i]
+            a_ok[k] = a[i]
+            b_ok[k] = b[i]
+            key_ok[k] = key[i]
+            k += 1
+    return rows, ns_ok, a_ok, b_ok, key_ok

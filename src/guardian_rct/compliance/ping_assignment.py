@@ -67,16 +67,11 @@ class Codes:
         """The code of each value (new values get the next codes, in order of appearance)."""
         return self._mapped(*pd.factorize(values, sort=False))
 
-    def encode_rows(self, values: pd.Series, rows: np.ndarray) -> np.ndarray:
-        """``encode(values.iloc[rows])``; a categorical column's rows are not taken, only
-        their category codes (the same codes: categories appear in the same order)."""
-        if isinstance(values.dtype, pd.CategoricalDtype):
-            categorical = values.array
-            codes, first = pd.factorize(categorical.codes[rows], sort=False)
-            if len(first) and first.min() < 0:  # a missing value: as factorize of the rows would
-                return self.encode(values.iloc[rows])
-            return self._mapped(codes, categorical.categories.take(first))
-        return self.encode(values.iloc[rows])
+    def encode_indices(self, words: np.ndarray, indices: np.ndarray) -> np.ndarray:
+        """``encode(words[indices])`` without taking a string per row: the distinct indices
+        are coded, in order of first appearance (entries equal as text share a code)."""
+        codes, first = pd.factorize(indices, sort=False)
+        return self._mapped(codes, words[first])
 
     def _mapped(self, codes: np.ndarray, uniques: pd.Index | np.ndarray) -> np.ndarray:
         mapping = np.empty(len(uniques), dtype=np.int32)
@@ -102,12 +97,12 @@ class TrackCodes:
     def __init__(self) -> None:
         self.devices, self.officers, self._pairs = Codes(), Codes(), Codes()
 
-    def encode(self, device: pd.Series, officer: pd.Series, rows: np.ndarray | None = None) -> np.ndarray:
-        """The track code of each ping (of the ``rows`` given, or all)."""
-        if rows is None:
-            rows = np.arange(len(device))
-        pair = ((self.devices.encode_rows(device, rows).astype(np.int64) << self._SHIFT)
-                | self.officers.encode_rows(officer, rows))
+    def encode_indices(self, device: tuple[np.ndarray, np.ndarray], officer: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+        """The track code of each ping given its device and officer as (dictionary entries,
+        indices) (:meth:`Codes.encode_indices`): pairs are coded in order of first appearance,
+        as the ``device<US>officer`` labels would be by :meth:`Codes.encode`."""
+        pair = ((self.devices.encode_indices(*device).astype(np.int64) << self._SHIFT)
+                | self.officers.encode_indices(*officer))
         return self._pairs.encode(pair)
 
     def labels(self) -> np.ndarray:

@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from guardian_rct._core.quarantine import Quarantine
+from guardian_rct._core.quarantine import Quarantine, RowsAsRead
 from guardian_rct.geo.lonlat_index import LonLatIndex
 from guardian_rct.geo.point_index import LonLatGrid
 
-__all__ = ["REASONS", "QUARANTINE_COLUMNS", "PingOptions", "PingExtent", "PingChunk", "PingSet"]
+__all__ = ["REASONS", "DUPLICATE", "QUARANTINE_COLUMNS", "PingOptions", "PingExtent", "CheckedRows", "PingChunk", "PingSet"]
 
 #: The columns of a quarantined ping (besides ``source``, ``source_row``, ``reason``): the
 #: contract columns only, as read (text). Other columns of the file are never read.
@@ -42,6 +42,9 @@ REASONS: dict[int, str] = {
     14: "accuracy worse than max_accuracy_m",
     15: "exact duplicate",
 }
+
+#: The reason of an exact duplicate (found after the row checks, in reading order).
+DUPLICATE = REASONS[15]
 
 
 @dataclass(frozen=True)
@@ -125,6 +128,58 @@ class PingExtent:
         return PingExtent(self.n_ok + other.n_ok, self.n_outside_area + other.n_outside_area,
                           self.n_degree_like + other.n_degree_like, self.n_swapped + other.n_swapped,
                           min(mins) if mins else None, max(maxs) if maxs else None)
+
+
+@dataclass(frozen=True, eq=False)
+class CheckedRows:
+    """One raw chunk after the row checks, before any row is copied: every array has a
+    value per row read (flagged rows hold placeholders), so the usable rows can be taken
+    in one pass by what needs them (:func:`~guardian_rct.compliance.ping_validation.validate_chunk`
+    for a frame, :func:`~guardian_rct.compliance.chunk_scoring.score_rows` for scoring).
+
+    Attributes
+    ----------
+    code
+        ``int8`` reason per row (:data:`REASONS`; 0: usable).
+    first_row
+        File row (1-based data row) of the chunk's first row.
+    ns
+        UTC instants in nanoseconds (0 where flagged).
+    a, b
+        Coordinates as given: latitude/longitude when ``geographic``, else x/y.
+    accuracy
+        Reported accuracy in metres (NaN when not given).
+    x, y
+        Trial-CRS coordinates of projected longitude/latitude pings (NaN where not
+        projected), ``a``/``b`` for x/y pings, or empty arrays when the pings are located
+        in degrees (:attr:`PingOptions.locate`).
+    device, officer, team
+        Trimmed identifiers as Arrow dictionary arrays (``""`` when missing; ``officer``
+        and ``team`` ``None`` when the file has no such column).
+    geographic
+        Whether the file gives ``lat``/``lon``.
+    quarantine
+        The flagged rows, as read (typed, not yet text), with their reasons.
+    """
+
+    code: np.ndarray
+    first_row: int
+    ns: np.ndarray
+    a: np.ndarray
+    b: np.ndarray
+    accuracy: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+    device: object  # pyarrow.DictionaryArray (pyarrow is not imported by this module)
+    officer: object | None
+    team: object | None
+    geographic: bool
+    quarantine: RowsAsRead
+
+    @property
+    def n_read(self) -> int:
+        """Rows read."""
+        return len(self.code)
 
 
 @dataclass(frozen=True)

@@ -22,12 +22,19 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pyproj import Transformer
 
-from guardian_rct._core.quarantine import concat_quarantines, quarantine_rows, rows_as_text
+from guardian_rct._core.quarantine import rows_as_read
 from guardian_rct.compliance.check_kernels import compact_rows, coordinate_codes, time_window
 from guardian_rct.compliance.ping_dedupe import duplicate_key
-from guardian_rct.compliance.ping_types import REASONS, PingChunk, PingExtent, PingOptions
+from guardian_rct.compliance.ping_types import (
+    REASONS,
+    CheckedRows,
+    PingChunk,
+    PingExtent,
+    PingOptions,
+)
 
-__all__ = ["validate_chunk", "as_text", "parse_times", "flag_rows"]
+__all__ = ["check_rows", "validate_chunk", "usable_chunk", "usable_extent", "full_text", "as_text", "parse_times",
+           "flag_rows"]
 
 _EARLIEST = pd.Timestamp("2000-01-01", tz="UTC")
 _LATEST = pd.Timestamp("2100-01-01", tz="UTC")
@@ -247,13 +254,12 @@ def _accuracy(raw: pd.DataFrame, columns: dict[str, str]) -> tuple[np.ndarray, n
     return acc, acc_bad
 
 
-def validate_chunk(raw: pd.DataFrame, columns: dict[str, str], *, source: Path, first_row: int,
-                   options: PingOptions) -> PingChunk:
-    """Check one raw chunk; return the usable pings and the quarantined rows.
+def check_rows(raw: pd.DataFrame, columns: dict[str, str], *, source: Path, first_row: int,
+               options: PingOptions) -> CheckedRows:
+    """Check one raw chunk: every row's reason (0: usable), its parsed values and the
+    quarantine of the flagged rows. No row is copied (see :class:`CheckedRows`).
 
-    See :data:`REASONS` for the checks, in order. Duplicates are not looked for here
-    (see :class:`~guardian_rct.compliance.ping_dedupe.Deduplicator`); the chunk's
-    ``key`` column is their hash.
+    See :data:`REASONS` for the checks, in order.
     """
     n = len(raw)
     code = np.zeros(n, dtype=np.int8)
@@ -268,19 +274,42 @@ def validate_chunk(raw: pd.DataFrame, columns: dict[str, str], *, source: Path, 
     coordinate_codes(code, a, b, a_missing, a_bad, b_missing, b_bad, geographic,
                      _box(options.area_lonlat if geographic else options.area), acc, acc_bad,
                      float(options.max_accuracy_m))
-    x, y = _positions(a, b, code, options) if geographic else (a, b)  # x/y are copied with the usable rows
-    # The usable rows, every column at once; identifiers as dictionaries (indices
-    # compacted, entries kept), so no text is copied per row.
-    dev_d = _dictionary(device)
-    off_d = _dictionary(_arrow_text(raw[columns["officer_id"]], keep_dictionary=True)) if "officer_id" in columns else None
-    team_d = _dictionary(_arrow_text(raw[columns["team"]], keep_dictionary=True)) if "team" in columns else None
-    blank = np.zeros(n, dtype=np.int32) if off_d is None or team_d is None else None  # a column not in the file
+    x, y = _positions(a, b, code, options) if geographic else (a, b)
+    # Identifiers as dictionaries (indices compacted with the rows, entries kept), so no
+    # text is copied per row.
+    officer = _dictionary(_arrow_text(raw[columns["officer_id"]], keep_dictionary=True)) if "officer_id" in columns else None
+    team = _dictionary(_arrow_text(raw[columns["team"]], keep_dictionary=True)) if "team" in columns else None
+    bad = np.flatnonzero(code)
+    quarantine = rows_as_read(raw, bad, _REASON_TEXT[code[bad]], source=source, first_row=first_row)
+    return CheckedRows(code=code, first_row=first_row, ns=ns, a=a, b=b, accuracy=acc, x=x, y=y,
+                       device=_dictionary(device), officer=officer, team=team, geographic=geographic,
+                       quarantine=quarantine)
+
+
+def validate_chunk(raw: pd.DataFrame, columns: dict[str, str], *, source: Path, first_row: int,
+                   options: PingOptions) -> PingChunk:
+    """Check one raw chunk; return the usable pings and the quarantined rows.
+
+    See :data:`REASONS` for the checks, in order (:func:`check_rows`). Duplicates are not
+    looked for here (see :class:`~guardian_rct.compliance.ping_dedupe.Deduplicator`); the
+    chunk's ``key`` column is their hash.
+    """
+    return usable_chunk(check_rows(raw, columns, source=source, first_row=first_row, options=options), options)
+
+
+def usable_chunk(checked: CheckedRows, options: PingOptions) -> PingChunk:
+    """The usable rows of checked rows as a frame (see :class:`PingChunk`), with the
+    quarantine and the extent."""
+    c = checked
+    n = c.n_read
+    # The usable rows, every column at once (one compiled pass).
+    blank = np.zeros(n, dtype=np.int32) if c.officer is None or c.team is None else None  # a column not in the file
     rows_ok, ns_ok, a_ok, b_ok, acc_ok, x_ok, y_ok, dev_i, off_i, team_i = compact_rows(
-        code, first_row, ns, a, b, acc, x, y, _indices(dev_d),
-        blank if off_d is None else _indices(off_d), blank if team_d is None else _indices(team_d))
-    dev_ok = _with_indices(dev_d, dev_i)
-    off_ok = _with_indices(off_d, off_i)
-    team_ok = _with_indices(team_d, team_i)
+        c.code, c.first_row, c.ns, c.a, c.b, c.accuracy, c.x, c.y, _indices(c.device),
+        blank if c.officer is None else _indices(c.officer), blank if c.team is None else _indices(c.team))
+    dev_ok = _with_indices(c.device, dev_i)
+    off_ok = _with_indices(c.officer, off_i)
+    team_ok = _with_indices(c.team, team_i)
     key = duplicate_key(dev_ok, off_ok, team_ok, ns_ok, a_ok, b_ok, acc_ok)
     # Identifiers as categories while scoring (a code per row, each distinct text once),
     # as text when the pings are read for themselves (read_pings).
@@ -293,16 +322,9 @@ def validate_chunk(raw: pd.DataFrame, columns: dict[str, str], *, source: Path, 
         "x": x_ok, "y": y_ok, "accuracy_m": acc_ok,
         "source_row": rows_ok, "key": key,
     }, copy=False)
-    bad = np.flatnonzero(code)
-    if len(bad):
-        reasons = pd.Series(_REASON_TEXT[code[bad]], dtype="string")
-        quarantine = quarantine_rows(rows_as_text(raw, bad), reasons, source=source,
-                                     source_row=pd.Series(bad + first_row))
-    else:
-        quarantine = concat_quarantines([])
-    extent = _extent(a_ok, b_ok, ns_ok, code, geographic, options)
-    lonlat = (b_ok, a_ok) if geographic and options.locate is not None else None
-    return PingChunk(frame=frame, quarantine=quarantine, n_read=n, extent=extent, lonlat=lonlat)
+    extent = usable_extent(a_ok, b_ok, ns_ok, c.code, c.geographic, options)
+    lonlat = (b_ok, a_ok) if c.geographic and options.locate is not None else None
+    return PingChunk(frame=frame, quarantine=c.quarantine.to_quarantine(), n_read=n, extent=extent, lonlat=lonlat)
 
 
 _BLANK = pa.array([""], type=pa.large_string())
@@ -317,6 +339,12 @@ def _indices(text: pa.DictionaryArray) -> np.ndarray:
     """The ``int32`` dictionary indices of dictionary text (no nulls: see
     :func:`_dictionary_text`)."""
     return np.ascontiguousarray(text.indices.to_numpy(zero_copy_only=False), dtype=np.int32)
+
+
+def full_text(text: pa.DictionaryArray | None, n: int) -> pa.DictionaryArray:
+    """Checked identifier text, or ``""`` for each of the ``n`` rows of a column that is
+    not in the file (``None``)."""
+    return text if text is not None else _with_indices(None, np.zeros(n, dtype=np.int32))
 
 
 def _with_indices(text: pa.DictionaryArray | None, indices: np.ndarray) -> pa.DictionaryArray:
@@ -345,7 +373,7 @@ def _categorical(text: pa.Array) -> pd.Categorical:
     return pd.Categorical.from_codes(row_codes, categories=pd.Index(words, dtype=object), validate=False)
 
 
-def _extent(a: np.ndarray, b: np.ndarray, t: np.ndarray, code: np.ndarray,
+def usable_extent(a: np.ndarray, b: np.ndarray, t: np.ndarray, code: np.ndarray,
             geographic: bool, options: PingOptions) -> PingExtent:
     """Counts for the file-level checks (see :class:`PingExtent`) from the usable rows'
     coordinates and instants (``code`` of all rows)."""

@@ -43,7 +43,7 @@ from guardian_rct.compliance.ping_dedupe import Deduplicator
 from guardian_rct.compliance.ping_types import PingChunk, PingOptions, PingSet
 from guardian_rct.compliance.ping_validation import validate_chunk
 
-__all__ = ["ping_files", "iter_raw_chunks", "iter_checked_chunks", "iter_ping_chunks", "read_pings", "area_around", "prefetch",
+__all__ = ["ping_files", "iter_raw_chunks", "iter_checked_chunks", "map_raw_chunks", "iter_ping_chunks", "read_pings", "area_around", "prefetch",
            "checked_in_parallel", "WORKERS"]
 
 _OPTIONAL = ("officer_id", "team", "accuracy_m")
@@ -347,6 +347,27 @@ def checked_in_parallel(items: Iterator, check, workers: int = WORKERS) -> Itera
                 future.exception()  # wait: the chunk's memory is freed before we return
 
 
+def map_raw_chunks(path: str | Path, options: PingOptions,
+                   work: Callable[[Path, int, pd.DataFrame, dict[str, str]], Any]) -> Iterator[Any]:
+    """``work(file, first_row, raw, columns)`` for each raw chunk of every ping file at
+    ``path``, in reading order, in the worker threads.
+
+    The next chunk is read while earlier ones are worked on (:func:`prefetch`), and
+    chunks are worked on :data:`WORKERS` at a time (:func:`checked_in_parallel`).
+    ``raw.attrs["first_row"]`` is set before ``work`` runs.
+    """
+    if options.timezone is not None:
+        _check_zone(options.timezone)
+    files = ping_files(path)
+
+    def run(item: tuple[Path, int, pd.DataFrame, dict[str, str]]) -> Any:
+        file, first, raw, cols = item
+        raw.attrs["first_row"] = first
+        return work(file, first, raw, cols)
+
+    yield from checked_in_parallel(prefetch(_all_raw_chunks(files, options.chunk_rows)), run)
+
+
 def iter_checked_chunks(path: str | Path, options: PingOptions | None = None,
                         then: Callable[[PingChunk], Any] | None = None,
                         ) -> Iterator[tuple[Path, pd.DataFrame, PingChunk, Any]]:
@@ -354,23 +375,17 @@ def iter_checked_chunks(path: str | Path, options: PingOptions | None = None,
     in reading order, validated but *not* de-duplicated (duplicates depend on the
     chunks before, so they are found in the consumer: :class:`Deduplicator`).
 
-    The next chunk is read while earlier ones are checked (:func:`prefetch`), and chunks
-    are checked :data:`WORKERS` at a time (:func:`checked_in_parallel`); ``then`` (e.g.
-    assigning the chunk's pings to hotspots) runs in the same worker thread right after
-    the checks, so it uses the cores too (``None`` when not given).
+    Chunks are read and checked as by :func:`map_raw_chunks`; ``then`` (e.g. assigning
+    the chunk's pings to hotspots) runs in the same worker thread right after the
+    checks, so it uses the cores too (``None`` when not given).
     """
     options = options or PingOptions()
-    if options.timezone is not None:
-        _check_zone(options.timezone)
-    files = ping_files(path)
 
-    def check(item: tuple[Path, int, pd.DataFrame, dict[str, str]]) -> tuple[Path, pd.DataFrame, PingChunk, Any]:
-        file, first, raw, cols = item
-        raw.attrs["first_row"] = first
+    def check(file: Path, first: int, raw: pd.DataFrame, cols: dict[str, str]) -> tuple[Path, pd.DataFrame, PingChunk, Any]:
         chunk = validate_chunk(raw, cols, source=file, first_row=first, options=options)
         return file, raw, chunk, None if then is None else then(chunk)
 
-    yield from checked_in_parallel(prefetch(_all_raw_chunks(files, options.chunk_rows)), check)
+    yield from map_raw_chunks(path, options, check)
 
 
 def iter_ping_chunks(path: str | Path, options: PingOptions | None = None) -> Iterator[PingChunk]:

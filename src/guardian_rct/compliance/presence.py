@@ -20,13 +20,13 @@ import pandas as pd
 
 from guardian_rct._core.log import progress
 from guardian_rct._core.memory import release_free_memory
-from guardian_rct._core.quarantine import QuarantineSpool
+from guardian_rct._core.quarantine import QuarantineSpool, rows_as_read
+from guardian_rct.compliance.chunk_scoring import ScoredChunk, score_rows
 from guardian_rct.compliance.dask_engine import score_pings_dask
 from guardian_rct.compliance.ping_assignment import (
     Codes,
     PingScore,
     TrackCodes,
-    assign_chunk,
     hotspot_index,
     ping_options_for,
     visits_from_compact,
@@ -34,44 +34,43 @@ from guardian_rct.compliance.ping_assignment import (
 from guardian_rct.compliance.ping_dedupe import (
     Deduplicator,
     PreparedKeys,
-    quarantine_of_duplicates,
 )
 from guardian_rct.compliance.ping_types import (
+    DUPLICATE,
     QUARANTINE_COLUMNS,
-    PingChunk,
     PingExtent,
     PingOptions,
 )
-from guardian_rct.compliance.pings import iter_checked_chunks, ping_files, prefetch
+from guardian_rct.compliance.ping_validation import check_rows
+from guardian_rct.compliance.pings import map_raw_chunks, ping_files, prefetch
 from guardian_rct.config.trial_config import ComplianceSpec
 from guardian_rct.geo.hotspots import HotspotSet
-from guardian_rct.geo.lonlat_index import LonLatIndex
 from guardian_rct.geo.point_index import HotspotIndex
 
 __all__ = ["score_pings"]
 
 
-def _assign_and_prepare(index: HotspotIndex, locate: LonLatIndex | None,
-                        prepare: Callable[[np.ndarray], PreparedKeys],
-                        chunk: PingChunk) -> tuple[np.ndarray, np.ndarray, np.ndarray, PreparedKeys]:
-    """A worker thread's share after the checks: the chunk's (row, hotspot) pairs, its
-    instants and its prepared duplicate keys (``prepare`` reads no state of the set)."""
-    time_ns = chunk.frame["time"].dt.as_unit("ns").array.asi8
-    return (*assign_chunk(index, chunk, locate), time_ns, prepare(chunk.frame["key"].to_numpy()))
+def _scored(index: HotspotIndex, options: PingOptions, prepare: Callable[[np.ndarray], PreparedKeys],
+            file: Path, first: int, raw: pd.DataFrame, cols: dict[str, str]) -> tuple[Path, pd.DataFrame, ScoredChunk]:
+    """A worker thread's share of a raw chunk: the checks, then what scoring keeps of the
+    chunk, its duplicate keys prepared (``prepare`` reads no state of the set)."""
+    checked = check_rows(raw, cols, source=file, first_row=first, options=options)
+    return file, raw, score_rows(checked, options, index, prepare)
 
 
-def _without_duplicates(chunks: Iterator[tuple[Path, pd.DataFrame, PingChunk, tuple]], dedup: Deduplicator,
-                        spool: QuarantineSpool,
-                        ) -> Iterator[tuple[pd.DataFrame, int, PingExtent, np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
-    """Each checked chunk with its duplicate flags and its (row, hotspot) pairs and instants,
-    in reading order (the set must see the chunks in that order); the chunk's whole
-    quarantine (the checks' rows and its duplicates, by source row) goes to ``spool`` here,
-    so that a chunk of bad rows is not handed on."""
-    for file, raw, chunk, (row, hot, time_ns, keys) in chunks:
-        dup = dedup.resolve(keys)
+def _without_duplicates(chunks: Iterator[tuple[Path, pd.DataFrame, ScoredChunk]], dedup: Deduplicator,
+                        spool: QuarantineSpool) -> Iterator[tuple[ScoredChunk, np.ndarray]]:
+    """Each scored chunk with its usable rows' duplicate flags, in reading order (the set
+    must see the chunks in that order); the chunk's whole quarantine (the checks' rows and
+    its duplicates, by source row) goes to ``spool`` here, so that a chunk of bad rows is
+    not handed on."""
+    for file, raw, scored in chunks:
+        dup = dedup.resolve(scored.keys)
         # The duplicates go among the chunk's other quarantined rows when the spool stores them.
-        spool.add(chunk.quarantine, quarantine_of_duplicates(chunk, dup, raw, file) if dup.any() else None)
-        yield chunk.frame, chunk.n_read, chunk.extent, dup, row, hot, time_ns
+        duplicates = (rows_as_read(raw, scored.positions[dup], DUPLICATE, source=file,
+                                   first_row=scored.first_row) if dup.any() else None)
+        spool.add(scored.quarantine, duplicates)
+        yield scored, dup
 
 
 def score_pings(path: str | Path, hotspots: HotspotSet, rules: ComplianceSpec, *,
@@ -112,23 +111,23 @@ def score_pings(path: str | Path, hotspots: HotspotSet, rules: ComplianceSpec, *
     # worker threads; duplicates (which depend on the chunks before) and the quarantine
     # spool in reading order in a thread of their own; here, in reading order, only the
     # books: codes and counts.
-    chunks = iter_checked_chunks(path, options, then=partial(_assign_and_prepare, index, options.locate,
-                                                             dedup.prepare))
+    chunks = map_raw_chunks(path, options, partial(_scored, index, options, dedup.prepare))
     stream = prefetch(_without_duplicates(chunks, dedup, spool), depth=1, name="ping-dedup")
     try:
-        for frame, n, chunk_extent, dup, row, hot, time_ns in progress(stream, desc="ping chunks", unit="chunk"):
-            n_read += n
-            extent = extent.merge(chunk_extent)
-            n_used += len(frame) - int(np.count_nonzero(dup))
-            if frame.empty or dup.all():
+        for scored, dup in progress(stream, desc="ping chunks", unit="chunk"):
+            n_read += scored.n_read
+            extent = extent.merge(scored.extent)
+            n_dup = int(np.count_nonzero(dup))
+            n_used += scored.n_usable - n_dup
+            if scored.n_usable == n_dup:  # nothing usable, or only duplicates
                 continue
-            latest = int(time_ns[~dup].max())
+            latest = int((scored.time_ns[~dup] if n_dup else scored.time_ns).max())
             last = latest if last is None else max(last, latest)
-            keep = ~dup[row]
-            row, hot = row[keep], hot[keep]
+            keep = ~dup[scored.row] if n_dup else slice(None)
+            row, hot = scored.row[keep], scored.hotspot[keep]
             n_in += int(np.count_nonzero(np.diff(row, prepend=-1)))
-            parts.append((tracks.encode(frame["device_id"], frame["officer_id"], row),
-                          teams.encode_rows(frame["team"], row), hot.astype(np.int16), time_ns[row]))
+            parts.append((tracks.encode_indices(scored.device.take(keep), scored.officer.take(keep)),
+                          teams.encode_indices(*scored.team.take(keep)), hot.astype(np.int16), scored.time_ns[row]))
     finally:
         stream.close()  # stops the duplicate thread before the set goes
         dedup.close()  # stops its merge thread; the keys are not needed for the visits
