@@ -187,9 +187,17 @@ def _no_sqlite_sync() -> Iterator[None]:
         pyogrio.set_gdal_config_options({key: before})
 
 
+_POLYGON_TYPES = frozenset({int(shapely.GeometryType.POLYGON), int(shapely.GeometryType.MULTIPOLYGON)})
+
+
 def _polygonal(frame: gpd.GeoDataFrame) -> bool:
-    kinds = set(frame.geometry.geom_type.dropna().unique())
-    return bool(kinds) and kinds <= {"Polygon", "MultiPolygon"}
+    """Whether every geometry present is a (Multi)Polygon (missing ones aside; at least one).
+
+    From shapely's type ids (-1 for a missing geometry), not ``geom_type``: that makes a
+    string per row (126 000 visits: 15 ms, twice per layer).
+    """
+    kinds = set(np.unique(shapely.get_type_id(frame.geometry.to_numpy())).tolist()) - {-1}
+    return bool(kinds) and kinds <= _POLYGON_TYPES
 
 
 def _gpkg_ready(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
