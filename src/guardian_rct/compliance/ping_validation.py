@@ -6,6 +6,11 @@ unparseable, nonexistent or ambiguous local time, before 2000), coordinates (mis
 not numeric, impossible, ``(0, 0)``, swapped) and accuracy. Exact duplicates are found
 later, from the key computed here (:mod:`~guardian_rct.compliance.ping_dedupe`).
 
+:func:`check_rows` gives every row's reason and parsed values without copying a row;
+:func:`validate_chunk` then makes a frame of the usable rows (for :func:`~guardian_rct.compliance.pings.read_pings` and
+the Dask engine), while scoring takes only what it needs
+(:func:`~guardian_rct.compliance.chunk_scoring.score_rows`).
+
 :func:`as_text`, :func:`parse_times` and :func:`flag_rows` are shared with the patrol
 log reader (:mod:`~guardian_rct.compliance.patrol_logs`).
 """
@@ -374,7 +379,7 @@ def _categorical(text: pa.Array) -> pd.Categorical:
 
 
 def usable_extent(a: np.ndarray, b: np.ndarray, t: np.ndarray, code: np.ndarray,
-            geographic: bool, options: PingOptions) -> PingExtent:
+                  geographic: bool, options: PingOptions) -> PingExtent:
     """Counts for the file-level checks (see :class:`PingExtent`) from the usable rows'
     coordinates and instants (``code`` of all rows)."""
     outside = degree = 0

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from guardian_rct._core.log import progress
-from guardian_rct._core.memory import release_free_memory
+from guardian_rct._core.memory import release_free_memory, reuse_freed_memory
 from guardian_rct._core.quarantine import QuarantineSpool, rows_as_read
 from guardian_rct.compliance.chunk_scoring import ScoredChunk, score_rows
 from guardian_rct.compliance.dask_engine import score_pings_dask
@@ -90,7 +90,9 @@ def score_pings(path: str | Path, hotspots: HotspotSet, rules: ComplianceSpec, *
         ``min_visit_minutes``, ``max_accuracy_m``.
     engine
         ``"local"`` (this process, streaming) or ``"dask"`` (partitions on a Dask cluster:
-        ``scheduler`` address, or a local cluster of ``n_workers``).
+        ``scheduler`` address, or a local cluster of ``n_workers``). The local engine tunes
+        glibc's malloc for the process to keep freed blocks for reuse
+        (:func:`~guardian_rct._core.memory.reuse_freed_memory`).
     """
     # Options made by ping_options_for carry the trial's exact index (inside their degree
     # index): the same one, not built again.
@@ -100,6 +102,7 @@ def score_pings(path: str | Path, hotspots: HotspotSet, rules: ComplianceSpec, *
     if engine == "dask":
         return score_pings_dask(path, hotspots, rules, options=options, scheduler=scheduler,
                                 n_workers=n_workers, processes=processes, index=index)
+    reuse_freed_memory()  # each chunk's arrays reuse the last chunk's heap (see _core.memory)
     tracks, teams = TrackCodes(), Codes()
     parts: list[tuple[np.ndarray, ...]] = []
     spool = QuarantineSpool(QUARANTINE_COLUMNS)
