@@ -308,3 +308,21 @@ def test_rings_started_in_the_background_are_the_rings_and_their_errors_surface(
     with pytest.raises(RuntimeError, match="GEOS failed"):  # ...and is raised where the rings are used
         geopackage.rings_for(other, (75, 150))
     geopackage.start_rings(other, ())  # no rings asked for: nothing started
+
+
+def test_polygonal_layers_are_told_from_type_ids_as_from_geometry_type_names():
+    """_polygonal reads shapely's type ids (fast); it must decide as the geometry type
+    names do, missing and empty geometries included (a wrong answer would write a point
+    layer as MultiPolygon or leave polygons unpromoted)."""
+    import geopandas as gpd
+    from shapely.geometry import LineString, MultiPolygon, Point, Polygon
+
+    from guardian_rct.reports.geopackage import _polygonal
+
+    tri = Polygon([(0, 0), (1, 0), (1, 1)])
+    cases = [[tri], [tri, MultiPolygon([tri]), None], [Point(0, 0)], [Point(0, 0), tri], [None, None], [],
+             [Polygon()], [Point()], [LineString([(0, 0), (1, 1)]), tri]]
+    for geoms in cases:
+        frame = gpd.GeoDataFrame(geometry=gpd.GeoSeries(geoms, dtype="geometry"), crs=27700)
+        names = set(frame.geometry.geom_type.dropna().unique())
+        assert _polygonal(frame) == (bool(names) and names <= {"Polygon", "MultiPolygon"}), geoms

@@ -15,6 +15,17 @@ single-threaded in places, so they are compiled with numba (Lam, Pitrou & Seiber
 - ``error_model="numpy"``: no Python exception checks in arithmetic (none can occur).
 
 Importing this module imports numba (about 0.15 s), so only modules that run kernels do.
+
+Numba's start (measured with numba 0.68.1, scipy as pinned): the first kernel call fills
+numba's target registries (about 0.27 s). Of that, about 0.18 s is ``scipy.linalg``:
+``numba.np.arraymath`` checks for BLAS at import by importing
+``scipy.linalg.cython_blas``, whatever the kernels use, and scipy's vendored
+``array_api_compat`` then touches every lazily imported numpy submodule (``numpy.f2py``
+alone about 0.1 s, ``numpy.testing`` brings ``unittest``). It cannot be skipped without
+patching numba (or making the BLAS check fail, which would break ``np.dot`` in any
+kernel); it runs once per process, in whichever thread calls the first kernel. Numba's
+search for extension entry points costs a few milliseconds (``importlib.metadata`` is
+loaded already).
 """
 
 from __future__ import annotations

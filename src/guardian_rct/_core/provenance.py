@@ -94,9 +94,9 @@ def hash_in_background(paths: Iterable[str | Path | None]) -> None:
     if the file is still the same (path, size, modification time, inode); otherwise it is
     hashed again. Missing paths and folders are skipped.
     """
-    from concurrent.futures import ThreadPoolExecutor
+    from guardian_rct._core.background import background_pool
 
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="input-hash")
+    pool = background_pool("input-hash")  # gives way to the command's own threads
     with _EARLY_LOCK:
         for path in paths:
             if path is None or not Path(path).is_file():

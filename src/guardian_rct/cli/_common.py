@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import importlib
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,7 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Output", "UsageExit", "add_common", "add_config", "config_from_args", "protect_trial_files",
            "add_allocation", "allocation_from_args", "date_arg", "configure_logging", "add_csv_bom",
-           "apply_csv_bom", "add_large_tables", "with_large_tables"]
+           "apply_csv_bom", "add_large_tables", "with_large_tables", "import_in_background"]
 
 
 class UsageExit(Exception):
@@ -151,3 +154,34 @@ def allocation_from_args(args: argparse.Namespace, config: TrialConfig, hotspots
 
     open_trial(config, hotspots=hotspots)
     return published_allocation(config, first=first, last=last, hotspots=hotspots)
+
+
+def import_in_background(*modules: str) -> Callable[[], None]:
+    """Start importing ``modules`` in a thread; call the function returned before using them.
+
+    A verb whose middle is long and mostly outside the interpreter (``compliance``: the
+    pings are read, checked and assigned in worker threads that release the GIL for most
+    of their time, while the main thread waits) imports the modules it needs only at its
+    end (the report: matplotlib, Jinja, about 0.3 s) during that wait instead of before
+    it. The function returned waits for the imports and raises what an import raised,
+    so an error surfaces where the module is needed, as an inline import's would. The
+    thread is not a daemon: it is never cut off halfway through an import at exit.
+    """
+    failure: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            for name in modules:
+                importlib.import_module(name)
+        except BaseException as exc:  # re-raised in the caller's thread by wait()
+            failure.append(exc)
+
+    thread = threading.Thread(target=work, name="background-imports")
+    thread.start()
+
+    def wait() -> None:
+        thread.join()
+        if failure:
+            raise failure[0]
+
+    return wait

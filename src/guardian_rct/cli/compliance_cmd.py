@@ -19,11 +19,15 @@ from guardian_rct.cli._common import (
     allocation_from_args,
     config_from_args,
     date_arg,
+    import_in_background,
 )
 
 __all__ = ["register", "parse_week"]
 
 _WEEK = re.compile(r"^(\d{4})-?W(\d{2})$")
+#: The weekly job and, through it, the report modules (matplotlib, Jinja): imported while
+#: the pings are scored (:func:`~guardian_rct.cli._common.import_in_background`).
+_REPORT_MODULE = "guardian_rct.jobs.weekly"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -134,10 +138,8 @@ def _run(args: argparse.Namespace) -> Output:
     from guardian_rct.compliance.ping_plausibility import check_ping_file
     from guardian_rct.compliance.pings import ping_files
     from guardian_rct.compliance.presence import score_pings
-    from guardian_rct.jobs.weekly import ReportPeriod, weekly_compliance_reports
     from guardian_rct.ledger.store import load_trial_hotspots, open_trial
     from guardian_rct.reports.geopackage import start_rings
-    from guardian_rct.reports.weekly import data_quality_notes, large_tables_of
 
     config = config_from_args(args)
     periods = _periods(args)
@@ -157,6 +159,7 @@ def _run(args: argparse.Namespace) -> Output:
     if args.pings is not None:
         hash_in_background([*ping_files(args.pings), allocation.source, config.source])
         options = ping_options_for(hotspots, rules, timezone=args.ping_timezone, chunk_rows=args.chunk_rows)
+        report_modules = import_in_background(_REPORT_MODULE)  # while the pings are scored
         score = score_pings(args.pings, hotspots, rules, options=options, engine=args.engine,
                             scheduler=args.scheduler, n_workers=args.workers)
         check_ping_file(score.extent, n_read=score.n_read, source=str(args.pings),
@@ -166,9 +169,14 @@ def _run(args: argparse.Namespace) -> Output:
     else:
         from guardian_rct.compliance.patrol_logs import read_patrol_log
 
+        report_modules = import_in_background(_REPORT_MODULE)
         score = read_patrol_log(args.patrol_log, hotspots, rules, timezone=args.ping_timezone)
         source = "officer patrol logs (self-reported, no GPS)"
         inputs = {"patrol_log": args.patrol_log}
+    report_modules()
+    from guardian_rct.jobs.weekly import ReportPeriod, weekly_compliance_reports
+    from guardian_rct.reports.weekly import data_quality_notes, large_tables_of
+
     for note in data_quality_notes(score.counts(), large_tables_of(config)):
         warnings.warn(f"{args.pings or args.patrol_log}: {note}", DataQualityWarning, stacklevel=2)
     single = len(periods) == 1  # one report straight into --out; several, one folder each

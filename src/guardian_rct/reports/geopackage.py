@@ -40,6 +40,7 @@ import pandas as pd
 import pyogrio
 import shapely
 
+from guardian_rct._core.background import background_pool
 from guardian_rct._core.safe_write import atomic_path
 from guardian_rct.geo.hotspots import HotspotSet
 from guardian_rct.geo.rings import buffer_rings
@@ -91,7 +92,7 @@ def _rings_future(hotspots: HotspotSet, distances_m: Sequence[float]) -> Future:
         if len(_RINGS) >= 4:
             _RINGS.pop(next(iter(_RINGS)))
         if _RINGS_POOL is None:
-            _RINGS_POOL = ThreadPoolExecutor(1, thread_name_prefix="buffer-rings")
+            _RINGS_POOL = background_pool("buffer-rings")  # gives way to the command's own threads
         _RINGS[key] = _RINGS_POOL.submit(buffer_rings, hotspots, list(distances_m))
     return _RINGS[key]
 
@@ -186,9 +187,17 @@ def _no_sqlite_sync() -> Iterator[None]:
         pyogrio.set_gdal_config_options({key: before})
 
 
+_POLYGON_TYPES = frozenset({int(shapely.GeometryType.POLYGON), int(shapely.GeometryType.MULTIPOLYGON)})
+
+
 def _polygonal(frame: gpd.GeoDataFrame) -> bool:
-    kinds = set(frame.geometry.geom_type.dropna().unique())
-    return bool(kinds) and kinds <= {"Polygon", "MultiPolygon"}
+    """Whether every geometry present is a (Multi)Polygon (missing ones aside; at least one).
+
+    From shapely's type ids (-1 for a missing geometry), not ``geom_type``: that makes a
+    string per row (126 000 visits: 15 ms, twice per layer).
+    """
+    kinds = set(np.unique(shapely.get_type_id(frame.geometry.to_numpy())).tolist()) - {-1}
+    return bool(kinds) and kinds <= _POLYGON_TYPES
 
 
 def _gpkg_ready(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
