@@ -18,6 +18,9 @@ Usage::
     python scripts/bench_dedupe.py                      # the real 50 M-ping week's keys
     python scripts/bench_dedupe.py --keys other.npz     # keys (uint64) and chunk_sizes
     python scripts/bench_dedupe.py --synthetic 5000000  # a synthetic week (no file needed)
+    python scripts/bench_dedupe.py --keys week.npz --from-week /tmp/guardian-bench-week/n50000000
+        # first write the keys of a bench_week.py week (its trial.toml and pings.parquet),
+        # chunk by chunk as the scoring pipeline checks them, into week.npz
 """
 
 from __future__ import annotations
@@ -121,12 +124,42 @@ def _summary(values: list[float]) -> str:
     return f"min {min(values):7.3f}  median {statistics.median(values):7.3f}  max {max(values):7.3f}"
 
 
+def write_week_keys(week: Path, out: Path) -> int:
+    """The duplicate keys of a ``bench_week.py`` week's pings (``week``: its folder),
+    chunk by chunk as ``guardian-rct compliance`` checks them (the checks and the key of
+    each usable row), saved as ``keys`` and ``chunk_sizes`` into ``out``; returns the
+    number of keys."""
+    from guardian_rct.compliance.check_kernels import usable_columns
+    from guardian_rct.compliance.ping_assignment import ping_options_for
+    from guardian_rct.compliance.ping_dedupe import duplicate_key
+    from guardian_rct.compliance.ping_validation import check_rows, full_text
+    from guardian_rct.compliance.pings import iter_raw_chunks
+    from guardian_rct.config.trial_config import load_config
+    from guardian_rct.ledger.store import load_trial_hotspots
+
+    config = load_config(week / "trial.toml")
+    options = ping_options_for(load_trial_hotspots(config), config.compliance)
+    chunks = []
+    for first, raw, cols in iter_raw_chunks(week / "pings.parquet", options.chunk_rows):
+        c = check_rows(raw, cols, source=week / "pings.parquet", first_row=first, options=options)
+        key = duplicate_key(c.device, full_text(c.officer, c.n_read), full_text(c.team, c.n_read), c.ns, c.a, c.b,
+                            c.accuracy)
+        chunks.append(usable_columns(c.code, c.ns, c.a, c.b, key)[4])
+    np.savez(out, keys=np.concatenate(chunks), chunk_sizes=np.array([len(k) for k in chunks]))
+    return sum(len(k) for k in chunks)
+
+
 def _load(args: argparse.Namespace, parser: argparse.ArgumentParser) -> tuple[np.ndarray, np.ndarray, str]:
+    if args.from_week is not None and not args.child:
+        if args.keys.exists():
+            parser.error(f"{args.keys} exists: --from-week writes a new keys file (give another --keys)")
+        print(f"wrote {write_week_keys(args.from_week, args.keys):,} keys of {args.from_week} to {args.keys}")
     if args.synthetic:
         keys, sizes = synthetic_week(args.synthetic)
         return keys, sizes, f"synthetic week of {len(keys):,} keys"
     if not args.keys.is_file():
-        parser.error(f"{args.keys}: no such file (use --synthetic N to run without it)")
+        parser.error(f"{args.keys}: no such file (use --synthetic N to run without it, or --from-week DIR "
+                     "to write it from a bench_week.py week)")
     with np.load(args.keys) as data:
         keys, sizes = data["keys"].astype(np.uint64, copy=False), data["chunk_sizes"]
     return keys, sizes, f"{args.keys} ({len(keys):,} keys)"
@@ -144,6 +177,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keys", type=Path, default=DEFAULT_KEYS, help="an .npz with keys and chunk_sizes")
     parser.add_argument("--synthetic", type=int, metavar="N", help="a synthetic week of N keys instead")
+    parser.add_argument("--from-week", type=Path, metavar="DIR",
+                        help="first write --keys from the pings of this bench_week.py week folder")
     parser.add_argument("--repeats", type=int, default=3, help="runs of ours (each in a new process) and of np.sort")
     parser.add_argument("--unique-repeats", type=int, default=1, help="runs of the np.unique floor")
     parser.add_argument("--mallopt", action="store_true",
