@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from guardian_rct.compliance.check_kernels import compact_rows, coordinate_codes, time_window
+from guardian_rct.compliance.check_kernels import coordinate_codes, time_window, usable_columns
 from guardian_rct.compliance.ping_validation import parse_times
 
 _LO = pd.Timestamp("2000-01-01")
@@ -66,17 +66,17 @@ def test_parse_times_of_a_timestamp_column_flags_missing_early_and_late():
 
 
 @pytest.mark.parametrize("bad_share", [0.0, 0.001, 0.5, 1.0])
-def test_compact_rows_matches_boolean_selection(bad_share):
+def test_usable_columns_match_boolean_selection(bad_share):
     rng = np.random.default_rng(3)
     n = 10_007
     code = np.where(rng.random(n) < bad_share, rng.integers(1, 17, n), 0).astype(np.int8)
     ns = rng.integers(0, 1 << 62, n)
-    floats = [rng.normal(size=n) for _ in range(5)]
-    floats[2][::5] = np.nan
-    ids = [rng.integers(0, 30, n).astype(np.int32) for _ in range(3)]
-    got = compact_rows(code, 41, ns, *floats, *ids)
+    a, b = rng.normal(size=n), rng.normal(size=n)
+    a[::5] = np.nan
+    key = rng.integers(0, 1 << 63, n).astype(np.uint64)
+    got = usable_columns(code, ns, a, b, key)
     ok = code == 0
-    expected = [np.arange(41, 41 + n)[ok], ns[ok], *(f[ok] for f in floats), *(i[ok] for i in ids)]
+    expected = [np.flatnonzero(ok), ns[ok], a[ok], b[ok], key[ok]]
     assert len(got) == len(expected)
     for g, e in zip(got, expected, strict=True):
         assert g.dtype == e.dtype
@@ -152,11 +152,3 @@ def test_coordinate_codes_match_the_numpy_checks(geographic, box_kind):
     assert {0, 7, 8, 9, 12, 13, 14} <= seen
     assert (11 in seen) == (used_box is not None)
 
-
-def test_compact_rows_without_trial_coordinates_gives_nan():
-    code = np.array([0, 3, 0, 0], dtype=np.int8)
-    values = np.arange(4, dtype=np.float64)
-    ids = np.arange(4, dtype=np.int32)
-    got = compact_rows(code, 1, np.arange(4), values, values, values, np.empty(0), np.empty(0), ids, ids, ids)
-    assert got[0].tolist() == [1, 3, 4]
-    assert np.isnan(got[5]).all() and np.isnan(got[6]).all() and len(got[5]) == 3

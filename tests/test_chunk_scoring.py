@@ -15,7 +15,6 @@ import pytest
 from pyproj import Transformer
 
 from conftest import write_trial
-from guardian_rct.compliance.check_kernels import usable_columns
 from guardian_rct.compliance.chunk_scoring import score_rows
 from guardian_rct.compliance.ping_assignment import (
     Codes,
@@ -91,23 +90,6 @@ def test_scored_chunks_keep_what_the_frame_path_gives(tmp_path, case):
     assert n_pairs > 100
     assert list(tracks.labels()) == labels.values
     assert teams.values == team_text.values
-
-
-def test_usable_columns_is_the_masked_take():
-    rng = np.random.default_rng(0)
-    n = 1000
-    code = rng.choice(np.array([0, 0, 0, 3, 14], dtype=np.int8), n)
-    ns = rng.integers(0, 2**62, n)
-    a, b = rng.normal(size=n), rng.normal(size=n)
-    key = rng.integers(0, 2**63, n).astype(np.uint64)
-    ok = code == 0
-    rows, ns_ok, a_ok, b_ok, key_ok = usable_columns(code, ns, a, b, key)
-    np.testing.assert_array_equal(rows, np.flatnonzero(ok))
-    for got, full in ((ns_ok, ns), (a_ok, a), (b_ok, b), (key_ok, key)):
-        np.testing.assert_array_equal(got, full[ok])
-        assert got.dtype == full.dtype
-    empty = usable_columns(np.ones(5, np.int8), ns[:5], a[:5], b[:5], key[:5])
-    assert all(len(v) == 0 for v in empty)
 
 
 def test_codes_of_dictionary_indices_are_the_codes_of_their_text():

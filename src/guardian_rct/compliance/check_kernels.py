@@ -11,7 +11,7 @@ import numpy as np
 
 from guardian_rct._core.compiled import kernel
 
-__all__ = ["time_window", "coordinate_codes", "compact_rows", "usable_columns"]
+__all__ = ["time_window", "coordinate_codes", "usable_columns"]
 
 _NAT = np.iinfo(np.int64).min  # numpy's NaT as int64
 
@@ -99,45 +99,6 @@ def coordinate_codes(code, a, b, a_missing, a_bad, b_missing, b_bad, geographic,
             code[i] = 13
         elif acc > max_accuracy:
             code[i] = 14
-
-
-@kernel
-def compact_rows(code, first_row, ns, a, b, accuracy, x, y, dev, off, team):  # noqa: ANN001, ANN201
-    """The usable rows (``code == 0``) of a chunk, in order, in one pass: their file row
-    numbers (``first_row`` + position), instants, coordinates as given (``a``, ``b``),
-    accuracy, trial-CRS coordinates (``x``, ``y``; empty arrays: none known, NaN for
-    every row) and identifier dictionary indices (``dev``, ``off``, ``team``: int32)."""
-    n = code.shape[0]
-    has_xy = x.shape[0] == n
-    m = 0
-    for i in range(n):
-        if code[i] == 0:
-            m += 1
-    rows = np.empty(m, dtype=np.int64)
-    ns_ok = np.empty(m, dtype=np.int64)
-    a_ok = np.empty(m, dtype=np.float64)
-    b_ok = np.empty(m, dtype=np.float64)
-    acc_ok = np.empty(m, dtype=np.float64)
-    x_ok = np.empty(m, dtype=np.float64)
-    y_ok = np.empty(m, dtype=np.float64)
-    dev_ok = np.empty(m, dtype=np.int32)
-    off_ok = np.empty(m, dtype=np.int32)
-    team_ok = np.empty(m, dtype=np.int32)
-    k = 0
-    for i in range(n):
-        if code[i] == 0:
-            rows[k] = first_row + i
-            ns_ok[k] = ns[i]
-            a_ok[k] = a[i]
-            b_ok[k] = b[i]
-            acc_ok[k] = accuracy[i]
-            x_ok[k] = x[i] if has_xy else np.nan
-            y_ok[k] = y[i] if has_xy else np.nan
-            dev_ok[k] = dev[i]
-            off_ok[k] = off[i]
-            team_ok[k] = team[i]
-            k += 1
-    return rows, ns_ok, a_ok, b_ok, acc_ok, x_ok, y_ok, dev_ok, off_ok, team_ok
 
 
 @kernel

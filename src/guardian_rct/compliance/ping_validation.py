@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 from pyproj import Transformer
 
 from guardian_rct._core.quarantine import rows_as_read
-from guardian_rct.compliance.check_kernels import compact_rows, coordinate_codes, time_window
+from guardian_rct.compliance.check_kernels import coordinate_codes, time_window, usable_columns
 from guardian_rct.compliance.ping_dedupe import duplicate_key
 from guardian_rct.compliance.ping_types import (
     REASONS,
@@ -242,7 +242,7 @@ def _positions(lat: np.ndarray, lon: np.ndarray, code: np.ndarray,
                options: PingOptions) -> tuple[np.ndarray, np.ndarray]:
     """Trial-CRS coordinates of checked longitude/latitude pings: NaN for flagged pings
     and (with ``options.near``) for pings far from every hotspot; with ``options.locate``
-    none (empty arrays: NaN for every ping, see :func:`compact_rows`), as pings are then
+    none (empty arrays: NaN for every ping, see :func:`usable_chunk`), as pings are then
     located in degrees (:func:`~guardian_rct.compliance.ping_assignment.assign_chunk`)."""
     if options.locate is not None:
         return np.empty(0), np.empty(0)  # not 2 x 8 bytes per ping of NaN, faulted in for each chunk
@@ -316,15 +316,16 @@ def usable_chunk(checked: CheckedRows, options: PingOptions) -> PingChunk:
     quarantine and the extent."""
     c = checked
     n = c.n_read
-    # The usable rows, every column at once (one compiled pass).
-    blank = np.zeros(n, dtype=np.int32) if c.officer is None or c.team is None else None  # a column not in the file
-    rows_ok, ns_ok, a_ok, b_ok, acc_ok, x_ok, y_ok, dev_i, off_i, team_i = compact_rows(
-        c.code, c.first_row, c.ns, c.a, c.b, c.accuracy, c.x, c.y, _indices(c.device),
-        blank if c.officer is None else _indices(c.officer), blank if c.team is None else _indices(c.team))
-    dev_ok = _with_indices(c.device, dev_i)
-    off_ok = _with_indices(c.officer, off_i)
-    team_ok = _with_indices(c.team, team_i)
-    key = duplicate_key(dev_ok, off_ok, team_ok, ns_ok, a_ok, b_ok, acc_ok)
+    device, officer, team = c.device, full_text(c.officer, n), full_text(c.team, n)
+    key = duplicate_key(device, officer, team, c.ns, c.a, c.b, c.accuracy)
+    # The usable rows: what scoring takes too (one compiled pass), then the other columns.
+    positions, ns_ok, a_ok, b_ok, key = usable_columns(c.code, c.ns, c.a, c.b, key)
+    rows_ok = positions + c.first_row
+    acc_ok = c.accuracy[positions]
+    projected = len(c.x) == n
+    x_ok = c.x[positions] if projected else np.full(len(positions), np.nan)
+    y_ok = c.y[positions] if projected else np.full(len(positions), np.nan)
+    dev_ok, off_ok, team_ok = (_with_indices(text, _indices(text)[positions]) for text in (device, officer, team))
     # Identifiers as categories while scoring (a code per row, each distinct text once),
     # as text when the pings are read for themselves (read_pings).
     ids = _categorical if options.locate is not None else _text_column
