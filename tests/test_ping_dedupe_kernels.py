@@ -229,6 +229,21 @@ def test_row_order_flags_match_numpy(repeats):
     assert flags_in_row_order(keys, seen[:0], unique[:0]).sum() == 0
 
 
+@pytest.mark.parametrize("special", [1, 2, 8, 256, 4096, 8192, 16384])
+def test_row_order_flags_with_a_power_of_two_of_special_keys(special):
+    """The flags' hash table never fills up: with exactly 2**k special keys (seen before, or
+    repeated), where a table sized to the count would have no empty slot and a lookup of a
+    key not in it would never end, every row still gets its flag."""
+    rng = np.random.default_rng(special)
+    keys = rng.choice(np.arange(1, 2**62, 2**40, dtype=np.uint64), 3 * special, replace=False)
+    seen = keys[: special // 2]
+    repeated = keys[special // 2: special]
+    rows = np.concatenate([keys, repeated])  # every repeated key a second time, after its first
+    got = flags_in_row_order(rows, seen, repeated)
+    want = np.concatenate([np.isin(keys, seen), np.ones(len(repeated), dtype=bool)])
+    np.testing.assert_array_equal(got, want)
+
+
 class _HeldMerges:
     """An executor whose merges finish only when released (or never)."""
 
