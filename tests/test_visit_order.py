@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from guardian_rct.compliance.visit_order import visit_order
+from guardian_rct.compliance.visit_order import visit_order, visit_runs
 
 
 def _lexsort(track, hotspot, t):
@@ -40,3 +40,30 @@ def test_codes_lexsort_handles_itself():
     for track in (rng.integers(-5, 5, 300), rng.integers(0, 2**40, 300)):
         hotspot = rng.integers(0, 3, 300)
         np.testing.assert_array_equal(visit_order(track, hotspot, t), _lexsort(track, hotspot, t))
+
+
+def _numpy_runs(order, track, hotspot, t, max_gap_ns, min_visit_ns):
+    """The visits as visit_kernel found them with numpy before visit_runs (gathers,
+    differences, masks)."""
+    tr, ho, tt = track[order], hotspot[order], t[order]
+    brk = np.r_[True, (tr[1:] != tr[:-1]) | (ho[1:] != ho[:-1]) | (np.diff(tt) > max_gap_ns)]
+    first = np.flatnonzero(brk)
+    last = np.r_[first[1:], len(tt)] - 1
+    keep = (tt[last] - tt[first]) >= min_visit_ns
+    return first[keep], last[keep]
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 5_000])
+@pytest.mark.parametrize("gap,least", [(0, 0), (60, 0), (60, 120), (10**9, 300)])
+def test_visit_runs_match_the_numpy_cut(n, gap, least):
+    rng = np.random.default_rng(n + gap + least)
+    track = rng.integers(0, 4, n).astype(np.int32)
+    hotspot = rng.integers(0, 3, n).astype(np.int16)
+    t = np.cumsum(rng.choice([0, 1, 30, 61, 500], n)).astype(np.int64)  # equal instants, gaps either side of 60
+    order = visit_order(track, hotspot, t)
+    got = visit_runs(order, track, hotspot, t, max_gap_ns=gap, min_visit_ns=least)
+    want = _numpy_runs(order, track, hotspot, t, gap, least)
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_array_equal(g, w)
+    if n == 5_000 and least == 0:
+        assert len(got[0]) > 100

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from guardian_rct.compliance.visit_order import visit_order
+from guardian_rct.compliance.visit_order import visit_order, visit_runs
 
 __all__ = ["VISIT_COLUMNS", "Visits", "visit_kernel", "visits_from_arrays", "union_blocks",
            "empty_visits", "officer_key", "sort_visits"]
@@ -144,15 +144,10 @@ def visit_kernel(track: np.ndarray, hotspot: np.ndarray, t: np.ndarray, *, max_g
         return {"track": empty, "hotspot": empty, "start": empty, "end": empty,
                 "n_pings": empty, "first": empty}
     order = visit_order(track, hotspot, t)  # = np.lexsort((t, hotspot, track)), compiled
-    tr, ho, tt = track[order], hotspot[order], t[order]
-    brk = np.r_[True, (tr[1:] != tr[:-1]) | (ho[1:] != ho[:-1]) | (np.diff(tt) > max_gap_ns)]
-    first = np.flatnonzero(brk)
-    last = np.r_[first[1:], len(tt)] - 1
-    start, end = tt[first], tt[last]
-    keep = (end - start) >= min_visit_ns
-    first, last = first[keep], last[keep]
-    return {"track": tr[first], "hotspot": ho[first], "start": tt[first], "end": tt[last],
-            "n_pings": (last - first + 1).astype(np.int64), "first": order[first]}
+    first, last = visit_runs(order, track, hotspot, t, max_gap_ns=max_gap_ns, min_visit_ns=min_visit_ns)
+    at_first, at_last = order[first], order[last]
+    return {"track": track[at_first], "hotspot": hotspot[at_first], "start": t[at_first], "end": t[at_last],
+            "n_pings": (last - first + 1).astype(np.int64), "first": at_first}
 
 
 def empty_visits() -> Visits:
