@@ -152,7 +152,6 @@ def _run(args: argparse.Namespace) -> Output:
         raise UsageError("--chunk-rows is too small", expected="at least 1000", found=str(args.chunk_rows),
                          where="--chunk-rows", fix="use the default or a larger number")
     hotspots = load_trial_hotspots(config)
-    start_rings(hotspots, config.hotspots.buffer_rings_m)  # for the report's GeoPackage, while pings are read
     open_trial(config, hotspots=hotspots)
     allocation = allocation_from_args(args, config, hotspots, first=first, last=last)
     rules = config.compliance
@@ -173,6 +172,9 @@ def _run(args: argparse.Namespace) -> Output:
         score = read_patrol_log(args.patrol_log, hotspots, rules, timezone=args.ping_timezone)
         source = "officer patrol logs (self-reported, no GPS)"
         inputs = {"patrol_log": args.patrol_log}
+    # The report's buffer rings, on the core the report leaves free until its GeoPackage
+    # (while the pings are scored both cores are busy).
+    start_rings(hotspots, config.hotspots.buffer_rings_m)
     report_modules()
     from guardian_rct.jobs.weekly import ReportPeriod, weekly_compliance_reports
     from guardian_rct.reports.weekly import data_quality_notes, large_tables_of
