@@ -23,12 +23,12 @@ import numpy as np
 import pyarrow as pa
 
 from guardian_rct._core.quarantine import RowsAsRead
-from guardian_rct.compliance.check_kernels import usable_columns
-from guardian_rct.compliance.ping_dedupe import PreparedKeys, duplicate_key
+from guardian_rct.compliance.ping_assignment import assign_known
+from guardian_rct.compliance.ping_dedupe import PreparedKeys
 from guardian_rct.compliance.ping_types import CheckedRows, PingExtent, PingOptions
-from guardian_rct.compliance.ping_validation import full_text, usable_extent
+from guardian_rct.compliance.ping_validation import usable_rows
 from guardian_rct.geo.lonlat_index import assign_lonlat
-from guardian_rct.geo.point_index import HotspotIndex, assign_points
+from guardian_rct.geo.point_index import HotspotIndex
 
 __all__ = ["IdCodes", "ScoredChunk", "score_rows"]
 
@@ -109,21 +109,15 @@ def score_rows(checked: CheckedRows, options: PingOptions, index: HotspotIndex,
         The duplicate set's per-chunk preparation (reads no state of the set).
     """
     c = checked
-    n = c.n_read
-    device, officer, team = c.device, full_text(c.officer, n), full_text(c.team, n)
-    key = duplicate_key(device, officer, team, c.ns, c.a, c.b, c.accuracy)
-    positions, ns_ok, a_ok, b_ok, key_ok = usable_columns(c.code, c.ns, c.a, c.b, key)
-    del key
+    u = usable_rows(c, options)
     if c.geographic and options.locate is not None:
-        row, hotspot = assign_lonlat(options.locate, b_ok, a_ok)
+        row, hotspot = assign_lonlat(options.locate, u.b, u.a)
+    elif c.geographic:
+        row, hotspot = assign_known(index, c.x[u.positions], c.y[u.positions])
     else:
-        x, y = (a_ok, b_ok) if not c.geographic else (c.x[positions], c.y[positions])
-        known = np.flatnonzero(np.isfinite(x))  # projected pings: NaN far from every hotspot
-        point, hotspot = assign_points(index, x[known], y[known])
-        row = known[point]
-    at = positions[row]
-    return ScoredChunk(quarantine=c.quarantine, n_read=n,
-                       extent=usable_extent(a_ok, b_ok, ns_ok, c.code, c.geographic, options),
-                       first_row=c.first_row, positions=positions, time_ns=ns_ok, keys=prepare(key_ok),
-                       row=row, hotspot=hotspot, device=IdCodes.of(device, at), officer=IdCodes.of(officer, at),
-                       team=IdCodes.of(team, at))
+        row, hotspot = assign_known(index, u.a, u.b)
+    at = u.positions[row]
+    return ScoredChunk(quarantine=c.quarantine, n_read=c.n_read, extent=u.extent, first_row=c.first_row,
+                       positions=u.positions, time_ns=u.ns, keys=prepare(u.key), row=row, hotspot=hotspot,
+                       device=IdCodes.of(u.device, at), officer=IdCodes.of(u.officer, at),
+                       team=IdCodes.of(u.team, at))

@@ -25,7 +25,7 @@ from guardian_rct.geo.hotspots import HotspotSet
 from guardian_rct.geo.lonlat_index import LonLatIndex, assign_lonlat, build_lonlat_index
 from guardian_rct.geo.point_index import HotspotIndex, LonLatGrid, assign_points, build_index
 
-__all__ = ["PingScore", "ping_options_for", "hotspot_index", "assign_chunk", "Codes", "TrackCodes", "visits_from_compact",
+__all__ = ["PingScore", "ping_options_for", "hotspot_index", "assign_chunk", "assign_known", "Codes", "TrackCodes", "visits_from_compact",
            "track_labels"]
 
 _NS_PER_MIN = 60_000_000_000
@@ -148,8 +148,12 @@ def assign_chunk(index: HotspotIndex, chunk: PingChunk,
             raise ValueError("assign_chunk: the chunk kept degrees (PingOptions.locate); pass that index")
         return assign_lonlat(locate, *chunk.lonlat)
     frame = chunk.frame
-    x = frame["x"].to_numpy()
-    y = frame["y"].to_numpy()
+    return assign_known(index, frame["x"].to_numpy(), frame["y"].to_numpy())
+
+
+def assign_known(index: HotspotIndex, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(row, hotspot) pairs of trial-CRS points, skipping rows without x/y (NaN: pings not
+    projected, being far from every hotspot)."""
     known = np.isfinite(x)
     if known.all():
         return assign_points(index, x, y)

@@ -18,6 +18,7 @@ log reader (:mod:`~guardian_rct.compliance.patrol_logs`).
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -38,7 +39,7 @@ from guardian_rct.compliance.ping_types import (
     PingOptions,
 )
 
-__all__ = ["check_rows", "validate_chunk", "usable_chunk", "usable_extent", "full_text", "as_text", "parse_times",
+__all__ = ["check_rows", "validate_chunk", "UsableRows", "usable_rows", "usable_chunk", "usable_extent", "full_text", "as_text", "parse_times",
            "flag_rows"]
 
 _EARLIEST = pd.Timestamp("2000-01-01", tz="UTC")
@@ -275,7 +276,7 @@ def check_rows(raw: pd.DataFrame, columns: dict[str, str], *, source: Path, firs
     """
     n = len(raw)
     code = np.zeros(n, dtype=np.int8)
-    device = _arrow_text(raw[columns["device_id"]], keep_dictionary=True)  # Arrow until the frame is built
+    device = _arrow_text(raw[columns["device_id"]], keep_dictionary=True)  # Arrow, as a dictionary
     empty = _is_empty(device)
     if empty is not None:
         flag_rows(code, empty, 1)
@@ -289,8 +290,7 @@ def check_rows(raw: pd.DataFrame, columns: dict[str, str], *, source: Path, firs
                      _box(options.area_lonlat if geographic else options.area), acc, acc_bad,
                      float(options.max_accuracy_m))
     x, y = _positions(a, b, code, options) if geographic else (a, b)
-    # Identifiers as dictionaries (indices compacted with the rows, entries kept), so no
-    # text is copied per row.
+    # Identifiers as dictionaries (entries trimmed once each), so no text is copied per row.
     officer = _dictionary(_arrow_text(raw[columns["officer_id"]], keep_dictionary=True)) if "officer_id" in columns else None
     team = _dictionary(_arrow_text(raw[columns["team"]], keep_dictionary=True)) if "team" in columns else None
     bad = np.flatnonzero(code)
@@ -311,21 +311,47 @@ def validate_chunk(raw: pd.DataFrame, columns: dict[str, str], *, source: Path, 
     return usable_chunk(check_rows(raw, columns, source=source, first_row=first_row, options=options), options)
 
 
+@dataclass(frozen=True, eq=False)
+class UsableRows:
+    """What both the frame path and scoring take of checked rows, in one compiled pass
+    (:func:`~guardian_rct.compliance.check_kernels.usable_columns`): each usable row's
+    position in the chunk, instant, coordinates as given and duplicate key; the three
+    identifiers for every row (``""`` for a column not in the file); and the extent."""
+
+    positions: np.ndarray
+    ns: np.ndarray
+    a: np.ndarray
+    b: np.ndarray
+    key: np.ndarray
+    device: pa.DictionaryArray
+    officer: pa.DictionaryArray
+    team: pa.DictionaryArray
+    extent: PingExtent
+
+
+def usable_rows(checked: CheckedRows, options: PingOptions) -> UsableRows:
+    """The usable rows of checked rows (see :class:`UsableRows`)."""
+    c = checked
+    device, officer, team = c.device, full_text(c.officer, c.n_read), full_text(c.team, c.n_read)
+    key = duplicate_key(device, officer, team, c.ns, c.a, c.b, c.accuracy)
+    positions, ns_ok, a_ok, b_ok, key_ok = usable_columns(c.code, c.ns, c.a, c.b, key)
+    return UsableRows(positions=positions, ns=ns_ok, a=a_ok, b=b_ok, key=key_ok, device=device, officer=officer,
+                      team=team, extent=usable_extent(a_ok, b_ok, ns_ok, c.code, c.geographic, options))
+
+
 def usable_chunk(checked: CheckedRows, options: PingOptions) -> PingChunk:
     """The usable rows of checked rows as a frame (see :class:`PingChunk`), with the
     quarantine and the extent."""
     c = checked
     n = c.n_read
-    device, officer, team = c.device, full_text(c.officer, n), full_text(c.team, n)
-    key = duplicate_key(device, officer, team, c.ns, c.a, c.b, c.accuracy)
-    # The usable rows: what scoring takes too (one compiled pass), then the other columns.
-    positions, ns_ok, a_ok, b_ok, key = usable_columns(c.code, c.ns, c.a, c.b, key)
+    u = usable_rows(c, options)
+    positions, ns_ok, a_ok, b_ok = u.positions, u.ns, u.a, u.b
     rows_ok = positions + c.first_row
     acc_ok = c.accuracy[positions]
     projected = len(c.x) == n
     x_ok = c.x[positions] if projected else np.full(len(positions), np.nan)
     y_ok = c.y[positions] if projected else np.full(len(positions), np.nan)
-    dev_ok, off_ok, team_ok = (_with_indices(text, _indices(text)[positions]) for text in (device, officer, team))
+    dev_ok, off_ok, team_ok = (_with_indices(text, _indices(text)[positions]) for text in (u.device, u.officer, u.team))
     # Identifiers as categories while scoring (a code per row, each distinct text once),
     # as text when the pings are read for themselves (read_pings).
     ids = _categorical if options.locate is not None else _text_column
@@ -335,11 +361,10 @@ def usable_chunk(checked: CheckedRows, options: PingOptions) -> PingChunk:
         "team": ids(team_ok),
         "time": pd.DatetimeIndex(ns_ok.view("datetime64[ns]")).tz_localize("UTC"),
         "x": x_ok, "y": y_ok, "accuracy_m": acc_ok,
-        "source_row": rows_ok, "key": key,
+        "source_row": rows_ok, "key": u.key,
     }, copy=False)
-    extent = usable_extent(a_ok, b_ok, ns_ok, c.code, c.geographic, options)
     lonlat = (b_ok, a_ok) if c.geographic and options.locate is not None else None
-    return PingChunk(frame=frame, quarantine=c.quarantine.to_quarantine(), n_read=n, extent=extent, lonlat=lonlat)
+    return PingChunk(frame=frame, quarantine=c.quarantine.to_quarantine(), n_read=n, extent=u.extent, lonlat=lonlat)
 
 
 _BLANK = pa.array([""], type=pa.large_string())
