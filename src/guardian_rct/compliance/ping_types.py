@@ -9,6 +9,7 @@ all three.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -16,6 +17,9 @@ import pandas as pd
 from guardian_rct._core.quarantine import Quarantine, RowsAsRead
 from guardian_rct.geo.lonlat_index import LonLatIndex
 from guardian_rct.geo.point_index import LonLatGrid
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 __all__ = ["REASONS", "DUPLICATE", "QUARANTINE_COLUMNS", "PingOptions", "PingExtent", "CheckedRows", "PingChunk", "PingSet"]
 
@@ -170,9 +174,9 @@ class CheckedRows:
     accuracy: np.ndarray
     x: np.ndarray
     y: np.ndarray
-    device: object  # pyarrow.DictionaryArray (pyarrow is not imported by this module)
-    officer: object | None
-    team: object | None
+    device: pa.DictionaryArray
+    officer: pa.DictionaryArray | None
+    team: pa.DictionaryArray | None
     geographic: bool
     quarantine: RowsAsRead
 
