@@ -20,12 +20,14 @@ from guardian_rct.compliance import ping_dedupe
 from guardian_rct.compliance.dedupe_kernels import (
     BLOOM_HASHES,
     _contains,
+    bloom_candidates,
     bloom_test_and_set,
     flags_in_row_order,
     group_sorted,
+    mark_found,
     merge_runs,
-    run_list,
-    seen_before,
+    radix_sort,
+    split_seen,
 )
 from guardian_rct.compliance.ping_dedupe import SLOT_BITS, TIME_SHIFT, Deduplicator, duplicate_key
 
@@ -164,32 +166,41 @@ def test_bloom_bitmap_matches_numpy_never_forgets_and_keeps_a_slot_in_its_stretc
     assert bloom_test_and_set(one, np.uint64(12345), np.uint64(64))
 
 
-def test_seen_before_matches_numpy():
+def _search(bitmap, unique, cut, runs_of_slot, block_shift, out):
+    """The per-chunk search as ``Deduplicator.resolve`` composes it: the Bloom candidates,
+    each searched in its slot's runs, then the split into new and seen keys."""
+    maybe = bloom_candidates(bitmap, unique, block_shift)
+    found = np.zeros(len(maybe), dtype=bool)
+    bounds = np.searchsorted(maybe, cut)
+    for p, runs in enumerate(runs_of_slot):
+        for run in runs:
+            mark_found(run, unique[maybe[bounds[p]:bounds[p + 1]]], found[bounds[p]:bounds[p + 1]])
+    return maybe, split_seen(unique, np.asarray(cut), maybe[found], out)
+
+
+def test_search_matches_numpy():
     """The per-chunk search (Bloom, then each run of the key's slot) against ``np.isin``."""
     rng = np.random.default_rng(12)
-    runs, run_at, unique, cut = run_list(), [0], [], [0]
+    runs_of_slot, unique, cut = [], [], [0]
     for slot in (0, 3, 63):
         top = np.uint64(slot) << _TOP
         slot_runs = [np.unique(rng.integers(0, 2**58, n, dtype=np.int64).astype(np.uint64)) | top
                      for n in (5, 3_000, 200)]
-        for run in slot_runs:
-            runs.append(run)
-        run_at.append(len(runs))
+        runs_of_slot.append(slot_runs)
         old = np.concatenate(slot_runs)
         keys = np.unique(np.r_[old[rng.integers(0, len(old), 100)],
                                rng.integers(0, 2**58, 500, dtype=np.int64).astype(np.uint64) | top])
         unique.append(keys)
         cut.append(cut[-1] + len(keys))
     unique = np.concatenate(unique)
-    everything = np.concatenate(list(runs))
+    everything = np.concatenate([run for runs in runs_of_slot for run in runs])
     for bitmap_bits in (9, 12, 29):  # one block (every key searched) to a roomy bitmap
         bitmap = np.zeros(1 << (bitmap_bits - 6), dtype=np.uint64)
-        for run in runs:  # the runs' keys were seen: their bits are set
-            for k in run:
-                bloom_test_and_set(bitmap, k, np.uint64(64 - (bitmap_bits - 9)))
+        shift = np.uint64(64 - (bitmap_bits - 9))
+        for k in everything:  # the runs' keys were seen: their bits are set
+            bloom_test_and_set(bitmap, k, shift)
         out = np.full(len(unique) + 5, 7, dtype=np.uint64)
-        fresh_cut = seen_before(bitmap, unique, np.array(cut), runs, np.array(run_at),
-                                np.uint64(64 - (bitmap_bits - 9)), out)
+        maybe, fresh_cut = _search(bitmap, unique, cut, runs_of_slot, shift, out)
         fresh, seen = out[:fresh_cut[-1]], np.sort(out[fresh_cut[-1]:len(unique)])
         assert (out[len(unique):] == 7).all()  # nothing written past the keys
         is_old = np.isin(unique, everything)
@@ -198,6 +209,33 @@ def test_seen_before_matches_numpy():
         new_per_slot = [np.count_nonzero(~is_old[a:b]) for a, b in zip(cut[:-1], cut[1:], strict=True)]
         np.testing.assert_array_equal(fresh_cut, np.r_[0, np.cumsum(new_per_slot)])
         assert 0 < len(seen) < len(unique)
+        assert np.isin(np.flatnonzero(is_old), maybe).all()  # a seen key is always a candidate
+        if bitmap_bits == 9:
+            assert len(maybe) > 0.9 * len(unique)  # one block: nearly every key searched
+        if bitmap_bits == 29:
+            assert len(maybe) < np.count_nonzero(is_old) + 0.01 * len(unique)  # few needless searches
+
+
+@pytest.mark.parametrize("name", ["uniform", "one slot", "low bits only", "all equal", "top bit", "empty", "one",
+                                  "few values"])
+def test_radix_sort_is_numpy_s_sort(name):
+    """The radix sort against ``np.sort``, including keys that share digits (passes skipped)
+    and keys with the top bit set (no sign trouble)."""
+    rng = np.random.default_rng(21)
+    n = 50_000
+    keys = {"uniform": rng.integers(0, 2**63, n, dtype=np.int64).astype(np.uint64) * np.uint64(2) + np.uint64(1),
+            "one slot": rng.integers(0, 2**58, n, dtype=np.int64).astype(np.uint64) | (np.uint64(40) << _TOP),
+            "low bits only": rng.integers(0, 2**11, n).astype(np.uint64),
+            "all equal": np.full(n, 2**64 - 5, dtype=np.uint64),
+            "top bit": rng.integers(0, 2**20, n).astype(np.uint64) | (np.uint64(1) << np.uint64(63)),
+            "empty": np.empty(0, dtype=np.uint64),
+            "one": np.array([2**64 - 1], dtype=np.uint64),
+            "few values": rng.choice(np.array([0, 2**64 - 1, 2**32, 7], dtype=np.uint64), n)}[name]
+    before = keys.copy()
+    got = radix_sort(keys)
+    np.testing.assert_array_equal(got, np.sort(keys))
+    np.testing.assert_array_equal(keys, before)  # the input is left as it is
+    assert got.dtype == np.uint64
 
 
 def test_merge_runs_is_the_sorted_union_with_repeats():

@@ -1,31 +1,38 @@
 """Compiled inner loops of the duplicate-ping set (:mod:`guardian_rct.compliance.ping_dedupe`).
 
 Each is one pass over a chunk's keys that numpy would make in several: the 64-bit key of
-every ping; the grouping of a chunk's sorted keys (distinct keys, keys repeated in the
-chunk, cuts by time slot); the per-chunk search (blocked Bloom bitmap test-and-set, then a
-binary search in each sorted run of the key's slot, for the few keys the bitmap may have
-seen: one call a chunk, the GIL released); the merge of two sorted runs; and the duplicate
-flags in row order through a small hash table. ``tests/test_ping_dedupe_kernels.py``
+every ping; the sort of a chunk's keys (a radix sort); their grouping (distinct keys,
+keys repeated in the chunk, cuts by time slot); the per-chunk search (the blocked Bloom
+bitmap's test-and-set of every key, then a binary search in each sorted run of the key's
+slot for the few keys the bitmap may have seen, one call a run, then the split into new
+and seen keys; the GIL released throughout); the merge of two sorted runs; and the
+duplicate flags in row order through a small hash table. ``tests/test_ping_dedupe_kernels.py``
 checks each against its numpy form, and ``tests/test_ping_dedupe_equivalence.py`` the set's
 flags against version 1's algorithm.
 
-Measured on the 50-million-ping week (273 chunks; main-thread CPU, fresh process, a busy
-2-core machine): sort and grouping 0.43 s (``argsort`` and the grouping before: 1.2 s);
-search 1.0 s (Bloom and numpy ``searchsorted`` before: 1.35 s); flags 0.08 s (0.12 s).
-An interpolation search in the runs (their keys are uniform in their low bits) was tried
-and was slower than binary search (1.85 against 1.55 s for the search call): the top of a
-binary search is shared by every key and stays in the cache, an interpolation's probes
-all miss.
+Measured on the 50-million-ping week (273 chunks; ``scripts/bench_dedupe.py``, three
+fresh processes each, an AMD EPYC (Zen 4) machine): the whole set 3.08-3.30 CPU-s (6.16-7.47
+with ``np.sort``, one bitmap-and-search call over a numba typed list of the runs, and a
+merge that branched on every key); ``prepare`` 0.82-0.85 s (2.58-2.91), ``resolve``
+1.33-1.47 s (1.68-2.41), merges 0.85-0.94 CPU-s (1.86-2.38). The typed list was also
+compiled afresh in every process (numba caches no typed-list method): 0.3 s of the
+duplicate thread's first chunk. An interpolation search in the runs (their keys are
+uniform in their low bits) was tried and was slower than binary search (1.85 against
+1.55 s for the search call): the top of a binary search is shared by every key and stays
+in the cache, an interpolation's probes all miss. Merging a partition's runs only once it
+held more than 4, 8 or 16 of them made no difference (3.16-3.26 CPU-s in all): in this
+file each chunk holds a few devices' pings for a day, so every slot gets a run from most
+chunks either way.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import typed, types
 
 from guardian_rct._core.compiled import kernel
 
-__all__ = ["mix_keys", "group_sorted", "bloom_test_and_set", "seen_before", "run_list", "merge_runs", "flags_in_row_order"]
+__all__ = ["mix_keys", "radix_sort", "group_sorted", "bloom_test_and_set", "bloom_candidates", "mark_found",
+           "split_seen", "merge_runs", "flags_in_row_order"]
 
 _SEED = np.uint64(0x2545F4914F6CDD1D)
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -72,6 +79,55 @@ def mix_keys(dev_hash, dev_code, off_hash, off_code, team_hash, team_code,  # no
         slot = np.uint64((ns[i] >> time_shift) & slot_mask)
         out[i] = (z >> drop) | (slot << keep)
     return out
+
+
+#: Bits of the key sorted in each pass of :func:`radix_sort` (six passes for 64 bits).
+RADIX_BITS = 11
+
+
+@kernel
+def radix_sort(keys):  # noqa: ANN001, ANN201
+    """``keys`` (``uint64``) in ascending order, as a new array: a least-significant-digit
+    radix sort (Knuth 1998, *The Art of Computer Programming* 3, 5.2.5) with digits of
+    :data:`RADIX_BITS` bits. One pass counts the values of every digit; then one stable
+    scatter per digit, from the lowest, skipping a digit that every key shares (the time
+    slot at the top of a chunk's keys, often). 183,000 random keys take 2.2 ms against
+    9.5 ms for ``np.sort`` on an AMD EPYC (Zen 4) machine, whose numpy sort ran at about
+    80 ns a key (on an earlier machine its vectorised sort took about 12); the result is
+    the same array, and the time does not depend on the machine's vector units."""
+    n = keys.shape[0]
+    radix = 1 << RADIX_BITS
+    mask = np.uint64(radix - 1)
+    passes = (64 + RADIX_BITS - 1) // RADIX_BITS
+    counts = np.zeros((passes, radix), dtype=np.int64)
+    for i in range(n):
+        k = keys[i]
+        for d in range(passes):
+            counts[d, np.int64((k >> np.uint64(d * RADIX_BITS)) & mask)] += 1
+    src = keys.copy()
+    dst = np.empty_like(src)
+    for d in range(passes):
+        count = counts[d]
+        shared = False
+        for v in range(radix):
+            if count[v] != 0:
+                shared = count[v] == n
+                break
+        if shared:
+            continue
+        total = 0
+        for v in range(radix):  # counts become each value's first place
+            c = count[v]
+            count[v] = total
+            total += c
+        shift = np.uint64(d * RADIX_BITS)
+        for i in range(n):
+            k = src[i]
+            v = np.int64((k >> shift) & mask)
+            dst[count[v]] = k
+            count[v] += 1
+        src, dst = dst, src
+    return src
 
 
 @kernel
@@ -148,41 +204,52 @@ def _contains(run, k):  # noqa: ANN001, ANN202 - numba scalars
     return False
 
 
-def run_list() -> typed.List:
-    """An empty list of sorted runs (``uint64`` arrays) to hand to :func:`seen_before` (a
-    numba typed list: a compiled loop reads it without converting a Python list)."""
-    return typed.List.empty_list(types.uint64[::1])
+@kernel
+def bloom_candidates(bitmap, unique, block_shift):  # noqa: ANN001, ANN201
+    """Test-and-set each of a chunk's distinct sorted keys in the Bloom bitmap
+    (:func:`bloom_test_and_set`, in order) and return the positions of those it may have
+    seen (ascending): the only keys that need a search in the runs of their time slot."""
+    m = unique.shape[0]
+    maybe = np.empty(m, dtype=np.int64)
+    c = 0
+    for i in range(m):
+        if bloom_test_and_set(bitmap, unique[i], block_shift):
+            maybe[c] = i
+            c += 1
+    return maybe[:c].copy()
 
 
 @kernel
-def seen_before(bitmap, unique, cut, runs, run_at, block_shift, out):  # noqa: ANN001, ANN201
-    """Sort a chunk's distinct sorted keys into those not seen in an earlier chunk (the new
-    keys, still sorted, written to ``out[:f]``) and those seen (``out[f:m]``, in no
-    particular order; ``m`` is the count of ``unique``, ``out`` at least as long: a buffer
-    reused from chunk to chunk, as a new one's first touch costs page faults); returns the
-    new keys' cuts by time slot (``f`` is the last). The keys between ``cut[p]`` and
-    ``cut[p + 1]`` are one slot's, whose sorted runs are ``runs[run_at[p]:run_at[p + 1]]``;
-    only keys the Bloom bitmap may have seen (:func:`bloom_test_and_set`, which also
-    remembers them) are searched for (:func:`_contains`) in each run."""
+def mark_found(run, queries, found):  # noqa: ANN001, ANN201
+    """Set ``found[i]`` where the sorted ``run`` holds ``queries[i]`` (:func:`_contains`);
+    ``found`` is left as it is elsewhere, so one call per run of a slot builds "in any run"."""
+    for i in range(queries.shape[0]):
+        if not found[i] and _contains(run, queries[i]):
+            found[i] = True
+
+
+@kernel
+def split_seen(unique, cut, seen, out):  # noqa: ANN001, ANN201
+    """Put a chunk's distinct sorted keys that were not seen before (new keys, still sorted)
+    in ``out[:f]`` and those at the positions ``seen`` (ascending) in ``out[f:m]``, in no
+    particular order (``m`` is the count of ``unique``; ``out`` at least as long, a buffer
+    reused from chunk to chunk, as a new one's first touch costs page faults); return the
+    new keys' cuts by time slot (the keys between ``cut[p]`` and ``cut[p + 1]`` are one
+    slot's; ``f`` is the last cut)."""
     m = unique.shape[0]
     fresh_cut = np.empty(cut.shape[0], dtype=np.int64)
     f = 0
     h = m
+    s = 0
     for p in range(cut.shape[0] - 1):
         fresh_cut[p] = f
         for i in range(cut[p], cut[p + 1]):
-            k = unique[i]
-            hit = False
-            if bloom_test_and_set(bitmap, k, block_shift):
-                for r in range(run_at[p], run_at[p + 1]):
-                    if _contains(runs[r], k):
-                        hit = True
-                        break
-            if hit:
+            if s < seen.shape[0] and seen[s] == i:
+                s += 1
                 h -= 1
-                out[h] = k
+                out[h] = unique[i]
             else:
-                out[f] = k
+                out[f] = unique[i]
                 f += 1
     fresh_cut[cut.shape[0] - 1] = f
     return fresh_cut
@@ -190,17 +257,19 @@ def seen_before(bitmap, unique, cut, runs, run_at, block_shift, out):  # noqa: A
 
 @kernel
 def merge_runs(first, second):  # noqa: ANN001, ANN201
-    """The sorted union (with repeats) of two sorted ``uint64`` runs: one linear merge."""
+    """The sorted union (with repeats) of two sorted ``uint64`` runs: one linear merge,
+    without a branch on which run the next key comes from (which is unpredictable for
+    hashed keys: 2.2 against 3.2 ns a key)."""
     n1, n2 = first.shape[0], second.shape[0]
     out = np.empty(n1 + n2, dtype=np.uint64)
     i = j = k = 0
     while i < n1 and j < n2:
-        if second[j] < first[i]:
-            out[k] = second[j]
-            j += 1
-        else:
-            out[k] = first[i]
-            i += 1
+        a = first[i]
+        b = second[j]
+        take_second = np.int64(b < a)
+        out[k] = b if take_second else a
+        j += take_second
+        i += 1 - take_second
         k += 1
     while i < n1:
         out[k] = first[i]

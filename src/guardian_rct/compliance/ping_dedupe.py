@@ -30,12 +30,14 @@ from guardian_rct._core.quarantine import (
     rows_as_text,
 )
 from guardian_rct.compliance.dedupe_kernels import (
+    bloom_candidates,
     flags_in_row_order,
     group_sorted,
+    mark_found,
     merge_runs,
     mix_keys,
-    run_list,
-    seen_before,
+    radix_sort,
+    split_seen,
 )
 from guardian_rct.compliance.ping_types import REASONS, PingChunk
 
@@ -135,19 +137,16 @@ class Deduplicator:
     a search that was not needed: on the 50-million-ping week 101,875 keys (0.2%) were
     searched; the two-bit bitmap before had 548,014 (1.1%).
 
-    :meth:`prepare` (any thread) sorts a chunk's keys (``np.sort``, about three times as
-    fast as the ``argsort`` it replaced) and finds the keys repeated within it;
-    :meth:`resolve` (in reading order) runs one compiled call for the Bloom test and the
-    searches, GIL released, and one for the flags in row order: a small hash table of the
-    chunk's few special keys (seen before, or repeated) that every row looks its key up
-    in, the first row of a repeated key kept. On the 50-million-ping week (six runs, each
-    a fresh process with malloc tuned as ``score_pings`` tunes it, interleaved with the
-    version before) the set used 2.30-2.56 CPU-s in all, merges included (3.63-3.99
-    before), and ``resolve``, the serial stage, took 1.14-1.34 s (1.45-1.69 s), of which
-    about 0.3 s holds the GIL (about 1 s before: numpy's ``searchsorted`` and the Python
-    loop over slots); ``prepare`` 0.37-0.39 s (0.95-1.03 s). One ``np.sort`` of all 50 M
-    keys takes 0.6 s (``scripts/bench_dedupe.py``). The per-key loops are compiled
-    (:mod:`guardian_rct.compliance.dedupe_kernels`).
+    :meth:`prepare` (any thread) sorts a chunk's keys (a compiled radix sort; ``np.sort``
+    took four times as long on an AMD EPYC machine, about 80 ns a key, where on an earlier
+    machine its vectorised sort took about 12) and finds the keys repeated within it;
+    :meth:`resolve` (in reading order) runs the Bloom test of every key in one compiled
+    call, searches the few keys it may have seen in the runs of their slot (one compiled
+    call per run), splits the new keys from the seen, and sets the flags in row order: a
+    small hash table of the chunk's few special keys (seen before, or repeated) that every
+    row looks its key up in, the first row of a repeated key kept. The per-key loops are
+    compiled, the GIL released (:mod:`guardian_rct.compliance.dedupe_kernels`, with the
+    figures measured on the 50-million-ping week).
 
     Merges run in a background thread (the compiled merge releases the GIL), one at a time
     per partition: until a merge is done its two runs stay in the partition and are
@@ -214,7 +213,7 @@ class Deduplicator:
         keys repeated inside the chunk, the time slots): it may run in a worker thread,
         while :meth:`resolve` runs in reading order. Reads no state of the set."""
         key = np.asarray(key, dtype=np.uint64)
-        unique, repeated, cut = group_sorted(np.sort(key), np.uint64(64 - SLOT_BITS))
+        unique, repeated, cut = group_sorted(radix_sort(key), np.uint64(64 - SLOT_BITS))
         return PreparedKeys(key=key, unique=unique, repeated=repeated, cut=cut)
 
     def resolve(self, prepared: PreparedKeys) -> np.ndarray:
@@ -226,16 +225,20 @@ class Deduplicator:
         self._collect()
         top = np.uint64(64 - SLOT_BITS)
         parts = (p.unique[p.cut[:-1]] >> top).tolist()
-        runs = run_list()
-        run_at = np.zeros(len(parts) + 1, dtype=np.int64)
-        for i, part in enumerate(parts):
-            for run in self._parts.get(part, ()):
-                runs.append(run)
-            run_at[i + 1] = len(runs)
+        maybe = bloom_candidates(self._bitmap, p.unique, self._block_shift)
+        found = np.zeros(len(maybe), dtype=bool)
+        if len(maybe):  # the few keys the bitmap may have seen, searched in their slot's runs
+            bounds = np.searchsorted(maybe, p.cut)
+            for i, part in enumerate(parts):
+                a, b = bounds[i], bounds[i + 1]
+                if b > a:
+                    queries = p.unique[maybe[a:b]]
+                    for run in self._parts.get(part, ()):
+                        mark_found(run, queries, found[a:b])
         if len(self._scratch) < len(p.unique):
             self._scratch = np.empty(len(p.unique) + len(p.unique) // 4, dtype=np.uint64)
         out = self._scratch
-        fresh_cut = seen_before(self._bitmap, p.unique, p.cut, runs, run_at, self._block_shift, out)
+        fresh_cut = split_seen(p.unique, p.cut, maybe[found], out)
         for i, part in enumerate(parts):
             a, b = fresh_cut[i], fresh_cut[i + 1]
             if b > a:
