@@ -17,10 +17,12 @@ library at all (measured by ``scripts/bench_cli.py``; checked by
 from __future__ import annotations
 
 import argparse
+import atexit
 import importlib
 import json
 import os
 import sys
+import threading
 import time
 import traceback
 import warnings
@@ -170,5 +172,32 @@ def _report(message: str, data: dict, as_json: bool) -> None:
 
 
 def run() -> None:
-    """Console-script entry point."""
-    sys.exit(main())
+    """Console-script entry point: :func:`main`, then :func:`exit_now` with its code."""
+    exit_now(main())
+
+
+def exit_now(code: int) -> None:
+    """End the process with ``code`` as the interpreter would, without its teardown.
+
+    Python's own exit first waits for the program's threads (``threading._shutdown``:
+    thread pools are told to stop and non-daemon threads joined), then runs the exit
+    handlers (``atexit``: logging's flush and close among them) and flushes the standard
+    streams, and then tears down every module and object one by one. After a week's
+    scoring, with pandas, geopandas, numba and matplotlib loaded, that teardown alone took
+    0.56-0.69 s (time from the command's end to the process's, four runs); nothing of
+    the command's is in it, as every file it writes is closed by then. So this does the
+    first three steps, in that order, and then ``os._exit``. Where the interpreter lacks
+    those steps' functions (not CPython), it exits the ordinary way.
+    """
+    wait_for_threads = getattr(threading, "_shutdown", None)
+    run_exit_handlers = getattr(atexit, "_run_exitfuncs", None)
+    if wait_for_threads is None or run_exit_handlers is None:
+        sys.exit(code)
+    wait_for_threads()
+    run_exit_handlers()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe or stream: nothing more can be said on it
+            pass
+    os._exit(code)
