@@ -21,3 +21,21 @@ def test_inputs_hashed_early_give_the_same_digest_and_a_changed_file_is_hashed_a
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
     assert sha256_file(path) == hashlib.sha256(b"b" * 3_000_000).hexdigest()
     _EARLY.clear()
+
+
+def test_the_early_hash_runs_in_a_daemon_thread_that_an_exit_does_not_wait_for(tmp_path):
+    """A command that fails early (a bad config) must not wait for the hash of a gigabyte of
+    pings it will never report: the hashing thread is a daemon, and its result still
+    arrives for a command that goes on."""
+    import hashlib
+    import threading
+
+    from guardian_rct._core.provenance import _EARLY, hash_in_background, sha256_file
+
+    path = tmp_path / "pings.parquet"
+    path.write_bytes(b"p" * 20_000_000)
+    hash_in_background([path])
+    hashing = [t for t in threading.enumerate() if t.name == "input-hash"]
+    assert hashing and all(t.daemon for t in hashing)
+    assert sha256_file(path) == hashlib.sha256(b"p" * 20_000_000).hexdigest()
+    _EARLY.clear()

@@ -92,19 +92,34 @@ def hash_in_background(paths: Iterable[str | Path | None]) -> None:
     A long job (the weekly job reads a gigabyte of pings) hashes its inputs while it works
     rather than after (hashlib and file reads release the GIL). The result is used only
     if the file is still the same (path, size, modification time, inode); otherwise it is
-    hashed again. Missing paths and folders are skipped.
+    hashed again. Missing paths and folders are skipped. The thread's priority is lowered
+    (:func:`~guardian_rct._core.background.lower_priority`: it gives way to the command's
+    own threads), and it is a daemon: a command that ends early, on an error, does not
+    wait for a hash it will not use.
     """
-    from guardian_rct._core.background import background_pool
-
-    pool = background_pool("input-hash")  # gives way to the command's own threads
+    jobs: list[tuple[Path, Future]] = []
     with _EARLY_LOCK:
         for path in paths:
             if path is None or not Path(path).is_file():
                 continue
             ident = _identity(path)
             if ident not in _EARLY:
-                _EARLY[ident] = pool.submit(_sha256_read, Path(path))
-    pool.shutdown(wait=False)
+                _EARLY[ident] = future = Future()
+                jobs.append((Path(path), future))
+    if jobs:
+        threading.Thread(target=_hash_jobs, args=(jobs,), name="input-hash", daemon=True).start()
+
+
+def _hash_jobs(jobs: list[tuple[Path, Future]]) -> None:
+    from guardian_rct._core.background import lower_priority
+
+    lower_priority()
+    for path, future in jobs:
+        if future.set_running_or_notify_cancel():
+            try:
+                future.set_result(_sha256_read(path))
+            except BaseException as exc:  # handed to sha256_file, which hashes again
+                future.set_exception(exc)
 
 
 def sha256_file(path: str | Path) -> str:

@@ -40,6 +40,7 @@ import pyarrow.parquet as pq
 from guardian_rct._core.errors import DataError, UsageError, where
 from guardian_rct._core.quarantine import concat_quarantines
 from guardian_rct.compliance.ping_dedupe import Deduplicator
+from guardian_rct.compliance.ping_sources import PING_SUFFIXES, ping_files
 from guardian_rct.compliance.ping_types import PingChunk, PingOptions, PingSet
 from guardian_rct.compliance.ping_validation import validate_chunk
 
@@ -47,29 +48,8 @@ __all__ = ["ping_files", "iter_raw_chunks", "iter_checked_chunks", "map_raw_chun
            "checked_in_parallel", "WORKERS"]
 
 _OPTIONAL = ("officer_id", "team", "accuracy_m")
-_SUFFIXES = {".csv": "csv", ".txt": "csv", ".parquet": "parquet", ".pq": "parquet"}
 #: Chunks checked at once (threads): the cores, at most 4 (memory grows with each).
 WORKERS = max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
-
-
-def ping_files(path: str | Path) -> list[Path]:
-    """The ping files at ``path``: the file itself, or a folder's CSV/Parquet files in
-    sorted order (Parquet datasets written by Spark or Dask are folders)."""
-    path = Path(path)
-    if not path.exists():
-        raise DataError("ping file not found", where=where(path), fix="check the path given to --pings")
-    if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in _SUFFIXES)
-        if not files:
-            raise DataError("no ping files in the folder", where=where(path),
-                            expected="*.csv or *.parquet files", found="none",
-                            fix="point --pings at a CSV or Parquet file or a folder of them")
-        return files
-    if path.suffix.lower() not in _SUFFIXES:
-        raise DataError("unsupported ping file type", where=where(path),
-                        expected="a .csv or .parquet file", found=repr(path.suffix or "no suffix"),
-                        fix="export the pings as CSV or Parquet")
-    return [path]
 
 
 def _canonical(columns: list[str], path: Path) -> dict[str, str]:
@@ -150,7 +130,7 @@ def iter_raw_chunks(path: Path, chunk_rows: int, *,
     ``(start, stop)`` reads only those row groups of a Parquet file (one task of the Dask
     engine); ``first_row`` stays the row's number in the whole file.
     """
-    kind = _SUFFIXES[path.suffix.lower()]
+    kind = PING_SUFFIXES[path.suffix.lower()]
     first = 1
     if row_groups is not None and kind == "csv":
         raise ValueError("row_groups applies to Parquet files only")
