@@ -11,14 +11,14 @@ checks each against its numpy form, and ``tests/test_ping_dedupe_equivalence.py`
 flags against version 1's algorithm.
 
 Measured on the 50-million-ping week (273 chunks; ``scripts/bench_dedupe.py``, three
-fresh processes each, an AMD EPYC (Zen 4) machine): the whole set 3.08-3.30 CPU-s (6.16-7.47
-with ``np.sort``, one bitmap-and-search call over a numba typed list of the runs, and a
-merge that branched on every key); ``prepare`` 0.82-0.85 s (2.58-2.91), ``resolve``
-1.33-1.47 s (1.68-2.41), merges 0.85-0.94 CPU-s (1.86-2.38). The typed list was also
-compiled afresh in every process (numba caches no typed-list method): 0.3 s of the
-duplicate thread's first chunk. An interpolation search in the runs (their keys are
-uniform in their low bits) was tried and was slower than binary search (1.85 against
-1.55 s for the search call): the top of a binary search is shared by every key and stays
+fresh processes each, an AMD EPYC (Zen 4) machine): the whole set 3.75-5.78 CPU-s
+against 4.64-4.73 for one ``np.sort`` of all the keys in the same run (0.81× at the
+minimum); before, with ``np.sort`` per chunk, one bitmap-and-search call over a numba
+typed list of the runs, and a merge that branched on every key, 6.16-7.47 CPU-s against
+4.05-4.25 (1.52×). The typed list was also compiled afresh in every process (numba caches
+no typed-list method): 0.3 s of the duplicate thread's first chunk.
+An interpolation search in the runs (their keys are uniform in their low bits) was tried
+and was slower than binary search (1.85 against 1.55 s for the search call): the top of a binary search is shared by every key and stays
 in the cache, an interpolation's probes all miss. Merging a partition's runs only once it
 held more than 4, 8 or 16 of them made no difference (3.16-3.26 CPU-s in all): in this
 file each chunk holds a few devices' pings for a day, so every slot gets a run from most
