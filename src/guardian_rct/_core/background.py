@@ -9,11 +9,11 @@ the operating system shares them out equally: three busy threads on two cores sl
 start of a 50 M-ping week by 0.15-0.2 s (1.19 s against 1.0 s with neither running).
 
 :func:`background_pool` gives such work a thread whose scheduling priority is lowered
-(:func:`lower_priority`, which a thread of one's own can call too: the input hashing's
-daemon thread does; ``nice`` +5: Linux weight 335 against 1024, so about a quarter of a contended core):
-it still takes any idle core at full speed, and only yields when the command's own
-threads or other programs want the core. Not further than +5: on a machine busy with
-other programs the work must still finish by the time it is needed.
+(:func:`lower_priority`, which a thread of one's own can call too, as the input hashing's
+daemon thread does; ``nice`` +5: Linux weight 335 against 1024, so about a quarter of a
+contended core): it still takes any idle core at full speed, and only yields when the
+command's own threads or other programs want the core. Not further than +5: on a machine
+busy with other programs the work must still finish by the time it is needed.
 
 Linux only (there ``setpriority`` applies to one thread, named by its native id);
 elsewhere the threads run at normal priority, as before.

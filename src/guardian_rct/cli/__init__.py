@@ -27,6 +27,7 @@ import time
 import traceback
 import warnings
 from collections.abc import Sequence
+from typing import NoReturn
 
 from guardian_rct._core.errors import GuardianError, GuardianWarning
 from guardian_rct._core.log import get_logger
@@ -171,12 +172,12 @@ def _report(message: str, data: dict, as_json: bool) -> None:
         print(json.dumps(data, indent=2, default=str))
 
 
-def run() -> None:
+def run() -> NoReturn:
     """Console-script entry point: :func:`main`, then :func:`exit_now` with its code."""
     exit_now(main())
 
 
-def exit_now(code: int) -> None:
+def exit_now(code: int) -> NoReturn:
     """End the process with ``code`` as the interpreter would, without its teardown.
 
     Python's own exit first waits for the program's threads (``threading._shutdown``:

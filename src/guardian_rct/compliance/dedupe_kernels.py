@@ -18,8 +18,9 @@ typed list of the runs, and a merge that branched on every key, 6.16-7.47 CPU-s 
 4.05-4.25 (1.52×). The typed list was also compiled afresh in every process (numba caches
 no typed-list method): 0.3 s of the duplicate thread's first chunk.
 An interpolation search in the runs (their keys are uniform in their low bits) was tried
-and was slower than binary search (1.85 against 1.55 s for the search call): the top of a binary search is shared by every key and stays
-in the cache, an interpolation's probes all miss. Merging a partition's runs only once it
+and was slower than binary search (1.85 against 1.55 s for the search call): the top of a
+binary search is shared by every key and stays in the cache, an interpolation's probes
+all miss. Merging a partition's runs only once it
 held more than 4, 8 or 16 of them made no difference (3.16-3.26 CPU-s in all): in this
 file each chunk holds a few devices' pings for a day, so every slot gets a run from most
 chunks either way.
