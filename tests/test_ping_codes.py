@@ -41,3 +41,19 @@ def test_track_codes_are_the_codes_of_the_device_officer_labels():
         text = np.array([d + _SEP + o for d, o in zip(dev_words[dev], off_words[off], strict=True)], dtype=object)
         np.testing.assert_array_equal(got, labels.encode(text))
     assert list(tracks.labels()) == labels.values
+
+
+def test_first_seen_is_the_order_of_first_appearance_and_refuses_indices_out_of_range():
+    import pandas as pd
+    import pytest
+
+    from guardian_rct.compliance.code_kernels import first_seen
+
+    rng = np.random.default_rng(3)
+    for n in (1, 7, 300):
+        indices = rng.integers(0, n, 1000).astype(np.int32)
+        np.testing.assert_array_equal(first_seen(indices, n), pd.factorize(indices, sort=False)[1])
+    assert len(first_seen(np.empty(0, dtype=np.int32), 4)) == 0
+    for bad in (-1, 4):
+        with pytest.raises(IndexError):
+            first_seen(np.array([0, bad], dtype=np.int32), 4)

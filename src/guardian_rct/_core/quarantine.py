@@ -343,6 +343,15 @@ def _text_frame(pieces: list[RowsAsRead]) -> pd.DataFrame:
         "reason": np.concatenate([np.full(len(p), p.reason, dtype=object) if isinstance(p.reason, str)
                                   else np.asarray(p.reason, dtype=object) for p in pieces]),
     }
+    dtypes = pieces[0].rows.dtypes
+    if all(p.rows.dtypes.equals(dtypes) for p in pieces):
+        # One frame of the rows, each column then made Arrow and text once: a third of the
+        # work of taking every piece's columns one by one (the usual case: one file, or files
+        # of one schema).
+        rows = pd.concat([p.rows for p in pieces], ignore_index=True)
+        for col in rows.columns:
+            out[col] = pd.arrays.ArrowStringArray(_as_text(_typed_array(rows[col])))
+        return pd.DataFrame(out, copy=False)
     for col in pieces[0].rows.columns:
         typed = [_typed_array(p.rows[col]) for p in pieces]
         if len({a.type for a in typed}) > 1:  # e.g. a column all null in some chunks

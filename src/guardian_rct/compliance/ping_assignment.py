@@ -17,6 +17,7 @@ import pandas as pd
 import shapely
 
 from guardian_rct._core.quarantine import Quarantine
+from guardian_rct.compliance.code_kernels import first_seen
 from guardian_rct.compliance.ping_types import PingChunk, PingExtent, PingOptions
 from guardian_rct.compliance.pings import area_around
 from guardian_rct.compliance.visits import Visits, visit_kernel, visits_from_arrays
@@ -65,15 +66,20 @@ class Codes:
 
     def encode(self, values: np.ndarray | pd.Series) -> np.ndarray:
         """The code of each value (new values get the next codes, in order of appearance)."""
-        return self._mapped(*pd.factorize(values, sort=False))
+        codes, uniques = pd.factorize(values, sort=False)
+        return self._codes_of(uniques)[codes] if len(codes) else np.empty(0, dtype=np.int32)
 
     def encode_indices(self, words: np.ndarray, indices: np.ndarray) -> np.ndarray:
         """``encode(words[indices])`` without taking a string per row: the distinct indices
-        are coded, in order of first appearance (entries equal as text share a code)."""
-        codes, first = pd.factorize(indices, sort=False)
-        return self._mapped(codes, words[first])
+        are coded, in order of first appearance (entries equal as text share a code), and
+        each ping's code looked up by its index (:func:`~guardian_rct.compliance.code_kernels.first_seen`)."""
+        first = first_seen(indices, len(words))
+        table = np.zeros(len(words), dtype=np.int32)  # entries no ping uses are never looked up
+        table[first] = self._codes_of(words[first])
+        return table[indices]
 
-    def _mapped(self, codes: np.ndarray, uniques: pd.Index | np.ndarray) -> np.ndarray:
+    def _codes_of(self, uniques: pd.Index | np.ndarray) -> np.ndarray:
+        """The code of each of ``uniques`` (distinct values, or equal ones sharing a code)."""
         mapping = np.empty(len(uniques), dtype=np.int32)
         for i, value in enumerate(uniques):
             code = self._index.get(value)
@@ -81,7 +87,7 @@ class Codes:
                 code = self._index[value] = len(self.values)
                 self.values.append(value)
             mapping[i] = code
-        return mapping[codes] if len(codes) else np.empty(0, dtype=np.int32)
+        return mapping
 
 
 _SEP = "\x1f"

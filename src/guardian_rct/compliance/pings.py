@@ -207,15 +207,41 @@ def _text_id_columns(schema: pa.Schema, cols: dict[str, str]) -> list[str]:
 def _batch_frame(batch: pa.RecordBatch, ids: list[str], rename: dict[str, str]) -> pd.DataFrame:
     """The batch as a frame under the canonical names (``rename``); identifier columns read
     as dictionaries stay Arrow dictionaries (``pd.ArrowDtype``), the rest converted as
-    ``to_pandas`` does. Built column by column without copies (``to_pandas`` of the whole
-    batch makes one block of the float columns, and reordering copies it again)."""
+    ``to_pandas`` does.
+
+    One ``to_pandas`` of the whole batch, each column its own block (``split_blocks``: no
+    block of the float columns to copy them into, nor to copy again when reordered), is a
+    third of the work of a frame built from each column's ``to_pandas`` (about 0.3 ms a
+    chunk instead of 1 ms, held under the GIL). A dictionary column that is not an
+    identifier (a Parquet file written from a pandas categorical) is converted by itself,
+    as ``to_pandas`` converts it (a categorical).
+    """
+    # No schema metadata (pyarrow 26 drops it on renaming; said here so that no version keeps
+    # it): pandas' (a file written from a frame) would rebuild its index and
+    # dtypes as they were, where each column is taken as its Arrow type says.
+    batch = batch.rename_columns([rename[name] for name in batch.schema.names]).replace_schema_metadata(None)
+    wanted = {rename[name] for name in ids}
+    other = [name for name, typ in zip(batch.schema.names, batch.schema.types, strict=True)
+             if pa.types.is_dictionary(typ) and name not in wanted]
+    if other:
+        return _frame_by_column(batch, wanted)
+    return batch.to_pandas(types_mapper=_arrow_dictionary, split_blocks=True)
+
+
+def _arrow_dictionary(typ: pa.DataType) -> pd.ArrowDtype | None:
+    """``to_pandas`` types mapper: dictionary columns as Arrow dictionaries."""
+    return pd.ArrowDtype(typ) if pa.types.is_dictionary(typ) else None
+
+
+def _frame_by_column(batch: pa.RecordBatch, ids: set[str]) -> pd.DataFrame:
+    """:func:`_batch_frame` column by column (dictionaries among the other columns)."""
     columns = {}
     for name, column in zip(batch.schema.names, batch.columns, strict=True):
         if name in ids and pa.types.is_dictionary(column.type):
-            columns[rename[name]] = pd.Series(pd.arrays.ArrowExtensionArray(column), copy=False)
+            columns[name] = pd.arrays.ArrowExtensionArray(column)
         else:
-            columns[rename[name]] = column.to_pandas()
-    return pd.DataFrame(columns, copy=False)
+            columns[name] = column.to_pandas().array
+    return pd.DataFrame(columns, index=pd.RangeIndex(batch.num_rows), copy=False)
 
 
 def _check_utf8(batch: pa.RecordBatch, path: Path, first: int) -> None:
