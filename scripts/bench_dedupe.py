@@ -80,7 +80,7 @@ def _held_bytes(dedup: Deduplicator) -> int:
     """Bytes the set holds now: its bitmap, its runs, the output of each merge under way and
     its reused buffer."""
     runs = sum(run.nbytes for runs in dedup._parts.values() for run in runs)
-    merging = sum(first.nbytes + second.nbytes for _, first, second in dedup._pending.values())
+    merging = sum(first.nbytes + second.nbytes for _, _, first, second in dedup._pending.values())
     scratch = getattr(dedup, "_scratch", np.empty(0)).nbytes  # resolve's reused buffer (none before)
     return dedup._bitmap.nbytes + runs + merging + scratch
 

@@ -78,3 +78,38 @@ def test_to_quarantine_is_rows_as_text_of_the_rows():
     pd.testing.assert_frame_equal(got.frame, expected.frame)
     assert got.frame["source_row"].tolist() == [104, 110, 111, 141]
     assert len(rows_as_read(raw, rows[:0], "x", source=None, first_row=1).to_quarantine()) == 0
+
+
+@pytest.mark.parametrize("max_rows", [10_000, 30])
+def test_a_chunk_of_bad_rows_is_made_text_in_slices_with_the_same_quarantine(max_rows, monkeypatch):
+    """A chunk whose rows are nearly all bad (alone in its add(), no duplicates among it) is
+    stored in slices of slice_rows, so making it text holds a slice at a time; the quarantine
+    is the same as making each chunk's rows text alone, and a chunk with duplicates among its
+    rows is still stored whole (sorted by source row)."""
+    rng = np.random.default_rng(11)
+    raw = _raw_chunk(rng, 700)
+    every = np.arange(700)
+    fast = QuarantineSpool(COLUMNS, max_rows_in_memory=max_rows, batch_rows=50, slice_rows=50)
+    slow = QuarantineSpool(COLUMNS, max_rows_in_memory=max_rows, batch_rows=50, slice_rows=10_000)  # never sliced
+    stored: list[int] = []
+    store = fast._store
+
+    def recording(pending, groups):  # noqa: ANN001, ANN202
+        stored.append(sum(len(p) for p in pending))
+        return store(pending, groups)
+
+    monkeypatch.setattr(fast, "_store", recording)
+    bad = rows_as_read(raw, every, "missing coordinates", source="bad.parquet", first_row=1)
+    fast.add(bad)
+    slow.add(bad.to_quarantine())
+    assert stored == [50] * 14  # the rows as read: in slices
+    stored.clear()
+    some = rows_as_read(raw, every[:400], "missing coordinates", source="bad.parquet", first_row=701)
+    dups = rows_as_read(raw, every[400:410], "exact duplicate", source="bad.parquet", first_row=701)
+    fast.add(some, dups)
+    slow.add(some.to_quarantine(), dups.to_quarantine())
+    assert stored == [410]  # with rows among them: whole
+    a, b = fast.finish(), slow.finish()
+    assert len(a) == len(b) == 1110
+    assert a.counts() == b.counts()
+    pd.testing.assert_frame_equal(a.to_frame(), b.to_frame())

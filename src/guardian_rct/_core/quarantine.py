@@ -399,16 +399,23 @@ class QuarantineSpool:
         Quarantines added are gathered until they hold this many rows and then conformed
         and stored (or spilled) together: the weekly job adds one small quarantine per
         chunk of pings, and conforming each alone cost milliseconds per chunk.
+    slice_rows
+        A quarantine of more than twice this many rows added alone (a chunk of pings nearly
+        all bad) is made text and stored in slices of this many rows, which bounds the text
+        and its copies held at once: a 5-million-ping file of bad rows in chunks of 500 000
+        peaked at 927-977 MB (maximum RSS) stored whole, 782-788 MB in slices of 100 000,
+        and 727-748 MB in slices of 20 000, which took a third longer (each slice costs
+        some fixed work).
     """
 
     def __init__(self, columns: tuple[str, ...], *, max_rows_in_memory: int = 200_000,
-                 batch_rows: int = 20_000) -> None:
+                 batch_rows: int = 20_000, slice_rows: int = 100_000) -> None:
         self.columns = tuple(columns)
         self.max_rows = int(max_rows_in_memory)
         self.batch_rows = int(batch_rows)
+        self.slice_rows = int(slice_rows)
         self._pending: list[pd.DataFrame | RowsAsRead] = []
         self._groups: list[int] = []  # per pending frame: the add() call it came with
-        self._merge = False  # whether a pending add() had rows ``among`` others
         self._pending_rows = 0
         self._frames: list[pd.DataFrame] = []
         self._in_memory = 0
@@ -446,7 +453,6 @@ class QuarantineSpool:
         group = len(self._pending)
         self._pending.extend(items)
         self._groups.extend([group] * len(items))
-        self._merge |= len(items) > 1
         self._pending_rows += sum(len(item) for item in items)
         if self._pending_rows >= self.batch_rows:
             self._flush()
@@ -472,11 +478,17 @@ class QuarantineSpool:
         """Conform the gathered rows and keep or spill them, in the order added."""
         if not self._pending:
             return
-        pending, groups, merge = self._pending, self._groups, self._merge
-        self._pending, self._groups, self._pending_rows, self._merge = [], [], 0, False
+        pending, groups = self._pending, self._groups
+        self._pending, self._groups, self._pending_rows = [], [], 0
+        for items, item_groups in _in_batches(pending, groups, self.slice_rows):
+            self._store(items, item_groups)
+
+    def _store(self, pending: list[pd.DataFrame | RowsAsRead], groups: list[int]) -> None:
+        """Conform gathered rows (whole add() groups, or slices of one alone) and keep or
+        spill them."""
         frames = self._frames_of(pending)
         frame = self._conform(frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True))
-        if merge:  # rows added with ``among`` go among their group's rows by source row
+        if len(set(groups)) < len(groups):  # rows added with ``among`` go among their group's rows by source row
             group = np.repeat(np.asarray(groups), [len(f) for f in pending])
             order = np.lexsort((frame["source_row"].to_numpy(dtype=np.int64), group))
             frame = frame.iloc[order].reset_index(drop=True)
@@ -518,6 +530,39 @@ class QuarantineSpool:
         quarantine = Quarantine(memory, spilled)
         weakref.finalize(quarantine, _remove, self._path)
         return quarantine
+
+
+def _in_batches(items: list[pd.DataFrame | RowsAsRead], groups: list[int], slice_rows: int
+                ) -> Iterator[tuple[list[pd.DataFrame | RowsAsRead], list[int]]]:
+    """Gathered items in order, as the spool stores them: together, except that an item
+    alone in its add() group with more than ``2 * slice_rows`` rows (a chunk of rows that
+    are nearly all bad) is stored in slices of ``slice_rows``, so that making rows text
+    never holds more than a slice's text and its copies (the items of a group with rows
+    ``among`` others stay together: they are sorted by source row together)."""
+    batch: list[pd.DataFrame | RowsAsRead] = []
+    batch_groups: list[int] = []
+    for item, group in zip(items, groups, strict=True):
+        alone = len(item) > 2 * slice_rows and groups.count(group) == 1
+        if not alone:
+            batch.append(item)
+            batch_groups.append(group)
+            continue
+        if batch:
+            yield batch, batch_groups
+            batch, batch_groups = [], []
+        for start in range(0, len(item), slice_rows):
+            yield [_rows_slice(item, start, start + slice_rows)], [group]
+    if batch:
+        yield batch, batch_groups
+
+
+def _rows_slice(item: pd.DataFrame | RowsAsRead, start: int, stop: int) -> pd.DataFrame | RowsAsRead:
+    """Rows ``start:stop`` of a gathered quarantine frame or rows as read."""
+    if isinstance(item, pd.DataFrame):
+        return item.iloc[start:stop]
+    reason = item.reason if isinstance(item.reason, str) else item.reason[start:stop]
+    return RowsAsRead(rows=item.rows.iloc[start:stop], reason=reason, source=item.source,
+                      source_row=item.source_row[start:stop])
 
 
 def _remove(path: Path) -> None:

@@ -102,6 +102,11 @@ def time_slots(ns: np.ndarray) -> np.ndarray:
     return np.right_shift(np.asarray(ns, dtype=np.int64), TIME_SHIFT) & ((1 << SLOT_BITS) - 1)
 
 
+def _merge_pairs(pairs: list[tuple[np.ndarray, np.ndarray]]) -> list[np.ndarray]:
+    """Each pair of sorted runs merged (:func:`~guardian_rct.compliance.dedupe_kernels.merge_runs`)."""
+    return [merge_runs(first, second) for first, second in pairs]
+
+
 @dataclass(frozen=True, eq=False)
 class PreparedKeys:
     """A chunk's keys prepared by :meth:`Deduplicator.prepare`: the keys in row order
@@ -148,8 +153,8 @@ class Deduplicator:
     compiled, the GIL released (:mod:`guardian_rct.compliance.dedupe_kernels`, with the
     figures measured on the 50-million-ping week).
 
-    Merges run in a background thread (the compiled merge releases the GIL), one at a time
-    per partition: until a merge is done its two runs stay in the partition and are
+    Merges run in a background thread (the compiled merge releases the GIL), those a chunk
+    starts as one task, one at a time per partition: until a merge is done its two runs stay in the partition and are
     searched as they are, so the answers do not depend on when merges finish. Call
     :meth:`close` (or use the set as a context manager) to stop the thread.
     """
@@ -189,24 +194,35 @@ class Deduplicator:
     def _collect(self) -> None:
         """Put every finished merge in place of its two runs (at once, so that no partition
         holds a merged run and its two inputs for long)."""
-        for part in [part for part, (future, _, _) in self._pending.items() if future.done()]:
-            future, first, _ = self._pending.pop(part)
+        for part in [part for part, (future, _, _, _) in self._pending.items() if future.done()]:
+            future, index, first, _ = self._pending.pop(part)
             runs = self._parts[part]
             at = next(i for i, run in enumerate(runs) if run is first)
-            runs[at:at + 2] = [future.result()]
+            runs[at:at + 2] = [future.result()[index]]
 
-    def _schedule_merge(self, part: int, runs: list[np.ndarray]) -> None:
-        """Start merging the last adjacent pair of runs that breaks the binary-counter
-        order (a run at least half the size of the one before it), if any."""
+    def _merge_to_start(self, part: int, runs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray] | None:
+        """The last adjacent pair of runs that breaks the binary-counter order (a run at
+        least half the size of the one before it), if any and if the partition has no
+        merge under way."""
         if part in self._pending:
-            return
+            return None
         for i in range(len(runs) - 2, -1, -1):
             if self._size_class(len(runs[i + 1])) >= self._size_class(len(runs[i])):
-                if self._merger is None:
-                    self._merger = ThreadPoolExecutor(1, thread_name_prefix="dedup-merge")
-                first, second = runs[i], runs[i + 1]
-                self._pending[part] = (self._merger.submit(merge_runs, first, second), first, second)
-                return
+                return runs[i], runs[i + 1]
+        return None
+
+    def _start_merges(self, merges: list[tuple[int, np.ndarray, np.ndarray]]) -> None:
+        """Merge the ``(part, first, second)`` runs in the merge thread, as one task: a
+        chunk starts a merge in most of its partitions (3,500-5,100 merges on the
+        50-million-ping week), and a task each cost a submission and a wake-up of the
+        thread under the GIL."""
+        if not merges:
+            return
+        if self._merger is None:
+            self._merger = ThreadPoolExecutor(1, thread_name_prefix="dedup-merge")
+        future = self._merger.submit(_merge_pairs, [(first, second) for _, first, second in merges])
+        for index, (part, first, second) in enumerate(merges):
+            self._pending[part] = (future, index, first, second)
 
     def prepare(self, key: np.ndarray) -> PreparedKeys:
         """The work on a chunk's keys that does not depend on the chunks before (sorting,
@@ -239,12 +255,16 @@ class Deduplicator:
             self._scratch = np.empty(len(p.unique) + len(p.unique) // 4, dtype=np.uint64)
         out = self._scratch
         fresh_cut = split_seen(p.unique, p.cut, maybe[found], out)
+        merges = []
         for i, part in enumerate(parts):
             a, b = fresh_cut[i], fresh_cut[i + 1]
             if b > a:
                 part_runs = self._parts.setdefault(part, [])
                 part_runs.append(out[a:b].copy())
-                self._schedule_merge(part, part_runs)
+                pair = self._merge_to_start(part, part_runs)
+                if pair is not None:
+                    merges.append((part, *pair))
+        self._start_merges(merges)
         return flags_in_row_order(p.key, out[fresh_cut[-1]:len(p.unique)], p.repeated)
 
     def duplicates(self, key: np.ndarray) -> np.ndarray:
