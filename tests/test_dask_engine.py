@@ -81,8 +81,12 @@ def test_a_single_parquet_file_is_split_by_row_groups_with_the_local_answer(tmp_
     tasks = plan_tasks([str(path)], 2)
     assert len(tasks) >= 4 and all(t.row_groups is not None for t in tasks)
     assert [t.row_groups[0] for t in tasks] == sorted(t.row_groups[0] for t in tasks)
-    first_rows = [first for first, _, _ in iter_raw_chunks(path, 1000, row_groups=(3, 5))]
-    assert first_rows == [1501, 2001]  # the file's own row numbers (1 = first data row)
+    # The file's own row numbers (1 = first data row): groups 3 and 4 in one chunk, or in
+    # chunks of at most 300 rows.
+    assert [first for first, _, _ in iter_raw_chunks(path, 1000, row_groups=(3, 5))] == [1501]
+    chunks = [(first, len(raw)) for first, raw, _ in iter_raw_chunks(path, 300, row_groups=(3, 5))]
+    assert [first for first, _ in chunks] == list(1501 + np.cumsum([0] + [n for _, n in chunks[:-1]]))
+    assert sum(n for _, n in chunks) == 1000 and max(n for _, n in chunks) <= 300
 
     local = score_pings(path, hotspots, config.compliance)
     with caplog.at_level(logging.INFO, logger="guardian_rct.compliance.dask_engine"):

@@ -81,8 +81,8 @@ class PingOptions:
         (:func:`~guardian_rct.geo.lonlat_index.assign_lonlat`). The weekly job sets it;
         ``None`` (reading pings for their coordinates) projects.
     chunk_rows
-        Rows per chunk (Parquet at most, and not across row groups when identifiers are
-        read as dictionaries; CSV approximately, by bytes). 500 000 measured faster than
+        Rows per chunk (Parquet at most, short batches of the reader joined; CSV
+        approximately, by bytes). 500 000 measured faster than
         250 000 on the 50-million-ping week (each chunk costs some fixed work under the
         GIL: 1-2 s in all) and than 750 000 or 1 000 000 (cache); a chunk's working set,
         about 30 MB per 100 000 rows with the chunks in flight, bounds peak memory however
