@@ -79,3 +79,17 @@ def test_joined_batches_keep_each_row_and_a_batch_alone_as_it_is():
     assert out[0].column(0).dictionary_decode().to_pylist() == ["b", "a", "b", "b", "c", "b"]
     assert out[0].column(1).to_pylist() == [0, 0, 0, 1, 1, 1]
     assert [b.num_rows for b in _joined_batches(iter(batches), 2)] == [3, 3, 3]  # each over the limit: alone
+
+
+def test_long_row_groups_are_split_into_equal_batches(tmp_path):
+    from guardian_rct.compliance.pings import even_batch_rows
+
+    path = _file(tmp_path, groups=(1_000, 1_000, 40, 1_000))
+    metadata = pq.ParquetFile(path).metadata
+    assert even_batch_rows(metadata, None, 400) == 334  # three of at most 334, not 400, 400, 200
+    assert even_batch_rows(metadata, None, 500) == 500
+    assert even_batch_rows(metadata, None, 5_000) == 5_000
+    assert even_batch_rows(metadata, range(2, 3), 30) == 20  # the group of 40 read alone
+    sizes = [len(raw) for _, raw, _ in iter_raw_chunks(path, 400)]
+    assert max(sizes) <= 400 and sum(sizes) == 3_040
+    assert len(sizes) == 9  # three a long group, the short one joined

@@ -119,7 +119,7 @@ class TrackCodes:
 
 
 def ping_options_for(hotspots: HotspotSet, rules: ComplianceSpec, *, timezone: str | None = None,
-                     chunk_rows: int = 500_000, index: HotspotIndex | None = None) -> PingOptions:
+                     chunk_rows: int = 400_000, index: HotspotIndex | None = None) -> PingOptions:
     """Ping options for a trial: its CRS, accuracy threshold, plausible area, and its
     (grown) hotspots in degrees, so that longitude/latitude pings are assigned without
     being projected (:mod:`~guardian_rct.geo.lonlat_index`; when the degree polygons

@@ -81,12 +81,14 @@ class PingOptions:
         (:func:`~guardian_rct.geo.lonlat_index.assign_lonlat`). The weekly job sets it;
         ``None`` (reading pings for their coordinates) projects.
     chunk_rows
-        Rows per chunk (Parquet at most, short batches of the reader joined; CSV
-        approximately, by bytes). 500 000 measured faster than
-        250 000 on the 50-million-ping week (each chunk costs some fixed work under the
-        GIL: 1-2 s in all) and than 750 000 or 1 000 000 (cache); a chunk's working set,
-        about 30 MB per 100 000 rows with the chunks in flight, bounds peak memory however
-        many rows are bad.
+        Rows per chunk, at most (Parquet: row groups split evenly, short batches of the
+        reader joined, see :func:`~guardian_rct.compliance.pings.even_batch_rows`; CSV
+        approximately, by bytes). On the 50-million-ping week (row groups of a million
+        rows) 400 000, i.e. chunks of 333 334, and 500 000 measured 1-2 s faster than
+        250 000 (each chunk costs some fixed work under the GIL) and than 750 000 or
+        1 000 000 (cache); the working set, about 30 MB per 100 000 rows with the chunks in
+        flight, bounds peak memory however many rows are bad: 500 000 took the week to
+        1.48-1.49 million kB at peak, 333 334 to 1.40 (the target is 1.5 GB).
     """
 
     crs: str = "EPSG:27700"
@@ -96,7 +98,7 @@ class PingOptions:
     area_lonlat: tuple[float, float, float, float] | None = None
     near: LonLatGrid | None = None
     locate: LonLatIndex | None = None
-    chunk_rows: int = 500_000
+    chunk_rows: int = 400_000
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,7 @@ from guardian_rct.compliance.ping_sources import PING_SUFFIXES, ping_files
 from guardian_rct.compliance.ping_types import PingChunk, PingOptions, PingSet
 from guardian_rct.compliance.ping_validation import validate_chunk
 
-__all__ = ["ping_files", "iter_raw_chunks", "iter_checked_chunks", "map_raw_chunks", "iter_ping_chunks", "read_pings", "area_around", "prefetch",
+__all__ = ["ping_files", "iter_raw_chunks", "iter_checked_chunks", "map_raw_chunks", "iter_ping_chunks", "read_pings", "area_around", "prefetch", "even_batch_rows",
            "checked_in_parallel", "WORKERS"]
 
 _OPTIONAL = ("officer_id", "team", "accuracy_m")
@@ -174,7 +174,8 @@ def iter_raw_chunks(path: Path, chunk_rows: int, *,
     if row_groups is not None:
         chosen = range(*row_groups)
         first += sum(handle.metadata.row_group(g).num_rows for g in range(row_groups[0]))
-    batches = handle.iter_batches(batch_size=chunk_rows, columns=list(cols.values()), row_groups=chosen)
+    batch_rows = even_batch_rows(handle.metadata, chosen, chunk_rows)
+    batches = handle.iter_batches(batch_size=batch_rows, columns=list(cols.values()), row_groups=chosen)
     if ids:  # a batch of dictionaries ends with its row group: join short ones up to chunk_rows
         batches = _joined_batches(batches, chunk_rows)
     while True:
@@ -190,6 +191,19 @@ def iter_raw_chunks(path: Path, chunk_rows: int, *,
         frame = _batch_frame(batch, ids, rename)
         yield first, frame, same
         first += len(frame)
+
+
+def even_batch_rows(metadata: pq.FileMetaData, row_groups: range | None, chunk_rows: int) -> int:
+    """Rows per Parquet batch: ``chunk_rows``, or less, so that the longest row group splits
+    into equal batches of at most ``chunk_rows`` (groups of 1,000,000 rows at 400,000 a
+    chunk: three of 333,334, not 400,000, 400,000 and 200,000; chunks then hold about the
+    same memory, and none is a short one with the fixed work of a full one)."""
+    groups = row_groups if row_groups is not None else range(metadata.num_row_groups)
+    longest = max((metadata.row_group(g).num_rows for g in groups), default=0)
+    if longest <= chunk_rows:
+        return chunk_rows
+    parts = -(-longest // chunk_rows)
+    return -(-longest // parts)
 
 
 def _joined_batches(batches: Iterator[pa.RecordBatch], rows: int) -> Iterator[pa.RecordBatch]:
