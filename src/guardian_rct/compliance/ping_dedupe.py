@@ -154,9 +154,10 @@ class Deduplicator:
     figures measured on the 50-million-ping week).
 
     Merges run in a background thread (the compiled merge releases the GIL), those a chunk
-    starts as one task, one at a time per partition: until a merge is done its two runs stay in the partition and are
-    searched as they are, so the answers do not depend on when merges finish. Call
-    :meth:`close` (or use the set as a context manager) to stop the thread.
+    starts as one task, one at a time per partition: until a merge is done its two runs
+    stay in the partition and are searched as they are, so the answers do not depend on
+    when merges finish. Call :meth:`close` (or use the set as a context manager) to stop
+    the thread.
     """
 
     #: Runs shorter than this many keys are one size class (merged together freely).
