@@ -135,3 +135,69 @@ def test_a_mixed_folder_and_a_broken_file_behave_as_in_the_local_engine(tmp_path
     for engine in ("local", "dask"):
         with pytest.raises(DataError, match=r"d-broken\.parquet: cannot read the ping file as Parquet"):
             score_pings(folder, hotspots, config.compliance, engine=engine, n_workers=2, processes=False)
+
+
+class _Done:
+    """A future already computed (the fake client's), noting when its result is fetched."""
+
+    def __init__(self, value, fetched: list):
+        self.value, self.fetched = value, fetched
+
+    def result(self):
+        self.fetched.append(self)
+        return self.value
+
+
+class _InProcessClient:
+    """The part of :class:`distributed.Client` the stages use, computing each task at once."""
+
+    def __init__(self):
+        self.fetched: list = []
+
+    def scatter(self, value, broadcast=False):
+        return value
+
+    def submit(self, func, *args, pure=True, **kwargs):
+        args = [a.value if isinstance(a, _Done) else a for a in args]
+        return _Done(func(*args, **kwargs), self.fetched)
+
+    def gather(self, futures):
+        return [f.result() for f in futures]
+
+
+def test_the_client_spools_each_tasks_quarantine_before_fetching_the_next(tmp_path):
+    """A file of bad rows is quarantined whole: the client must not hold every task's
+    quarantined rows at once, but spool each task's as it arrives, in task order."""
+    from guardian_rct._core.quarantine import QuarantineSpool
+    from guardian_rct.compliance.dask_engine import _run_stages, plan_tasks
+    from guardian_rct.compliance.ping_assignment import hotspot_index, ping_options_for
+    from guardian_rct.compliance.ping_types import QUARANTINE_COLUMNS
+
+    config = load_config(write_trial(tmp_path, extra="[compliance]\ngps_tolerance_m = 5\n"))
+    hotspots = load_trial_hotspots(config)
+    frame = _pings(3000, 4)
+    frame.loc[::3, "x"] = np.nan  # a third of every task quarantined
+    path = tmp_path / "week.parquet"
+    frame.to_parquet(path, row_group_size=250)
+    tasks = plan_tasks([str(path)], 2)
+    assert len(tasks) >= 3
+    index = hotspot_index(hotspots, config.compliance)
+    options = ping_options_for(hotspots, config.compliance, index=index)
+    client = _InProcessClient()
+    spool = QuarantineSpool(QUARANTINE_COLUMNS)
+    fetched_at_add = []
+    added = spool.add
+
+    def add(quarantine, *more):
+        fetched_at_add.append((len(client.fetched), len(quarantine)))
+        return added(quarantine, *more)
+
+    spool.add = add
+    _, stats = _run_stages(client, tasks, options, index, hotspots.ids, config.compliance, 4, spool)
+    before = len(client.fetched) - len(tasks)  # the visit stage's results, fetched first
+    assert [at for at, _ in fetched_at_add] == [before + i + 1 for i in range(len(tasks))]
+    assert all(n > 0 for _, n in fetched_at_add) and all("quarantine" not in s for s in stats)
+    quarantine = spool.finish().frame
+    local = score_pings(path, hotspots, config.compliance)
+    pd.testing.assert_frame_equal(local.quarantine.frame, quarantine)
+    assert (quarantine["reason"] == "missing coordinates").sum() == 1000  # and the poor accuracies

@@ -19,7 +19,8 @@ call the same functions as the in-process engine
 4. per track bucket: group pings into visits.
 
 Row numbers are always the file's own (a task of row groups 4-7 starts at the first row
-of group 4). The client only gathers counts, quarantined rows and visits. Without a
+of group 4). The client only gathers counts, quarantined rows and visits, the quarantined rows one
+task at a time into its spool on disk (so that any number of them fits). Without a
 scheduler address a :class:`distributed.LocalCluster` is started for the call and closed after.
 """
 
@@ -240,8 +241,9 @@ def score_pings_dask(path: str | Path, hotspots: HotspotSet, rules: ComplianceSp
     try:
         with get_task_stream(client) as stream:  # which worker ran what: logged below
             tasks = plan_tasks(files, sum(client.nthreads().values()) or n_workers)
+            spool = QuarantineSpool(QUARANTINE_COLUMNS)
             visits_frames, stats = _run_stages(client, tasks, options, index, hotspots.ids, rules,
-                                               n_buckets or max(2, 2 * len(tasks)))
+                                               n_buckets or max(2, 2 * len(tasks)), spool)
         _log_placement(stream.data, tasks)
     finally:
         client.close()
@@ -249,9 +251,6 @@ def score_pings_dask(path: str | Path, hotspots: HotspotSet, rules: ComplianceSp
             cluster.close()
     frames = [f for f in visits_frames if len(f)]
     visits = sort_visits(pd.concat(frames, ignore_index=True)) if frames else empty_visits()
-    spool = QuarantineSpool(QUARANTINE_COLUMNS)
-    for s in stats:
-        spool.add(s["quarantine"])
     return PingScore(visits=visits, quarantine=spool.finish(),
                      n_read=sum(s["n_read"] for s in stats), n_used=sum(s["n_used"] for s in stats),
                      n_in_hotspots=sum(s["n_in"] for s in stats), sources=tuple(files),
@@ -272,8 +271,15 @@ def _latest(values) -> pd.Timestamp | None:
 
 
 def _run_stages(client, tasks: list[PingTask], options: PingOptions, index: HotspotIndex,  # noqa: ANN001
-                hotspot_ids: np.ndarray, rules: ComplianceSpec, n_buckets: int) -> tuple[list, list]:
-    """Submit the four stages (module docstring); the visit frames and per-task stats."""
+                hotspot_ids: np.ndarray, rules: ComplianceSpec, n_buckets: int,
+                spool: QuarantineSpool) -> tuple[list, list]:
+    """Submit the four stages (module docstring); the visit frames and per-task stats.
+
+    Each task's quarantined rows go to ``spool`` as that task's stats arrive, in task
+    order, and are not kept in its stats: the client holds one task's quarantine at a
+    time (a file of bad rows only is quarantined whole; gathered at once, its rows had
+    all been in the client's memory together).
+    """
     # Sent to every worker once, not with every task (the options carry the degree raster).
     index_f = client.scatter(index, broadcast=True)
     options_f = client.scatter(options, broadcast=True)
@@ -289,7 +295,13 @@ def _run_stages(client, tasks: list[PingTask], options: PingOptions, index: Hots
         pieces = [client.submit(_bucket_of, a, b, pure=False) for a in finished]
         visit_parts.append(client.submit(_stage_visits, hotspot_ids, rules, *pieces, pure=False))
     visits_frames = client.gather(visit_parts)
-    stats = client.gather([client.submit(_stats_of, a, pure=False) for a in finished])
+    pending = [client.submit(_stats_of, a, pure=False) for a in finished]
+    stats = []
+    for i in range(len(pending)):
+        s = pending[i].result()
+        pending[i] = None  # its quarantine is freed once spooled
+        spool.add(s.pop("quarantine"))
+        stats.append(s)
     return visits_frames, stats
 
 
