@@ -19,15 +19,16 @@ call the same functions as the in-process engine
 4. per track bucket: group pings into visits.
 
 Row numbers are always the file's own (a task of row groups 4-7 starts at the first row
-of group 4). The client only gathers counts, quarantined rows and visits, the quarantined rows one
-task at a time into its spool on disk (so that any number of them fits). Without a
-scheduler address a :class:`distributed.LocalCluster` is started for the call and closed after.
+of group 4). The client only gathers counts, quarantined rows and visits; the quarantined
+rows one task at a time, into its spool on disk. Without a scheduler address a
+:class:`distributed.LocalCluster` is started for the call and closed after.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -295,13 +296,12 @@ def _run_stages(client, tasks: list[PingTask], options: PingOptions, index: Hots
         pieces = [client.submit(_bucket_of, a, b, pure=False) for a in finished]
         visit_parts.append(client.submit(_stage_visits, hotspot_ids, rules, *pieces, pure=False))
     visits_frames = client.gather(visit_parts)
-    pending = [client.submit(_stats_of, a, pure=False) for a in finished]
+    pending = deque(client.submit(_stats_of, a, pure=False) for a in finished)
     stats = []
-    for i in range(len(pending)):
-        s = pending[i].result()
-        pending[i] = None  # its quarantine is freed once spooled
-        spool.add(s.pop("quarantine"))
-        stats.append(s)
+    while pending:  # each future let go once taken: its quarantine is freed once spooled
+        task_stats = pending.popleft().result()
+        spool.add(task_stats.pop("quarantine"))
+        stats.append(task_stats)
     return visits_frames, stats
 
 
