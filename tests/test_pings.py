@@ -192,3 +192,15 @@ def test_parquet_duplicates_are_quarantined_in_the_same_text_as_other_bad_rows(t
     assert q["reason"].tolist() == ["missing coordinates", "exact duplicate"]
     assert q["timestamp"].tolist() == ["2023-05-01 09:00:05.000000Z", "2023-05-01 09:00:00.250000Z"]
     assert q["accuracy_m"].tolist() == ["4", "4"]
+
+
+@pytest.mark.parametrize("chunk_rows", [1000, 400_000])  # the bad row in a later block, and in the first
+def test_a_row_with_too_many_fields_is_named_by_its_row_number(tmp_path, chunk_rows):
+    """Arrow's CSV reader fails for the whole block it reads and names no line number: the
+    error must still give the row to fix, not the block's first row."""
+    bad_row = 3_000 + 17
+    lines = [HEADER, *[GOOD] * (bad_row - 1), "R1,2023-05-01T10:00:00Z,52.48,-1.90,PC1,Alpha,5,extra,fields", GOOD]
+    path = _write(tmp_path, lines)
+    with pytest.raises(DataError) as info:
+        read_pings(path, PingOptions(chunk_rows=chunk_rows))
+    assert f"row {bad_row}:" in str(info.value) and "cannot read the ping CSV" in str(info.value)

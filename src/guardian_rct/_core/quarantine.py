@@ -386,7 +386,9 @@ class QuarantineSpool:
     Rows are kept in memory until more than ``max_rows_in_memory`` have arrived; from
     then on every batch is appended to an Arrow IPC file (all columns as text, fixed
     ``columns``) in a private temporary folder, removed when the resulting
-    :class:`Quarantine` is garbage-collected or the process exits.
+    :class:`Quarantine` is garbage-collected or the process exits; until :meth:`finish`
+    it belongs to the spool, removed when the spool is garbage-collected (a run that
+    failed after spilling) or the process exits.
 
     Parameters
     ----------
@@ -422,6 +424,7 @@ class QuarantineSpool:
         self._writer: pa.ipc.RecordBatchFileWriter | None = None
         self._sink: pa.NativeFile | None = None
         self._path: Path | None = None
+        self._cleanup: weakref.finalize | None = None
         self._spilled = 0
         self._counts: Counter[str] = Counter()
         self._sources: dict[str, None] = {}
@@ -500,6 +503,11 @@ class QuarantineSpool:
             folder = Path(tempfile.mkdtemp(prefix="guardian-quarantine-"))
             os.chmod(folder, 0o700)
             self._path = folder / "quarantine.arrow"
+            # From the first spill the folder is this spool's until finish() hands it to the
+            # Quarantine: a run that fails after spilling (a broken row further on, an
+            # interrupt) drops the spool, or exits holding it, and the folder of rows as
+            # read (raw identifiers) goes then, not left in the temporary folder.
+            self._cleanup = weakref.finalize(self, _remove, self._path)
             self._sink = pa.OSFile(str(self._path), "wb")
             self._writer = pa.ipc.new_file(self._sink, self._schema,
                                            options=pa.ipc.IpcWriteOptions(compression="lz4"))
@@ -529,6 +537,9 @@ class QuarantineSpool:
                               sources=tuple(self._sources))
         quarantine = Quarantine(memory, spilled)
         weakref.finalize(quarantine, _remove, self._path)
+        if self._cleanup is not None:
+            self._cleanup.detach()  # the quarantine's now: removed when it is garbage-collected
+            self._cleanup = None
         return quarantine
 
 

@@ -152,8 +152,10 @@ def iter_raw_chunks(path: Path, chunk_rows: int, *,
                 first += len(frame)
         except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
             detail = str(exc).splitlines()[0]
-            raise DataError(f"cannot read the ping CSV ({detail})", where=where(path, first),
-                            fix="check that every row has the header's number of fields "
+            row = _row_with_wrong_fields(path, len(header), first)
+            raise DataError(f"cannot read the ping CSV ({detail})", where=where(path, row or first),
+                            found=None if row else f"a row at or after row {first} (the block of rows "
+                            "being read)", fix="check that every row has the header's number of fields "
                             "and the file is UTF-8 CSV") from None
         return
     try:
@@ -191,6 +193,23 @@ def iter_raw_chunks(path: Path, chunk_rows: int, *,
         frame = _batch_frame(batch, ids, rename)
         yield first, frame, same
         first += len(frame)
+
+
+def _row_with_wrong_fields(path: Path, n_fields: int, first: int) -> int | None:
+    """The first data row, from row ``first`` on, whose number of fields is not the
+    header's ``n_fields`` (``None`` if none is: the reader failed on something else).
+
+    Arrow's CSV reader names the bad line's text but not its number, and fails for the
+    whole block of rows it was reading, so the row the error gives is found here, on the
+    error path only, with :mod:`csv` (one pass from the block's first row)."""
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as handle:
+            for number, fields in enumerate(csv.reader(handle)):  # number 0 is the header
+                if number >= first and fields and len(fields) != n_fields:
+                    return number
+    except (UnicodeDecodeError, csv.Error):
+        return None
+    return None
 
 
 def even_batch_rows(metadata: pq.FileMetaData, row_groups: range | None, chunk_rows: int) -> int:
