@@ -157,7 +157,7 @@ class _InProcessClient:
     def scatter(self, value, broadcast=False):
         return value
 
-    def submit(self, func, *args, pure=True, **kwargs):
+    def submit(self, func, *args, pure=True, workers=None, allow_other_workers=False, **kwargs):
         args = [a.value if isinstance(a, _Done) else a for a in args]
         return _Done(func(*args, **kwargs), self.fetched)
 
@@ -201,3 +201,52 @@ def test_the_client_spools_each_tasks_quarantine_before_fetching_the_next(tmp_pa
     local = score_pings(path, hotspots, config.compliance)
     pd.testing.assert_frame_equal(local.quarantine.frame, quarantine)
     assert (quarantine["reason"] == "missing coordinates").sum() == 1000  # and the poor accuracies
+
+
+def test_workers_spool_their_quarantines_and_the_client_fetches_them_in_parts(tmp_path, monkeypatch):
+    """A task's quarantined rows beyond a bound are spooled to the worker's disk, its
+    duplicates merged among them by file row there, and the client fetches them a part at a
+    time: the quarantine equals the local engine's, and no spool file outlives the run."""
+    import tempfile
+    from functools import partial
+
+    from guardian_rct._core.quarantine import Quarantine
+    from guardian_rct.compliance import dask_engine
+    from guardian_rct.compliance.ping_assignment import ping_options_for
+
+    spools = tmp_path / "tmp"
+    spools.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(spools))
+    monkeypatch.setattr(dask_engine, "WORKER_ROWS_IN_MEMORY", 40)
+    monkeypatch.setattr(dask_engine, "_PART_ROWS", 30)
+    monkeypatch.setattr(dask_engine, "QuarantineSpool", partial(dask_engine.QuarantineSpool, batch_rows=10))
+    parts_read: list[int] = []
+    real_part = Quarantine.part
+
+    def part(self, j, rows=200_000):  # noqa: ANN001, ANN202 - counts the parts fetched
+        out = real_part(self, j, rows)
+        parts_read.append(len(out))
+        return out
+
+    monkeypatch.setattr(Quarantine, "part", part)
+    config = load_config(write_trial(tmp_path, extra="[compliance]\ngps_tolerance_m = 5\n"))
+    hotspots = load_trial_hotspots(config)
+    frame = _pings(3000, 5)
+    frame.loc[::7, "x"] = np.nan  # every task has rows for its spool
+    frame = pd.concat([frame, frame.iloc[100:400]], ignore_index=True)  # duplicates in the last task
+    path = tmp_path / "week.parquet"
+    frame.to_parquet(path, row_group_size=250)
+    options = ping_options_for(hotspots, config.compliance, chunk_rows=100)
+    local = score_pings(path, hotspots, config.compliance, options=options)
+    dask = score_pings(path, hotspots, config.compliance, options=options, engine="dask", n_workers=2,
+                       processes=False)
+    assert local.counts() == dask.counts()
+    assert 200 < local.counts()["quarantine_reasons"]["exact duplicate"] <= 300 - len(range(105, 400, 7))
+    pd.testing.assert_frame_equal(local.quarantine.frame, dask.quarantine.frame)
+    pd.testing.assert_frame_equal(local.visits.frame, dask.visits.frame)
+    # Whole spilled batches (a chunk's quarantined rows: 100-row chunks), about 30 rows a part.
+    assert len(parts_read) > 10 and sum(parts_read) == len(dask.quarantine) and max(parts_read) <= 30 + 100
+    import gc
+
+    gc.collect()
+    assert list(spools.glob("guardian-quarantine-*")) == []

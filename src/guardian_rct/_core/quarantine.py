@@ -51,6 +51,8 @@ class SpilledRows:
     n: int
     counts: tuple[tuple[str, int], ...]
     sources: tuple[str, ...] = ()
+    #: Rows of each record batch of the file, in order (empty: not recorded).
+    batch_rows: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -89,16 +91,54 @@ class Quarantine:
         if len(self.frame):
             yield self.frame
 
-    def _spilled_batches(self, batch_rows: int) -> Iterator[pa.RecordBatch]:
-        """The spilled rows in record batches of at most ``batch_rows`` rows."""
+    def _spilled_batches(self, batch_rows: int, batches: range | None = None) -> Iterator[pa.RecordBatch]:
+        """The spilled rows in record batches of at most ``batch_rows`` rows (of the file's
+        record batches numbered ``batches``; default all)."""
         if self.spilled is None:
             return
+        if not self.spilled.path.exists():  # e.g. a Dask task's quarantine read on another machine
+            raise FileNotFoundError(f"quarantined rows spilled to {self.spilled.path} are gone: the file "
+                                    "is removed with its quarantine and lives on the machine that made it")
         with pa.OSFile(str(self.spilled.path), "rb") as source:  # not mmap: touched pages count as RSS
             reader = pa.ipc.open_file(source)
-            for i in range(reader.num_record_batches):
+            for i in batches if batches is not None else range(reader.num_record_batches):
                 batch = reader.get_batch(i)
                 for start in range(0, batch.num_rows, batch_rows):
                     yield batch.slice(start, batch_rows)
+
+    def _part_plan(self, rows: int) -> list[tuple[str, int, int]]:
+        """Parts of about ``rows`` rows, in file order: ``("spilled", first, stop)`` runs of
+        the spill file's record batches (whole batches, together until they hold ``rows``),
+        then ``("memory", start, stop)`` slices of :attr:`frame`."""
+        plan: list[tuple[str, int, int]] = []
+        if self.spilled is not None:
+            sizes = self.spilled.batch_rows
+            if not sizes:  # not recorded: the file's batches one by one
+                with pa.OSFile(str(self.spilled.path), "rb") as source:
+                    sizes = (rows,) * pa.ipc.open_file(source).num_record_batches
+            first = held = 0
+            for i, size in enumerate(sizes):
+                held += size
+                if held >= rows or i == len(sizes) - 1:
+                    plan.append(("spilled", first, i + 1))
+                    first, held = i + 1, 0
+        plan += [("memory", a, min(a + rows, len(self.frame))) for a in range(0, len(self.frame), rows)]
+        return plan
+
+    def n_parts(self, rows: int = 200_000) -> int:
+        """How many parts of about ``rows`` rows :meth:`part` gives (fetching a quarantine
+        from another process a part at a time bounds the memory of both)."""
+        return len(self._part_plan(rows))
+
+    def part(self, j: int, rows: int = 200_000) -> pd.DataFrame:
+        """Part ``j`` of the rows (in file order; parts of about ``rows`` rows, whole
+        record batches of the spill file, so a part may hold a little more)."""
+        kind, a, b = self._part_plan(rows)[j]
+        if kind == "memory":
+            return self.frame.iloc[a:b].reset_index(drop=True)
+        text = {pa.string(): pd.StringDtype()}.get
+        batches = list(self._spilled_batches(1 << 62, range(a, b)))
+        return pa.Table.from_batches(batches).to_pandas(types_mapper=text)
 
     def to_frame(self) -> pd.DataFrame:
         """All the rows in one frame (loads spilled rows into memory)."""
@@ -425,6 +465,7 @@ class QuarantineSpool:
         self._sink: pa.NativeFile | None = None
         self._path: Path | None = None
         self._cleanup: weakref.finalize | None = None
+        self._batch_rows: list[int] = []  # rows of each record batch written
         self._spilled = 0
         self._counts: Counter[str] = Counter()
         self._sources: dict[str, None] = {}
@@ -519,6 +560,7 @@ class QuarantineSpool:
     def _spill(self, frame: pd.DataFrame) -> None:
         assert self._writer is not None
         self._writer.write_table(pa.Table.from_pandas(frame, schema=self._schema, preserve_index=False))
+        self._batch_rows.append(len(frame))
         self._counts.update({str(k): int(v) for k, v in frame["reason"].value_counts().items()})
         self._sources.update(dict.fromkeys(str(v) for v in frame["source"].dropna().unique() if str(v)))
         self._spilled += len(frame)
@@ -530,11 +572,13 @@ class QuarantineSpool:
                   else self._conform(pd.DataFrame(columns=["source", "source_row", "reason"])))
         if self._writer is None:
             return Quarantine(memory)
+        # One record batch per table written (checked, as the parts of a quarantine rely on it).
+        one_each = self._writer.stats.num_record_batches == len(self._batch_rows)
         self._writer.close()
         assert self._path is not None and self._sink is not None
         self._sink.close()
         spilled = SpilledRows(path=self._path, n=self._spilled, counts=tuple(self._counts.items()),
-                              sources=tuple(self._sources))
+                              sources=tuple(self._sources), batch_rows=tuple(self._batch_rows) if one_each else ())
         quarantine = Quarantine(memory, spilled)
         weakref.finalize(quarantine, _remove, self._path)
         if self._cleanup is not None:

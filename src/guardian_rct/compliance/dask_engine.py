@@ -19,8 +19,12 @@ call the same functions as the in-process engine
 4. per track bucket: group pings into visits.
 
 Row numbers are always the file's own (a task of row groups 4-7 starts at the first row
-of group 4). The client only gathers counts, quarantined rows and visits; the quarantined
-rows one task at a time, into its spool on disk. Without a scheduler address a
+of group 4). The client only gathers counts, quarantined rows and visits. A task's
+quarantined rows beyond :data:`WORKER_ROWS_IN_MEMORY` are spooled to its worker's
+temporary folder (stage 3 runs where stage 1's result is, to merge the duplicates among
+them by file row); the client fetches them in task order, a part of about
+:data:`_PART_ROWS` rows at a time, into its own spool on disk, so neither side holds a
+file of bad rows in memory. Without a scheduler address a
 :class:`distributed.LocalCluster` is started for the call and closed after.
 """
 
@@ -37,7 +41,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from guardian_rct._core.quarantine import Quarantine, QuarantineSpool, concat_quarantines
+from guardian_rct._core.quarantine import Quarantine, QuarantineSpool
 from guardian_rct.compliance.ping_assignment import (
     Codes,
     PingScore,
@@ -46,7 +50,7 @@ from guardian_rct.compliance.ping_assignment import (
     track_labels,
     visits_from_compact,
 )
-from guardian_rct.compliance.ping_dedupe import raw_duplicate_quarantine, sorted_by_row
+from guardian_rct.compliance.ping_dedupe import raw_duplicate_quarantine
 from guardian_rct.compliance.ping_types import QUARANTINE_COLUMNS, PingExtent, PingOptions
 from guardian_rct.compliance.ping_validation import validate_chunk
 from guardian_rct.compliance.pings import iter_raw_chunks, ping_files
@@ -61,6 +65,11 @@ _LOG = logging.getLogger(__name__)
 
 #: At most this many row groups per task (a 50 M-ping file of 1 M-row groups: 7+ tasks).
 MAX_ROW_GROUPS_PER_TASK = 8
+#: Quarantined rows a task's result holds in the worker's memory; the rest are spooled to
+#: the worker's temporary folder (:class:`~guardian_rct._core.quarantine.QuarantineSpool`).
+WORKER_ROWS_IN_MEMORY = 200_000
+#: Quarantined rows the client fetches from a worker in one task.
+_PART_ROWS = 100_000
 
 
 @dataclass(frozen=True)
@@ -111,7 +120,8 @@ def _empty_compact() -> pd.DataFrame:
 def _stage_check(task: PingTask, options: PingOptions, index: HotspotIndex, n_buckets: int) -> dict:
     """Stage 1: validate and assign the task's rows (see module docstring)."""
     source = Path(task.file)
-    keys, compact, quarantines = [], [], []
+    keys, compact = [], []
+    quarantine = QuarantineSpool(QUARANTINE_COLUMNS, max_rows_in_memory=WORKER_ROWS_IN_MEMORY)
     n_read = n_used = 0
     extent, last = PingExtent(), None
     for first, raw, cols in iter_raw_chunks(source, options.chunk_rows, row_groups=task.row_groups):
@@ -119,8 +129,7 @@ def _stage_check(task: PingTask, options: PingOptions, index: HotspotIndex, n_bu
         extent = extent.merge(chunk.extent)
         n_read += chunk.n_read
         n_used += len(chunk.frame)
-        if len(chunk.quarantine):
-            quarantines.append(chunk.quarantine)
+        quarantine.add(chunk.quarantine)
         frame = chunk.frame
         if frame.empty:
             continue
@@ -139,7 +148,7 @@ def _stage_check(task: PingTask, options: PingOptions, index: HotspotIndex, n_bu
     bucket = (key["key"].to_numpy(dtype=np.uint64) % np.uint64(n_buckets)).astype(np.int64)
     return {"keys": [key[bucket == b].reset_index(drop=True) for b in range(n_buckets)],
             "compact": pd.concat(compact, ignore_index=True) if compact else _empty_compact(),
-            "quarantine": concat_quarantines(quarantines), "n_read": n_read, "n_used": n_used,
+            "quarantine": quarantine.finish(), "n_read": n_read, "n_used": n_used,
             "extent": extent, "last": last}
 
 
@@ -163,16 +172,42 @@ def _stage_duplicates(n_tasks: int, *pieces: pd.DataFrame) -> list[np.ndarray]:
 
 def _duplicates_as_read(task: PingTask, rows: np.ndarray, options: PingOptions) -> Quarantine:
     """The task's duplicate ``rows`` (sorted file rows) quarantined as read: the raw rows
-    only (no second validation)."""
+    only (no second validation), spooled on the worker."""
     source = Path(task.file)
-    parts = []
+    spool = QuarantineSpool(QUARANTINE_COLUMNS, max_rows_in_memory=WORKER_ROWS_IN_MEMORY)
     for first, raw, _ in iter_raw_chunks(source, options.chunk_rows, row_groups=task.row_groups):
         lo, hi = np.searchsorted(rows, [first, first + len(raw)])
         if hi > lo:
-            parts.append(raw_duplicate_quarantine(raw, rows[lo:hi], first, source))
+            spool.add(raw_duplicate_quarantine(raw, rows[lo:hi], first, source))
         if hi == len(rows):
             break
-    return concat_quarantines(parts)
+    return spool.finish()
+
+
+def _merged_by_row(checks: Quarantine, duplicates: Quarantine) -> Quarantine:
+    """The task's quarantine: the checks' rows and its duplicates (each in file-row order;
+    no row is in both) in file-row order, spooled on the worker, a frame of the checks'
+    rows at a time with the duplicates among them."""
+    spool = QuarantineSpool(QUARANTINE_COLUMNS, max_rows_in_memory=WORKER_ROWS_IN_MEMORY)
+    later = iter(duplicates.iter_frames(_PART_ROWS))
+    held = next(later, None)
+    for frame in checks.iter_frames(_PART_ROWS):
+        last = int(frame["source_row"].max())
+        among = []
+        while held is not None:
+            rows = held["source_row"].to_numpy(dtype=np.int64)
+            cut = int(np.searchsorted(rows, last, side="right"))
+            if cut:
+                among.append(held.iloc[:cut])
+            if cut < len(held):
+                held = held.iloc[cut:].reset_index(drop=True)
+                break
+            held = next(later, None)
+        spool.add(Quarantine(frame), Quarantine(pd.concat(among, ignore_index=True)) if among else None)
+    while held is not None:
+        spool.add(Quarantine(held))
+        held = next(later, None)
+    return spool.finish()
 
 
 def _stage_finish(task: PingTask, options: PingOptions, n_buckets: int, checked: dict,
@@ -184,7 +219,7 @@ def _stage_finish(task: PingTask, options: PingOptions, n_buckets: int, checked:
     if len(dups):
         compact = compact[~np.isin(compact["row"].to_numpy(), dups)]
         n_used -= len(dups)
-        quarantine = sorted_by_row(concat_quarantines([quarantine, _duplicates_as_read(task, dups, options)]))
+        quarantine = _merged_by_row(quarantine, _duplicates_as_read(task, dups, options))
     n_in = int(compact["row"].nunique())
     pings = compact.drop(columns="row").reset_index(drop=True)
     bucket = (pd.util.hash_array(pings["track"].to_numpy(dtype=object), categorize=True)
@@ -276,10 +311,10 @@ def _run_stages(client, tasks: list[PingTask], options: PingOptions, index: Hots
                 spool: QuarantineSpool) -> tuple[list, list]:
     """Submit the four stages (module docstring); the visit frames and per-task stats.
 
-    Each task's quarantined rows go to ``spool`` as that task's stats arrive, in task
-    order, and are not kept in its stats: the client holds one task's quarantine at a
-    time (a file of bad rows only is quarantined whole; gathered at once, its rows had
-    all been in the client's memory together).
+    Each task's quarantined rows go to ``spool`` in task order, fetched from the worker a
+    part at a time (:func:`_spool_quarantine`), and are not in its stats: the client holds
+    a part at a time (a file of bad rows only is quarantined whole; gathered at once, its
+    rows had all been in the client's memory together, and in the workers' until taken).
     """
     # Sent to every worker once, not with every task (the options carry the degree raster).
     index_f = client.scatter(index, broadcast=True)
@@ -289,24 +324,64 @@ def _run_stages(client, tasks: list[PingTask], options: PingOptions, index: Hots
     for b in range(n_buckets):
         pieces = [client.submit(_keys_of, c, b, pure=False) for c in checked]
         dup_parts.append(client.submit(_stage_duplicates, len(tasks), *pieces, pure=False))
+    # Each task's stage 3 runs where its stage 1 result is (the quarantined rows beyond
+    # WORKER_ROWS_IN_MEMORY are in a file there), and so do the fetches of its quarantine.
+    holders = _holders(client, checked)
     finished = [client.submit(_stage_finish, t, options_f, n_buckets, checked[i], *dup_parts,
-                              task_number=i, pure=False) for i, t in enumerate(tasks)]
+                              task_number=i, pure=False, **_on(holders[i])) for i, t in enumerate(tasks)]
     visit_parts = []
     for b in range(n_buckets):
         pieces = [client.submit(_bucket_of, a, b, pure=False) for a in finished]
         visit_parts.append(client.submit(_stage_visits, hotspot_ids, rules, *pieces, pure=False))
     visits_frames = client.gather(visit_parts)
-    pending = deque(client.submit(_stats_of, a, pure=False) for a in finished)
-    stats = []
-    while pending:  # each future let go once taken: its quarantine is freed once spooled
-        task_stats = pending.popleft().result()
-        spool.add(task_stats.pop("quarantine"))
-        stats.append(task_stats)
+    stats = client.gather([client.submit(_stats_of, a, pure=False) for a in finished])
+    for i, result in enumerate(finished):  # in task order: the quarantine in file order
+        _spool_quarantine(client, result, stats[i].pop("parts"), holders[i], spool)
     return visits_frames, stats
 
 
+def _holders(client, futures: list) -> list[list[str]]:  # noqa: ANN001 - a distributed.Client
+    """The workers holding each future's result, once all are computed (empty where the
+    client cannot say: a test's stand-in client, or a result lost with its worker)."""
+    from distributed import wait
+
+    if not hasattr(client, "who_has"):
+        return [[] for _ in futures]
+    wait(futures)
+    where = client.who_has(futures)
+    return [list(where.get(f.key, ())) for f in futures]
+
+
+def _on(workers: list[str]) -> dict:
+    """``submit`` keywords that run a task on ``workers`` if any of them is alive (else
+    anywhere: a worker that died took its result along, and Dask recomputes it elsewhere)."""
+    return {"workers": workers, "allow_other_workers": True} if workers else {}
+
+
+def _spool_quarantine(client, result, parts: int, holder: list[str], spool: QuarantineSpool,  # noqa: ANN001
+                      window: int = 2) -> None:
+    """Fetch a task's quarantine part by part (``window`` fetches in flight), each added
+    to ``spool`` before the next is taken: the client holds a part at a time, the worker
+    its spooled file."""
+    pending: deque = deque()
+    for j in range(parts):
+        pending.append(client.submit(_quarantine_part, result, j, pure=False, **_on(holder)))
+        if len(pending) >= window:
+            spool.add(pending.popleft().result())
+    while pending:
+        spool.add(pending.popleft().result())
+
+
+def _quarantine_part(result: dict, j: int) -> Quarantine:
+    """Part ``j`` of a task's quarantine (:data:`_PART_ROWS` rows at most; read on the
+    worker that holds it)."""
+    return Quarantine(result["quarantine"].part(j, _PART_ROWS))
+
+
 def _stats_of(result: dict) -> dict:
-    return {k: v for k, v in result.items() if k != "buckets"}
+    stats = {k: v for k, v in result.items() if k not in ("buckets", "quarantine")}
+    stats["parts"] = result["quarantine"].n_parts(_PART_ROWS)
+    return stats
 
 
 def _log_placement(records: list[dict], tasks: list[PingTask]) -> dict[str, int]:
