@@ -108,3 +108,25 @@ def test_a_finished_spool_hands_its_folder_to_the_quarantine(private_tmp):
     del quarantine
     gc.collect()
     assert not path.exists() and list(private_tmp.glob(SPOOL_FOLDERS)) == []
+
+
+def test_a_spilled_quarantine_pickles_with_its_rows_not_its_path(private_tmp):
+    """A copy sent to another process (a Dask result moved or spilled by the worker) must
+    not depend on a file that goes with the original, or is on another machine."""
+    import pickle
+
+    import pandas as pd
+
+    from guardian_rct._core.quarantine import quarantine_rows
+
+    spool = QuarantineSpool(("device_id",), max_rows_in_memory=5, batch_rows=1)
+    rows = pd.DataFrame({"device_id": [f"R{i}" for i in range(20)]})
+    spool.add(quarantine_rows(rows, "missing coordinates", source="p.csv", source_row=pd.Series(range(1, 21))))
+    quarantine = spool.finish()
+    copy = pickle.loads(pickle.dumps(quarantine))
+    assert copy.spilled is None
+    pd.testing.assert_frame_equal(copy.frame, quarantine.to_frame())
+    path = quarantine.spilled.path
+    del quarantine
+    gc.collect()
+    assert not path.exists() and len(copy) == 20 and copy.counts() == {"missing coordinates": 20}

@@ -320,21 +320,24 @@ def _run_stages(client, tasks: list[PingTask], options: PingOptions, index: Hots
     index_f = client.scatter(index, broadcast=True)
     options_f = client.scatter(options, broadcast=True)
     checked = [client.submit(_stage_check, t, options_f, index_f, n_buckets, pure=False) for t in tasks]
+    # Whatever reads a task's results runs where they are (the quarantined rows beyond
+    # WORKER_ROWS_IN_MEMORY are in a file there): its stage 3, the pieces taken for the
+    # shuffles, its stats and the fetches of its quarantine. A result is then never moved
+    # whole, with its quarantine, to another worker. Stage 2 needs every task's keys, so
+    # waiting here for stage 1 to finish delays nothing.
+    holders = _holders(client, checked)
     dup_parts = []
     for b in range(n_buckets):
-        pieces = [client.submit(_keys_of, c, b, pure=False) for c in checked]
+        pieces = [client.submit(_keys_of, c, b, pure=False, **_on(holders[i])) for i, c in enumerate(checked)]
         dup_parts.append(client.submit(_stage_duplicates, len(tasks), *pieces, pure=False))
-    # Each task's stage 3 runs where its stage 1 result is (the quarantined rows beyond
-    # WORKER_ROWS_IN_MEMORY are in a file there), and so do the fetches of its quarantine.
-    holders = _holders(client, checked)
     finished = [client.submit(_stage_finish, t, options_f, n_buckets, checked[i], *dup_parts,
                               task_number=i, pure=False, **_on(holders[i])) for i, t in enumerate(tasks)]
     visit_parts = []
     for b in range(n_buckets):
-        pieces = [client.submit(_bucket_of, a, b, pure=False) for a in finished]
+        pieces = [client.submit(_bucket_of, a, b, pure=False, **_on(holders[i])) for i, a in enumerate(finished)]
         visit_parts.append(client.submit(_stage_visits, hotspot_ids, rules, *pieces, pure=False))
     visits_frames = client.gather(visit_parts)
-    stats = client.gather([client.submit(_stats_of, a, pure=False) for a in finished])
+    stats = client.gather([client.submit(_stats_of, a, pure=False, **_on(holders[i])) for i, a in enumerate(finished)])
     for i, result in enumerate(finished):  # in task order: the quarantine in file order
         _spool_quarantine(client, result, stats[i].pop("parts"), holders[i], spool)
     return visits_frames, stats
