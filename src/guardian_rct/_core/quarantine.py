@@ -77,11 +77,12 @@ class Quarantine:
         return len(self.frame) + (self.spilled.n if self.spilled else 0)
 
     def __reduce__(self) -> tuple:
-        """Pickled with every row: a spilled quarantine's file is this process's (removed
-        with the object pickled, and on this machine only), so a copy sent to another
-        process (a Dask worker's result moved, or spilled to disk under memory pressure)
-        carries its rows in memory instead of a path that may be gone. The Dask engine
-        runs the tasks reading a task's quarantine where it is, so this is the rare path."""
+        """Pickled with every row: a spilled quarantine's file belongs to the original
+        object (removed when it is garbage-collected) and is on this machine only, so a
+        copy sent to another process (a Dask worker's result moved, or spilled to disk
+        under memory pressure) carries its rows in memory instead of a path that may be
+        gone. The Dask engine runs the tasks reading a task's quarantine where it is, so
+        this is the rare path."""
         return (Quarantine, (self.to_frame(),) if self.spilled is not None else (self.frame,))
 
     def counts(self) -> dict[str, int]:

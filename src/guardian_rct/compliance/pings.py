@@ -201,7 +201,8 @@ def _row_with_wrong_fields(path: Path, n_fields: int, first: int) -> int | None:
 
     Arrow's CSV reader names the bad line's text but not its number, and fails for the
     whole block of rows it was reading, so the row the error gives is found here, on the
-    error path only, with :mod:`csv` (one pass from the block's first row)."""
+    error path only, with :mod:`csv` (one pass over the file, counting records as the
+    reader does: a quoted line break does not start a row)."""
     try:
         with open(path, encoding="utf-8-sig", newline="") as handle:
             for number, fields in enumerate(csv.reader(handle)):  # number 0 is the header
