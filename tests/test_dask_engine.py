@@ -147,6 +147,17 @@ class _Done:
         self.fetched.append(self)
         return self.value
 
+    key = property(id)
+
+    def exception(self):
+        return None
+
+    def cancel(self):
+        return False
+
+    def cancelled(self):
+        return False
+
 
 class _InProcessClient:
     """The part of :class:`distributed.Client` the stages use, computing each task at once."""
@@ -156,6 +167,9 @@ class _InProcessClient:
 
     def scatter(self, value, broadcast=False):
         return value
+
+    def who_has(self, futures):
+        return {}
 
     def submit(self, func, *args, pure=True, workers=None, allow_other_workers=False, **kwargs):
         args = [a.value if isinstance(a, _Done) else a for a in args]

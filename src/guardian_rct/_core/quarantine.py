@@ -38,6 +38,9 @@ from guardian_rct._core.safe_write import atomic_path
 __all__ = ["Quarantine", "QuarantineSpool", "SpilledRows", "RowsAsRead", "rows_as_read", "quarantine_rows",
            "concat_quarantines"]
 
+#: ``to_pandas`` types mapper: the spill file's text columns as pandas strings.
+_TEXT = {pa.string(): pd.StringDtype()}.get
+
 #: A column transform applied while writing (e.g. pseudonymising an identifier column):
 #: element-wise, so it is called once on a batch's distinct values.
 Transform = Callable[[list[str]], list[str]]
@@ -94,15 +97,14 @@ class Quarantine:
 
     def iter_frames(self, batch_rows: int = 200_000) -> Iterator[pd.DataFrame]:
         """The rows in file order, in frames of at most about ``batch_rows`` rows."""
-        text = {pa.string(): pd.StringDtype()}.get
         for batch in self._spilled_batches(batch_rows):
-            yield batch.to_pandas(types_mapper=text)
+            yield batch.to_pandas(types_mapper=_TEXT)
         if len(self.frame):
             yield self.frame
 
-    def _spilled_batches(self, batch_rows: int, batches: range | None = None) -> Iterator[pa.RecordBatch]:
-        """The spilled rows in record batches of at most ``batch_rows`` rows (of the file's
-        record batches numbered ``batches``; default all)."""
+    def _spilled_batches(self, batch_rows: int | None, batches: range | None = None) -> Iterator[pa.RecordBatch]:
+        """The spilled rows in record batches of at most ``batch_rows`` rows (``None``: the
+        file's batches whole), of the file's record batches numbered ``batches`` (default all)."""
         if self.spilled is None:
             return
         if not self.spilled.path.exists():  # e.g. a Dask task's quarantine read on another machine
@@ -112,8 +114,9 @@ class Quarantine:
             reader = pa.ipc.open_file(source)
             for i in batches if batches is not None else range(reader.num_record_batches):
                 batch = reader.get_batch(i)
-                for start in range(0, batch.num_rows, batch_rows):
-                    yield batch.slice(start, batch_rows)
+                step = batch_rows or max(batch.num_rows, 1)
+                for start in range(0, batch.num_rows, step):
+                    yield batch.slice(start, step)
 
     def _part_plan(self, rows: int) -> list[tuple[str, int, int]]:
         """Parts of about ``rows`` rows, in file order: ``("spilled", first, stop)`` runs of
@@ -145,9 +148,8 @@ class Quarantine:
         kind, a, b = self._part_plan(rows)[j]
         if kind == "memory":
             return self.frame.iloc[a:b].reset_index(drop=True)
-        text = {pa.string(): pd.StringDtype()}.get
-        batches = list(self._spilled_batches(1 << 62, range(a, b)))
-        return pa.Table.from_batches(batches).to_pandas(types_mapper=text)
+        batches = list(self._spilled_batches(None, range(a, b)))
+        return pa.Table.from_batches(batches).to_pandas(types_mapper=_TEXT)
 
     def to_frame(self) -> pd.DataFrame:
         """All the rows in one frame (loads spilled rows into memory)."""

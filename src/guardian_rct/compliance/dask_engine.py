@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import logging
 import math
-from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +40,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from guardian_rct._core.in_order import in_order
 from guardian_rct._core.quarantine import Quarantine, QuarantineSpool
 from guardian_rct.compliance.ping_assignment import (
     Codes,
@@ -345,12 +345,9 @@ def _run_stages(client, tasks: list[PingTask], options: PingOptions, index: Hots
 
 def _holders(client, futures: list) -> list[list[str]]:  # noqa: ANN001 - a distributed.Client
     """The workers holding each future's result, once all are computed (empty where the
-    client cannot say: a test's stand-in client, or a result lost with its worker)."""
-    from distributed import wait
-
-    if not hasattr(client, "who_has"):
-        return [[] for _ in futures]
-    wait(futures)
+    scheduler cannot say: a result lost with its worker)."""
+    for future in futures:
+        future.exception()  # waits until computed (an error is raised later, where the result is used)
     where = client.who_has(futures)
     return [list(where.get(f.key, ())) for f in futures]
 
@@ -366,13 +363,11 @@ def _spool_quarantine(client, result, parts: int, holder: list[str], spool: Quar
     """Fetch a task's quarantine part by part (``window`` fetches in flight), each added
     to ``spool`` before the next is taken: the client holds a part at a time, the worker
     its spooled file."""
-    pending: deque = deque()
-    for j in range(parts):
-        pending.append(client.submit(_quarantine_part, result, j, pure=False, **_on(holder)))
-        if len(pending) >= window:
-            spool.add(pending.popleft().result())
-    while pending:
-        spool.add(pending.popleft().result())
+    def fetch(j: int):  # noqa: ANN202 - a distributed.Future
+        return client.submit(_quarantine_part, result, j, pure=False, **_on(holder))
+
+    for part in in_order(fetch, range(parts), window):
+        spool.add(part)
 
 
 def _quarantine_part(result: dict, j: int) -> Quarantine:

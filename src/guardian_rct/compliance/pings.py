@@ -38,6 +38,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from guardian_rct._core.errors import DataError, UsageError, where
+from guardian_rct._core.in_order import in_order
 from guardian_rct._core.quarantine import concat_quarantines
 from guardian_rct.compliance.ping_dedupe import Deduplicator
 from guardian_rct.compliance.ping_sources import PING_SUFFIXES, ping_files
@@ -402,26 +403,11 @@ def checked_in_parallel(items: Iterator, check, workers: int = WORKERS) -> Itera
     release the GIL, so on a machine with two cores both work. An error is raised in the
     consumer at the item that failed; a consumer that stops early cancels the rest.
     """
-    from collections import deque
-
     if workers <= 1:
         yield from map(check, items)
         return
     pool = _pool(workers)
-    pending: deque = deque()
-    try:
-        for item in items:
-            pending.append(pool.submit(check, item))
-            if len(pending) >= workers:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
-    finally:
-        for future in pending:
-            future.cancel()
-        for future in pending:
-            if not future.cancelled():
-                future.exception()  # wait: the chunk's memory is freed before we return
+    yield from in_order(lambda item: pool.submit(check, item), items, workers)
 
 
 def map_raw_chunks(path: str | Path, options: PingOptions,
