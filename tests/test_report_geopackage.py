@@ -326,3 +326,24 @@ def test_polygonal_layers_are_told_from_type_ids_as_from_geometry_type_names():
         frame = gpd.GeoDataFrame(geometry=gpd.GeoSeries(geoms, dtype="geometry"), crs=27700)
         names = set(frame.geometry.geom_type.dropna().unique())
         assert _polygonal(frame) == (bool(names) and names <= {"Polygon", "MultiPolygon"}), geoms
+
+
+def test_instants_a_hair_before_the_minute_are_written_as_readable_times(tmp_path):
+    """GDAL rounds seconds to three decimals without carrying into the minute: a visit
+    ending at 22:29:59.9996 was stored as ``22:29:60.000Z`` (seen in the 50 M-ping week's
+    GeoPackage), which QGIS and pandas cannot parse. Every stored text must be a valid
+    instant equal to the value rounded to the millisecond."""
+    hotspots = hotspots_from_frame(make_hotspots(), block_column="block")
+    layer = milestone_layers(hotspots, _panel_frame(), ["all_crime"], rings=None)[0]
+    frame = layer.frame.copy()
+    times = pd.to_datetime(["2023-05-06 22:29:59.9996", "2023-05-06 23:59:59.9999", "2023-05-06 10:00:00.0004",
+                            "2023-12-31 23:59:59.9995"], utc=True)
+    frame["end"] = [times[i % len(times)] for i in range(len(frame))]
+    path = write_geopackage(tmp_path / "t.gpkg", [dataclasses.replace(layer, frame=frame)])
+    with sqlite3.connect(path) as con:
+        stored = [row[0] for row in con.execute(f'SELECT "end" FROM "{layer.name}" ORDER BY fid')]
+    assert not any(":60" in text for text in stored)
+    parsed = pd.to_datetime(pd.Series(stored), format="%Y-%m-%dT%H:%M:%S.%fZ", utc=True)
+    np.testing.assert_array_equal(parsed.to_numpy(), frame["end"].dt.round("ms").to_numpy())
+    assert stored[:4] == ["2023-05-06T22:30:00.000Z", "2023-05-07T00:00:00.000Z", "2023-05-06T10:00:00.000Z",
+                          "2024-01-01T00:00:00.000Z"]

@@ -203,8 +203,12 @@ def _polygonal(frame: gpd.GeoDataFrame) -> bool:
 
 
 def _gpkg_ready(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """Polygons promoted to MultiPolygon (one geometry type per layer, as QGIS expects)."""
+    """Polygons promoted to MultiPolygon (one geometry type per layer, as QGIS expects), and
+    instants rounded to the millisecond (:func:`_whole_milliseconds`)."""
     out = frame.copy()
+    for name in out.columns:
+        if isinstance(out[name].dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(out[name].dtype):
+            out[name] = _whole_milliseconds(out[name])
     if _polygonal(out):
         geoms = np.array(out.geometry.to_numpy(), dtype=object)
         single = shapely.get_type_id(geoms) == shapely.GeometryType.POLYGON
@@ -213,6 +217,16 @@ def _gpkg_ready(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
         out["geometry"] = gpd.GeoSeries(geoms, index=out.index, crs=frame.crs)
         out = out.set_geometry("geometry", crs=frame.crs)
     return out
+
+
+def _whole_milliseconds(values: pd.Series) -> pd.Series:
+    """Instants rounded to the millisecond, the precision of a GeoPackage DATETIME.
+
+    GDAL writes the seconds of an instant rounded to three decimals without carrying into
+    the minute: a visit ending at 22:29:59.9996 was written as ``22:29:60.000Z``, which
+    QGIS and pandas cannot read as a time. Rounded first, it is ``22:30:00.000Z``.
+    """
+    return values.dt.round("ms")
 
 
 def _hotspot_layer(hotspots: HotspotSet) -> GpkgLayer:
