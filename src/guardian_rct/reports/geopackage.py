@@ -207,7 +207,7 @@ def _gpkg_ready(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     instants rounded to the millisecond (:func:`_whole_milliseconds`)."""
     out = frame.copy()
     for name in out.columns:
-        if isinstance(out[name].dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(out[name].dtype):
+        if pd.api.types.is_datetime64_any_dtype(out[name].dtype):  # with or without a zone
             out[name] = _whole_milliseconds(out[name])
     if _polygonal(out):
         geoms = np.array(out.geometry.to_numpy(), dtype=object)
